@@ -1,0 +1,35 @@
+// Shared helpers of the binding files: one per public header area, no algorithm here.
+#ifndef DENSEFB_BINDINGS_BINDINGS_H_
+#define DENSEFB_BINDINGS_BINDINGS_H_
+
+#include <pybind11/pybind11.h>
+
+#include <utility>
+
+#include "densefb/status.h"
+
+namespace densefb::py_bindings {
+
+namespace py = pybind11;
+
+// The one place where an absl::Status becomes a Python exception.
+[[noreturn]] void RaiseStatus(const absl::Status& status);
+
+inline void ThrowIfError(const absl::Status& status) {
+  if (!status.ok()) RaiseStatus(status);
+}
+
+template <typename T>
+T ValueOrThrow(absl::StatusOr<T> value) {
+  if (!value.ok()) RaiseStatus(value.status());
+  return *std::move(value);
+}
+
+// Registration of each area (one file each).
+void RegisterData(py::module_& m);
+void RegisterEval(py::module_& m);
+void RegisterIndex(py::module_& m);
+
+}  // namespace densefb::py_bindings
+
+#endif  // DENSEFB_BINDINGS_BINDINGS_H_

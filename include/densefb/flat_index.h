@@ -1,0 +1,54 @@
+// Exact (brute-force) top-k search over float32 vectors: blocked GEMM (Eigen, with AVX2 or
+// AVX-512 kernels chosen at run time) feeding a bounded heap per query, so memory stays
+// O(n_queries x k + block) whatever the corpus size. Ties are broken by smaller id first, so
+// results do not depend on the thread count.
+#ifndef DENSEFB_FLAT_INDEX_H_
+#define DENSEFB_FLAT_INDEX_H_
+
+#include <memory>
+#include <vector>
+
+#include "densefb/index.h"
+#include "densefb/status.h"
+
+namespace densefb {
+
+class IdTable;
+
+class FlatIndex final : public VectorIndex {
+ public:
+  static constexpr std::uint32_t kFormatVersion = 1;
+
+  // dim >= 1.
+  static absl::StatusOr<std::unique_ptr<FlatIndex>> Create(int dim, Metric metric);
+  static absl::StatusOr<std::unique_ptr<FlatIndex>> Load(const std::string& path);
+  ~FlatIndex() override;
+
+  int dim() const override { return dim_; }
+  Metric metric() const override { return metric_; }
+  std::int64_t size() const override;
+
+  absl::Status Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids = {}) override;
+  using VectorIndex::Search;
+  absl::Status Search(ConstMatrixView queries, const SearchOptions& options, float* scores,
+                      std::int64_t* ids) const override;
+  absl::Status Reconstruct(absl::Span<const std::int64_t> ids,
+                           MutableMatrixView out) const override;
+  absl::Status Save(const std::string& path) const override;
+
+  // The stored vectors, one per row in insertion order (row i has id ids()[i]).
+  ConstMatrixView vectors() const;
+  const std::vector<std::int64_t>& ids() const;
+
+ private:
+  FlatIndex(int dim, Metric metric);
+  int dim_;
+  Metric metric_;
+  std::vector<float> data_;        // size() x dim, as added
+  std::vector<float> inv_norms_;   // cosine only: 1 / |d| (0 for a zero vector)
+  std::unique_ptr<IdTable> id_table_;
+};
+
+}  // namespace densefb
+
+#endif  // DENSEFB_FLAT_INDEX_H_

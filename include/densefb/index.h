@@ -1,0 +1,60 @@
+// The interface shared by single-vector indexes (flat, HNSW): add vectors with int64 ids,
+// search top-k by inner product or cosine, fetch stored vectors by id, save and load.
+//
+// Thread safety: const methods (Search, Reconstruct, Save) may run concurrently from many
+// threads on one index; Add must not run concurrently with anything else on that index.
+#ifndef DENSEFB_INDEX_H_
+#define DENSEFB_INDEX_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/types/span.h"
+#include "densefb/status.h"
+#include "densefb/types.h"
+
+namespace densefb {
+
+// Per-call search options; searching never changes the index.
+struct SearchOptions {
+  int k = 10;           // results per query; slots past the index size hold id -1
+  int num_threads = 0;  // 0 = all hardware threads
+  int ef_search = 0;    // HNSW only: candidate list size (ef); 0 = the index default
+};
+
+// Results of a batch of queries, Faiss-style: row i holds query i's top-k, best first.
+struct SearchResult {
+  RowMatrix scores;  // (n_queries, k); padding slots hold -infinity
+  IdMatrix ids;      // (n_queries, k); padding slots hold kNoId (-1)
+};
+
+class VectorIndex {
+ public:
+  virtual ~VectorIndex() = default;
+
+  virtual int dim() const = 0;
+  virtual Metric metric() const = 0;
+  virtual std::int64_t size() const = 0;
+
+  // Adds `vectors` (n x dim). `ids` is empty (ids continue from size()) or has n distinct,
+  // non-negative ids not already in the index. Vectors must be finite.
+  virtual absl::Status Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids = {}) = 0;
+
+  // Top-k of each query into caller-owned (n_queries x k) buffers.
+  virtual absl::Status Search(ConstMatrixView queries, const SearchOptions& options,
+                              float* scores, std::int64_t* ids) const = 0;
+  absl::StatusOr<SearchResult> Search(ConstMatrixView queries,
+                                      const SearchOptions& options) const;
+
+  // Copies the stored vectors of `ids` (the PRF primitive) into `out` (ids.size() x dim),
+  // exactly as added. NotFound names the first unknown id.
+  virtual absl::Status Reconstruct(absl::Span<const std::int64_t> ids,
+                                   MutableMatrixView out) const = 0;
+
+  // Writes the index atomically (see file_format.h).
+  virtual absl::Status Save(const std::string& path) const = 0;
+};
+
+}  // namespace densefb
+
+#endif  // DENSEFB_INDEX_H_

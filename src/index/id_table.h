@@ -1,0 +1,90 @@
+// Internal: the external int64 ids of an index's rows, with lookup by id.
+#ifndef DENSEFB_SRC_INDEX_ID_TABLE_H_
+#define DENSEFB_SRC_INDEX_ID_TABLE_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
+#include "densefb/status.h"
+
+namespace densefb {
+
+class IdTable {
+ public:
+  std::int64_t size() const { return static_cast<std::int64_t>(ids_.size()); }
+  const std::vector<std::int64_t>& ids() const { return ids_; }
+  std::int64_t id(std::int64_t row) const { return ids_[row]; }
+
+  // Checks that `n` new rows can take `ids` (empty = size(), size()+1, ...): distinct,
+  // non-negative, not present yet. Changes nothing.
+  absl::Status Validate(std::int64_t n, absl::Span<const std::int64_t> ids) const {
+    if (!ids.empty() && static_cast<std::int64_t>(ids.size()) != n) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("got ", ids.size(), " ids for ", n, " vectors"));
+    }
+    if (ids.empty()) {
+      // Sequential ids may only collide with explicit ids added before.
+      for (std::int64_t i = 0; i < n && !row_of_.empty(); ++i) {
+        if (row_of_.contains(size() + i)) {
+          return absl::AlreadyExistsError(
+              absl::StrCat("sequential id ", size() + i, " is already in the index; pass ids"));
+        }
+      }
+      return absl::OkStatus();
+    }
+    absl::flat_hash_map<std::int64_t, std::int64_t> seen;
+    seen.reserve(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("id ", ids[i], " at position ", i, " is negative (-1 marks padding)"));
+      }
+      if (row_of_.contains(ids[i])) {
+        return absl::AlreadyExistsError(absl::StrCat("id ", ids[i], " is already in the index"));
+      }
+      auto [it, inserted] = seen.emplace(ids[i], i);
+      if (!inserted) {
+        return absl::InvalidArgumentError(absl::StrCat("id ", ids[i], " appears twice (positions ",
+                                                       it->second, " and ", i, ")"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Appends after a successful Validate().
+  void Append(std::int64_t n, absl::Span<const std::int64_t> ids) {
+    ids_.reserve(ids_.size() + n);
+    row_of_.reserve(ids_.size() + n);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t id = ids.empty() ? size() : ids[i];
+      row_of_.emplace(id, size());
+      ids_.push_back(id);
+    }
+  }
+
+  // Row of an id, or -1.
+  std::int64_t Row(std::int64_t id) const {
+    auto it = row_of_.find(id);
+    return it == row_of_.end() ? -1 : it->second;
+  }
+
+  // Rebuilds the lookup after ids_ was filled by a loader; fails on duplicates or negatives.
+  absl::Status Assign(std::vector<std::int64_t> ids) {
+    ids_.clear();
+    row_of_.clear();
+    DENSEFB_RETURN_IF_ERROR(Validate(static_cast<std::int64_t>(ids.size()), ids));
+    Append(static_cast<std::int64_t>(ids.size()), ids);
+    return absl::OkStatus();
+  }
+
+ private:
+  std::vector<std::int64_t> ids_;
+  absl::flat_hash_map<std::int64_t, std::int64_t> row_of_;
+};
+
+}  // namespace densefb
+
+#endif  // DENSEFB_SRC_INDEX_ID_TABLE_H_
