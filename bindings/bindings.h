@@ -28,7 +28,8 @@ T ValueOrThrow(absl::StatusOr<T> value) {
 // Registration of each area (one file each).
 void RegisterData(py::module_& m);
 void RegisterEval(py::module_& m);
-void RegisterIndex(py::module_& m);
+void RegisterIndex(py::module_& m);       // FlatIndex (bindings/index.cc)
+void RegisterHnswIndex(py::module_& m);   // HnswIndex (bindings/hnsw_index.cc)
 
 }  // namespace densefb::py_bindings
 

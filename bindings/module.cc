@@ -49,4 +49,5 @@ PYBIND11_MODULE(_core, m) {
   b::RegisterData(m);
   b::RegisterEval(m);
   b::RegisterIndex(m);
+  b::RegisterHnswIndex(m);
 }
