@@ -25,6 +25,14 @@ T ValueOrThrow(absl::StatusOr<T> value) {
   return *std::move(value);
 }
 
+// Runs `fn` (returning a Status or StatusOr) with the GIL released; errors are raised only
+// after the GIL is held again.
+template <typename Fn>
+auto WithoutGil(Fn&& fn) {
+  py::gil_scoped_release release;
+  return fn();
+}
+
 // Registration of each area (one file each).
 void RegisterData(py::module_& m);
 void RegisterEval(py::module_& m);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/types/span.h"
 #include "densefb/status.h"
 
 namespace densefb {
@@ -130,6 +131,13 @@ class Run {
   std::vector<std::vector<Entry>> lists_;
   absl::flat_hash_map<std::string, std::size_t> query_index_;
 };
+
+// Builds a run from top-k search results: row q of the (n_queries x k) arrays `ids` and
+// `scores` ranks documents for query_ids[q]; an id indexes `doc_ids`, -1 (padding) is
+// skipped, and an id outside [0, doc_ids.size()) is an OutOfRange error.
+absl::StatusOr<Run> MakeRun(absl::Span<const std::string> query_ids, const std::int64_t* ids,
+                            const float* scores, std::int64_t k,
+                            absl::Span<const std::string> doc_ids);
 
 // ---- BEIR ----
 

@@ -105,3 +105,29 @@ void Run::SortAndTruncate(std::size_t depth) {
 }
 
 }  // namespace densefb
+
+namespace densefb {
+
+absl::StatusOr<Run> MakeRun(absl::Span<const std::string> query_ids, const std::int64_t* ids,
+                            const float* scores, std::int64_t k,
+                            absl::Span<const std::string> doc_ids) {
+  Run run;
+  for (std::size_t q = 0; q < query_ids.size(); ++q) {
+    DENSEFB_ASSIGN_OR_RETURN(std::size_t row, run.AddQuery(query_ids[q]));
+    auto& list = run.list(row);
+    list.reserve(k);
+    for (std::int64_t j = 0; j < k; ++j) {
+      const std::int64_t id = ids[q * k + j];
+      if (id == -1) continue;
+      if (id < 0 || id >= static_cast<std::int64_t>(doc_ids.size())) {
+        return absl::OutOfRangeError(absl::StrCat("result id ", id, " of query \"", query_ids[q],
+                                                  "\" is outside the ", doc_ids.size(),
+                                                  " document ids"));
+      }
+      list.push_back({doc_ids[id], static_cast<double>(scores[q * k + j])});
+    }
+  }
+  return run;
+}
+
+}  // namespace densefb
