@@ -1,1 +1,222 @@
-// (in progress)
+#include "densefb/flat_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "densefb/file_format.h"
+#include "index/checks.h"
+#include "index/id_table.h"
+#include "index/kernels.h"
+#include "index/parallel.h"
+#include "index/topk.h"
+
+namespace densefb {
+namespace {
+
+constexpr std::int64_t kDocBlock = 2048;    // documents per GEMM block
+constexpr std::int64_t kQueryBlock = 256;   // queries per GEMM block
+constexpr std::int64_t kMinShardDocs = 8192;
+
+float InverseNorm(const float* v, std::int64_t d) {
+  double sum = 0;
+  for (std::int64_t i = 0; i < d; ++i) sum += static_cast<double>(v[i]) * v[i];
+  return sum > 0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
+}
+
+}  // namespace
+
+absl::Status CheckQueries(ConstMatrixView queries, int dim, const SearchOptions& options) {
+  if (options.k < 0) return absl::InvalidArgumentError(absl::StrCat("k = ", options.k, " is negative"));
+  if (queries.rows > 0 && queries.cols != dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("queries have ", queries.cols, " dimensions, the index has ", dim));
+  }
+  if (options.num_threads < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("num_threads = ", options.num_threads, " is negative"));
+  }
+  return CheckFinite(queries, "query");
+}
+
+absl::Status CheckVectors(ConstMatrixView vectors, int dim) {
+  if (vectors.rows > 0 && vectors.cols != dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("vectors have ", vectors.cols, " dimensions, the index has ", dim));
+  }
+  return CheckFinite(vectors, "vector");
+}
+
+FlatIndex::FlatIndex(int dim, Metric metric)
+    : dim_(dim), metric_(metric), id_table_(std::make_unique<IdTable>()) {}
+FlatIndex::~FlatIndex() = default;
+
+absl::StatusOr<std::unique_ptr<FlatIndex>> FlatIndex::Create(int dim, Metric metric) {
+  if (dim < 1) return absl::InvalidArgumentError(absl::StrCat("dim = ", dim, " must be >= 1"));
+  return std::unique_ptr<FlatIndex>(new FlatIndex(dim, metric));
+}
+
+std::int64_t FlatIndex::size() const { return id_table_->size(); }
+ConstMatrixView FlatIndex::vectors() const { return {data_.data(), size(), dim_}; }
+const std::vector<std::int64_t>& FlatIndex::ids() const { return id_table_->ids(); }
+
+absl::Status FlatIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) {
+  DENSEFB_RETURN_IF_ERROR(CheckVectors(vectors, dim_));
+  DENSEFB_RETURN_IF_ERROR(id_table_->Validate(vectors.rows, ids));
+  const std::size_t old = data_.size();
+  try {
+    data_.insert(data_.end(), vectors.data, vectors.data + vectors.rows * vectors.cols);
+    if (metric_ == Metric::kCosine) inv_norms_.reserve(inv_norms_.size() + vectors.rows);
+  } catch (const std::bad_alloc&) {
+    data_.resize(old);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("out of memory adding ", vectors.rows, " vectors of dim ", dim_));
+  }
+  if (metric_ == Metric::kCosine) {
+    for (std::int64_t i = 0; i < vectors.rows; ++i) inv_norms_.push_back(InverseNorm(vectors.row(i), dim_));
+  }
+  id_table_->Append(vectors.rows, ids);
+  return absl::OkStatus();
+}
+
+absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& options,
+                               float* out_scores, std::int64_t* out_ids) const {
+  DENSEFB_RETURN_IF_ERROR(CheckQueries(queries, dim_, options));
+  const std::int64_t nq = queries.rows;
+  const std::int64_t k = options.k;
+  const std::int64_t n = size();
+  if (nq == 0 || k == 0) return absl::OkStatus();
+
+  // Cosine: rank by <q/|q|, d> * (1/|d|).
+  std::vector<float> normalized;
+  const float* q_data = queries.data;
+  if (metric_ == Metric::kCosine) {
+    normalized.assign(queries.data, queries.data + nq * dim_);
+    for (std::int64_t i = 0; i < nq; ++i) {
+      const float inv = InverseNorm(&normalized[i * dim_], dim_);
+      for (std::int64_t j = 0; j < dim_; ++j) normalized[i * dim_ + j] *= inv;
+    }
+    q_data = normalized.data();
+  }
+
+  // Work units: (query block, document shard). Few queries -> split documents instead.
+  const int threads = ResolveThreads(options.num_threads);
+  const std::int64_t n_qblocks = (nq + kQueryBlock - 1) / kQueryBlock;
+  std::int64_t n_shards = 1;
+  if (n_qblocks < threads && n > 0) {
+    n_shards = std::min<std::int64_t>((threads + n_qblocks - 1) / n_qblocks,
+                                      std::max<std::int64_t>(1, n / kMinShardDocs));
+  }
+  const std::int64_t shard_docs = (n + n_shards - 1) / std::max<std::int64_t>(n_shards, 1);
+  const std::int64_t kk = std::min(k, std::max<std::int64_t>(n, 0));  // entries kept per heap
+
+  std::vector<ScoredRow> heaps(static_cast<std::size_t>(nq * n_shards * std::max<std::int64_t>(kk, 1)));
+  std::vector<std::int64_t> heap_sizes(nq * n_shards, 0);
+  const kernels::KernelSet& kern = kernels::Best();
+  std::vector<std::vector<float>> buffers(threads);
+
+  ParallelFor(n_qblocks * n_shards, threads, [&](std::int64_t task, int worker) {
+    const std::int64_t qb = task / n_shards;
+    const std::int64_t shard = task % n_shards;
+    const std::int64_t q0 = qb * kQueryBlock;
+    const std::int64_t qn = std::min(kQueryBlock, nq - q0);
+    const std::int64_t d_begin = shard * shard_docs;
+    const std::int64_t d_end = std::min(n, d_begin + shard_docs);
+    std::vector<float>& c = buffers[worker];
+    c.resize(static_cast<std::size_t>(kQueryBlock * kDocBlock));
+    std::vector<TopKHeap> row_heaps;
+    row_heaps.reserve(qn);
+    for (std::int64_t i = 0; i < qn; ++i) {
+      row_heaps.emplace_back(&heaps[((q0 + i) * n_shards + shard) * std::max<std::int64_t>(kk, 1)], kk);
+    }
+    for (std::int64_t d0 = d_begin; d0 < d_end; d0 += kDocBlock) {
+      const std::int64_t dn = std::min(kDocBlock, d_end - d0);
+      kern.gemm_nt(q_data + q0 * dim_, qn, data_.data() + d0 * dim_, dn, dim_, c.data(), dn);
+      if (metric_ == Metric::kCosine) {
+        for (std::int64_t i = 0; i < qn; ++i) {
+          float* row = c.data() + i * dn;
+          const float* inv = inv_norms_.data() + d0;
+          for (std::int64_t j = 0; j < dn; ++j) row[j] *= inv[j];
+        }
+      }
+      for (std::int64_t i = 0; i < qn; ++i) row_heaps[i].PushRow(c.data() + i * dn, dn, d0);
+    }
+    for (std::int64_t i = 0; i < qn; ++i) heap_sizes[(q0 + i) * n_shards + shard] = row_heaps[i].size();
+  });
+
+  // Merge the shards of each query and write results, padding with (-inf, -1).
+  std::vector<ScoredRow> merged;
+  for (std::int64_t q = 0; q < nq; ++q) {
+    merged.clear();
+    for (std::int64_t s = 0; s < n_shards; ++s) {
+      const ScoredRow* h = &heaps[(q * n_shards + s) * std::max<std::int64_t>(kk, 1)];
+      merged.insert(merged.end(), h, h + heap_sizes[q * n_shards + s]);
+    }
+    const std::int64_t keep = std::min<std::int64_t>(k, merged.size());
+    std::partial_sort(merged.begin(), merged.begin() + keep, merged.end(), Better);
+    for (std::int64_t j = 0; j < k; ++j) {
+      if (j < keep) {
+        out_scores[q * k + j] = merged[j].score;
+        out_ids[q * k + j] = id_table_->id(merged[j].row);
+      } else {
+        out_scores[q * k + j] = -std::numeric_limits<float>::infinity();
+        out_ids[q * k + j] = kNoId;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FlatIndex::Reconstruct(absl::Span<const std::int64_t> ids, MutableMatrixView out) const {
+  if (out.rows != static_cast<std::int64_t>(ids.size()) || (out.rows > 0 && out.cols != dim_)) {
+    return absl::InvalidArgumentError(absl::StrCat("output is ", out.rows, " x ", out.cols,
+                                                   ", expected ", ids.size(), " x ", dim_));
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const std::int64_t row = id_table_->Row(ids[i]);
+    if (row < 0) return absl::NotFoundError(absl::StrCat("id ", ids[i], " is not in the index"));
+    std::copy_n(data_.data() + row * dim_, dim_, out.row(static_cast<std::int64_t>(i)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FlatIndex::Save(const std::string& path) const {
+  DENSEFB_ASSIGN_OR_RETURN(auto writer, AtomicFileWriter::Open(path, "FLAT", kFormatVersion));
+  DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint32_t>(dim_));
+  DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint32_t>(static_cast<std::uint32_t>(metric_)));
+  DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint64_t>(size()));
+  DENSEFB_RETURN_IF_ERROR(writer->Write(ids().data(), ids().size() * sizeof(std::int64_t)));
+  DENSEFB_RETURN_IF_ERROR(writer->Write(data_.data(), data_.size() * sizeof(float)));
+  return writer->Commit();
+}
+
+absl::StatusOr<std::unique_ptr<FlatIndex>> FlatIndex::Load(const std::string& path) {
+  DENSEFB_ASSIGN_OR_RETURN(auto reader, FileReader::Open(path, "FLAT", kFormatVersion));
+  std::uint32_t dim = 0, metric = 0;
+  DENSEFB_RETURN_IF_ERROR(reader->ReadPod(&dim, "dim"));
+  DENSEFB_RETURN_IF_ERROR(reader->ReadPod(&metric, "metric"));
+  if (dim < 1 || dim > (1u << 20)) return reader->Corrupt(absl::StrCat("invalid dim ", dim));
+  if (metric > static_cast<std::uint32_t>(Metric::kCosine)) {
+    return reader->Corrupt(absl::StrCat("invalid metric code ", metric));
+  }
+  std::uint64_t n = 0;
+  DENSEFB_RETURN_IF_ERROR(reader->ReadCount(&n, sizeof(std::int64_t) + dim * sizeof(float), "vector count"));
+  std::vector<std::int64_t> ids(n);
+  DENSEFB_RETURN_IF_ERROR(reader->Read(ids.data(), n * sizeof(std::int64_t), "ids"));
+  std::vector<float> data(n * dim);
+  DENSEFB_RETURN_IF_ERROR(reader->Read(data.data(), data.size() * sizeof(float), "vectors"));
+  DENSEFB_RETURN_IF_ERROR(reader->ExpectEnd());
+  auto index = std::unique_ptr<FlatIndex>(new FlatIndex(static_cast<int>(dim), static_cast<Metric>(metric)));
+  absl::Status ids_ok = index->id_table_->Assign(std::move(ids));
+  if (!ids_ok.ok()) return reader->Corrupt(ids_ok.message());
+  DENSEFB_RETURN_IF_ERROR(CheckFinite({data.data(), static_cast<std::int64_t>(n), dim}, "stored vector"));
+  index->data_ = std::move(data);
+  if (index->metric_ == Metric::kCosine) {
+    index->inv_norms_.resize(n);
+    for (std::uint64_t i = 0; i < n; ++i) index->inv_norms_[i] = InverseNorm(&index->data_[i * dim], dim);
+  }
+  return index;
+}
+
+}  // namespace densefb

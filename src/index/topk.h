@@ -1,0 +1,72 @@
+// Internal: bounded top-k selection. Keeps the k best (score, row) pairs; "better" means a
+// higher score, ties going to the smaller row (earlier-added vector), so the selection is a
+// total order and results do not depend on how work is split among threads.
+#ifndef DENSEFB_SRC_INDEX_TOPK_H_
+#define DENSEFB_SRC_INDEX_TOPK_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+namespace densefb {
+
+struct ScoredRow {
+  float score;
+  std::int64_t row;
+};
+
+inline bool Better(const ScoredRow& a, const ScoredRow& b) {
+  return a.score > b.score || (a.score == b.score && a.row < b.row);
+}
+
+// A heap over caller-owned storage of capacity k whose top is the worst kept entry.
+class TopKHeap {
+ public:
+  TopKHeap(ScoredRow* storage, std::int64_t k) : data_(storage), k_(k) {}
+
+  std::int64_t size() const { return size_; }
+  // Entries below this score can never enter (valid when full).
+  float threshold() const {
+    return size_ < k_ ? -std::numeric_limits<float>::infinity() : data_[0].score;
+  }
+
+  void Push(float score, std::int64_t row) {
+    const ScoredRow e{score, row};
+    if (size_ < k_) {
+      data_[size_++] = e;
+      std::push_heap(data_, data_ + size_, Better);
+    } else if (Better(e, data_[0])) {
+      std::pop_heap(data_, data_ + size_, Better);
+      data_[size_ - 1] = e;
+      std::push_heap(data_, data_ + size_, Better);
+    }
+  }
+
+  // Offers scores[0..n) for rows first_row.. ; the common case (below threshold) costs one
+  // comparison per score.
+  void PushRow(const float* scores, std::int64_t n, std::int64_t first_row) {
+    if (k_ == 0) return;
+    float thr = threshold();
+    for (std::int64_t j = 0; j < n; ++j) {
+      if (scores[j] >= thr) {
+        Push(scores[j], first_row + j);
+        thr = threshold();
+      }
+    }
+  }
+
+  // Sorts the kept entries best first; returns how many there are.
+  std::int64_t SortBestFirst() {
+    std::sort(data_, data_ + size_, Better);
+    return size_;
+  }
+
+ private:
+  ScoredRow* data_;
+  std::int64_t k_;
+  std::int64_t size_ = 0;
+};
+
+}  // namespace densefb
+
+#endif  // DENSEFB_SRC_INDEX_TOPK_H_
