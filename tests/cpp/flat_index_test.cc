@@ -1,0 +1,327 @@
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <numeric>
+#include <thread>
+
+#include "densefb/file_format.h"
+#include "densefb/flat_index.h"
+#include "index/kernels.h"
+#include "test_util.h"
+
+namespace densefb {
+namespace {
+
+using Catch::Matchers::Contains;
+using testing::RandomMatrix;
+using testing::TempDir;
+
+// Reference top-k in double precision: score desc, then row asc.
+std::vector<std::vector<std::pair<double, std::int64_t>>> BruteForce(const RowMatrix& docs,
+                                                                    const RowMatrix& queries,
+                                                                    int k, bool cosine) {
+  std::vector<std::vector<std::pair<double, std::int64_t>>> out;
+  for (std::int64_t q = 0; q < queries.rows(); ++q) {
+    std::vector<std::pair<double, std::int64_t>> all;
+    const double qn = queries.row(q).cast<double>().norm();
+    for (std::int64_t d = 0; d < docs.rows(); ++d) {
+      double s = queries.row(q).cast<double>().dot(docs.row(d).cast<double>());
+      if (cosine) s /= qn * docs.row(d).cast<double>().norm();
+      all.emplace_back(s, d);
+    }
+    std::sort(all.begin(), all.end(), [](auto& a, auto& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    });
+    all.resize(std::min<std::size_t>(k, all.size()));
+    out.push_back(all);
+  }
+  return out;
+}
+
+TEST_CASE("Every compiled kernel set computes the same GEMM") {
+  const RowMatrix a = RandomMatrix(37, 71, 1), b = RandomMatrix(53, 71, 2);
+  const RowMatrix ref = (a.cast<double>() * b.cast<double>().transpose()).cast<float>();
+  for (const kernels::KernelSet* set : {kernels::GenericKernels(), kernels::Avx2Kernels(), kernels::Avx512Kernels()}) {
+    if (set == nullptr) continue;
+    INFO(set->name);
+    RowMatrix c(37, 53);
+    set->gemm_nt(a.data(), 37, b.data(), 53, 71, c.data(), 53);
+    CHECK((c - ref).cwiseAbs().maxCoeff() < 1e-4f);
+    CHECK(std::abs(set->dot(a.data(), b.data(), 71) - ref(0, 0)) < 1e-4f);
+  }
+}
+
+TEST_CASE("FlatIndex search equals brute force, ip and cosine, any thread count") {
+  const RowMatrix docs = RandomMatrix(10000, 48, 3);
+  const RowMatrix queries = RandomMatrix(300, 48, 4);
+  for (Metric metric : {Metric::kInnerProduct, Metric::kCosine}) {
+    auto index = FlatIndex::Create(48, metric);
+    REQUIRE(index.ok());
+    // Added in three batches to exercise growth.
+    REQUIRE((*index)->Add({docs.data(), 3000, 48}).ok());
+    REQUIRE((*index)->Add({docs.row(3000).data(), 5000, 48}).ok());
+    REQUIRE((*index)->Add({docs.row(8000).data(), 2000, 48}).ok());
+    REQUIRE((*index)->size() == 10000);
+    const auto ref = BruteForce(docs, queries, 20, metric == Metric::kCosine);
+    for (int threads : {1, 2, 7}) {
+      for (std::int64_t nq : {std::int64_t{1}, std::int64_t{300}}) {
+        auto res = (*index)->Search({queries.data(), nq, 48}, {20, threads, 0});
+        REQUIRE(res.ok());
+        for (std::int64_t q = 0; q < nq; ++q) {
+          for (int j = 0; j < 20; ++j) {
+            CHECK(res->scores(q, j) == Approx(ref[q][j].first).margin(1e-4));
+            // float rounding may swap near-ties; the ids must match where scores are apart
+            if (j + 1 < 20 && ref[q][j].first - ref[q][j + 1].first > 1e-4 &&
+                (j == 0 || ref[q][j - 1].first - ref[q][j].first > 1e-4)) {
+              CHECK(res->ids(q, j) == ref[q][j].second);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("FlatIndex: results independent of threads, ties go to the earlier vector") {
+  // Many exact ties: duplicated vectors.
+  RowMatrix base = RandomMatrix(50, 16, 5);
+  RowMatrix docs(20000, 16);
+  for (int i = 0; i < 20000; ++i) docs.row(i) = base.row(i % 50);
+  const RowMatrix queries = RandomMatrix(8, 16, 6);
+  auto index = FlatIndex::Create(16, Metric::kInnerProduct);
+  REQUIRE(index.ok());
+  REQUIRE((*index)->Add({docs.data(), docs.rows(), 16}).ok());
+  auto one = (*index)->Search(View(queries), {30, 1, 0});
+  REQUIRE(one.ok());
+  for (int threads : {2, 3, 8}) {
+    auto many = (*index)->Search(View(queries), {30, threads, 0});
+    REQUIRE(many.ok());
+    CHECK(many->ids == one->ids);
+    CHECK(many->scores == one->scores);
+  }
+  // The best vector appears 400 times; the first 30 copies are the earliest rows, in order.
+  for (int j = 1; j < 30; ++j) {
+    CHECK(one->scores(0, j) == one->scores(0, 0));
+    CHECK(one->ids(0, j) > one->ids(0, j - 1));
+    CHECK(one->ids(0, j) - one->ids(0, j - 1) == 50);
+  }
+}
+
+TEST_CASE("FlatIndex: padding, empty index, k = 0, explicit ids, reconstruct") {
+  auto index = FlatIndex::Create(4, Metric::kInnerProduct);
+  REQUIRE(index.ok());
+  const RowMatrix q = RandomMatrix(2, 4, 7);
+  auto empty = (*index)->Search(View(q), {3, 0, 0});
+  REQUIRE(empty.ok());
+  CHECK((empty->ids.array() == kNoId).all());
+  CHECK((empty->scores.array() == -std::numeric_limits<float>::infinity()).all());
+
+  const RowMatrix v = RandomMatrix(2, 4, 8);
+  const std::vector<std::int64_t> ids = {100, 42};
+  REQUIRE((*index)->Add(View(v), ids).ok());
+  auto res = (*index)->Search(View(q), {5, 0, 0});
+  REQUIRE(res.ok());
+  for (int r = 0; r < 2; ++r) {
+    CHECK((res->ids(r, 0) == 100 || res->ids(r, 0) == 42));
+    CHECK(res->ids(r, 2) == kNoId);
+    CHECK(res->ids(r, 4) == kNoId);
+  }
+  auto zero = (*index)->Search(View(q), {0, 0, 0});
+  REQUIRE(zero.ok());
+  CHECK(zero->ids.cols() == 0);
+
+  RowMatrix back(2, 4);
+  const std::vector<std::int64_t> want = {42, 100};
+  REQUIRE((*index)->Reconstruct(want, MutableView(back)).ok());
+  CHECK(back.row(0) == v.row(1));
+  CHECK(back.row(1) == v.row(0));
+  const std::vector<std::int64_t> unknown = {7};
+  RowMatrix one(1, 4);
+  auto st = (*index)->Reconstruct(unknown, MutableView(one));
+  CHECK(absl::IsNotFound(st));
+  CHECK_THAT(std::string(st.message()), Contains("id 7"));
+}
+
+TEST_CASE("FlatIndex: bad input is rejected with a message naming the problem") {
+  CHECK(absl::IsInvalidArgument(FlatIndex::Create(0, Metric::kInnerProduct).status()));
+  auto index = FlatIndex::Create(4, Metric::kCosine);
+  REQUIRE(index.ok());
+  RowMatrix v = RandomMatrix(3, 4, 9);
+  RowMatrix wrong = RandomMatrix(3, 5, 9);
+  auto st = (*index)->Add(View(wrong));
+  CHECK_THAT(std::string(st.message()), Contains("5 dimensions, the index has 4"));
+  v(2, 1) = std::nanf("");
+  st = (*index)->Add(View(v));
+  CHECK_THAT(std::string(st.message()), Contains("row 2 column 1 is NaN"));
+  CHECK((*index)->size() == 0);  // nothing was added
+  v(2, 1) = 1;
+  const std::vector<std::int64_t> dup = {1, 2, 1};
+  CHECK_THAT(std::string((*index)->Add(View(v), dup).message()), Contains("appears twice"));
+  const std::vector<std::int64_t> neg = {1, -1, 3};
+  CHECK_THAT(std::string((*index)->Add(View(v), neg).message()), Contains("negative"));
+  const std::vector<std::int64_t> short_ids = {1};
+  CHECK_THAT(std::string((*index)->Add(View(v), short_ids).message()), Contains("got 1 ids for 3 vectors"));
+  REQUIRE((*index)->Add(View(v)).ok());  // ids 0, 1, 2
+  const std::vector<std::int64_t> taken = {5, 2, 6};
+  CHECK_THAT(std::string((*index)->Add(View(v), taken).message()), Contains("id 2 is already in the index"));
+  const std::vector<std::int64_t> ahead = {3, 4, 5};
+  REQUIRE((*index)->Add(View(v), ahead).ok());
+  // Sequential ids would continue at 6, 7, 8 ... after explicit 5: fine; 3 rows -> 6,7,8.
+  REQUIRE((*index)->Add(View(v)).ok());
+  CHECK((*index)->size() == 9);
+  RowMatrix q = RandomMatrix(1, 4, 10);
+  q(0, 3) = std::numeric_limits<float>::infinity();
+  CHECK_THAT(std::string((*index)->Search(View(q), {1, 0, 0}).status().message()), Contains("infinite"));
+  CHECK(absl::IsInvalidArgument((*index)->Search(View(wrong), {1, 0, 0}).status()));
+  CHECK(absl::IsInvalidArgument((*index)->Search(View(v), {-1, 0, 0}).status()));
+}
+
+TEST_CASE("FlatIndex: save and load round trip") {
+  const std::string dir = TempDir("flat_save");
+  const RowMatrix docs = RandomMatrix(500, 12, 11);
+  std::vector<std::int64_t> ids(500);
+  std::iota(ids.begin(), ids.end(), 1000);
+  auto index = FlatIndex::Create(12, Metric::kCosine);
+  REQUIRE(index.ok());
+  REQUIRE((*index)->Add(View(docs), ids).ok());
+  REQUIRE((*index)->Save(dir + "/flat.dfb").ok());
+  auto loaded = FlatIndex::Load(dir + "/flat.dfb");
+  REQUIRE(loaded.ok());
+  CHECK((*loaded)->metric() == Metric::kCosine);
+  CHECK((*loaded)->ids() == ids);
+  const RowMatrix q = RandomMatrix(5, 12, 12);
+  auto a = (*index)->Search(View(q), {10, 0, 0});
+  auto b = (*loaded)->Search(View(q), {10, 0, 0});
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->ids == b->ids);
+  CHECK(a->scores == b->scores);
+  // Only the index file is left behind.
+  int files = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir)) { (void)e; ++files; }
+  CHECK(files == 1);
+}
+
+TEST_CASE("FlatIndex: truncated, bit-flipped, foreign and future files fail cleanly") {
+  const std::string dir = TempDir("flat_corrupt");
+  auto index = FlatIndex::Create(8, Metric::kInnerProduct);
+  REQUIRE(index.ok());
+  REQUIRE((*index)->Add(View(RandomMatrix(64, 8, 13))).ok());
+  const std::string path = dir + "/flat.dfb";
+  REQUIRE((*index)->Save(path).ok());
+  const std::string good = testing::ReadFile(path);
+
+  for (std::size_t cut : {std::size_t{0}, std::size_t{10}, std::size_t{32}, std::size_t{40}, good.size() - 1}) {
+    testing::WriteFile(path, good.substr(0, cut));
+    auto r = FlatIndex::Load(path);
+    INFO("cut at " << cut);
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(std::string(r.status().message()), Contains(path));
+  }
+  // Flip one bit anywhere: header, counts, ids, vectors.
+  for (std::size_t pos : {std::size_t{3}, std::size_t{13}, std::size_t{20}, std::size_t{33}, std::size_t{60}, good.size() - 5}) {
+    std::string bad = good;
+    bad[pos] ^= 0x10;
+    testing::WriteFile(path, bad);
+    auto r = FlatIndex::Load(path);
+    INFO("flip at " << pos);
+    REQUIRE_FALSE(r.ok());
+  }
+  // A future format version.
+  {
+    auto w = AtomicFileWriter::Open(path, "FLAT", FlatIndex::kFormatVersion + 1);
+    REQUIRE(w.ok());
+    REQUIRE((*w)->WritePod<std::uint32_t>(8).ok());
+    REQUIRE((*w)->Commit().ok());
+    auto r = FlatIndex::Load(path);
+    CHECK(absl::IsUnimplemented(r.status()));
+    CHECK_THAT(std::string(r.status().message()), Contains("format version 2"));
+  }
+  // Another kind of file, and a non-index file.
+  {
+    auto w = AtomicFileWriter::Open(path, "HNSW", 1);
+    REQUIRE(w.ok());
+    REQUIRE((*w)->Commit().ok());
+    CHECK_THAT(std::string(FlatIndex::Load(path).status().message()), Contains("expected \"FLAT\""));
+    testing::WriteFile(path, std::string(100, 'x'));
+    CHECK_THAT(std::string(FlatIndex::Load(path).status().message()), Contains("not a densefb index"));
+  }
+  // A checksummed payload that lies about its vector count is caught before allocating.
+  {
+    auto w = AtomicFileWriter::Open(path, "FLAT", 1);
+    REQUIRE(w.ok());
+    REQUIRE((*w)->WritePod<std::uint32_t>(8).ok());
+    REQUIRE((*w)->WritePod<std::uint32_t>(0).ok());
+    REQUIRE((*w)->WritePod<std::uint64_t>(std::uint64_t{1} << 60).ok());
+    REQUIRE((*w)->Commit().ok());
+    CHECK_THAT(std::string(FlatIndex::Load(path).status().message()), Contains("does not fit"));
+  }
+  CHECK(absl::IsNotFound(FlatIndex::Load(dir + "/missing.dfb").status()));
+  CHECK(absl::IsInvalidArgument(FlatIndex::Load(dir).status()));
+}
+
+TEST_CASE("An interrupted save leaves the previous index loadable") {
+  const std::string dir = TempDir("flat_crash");
+  const std::string path = dir + "/flat.dfb";
+  auto index = FlatIndex::Create(8, Metric::kInnerProduct);
+  REQUIRE(index.ok());
+  REQUIRE((*index)->Add(View(RandomMatrix(100, 8, 14))).ok());
+  REQUIRE((*index)->Save(path).ok());
+  const std::string before = testing::ReadFile(path);
+
+  // A writer abandoned half-way (an error path) removes its temporary file.
+  {
+    auto w = AtomicFileWriter::Open(path, "FLAT", 1);
+    REQUIRE(w.ok());
+    REQUIRE((*w)->WritePod<std::uint32_t>(8).ok());
+  }
+  CHECK(testing::ReadFile(path) == before);
+
+  // A process killed in the middle of writing (no destructor runs).
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto w = AtomicFileWriter::Open(path, "FLAT", 1);
+    if (w.ok()) {
+      (void)(*w)->WritePod<std::uint32_t>(8);
+      (void)(*w)->WritePod<std::uint32_t>(0);
+    }
+    _exit(0);  // "crash" before Commit
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  auto loaded = FlatIndex::Load(path);
+  REQUIRE(loaded.ok());
+  CHECK((*loaded)->size() == 100);
+}
+
+TEST_CASE("FlatIndex: concurrent searches from many threads equal sequential ones") {
+  const RowMatrix docs = RandomMatrix(5000, 32, 15);
+  const RowMatrix queries = RandomMatrix(64, 32, 16);
+  auto index = FlatIndex::Create(32, Metric::kInnerProduct);
+  REQUIRE(index.ok());
+  REQUIRE((*index)->Add(View(docs)).ok());
+  auto expected = (*index)->Search(View(queries), {10, 1, 0});
+  REQUIRE(expected.ok());
+  std::vector<IdMatrix> got(8);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int rep = 0; rep < 5; ++rep) {
+        auto r = (*index)->Search(View(queries), {10, 2, 0});
+        if (r.ok()) got[t] = r->ids;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& g : got) CHECK(g == expected->ids);
+}
+
+}  // namespace
+}  // namespace densefb
