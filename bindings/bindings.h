@@ -38,6 +38,7 @@ void RegisterData(py::module_& m);
 void RegisterEval(py::module_& m);
 void RegisterIndex(py::module_& m);       // FlatIndex (bindings/index.cc)
 void RegisterHnswIndex(py::module_& m);   // HnswIndex (bindings/hnsw_index.cc)
+void RegisterTokenizer(py::module_& m);   // WordPieceTokenizer (bindings/tokenizer.cc)
 
 }  // namespace densefb::py_bindings
 

@@ -51,4 +51,5 @@ PYBIND11_MODULE(_core, m) {
   b::RegisterEval(m);
   b::RegisterIndex(m);
   b::RegisterHnswIndex(m);
+  b::RegisterTokenizer(m);
 }

@@ -1,0 +1,5 @@
+#include "bindings.h"
+
+namespace densefb::py_bindings {
+void RegisterTokenizer(py::module_& m) {}
+}  // namespace densefb::py_bindings
