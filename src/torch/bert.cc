@@ -1,0 +1,225 @@
+#include "torch/bert.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/functional/activation.h>
+
+#include <fstream>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace densefb::torch_impl {
+namespace {
+
+using Json = nlohmann::json;
+
+torch::nn::Linear MakeLinear(int in, int out, bool bias = true) {
+  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+torch::nn::LayerNorm MakeLayerNorm(int h, double eps) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({h}).eps(eps));
+}
+
+at::Tensor Activation(const at::Tensor& x, const std::string& act) {
+  if (act == "gelu") return at::gelu(x);
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh") return at::gelu(x, "tanh");
+  if (act == "relu") return at::relu(x);
+  return at::silu(x);  // "silu"/"swish"; others are rejected by BertConfig::FromFile
+}
+
+}  // namespace
+
+absl::StatusOr<BertConfig> BertConfig::FromFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  Json j;
+  try {
+    in >> j;
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON: ", e.what()));
+  }
+  if (!j.is_object()) return absl::InvalidArgumentError(absl::StrCat(path, ": not a JSON object"));
+  const std::string type = j.value("model_type", "");
+  if (type != "bert") {
+    return absl::UnimplementedError(absl::StrCat(
+        path, ": model_type \"", type, "\" is not supported (densefb implements \"bert\")"));
+  }
+  const std::string pos = j.value("position_embedding_type", "absolute");
+  if (pos != "absolute") {
+    return absl::UnimplementedError(
+        absl::StrCat(path, ": position_embedding_type \"", pos, "\" is not supported"));
+  }
+  BertConfig c;
+  try {
+    c.vocab_size = j.at("vocab_size").get<int>();
+    c.hidden_size = j.at("hidden_size").get<int>();
+    c.num_hidden_layers = j.at("num_hidden_layers").get<int>();
+    c.num_attention_heads = j.at("num_attention_heads").get<int>();
+    c.intermediate_size = j.at("intermediate_size").get<int>();
+    c.max_position_embeddings = j.value("max_position_embeddings", 512);
+    c.type_vocab_size = j.value("type_vocab_size", 2);
+    c.layer_norm_eps = j.value("layer_norm_eps", 1e-12);
+    c.hidden_act = j.value("hidden_act", "gelu");
+    if (j.contains("id2label") && j["id2label"].is_object()) c.num_labels = static_cast<int>(j["id2label"].size());
+    if (j.contains("num_labels")) c.num_labels = j["num_labels"].get<int>();
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": missing or invalid field: ", e.what()));
+  }
+  if (c.hidden_size <= 0 || c.num_attention_heads <= 0 || c.hidden_size % c.num_attention_heads != 0 ||
+      c.num_hidden_layers <= 0 || c.intermediate_size <= 0 || c.vocab_size <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": inconsistent sizes (hidden_size ", c.hidden_size,
+                                                   ", num_attention_heads ", c.num_attention_heads, ")"));
+  }
+  static const std::set<std::string> kActs = {"gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish"};
+  if (!kActs.count(c.hidden_act)) {
+    return absl::UnimplementedError(absl::StrCat(path, ": hidden_act \"", c.hidden_act, "\" is not supported"));
+  }
+  return c;
+}
+
+BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& c) {
+  word_embeddings = register_module("word_embeddings", torch::nn::Embedding(c.vocab_size, c.hidden_size));
+  position_embeddings = register_module("position_embeddings", torch::nn::Embedding(c.max_position_embeddings, c.hidden_size));
+  token_type_embeddings = register_module("token_type_embeddings", torch::nn::Embedding(c.type_vocab_size, c.hidden_size));
+  LayerNorm = register_module("LayerNorm", MakeLayerNorm(c.hidden_size, c.layer_norm_eps));
+}
+
+at::Tensor BertEmbeddingsImpl::forward(const at::Tensor& input_ids, const at::Tensor& token_type_ids) {
+  const auto seq = input_ids.size(1);
+  const at::Tensor positions = at::arange(seq, input_ids.options()).unsqueeze(0);
+  at::Tensor x = word_embeddings(input_ids) + token_type_embeddings(token_type_ids);
+  x = x + position_embeddings(positions);
+  return LayerNorm(x);
+}
+
+BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& c) {
+  query = register_module("query", MakeLinear(c.hidden_size, c.hidden_size));
+  key = register_module("key", MakeLinear(c.hidden_size, c.hidden_size));
+  value = register_module("value", MakeLinear(c.hidden_size, c.hidden_size));
+}
+
+BertDenseLayerNormImpl::BertDenseLayerNormImpl(int in, int out, double eps) {
+  dense = register_module("dense", MakeLinear(in, out));
+  LayerNorm = register_module("LayerNorm", MakeLayerNorm(out, eps));
+}
+
+BertAttentionImpl::BertAttentionImpl(const BertConfig& c) {
+  self = register_module("self", BertSelfAttention(c));
+  output = register_module("output", BertDenseLayerNorm(c.hidden_size, c.hidden_size, c.layer_norm_eps));
+}
+
+BertIntermediateImpl::BertIntermediateImpl(const BertConfig& c) {
+  dense = register_module("dense", MakeLinear(c.hidden_size, c.intermediate_size));
+}
+
+BertLayerImpl::BertLayerImpl(const BertConfig& c) : heads(c.num_attention_heads), act(c.hidden_act) {
+  attention = register_module("attention", BertAttention(c));
+  intermediate = register_module("intermediate", BertIntermediate(c));
+  output = register_module("output", BertDenseLayerNorm(c.intermediate_size, c.hidden_size, c.layer_norm_eps));
+}
+
+at::Tensor BertLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& mask) {
+  const auto b = hidden.size(0), s = hidden.size(1), h = hidden.size(2);
+  const auto split = [&](const at::Tensor& t) { return t.view({b, s, heads, h / heads}).transpose(1, 2); };
+  auto& sa = attention->self;
+  const at::Tensor q = split(sa->query(hidden));
+  const at::Tensor k = split(sa->key(hidden));
+  const at::Tensor v = split(sa->value(hidden));
+  at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, mask);
+  ctx = ctx.transpose(1, 2).reshape({b, s, h});
+  at::Tensor x = attention->output->LayerNorm(attention->output->dense(ctx) + hidden);
+  at::Tensor y = Activation(intermediate->dense(x), act);
+  return output->LayerNorm(output->dense(y) + x);
+}
+
+BertEncoderImpl::BertEncoderImpl(const BertConfig& c) {
+  layer = register_module("layer", torch::nn::ModuleList());
+  for (int i = 0; i < c.num_hidden_layers; ++i) layer->push_back(BertLayer(c));
+}
+
+BertPoolerImpl::BertPoolerImpl(const BertConfig& c) {
+  dense = register_module("dense", MakeLinear(c.hidden_size, c.hidden_size));
+}
+
+BertModelImpl::BertModelImpl(const BertConfig& c, bool with_pooler) : config(c) {
+  embeddings = register_module("embeddings", BertEmbeddings(c));
+  encoder = register_module("encoder", BertEncoder(c));
+  if (with_pooler) pooler = register_module("pooler", BertPooler(c));
+}
+
+at::Tensor BertModelImpl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+                                  const at::Tensor& token_type_ids) {
+  at::Tensor x = embeddings(input_ids, token_type_ids);
+  const at::Tensor mask = attention_mask.to(at::kBool).unsqueeze(1).unsqueeze(2);
+  for (const auto& layer : *encoder->layer) x = layer->as<BertLayer>()->forward(x, mask);
+  return x;
+}
+
+at::Tensor BertModelImpl::pool(const at::Tensor& hidden) {
+  return at::tanh(pooler->dense(hidden.select(1, 0)));
+}
+
+absl::StatusOr<at::Tensor> ToFloatTensor(const TensorView& view) {
+  at::Tensor t = at::empty(view.shape, at::TensorOptions().dtype(at::kFloat));
+  DENSEFB_RETURN_IF_ERROR(CopyAsFloat32(view, t.data_ptr<float>()));
+  return t;
+}
+
+absl::Status LoadParameters(torch::nn::Module& module, const SafetensorsFile& file,
+                            const std::vector<std::string>& prefixes,
+                            const std::vector<std::string>& ignored_prefixes,
+                            std::vector<std::string>* consumed_out) {
+  std::set<std::string> consumed;
+  std::vector<std::string> missing;
+  at::NoGradGuard no_grad;
+  for (auto& item : module.named_parameters(/*recurse=*/true)) {
+    const std::string& name = item.key();
+    const TensorView* found = nullptr;
+    std::string key;
+    for (const std::string& prefix : prefixes) {
+      auto it = file.tensors().find(prefix + name);
+      if (it != file.tensors().end()) {
+        found = &it->second;
+        key = it->first;
+        break;
+      }
+    }
+    if (found == nullptr) {
+      missing.push_back(name);
+      continue;
+    }
+    at::Tensor& param = item.value();
+    if (found->shape != param.sizes().vec()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          file.path(), ": tensor \"", key, "\" has shape [", absl::StrJoin(found->shape, ", "),
+          "], the model expects [", absl::StrJoin(param.sizes().vec(), ", "), "]"));
+    }
+    DENSEFB_ASSIGN_OR_RETURN(at::Tensor value, ToFloatTensor(*found));
+    param.copy_(value);
+    consumed.insert(key);
+  }
+  if (!missing.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(file.path(), ": missing tensors: ",
+                                                   absl::StrJoin(missing, ", ")));
+  }
+  std::vector<std::string> unexpected;
+  for (const auto& [key, view] : file.tensors()) {
+    if (consumed.count(key)) continue;
+    bool ignored = absl::EndsWith(key, "position_ids");  // a buffer older checkpoints saved
+    for (const std::string& p : ignored_prefixes) ignored = ignored || absl::StartsWith(key, p);
+    if (!ignored) unexpected.push_back(key);
+  }
+  if (!unexpected.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(file.path(), ": unexpected tensors: ",
+                                                   absl::StrJoin(unexpected, ", ")));
+  }
+  if (consumed_out != nullptr) consumed_out->assign(consumed.begin(), consumed.end());
+  return absl::OkStatus();
+}
+
+}  // namespace densefb::torch_impl
