@@ -7,10 +7,12 @@ cd "$(dirname "$0")/.."
 build=${1:-build/dev}
 py=.venv/bin/python
 cmake -S . -B "$build" -G "Unix Makefiles" -DCMAKE_BUILD_TYPE=Release -DDENSEFB_BUILD_PYTHON=ON \
-  -DDENSEFB_BUILD_TESTS=ON -DPython_EXECUTABLE="$PWD/$py" \
+  -DDENSEFB_BUILD_TESTS=ON -DPython_EXECUTABLE="$PWD/$py" -DDENSEFB_WITH_TORCH=${DENSEFB_WITH_TORCH:-OFF} \
   -Dpybind11_DIR="$($py -m pybind11 --cmakedir)" >/dev/null
-cmake --build "$build" -j2 --target _core
+targets=(_core); [ "${DENSEFB_WITH_TORCH:-OFF}" = ON ] && targets+=(_torch)
+cmake --build "$build" -j2 --target "${targets[@]}"
 mkdir -p "$build/py/densefb"
 for f in python/densefb/*.py; do ln -sf "$PWD/$f" "$build/py/densefb/"; done
 cp -f "$build"/_core*.so "$build/py/densefb/"
+[ "${DENSEFB_WITH_TORCH:-OFF}" = ON ] && cp -f "$build"/_torch*.so "$build/py/densefb/"
 echo "PYTHONPATH=$build/py"

@@ -1,0 +1,193 @@
+// The BERT bi-encoder: tokenize (length-sorted batches), run BertModel, pool, normalise.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "densefb/tokenizer.h"
+#include "densefb/torch/encoders.h"
+#include "torch/bert.h"
+#include "torch/model_files.h"
+
+namespace densefb {
+namespace {
+
+using torch_impl::BertConfig;
+using torch_impl::BertModel;
+
+class BertEncoder final : public Encoder {
+ public:
+  BertEncoder(BertEncoderConfig config, WordPieceTokenizer tokenizer, BertModel model,
+              torch_impl::SentenceTransformerLayout layout, Pooling pooling, bool normalize,
+              int max_length, at::Device device)
+      : config_(std::move(config)),
+        tokenizer_(std::move(tokenizer)),
+        model_(std::move(model)),
+        layout_(std::move(layout)),
+        pooling_(pooling),
+        normalize_(normalize),
+        max_length_(max_length),
+        device_(device) {}
+
+  int Dimension() const override {
+    return layout_.dense.empty() ? model_->config.hidden_size
+                                 : static_cast<int>(layout_.dense.back().weight.size(0));
+  }
+  int MaxLength() const override { return max_length_; }
+  bool Normalized() const override { return normalize_; }
+
+  absl::Status EncodeQueries(absl::Span<const std::string> texts, MutableMatrixView out,
+                             const EncodeOptions& options) const override {
+    return Encode(texts, config_.query_prefix, out, options);
+  }
+  absl::Status EncodeDocuments(absl::Span<const std::string> texts, MutableMatrixView out,
+                               const EncodeOptions& options) const override {
+    return Encode(texts, config_.document_prefix, out, options);
+  }
+
+ private:
+  absl::Status Encode(absl::Span<const std::string> texts, const std::string& prefix,
+                      MutableMatrixView out, const EncodeOptions& options) const;
+  at::Tensor Pool(const at::Tensor& hidden, const at::Tensor& mask) const;
+
+  BertEncoderConfig config_;
+  WordPieceTokenizer tokenizer_;
+  mutable BertModel model_;  // forward() is not const in libtorch; it mutates nothing here
+  torch_impl::SentenceTransformerLayout layout_;
+  Pooling pooling_;
+  bool normalize_;
+  int max_length_;
+  at::Device device_;
+};
+
+at::Tensor BertEncoder::Pool(const at::Tensor& hidden, const at::Tensor& mask) const {
+  switch (pooling_) {
+    case Pooling::kCls:
+      return hidden.select(1, 0);
+    case Pooling::kMax: {
+      const at::Tensor m = mask.unsqueeze(-1).to(at::kBool);
+      return hidden.masked_fill(m.logical_not(), -1e9).amax(1);
+    }
+    case Pooling::kMean:
+    default: {
+      const at::Tensor m = mask.unsqueeze(-1).to(hidden.scalar_type());
+      return (hidden * m).sum(1) / m.sum(1).clamp_min(1e-9);
+    }
+  }
+}
+
+absl::Status BertEncoder::Encode(absl::Span<const std::string> texts, const std::string& prefix,
+                                 MutableMatrixView out, const EncodeOptions& options) const {
+  const auto n = static_cast<std::int64_t>(texts.size());
+  if (out.rows != n || (n > 0 && out.cols != Dimension())) {
+    return absl::InvalidArgumentError(absl::StrCat("output buffer is ", out.rows, " x ", out.cols,
+                                                   ", expected ", n, " x ", Dimension()));
+  }
+  if (options.batch_size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("batch_size = ", options.batch_size, " must be >= 1"));
+  }
+  if (n == 0) return absl::OkStatus();
+  if (config_.num_threads > 0) at::set_num_threads(config_.num_threads);
+
+  std::vector<std::string> prefixed;
+  if (!prefix.empty()) {
+    prefixed.reserve(n);
+    for (const std::string& t : texts) prefixed.push_back(prefix + t);
+  }
+  auto text = [&](std::int64_t i) -> const std::string& { return prefix.empty() ? texts[i] : prefixed[i]; };
+  // Longest first (as sentence-transformers does): each batch holds texts of similar length,
+  // so padding stays small, and the largest batch comes first (memory errors surface early).
+  std::vector<std::int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+    return text(a).size() > text(b).size();
+  });
+
+  c10::InferenceMode guard;
+  BatchEncoding batch;
+  std::vector<absl::string_view> views;
+  for (std::int64_t start = 0; start < n; start += options.batch_size) {
+    const std::int64_t end = std::min(n, start + options.batch_size);
+    views.clear();
+    for (std::int64_t i = start; i < end; ++i) views.push_back(text(order[i]));
+    BatchOptions bo;
+    bo.max_length = max_length_;
+    DENSEFB_RETURN_IF_ERROR(tokenizer_.EncodeBatch(views, bo, &batch));
+    const auto opts = at::TensorOptions().dtype(at::kLong);
+    at::Tensor ids = at::from_blob(batch.input_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
+    at::Tensor mask = at::from_blob(batch.attention_mask.data(), {batch.rows, batch.cols}, opts).to(device_);
+    at::Tensor types = at::from_blob(batch.token_type_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
+    at::Tensor hidden = model_->forward(ids, mask, types);
+    at::Tensor pooled = Pool(hidden, mask);
+    for (const auto& dense : layout_.dense) pooled = dense.Apply(pooled.cpu()).to(device_);
+    if (normalize_) pooled = pooled / pooled.norm(2, 1, true).clamp_min(1e-12);
+    pooled = pooled.to(at::kCPU, at::kFloat).contiguous();
+    const float* src = pooled.data_ptr<float>();
+    const int d = Dimension();
+    for (std::int64_t i = start; i < end; ++i) {
+      std::copy_n(src + (i - start) * d, d, out.row(order[i]));
+    }
+    if (options.progress && !options.progress(end, n)) {
+      return absl::CancelledError(absl::StrCat("encoding cancelled after ", end, " of ", n, " texts"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<at::Device> ParseDevice(const std::string& device) {
+  try {
+    at::Device d(device);
+    if (d.is_cuda() && !CudaAvailable()) {
+      return absl::FailedPreconditionError(absl::StrCat("device \"", device, "\": CUDA is not available"));
+    }
+    return d;
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid device \"", device, "\""));
+  }
+}
+
+}  // namespace
+
+bool CudaAvailable() { return torch::cuda::is_available(); }
+
+absl::Status BertEncoderConfig::Validate() const {
+  if (model_dir.empty()) return absl::InvalidArgumentError("model_dir is empty");
+  if (max_length < 0) return absl::InvalidArgumentError(absl::StrCat("max_length = ", max_length, " is negative"));
+  if (num_threads < 0) return absl::InvalidArgumentError(absl::StrCat("num_threads = ", num_threads, " is negative"));
+  return ParseDevice(device).status();
+}
+
+absl::StatusOr<std::unique_ptr<Encoder>> MakeBertEncoder(const BertEncoderConfig& config) {
+  DENSEFB_RETURN_IF_ERROR(config.Validate());
+  DENSEFB_ASSIGN_OR_RETURN(const at::Device device, ParseDevice(config.device));
+  DENSEFB_ASSIGN_OR_RETURN(torch_impl::SentenceTransformerLayout layout,
+                           torch_impl::ReadSentenceTransformerLayout(config.model_dir));
+  DENSEFB_ASSIGN_OR_RETURN(BertConfig bert_config, BertConfig::FromFile(layout.transformer_dir + "/config.json"));
+  DENSEFB_ASSIGN_OR_RETURN(WordPieceTokenizer tokenizer, WordPieceTokenizer::FromDirectory(layout.transformer_dir));
+  DENSEFB_ASSIGN_OR_RETURN(auto weights, torch_impl::OpenWeights(layout.transformer_dir));
+  BertModel model(bert_config, /*with_pooler=*/false);
+  DENSEFB_RETURN_IF_ERROR(torch_impl::LoadParameters(*model, *weights, {"", "bert."}, {"pooler.", "cls."}));
+  model->eval();
+  model->to(device);
+
+  int max_length = config.max_length > 0 ? config.max_length : layout.max_seq_length;
+  if (max_length <= 0) max_length = static_cast<int>(tokenizer.model_max_length());
+  if (max_length <= 0 || max_length > bert_config.max_position_embeddings) {
+    max_length = bert_config.max_position_embeddings;
+  }
+  const Pooling pooling = config.pooling.value_or(layout.pooling.value_or(Pooling::kMean));
+  const bool normalize = config.normalize.value_or(layout.normalize);
+  return std::unique_ptr<Encoder>(new BertEncoder(config, std::move(tokenizer), std::move(model),
+                                                  std::move(layout), pooling, normalize, max_length,
+                                                  device));
+}
+
+}  // namespace densefb
