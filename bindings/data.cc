@@ -92,7 +92,8 @@ void RegisterData(py::module_& m) {
       .def(py::init<>())
       .def_static("from_dict", &QrelsFromDict, py::arg("qrels"),
                   "From {query id: {doc id: grade}} (the pytrec_eval convention).")
-      .def("set", &Qrels::Set, py::arg("query_id"), py::arg("doc_id"), py::arg("grade"),
+      .def("set", [](Qrels& q, const std::string& qid, const std::string& doc, int grade) { q.Set(qid, doc, grade); },
+           py::arg("query_id"), py::arg("doc_id"), py::arg("grade"),
            "Adds or overwrites one judgment.")
       .def("to_dict", [](const Qrels& qrels) {
             py::dict out;

@@ -1,0 +1,122 @@
+"""``densefb eval``: evaluates a TREC run against qrels with trec_eval's exact conventions.
+
+    densefb eval --run RUN --qrels QRELS --metrics nDCG@10 R@100 AP
+                 [--per-query] [--json OUT] [--rel-level N] [--average-over-qrels]
+
+QRELS is TREC qrels or a BEIR qrels .tsv (told apart by its header line). Prints a table of
+means (and with --per-query one row per query, like ``trec_eval -q``); --json also writes the
+means and per-query values. Errors are one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from typing import Dict, List, Optional, Sequence
+
+from densefb.evaluation import Measure, evaluate
+
+__all__ = ["register", "run_eval", "main"]
+
+_EXIT_ERROR = 2
+_DESCRIPTION = ("Evaluates a TREC run against qrels (TREC or BEIR .tsv) with trec_eval's exact "
+                "conventions; errors are one line on stderr and exit status 2.")
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", required=True, metavar="RUN",
+                        help="TREC run file: qid Q0 docid rank score tag")
+    parser.add_argument("--qrels", required=True, metavar="QRELS",
+                        help="TREC qrels (qid iter docid grade) or BEIR qrels .tsv")
+    parser.add_argument("--metrics", required=True, nargs="+", metavar="METRIC",
+                        help="ir_measures names (nDCG@10 AP R@100 RR@10 P@5 Judged@10 "
+                             "AP(rel=2)) or trec_eval names (ndcg_cut_10 map recall_100)")
+    parser.add_argument("--per-query", action="store_true",
+                        help="also print one row per query (like trec_eval -q)")
+    parser.add_argument("--json", metavar="OUT", help="write means and per-query values here")
+    parser.add_argument("--rel-level", type=int, default=1, metavar="N",
+                        help="minimum grade of a relevant document for AP/R/P/RR "
+                             "(trec_eval -l; default 1)")
+    parser.add_argument("--average-over-qrels", action="store_true",
+                        help="average over every qrels query, missing ones as 0 (trec_eval -c)")
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Adds the ``eval`` subcommand to an argparse subparsers object; it runs :func:`run_eval`."""
+    parser = subparsers.add_parser(
+        "eval", help="evaluate a run against qrels (trec_eval conventions)",
+        description=_DESCRIPTION)
+    _add_arguments(parser)
+    parser.set_defaults(func=run_eval)
+    return parser
+
+
+def _format_table(metrics: List[str], means: Dict[str, float],
+                  rows: Optional[Dict[str, Dict[str, float]]]) -> str:
+    """A fixed-width table: a header, optional per-query rows, then the 'all' row of means."""
+    body = list((rows or {}).items()) + [("all", means)]
+    qwidth = max(len("query"), *(len(qid) for qid, _ in body))
+    widths = [max(len(m), 6) for m in metrics]
+    lines = ["  ".join(["query".ljust(qwidth)] + [m.rjust(w) for m, w in zip(metrics, widths)])]
+    for qid, values in body:
+        cells = [f"{values[m]:.4f}".rjust(w) for m, w in zip(metrics, widths)]
+        lines.append("  ".join([qid.ljust(qwidth)] + cells))
+    return "\n".join(lines)
+
+
+def _write_json(path: str, payload: dict) -> None:
+    """Writes atomically (temporary file, then rename) so a reader never sees half a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".densefb-eval-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(payload, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _one_line(error: BaseException) -> str:
+    # KeyError's str() adds quotes; every message is folded onto one line.
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    return " ".join(str(text).split()) or type(error).__name__
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Runs ``densefb eval`` on parsed arguments; returns the exit status (0, or 2 on error)."""
+    try:
+        metrics = list(dict.fromkeys(args.metrics))  # a metric asked twice is shown once
+        for name in metrics:
+            Measure(name)  # unknown names fail before any file is read
+        means, rows = evaluate(args.run, args.qrels, metrics, rel_level=args.rel_level,
+                               average_over_qrels=args.average_over_qrels, per_query=True)
+        if args.json:
+            _write_json(args.json, {
+                "run": args.run, "qrels": args.qrels, "rel_level": args.rel_level,
+                "average_over_qrels": args.average_over_qrels, "num_queries": len(rows),
+                "metrics": metrics, "mean": means, "per_query": rows})
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
+        print(f"densefb eval: error: {_one_line(error)}", file=sys.stderr)
+        return _EXIT_ERROR
+    if not rows:
+        print("densefb eval: warning: no query of the run is in the qrels", file=sys.stderr)
+    print(_format_table(metrics, means, rows if args.per_query else None))
+    scope = "every qrels query" if args.average_over_qrels else "queries in both run and qrels"
+    noun = "query" if len(rows) == 1 else "queries"
+    print(f"({len(rows)} {noun}: {scope}; rel_level {args.rel_level})")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Standalone entry point: ``python -m densefb.cli_eval --run R --qrels Q --metrics M...``."""
+    parser = argparse.ArgumentParser(prog="densefb eval", description=_DESCRIPTION)
+    _add_arguments(parser)
+    return run_eval(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
