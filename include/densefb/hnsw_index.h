@@ -2,9 +2,29 @@
 // Parameters carry hnswlib's names and defaults: M (links per node; 2*M on layer 0),
 // ef_construction (candidate list while building), ef_search (candidate list while
 // searching; per call through SearchOptions::ef_search, never a setter on the index).
+//
+// Storage and scores. Every vector is stored as dim + 1 floats: the vector exactly as added,
+// then one factor f (1/|v| for cosine, 0 for a zero vector; 1 for inner product). The graph
+// distance of two stored (or query) vectors a, b is -(<a, b> * f_a * f_b), the negated
+// similarity, computed with the run-time dispatched dot kernel (AVX-512 / AVX2 / generic), so
+//   * scores are the inner product or the cosine, higher is better, computed in float32
+//     exactly as the graph saw them (no "1 - distance" round trip);
+//   * Reconstruct() returns the vectors exactly as added, for cosine too (nothing is
+//     normalised in place).
+//
+// Searching is const and thread-safe: the per-call ef never touches hnswlib's global ef,
+// and the search uses hnswlib's public graph members with no shared mutable state besides
+// its (locked) pool of visited lists.
+//
+// Reproducibility: with num_threads == 1, Add inserts in row order and the level generator
+// is seeded with `seed`, so two builds from the same data are bit-identical (also across a
+// Save/Load in the middle: the generator state is saved). A multi-threaded Add inserts in
+// whatever order the threads reach the rows, so its graph, and thus its approximate
+// results, may differ from run to run (recall stays the same statistically).
 #ifndef DENSEFB_HNSW_INDEX_H_
 #define DENSEFB_HNSW_INDEX_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -14,20 +34,25 @@
 namespace densefb {
 
 struct HnswConfig {
-  int M = 16;                 // hnswlib M (paper: M); >= 2
+  int M = 16;                 // hnswlib M (paper: M); 2..10000
   int ef_construction = 200;  // hnswlib ef_construction (paper: efConstruction); >= 1
-  int ef_search = 10;         // default ef at search time (hnswlib's default ef is 10)
+  int ef_search = 10;         // default ef at search time (hnswlib's default ef is 10); >= 1
   std::uint64_t seed = 100;   // level generator seed (hnswlib's default random_seed)
   int num_threads = 0;        // threads used by Add; 0 = all hardware threads
+  // InvalidArgument naming the first bad field and its value.
   absl::Status Validate() const;
 };
 
 class HnswIndex final : public VectorIndex {
  public:
+  // Version 1 payload: dim, metric, config, ids, then the graph (see hnsw_index.cc).
   static constexpr std::uint32_t kFormatVersion = 1;
 
+  // dim >= 1; config.Validate() must pass.
   static absl::StatusOr<std::unique_ptr<HnswIndex>> Create(int dim, Metric metric,
                                                            const HnswConfig& config = {});
+  // Reads a file written by Save(). Fails cleanly (naming the path) on a missing,
+  // truncated, corrupt, wrong-kind or newer-version file.
   static absl::StatusOr<std::unique_ptr<HnswIndex>> Load(const std::string& path);
   ~HnswIndex() override;
 
@@ -36,8 +61,12 @@ class HnswIndex final : public VectorIndex {
   std::int64_t size() const override;
   const HnswConfig& config() const;
 
+  // Adds the rows of `vectors` with config().num_threads threads (see reproducibility
+  // above); the graph grows as needed. Validates everything before changing the index.
   absl::Status Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids = {}) override;
   using VectorIndex::Search;
+  // ef = options.ef_search if > 0, else config().ef_search; the candidate list holds
+  // max(ef, k) entries. Rows are sorted by score (best first), ties by smaller id.
   absl::Status Search(ConstMatrixView queries, const SearchOptions& options, float* scores,
                       std::int64_t* ids) const override;
   absl::Status Reconstruct(absl::Span<const std::int64_t> ids,

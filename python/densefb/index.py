@@ -1,4 +1,4 @@
 """Vector indexes with a Faiss-like API: exact (FlatIndex) and HNSW (HnswIndex)."""
-from densefb._core import FlatIndex
+from densefb._core import FlatIndex, HnswIndex
 
-__all__ = ["FlatIndex"]
+__all__ = ["FlatIndex", "HnswIndex"]

@@ -1,1 +1,595 @@
-// (in progress)
+// HnswIndex over hnswlib 0.6.2 (Debian's libhnswlib-dev headers). This is the only file
+// that includes hnswlib; the rest of the library sees include/densefb/hnsw_index.h only.
+//
+// What is taken from hnswlib: the graph structure, the insertion (HierarchicalNSW::addPoint,
+// thread-safe for concurrent inserts), its base-layer search (searchBaseLayerST) and its
+// capacity growth (resizeIndex). What is ours:
+//   * the space: vectors stored as dim + 1 floats (vector as added, then the factor f:
+//     1/|v| for cosine, 1 for inner product), distance -(<a, b> * f_a * f_b) through the
+//     run-time dispatched dot kernel, so this TU needs no -mavx flags;
+//   * the search: greedy descent through the upper layers, then searchBaseLayerST with a
+//     per-call ef and no metric counters, on a const graph (hnswlib's searchKnn reads the
+//     global ef_ and bumps counters);
+//   * the file format (below), written through AtomicFileWriter / read through FileReader,
+//     so hnswlib's path-based saveIndex/loadIndex are not used.
+//
+// File payload, format version 1 (little-endian, container kind "HNSW"):
+//   u32 dim, u32 metric (0 ip, 1 cosine)
+//   i32 M, i32 ef_construction, i32 ef_search, u64 seed, i32 num_threads
+//   u64 n, i64 ids[n]                           ids of rows 0..n-1
+//   u64 n_graph (== n); when n > 0:
+//     u64 bytes_per_element                     hnswlib size_data_per_element_
+//     i32 max_level, u32 entry_point
+//     level-0 block: n * bytes_per_element      hnswlib's data_level0_memory_ verbatim
+//                                               (layer-0 links, dim + 1 floats, label = row)
+//     n times: u32 level, level * (4 + 4 * M) bytes of upper-layer links
+//     string level generator state, string update generator state (libstdc++'s
+//     std::default_random_engine = minstd_rand0, as its operator<< text)
+// These are exactly the members hnswlib's own saveIndex writes (plus the generator
+// states, so a build continued after Load equals one never saved), laid out our way.
+#include "densefb/hnsw_index.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// hnswlib 0.6.2 prefetches the entry after the last link of a list while building
+// (searchBaseLayer: *(datal + j + 1)); for a full upper-layer list, malloc'd as
+// size * level + 1 bytes, that read runs up to 3 bytes past the requested size. It stays
+// inside malloc's usable size and only feeds a prefetch address, so it is harmless, but
+// AddressSanitizer reports it: sanitizer builds compile hnswlib without its manual
+// SSE prefetching (and SIMD spaces, which we do not use anyway).
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_MANUAL_VECTORIZATION
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NO_MANUAL_VECTORIZATION
+#endif
+#endif
+#include <hnswlib/hnswlib.h>
+
+#include "absl/strings/str_cat.h"
+#include "densefb/file_format.h"
+#include "index/checks.h"
+#include "index/id_table.h"
+#include "index/kernels.h"
+#include "index/parallel.h"
+
+namespace densefb {
+namespace {
+
+using Graph = hnswlib::HierarchicalNSW<float>;
+using hnswlib::tableint;
+
+constexpr int kMaxM = 10000;  // hnswlib caps M here (with a warning); we reject above it
+// Internal ids are 32-bit (tableint); keep one value free.
+constexpr std::int64_t kMaxElements = std::numeric_limits<tableint>::max() - 1;
+
+// The distance parameters; `dim` first because hnswlib's getDataByLabel reads a size_t there.
+struct DistParam {
+  std::size_t dim;
+  kernels::DotFn dot;
+};
+
+// -(<a, b> * f_a * f_b) over stored (or query) rows of dim + 1 floats.
+float NegSimilarity(const void* a, const void* b, const void* param) {
+  const auto* p = static_cast<const DistParam*>(param);
+  const auto* x = static_cast<const float*>(a);
+  const auto* y = static_cast<const float*>(b);
+  const auto d = static_cast<std::int64_t>(p->dim);
+  return -(p->dot(x, y, d) * (x[d] * y[d]));
+}
+
+class DotSpace final : public hnswlib::SpaceInterface<float> {
+ public:
+  explicit DotSpace(int dim) : param_{static_cast<std::size_t>(dim), kernels::Best().dot} {}
+  std::size_t get_data_size() override { return (param_.dim + 1) * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return &NegSimilarity; }
+  void* get_dist_func_param() override { return &param_; }
+
+ private:
+  DistParam param_;
+};
+
+// The factor stored after a vector: 1/|v| for cosine (0 for a zero vector), 1 for ip.
+float Factor(const float* v, int dim, Metric metric) {
+  if (metric == Metric::kInnerProduct) return 1.0f;
+  double sum = 0.0;
+  for (int j = 0; j < dim; ++j) sum += static_cast<double>(v[j]) * v[j];
+  return sum > 0.0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
+}
+
+void Encode(const float* v, int dim, Metric metric, float* out) {
+  std::memcpy(out, v, sizeof(float) * dim);
+  out[dim] = Factor(v, dim, metric);
+}
+
+std::size_t LinksBytesPerLevel(const Graph& g) { return g.size_links_per_element_; }
+
+absl::Status ExceptionStatus(absl::string_view what, const std::exception& e) {
+  if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr ||
+      absl::string_view(e.what()).find("memory") != absl::string_view::npos) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory (", e.what(), ")"));
+  }
+  return absl::InternalError(absl::StrCat(what, ": hnswlib error: ", e.what()));
+}
+
+}  // namespace
+
+absl::Status HnswConfig::Validate() const {
+  if (M < 2 || M > kMaxM) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HNSW M = ", M, " is out of range (expected 2..", kMaxM, ")"));
+  }
+  if (ef_construction < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HNSW ef_construction = ", ef_construction, " must be >= 1"));
+  }
+  if (ef_search < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HNSW ef_search = ", ef_search, " must be >= 1"));
+  }
+  if (num_threads < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("HNSW num_threads = ", num_threads, " must be >= 0 (0 = all cores)"));
+  }
+  return absl::OkStatus();
+}
+
+struct HnswIndex::Impl {
+  Impl(int dim_in, Metric metric_in, const HnswConfig& config_in)
+      : dim(dim_in), metric(metric_in), config(config_in), space(dim_in) {}
+
+  int dim;
+  Metric metric;
+  HnswConfig config;
+  DotSpace space;                // must outlive `graph`, which points into it
+  std::unique_ptr<Graph> graph;  // created by the first non-empty Add (or Load)
+  IdTable id_table;              // row -> external id
+  std::vector<tableint> internal_of_row;  // row -> hnswlib internal id (label = row)
+  bool broken = false;           // an Add failed half-way (out of memory); unusable
+
+  absl::Status CheckUsable() const {
+    if (broken) {
+      return absl::FailedPreconditionError(
+          "HNSW index is unusable: an earlier Add failed while inserting (out of memory)");
+    }
+    return absl::OkStatus();
+  }
+
+  const float* StoredRow(std::int64_t row) const {
+    return reinterpret_cast<const float*>(graph->getDataByInternalId(internal_of_row[row]));
+  }
+
+  // Top-k of one encoded query (dim + 1 floats) into scores/ids (k slots each).
+  void SearchOne(const float* query, std::size_t ef, int k, float* scores, std::int64_t* ids,
+                 std::vector<std::pair<float, std::int64_t>>& found) const {
+    found.clear();
+    const Graph& g = *graph;
+    const auto dist = g.fstdistfunc_;
+    const void* param = g.dist_func_param_;
+    tableint current = g.enterpoint_node_;
+    float current_dist = dist(query, g.getDataByInternalId(current), param);
+    for (int level = g.maxlevel_; level > 0; --level) {
+      bool changed = true;
+      while (changed) {
+        changed = false;
+        hnswlib::linklistsizeint* list = g.get_linklist(current, level);
+        const unsigned count = g.getListCount(list);
+        const auto* neighbours = reinterpret_cast<const tableint*>(list + 1);
+        for (unsigned i = 0; i < count; ++i) {
+          const tableint candidate = neighbours[i];
+          const float d = dist(query, g.getDataByInternalId(candidate), param);
+          if (d < current_dist) {
+            current_dist = d;
+            current = candidate;
+            changed = true;
+          }
+        }
+      }
+    }
+    auto top = g.searchBaseLayerST<false, false>(current, query,
+                                                 std::max(ef, static_cast<std::size_t>(k)));
+    while (top.size() > static_cast<std::size_t>(k)) top.pop();
+    while (!top.empty()) {
+      const auto row = static_cast<std::int64_t>(g.getExternalLabel(top.top().second));
+      found.emplace_back(-top.top().first, id_table.id(row));
+      top.pop();
+    }
+    std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    const int n = static_cast<int>(found.size());
+    for (int j = 0; j < n; ++j) {
+      scores[j] = found[j].first;
+      ids[j] = found[j].second;
+    }
+    for (int j = n; j < k; ++j) {
+      scores[j] = -std::numeric_limits<float>::infinity();
+      ids[j] = kNoId;
+    }
+  }
+};
+
+HnswIndex::HnswIndex(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HnswIndex::~HnswIndex() = default;
+
+absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Create(int dim, Metric metric,
+                                                             const HnswConfig& config) {
+  if (dim < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("HNSW dim = ", dim, " must be >= 1"));
+  }
+  if (metric != Metric::kInnerProduct && metric != Metric::kCosine) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown metric value ", static_cast<int>(metric)));
+  }
+  DENSEFB_RETURN_IF_ERROR(config.Validate());
+  return std::unique_ptr<HnswIndex>(new HnswIndex(std::make_unique<Impl>(dim, metric, config)));
+}
+
+int HnswIndex::dim() const { return impl_->dim; }
+Metric HnswIndex::metric() const { return impl_->metric; }
+std::int64_t HnswIndex::size() const { return impl_->id_table.size(); }
+const HnswConfig& HnswIndex::config() const { return impl_->config; }
+
+absl::Status HnswIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) {
+  Impl& s = *impl_;
+  DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
+  const std::int64_t n = vectors.rows;
+  if (n < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("vectors have ", n, " rows"));
+  }
+  if (n > 0 && vectors.data == nullptr) {
+    return absl::InvalidArgumentError("vectors: null data");
+  }
+  DENSEFB_RETURN_IF_ERROR(CheckVectors(vectors, s.dim));
+  DENSEFB_RETURN_IF_ERROR(s.id_table.Validate(n, ids));
+  if (n == 0) return absl::OkStatus();
+  const std::int64_t base = size();
+  const std::int64_t total = base + n;
+  if (total > kMaxElements) {
+    return absl::InvalidArgumentError(absl::StrCat("HNSW index would hold ", total,
+                                                   " vectors; the limit is ", kMaxElements));
+  }
+
+  // Capacity: a fresh graph holds exactly this batch; later batches grow it by at least
+  // half (hnswlib's resizeIndex reallocates), so repeated small adds stay amortised O(1).
+  if (s.graph == nullptr) {
+    try {
+      s.graph = std::make_unique<Graph>(&s.space, static_cast<std::size_t>(n),
+                                        static_cast<std::size_t>(s.config.M),
+                                        static_cast<std::size_t>(s.config.ef_construction),
+                                        static_cast<std::size_t>(s.config.seed));
+    } catch (const std::exception& e) {
+      s.graph.reset();
+      return ExceptionStatus("HNSW Add: allocating the graph", e);
+    }
+  } else if (static_cast<std::size_t>(total) > s.graph->max_elements_) {
+    const std::size_t grown = s.graph->max_elements_ + s.graph->max_elements_ / 2;
+    const std::size_t capacity = std::min<std::size_t>(
+        std::max<std::size_t>(static_cast<std::size_t>(total), grown), kMaxElements);
+    try {
+      s.graph->resizeIndex(capacity);
+    } catch (const std::exception& e) {
+      s.broken = true;  // resizeIndex may have released part of the old state
+      return ExceptionStatus("HNSW Add: growing the graph", e);
+    }
+  }
+
+  // Concurrent addPoint is hnswlib's supported way to build in parallel. Its level draws
+  // then share one generator without a lock (as in hnswlib's own Python binding), one more
+  // reason why only a single-threaded build is reproducible.
+  const int threads = ResolveThreads(s.config.num_threads);
+  std::vector<std::vector<float>> buffers(threads, std::vector<float>(s.dim + 1));
+  Graph& graph = *s.graph;
+  auto insert = [&](std::int64_t i, int worker) {
+    float* encoded = buffers[worker].data();
+    Encode(vectors.row(i), s.dim, s.metric, encoded);
+    graph.addPoint(encoded, static_cast<hnswlib::labeltype>(base + i));
+  };
+  try {
+    std::int64_t first = 0;
+    if (base == 0) {  // the entry point goes in alone, then the rest in parallel
+      insert(0, 0);
+      first = 1;
+    }
+    ParallelFor(n - first, threads, [&](std::int64_t i, int worker) { insert(first + i, worker); });
+  } catch (const std::exception& e) {
+    s.broken = true;
+    return ExceptionStatus("HNSW Add: inserting", e);
+  }
+
+  s.id_table.Append(n, ids);
+  s.internal_of_row.resize(static_cast<std::size_t>(total));
+  for (std::int64_t internal = base; internal < total; ++internal) {
+    const auto row = graph.getExternalLabel(static_cast<tableint>(internal));
+    s.internal_of_row[row] = static_cast<tableint>(internal);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HnswIndex::Search(ConstMatrixView queries, const SearchOptions& options,
+                               float* scores, std::int64_t* ids) const {
+  const Impl& s = *impl_;
+  DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
+  const int k = options.k;
+  if (queries.rows < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("queries have ", queries.rows, " rows"));
+  }
+  if (options.ef_search < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ef_search = ", options.ef_search, " must be >= 1 (or 0 for the index default)"));
+  }
+  if (queries.rows > 0 && queries.data == nullptr) {
+    return absl::InvalidArgumentError("Search: null queries");
+  }
+  DENSEFB_RETURN_IF_ERROR(CheckQueries(queries, s.dim, options));
+  const std::int64_t nq = queries.rows;
+  if (nq == 0 || k == 0) return absl::OkStatus();
+  if (scores == nullptr || ids == nullptr) {
+    return absl::InvalidArgumentError("Search: null output buffer");
+  }
+
+  if (size() == 0) {
+    std::fill(scores, scores + nq * k, -std::numeric_limits<float>::infinity());
+    std::fill(ids, ids + nq * k, kNoId);
+    return absl::OkStatus();
+  }
+  const std::size_t ef =
+      static_cast<std::size_t>(options.ef_search > 0 ? options.ef_search : s.config.ef_search);
+  const int threads = static_cast<int>(
+      std::min<std::int64_t>(ResolveThreads(options.num_threads), nq));
+  struct Scratch {
+    std::vector<float> query;
+    std::vector<std::pair<float, std::int64_t>> found;
+  };
+  std::vector<Scratch> scratch(threads);
+  for (auto& sc : scratch) sc.query.resize(s.dim + 1);
+  try {
+    ParallelFor(nq, threads, [&](std::int64_t i, int worker) {
+      Scratch& sc = scratch[worker];
+      Encode(queries.row(i), s.dim, s.metric, sc.query.data());
+      s.SearchOne(sc.query.data(), ef, k, scores + i * k, ids + i * k, sc.found);
+    });
+  } catch (const std::exception& e) {
+    return ExceptionStatus("HNSW Search", e);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HnswIndex::Reconstruct(absl::Span<const std::int64_t> ids,
+                                    MutableMatrixView out) const {
+  const Impl& s = *impl_;
+  DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
+  if (out.rows != static_cast<std::int64_t>(ids.size()) || (out.rows > 0 && out.cols != s.dim)) {
+    return absl::InvalidArgumentError(absl::StrCat("Reconstruct: output is ", out.rows, " x ",
+                                                   out.cols, ", expected ", ids.size(), " x ",
+                                                   s.dim));
+  }
+  std::vector<std::int64_t> rows(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    rows[i] = s.id_table.Row(ids[i]);
+    if (rows[i] < 0) {
+      return absl::NotFoundError(absl::StrCat("id ", ids[i], " is not in the index"));
+    }
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    std::memcpy(out.row(static_cast<std::int64_t>(i)), s.StoredRow(rows[i]),
+                sizeof(float) * s.dim);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HnswIndex::Save(const std::string& path) const {
+  const Impl& s = *impl_;
+  DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
+  DENSEFB_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> w,
+                           AtomicFileWriter::Open(path, "HNSW", kFormatVersion));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint32_t>(static_cast<std::uint32_t>(s.dim)));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint32_t>(static_cast<std::uint32_t>(s.metric)));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::int32_t>(s.config.M));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::int32_t>(s.config.ef_construction));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::int32_t>(s.config.ef_search));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint64_t>(s.config.seed));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::int32_t>(s.config.num_threads));
+  const auto n = static_cast<std::uint64_t>(size());
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint64_t>(n));
+  DENSEFB_RETURN_IF_ERROR(w->Write(s.id_table.ids().data(), n * sizeof(std::int64_t)));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint64_t>(n));
+  if (n > 0) {
+    const Graph& g = *s.graph;
+    DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint64_t>(g.size_data_per_element_));
+    DENSEFB_RETURN_IF_ERROR(w->WritePod<std::int32_t>(g.maxlevel_));
+    DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint32_t>(g.enterpoint_node_));
+    DENSEFB_RETURN_IF_ERROR(w->Write(g.data_level0_memory_, n * g.size_data_per_element_));
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const auto level = static_cast<std::uint32_t>(g.element_levels_[i]);
+      DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint32_t>(level));
+      if (level > 0) {
+        DENSEFB_RETURN_IF_ERROR(w->Write(g.linkLists_[i], level * LinksBytesPerLevel(g)));
+      }
+    }
+    std::ostringstream level_state;
+    std::ostringstream update_state;
+    level_state << g.level_generator_;
+    update_state << g.update_probability_generator_;
+    DENSEFB_RETURN_IF_ERROR(w->WriteString(level_state.str()));
+    DENSEFB_RETURN_IF_ERROR(w->WriteString(update_state.str()));
+  }
+  return w->Commit();
+}
+
+absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& path) {
+  DENSEFB_ASSIGN_OR_RETURN(std::unique_ptr<FileReader> r,
+                           FileReader::Open(path, "HNSW", kFormatVersion));
+  std::uint32_t dim = 0;
+  std::uint32_t metric = 0;
+  HnswConfig config;
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&dim, "dim"));
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&metric, "metric"));
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&config.M, "M"));
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&config.ef_construction, "ef_construction"));
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&config.ef_search, "ef_search"));
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&config.seed, "seed"));
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&config.num_threads, "num_threads"));
+  if (dim < 1 || dim > static_cast<std::uint32_t>(std::numeric_limits<int>::max() - 1)) {
+    return r->Corrupt(absl::StrCat("dim = ", dim, " is out of range"));
+  }
+  if (metric > static_cast<std::uint32_t>(Metric::kCosine)) {
+    return r->Corrupt(absl::StrCat("unknown metric value ", metric));
+  }
+  if (absl::Status st = config.Validate(); !st.ok()) return r->Corrupt(st.message());
+
+  auto impl = std::make_unique<Impl>(static_cast<int>(dim), static_cast<Metric>(metric), config);
+  std::uint64_t n = 0;
+  DENSEFB_RETURN_IF_ERROR(r->ReadCount(&n, sizeof(std::int64_t), "id count"));
+  if (n > static_cast<std::uint64_t>(kMaxElements)) {
+    return r->Corrupt(absl::StrCat("id count ", n, " exceeds the limit ", kMaxElements));
+  }
+  std::vector<std::int64_t> ids(n);
+  DENSEFB_RETURN_IF_ERROR(r->Read(ids.data(), n * sizeof(std::int64_t), "ids"));
+  if (absl::Status st = impl->id_table.Assign(std::move(ids)); !st.ok()) {
+    return r->Corrupt(absl::StrCat("ids: ", st.message()));
+  }
+  std::uint64_t n_graph = 0;
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&n_graph, "graph size"));
+  if (n_graph != n) {
+    return r->Corrupt(absl::StrCat("graph holds ", n_graph, " vectors but there are ", n, " ids"));
+  }
+  if (n > 0) {
+    // What hnswlib's constructor will compute for this dim and M.
+    const std::size_t links0 = 2 * static_cast<std::size_t>(config.M) * sizeof(tableint) +
+                               sizeof(hnswlib::linklistsizeint);
+    const std::size_t expected_bytes = links0 + (static_cast<std::size_t>(dim) + 1) * sizeof(float) +
+                                       sizeof(hnswlib::labeltype);
+    std::uint64_t bytes_per_element = 0;
+    std::int32_t max_level = 0;
+    std::uint32_t entry = 0;
+    DENSEFB_RETURN_IF_ERROR(r->ReadPod(&bytes_per_element, "bytes per element"));
+    DENSEFB_RETURN_IF_ERROR(r->ReadPod(&max_level, "max level"));
+    DENSEFB_RETURN_IF_ERROR(r->ReadPod(&entry, "entry point"));
+    if (bytes_per_element != expected_bytes) {
+      return r->Corrupt(absl::StrCat("bytes per element = ", bytes_per_element, ", expected ",
+                                     expected_bytes, " for dim ", dim, " and M ", config.M));
+    }
+    // Refuse to allocate for a level-0 block the file cannot hold.
+    if (n > r->remaining() / bytes_per_element) {
+      return r->Corrupt(absl::StrCat("level-0 block of ", n, " x ", bytes_per_element,
+                                     " bytes does not fit in the ", r->remaining(),
+                                     " bytes left"));
+    }
+    if (entry >= n) {
+      return r->Corrupt(absl::StrCat("entry point ", entry, " is not below ", n));
+    }
+    if (max_level < 0 || max_level > 1000) {
+      return r->Corrupt(absl::StrCat("max level ", max_level, " is out of range"));
+    }
+    Impl& s = *impl;
+    try {
+      s.graph = std::make_unique<Graph>(&s.space, static_cast<std::size_t>(n),
+                                        static_cast<std::size_t>(config.M),
+                                        static_cast<std::size_t>(config.ef_construction),
+                                        static_cast<std::size_t>(config.seed));
+    } catch (const std::exception& e) {
+      return ExceptionStatus(absl::StrCat(path, ": loading HNSW graph"), e);
+    }
+    Graph& g = *s.graph;
+    DENSEFB_CHECK(g.size_data_per_element_ == expected_bytes);
+    DENSEFB_RETURN_IF_ERROR(r->Read(g.data_level0_memory_, n * bytes_per_element, "level-0 block"));
+    // From here on the destructor frees linkLists_[i] for i < cur_element_count whose
+    // element_levels_[i] > 0; levels start at 0 and are set only once a list is allocated.
+    g.cur_element_count = static_cast<std::size_t>(n);
+    const std::size_t per_level = LinksBytesPerLevel(g);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      g.linkLists_[i] = nullptr;
+      std::uint32_t level = 0;
+      DENSEFB_RETURN_IF_ERROR(r->ReadPod(&level, "element level"));
+      if (level > static_cast<std::uint32_t>(max_level)) {
+        return r->Corrupt(absl::StrCat("element ", i, " has level ", level,
+                                       " above the max level ", max_level));
+      }
+      if (level == 0) continue;
+      const std::uint64_t bytes = static_cast<std::uint64_t>(level) * per_level;
+      if (bytes > r->remaining()) {
+        return r->Corrupt(absl::StrCat("truncated links of element ", i));
+      }
+      g.linkLists_[i] = static_cast<char*>(std::malloc(bytes + 1));
+      if (g.linkLists_[i] == nullptr) {
+        return absl::ResourceExhaustedError(absl::StrCat(path, ": out of memory loading links"));
+      }
+      g.element_levels_[i] = static_cast<int>(level);
+      DENSEFB_RETURN_IF_ERROR(r->Read(g.linkLists_[i], bytes, "links"));
+    }
+    std::string level_state;
+    std::string update_state;
+    DENSEFB_RETURN_IF_ERROR(r->ReadString(&level_state, "level generator state"));
+    DENSEFB_RETURN_IF_ERROR(r->ReadString(&update_state, "update generator state"));
+    DENSEFB_RETURN_IF_ERROR(r->ExpectEnd());
+    {
+      std::istringstream in(level_state);
+      in >> g.level_generator_;
+      std::istringstream in2(update_state);
+      in2 >> g.update_probability_generator_;
+      if (in.fail() || in2.fail()) return r->Corrupt("unreadable generator state");
+    }
+
+    // Validate the graph so that a search can never leave it: labels are a permutation of
+    // the rows, link counts fit, neighbours exist and have the layer they are linked on.
+    if (g.element_levels_[entry] != max_level) {
+      return r->Corrupt(absl::StrCat("entry point ", entry, " has level ",
+                                     g.element_levels_[entry], ", expected ", max_level));
+    }
+    s.internal_of_row.assign(n, std::numeric_limits<tableint>::max());
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const auto internal = static_cast<tableint>(i);
+      const hnswlib::labeltype row = g.getExternalLabel(internal);
+      if (row >= n || s.internal_of_row[row] != std::numeric_limits<tableint>::max()) {
+        return r->Corrupt(absl::StrCat("element ", i, " has a bad or repeated row ", row));
+      }
+      s.internal_of_row[row] = internal;
+      for (int level = 0; level <= g.element_levels_[i]; ++level) {
+        hnswlib::linklistsizeint* list = g.get_linklist_at_level(internal, level);
+        const std::size_t max_count = level == 0 ? g.maxM0_ : g.maxM_;
+        if (*list > max_count) {  // count in the low 16 bits; the rest (delete mark) is 0
+          return r->Corrupt(absl::StrCat("element ", i, " level ", level, ": ", *list,
+                                         " links, at most ", max_count, " allowed"));
+        }
+        const auto* neighbours = reinterpret_cast<const tableint*>(list + 1);
+        for (std::size_t j = 0; j < *list; ++j) {
+          if (neighbours[j] >= n || g.element_levels_[neighbours[j]] < level) {
+            return r->Corrupt(absl::StrCat("element ", i, " level ", level,
+                                           ": bad neighbour ", neighbours[j]));
+          }
+        }
+      }
+      // Stored vectors must be finite; the factor is recomputed (bit-identical when intact).
+      float* v = reinterpret_cast<float*>(g.getDataByInternalId(internal));
+      for (std::uint32_t j = 0; j < dim; ++j) {
+        if (!std::isfinite(v[j])) {
+          return r->Corrupt(absl::StrCat("stored vector of row ", row, " is not finite"));
+        }
+      }
+      v[dim] = Factor(v, static_cast<int>(dim), s.metric);
+      g.label_lookup_[row] = internal;
+    }
+    g.enterpoint_node_ = entry;
+    g.maxlevel_ = max_level;
+  } else {
+    DENSEFB_RETURN_IF_ERROR(r->ExpectEnd());
+  }
+  return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(impl)));
+}
+
+}  // namespace densefb

@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Index benchmark: densefb.FlatIndex vs faiss-cpu IndexFlatIP vs numpy (exact top-k), and
+densefb.HnswIndex vs hnswlib (PyPI) at equal M / ef_construction / ef.
+
+Data: a synthetic Gaussian mixture (fixed seed): `--clusters` centres ~ N(0, I), each vector
+= a random centre + `--spread` * N(0, I), L2-normalised; queries are drawn the same way.
+All peers run in this one process on the same arrays with the same thread count
+(faiss.omp_set_num_threads, threadpoolctl for numpy's BLAS, hnswlib num_threads, densefb
+num_threads). Each search is timed `--repeat` times; the best run is reported.
+
+Run (numpy's OpenBLAS is slowed down by OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE when they are
+set in the environment, so unset them for this command):
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=build/hnsw/py \\
+        .venv/bin/python benchmarks/bench_index.py --n 100000 --dim 384 --queries 1000 \\
+        --threads 2 --out bench_index.md
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+
+def mixture(n, dim, centres, spread, rng, chunk=20000):
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        x = centres[rng.integers(0, len(centres), m)]
+        x = x + spread * rng.standard_normal((m, dim), dtype=np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        out[start:start + m] = x
+    return out
+
+
+def best_time(fn, repeat):
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, result
+
+
+def numpy_topk(docs, queries, k, block=256):
+    scores = np.empty((len(queries), k), dtype=np.float32)
+    ids = np.empty((len(queries), k), dtype=np.int64)
+    for start in range(0, len(queries), block):
+        s = queries[start:start + block] @ docs.T
+        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        part_scores = np.take_along_axis(s, part, axis=1)
+        order = np.argsort(-part_scores, axis=1, kind="stable")
+        ids[start:start + block] = np.take_along_axis(part, order, axis=1)
+        scores[start:start + block] = np.take_along_axis(part_scores, order, axis=1)
+    return scores, ids
+
+
+def compare_ids(ids_a, scores_a, ids_b, scores_b, tol=1e-5):
+    """Rows equal to the peer's, and rows that differ only where scores tie (within tol)."""
+    exact = int(np.sum(np.all(ids_a == ids_b, axis=1)))
+    differing = ids_a != ids_b
+    tie_only = np.all(~differing | (np.abs(scores_a - scores_b) <= tol), axis=1)
+    bad = int(np.sum(~tie_only))
+    return exact, bad
+
+
+def recall_at(found, exact, k=10):
+    found, exact = found[:, :k], exact[:, :k]
+    hits = sum(len(set(f) & set(e)) for f, e in zip(found.tolist(), exact.tolist()))
+    return hits / exact.size
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def version(package):
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=100000, help="database vectors (default 100000)")
+    ap.add_argument("--dim", type=int, default=384, help="dimension (default 384)")
+    ap.add_argument("--queries", type=int, default=1000, help="queries (default 1000)")
+    ap.add_argument("--threads", type=int, default=2, help="threads for every peer (default 2)")
+    ap.add_argument("--clusters", type=int, default=1000, help="mixture components (default 1000)")
+    ap.add_argument("--spread", type=float, default=1.0,
+                    help="noise std around a centre, centres ~ N(0, I) (default 1.0)")
+    ap.add_argument("--seed", type=int, default=0, help="data seed (default 0)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per search, best kept (default 3)")
+    ap.add_argument("--M", type=int, default=16, help="HNSW M (default 16)")
+    ap.add_argument("--ef-construction", type=int, default=200, help="HNSW ef_construction (default 200)")
+    ap.add_argument("--efs", default="10,20,40,80,160", help="HNSW ef values (default 10,20,40,80,160)")
+    ap.add_argument("--skip-flat", action="store_true", help="skip the exact-search part")
+    ap.add_argument("--skip-hnsw", action="store_true", help="skip the HNSW part")
+    ap.add_argument("--out", help="also write the Markdown report to this file")
+    args = ap.parse_args(argv)
+
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if var in os.environ:
+            print(f"warning: {var}={os.environ[var]} is set; numpy's BLAS may be slowed down "
+                  f"(run with `env -u {var}`)", file=sys.stderr)
+
+    import densefb
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    threads = args.threads
+    lines = []
+
+    def emit(line=""):
+        print(line, flush=True)
+        lines.append(line)
+
+    rng = np.random.default_rng(args.seed)
+    centres = rng.standard_normal((args.clusters, args.dim), dtype=np.float32)
+    t = time.perf_counter()
+    docs = mixture(args.n, args.dim, centres, args.spread, rng)
+    queries = mixture(args.queries, args.dim, centres, args.spread, rng)
+    gen_s = time.perf_counter() - t
+
+    blas = ", ".join(sorted({f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info()
+                             if i.get("user_api") == "blas"})) or "unknown"
+    emit(f"- machine: {cpu_model()}, {os.cpu_count()} logical CPUs; {threads} threads for every peer")
+    emit(f"- data: {args.n} x {args.dim} float32 + {args.queries} queries, Gaussian mixture of "
+         f"{args.clusters} clusters (centres ~ N(0, I), spread {args.spread}), L2-normalised, "
+         f"seed {args.seed} (generated in {gen_s:.1f} s)")
+    emit(f"- versions: densefb {densefb.__version__} (hnswlib 0.6.2 headers from Debian), "
+         f"faiss-cpu {version('faiss-cpu')}, hnswlib (PyPI) {version('hnswlib')}, "
+         f"numpy {np.__version__} ({blas}), Python {platform.python_version()}")
+    emit(f"- timing: best of {args.repeat} runs of the whole query batch; q/s = queries / seconds")
+    emit()
+
+    exact_ids10 = None
+    if not args.skip_flat:
+        import faiss
+
+        faiss.omp_set_num_threads(threads)
+        flat = densefb.FlatIndex(args.dim, metric="ip")
+        t = time.perf_counter()
+        flat.add(docs)
+        flat_add = time.perf_counter() - t
+        peer = faiss.IndexFlatIP(args.dim)
+        t = time.perf_counter()
+        peer.add(docs)
+        faiss_add = time.perf_counter() - t
+        emit(f"### Exact search (inner product), {args.n} x {args.dim}, {args.queries} queries")
+        emit()
+        emit(f"add: densefb {flat_add:.2f} s, faiss {faiss_add:.2f} s")
+        emit()
+        emit("| k | densefb q/s | faiss q/s | numpy q/s | densefb / faiss | densefb / numpy | "
+             "rows with ids = faiss | rows differing beyond ties |")
+        emit("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for k in (10, 100):
+            td, (sd, idd) = best_time(lambda: flat.search(queries, k, num_threads=threads), args.repeat)
+            tf, (sf, idf) = best_time(lambda: peer.search(queries, k), args.repeat)
+            with threadpool_limits(limits=threads, user_api="blas"):
+                tn, (sn, idn) = best_time(lambda: numpy_topk(docs, queries, k), args.repeat)
+            same, bad = compare_ids(idd, sd, idf, sf)
+            same_np, bad_np = compare_ids(idd, sd, idn, sn)
+            qd, qf, qn = args.queries / td, args.queries / tf, args.queries / tn
+            emit(f"| {k} | {qd:,.0f} | {qf:,.0f} | {qn:,.0f} | {qd / qf:.2f} | {qd / qn:.2f} | "
+                 f"{same}/{args.queries} | {bad} (vs numpy: {bad_np}) |")
+            if k == 10:
+                exact_ids10 = idd
+        emit()
+        del flat, peer
+
+    if not args.skip_hnsw:
+        import hnswlib
+
+        if exact_ids10 is None:
+            with threadpool_limits(limits=threads, user_api="blas"):
+                _, exact_ids10 = numpy_topk(docs, queries, 10)
+        efs = [int(e) for e in args.efs.split(",")]
+        ours = densefb.HnswIndex(args.dim, metric="ip", M=args.M,
+                                 ef_construction=args.ef_construction, num_threads=threads)
+        t = time.perf_counter()
+        ours.add(docs)
+        build_ours = time.perf_counter() - t
+        theirs = hnswlib.Index(space="ip", dim=args.dim)
+        theirs.init_index(max_elements=args.n, ef_construction=args.ef_construction, M=args.M,
+                          random_seed=100)
+        theirs.set_num_threads(threads)
+        t = time.perf_counter()
+        theirs.add_items(docs, np.arange(args.n), num_threads=threads)
+        build_theirs = time.perf_counter() - t
+        emit(f"### HNSW (inner product), M={args.M}, ef_construction={args.ef_construction}, "
+             f"{args.n} x {args.dim}, {args.queries} queries, k=10")
+        emit()
+        emit(f"build: densefb {build_ours:.1f} s, hnswlib {build_theirs:.1f} s "
+             f"(densefb / hnswlib time {build_ours / build_theirs:.2f})")
+        emit()
+        emit("| ef | densefb recall@10 | hnswlib recall@10 | densefb q/s | hnswlib q/s | "
+             "densefb / hnswlib q/s |")
+        emit("|---:|---:|---:|---:|---:|---:|")
+        for ef in efs:
+            to, (_, ido) = best_time(lambda: ours.search(queries, 10, ef=ef, num_threads=threads),
+                                     args.repeat)
+            theirs.set_ef(ef)
+            tt, (idt, _) = best_time(lambda: theirs.knn_query(queries, k=10, num_threads=threads),
+                                     args.repeat)
+            qo, qt = args.queries / to, args.queries / tt
+            emit(f"| {ef} | {recall_at(ido, exact_ids10):.4f} | "
+                 f"{recall_at(idt.astype(np.int64), exact_ids10):.4f} | {qo:,.0f} | {qt:,.0f} | "
+                 f"{qo / qt:.2f} |")
+        emit()
+
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
