@@ -28,7 +28,7 @@ std::string Repr(const HnswIndex& index) {
 }  // namespace
 
 void RegisterHnswIndex(py::module_& m) {
-  py::class_<HnswIndex>(m, "HnswIndex", R"doc(
+  py::class_<HnswIndex, VectorIndex>(m, "HnswIndex", R"doc(
 Approximate top-k search with an HNSW graph (hnswlib), inner product ("ip") or cosine.
 
 Parameters keep hnswlib's names and defaults. Scores are the inner product (or cosine),

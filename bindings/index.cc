@@ -8,7 +8,13 @@
 namespace densefb::py_bindings {
 
 void RegisterIndex(py::module_& m) {
-  py::class_<FlatIndex>(m, "FlatIndex", R"doc(
+  // The common base, so functions taking any index (e.g. densefb._torch.encode_and_add)
+  // accept both FlatIndex and HnswIndex.
+  py::class_<VectorIndex>(m, "VectorIndex", "Base class of the vector indexes.")
+      .def_property_readonly("dim", &VectorIndex::dim)
+      .def_property_readonly("ntotal", &VectorIndex::size);
+
+  py::class_<FlatIndex, VectorIndex>(m, "FlatIndex", R"doc(
 Exact top-k search over float32 vectors by inner product ("ip") or cosine ("cosine").
 
 Blocked GEMM with a bounded heap per query (memory independent of the corpus size),

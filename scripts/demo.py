@@ -1,5 +1,6 @@
-"""The main job: index a real collection with the packaged all-MiniLM-L6-v2, search it
-exactly (FlatIndex) and approximately (HnswIndex), and print an effectiveness table.
+"""The main job: index a real collection with the packaged all-MiniLM-L6-v2 (encoded by
+densefb's C++ encoder), search it exactly (FlatIndex) and approximately (HnswIndex), and print
+an effectiveness table.
 
     scripts/demo.sh            # = setup, build, then this script on $DENSEFB_DATA/scifact
     .venv/bin/python scripts/demo.py --dataset ../shared/data/scifact
@@ -15,23 +16,8 @@ from pathlib import Path
 import numpy as np
 
 import densefb
-from densefb.models import resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def encode(model_dir: Path, texts, batch_size: int, what: str) -> np.ndarray:
-    # Reference encoder (sentence-transformers) until densefb's C++ encoders land.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(model_dir), device="cpu")
-    show = sys.stderr.isatty()
-    t = time.perf_counter()
-    out = model.encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
-                       show_progress_bar=show).astype(np.float32)
-    print(f"encoded {len(out)} {what} in {time.perf_counter() - t:.1f} s", flush=True)
-    return out
 
 
 def main() -> int:
@@ -39,26 +25,27 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dataset", default=str(default_data / "scifact"), help="BEIR folder")
     ap.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--out", default=str(REPO / "build" / "demo"), help="where indexes and runs go")
     args = ap.parse_args()
 
     ds = densefb.load_beir(args.dataset, "test")
     print(ds)
-    model_dir = resolve_model(args.model)
-    print(f"model {args.model} -> {model_dir}")
-    docs = encode(model_dir, ds.corpus.texts(), args.batch_size, "documents")
-    queries = encode(model_dir, ds.queries.texts, args.batch_size, "queries")
+    encoder = densefb.Encoder.from_pretrained(args.model)
+    print(encoder)
+    t = time.perf_counter()
+    flat = densefb.build_index(encoder, ds.corpus, kind="flat", batch_size=args.batch_size)
+    print(f"encoded and indexed {flat.ntotal} documents in {time.perf_counter() - t:.1f} s", flush=True)
+    queries = encoder.encode_queries(ds.queries.texts, batch_size=args.batch_size)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     metrics = ["nDCG@10", "R@100", "AP", "RR@10"]
     rows = []
 
-    flat = densefb.FlatIndex(docs.shape[1], metric="ip")
-    flat.add(docs)
     flat.save(out / "scifact.flat")
     flat = densefb.FlatIndex.load(out / "scifact.flat")
+    docs = flat.reconstruct(flat.ids)  # the stored vectors (the PRF primitive)
     hnsw = densefb.HnswIndex(docs.shape[1], metric="ip", M=16, ef_construction=200)
     t = time.perf_counter()
     hnsw.add(docs)

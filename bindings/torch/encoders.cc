@@ -10,6 +10,7 @@
 
 #include "../array.h"
 #include "../bindings.h"
+#include "densefb/indexing.h"
 #include "densefb/torch/encoders.h"
 
 namespace densefb::py_bindings {
@@ -31,6 +32,34 @@ const char* PoolingName(Pooling p) {
   }
 }
 
+// Adapts a Python `progress(done, total)` callable (or None) to the C++ progress callback.
+// The callback never throws through C++: a Python error (Ctrl-C, or raised by `progress`) is
+// kept and cancels the work; Rethrow() raises it once the GIL is held again.
+class PythonProgress {
+ public:
+  explicit PythonProgress(const py::object& progress) : progress_(progress) {}
+  std::function<bool(std::int64_t, std::int64_t)> Callback() {
+    return [this](std::int64_t done, std::int64_t total) {
+      py::gil_scoped_acquire gil;
+      try {
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        if (!progress_.is_none()) progress_(done, total);
+        return true;
+      } catch (py::error_already_set& e) {
+        error_.emplace(std::move(e));
+        return false;
+      }
+    };
+  }
+  void Rethrow() {
+    if (error_) throw std::move(*error_);
+  }
+
+ private:
+  const py::object& progress_;
+  std::optional<py::error_already_set> error_;
+};
+
 // Encodes into a new (n, dim) float32 array, written in place by C++ with the GIL released.
 // `progress(done, total)` is called between batches with the GIL held; Ctrl-C cancels.
 py::array_t<float> Encode(const Encoder& encoder, const std::vector<std::string>& texts,
@@ -39,27 +68,15 @@ py::array_t<float> Encode(const Encoder& encoder, const std::vector<std::string>
   MutableMatrixView view{out.mutable_data(), static_cast<std::int64_t>(texts.size()), encoder.Dimension()};
   EncodeOptions options;
   options.batch_size = batch_size;
-  // The callback never throws through C++: a Python error (Ctrl-C, or raised by `progress`)
-  // is kept and cancels the encoding, then re-raised here with the GIL held.
-  std::optional<py::error_already_set> python_error;
-  options.progress = [&](std::int64_t done, std::int64_t total) {
-    py::gil_scoped_acquire gil;
-    try {
-      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-      if (!progress.is_none()) progress(done, total);
-      return true;
-    } catch (py::error_already_set& e) {
-      python_error.emplace(std::move(e));
-      return false;
-    }
-  };
+  PythonProgress guard(progress);
+  options.progress = guard.Callback();
   absl::Status status;
   {
     py::gil_scoped_release release;
     status = queries ? encoder.EncodeQueries(texts, view, options)
                      : encoder.EncodeDocuments(texts, view, options);
   }
-  if (python_error) throw std::move(*python_error);
+  guard.Rethrow();
   ThrowIfError(status);
   return out;
 }
@@ -72,6 +89,26 @@ PYBIND11_MODULE(_torch, m) {
   using densefb::Encoder;
   m.doc() = "densefb libtorch encoders (private; use densefb.Encoder)";
   m.def("cuda_available", &densefb::CudaAvailable);
+  // The index object comes from densefb._core; pybind11 finds its type across modules.
+  m.def("encode_and_add", [](const Encoder& encoder, const std::vector<std::string>& texts,
+                             densefb::VectorIndex& index, std::optional<b::IdArray> ids, int batch_size,
+                             std::int64_t chunk_size, const b::py::object& progress) {
+          b::IdArray id_array = ids ? *ids : b::IdArray(0);
+          const auto id_span = ids ? b::IdsArg(id_array, "ids") : absl::Span<const std::int64_t>();
+          densefb::IndexingOptions options;
+          options.batch_size = batch_size;
+          options.chunk_size = chunk_size;
+          b::PythonProgress guard(progress);
+          options.progress = guard.Callback();
+          absl::Status status;
+          {
+            b::py::gil_scoped_release release;
+            status = densefb::EncodeAndAdd(encoder, texts, &index, id_span, options);
+          }
+          guard.Rethrow();
+          b::ThrowIfError(status);
+        }, b::py::arg("encoder"), b::py::arg("texts"), b::py::arg("index"), b::py::arg("ids") = b::py::none(),
+        b::py::arg("batch_size") = 32, b::py::arg("chunk_size") = 4096, b::py::arg("progress") = b::py::none());
 
   b::py::class_<Encoder, std::shared_ptr<Encoder>>(m, "BertEncoder")
       .def(b::py::init([](const std::string& model_dir, std::optional<std::string> pooling,

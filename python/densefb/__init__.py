@@ -1,11 +1,17 @@
 """densefb: dense retrieval with pseudo-relevance feedback, reranking and fusion.
 
-The compiled core lives in ``densefb._core``; this package re-exports a curated API.
+The compiled core lives in ``densefb._core``; the libtorch encoders in ``densefb._torch``,
+imported only when an encoder is created (so ``import densefb`` does not load torch).
 """
 from densefb._core import __version__
 from densefb.data import *  # noqa: F401,F403
 from densefb.evaluation import *  # noqa: F401,F403
 from densefb.index import *  # noqa: F401,F403
+from densefb.encoders import *  # noqa: F401,F403
+from densefb.indexing import *  # noqa: F401,F403
+from densefb.models import resolve_model
 from densefb import data as _data, evaluation as _evaluation, index as _index
+from densefb import encoders as _encoders, indexing as _indexing
 
-__all__ = ["__version__", *_data.__all__, *_evaluation.__all__, *_index.__all__]
+__all__ = ["__version__", "resolve_model", *_data.__all__, *_evaluation.__all__, *_index.__all__,
+           *_encoders.__all__, *_indexing.__all__]
