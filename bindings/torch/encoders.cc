@@ -81,6 +81,77 @@ py::array_t<float> Encode(const Encoder& encoder, const std::vector<std::string>
   return out;
 }
 
+// A (rows, cols) float32 array owning `m` (moved, no copy).
+py::array_t<float> MatrixToArray(RowMatrix&& m) {
+  const py::ssize_t rows = m.rows(), cols = m.cols();
+  if (rows == 0) return py::array_t<float>(std::vector<py::ssize_t>{0, cols});
+  auto* owned = new RowMatrix(std::move(m));
+  py::capsule base(owned, [](void* p) { delete static_cast<RowMatrix*>(p); });
+  return py::array_t<float>({rows, cols}, {cols * static_cast<py::ssize_t>(sizeof(float)),
+                                           static_cast<py::ssize_t>(sizeof(float))},
+                            owned->data(), base);
+}
+
+// Token-level encoding: a list of (tokens, dim) float32 arrays, computed with the GIL released.
+py::list EncodeTokens(const ColbertEncoder& encoder, const std::vector<std::string>& texts, int batch_size,
+                      const py::object& progress, bool queries) {
+  EncodeOptions options;
+  options.batch_size = batch_size;
+  PythonProgress guard(progress);
+  options.progress = guard.Callback();
+  absl::StatusOr<std::vector<RowMatrix>> result;
+  {
+    py::gil_scoped_release release;
+    result = queries ? encoder.EncodeQueries(texts, options) : encoder.EncodeDocuments(texts, options);
+  }
+  guard.Rethrow();
+  ThrowIfError(result.status());
+  py::list out;
+  for (RowMatrix& matrix : *result) out.append(MatrixToArray(std::move(matrix)));
+  return out;
+}
+
+// Cross-encoder scores of (queries[i], passages[i]) as a new float32 array.
+py::array_t<float> ScorePairs(const CrossEncoder& scorer, const std::vector<std::string>& queries,
+                              const std::vector<std::string>& passages, int batch_size, const py::object& progress) {
+  py::array_t<float> out(std::vector<py::ssize_t>{static_cast<py::ssize_t>(queries.size())});
+  EncodeOptions options;
+  options.batch_size = batch_size;
+  PythonProgress guard(progress);
+  options.progress = guard.Callback();
+  absl::Status status;
+  {
+    py::gil_scoped_release release;
+    status = scorer.Score(queries, passages, absl::Span<float>(out.mutable_data(), queries.size()), options);
+  }
+  guard.Rethrow();
+  ThrowIfError(status);
+  return out;
+}
+
+TokenCheckpointFormat ParseFormat(const std::string& name) {
+  if (name == "auto") return TokenCheckpointFormat::kAuto;
+  if (name == "colbert" || name == "stanford") return TokenCheckpointFormat::kStanford;
+  if (name == "pylate") return TokenCheckpointFormat::kPylate;
+  if (name == "bert") return TokenCheckpointFormat::kBert;
+  throw py::value_error("format must be \"auto\", \"colbert\", \"pylate\" or \"bert\", got \"" + name + "\"");
+}
+
+const char* FormatName(TokenCheckpointFormat f) {
+  switch (f) {
+    case TokenCheckpointFormat::kStanford: return "colbert";
+    case TokenCheckpointFormat::kPylate: return "pylate";
+    case TokenCheckpointFormat::kBert: return "bert";
+    default: return "auto";
+  }
+}
+
+ScoreActivation ParseActivation(const std::string& name) {
+  if (name == "none") return ScoreActivation::kNone;
+  if (name == "sigmoid") return ScoreActivation::kSigmoid;
+  throw py::value_error("activation must be \"none\" or \"sigmoid\", got \"" + name + "\"");
+}
+
 }  // namespace
 }  // namespace densefb::py_bindings
 
@@ -139,4 +210,72 @@ PYBIND11_MODULE(_torch, m) {
       .def_property_readonly("dim", &Encoder::Dimension)
       .def_property_readonly("max_length", &Encoder::MaxLength)
       .def_property_readonly("normalized", &Encoder::Normalized);
+
+  using densefb::ColbertEncoder;
+  b::py::class_<ColbertEncoder, std::shared_ptr<ColbertEncoder>>(m, "ColbertEncoder")
+      .def(b::py::init([](const std::string& model_dir, const std::string& format, int query_maxlen, int doc_maxlen,
+                          std::optional<std::string> query_marker, std::optional<std::string> doc_marker,
+                          std::optional<bool> query_augmentation, std::optional<bool> attend_to_mask_tokens,
+                          std::optional<bool> mask_punctuation, std::optional<std::vector<std::string>> skiplist_words,
+                          std::optional<bool> projection, const std::string& device, int num_threads) {
+             densefb::ColbertEncoderConfig config;
+             config.model_dir = model_dir;
+             config.format = b::ParseFormat(format);
+             config.query_maxlen = query_maxlen;
+             config.doc_maxlen = doc_maxlen;
+             config.query_marker = std::move(query_marker);
+             config.doc_marker = std::move(doc_marker);
+             config.query_augmentation = query_augmentation;
+             config.attend_to_mask_tokens = attend_to_mask_tokens;
+             config.mask_punctuation = mask_punctuation;
+             config.skiplist_words = std::move(skiplist_words);
+             config.projection = projection;
+             config.device = device;
+             config.num_threads = num_threads;
+             auto encoder = b::ValueOrThrow(b::WithoutGil([&] { return densefb::MakeColbertEncoder(config); }));
+             return std::shared_ptr<ColbertEncoder>(std::move(encoder));
+           }),
+           b::py::arg("model_dir"), b::py::arg("format") = "auto", b::py::arg("query_maxlen") = 0,
+           b::py::arg("doc_maxlen") = 0, b::py::arg("query_marker") = b::py::none(),
+           b::py::arg("doc_marker") = b::py::none(), b::py::arg("query_augmentation") = b::py::none(),
+           b::py::arg("attend_to_mask_tokens") = b::py::none(), b::py::arg("mask_punctuation") = b::py::none(),
+           b::py::arg("skiplist_words") = b::py::none(), b::py::arg("projection") = b::py::none(),
+           b::py::arg("device") = "cpu", b::py::arg("num_threads") = 0)
+      .def("encode_queries", [](const ColbertEncoder& e, const std::vector<std::string>& texts, int batch_size,
+                                const b::py::object& progress) { return b::EncodeTokens(e, texts, batch_size, progress, true); },
+           b::py::arg("texts"), b::py::arg("batch_size") = 32, b::py::arg("progress") = b::py::none())
+      .def("encode_documents", [](const ColbertEncoder& e, const std::vector<std::string>& texts, int batch_size,
+                                  const b::py::object& progress) { return b::EncodeTokens(e, texts, batch_size, progress, false); },
+           b::py::arg("texts"), b::py::arg("batch_size") = 32, b::py::arg("progress") = b::py::none())
+      .def_property_readonly("dim", &ColbertEncoder::Dimension)
+      .def_property_readonly("format", [](const ColbertEncoder& e) { return b::FormatName(e.Info().format); })
+      .def_property_readonly("query_maxlen", [](const ColbertEncoder& e) { return e.Info().query_maxlen; })
+      .def_property_readonly("doc_maxlen", [](const ColbertEncoder& e) { return e.Info().doc_maxlen; })
+      .def_property_readonly("query_marker", [](const ColbertEncoder& e) { return e.Info().query_marker; })
+      .def_property_readonly("doc_marker", [](const ColbertEncoder& e) { return e.Info().doc_marker; })
+      .def_property_readonly("query_augmentation", [](const ColbertEncoder& e) { return e.Info().query_augmentation; })
+      .def_property_readonly("attend_to_mask_tokens", [](const ColbertEncoder& e) { return e.Info().attend_to_mask_tokens; })
+      .def_property_readonly("mask_punctuation", [](const ColbertEncoder& e) { return e.Info().mask_punctuation; })
+      .def_property_readonly("skiplist_ids", [](const ColbertEncoder& e) { return e.Info().skiplist_ids; });
+
+  using densefb::CrossEncoder;
+  b::py::class_<CrossEncoder, std::shared_ptr<CrossEncoder>>(m, "CrossEncoder")
+      .def(b::py::init([](const std::string& model_dir, int max_length, int label, const std::string& activation,
+                          const std::string& device, int num_threads) {
+             densefb::CrossEncoderConfig config;
+             config.model_dir = model_dir;
+             config.max_length = max_length;
+             config.label = label;
+             config.activation = b::ParseActivation(activation);
+             config.device = device;
+             config.num_threads = num_threads;
+             auto scorer = b::ValueOrThrow(b::WithoutGil([&] { return densefb::MakeCrossEncoder(config); }));
+             return std::shared_ptr<CrossEncoder>(std::move(scorer));
+           }),
+           b::py::arg("model_dir"), b::py::arg("max_length") = 0, b::py::arg("label") = 0,
+           b::py::arg("activation") = "none", b::py::arg("device") = "cpu", b::py::arg("num_threads") = 0)
+      .def("score", &b::ScorePairs, b::py::arg("queries"), b::py::arg("passages"), b::py::arg("batch_size") = 32,
+           b::py::arg("progress") = b::py::none())
+      .def_property_readonly("max_length", &CrossEncoder::MaxLength)
+      .def_property_readonly("num_labels", &CrossEncoder::NumLabels);
 }

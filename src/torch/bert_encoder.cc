@@ -111,48 +111,41 @@ absl::Status BertEncoder::Encode(absl::Span<const std::string> texts, const std:
     return text(a).size() > text(b).size();
   });
 
-  c10::InferenceMode guard;
-  BatchEncoding batch;
-  std::vector<absl::string_view> views;
-  for (std::int64_t start = 0; start < n; start += options.batch_size) {
-    const std::int64_t end = std::min(n, start + options.batch_size);
-    views.clear();
-    for (std::int64_t i = start; i < end; ++i) views.push_back(text(order[i]));
-    BatchOptions bo;
-    bo.max_length = max_length_;
-    DENSEFB_RETURN_IF_ERROR(tokenizer_.EncodeBatch(views, bo, &batch));
-    const auto opts = at::TensorOptions().dtype(at::kLong);
-    at::Tensor ids = at::from_blob(batch.input_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
-    at::Tensor mask = at::from_blob(batch.attention_mask.data(), {batch.rows, batch.cols}, opts).to(device_);
-    at::Tensor types = at::from_blob(batch.token_type_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
-    at::Tensor hidden = model_->forward(ids, mask, types);
-    at::Tensor pooled = Pool(hidden, mask);
-    for (const auto& dense : layout_.dense) pooled = dense.Apply(pooled.cpu()).to(device_);
-    if (normalize_) pooled = pooled / pooled.norm(2, 1, true).clamp_min(1e-12);
-    pooled = pooled.to(at::kCPU, at::kFloat).contiguous();
-    const float* src = pooled.data_ptr<float>();
-    const int d = Dimension();
-    for (std::int64_t i = start; i < end; ++i) {
-      std::copy_n(src + (i - start) * d, d, out.row(order[i]));
+  try {
+    c10::InferenceMode guard;
+    BatchEncoding batch;
+    std::vector<absl::string_view> views;
+    for (std::int64_t start = 0; start < n; start += options.batch_size) {
+      const std::int64_t end = std::min(n, start + options.batch_size);
+      views.clear();
+      for (std::int64_t i = start; i < end; ++i) views.push_back(text(order[i]));
+      BatchOptions bo;
+      bo.max_length = max_length_;
+      DENSEFB_RETURN_IF_ERROR(tokenizer_.EncodeBatch(views, bo, &batch));
+      const auto opts = at::TensorOptions().dtype(at::kLong);
+      at::Tensor ids = at::from_blob(batch.input_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
+      at::Tensor mask = at::from_blob(batch.attention_mask.data(), {batch.rows, batch.cols}, opts).to(device_);
+      at::Tensor types = at::from_blob(batch.token_type_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
+      at::Tensor hidden = model_->forward(ids, mask, types);
+      at::Tensor pooled = Pool(hidden, mask);
+      for (const auto& dense : layout_.dense) pooled = dense.Apply(pooled.cpu()).to(device_);
+      if (normalize_) pooled = pooled / pooled.norm(2, 1, true).clamp_min(1e-12);
+      pooled = pooled.to(at::kCPU, at::kFloat).contiguous();
+      const float* src = pooled.data_ptr<float>();
+      const int d = Dimension();
+      for (std::int64_t i = start; i < end; ++i) {
+        std::copy_n(src + (i - start) * d, d, out.row(order[i]));
+      }
+      if (options.progress && !options.progress(end, n)) {
+        return absl::CancelledError(absl::StrCat("encoding cancelled after ", end, " of ", n, " texts"));
+      }
     }
-    if (options.progress && !options.progress(end, n)) {
-      return absl::CancelledError(absl::StrCat("encoding cancelled after ", end, " of ", n, " texts"));
-    }
+  } catch (const std::exception& e) {
+    return torch_impl::TorchError(e, "encoding");
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<at::Device> ParseDevice(const std::string& device) {
-  try {
-    at::Device d(device);
-    if (d.is_cuda() && !CudaAvailable()) {
-      return absl::FailedPreconditionError(absl::StrCat("device \"", device, "\": CUDA is not available"));
-    }
-    return d;
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid device \"", device, "\""));
-  }
-}
 
 }  // namespace
 
@@ -162,21 +155,25 @@ absl::Status BertEncoderConfig::Validate() const {
   if (model_dir.empty()) return absl::InvalidArgumentError("model_dir is empty");
   if (max_length < 0) return absl::InvalidArgumentError(absl::StrCat("max_length = ", max_length, " is negative"));
   if (num_threads < 0) return absl::InvalidArgumentError(absl::StrCat("num_threads = ", num_threads, " is negative"));
-  return ParseDevice(device).status();
+  return torch_impl::ParseDevice(device).status();
 }
 
 absl::StatusOr<std::unique_ptr<Encoder>> MakeBertEncoder(const BertEncoderConfig& config) {
   DENSEFB_RETURN_IF_ERROR(config.Validate());
-  DENSEFB_ASSIGN_OR_RETURN(const at::Device device, ParseDevice(config.device));
+  DENSEFB_ASSIGN_OR_RETURN(const at::Device device, torch_impl::ParseDevice(config.device));
   DENSEFB_ASSIGN_OR_RETURN(torch_impl::SentenceTransformerLayout layout,
                            torch_impl::ReadSentenceTransformerLayout(config.model_dir));
   DENSEFB_ASSIGN_OR_RETURN(BertConfig bert_config, BertConfig::FromFile(layout.transformer_dir + "/config.json"));
   DENSEFB_ASSIGN_OR_RETURN(WordPieceTokenizer tokenizer, WordPieceTokenizer::FromDirectory(layout.transformer_dir));
   DENSEFB_ASSIGN_OR_RETURN(auto weights, torch_impl::OpenWeights(layout.transformer_dir));
   BertModel model(bert_config, /*with_pooler=*/false);
-  DENSEFB_RETURN_IF_ERROR(torch_impl::LoadParameters(*model, *weights, {"", "bert."}, {"pooler.", "cls."}));
-  model->eval();
-  model->to(device);
+  try {
+    DENSEFB_RETURN_IF_ERROR(torch_impl::LoadParameters(*model, *weights, {"", "bert."}, {"pooler.", "cls."}));
+    model->eval();
+    model->to(device);
+  } catch (const std::exception& e) {
+    return torch_impl::TorchError(e, config.model_dir);
+  }
 
   int max_length = config.max_length > 0 ? config.max_length : layout.max_seq_length;
   if (max_length <= 0) max_length = static_cast<int>(tokenizer.model_max_length());

@@ -8,6 +8,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "torch/bert.h"
+#include "densefb/torch/encoders.h"
+
+#include <c10/util/Exception.h>
 
 namespace densefb::torch_impl {
 namespace {
@@ -76,6 +79,27 @@ absl::StatusOr<DenseLayer> ReadDense(const fs::path& dir) {
 }
 
 }  // namespace
+
+absl::StatusOr<at::Device> ParseDevice(const std::string& device) {
+  try {
+    at::Device d(device);
+    if (d.is_cuda() && !CudaAvailable()) {
+      return absl::FailedPreconditionError(absl::StrCat("device \"", device, "\": CUDA is not available"));
+    }
+    return d;
+  } catch (const std::exception&) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid device \"", device, "\""));
+  }
+}
+
+absl::Status TorchError(const std::exception& e, absl::string_view what) {
+  std::string msg = e.what();
+  if (const auto* c10e = dynamic_cast<const c10::Error*>(&e)) msg = c10e->what_without_backtrace();
+  if (dynamic_cast<const c10::OutOfMemoryError*>(&e) != nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": out of memory: ", msg));
+  }
+  return absl::InternalError(absl::StrCat(what, ": torch error: ", msg));
+}
 
 at::Tensor DenseLayer::Apply(const at::Tensor& x) const {
   at::Tensor y = bias.defined() ? at::linear(x, weight, bias) : at::linear(x, weight);

@@ -38,6 +38,13 @@ struct SentenceTransformerLayout {
 // and with Unimplemented naming the module for a module type densefb does not reproduce.
 absl::StatusOr<SentenceTransformerLayout> ReadSentenceTransformerLayout(const std::string& dir);
 
+// "cpu", "cuda", "cuda:N"; FailedPrecondition when CUDA is asked for but not available.
+absl::StatusOr<at::Device> ParseDevice(const std::string& device);
+
+// A torch exception (c10::Error) as a Status: ResourceExhausted for out-of-memory, else
+// Internal, prefixed by `what`. Torch exceptions never cross the densefb API.
+absl::Status TorchError(const std::exception& e, absl::string_view what);
+
 // <dir>/model.safetensors; pytorch_model.bin alone is reported as unsupported.
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> OpenWeights(const std::string& dir);
 

@@ -3,9 +3,11 @@
 #ifndef DENSEFB_TORCH_ENCODERS_H_
 #define DENSEFB_TORCH_ENCODERS_H_
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "densefb/encoder.h"
 #include "densefb/status.h"
@@ -27,6 +29,115 @@ struct BertEncoderConfig {
   absl::Status Validate() const;
 };
 absl::StatusOr<std::unique_ptr<Encoder>> MakeBertEncoder(const BertEncoderConfig& config);
+
+// ---- ColBERT late-interaction token encoder ---------------------------------------------------
+//
+// BERT, a linear projection (no bias) and L2 normalisation of every token embedding, read from
+// one of three checkpoint layouts:
+//   kStanford: stanford-futuredata/ColBERT (HF_ColBERT): config.json, model.safetensors holding
+//     "bert.*" and "linear.weight" (dim x hidden), tokenizer files, and artifact.metadata or
+//     colbert_config.json (query_maxlen, doc_maxlen, dim, mask_punctuation,
+//     attend_to_mask_tokens, query_token_id, doc_token_id; a nested "config" object is read too).
+//   kPylate: PyLate (sentence-transformers layout): modules.json with a Transformer and one or
+//     more Dense modules (applied as plain linear maps, as PyLate does), and
+//     config_sentence_transformers.json (query_prefix, document_prefix, query_length,
+//     document_length, attend_to_expansion_tokens, skiplist_words).
+//   kBert: any BERT as a token encoder: the last hidden states, normalised; no projection, no
+//     markers, no query augmentation and no punctuation masking unless asked for.
+//   kAuto: kPylate if modules.json has a Dense module and no Pooling module, else kStanford if
+//     the directory has artifact.metadata, colbert_config.json, config.json architectures
+//     "HF_ColBERT" or a "linear.weight" tensor; otherwise an error (name kBert explicitly for a
+//     plain BERT).
+//
+// Sequences: query  = [CLS] <query marker> tokens [SEP], truncated to query_maxlen and, with
+// query augmentation, padded with [MASK] up to query_maxlen (attention 0 on that padding unless
+// attend_to_mask_tokens); every position is output, so an augmented query always has
+// query_maxlen vectors. document = [CLS] <doc marker> tokens [SEP] truncated to doc_maxlen; the
+// non-padding tokens are output except, with mask_punctuation, those whose id is in the skiplist
+// (ColBERT: the first id of each string.punctuation character; PyLate: the ids of
+// skiplist_words). Token type ids are 0. Outputs are float32 with unit-length rows.
+enum class TokenCheckpointFormat : std::uint8_t { kAuto, kStanford, kPylate, kBert };
+
+struct ColbertEncoderConfig {
+  std::string model_dir;  // a model directory (see ResolveModelDir)
+  TokenCheckpointFormat format = TokenCheckpointFormat::kAuto;
+  // Tokens per query / document, specials and marker included. 0 = the checkpoint's
+  // (ColBERT: query_maxlen (32) / doc_maxlen (180); PyLate: query_length (32) /
+  // document_length (180); kBert: sentence_bert_config max_seq_length, else the tokenizer's
+  // model_max_length, at most max_position_embeddings).
+  int query_maxlen = 0;
+  int doc_maxlen = 0;
+  // Token inserted after [CLS] ("" = none). Default: ColBERT query_token_id "[unused0]" /
+  // doc_token_id "[unused1]"; PyLate query_prefix "[Q] " / document_prefix "[D] "; kBert none.
+  std::optional<std::string> query_marker;
+  std::optional<std::string> doc_marker;
+  // Pad queries with [MASK] to query_maxlen. Default: true for ColBERT / PyLate, false for kBert.
+  std::optional<bool> query_augmentation;
+  // Attention on the [MASK] padding of queries. Default: attend_to_mask_tokens /
+  // attend_to_expansion_tokens of the checkpoint (false), false for kBert.
+  std::optional<bool> attend_to_mask_tokens;
+  // Drop skiplist tokens from documents. Default: the checkpoint's mask_punctuation (true);
+  // PyLate always (true); kBert false.
+  std::optional<bool> mask_punctuation;
+  // Words skipped by mask_punctuation. Default: PyLate's skiplist_words, else the characters
+  // of Python's string.punctuation.
+  std::optional<std::vector<std::string>> skiplist_words;
+  // Apply the checkpoint's projection. Default: true for ColBERT / PyLate (required there);
+  // kBert has none (true is an error).
+  std::optional<bool> projection;
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:1"
+  int num_threads = 0;         // torch intra-op threads (process-wide); 0 = leave as is
+  absl::Status Validate() const;
+};
+
+// The settings a ColBERT encoder resolved from its checkpoint and config.
+struct ColbertEncoderInfo {
+  TokenCheckpointFormat format = TokenCheckpointFormat::kAuto;
+  int dim = 0;
+  int query_maxlen = 0;
+  int doc_maxlen = 0;
+  std::string query_marker;  // "" = none
+  std::string doc_marker;
+  bool query_augmentation = false;
+  bool attend_to_mask_tokens = false;
+  bool mask_punctuation = false;
+  std::vector<std::int64_t> skiplist_ids;  // sorted
+};
+
+class ColbertEncoder : public TokenEncoder {
+ public:
+  virtual const ColbertEncoderInfo& Info() const = 0;
+};
+
+absl::StatusOr<std::unique_ptr<ColbertEncoder>> MakeColbertEncoder(const ColbertEncoderConfig& config);
+
+// ---- Cross-encoder (BertForSequenceClassification) --------------------------------------------
+//
+// config.json + model.safetensors holding "bert.*" (with the pooler) and "classifier.weight" /
+// "classifier.bias" (num_labels x hidden), plus tokenizer files. Each (query, passage) pair is
+// encoded as [CLS] query [SEP] passage [SEP] (token types 0 / 1, longest_first truncation to
+// max_length); the score is the logit of `label`, optionally through a sigmoid.
+enum class ScoreActivation : std::uint8_t { kNone, kSigmoid };
+
+struct CrossEncoderConfig {
+  std::string model_dir;
+  // Tokens per pair, specials included. 0 = the tokenizer's model_max_length, else 512; at most
+  // max_position_embeddings.
+  int max_length = 0;
+  int label = 0;  // logit index scored (num_labels == 1: must be 0)
+  ScoreActivation activation = ScoreActivation::kNone;  // raw logits by default
+  std::string device = "cpu";
+  int num_threads = 0;
+  absl::Status Validate() const;
+};
+
+class CrossEncoder : public PairScorer {
+ public:
+  virtual int MaxLength() const = 0;
+  virtual int NumLabels() const = 0;
+};
+
+absl::StatusOr<std::unique_ptr<CrossEncoder>> MakeCrossEncoder(const CrossEncoderConfig& config);
 
 // Whether CUDA can be used by this process.
 bool CudaAvailable();

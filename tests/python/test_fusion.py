@@ -1,0 +1,416 @@
+"""densefb.fusion against a numpy implementation of the formulas and against ranx, on two
+partially overlapping dense runs of SciFact, plus hand-computed cases and error paths."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import densefb
+from densefb.fusion import fuse, normalize
+
+# ranx's numba kernels warn about an int cast inside ranx itself
+pytestmark = pytest.mark.filterwarnings("ignore:unsafe cast:Warning")
+
+NORMS = ["none", "minmax", "zscore", "sum", "centered-minmax"]
+
+
+# ---- reference implementation (numpy, from the formulas in docs/fusion.md) ----------------
+
+def ref_normalize(s: np.ndarray, how: str) -> np.ndarray:
+    s = np.asarray(s, dtype=np.float64)
+    if how == "none" or len(s) == 0:
+        return s.copy()
+    lo, hi = s.min(), s.max()
+    if how == "minmax":
+        return np.ones_like(s) if hi == lo else (s - lo) / (hi - lo)
+    if how == "zscore":
+        return np.zeros_like(s) if hi == lo else (s - s.mean()) / s.std()
+    if how == "sum":
+        total = s.sum()
+        return np.zeros_like(s) if total == 0 else s / total
+    if how == "centered-minmax":
+        return np.zeros_like(s) if hi == lo else (s - (lo + hi) / 2) / (hi - lo)
+    raise ValueError(how)
+
+
+def ref_rank(docs: dict, depth: int = 0):
+    """(doc ids, scores) best first, ties by doc id descending (trec_eval), cut to depth."""
+    items = sorted(docs.items(), key=lambda x: x[0], reverse=True)
+    items.sort(key=lambda x: -x[1])  # stable: keeps doc id descending inside ties
+    if depth:
+        items = items[:depth]
+    return [d for d, _ in items], np.array([s for _, s in items], dtype=np.float64)
+
+
+def ref_fuse(runs, method, k=60.0, weights=None, normalization="minmax", missing="zero", depth=0):
+    """{qid: {doc: score}} of the union of the docs, by the formulas, with numpy."""
+    n = len(runs)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    qids = list(dict.fromkeys(q for r in runs for q in r))
+    out = {}
+    for q in qids:
+        ranked = [ref_rank(r.get(q, {}), depth) for r in runs]
+        cands = sorted({d for ids, _ in ranked for d in ids})
+        col = {d: j for j, d in enumerate(cands)}
+        m = np.full((n, len(cands)), np.nan)
+        for i, (ids, scores) in enumerate(ranked):
+            if method in ("rrf", "borda"):
+                values = np.arange(1, len(ids) + 1, dtype=np.float64)
+            else:
+                values = ref_normalize(scores, normalization)
+            m[i, [col[d] for d in ids]] = values
+        present = ~np.isnan(m)
+        if method == "rrf":
+            fused = np.where(present, w[:, None] / (k + m), 0.0).sum(0)
+        elif method == "interpolation":
+            if missing == "min":
+                fill = np.array([np.nanmin(row) if p.any() else 0.0 for row, p in zip(m, present)])
+            else:
+                fill = np.zeros(n)
+            fused = (w[:, None] * np.where(present, m, fill[:, None])).sum(0)
+        elif method in ("combsum", "combmnz"):
+            fused = np.where(present, w[:, None] * m, 0.0).sum(0)
+            if method == "combmnz":
+                fused = fused * present.sum(0)
+        elif method == "combmax":
+            fused = np.where(present, w[:, None] * m, -np.inf).max(0)
+        elif method == "borda":
+            c = len(cands)
+            absent_points = (c - present.sum(1) + 1) / 2
+            fused = (w[:, None] * np.where(present, c - m + 1, absent_points[:, None])).sum(0)
+        else:
+            raise ValueError(method)
+        out[q] = dict(zip(cands, fused.tolist()))
+    return out
+
+
+def compare(got: densefb.Run, want: dict, tol=1e-9):
+    """Same queries and documents, max |score diff| (returned), same ranking up to ties."""
+    got_d = got.to_dict()
+    assert list(got_d) == list(want)
+    worst = 0.0
+    for q, ref in want.items():
+        pairs = got.get(q)
+        assert {d for d, _ in pairs} == set(ref), q
+        worst = max(worst, max((abs(s - ref[d]) for d, s in pairs), default=0.0))
+        ref_order, _ = ref_rank(ref)
+        for (d, _), d_ref in zip(pairs, ref_order):
+            if d != d_ref:  # only where the reference scores tie
+                assert abs(ref[d] - ref[d_ref]) < tol, (q, d, d_ref)
+    return worst
+
+
+# ---- data: two dense runs of SciFact that overlap partially -------------------------------
+
+@pytest.fixture(scope="module")
+def runs(scifact, scifact_vectors):
+    docs, queries = scifact_vectors
+    exact = densefb.FlatIndex(docs.shape[1], metric="ip")
+    exact.add(docs)
+    s_a, i_a = exact.search(queries, 100)
+    cosine = densefb.FlatIndex(docs.shape[1], metric="cosine")
+    cosine.add(docs)
+    noisy = queries + np.random.default_rng(7).normal(size=queries.shape).astype(np.float32) * 0.08
+    s_b, i_b = cosine.search(noisy, 60)
+    qids, dids = scifact.queries.ids, scifact.corpus.ids
+    a = densefb.make_run(qids, i_a, s_a, dids, name="ip100")
+    b = densefb.make_run(qids, i_b, s_b, dids, name="noisy-cos60")
+    overlap = np.mean([len(set(x) & set(y)) / len(y) for x, y in zip(i_a, i_b)])
+    assert 0.3 < overlap < 0.9  # the lists overlap, but only partially
+    return a, b
+
+
+@pytest.fixture(scope="module")
+def dicts(runs):
+    return [r.to_dict() for r in runs]
+
+
+MAX_DIFF = {}  # method/parameters -> max |diff| seen (printed by test_zz_report)
+
+
+def check(label, got, want):
+    worst = compare(got, want)
+    MAX_DIFF[label] = max(worst, MAX_DIFF.get(label, 0.0))
+    assert worst < 1e-5, label
+    return worst
+
+
+# ---- against numpy ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("missing", ["zero", "min"])
+def test_interpolation_matches_numpy(runs, dicts, norm, missing):
+    got = fuse(runs, "interpolation", weights=[0.3, 0.7], normalization=norm, missing=missing, top=0)
+    check(f"interpolation/{norm}/{missing}", got,
+          ref_fuse(dicts, "interpolation", weights=[0.3, 0.7], normalization=norm, missing=missing))
+
+
+@pytest.mark.parametrize("method", ["combsum", "combmnz", "combmax"])
+@pytest.mark.parametrize("norm", NORMS)
+def test_comb_methods_match_numpy(runs, dicts, method, norm):
+    got = fuse(runs, method, normalization=norm, top=0)
+    check(f"{method}/{norm}", got, ref_fuse(dicts, method, normalization=norm))
+    weighted = fuse(runs, method, weights=[2.0, 0.5], normalization=norm, top=0)
+    check(f"{method}/{norm}/weighted", weighted,
+          ref_fuse(dicts, method, weights=[2.0, 0.5], normalization=norm))
+
+
+@pytest.mark.parametrize("k,weights", [(60, None), (1.5, None), (60, [1.0, 3.0])])
+def test_rrf_matches_numpy(runs, dicts, k, weights):
+    got = fuse(runs, "rrf", k=k, weights=weights, top=0)
+    check(f"rrf/k={k}/w={weights}", got, ref_fuse(dicts, "rrf", k=k, weights=weights))
+
+
+@pytest.mark.parametrize("weights", [None, [0.7, 0.3]])
+def test_borda_matches_numpy(runs, dicts, weights):
+    got = fuse(runs, "borda", weights=weights, top=0)
+    check(f"borda/w={weights}", got, ref_fuse(dicts, "borda", weights=weights))
+
+
+@pytest.mark.parametrize("method", ["rrf", "interpolation", "combmnz", "borda"])
+def test_depth_and_top(runs, dicts, method):
+    got = fuse(runs, method, depth=30, top=0, missing="min")
+    check(f"{method}/depth=30", got, ref_fuse(dicts, method, depth=30, missing="min"))
+    for q in list(dicts[0])[:20]:
+        assert len(got.get(q)) <= 60
+    cut = fuse(runs, method, depth=30, top=20, missing="min")
+    for q in dicts[0]:
+        assert cut.get(q) == got.get(q)[:20]
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_normalize_matches_numpy(runs, norm):
+    run = runs[1]
+    got = normalize(run, norm)
+    assert got.query_ids == run.query_ids and got.name == run.name
+    worst = 0.0
+    for q in run.query_ids:
+        before, after = run.get(q), got.get(q)
+        assert [d for d, _ in after] == [d for d, _ in before]  # stored order kept
+        ref = ref_normalize([s for _, s in before], norm)
+        worst = max(worst, float(np.max(np.abs(np.array([s for _, s in after]) - ref))))
+    MAX_DIFF[f"normalize/{norm}"] = worst
+    assert worst < 1e-12
+
+
+# ---- properties ----------------------------------------------------------------------------
+
+def test_rrf_of_a_run_with_itself_keeps_its_order(runs, dicts):
+    a = runs[0]
+    fused = fuse([a, a], "rrf", top=0)
+    for q, docs in dicts[0].items():
+        order, _ = ref_rank(docs)
+        pairs = fused.get(q)
+        assert [d for d, _ in pairs] == order
+        np.testing.assert_allclose([s for _, s in pairs], 2 / (60 + np.arange(1, len(order) + 1)), rtol=1e-15)
+
+
+def test_interpolation_weights_one_zero_reproduce_the_first_run(runs, dicts):
+    raw = fuse(runs, "interpolation", weights=[1.0, 0.0], normalization="none", top=100)
+    for q, docs in dicts[0].items():
+        order, scores = ref_rank(docs)
+        pairs = raw.get(q)
+        assert [d for d, _ in pairs] == order
+        np.testing.assert_array_equal([s for _, s in pairs], scores)
+    # min-max maps the first run's last document to 0, where the second run's own documents
+    # are too: everything above it is the first run's ranking
+    mm = fuse(runs, "interpolation", weights=[1.0, 0.0], top=0)
+    for q, docs in dicts[0].items():
+        order, _ = ref_rank(docs)
+        assert [d for d, _ in mm.get(q)][:len(order) - 1] == order[:-1]
+
+
+def test_fused_effectiveness_lies_between_the_inputs(scifact, runs):
+    """Sanity on real judgments: fusing the exact run with a noisier one keeps nDCG@10 in the
+    range of the two inputs (fusion is not scrambling ids)."""
+    import pytrec_eval
+
+    ev = pytrec_eval.RelevanceEvaluator(scifact.qrels.to_dict(), {"ndcg_cut_10"})
+
+    def ndcg(run):
+        return np.mean([v["ndcg_cut_10"] for v in ev.evaluate(run.to_dict()).values()])
+
+    a, b = (ndcg(r) for r in runs)
+    fused = ndcg(fuse(runs, "rrf"))
+    assert b < a
+    assert min(a, b) - 0.01 < fused < max(a, b) + 0.02
+
+
+# ---- against ranx --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ranx_inputs(dicts):
+    """The queries whose input lists have no tied scores (ranx orders ties arbitrarily)."""
+    ranx = pytest.importorskip("ranx")
+
+    def tie_free(q):
+        return all(len(set(d.get(q, {}).values())) == len(d.get(q, {})) for d in dicts)
+
+    keep = [q for q in dicts[0] if tie_free(q)]
+    assert len(keep) >= 0.9 * len(dicts[0])
+    sub = [{q: d[q] for q in keep} for d in dicts]
+    return ranx, sub
+
+
+def ranx_compare(label, got, ranx_run):
+    want = ranx_run.to_dict()
+    got_d = got.to_dict()
+    assert set(got_d) == set(want)
+    worst = 0.0
+    for q, ref in want.items():
+        assert set(got_d[q]) == set(ref), q
+        worst = max(worst, max(abs(got_d[q][d] - s) for d, s in ref.items()))
+        # same ranking up to ties of ranx's scores
+        pairs = got.get(q)
+        order, _ = ref_rank(ref)
+        for (d, _), d_ref in zip(pairs, order):
+            if d != d_ref:
+                assert abs(ref[d] - ref[d_ref]) < 1e-9, (q, d, d_ref)
+    MAX_DIFF[f"ranx/{label}"] = worst
+    assert worst < 1e-9, label
+
+
+@pytest.mark.parametrize("ours,theirs,norm,ranx_norm", [
+    ("combsum", "sum", "minmax", "min-max"),
+    ("combmnz", "mnz", "minmax", "min-max"),
+    ("combmax", "max", "minmax", "min-max"),
+    ("combsum", "sum", "zscore", "zmuv"),
+    ("combmnz", "mnz", "zscore", "zmuv"),
+    ("combmax", "max", "none", None),
+])
+def test_comb_methods_match_ranx(ranx_inputs, ours, theirs, norm, ranx_norm):
+    ranx, sub = ranx_inputs
+    got = fuse(sub, ours, normalization=norm, top=0)
+    want = ranx.fuse([ranx.Run(d) for d in sub], norm=ranx_norm, method=theirs)
+    ranx_compare(f"{ours}/{norm}", got, want)
+
+
+def test_interpolation_matches_ranx_wsum(ranx_inputs):
+    ranx, sub = ranx_inputs
+    got = fuse(sub, "interpolation", weights=[0.3, 0.7], normalization="minmax", missing="zero", top=0)
+    want = ranx.fuse([ranx.Run(d) for d in sub], norm="min-max", method="wsum",
+                     params={"weights": [0.3, 0.7]})
+    ranx_compare("interpolation=wsum", got, want)
+
+
+@pytest.mark.parametrize("k", [60, 10])
+def test_rrf_matches_ranx(ranx_inputs, k):
+    ranx, sub = ranx_inputs
+    got = fuse(sub, "rrf", k=k, top=0)
+    want = ranx.fuse([ranx.Run(d) for d in sub], norm=None, method="rrf", params={"k": k})
+    ranx_compare(f"rrf/k={k}", got, want)
+
+
+def test_borda_matches_ranx(ranx_inputs):
+    ranx, sub = ranx_inputs
+    got = fuse(sub, "borda", top=0)
+    want = ranx.fuse([ranx.Run(d) for d in sub], norm=None, method="bordafuse")
+    ranx_compare("borda", got, want)
+    got = fuse(sub, "borda", weights=[0.7, 0.3], top=0)
+    want = ranx.fuse([ranx.Run(d) for d in sub], norm=None, method="w_bordafuse",
+                     params={"weights": [0.7, 0.3]})
+    ranx_compare("borda/weighted", got, want)
+
+
+def test_ranx_run_is_accepted_and_differences_are_as_documented(ranx_inputs):
+    ranx, sub = ranx_inputs
+    rr = ranx.Run(sub[0])
+    assert fuse([rr, sub[1]], "rrf").to_dict() == fuse(sub, "rrf").to_dict()
+    # deliberate difference: an all-equal list is 1.0 under our min-max, 0 under ranx's
+    flat = {"q": {"a": 0.5, "b": 0.5}}
+    assert normalize(flat, "minmax").to_dict() == {"q": {"a": 1.0, "b": 1.0}}
+    assert ranx.fuse([ranx.Run(flat), ranx.Run(flat)], norm="min-max", method="sum").to_dict() == \
+        {"q": {"a": 0.0, "b": 0.0}}
+    # ranx's "sum" normalisation is (s - min) / sum(s - min); ours is s / sum(s)
+    three = {"q": {"a": 1.0, "b": 2.0, "c": 3.0}}
+    assert normalize(three, "sum").to_dict()["q"] == pytest.approx({"a": 1 / 6, "b": 2 / 6, "c": 3 / 6})
+
+
+# ---- hand-computed cases -------------------------------------------------------------------
+
+A = {"q": {"d1": 3.0, "d2": 2.0, "d3": 1.0}}
+B = {"q": {"d2": 10.0, "d4": 6.0, "d1": 2.0}}
+
+
+def scores(run):
+    return run.get("q")
+
+
+def test_missing_rules_by_hand():
+    # raw scores, zero: d1 3+2, d2 2+10, d3 1+0, d4 0+6
+    assert scores(fuse([A, B], "interpolation", normalization="none")) == \
+        [("d2", 12.0), ("d4", 6.0), ("d1", 5.0), ("d3", 1.0)]
+    # min: a list's minimum fills its gaps: d3 1 + 2, d4 1 + 6
+    assert scores(fuse([A, B], "interpolation", normalization="none", missing="min")) == \
+        [("d2", 12.0), ("d4", 7.0), ("d1", 5.0), ("d3", 3.0)]
+    # normalise first, then fill: min-max minimum is 0, so "min" == "zero" here
+    assert scores(fuse([A, B], "interpolation", missing="min")) == \
+        scores(fuse([A, B], "interpolation", missing="zero")) == \
+        [("d2", 1.5), ("d1", 1.0), ("d4", 0.5), ("d3", 0.0)]
+    # Pyserini's hybrid, alpha = 0.1 on A: centred min-max both {.5, 0, -.5}, missing -> -.5
+    hybrid = scores(fuse([A, B], "interpolation", weights=[0.1, 1.0],
+                         normalization="centered-minmax", missing="min"))
+    assert [d for d, _ in hybrid] == ["d2", "d4", "d1", "d3"]
+    assert [s for _, s in hybrid] == pytest.approx([0.5, -0.05, -0.45, -0.55])
+    # RRF and CombMNZ ignore `missing`; absent adds nothing
+    assert scores(fuse([A, B], "rrf", k=1)) == pytest.approx(
+        [("d2", 1 / 3 + 1 / 2), ("d1", 1 / 2 + 1 / 4), ("d4", 1 / 3), ("d3", 1 / 4)])
+    assert scores(fuse([A, B], "combmnz")) == [("d2", 3.0), ("d1", 2.0), ("d4", 0.5), ("d3", 0.0)]
+    # Borda, C = 4: absent documents get (4 - 3 + 1) / 2 = 1 from that list
+    assert scores(fuse([A, B], "borda")) == [("d2", 7.0), ("d1", 6.0), ("d4", 4.0), ("d3", 3.0)]
+
+
+def test_ties_by_hand():
+    # CombMAX: d1 max(1, 0) and d2 max(.5, 1) tie at 1 -> doc id descending (trec_eval)
+    assert scores(fuse([A, B], "combmax")) == [("d2", 1.0), ("d1", 1.0), ("d4", 0.5), ("d3", 0.0)]
+    # tied input scores are ranked by doc id descending before RRF ranks them
+    tied = {"q": {"a": 1.0, "c": 1.0, "b": 1.0}}
+    assert scores(fuse([tied], "rrf", k=1)) == [("c", 0.5), ("b", 1 / 3), ("a", 0.25)]
+    # a query missing from one run is an empty list there; queries are the union
+    other = {"q2": {"x": 1.0}}
+    fused = fuse([A, other], "rrf", k=1)
+    assert fused.query_ids == ["q", "q2"]
+    assert fused.get("q2") == [("x", 0.5)]
+
+
+def test_name_and_top_default():
+    fused = fuse([A, B])
+    assert fused.name == "rrf(k=60,weights=ones,depth=0,top=1000)"
+    assert fuse([A, B], "combsum", name="hybrid").name == "hybrid"
+    assert len(scores(fuse([A, B], top=2))) == 2
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="unknown fusion method 'wsum'"):
+        fuse([A, B], "wsum")
+    with pytest.raises(ValueError, match="got 3 weights for 2 inputs"):
+        fuse([A, B], "interpolation", weights=[1, 2, 3])
+    with pytest.raises(ValueError, match="weight 0 is nan"):
+        fuse([A, B], "rrf", weights=[float("nan"), 1])
+    with pytest.raises(ValueError, match="k must be a finite number > 0"):
+        fuse([A, B], "rrf", k=0)
+    with pytest.raises(ValueError, match="unknown normalization \"l2\""):
+        fuse([A, B], "combsum", normalization="l2")
+    with pytest.raises(ValueError, match="unknown missing-document rule"):
+        fuse([A, B], "interpolation", missing="max")
+    with pytest.raises(ValueError, match="top must be >= 0"):
+        fuse([A, B], top=-1)
+    with pytest.raises(ValueError, match="at least one run"):
+        fuse([])
+    with pytest.raises(TypeError, match="sequence of runs"):
+        fuse(A)
+    with pytest.raises(TypeError, match="run 1 is a int"):
+        fuse([A, 3])
+    dup = densefb.Run()
+    dup.add("q", ["d1", "d1"], [1.0, 2.0])
+    with pytest.raises(ValueError, match='query "q": document "d1" is listed twice'):
+        fuse([A, dup])
+    bad = {"q": {"d1": float("inf")}}
+    with pytest.raises(ValueError, match="non-finite score"):
+        fuse([bad])
+
+
+def test_zz_report():
+    """Prints the largest differences measured above (run with -s to see them)."""
+    for label, worst in sorted(MAX_DIFF.items()):
+        print(f"{label:45s} max |diff| = {worst:.3g}")
