@@ -14,4 +14,5 @@ PYBIND11_MODULE(_core, m) {
   b::RegisterIndex(m);
   b::RegisterHnswIndex(m);
   b::RegisterTokenizer(m);
+  b::RegisterFusion(m);
 }
