@@ -10,14 +10,16 @@ export DENSEFB_DATA=${DENSEFB_DATA:-$(cd .. && pwd)/shared/data}
 scripts/setup.sh
 
 echo "== C++: build and CTest"
-cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=Release -DDENSEFB_BUILD_TESTS=ON \
-  -DDENSEFB_WARNINGS_AS_ERRORS=ON -DCMAKE_INSTALL_PREFIX="$PWD/build/ci-install" >/dev/null
+cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=Release -DDENSEFB_BUILD_TESTS=ON -DDENSEFB_WITH_TORCH=ON \
+  -DPython_EXECUTABLE="$PWD/.venv/bin/python" -DDENSEFB_WARNINGS_AS_ERRORS=ON \
+  -DCMAKE_INSTALL_PREFIX="$PWD/build/ci-install" >/dev/null
 cmake --build build/ci -j"$jobs"
 (cd build/ci && ctest --output-on-failure -j"$jobs")
 
 echo "== C++: installed package consumed with find_package(densefb)"
 cmake --install build/ci >/dev/null
-cmake -S tests/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$PWD/build/ci-install" >/dev/null
+torch_prefix=$(.venv/bin/python -c "import torch.utils; print(torch.utils.cmake_prefix_path)")
+cmake -S tests/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$PWD/build/ci-install;$torch_prefix" >/dev/null
 cmake --build build/consumer -j"$jobs" >/dev/null
 build/consumer/consumer
 
