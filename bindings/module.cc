@@ -14,5 +14,6 @@ PYBIND11_MODULE(_core, m) {
   b::RegisterIndex(m);
   b::RegisterHnswIndex(m);
   b::RegisterTokenizer(m);
+  b::RegisterBm25(m);
   b::RegisterFusion(m);
 }

@@ -1,0 +1,280 @@
+// Sparse retrieval: BM25 over an inverted index, with the English analysis of Lucene's
+// EnglishAnalyzer (as Anserini's DefaultEnglishAnalyzer uses it, i.e. what Pyserini's
+// prebuilt "flat" BEIR indexes were built with) and RM3 pseudo-relevance feedback as
+// Pyserini codes it.
+//
+// ---- Analysis (EnglishAnalyzer) ---------------------------------------------------------
+// The chain, in Lucene's order:
+//   1. StandardTokenizer: word boundaries of Unicode UAX #29, the subset that matters for
+//      text in Latin and other alphabetic scripts (details below);
+//   2. EnglishPossessiveFilter: a trailing "'s" / "’s" / "＇s" (either case of s) is removed;
+//   3. LowerCaseFilter: per code point simple lower-casing (utf8proc's, which follows
+//      UnicodeData.txt like Java's Character.toLowerCase);
+//   4. StopFilter with Lucene's English stop set, 33 words:
+//        a an and are as at be but by for if in into is it no not of on or such
+//        that the their then there these they this to was will with
+//   5. PorterStemFilter: Porter's algorithm in the form of his reference implementation, which
+//      is what Lucene ships: the published rules (Porter 1980) with the three departures that
+//      implementation makes — step 2 maps -bli to -ble (the paper: -abli to -able) and adds
+//      -logi to -log, and words of one or two letters are left alone. Characters other than
+//      a e i o u (and y after a consonant) count as consonants, digits included.
+// Stop words and stemming can be switched off (AnalyzerOptions).
+//
+// Tokenisation (UAX #29 word rules as Lucene's grammar applies them):
+//   * a token is a maximal run of letters (Unicode L* and Nl; Hangul included) and decimal
+//     digits (Nd), where letter-letter, letter-digit and digit-letter pairs join (WB5, WB9,
+//     WB10) and underscores / connector punctuation (Pc) join anything (WB13a/b);
+//   * letter (":" "." "’" "'" "·" ...) letter stays one token (WB6/7: "don't", "e.g", "U.S");
+//     digit ("," ";" "." "’" "'") digit stays one token (WB11/12: "1,000", "3.14");
+//     nothing else joins: "covid-19" -> covid, 19; "a.1" -> a, 1; "p<0.05" -> p, 0.05;
+//   * combining marks and format characters (Mn, Mc, Me, Cf but U+200B) attach to the
+//     character before them (WB4) and stay in the token;
+//   * Han ideographs and Hiragana are one token per character; Katakana runs are one token;
+//     runs of South-East Asian scripts (Thai, Lao, Myanmar, Khmer, Tai) are one token each, as
+//     in Lucene (which does no dictionary segmentation either);
+//   * Extended_Pictographic characters (emoji, and also © ® ™ ↔ ...) are tokens of their own
+//     (ZWJ sequences joined), as in Lucene 8+; regional-indicator pairs (flags) are one token;
+//   * everything else (spaces, punctuation, symbols, No digits such as "²") separates tokens
+//     and is dropped. Tokens longer than 255 code points are cut into 255-point pieces.
+//   Simplifications (not in English text): Hebrew's special quote rules (WB7a-c) are not
+//   applied; the ALetter property is approximated by general categories; supplementary-plane
+//   characters count as one code point (Java counts two UTF-16 units). Invalid UTF-8 bytes
+//   are read as U+FFFD and separate tokens.
+//
+// ---- BM25 ---------------------------------------------------------------------------------
+// Lucene 8+ BM25Similarity (no (k1 + 1) factor), defaults k1 = 0.9, b = 0.4 (Pyserini's):
+//   idf(t)     = ln(1 + (N - df(t) + 0.5) / (df(t) + 0.5))
+//   score(q,d) = sum over query terms t of  w(t) * idf(t) * tf / (tf + k1 * (1 - b + b * dl / avgdl))
+// where N is the number of documents with at least one indexed term (Lucene's docCount),
+// df(t) the number of documents containing t, tf its count in d, dl the number of indexed
+// tokens of d (after stop-word removal), avgdl = (sum of dl) / N. A query's weight w(t) is
+// its number of occurrences in the analysed query: Lucene's bag-of-words query adds one
+// SHOULD clause per occurrence (or one clause boosted by the count), which sums to the same.
+// RM3 and SearchWeighted use arbitrary positive weights (Lucene's BoostQuery).
+// Lucene stores dl lossily (SmallFloat.intToByte4: exact up to 40, then 4 significant bits),
+// so its scores differ slightly from this exact formula. The exact formula is the default;
+// Bm25Params::lucene_norms = true quantises dl the way Lucene does.
+// Scores are float (as in Lucene): idf and the length norm are computed in double and
+// rounded, per-term contributions and their sums are float.
+//
+// ---- RM3 ------------------------------------------------------------------------------------
+// See Rm3Options and Rm3ExpandQuery below.
+#ifndef DENSEFB_BM25_H_
+#define DENSEFB_BM25_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "densefb/data.h"
+#include "densefb/ranking.h"
+#include "densefb/status.h"
+
+namespace densefb {
+
+// ---- analysis ----
+
+enum class Stemmer : std::uint8_t { kNone = 0, kPorter = 1 };
+
+// "porter" or "none" (also "" and "off"), case-insensitive; InvalidArgument otherwise.
+absl::StatusOr<Stemmer> ParseStemmer(absl::string_view name);
+absl::string_view StemmerName(Stemmer s);
+
+struct AnalyzerOptions {
+  bool stopwords = true;              // drop Lucene's 33 English stop words
+  Stemmer stemmer = Stemmer::kPorter;
+};
+
+// Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET, sorted.
+const std::vector<std::string>& EnglishStopWords();
+bool IsEnglishStopWord(absl::string_view word);
+
+// Porter stem of one lower-case word (UTF-8), as Lucene's PorterStemmer computes it.
+std::string PorterStem(absl::string_view word);
+
+class EnglishAnalyzer {
+ public:
+  explicit EnglishAnalyzer(AnalyzerOptions options = {}) : options_(options) {}
+  const AnalyzerOptions& options() const { return options_; }
+
+  // The terms of `text` (UTF-8), in text order, repetitions kept.
+  std::vector<std::string> Analyze(absl::string_view text) const;
+  // The same into `out` (cleared first), reusing its storage.
+  void AnalyzeInto(absl::string_view text, std::vector<std::string>* out) const;
+
+  // Step 1 alone: the StandardTokenizer tokens of `text`, unchanged (original case).
+  static std::vector<std::string> Tokenize(absl::string_view text);
+
+ private:
+  AnalyzerOptions options_;
+};
+
+// ---- index ----
+
+struct Bm25Params {
+  float k1 = 0.9f;            // >= 0
+  float b = 0.4f;             // in [0, 1]
+  bool lucene_norms = false;  // quantise document lengths as Lucene's 1-byte norms do
+};
+
+struct Bm25BuildOptions {
+  AnalyzerOptions analyzer;
+  Bm25Params bm25;
+  int num_threads = 0;  // analysis threads; 0 = all cores. The index does not depend on it.
+};
+
+// An analysed query: (term, weight) pairs, terms distinct. Terms absent from the index are
+// allowed (they score nothing).
+using WeightedQuery = std::vector<std::pair<std::string, float>>;
+
+struct Rm3Options {
+  int fb_terms = 10;                   // >= 1: terms kept per feedback document and in the model
+  int fb_docs = 10;                    // >= 1: feedback documents (top of the first BM25 pass)
+  float original_query_weight = 0.5f;  // in [0, 1]
+  // Pyserini's filter_terms (default True): a feedback term must be alphanumeric (Unicode
+  // letters and digits only, Python's str.isalnum). Length 2..20 code points and
+  // df / num_docs <= 0.1 are required either way (Anserini's and Pyserini's rules).
+  bool filter_terms = true;
+};
+
+class Bm25Index {
+ public:
+  static constexpr std::uint32_t kFormatVersion = 1;
+
+  // Indexes corpus.FullText(i) ("title text", as Pyserini's flat BEIR indexes do); document
+  // i gets id i and name corpus[i].id.
+  static absl::StatusOr<std::unique_ptr<Bm25Index>> Build(const Corpus& corpus,
+                                                           const Bm25BuildOptions& options = {});
+  // Indexes texts[i] as document i named names[i] (names may be empty: then "0", "1", ...).
+  static absl::StatusOr<std::unique_ptr<Bm25Index>> Build(absl::Span<const std::string> names,
+                                                           absl::Span<const std::string> texts,
+                                                           const Bm25BuildOptions& options = {});
+  // Reads a file written by Save(); every structure is validated (term and document ids in
+  // range, postings strictly increasing, lengths consistent), errors name the file.
+  static absl::StatusOr<std::unique_ptr<Bm25Index>> Load(const std::string& path);
+  // Writes the index atomically (container kind "BM25", version 1).
+  absl::Status Save(const std::string& path) const;
+
+  ~Bm25Index();
+  Bm25Index(const Bm25Index&) = delete;
+  Bm25Index& operator=(const Bm25Index&) = delete;
+
+  // ---- statistics ----
+  std::int64_t num_docs() const { return static_cast<std::int64_t>(doc_lengths_.size()); }
+  std::int64_t doc_count() const { return doc_count_; }  // documents with >= 1 term (BM25's N)
+  std::int64_t num_terms() const { return static_cast<std::int64_t>(terms_.size()); }
+  std::int64_t num_postings() const { return static_cast<std::int64_t>(post_docs_.size()); }
+  std::int64_t total_terms() const { return total_terms_; }  // sum of document lengths
+  double avgdl() const;
+  const std::vector<std::string>& doc_names() const { return doc_names_; }
+  const EnglishAnalyzer& analyzer() const { return analyzer_; }
+  const Bm25Params& params() const { return params_; }
+  // Changes k1 / b / lucene_norms (InvalidArgument if out of range). Not thread-safe with
+  // searches running on this index.
+  absl::Status SetParams(const Bm25Params& params);
+
+  // ---- terms and documents ----
+  std::int32_t TermId(absl::string_view term) const;  // -1 if absent
+  const std::string& Term(std::int32_t term_id) const { return terms_[term_id]; }
+  std::int64_t DocFreq(std::int32_t term_id) const {
+    return static_cast<std::int64_t>(post_offsets_[term_id + 1] - post_offsets_[term_id]);
+  }
+  float Idf(std::int32_t term_id) const { return idf_[term_id]; }
+  std::int32_t DocLength(std::int64_t doc) const { return doc_lengths_[doc]; }
+  // Postings of a term: document ids (increasing) and term frequencies.
+  absl::Span<const std::int32_t> PostingDocs(std::int32_t term_id) const;
+  absl::Span<const std::int32_t> PostingFreqs(std::int32_t term_id) const;
+  // Forward index (term vector) of a document: term ids (increasing) and frequencies.
+  absl::Span<const std::int32_t> DocTerms(std::int64_t doc) const;
+  absl::Span<const std::int32_t> DocFreqs(std::int64_t doc) const;
+
+  // ---- queries ----
+  // The analysed query with weight = number of occurrences, terms in order of first occurrence.
+  WeightedQuery AnalyzeQuery(absl::string_view text) const;
+
+  // Top-k documents of each query, best first (score descending, ties by smaller id). Only
+  // documents that contain a query term are returned (so a list may be shorter than k; a
+  // query without indexed terms gets an empty list). k >= 0; num_threads 0 = all cores.
+  absl::StatusOr<BatchRanking> Search(absl::Span<const std::string> queries, std::int64_t k,
+                                      int num_threads = 0) const;
+  // The same with weighted queries (weights must be finite; terms repeated are summed).
+  absl::StatusOr<BatchRanking> SearchWeighted(absl::Span<const WeightedQuery> queries,
+                                              std::int64_t k, int num_threads = 0) const;
+  // BM25 scores of the given documents (any order, repeats allowed), in that order; a
+  // document without any query term scores 0. OutOfRange for an id outside [0, num_docs).
+  absl::StatusOr<std::vector<float>> Score(const WeightedQuery& query,
+                                           absl::Span<const std::int64_t> doc_ids) const;
+  absl::StatusOr<std::vector<float>> Score(absl::string_view query,
+                                           absl::Span<const std::int64_t> doc_ids) const;
+  // Re-scores candidate lists (e.g. from dense retrieval) with BM25: list q of the result has
+  // the documents of candidates.lists[q] with their BM25 scores for queries[q], sorted best
+  // first. For reranking and fusion.
+  absl::StatusOr<BatchRanking> Rescore(absl::Span<const std::string> queries,
+                                       const BatchRanking& candidates, int num_threads = 0) const;
+
+  // ---- RM3 (src/sparse/rm3.cc) ----
+  // First pass BM25 (top fb_docs), RM3 expansion, second pass with the expanded query.
+  // `expanded`, if not null, receives each query's expanded query.
+  absl::StatusOr<BatchRanking> SearchRm3(absl::Span<const std::string> queries, std::int64_t k,
+                                         const Rm3Options& options, int num_threads = 0,
+                                         std::vector<WeightedQuery>* expanded = nullptr) const;
+
+ private:
+  friend class Bm25Builder;
+  friend class Bm25Searcher;
+  Bm25Index() = default;
+  absl::Status Finish();  // derives doc_count_, norms, idf; validates k1/b
+  void ComputeScoringTables();
+
+  EnglishAnalyzer analyzer_;
+  Bm25Params params_;
+  std::vector<std::string> doc_names_;
+  std::vector<std::int32_t> doc_lengths_;
+  std::vector<std::string> terms_;
+  absl::flat_hash_map<std::string, std::int32_t> term_ids_;
+  // Postings, term-major: term t owns [post_offsets_[t], post_offsets_[t + 1]).
+  std::vector<std::uint64_t> post_offsets_;
+  std::vector<std::int32_t> post_docs_;
+  std::vector<std::int32_t> post_freqs_;
+  // Forward index, document-major (rebuilt from the postings on Load).
+  std::vector<std::uint64_t> fwd_offsets_;
+  std::vector<std::int32_t> fwd_terms_;
+  std::vector<std::int32_t> fwd_freqs_;
+  // Derived.
+  std::int64_t doc_count_ = 0;
+  std::int64_t total_terms_ = 0;
+  std::vector<float> norms_;  // k1 * (1 - b + b * dl / avgdl) per document
+  std::vector<float> idf_;    // per term
+};
+
+// ---- RM3 --------------------------------------------------------------------------------
+// Pyserini's RM3 (pyserini/search/lucene/rerank/rm3_reranker.py, the same formula as
+// Anserini's Rm3Reranker), defaults fb_terms = 10, fb_docs = 10, original_query_weight = 0.5:
+//   q      = the analysed query's term counts, L1-normalised (terms absent from the index
+//            included: they take part in the normalisation);
+//   for each of the top fb_docs documents d of the first pass, with BM25 score s_d:
+//     v_d  = d's term vector {term: tf}, keeping only feedback-eligible terms (Rm3Options),
+//            pruned to its fb_terms largest (ties: smaller term string first), and skipped if
+//            its L1 norm |v_d| <= 0.001;
+//   RM     = sum over d of (v_d / |v_d|) * s_d, pruned to its fb_terms largest (same ties),
+//            L1-normalised;
+//   final  = w * q + (1 - w) * RM with w = original_query_weight, terms with weight <= 0
+//            dropped; searched with each term's BM25 contribution multiplied by its weight.
+// df / num_docs uses all documents (Lucene's numDocs) and the df of the indexed term itself,
+// as Anserini's Java RM3 does (Pyserini's port looks df up with get_term_counts, which
+// re-analyses the already stemmed term, so a term that re-stems differently, e.g. "ceas" ->
+// "cea", escapes its 10% rule there). Feedback term vectors come from the forward index, not
+// from re-analysing text. Anserini's Java RM3 otherwise differs only in the alphanumeric test
+// of filter_terms (ASCII [a-z0-9]+ instead of Unicode letters and digits).
+// `feedback` is the first-pass ranking of `query` (its first fb_docs entries are used).
+absl::StatusOr<WeightedQuery> Rm3ExpandQuery(const Bm25Index& index, const WeightedQuery& query,
+                                             const Ranking& feedback, const Rm3Options& options);
+
+}  // namespace densefb
+
+#endif  // DENSEFB_BM25_H_

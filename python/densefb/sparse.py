@@ -1,0 +1,413 @@
+"""Sparse retrieval: BM25 over an inverted index with Lucene's English analysis, and RM3.
+
+The work happens in C++ (``densefb._core.Bm25Index``, ``include/densefb/bm25.h``); this module
+adds the Python conveniences (building from a Corpus, a list of texts or ``(id, text)`` pairs,
+producing ``densefb.Run`` objects).
+
+What it reproduces (defaults as Pyserini's ``LuceneSearcher``):
+
+* Analysis as Lucene's ``EnglishAnalyzer`` / Anserini's ``DefaultEnglishAnalyzer``:
+  StandardTokenizer (UAX #29 words: ``"don't"``, ``"e.g"``, ``"3.14"`` stay whole, ``"covid-19"``
+  splits), removal of a trailing ``'s``, lower-casing, Lucene's 33 English stop words
+  (:data:`ENGLISH_STOP_WORDS`), Porter stemming as Lucene's ``PorterStemFilter`` (Porter's
+  reference version: ``-bli -> -ble``, ``-logi -> -log``, words of <= 2 letters untouched).
+* Lucene 8+ BM25, ``k1 = 0.9``, ``b = 0.4``::
+
+      idf(t)     = ln(1 + (N - df + 0.5) / (df + 0.5))
+      score(q,d) = sum_t  w_t * idf(t) * tf / (tf + k1 * (1 - b + b * dl / avgdl))
+
+  with N the number of documents that have at least one indexed term, dl the number of
+  indexed tokens (stop words removed), avgdl = sum(dl) / N, and w_t the number of times t
+  occurs in the analysed query (as Lucene's bag-of-words BooleanQuery). Document lengths are
+  exact by default; ``lucene_norms=True`` quantises them to Lucene's 1-byte norms.
+* RM3 as Pyserini's Python port (``fb_terms=10, fb_docs=10, original_query_weight=0.5``,
+  ``filter_terms=True``): see :meth:`Bm25Index.rm3_query`.
+
+Example::
+
+    from densefb.sparse import Bm25Index
+    index = Bm25Index.build(dataset.corpus)
+    run = index.search_run(dataset.queries.texts, dataset.queries.ids, k=1000)
+    run_rm3 = index.search_run(dataset.queries.texts, dataset.queries.ids, k=1000, rm3={})
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from densefb import _core
+from densefb._core import Corpus, Run, make_run
+
+__all__ = [
+    "Bm25Index",
+    "ENGLISH_STOP_WORDS",
+    "RM3_DEFAULTS",
+    "analyze",
+    "porter_stem",
+    "standard_tokenize",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Lucene's ``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`` (33 words), sorted.
+ENGLISH_STOP_WORDS: Tuple[str, ...] = tuple(_core.english_stop_words())
+
+#: Pyserini's RM3 defaults (``LuceneSearcher.set_rm3``).
+RM3_DEFAULTS: Dict[str, object] = dict(fb_terms=10, fb_docs=10, original_query_weight=0.5,
+                                       filter_terms=True)
+
+
+def analyze(text: str, stopwords: bool = True, stemmer: str = "porter") -> List[str]:
+    """Terms of ``text`` by Lucene's English analysis chain.
+
+    Args:
+        text: any Unicode text.
+        stopwords: drop Lucene's 33 English stop words (default True).
+        stemmer: ``"porter"`` (default) or ``"none"``.
+    Returns:
+        The terms in text order, repetitions kept.
+    """
+    return _core.analyze(text, stopwords, stemmer)
+
+
+def porter_stem(word: str) -> str:
+    """Porter stem of one lower-case word, exactly as Lucene's ``PorterStemFilter``."""
+    return _core.porter_stem(word)
+
+
+def standard_tokenize(text: str) -> List[str]:
+    """Tokens of Lucene's ``StandardTokenizer`` (UAX #29 words), before any filter."""
+    return _core.standard_tokenize(text)
+
+
+def _rm3_options(rm3: Optional[Mapping]) -> Optional[dict]:
+    if rm3 is None or rm3 is False:
+        return None
+    if rm3 is True:
+        rm3 = {}
+    unknown = set(rm3) - set(RM3_DEFAULTS)
+    if unknown:
+        raise TypeError(f"unknown RM3 option(s) {sorted(unknown)}; expected {sorted(RM3_DEFAULTS)}")
+    return {**RM3_DEFAULTS, **rm3}
+
+
+class Bm25Index:
+    """BM25 over an inverted index, with RM3 pseudo-relevance feedback.
+
+    Build with :meth:`build`, or read a saved index with :meth:`load`. Documents are
+    addressed by their position (int id, 0..len-1) in results; :attr:`doc_ids` names them.
+    Searching is thread-safe and releases the GIL.
+    """
+
+    def __init__(self, core: "_core.Bm25Index"):
+        """Wraps a ``densefb._core.Bm25Index`` (use :meth:`build` or :meth:`load`)."""
+        if not isinstance(core, _core.Bm25Index):
+            raise TypeError("use Bm25Index.build(...) or Bm25Index.load(path)")
+        self._index = core
+
+    # ---- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, corpus_or_texts: Union[Corpus, Sequence[str], Sequence[Tuple[str, str]]],
+              k1: float = 0.9, b: float = 0.4, stopwords: bool = True, stemmer: str = "porter",
+              num_threads: int = 0, ids: Optional[Sequence[str]] = None,
+              lucene_norms: bool = False) -> "Bm25Index":
+        """Indexes a collection.
+
+        Args:
+            corpus_or_texts: a :class:`densefb.Corpus` (each document indexed as
+                ``"title text"``, like Pyserini's "flat" BEIR indexes, named by its ``_id``),
+                a sequence of texts, or a sequence of ``(doc_id, text)`` pairs.
+            k1: BM25 term-frequency saturation, >= 0 (default 0.9, Pyserini's).
+            b: BM25 length normalisation in [0, 1] (default 0.4, Pyserini's).
+            stopwords: drop Lucene's 33 English stop words (default True).
+            stemmer: ``"porter"`` (default) or ``"none"``.
+            num_threads: analysis threads, 0 = all cores (default). The index is identical
+                whatever the thread count.
+            ids: document ids for a sequence of texts (default ``"0"``, ``"1"``, ...).
+            lucene_norms: quantise document lengths as Lucene's 1-byte norms (default False:
+                exact lengths).
+        Returns:
+            The index. ValueError on invalid parameters.
+        """
+        if isinstance(corpus_or_texts, Corpus):
+            if ids is not None:
+                raise ValueError("ids cannot be given with a Corpus (it names its documents)")
+            core = _core.Bm25Index.build_corpus(corpus_or_texts, k1, b, stopwords, stemmer,
+                                                lucene_norms, num_threads)
+            return cls(core)
+        items = list(corpus_or_texts)
+        if items and isinstance(items[0], (tuple, list)):
+            if ids is not None:
+                raise ValueError("ids cannot be given with (id, text) pairs")
+            if any(len(p) != 2 for p in items):
+                raise ValueError("expected (doc_id, text) pairs")
+            names = [str(p[0]) for p in items]
+            texts = [p[1] for p in items]
+        else:
+            texts = items
+            names = [] if ids is None else [str(i) for i in ids]
+            if ids is not None and len(names) != len(texts):
+                raise ValueError(f"got {len(names)} ids for {len(texts)} texts")
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be str")
+        return cls(_core.Bm25Index.build_texts(names, texts, k1, b, stopwords, stemmer,
+                                               lucene_norms, num_threads))
+
+    @classmethod
+    def load(cls, path: PathLike) -> "Bm25Index":
+        """Reads an index written by :meth:`save`.
+
+        Args:
+            path: the index file.
+        Raises:
+            FileNotFoundError if it is missing; OSError if it is truncated or corrupt
+            (checksums and every structure are verified); ValueError if it is not a BM25 index.
+        """
+        return cls(_core.Bm25Index.load(path))
+
+    def save(self, path: PathLike) -> None:
+        """Writes the index atomically (versioned, checksummed container of kind "BM25").
+
+        Args:
+            path: the output file (replaced atomically if it exists).
+        """
+        self._index.save(path)
+
+    # ---- properties ---------------------------------------------------------------------------
+
+    @property
+    def doc_ids(self) -> List[str]:
+        """Document ids, by position."""
+        return self._index.doc_ids
+
+    @property
+    def num_docs(self) -> int:
+        """Number of documents indexed."""
+        return self._index.num_docs
+
+    @property
+    def doc_count(self) -> int:
+        """Documents with at least one indexed term: BM25's N."""
+        return self._index.doc_count
+
+    @property
+    def num_terms(self) -> int:
+        """Vocabulary size."""
+        return self._index.num_terms
+
+    @property
+    def avgdl(self) -> float:
+        """Average document length (indexed tokens) over the documents with a term."""
+        return self._index.avgdl
+
+    @property
+    def k1(self) -> float:
+        return self._index.k1
+
+    @property
+    def b(self) -> float:
+        return self._index.b
+
+    @property
+    def stopwords(self) -> bool:
+        return self._index.stopwords
+
+    @property
+    def stemmer(self) -> str:
+        return self._index.stemmer
+
+    def __len__(self) -> int:
+        return self._index.num_docs
+
+    def __repr__(self) -> str:
+        return (f"<densefb.sparse.Bm25Index {self.num_docs} documents, {self.num_terms} terms, "
+                f"k1={self.k1:g} b={self.b:g}>")
+
+    def set_bm25(self, k1: float = 0.9, b: float = 0.4, lucene_norms: Optional[bool] = None) -> None:
+        """Changes the BM25 parameters (not while another thread searches this index).
+
+        Args:
+            k1: >= 0 (default 0.9).
+            b: in [0, 1] (default 0.4).
+            lucene_norms: quantise document lengths as Lucene does; None keeps the setting.
+        """
+        self._index.set_bm25(k1, b, lucene_norms)
+
+    # ---- analysis and statistics ---------------------------------------------------------------
+
+    def analyze(self, text: str) -> List[str]:
+        """Terms of ``text`` by this index's analyser (stop words and stemmer as built)."""
+        return self._index.analyze(text)
+
+    def analyze_query(self, text: str) -> Dict[str, float]:
+        """The BM25 query of ``text``: ``{term: number of occurrences}``, in first-occurrence order."""
+        return self._index.analyze_query(text)
+
+    def doc_freq(self, term: str) -> int:
+        """Number of documents containing ``term`` (an analysed term; 0 if absent)."""
+        return self._index.doc_freq(term)
+
+    def idf(self, term: str) -> float:
+        """BM25 idf of an analysed term; KeyError if absent."""
+        return self._index.idf(term)
+
+    def doc_length(self, doc: int) -> int:
+        """Indexed tokens of document ``doc`` (position)."""
+        return self._index.doc_length(doc)
+
+    def doc_vector(self, doc: int) -> Dict[str, int]:
+        """Term vector ``{term: tf}`` of document ``doc`` (position)."""
+        return self._index.doc_vector(doc)
+
+    # ---- search -----------------------------------------------------------------------------------
+
+    def search(self, queries: Union[str, Sequence[str]], k: int = 1000, num_threads: int = 0,
+               rm3: Optional[Mapping] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """Top-k documents of each query.
+
+        Args:
+            queries: query texts (a single str is one query).
+            k: results per query, >= 0 (default 1000).
+            num_threads: threads over queries, 0 = all cores (default).
+            rm3: None (default) for plain BM25; a dict of RM3 options (any of ``fb_terms=10``,
+                ``fb_docs=10``, ``original_query_weight=0.5``, ``filter_terms=True``; ``{}`` or
+                True for the defaults) to search with the RM3-expanded query.
+        Returns:
+            ``(scores, ids)``: float32 and int64 arrays of shape ``(len(queries), k)``, best
+            first (ties by smaller id); only documents containing a query term are returned,
+            the rest of a row is padded with score -inf and id -1. A query with no indexed
+            term (e.g. only stop words) gets an all-padding row.
+        """
+        if isinstance(queries, str):
+            queries = [queries]
+        queries = list(queries)
+        opts = _rm3_options(rm3)
+        if opts is None:
+            return self._index.search(queries, k, num_threads)
+        scores, ids, _ = self._index.search_rm3(queries, k, num_threads=num_threads, **opts)
+        return scores, ids
+
+    def search_weighted(self, queries: Sequence[Mapping[str, float]], k: int = 1000,
+                        num_threads: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+        """Top-k for weighted queries ``{analysed term: weight}`` (each term's BM25 contribution
+        is multiplied by its weight, like Lucene's BoostQuery).
+
+        Args:
+            queries: one dict per query; weights must be finite.
+            k: results per query (default 1000).
+            num_threads: 0 = all cores (default).
+        Returns:
+            ``(scores, ids)`` as :meth:`search`.
+        """
+        return self._index.search_weighted([dict(q) for q in queries], k, num_threads)
+
+    def search_run(self, queries: Sequence[str], query_ids: Sequence[str], k: int = 1000,
+                   rm3: Optional[Mapping] = None, remove_query: bool = False, name: str = "bm25",
+                   num_threads: int = 0, doc_ids: Optional[Sequence[str]] = None) -> Run:
+        """Searches and returns a :class:`densefb.Run` with string ids.
+
+        Args:
+            queries: query texts.
+            query_ids: their ids (same length).
+            k: results per query (default 1000).
+            rm3: RM3 options as in :meth:`search` (default None: plain BM25).
+            remove_query: drop a hit whose document id equals the query id, as Pyserini's BEIR
+                runs do (``--remove-query``; default False).
+            name: the run tag (default "bm25").
+            num_threads: 0 = all cores (default).
+            doc_ids: names of the documents by position (default: :attr:`doc_ids`).
+        """
+        queries = list(queries)
+        query_ids = [str(q) for q in query_ids]
+        if len(queries) != len(query_ids):
+            raise ValueError(f"got {len(query_ids)} query ids for {len(queries)} queries")
+        scores, ids = self.search(queries, k, num_threads=num_threads, rm3=rm3)
+        names = list(self.doc_ids if doc_ids is None else doc_ids)
+        if remove_query and len(queries):
+            position = {n: i for i, n in enumerate(names)}
+            for row, qid in enumerate(query_ids):
+                p = position.get(qid)
+                if p is not None:
+                    ids[row][ids[row] == p] = -1
+        return make_run(query_ids, ids, scores, names, name)
+
+    def rm3_query(self, query: str, fb_terms: int = 10, fb_docs: int = 10,
+                  original_query_weight: float = 0.5, filter_terms: bool = True) -> Dict[str, float]:
+        """The RM3-expanded query of ``query`` (Pyserini's Python port of RM3).
+
+        First a BM25 search for the top ``fb_docs`` documents; then:
+        ``q`` = the query's term counts, L1-normalised; for each feedback document, its term
+        vector keeps the terms of length 2..20 code points that occur in at most 10% of the
+        documents (and, with ``filter_terms``, are alphanumeric), pruned to its ``fb_terms``
+        largest counts (ties: smaller term), L1-normalised, times the document's BM25 score;
+        the sum over documents is pruned to ``fb_terms`` terms and L1-normalised (``RM``);
+        the result is ``w * q + (1 - w) * RM`` with ``w = original_query_weight``.
+
+        Args:
+            query: the query text.
+            fb_terms: feedback terms, >= 1 (default 10).
+            fb_docs: feedback documents, >= 1 (default 10).
+            original_query_weight: w in [0, 1] (default 0.5).
+            filter_terms: keep only alphanumeric feedback terms (default True, Pyserini's).
+        Returns:
+            ``{term: weight}``, weights > 0, largest first.
+        """
+        scores, ids = self._index.search([query], fb_docs, 0)
+        keep = ids[0] >= 0
+        return self._index.rm3_expand(self._index.analyze_query(query), ids[0][keep].tolist(),
+                                      scores[0][keep].tolist(), fb_terms, fb_docs,
+                                      original_query_weight, filter_terms)
+
+    def rm3_queries(self, queries: Sequence[str], fb_terms: int = 10, fb_docs: int = 10,
+                    original_query_weight: float = 0.5, filter_terms: bool = True,
+                    num_threads: int = 0) -> List[Dict[str, float]]:
+        """:meth:`rm3_query` for many queries at once (parameters as there)."""
+        _, _, expanded = self._index.search_rm3(list(queries), 0, fb_terms, fb_docs,
+                                                original_query_weight, filter_terms, num_threads)
+        return expanded
+
+    def score(self, query: Union[str, Mapping[str, float]], doc_ids: Iterable[Union[int, str]]) -> np.ndarray:
+        """BM25 scores of given documents for one query (for reranking and fusion).
+
+        Args:
+            query: a query text, or a weighted query ``{analysed term: weight}``.
+            doc_ids: documents by position (int) or by id (str), in any order.
+        Returns:
+            float32 array aligned with ``doc_ids``; a document without a query term scores 0.
+        Raises:
+            IndexError for a position outside the index; KeyError for an unknown id.
+        """
+        positions = self._positions(doc_ids)
+        q = dict(query) if isinstance(query, Mapping) else query
+        return self._index.score(q, positions)
+
+    def rescore(self, queries: Sequence[str], ids: np.ndarray, num_threads: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+        """Re-scores candidate lists with BM25 (e.g. the ids of a dense search).
+
+        Args:
+            queries: query texts.
+            ids: int64 array ``(len(queries), k)`` of positions, -1 for padding.
+            num_threads: 0 = all cores (default).
+        Returns:
+            ``(scores, ids)`` of the same shape, each row's candidates sorted by BM25 score
+            (ties by smaller id), padded with -inf / -1.
+        """
+        return self._index.rescore(list(queries), np.asarray(ids, dtype=np.int64), num_threads)
+
+    def _positions(self, doc_ids: Iterable[Union[int, str]]) -> List[int]:
+        items = list(doc_ids)
+        if not items or not any(isinstance(d, str) for d in items):
+            return [int(d) for d in items]
+        position = {n: i for i, n in enumerate(self.doc_ids)}
+        out = []
+        for d in items:
+            if isinstance(d, str):
+                if d not in position:
+                    raise KeyError(f"unknown document id {d!r}")
+                out.append(position[d])
+            else:
+                out.append(int(d))
+        return out

@@ -1,0 +1,568 @@
+// Bm25Index: build (parallel analysis, deterministic ids), save / load through the densefb
+// container (kind "BM25"), term-at-a-time top-k search and candidate scoring.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "densefb/bm25.h"
+#include "densefb/file_format.h"
+#include "index/parallel.h"
+#include "sparse/searcher.h"
+
+namespace densefb {
+namespace {
+
+constexpr std::int64_t kBuildBlock = 4096;  // documents analysed per parallel block
+constexpr std::int64_t kMaxDocs = std::numeric_limits<std::int32_t>::max();
+
+// ---- Lucene's SmallFloat 1-byte length encoding (intToByte4 / byte4ToInt) ----
+// A float-like code with 3 explicit mantissa bits, offset so that lengths below 24 are exact.
+int LongToInt4(std::uint64_t v) {
+  int bits = 0;
+  for (std::uint64_t x = v; x != 0; x >>= 1) ++bits;
+  if (bits < 4) return static_cast<int>(v);
+  const int shift = bits - 4;
+  int code = static_cast<int>((v >> shift) & 0x07);  // drop the implicit leading 1
+  return code | ((shift + 1) << 3);
+}
+
+std::uint64_t Int4ToLong(int code) {
+  const std::uint64_t mantissa = static_cast<std::uint64_t>(code & 0x07);
+  const int shift = (code >> 3) - 1;
+  return shift < 0 ? mantissa : (mantissa | 0x08) << shift;
+}
+
+const int kNumFreeValues = 255 - LongToInt4(std::numeric_limits<std::int32_t>::max());  // 24
+
+std::int64_t LuceneQuantizedLength(std::int64_t length) {
+  if (length < kNumFreeValues) return length;
+  const int byte = kNumFreeValues + LongToInt4(static_cast<std::uint64_t>(length - kNumFreeValues));
+  return kNumFreeValues + static_cast<std::int64_t>(Int4ToLong(byte - kNumFreeValues));
+}
+
+absl::Status CheckParams(const Bm25Params& p) {
+  if (!std::isfinite(p.k1) || p.k1 < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("k1 = ", p.k1, " must be finite and >= 0"));
+  }
+  if (!std::isfinite(p.b) || p.b < 0 || p.b > 1) {
+    return absl::InvalidArgumentError(absl::StrCat("b = ", p.b, " must be in [0, 1]"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckK(std::int64_t k, int num_threads) {
+  if (k < 0) return absl::InvalidArgumentError(absl::StrCat("k = ", k, " is negative"));
+  if (num_threads < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("num_threads = ", num_threads, " is negative"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+// ---- Builder ----------------------------------------------------------------------------
+
+class Bm25Builder {
+ public:
+  static absl::StatusOr<std::unique_ptr<Bm25Index>> Build(
+      std::vector<std::string> names, std::int64_t n,
+      const std::function<std::string(std::int64_t)>& text, const Bm25BuildOptions& options);
+};
+
+absl::StatusOr<std::unique_ptr<Bm25Index>> Bm25Builder::Build(
+    std::vector<std::string> names, std::int64_t n,
+    const std::function<std::string(std::int64_t)>& text, const Bm25BuildOptions& options) {
+  DENSEFB_RETURN_IF_ERROR(CheckParams(options.bm25));
+  if (options.num_threads < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("num_threads = ", options.num_threads, " is negative"));
+  }
+  if (n > kMaxDocs) {
+    return absl::InvalidArgumentError(absl::StrCat(n, " documents exceed the limit of ", kMaxDocs));
+  }
+  auto index = std::unique_ptr<Bm25Index>(new Bm25Index());
+  index->analyzer_ = EnglishAnalyzer(options.analyzer);
+  index->params_ = options.bm25;
+  index->doc_names_ = std::move(names);
+  index->doc_lengths_.assign(static_cast<std::size_t>(n), 0);
+  index->fwd_offsets_.assign(static_cast<std::size_t>(n) + 1, 0);
+
+  const int threads = ResolveThreads(options.num_threads);
+  // Per block: each document's distinct terms with counts, sorted by term (parallel); then
+  // term ids are assigned in document order, within a document in term order (sequential),
+  // so ids and every array are independent of the thread count.
+  std::vector<std::vector<std::pair<std::string, std::int32_t>>> block_terms;
+  std::vector<std::vector<std::string>> scratch(threads);
+  std::vector<std::pair<std::int32_t, std::int32_t>> doc_entries;
+  for (std::int64_t start = 0; start < n; start += kBuildBlock) {
+    const std::int64_t count = std::min(kBuildBlock, n - start);
+    block_terms.assign(static_cast<std::size_t>(count), {});
+    ParallelFor(count, threads, [&](std::int64_t i, int worker) {
+      std::vector<std::string>& tokens = scratch[worker];
+      index->analyzer_.AnalyzeInto(text(start + i), &tokens);
+      std::sort(tokens.begin(), tokens.end());
+      auto& out = block_terms[i];
+      for (std::size_t a = 0; a < tokens.size();) {
+        std::size_t b = a + 1;
+        while (b < tokens.size() && tokens[b] == tokens[a]) ++b;
+        out.emplace_back(std::move(tokens[a]), static_cast<std::int32_t>(b - a));
+        a = b;
+      }
+    });
+    for (std::int64_t i = 0; i < count; ++i) {
+      const std::int64_t doc = start + i;
+      doc_entries.clear();
+      std::int64_t length = 0;
+      for (auto& [term, tf] : block_terms[i]) {
+        auto [it, inserted] = index->term_ids_.try_emplace(term, static_cast<std::int32_t>(index->terms_.size()));
+        if (inserted) {
+          if (index->terms_.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+            return absl::ResourceExhaustedError("more than 2^31 - 1 distinct terms");
+          }
+          index->terms_.push_back(std::move(term));
+        }
+        doc_entries.emplace_back(it->second, tf);
+        length += tf;
+      }
+      if (length > std::numeric_limits<std::int32_t>::max()) {
+        return absl::InvalidArgumentError(absl::StrCat("document ", doc, " has more than 2^31 - 1 terms"));
+      }
+      std::sort(doc_entries.begin(), doc_entries.end());
+      for (const auto& [term_id, tf] : doc_entries) {
+        index->fwd_terms_.push_back(term_id);
+        index->fwd_freqs_.push_back(tf);
+      }
+      index->doc_lengths_[doc] = static_cast<std::int32_t>(length);
+      index->fwd_offsets_[doc + 1] = index->fwd_terms_.size();
+    }
+  }
+
+  // Invert: postings of each term, documents ascending.
+  const std::size_t num_terms = index->terms_.size();
+  index->post_offsets_.assign(num_terms + 1, 0);
+  for (std::int32_t t : index->fwd_terms_) ++index->post_offsets_[t + 1];
+  for (std::size_t t = 0; t < num_terms; ++t) index->post_offsets_[t + 1] += index->post_offsets_[t];
+  index->post_docs_.resize(index->fwd_terms_.size());
+  index->post_freqs_.resize(index->fwd_terms_.size());
+  std::vector<std::uint64_t> fill(index->post_offsets_.begin(), index->post_offsets_.end() - 1);
+  for (std::int64_t d = 0; d < n; ++d) {
+    for (std::uint64_t e = index->fwd_offsets_[d]; e < index->fwd_offsets_[d + 1]; ++e) {
+      const std::uint64_t slot = fill[index->fwd_terms_[e]]++;
+      index->post_docs_[slot] = static_cast<std::int32_t>(d);
+      index->post_freqs_[slot] = index->fwd_freqs_[e];
+    }
+  }
+  DENSEFB_RETURN_IF_ERROR(index->Finish());
+  return index;
+}
+
+absl::StatusOr<std::unique_ptr<Bm25Index>> Bm25Index::Build(const Corpus& corpus,
+                                                             const Bm25BuildOptions& options) {
+  std::vector<std::string> names;
+  names.reserve(corpus.size());
+  for (const Document& d : corpus.documents()) names.push_back(d.id);
+  return Bm25Builder::Build(std::move(names), static_cast<std::int64_t>(corpus.size()),
+                            [&](std::int64_t i) { return corpus.FullText(static_cast<std::size_t>(i)); },
+                            options);
+}
+
+absl::StatusOr<std::unique_ptr<Bm25Index>> Bm25Index::Build(absl::Span<const std::string> names,
+                                                             absl::Span<const std::string> texts,
+                                                             const Bm25BuildOptions& options) {
+  if (!names.empty() && names.size() != texts.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("got ", names.size(), " document names for ", texts.size(), " texts"));
+  }
+  std::vector<std::string> owned;
+  owned.reserve(texts.size());
+  if (names.empty()) {
+    for (std::size_t i = 0; i < texts.size(); ++i) owned.push_back(std::to_string(i));
+  } else {
+    owned.assign(names.begin(), names.end());
+  }
+  return Bm25Builder::Build(std::move(owned), static_cast<std::int64_t>(texts.size()),
+                            [&](std::int64_t i) { return texts[static_cast<std::size_t>(i)]; },
+                            options);
+}
+
+Bm25Index::~Bm25Index() = default;
+
+absl::Status Bm25Index::Finish() {
+  DENSEFB_RETURN_IF_ERROR(CheckParams(params_));
+  doc_count_ = 0;
+  total_terms_ = 0;
+  for (std::int32_t len : doc_lengths_) {
+    if (len > 0) ++doc_count_;
+    total_terms_ += len;
+  }
+  term_ids_.reserve(terms_.size());
+  if (term_ids_.size() != terms_.size()) {
+    term_ids_.clear();
+    for (std::size_t t = 0; t < terms_.size(); ++t) term_ids_.emplace(terms_[t], static_cast<std::int32_t>(t));
+  }
+  ComputeScoringTables();
+  return absl::OkStatus();
+}
+
+double Bm25Index::avgdl() const {
+  return doc_count_ > 0 ? static_cast<double>(total_terms_) / static_cast<double>(doc_count_) : 0.0;
+}
+
+void Bm25Index::ComputeScoringTables() {
+  const double avg = avgdl();
+  const double k1 = params_.k1, b = params_.b;
+  norms_.resize(doc_lengths_.size());
+  for (std::size_t d = 0; d < doc_lengths_.size(); ++d) {
+    const std::int64_t len = params_.lucene_norms ? LuceneQuantizedLength(doc_lengths_[d]) : doc_lengths_[d];
+    const double rel = avg > 0 ? static_cast<double>(len) / avg : 0.0;
+    norms_[d] = static_cast<float>(k1 * (1.0 - b + b * rel));
+  }
+  idf_.resize(terms_.size());
+  const double n = static_cast<double>(doc_count_);
+  for (std::size_t t = 0; t < terms_.size(); ++t) {
+    const double df = static_cast<double>(post_offsets_[t + 1] - post_offsets_[t]);
+    idf_[t] = static_cast<float>(std::log(1.0 + (n - df + 0.5) / (df + 0.5)));
+  }
+}
+
+absl::Status Bm25Index::SetParams(const Bm25Params& params) {
+  DENSEFB_RETURN_IF_ERROR(CheckParams(params));
+  params_ = params;
+  ComputeScoringTables();
+  return absl::OkStatus();
+}
+
+std::int32_t Bm25Index::TermId(absl::string_view term) const {
+  auto it = term_ids_.find(term);
+  return it == term_ids_.end() ? -1 : it->second;
+}
+
+absl::Span<const std::int32_t> Bm25Index::PostingDocs(std::int32_t t) const {
+  return {post_docs_.data() + post_offsets_[t], static_cast<std::size_t>(post_offsets_[t + 1] - post_offsets_[t])};
+}
+absl::Span<const std::int32_t> Bm25Index::PostingFreqs(std::int32_t t) const {
+  return {post_freqs_.data() + post_offsets_[t], static_cast<std::size_t>(post_offsets_[t + 1] - post_offsets_[t])};
+}
+absl::Span<const std::int32_t> Bm25Index::DocTerms(std::int64_t d) const {
+  return {fwd_terms_.data() + fwd_offsets_[d], static_cast<std::size_t>(fwd_offsets_[d + 1] - fwd_offsets_[d])};
+}
+absl::Span<const std::int32_t> Bm25Index::DocFreqs(std::int64_t d) const {
+  return {fwd_freqs_.data() + fwd_offsets_[d], static_cast<std::size_t>(fwd_offsets_[d + 1] - fwd_offsets_[d])};
+}
+
+// ---- Save / Load ----------------------------------------------------------------------------
+
+absl::Status Bm25Index::Save(const std::string& path) const {
+  DENSEFB_ASSIGN_OR_RETURN(auto w, AtomicFileWriter::Open(path, "BM25", kFormatVersion));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint32_t>(analyzer_.options().stopwords ? 1 : 0));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint32_t>(static_cast<std::uint32_t>(analyzer_.options().stemmer)));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<float>(params_.k1));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<float>(params_.b));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint32_t>(params_.lucene_norms ? 1 : 0));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint64_t>(doc_lengths_.size()));
+  for (const std::string& name : doc_names_) DENSEFB_RETURN_IF_ERROR(w->WriteString(name));
+  DENSEFB_RETURN_IF_ERROR(w->Write(doc_lengths_.data(), doc_lengths_.size() * sizeof(std::int32_t)));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint64_t>(terms_.size()));
+  for (const std::string& term : terms_) DENSEFB_RETURN_IF_ERROR(w->WriteString(term));
+  DENSEFB_RETURN_IF_ERROR(w->Write(post_offsets_.data(), post_offsets_.size() * sizeof(std::uint64_t)));
+  DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint64_t>(post_docs_.size()));
+  DENSEFB_RETURN_IF_ERROR(w->Write(post_docs_.data(), post_docs_.size() * sizeof(std::int32_t)));
+  DENSEFB_RETURN_IF_ERROR(w->Write(post_freqs_.data(), post_freqs_.size() * sizeof(std::int32_t)));
+  return w->Commit();
+}
+
+absl::StatusOr<std::unique_ptr<Bm25Index>> Bm25Index::Load(const std::string& path) {
+  DENSEFB_ASSIGN_OR_RETURN(auto r, FileReader::Open(path, "BM25", kFormatVersion));
+  std::uint32_t stopwords = 0, stemmer = 0, lucene_norms = 0;
+  Bm25Params params;
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&stopwords, "stop-word flag"));
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&stemmer, "stemmer"));
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&params.k1, "k1"));
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&params.b, "b"));
+  DENSEFB_RETURN_IF_ERROR(r->ReadPod(&lucene_norms, "norm flag"));
+  if (stopwords > 1) return r->Corrupt(absl::StrCat("invalid stop-word flag ", stopwords));
+  if (stemmer > static_cast<std::uint32_t>(Stemmer::kPorter)) return r->Corrupt(absl::StrCat("invalid stemmer code ", stemmer));
+  if (lucene_norms > 1) return r->Corrupt(absl::StrCat("invalid norm flag ", lucene_norms));
+  params.lucene_norms = lucene_norms == 1;
+  if (absl::Status s = CheckParams(params); !s.ok()) return r->Corrupt(s.message());
+
+  auto index = std::unique_ptr<Bm25Index>(new Bm25Index());
+  index->analyzer_ = EnglishAnalyzer({stopwords == 1, static_cast<Stemmer>(stemmer)});
+  index->params_ = params;
+
+  std::uint64_t n = 0;
+  // Each document costs at least a name length (8 bytes) and a length (4 bytes).
+  DENSEFB_RETURN_IF_ERROR(r->ReadCount(&n, sizeof(std::uint64_t) + sizeof(std::int32_t), "document count"));
+  if (n > static_cast<std::uint64_t>(kMaxDocs)) return r->Corrupt(absl::StrCat("document count ", n, " too large"));
+  index->doc_names_.resize(n);
+  for (std::uint64_t d = 0; d < n; ++d) DENSEFB_RETURN_IF_ERROR(r->ReadString(&index->doc_names_[d], "document name"));
+  index->doc_lengths_.resize(n);
+  DENSEFB_RETURN_IF_ERROR(r->Read(index->doc_lengths_.data(), n * sizeof(std::int32_t), "document lengths"));
+  for (std::uint64_t d = 0; d < n; ++d) {
+    if (index->doc_lengths_[d] < 0) return r->Corrupt(absl::StrCat("negative length of document ", d));
+  }
+
+  std::uint64_t v = 0;
+  // Each term costs a string length (8 bytes) and a postings offset (8 bytes).
+  DENSEFB_RETURN_IF_ERROR(r->ReadCount(&v, 2 * sizeof(std::uint64_t), "term count"));
+  if (v >= static_cast<std::uint64_t>(std::numeric_limits<std::int32_t>::max())) {
+    return r->Corrupt(absl::StrCat("term count ", v, " too large"));
+  }
+  index->terms_.resize(v);
+  index->term_ids_.reserve(v);
+  for (std::uint64_t t = 0; t < v; ++t) {
+    DENSEFB_RETURN_IF_ERROR(r->ReadString(&index->terms_[t], "term"));
+    if (index->terms_[t].empty()) return r->Corrupt(absl::StrCat("term ", t, " is empty"));
+    if (!index->term_ids_.emplace(index->terms_[t], static_cast<std::int32_t>(t)).second) {
+      return r->Corrupt(absl::StrCat("term \"", index->terms_[t], "\" is stored twice"));
+    }
+  }
+  index->post_offsets_.resize(v + 1);
+  DENSEFB_RETURN_IF_ERROR(r->Read(index->post_offsets_.data(), (v + 1) * sizeof(std::uint64_t), "postings offsets"));
+  if (index->post_offsets_[0] != 0) return r->Corrupt("postings offsets do not start at 0");
+  for (std::uint64_t t = 0; t < v; ++t) {
+    if (index->post_offsets_[t + 1] <= index->post_offsets_[t]) {
+      return r->Corrupt(absl::StrCat("postings of term ", t, " are empty or out of order"));
+    }
+  }
+  std::uint64_t p = 0;
+  DENSEFB_RETURN_IF_ERROR(r->ReadCount(&p, 2 * sizeof(std::int32_t), "postings count"));
+  if (p != index->post_offsets_[v]) {
+    return r->Corrupt(absl::StrCat("postings count ", p, " does not match the offsets (", index->post_offsets_[v], ")"));
+  }
+  index->post_docs_.resize(p);
+  index->post_freqs_.resize(p);
+  DENSEFB_RETURN_IF_ERROR(r->Read(index->post_docs_.data(), p * sizeof(std::int32_t), "postings documents"));
+  DENSEFB_RETURN_IF_ERROR(r->Read(index->post_freqs_.data(), p * sizeof(std::int32_t), "postings frequencies"));
+  DENSEFB_RETURN_IF_ERROR(r->ExpectEnd());
+
+  // Postings: documents in range and strictly increasing per term, frequencies >= 1, and the
+  // frequencies of each document add up to its length. Then the forward index is rebuilt.
+  std::vector<std::int64_t> sums(n, 0);
+  index->fwd_offsets_.assign(n + 1, 0);
+  for (std::uint64_t t = 0; t < v; ++t) {
+    std::int64_t prev = -1;
+    for (std::uint64_t e = index->post_offsets_[t]; e < index->post_offsets_[t + 1]; ++e) {
+      const std::int64_t d = index->post_docs_[e];
+      if (d <= prev || d >= static_cast<std::int64_t>(n)) {
+        return r->Corrupt(absl::StrCat("postings of term \"", index->terms_[t], "\": document id ", d,
+                                       d <= prev ? " not increasing" : " out of range"));
+      }
+      if (index->post_freqs_[e] < 1) {
+        return r->Corrupt(absl::StrCat("postings of term \"", index->terms_[t], "\": frequency ",
+                                       index->post_freqs_[e], " < 1"));
+      }
+      sums[d] += index->post_freqs_[e];
+      ++index->fwd_offsets_[d + 1];
+      prev = d;
+    }
+  }
+  for (std::uint64_t d = 0; d < n; ++d) {
+    if (sums[d] != index->doc_lengths_[d]) {
+      return r->Corrupt(absl::StrCat("document ", d, " has length ", index->doc_lengths_[d],
+                                     " but its postings add up to ", sums[d]));
+    }
+    index->fwd_offsets_[d + 1] += index->fwd_offsets_[d];
+  }
+  index->fwd_terms_.resize(p);
+  index->fwd_freqs_.resize(p);
+  std::vector<std::uint64_t> fill(index->fwd_offsets_.begin(), index->fwd_offsets_.end() - 1);
+  for (std::uint64_t t = 0; t < v; ++t) {
+    for (std::uint64_t e = index->post_offsets_[t]; e < index->post_offsets_[t + 1]; ++e) {
+      const std::uint64_t slot = fill[index->post_docs_[e]]++;
+      index->fwd_terms_[slot] = static_cast<std::int32_t>(t);
+      index->fwd_freqs_[slot] = index->post_freqs_[e];
+    }
+  }
+  DENSEFB_RETURN_IF_ERROR(index->Finish());
+  return index;
+}
+
+// ---- query evaluation ------------------------------------------------------------------------
+
+sparse::TermWeights Bm25Searcher::Resolve(const Bm25Index& index, const WeightedQuery& query) {
+  sparse::TermWeights out;
+  for (const auto& [term, weight] : query) {
+    const std::int32_t t = index.TermId(term);
+    if (t < 0 || weight == 0) continue;
+    auto it = std::find_if(out.begin(), out.end(), [t = t](const auto& e) { return e.first == t; });
+    if (it == out.end()) {
+      out.emplace_back(t, weight);
+    } else {
+      it->second += weight;
+    }
+  }
+  return out;
+}
+
+void Bm25Searcher::AnalyzeQuery(const Bm25Index& index, absl::string_view text,
+                                std::vector<std::string>* scratch, WeightedQuery* out) {
+  out->clear();
+  index.analyzer_.AnalyzeInto(text, scratch);
+  for (std::string& term : *scratch) {
+    auto it = std::find_if(out->begin(), out->end(), [&](const auto& e) { return e.first == term; });
+    if (it == out->end()) {
+      out->emplace_back(std::move(term), 1.0f);
+    } else {
+      it->second += 1.0f;
+    }
+  }
+}
+
+void Bm25Searcher::TopK(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t k,
+                        sparse::Workspace* ws, Ranking* out) {
+  out->clear();
+  if (k == 0 || query.empty()) return;
+  const std::size_t n = index.doc_lengths_.size();
+  if (ws->acc.size() != n) {
+    ws->acc.assign(n, 0.0f);
+    ws->seen.assign(n, 0);
+  }
+  ws->touched.clear();
+  const float* norms = index.norms_.data();
+  for (const auto& [t, w] : query) {
+    const float weight = w * index.idf_[t];
+    const auto docs = index.PostingDocs(t);
+    const auto freqs = index.PostingFreqs(t);
+    for (std::size_t e = 0; e < docs.size(); ++e) {
+      const std::int32_t d = docs[e];
+      const float tf = static_cast<float>(freqs[e]);
+      if (!ws->seen[d]) {
+        ws->seen[d] = 1;
+        ws->touched.push_back(d);
+      }
+      ws->acc[d] += weight * (tf / (tf + norms[d]));
+    }
+  }
+  out->reserve(ws->touched.size());
+  for (std::int32_t d : ws->touched) {
+    out->push_back({d, ws->acc[d]});
+    ws->acc[d] = 0.0f;
+    ws->seen[d] = 0;
+  }
+  if (static_cast<std::int64_t>(out->size()) > k) {
+    std::nth_element(out->begin(), out->begin() + k, out->end(), RanksBefore);
+    out->resize(static_cast<std::size_t>(k));
+  }
+  std::sort(out->begin(), out->end(), RanksBefore);
+}
+
+float Bm25Searcher::ScoreDoc(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t doc) {
+  const auto terms = index.DocTerms(doc);
+  const auto freqs = index.DocFreqs(doc);
+  const float norm = index.norms_[doc];
+  float score = 0.0f;
+  for (const auto& [t, w] : query) {
+    auto it = std::lower_bound(terms.begin(), terms.end(), t);
+    if (it == terms.end() || *it != t) continue;
+    const float tf = static_cast<float>(freqs[it - terms.begin()]);
+    score += (w * index.idf_[t]) * (tf / (tf + norm));
+  }
+  return score;
+}
+
+WeightedQuery Bm25Index::AnalyzeQuery(absl::string_view text) const {
+  WeightedQuery out;
+  std::vector<std::string> scratch;
+  Bm25Searcher::AnalyzeQuery(*this, text, &scratch, &out);
+  return out;
+}
+
+absl::StatusOr<BatchRanking> Bm25Index::Search(absl::Span<const std::string> queries, std::int64_t k,
+                                               int num_threads) const {
+  DENSEFB_RETURN_IF_ERROR(CheckK(k, num_threads));
+  BatchRanking result;
+  result.lists.resize(queries.size());
+  if (k == 0) return result;
+  const int threads = ResolveThreads(num_threads);
+  std::vector<sparse::Workspace> ws(threads);
+  ParallelFor(static_cast<std::int64_t>(queries.size()), threads, [&](std::int64_t q, int worker) {
+    WeightedQuery wq;
+    Bm25Searcher::AnalyzeQuery(*this, queries[q], &ws[worker].terms, &wq);
+    Bm25Searcher::TopK(*this, Bm25Searcher::Resolve(*this, wq), k, &ws[worker], &result.lists[q]);
+  });
+  return result;
+}
+
+namespace {
+absl::Status CheckWeights(const WeightedQuery& query, std::size_t row) {
+  for (const auto& [term, w] : query) {
+    if (!std::isfinite(w)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("query ", row, ": weight of term \"", term, "\" is not finite"));
+    }
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
+absl::StatusOr<BatchRanking> Bm25Index::SearchWeighted(absl::Span<const WeightedQuery> queries,
+                                                       std::int64_t k, int num_threads) const {
+  DENSEFB_RETURN_IF_ERROR(CheckK(k, num_threads));
+  for (std::size_t q = 0; q < queries.size(); ++q) DENSEFB_RETURN_IF_ERROR(CheckWeights(queries[q], q));
+  BatchRanking result;
+  result.lists.resize(queries.size());
+  if (k == 0) return result;
+  const int threads = ResolveThreads(num_threads);
+  std::vector<sparse::Workspace> ws(threads);
+  ParallelFor(static_cast<std::int64_t>(queries.size()), threads, [&](std::int64_t q, int worker) {
+    Bm25Searcher::TopK(*this, Bm25Searcher::Resolve(*this, queries[q]), k, &ws[worker], &result.lists[q]);
+  });
+  return result;
+}
+
+absl::StatusOr<std::vector<float>> Bm25Index::Score(const WeightedQuery& query,
+                                                    absl::Span<const std::int64_t> doc_ids) const {
+  DENSEFB_RETURN_IF_ERROR(CheckWeights(query, 0));
+  for (std::int64_t d : doc_ids) {
+    if (d < 0 || d >= num_docs()) {
+      return absl::OutOfRangeError(absl::StrCat("document id ", d, " is outside [0, ", num_docs(), ")"));
+    }
+  }
+  const sparse::TermWeights resolved = Bm25Searcher::Resolve(*this, query);
+  std::vector<float> out(doc_ids.size());
+  for (std::size_t i = 0; i < doc_ids.size(); ++i) out[i] = Bm25Searcher::ScoreDoc(*this, resolved, doc_ids[i]);
+  return out;
+}
+
+absl::StatusOr<std::vector<float>> Bm25Index::Score(absl::string_view query,
+                                                    absl::Span<const std::int64_t> doc_ids) const {
+  return Score(AnalyzeQuery(query), doc_ids);
+}
+
+absl::StatusOr<BatchRanking> Bm25Index::Rescore(absl::Span<const std::string> queries,
+                                                const BatchRanking& candidates, int num_threads) const {
+  DENSEFB_RETURN_IF_ERROR(CheckK(0, num_threads));
+  if (candidates.size() != queries.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("got ", candidates.size(), " candidate lists for ",
+                                                   queries.size(), " queries"));
+  }
+  for (std::size_t q = 0; q < candidates.size(); ++q) {
+    for (const ScoredDoc& d : candidates.lists[q]) {
+      if (d.id < 0 || d.id >= num_docs()) {
+        return absl::OutOfRangeError(absl::StrCat("candidate list ", q, ": document id ", d.id,
+                                                  " is outside [0, ", num_docs(), ")"));
+      }
+    }
+  }
+  BatchRanking result;
+  result.lists.resize(queries.size());
+  const int threads = ResolveThreads(num_threads);
+  std::vector<std::vector<std::string>> scratch(threads);
+  ParallelFor(static_cast<std::int64_t>(queries.size()), threads, [&](std::int64_t q, int worker) {
+    WeightedQuery wq;
+    Bm25Searcher::AnalyzeQuery(*this, queries[q], &scratch[worker], &wq);
+    const sparse::TermWeights resolved = Bm25Searcher::Resolve(*this, wq);
+    Ranking& list = result.lists[q];
+    for (const ScoredDoc& d : candidates.lists[q]) list.push_back({d.id, Bm25Searcher::ScoreDoc(*this, resolved, d.id)});
+    SortRanking(list);
+  });
+  return result;
+}
+
+}  // namespace densefb

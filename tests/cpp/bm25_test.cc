@@ -1,0 +1,419 @@
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "densefb/bm25.h"
+#include "densefb/data.h"
+#include "densefb/file_format.h"
+#include "test_util.h"
+
+namespace densefb {
+namespace {
+
+using Catch::Matchers::Contains;
+using testing::ReadFile;
+using testing::TempDir;
+using testing::WriteFile;
+using Strings = std::vector<std::string>;
+
+TEST_CASE("Porter stemmer: examples of Porter's paper and Lucene's reference departures") {
+  const std::map<std::string, std::string> cases = {
+      // step 1a
+      {"caresses", "caress"}, {"ponies", "poni"}, {"ties", "ti"}, {"caress", "caress"}, {"cats", "cat"},
+      // step 1b
+      {"feed", "feed"}, {"agreed", "agre"}, {"plastered", "plaster"}, {"bled", "bled"},
+      {"motoring", "motor"}, {"sing", "sing"}, {"conflated", "conflat"}, {"troubled", "troubl"},
+      {"sized", "size"}, {"hopping", "hop"}, {"tanned", "tan"}, {"falling", "fall"},
+      {"hissing", "hiss"}, {"fizzed", "fizz"}, {"failing", "fail"}, {"filing", "file"},
+      // step 1c
+      {"happy", "happi"}, {"sky", "sky"},
+      // step 2
+      {"relational", "relat"}, {"conditional", "condit"}, {"rational", "ration"}, {"valenci", "valenc"},
+      {"hesitanci", "hesit"}, {"digitizer", "digit"}, {"radicalli", "radic"}, {"differentli", "differ"},
+      {"vileli", "vile"}, {"analogousli", "analog"}, {"vietnamization", "vietnam"},
+      {"predication", "predic"}, {"operator", "oper"}, {"feudalism", "feudal"}, {"decisiveness", "decis"},
+      {"hopefulness", "hope"}, {"callousness", "callous"}, {"formaliti", "formal"},
+      {"sensitiviti", "sensit"}, {"sensibiliti", "sensibl"},
+      // step 3
+      {"triplicate", "triplic"}, {"formative", "form"}, {"formalize", "formal"},
+      {"electriciti", "electr"}, {"electrical", "electr"}, {"hopeful", "hope"}, {"goodness", "good"},
+      // step 4
+      {"revival", "reviv"}, {"allowance", "allow"}, {"inference", "infer"}, {"airliner", "airlin"},
+      {"gyroscopic", "gyroscop"}, {"adjustable", "adjust"}, {"defensible", "defens"},
+      {"irritant", "irrit"}, {"replacement", "replac"}, {"adjustment", "adjust"},
+      {"dependent", "depend"}, {"adoption", "adopt"}, {"homologou", "homolog"}, {"communism", "commun"},
+      {"activate", "activ"}, {"angulariti", "angular"}, {"homologous", "homolog"},
+      {"effective", "effect"}, {"bowdlerize", "bowdler"},
+      // step 5
+      {"probate", "probat"}, {"rate", "rate"}, {"cease", "ceas"}, {"controll", "control"}, {"roll", "roll"},
+      // Lucene / reference-implementation departures from the paper
+      {"conformabli", "conform"}, {"archaeology", "archaeolog"}, {"us", "us"}, {"as", "as"},
+      // digits and non-ASCII letters are consonants
+      {"1990s", "1990"}, {"naïvely", "naïv"}, {"cafés", "café"}, {"", ""}, {"a", "a"},
+  };
+  for (const auto& [word, stem] : cases) {
+    INFO(word);
+    CHECK(PorterStem(word) == stem);
+  }
+}
+
+TEST_CASE("StandardTokenizer follows the UAX #29 word rules Lucene applies") {
+  CHECK(EnglishAnalyzer::Tokenize("Hello, world!") == Strings{"Hello", "world"});
+  CHECK(EnglishAnalyzer::Tokenize("Don't stop: U.S.A. e.g. a.b.c a..b") ==
+        Strings{"Don't", "stop", "U.S.A", "e.g", "a.b.c", "a", "b"});
+  CHECK(EnglishAnalyzer::Tokenize("3.14 1,000,000 2.5mg x1.5 1.a") ==
+        Strings{"3.14", "1,000,000", "2.5mg", "x1.5", "1", "a"});
+  CHECK(EnglishAnalyzer::Tokenize("covid-19 IL-6 p<0.05 h1n1 snake_case _x_ __") ==
+        Strings{"covid", "19", "IL", "6", "p", "0.05", "h1n1", "snake_case", "_x_"});
+  CHECK(EnglishAnalyzer::Tokenize("John\u2019s caf\u00e9 cafe\u0301 na\u00efve") ==
+        Strings{"John\u2019s", "caf\u00e9", "cafe\u0301", "na\u00efve"});
+  CHECK(EnglishAnalyzer::Tokenize("\u6771\u4eac\u30bf\u30ef\u30fc \u3072\u3089 \u0e44\u0e17\u0e22") ==
+        Strings{"\u6771", "\u4eac", "\u30bf\u30ef\u30fc", "\u3072", "\u3089", "\u0e44\u0e17\u0e22"});
+  CHECK(EnglishAnalyzer::Tokenize("\u00a9 2015 \U0001F600 x\u00b2") == Strings{"\u00a9", "2015", "\U0001F600", "x"});
+  CHECK(EnglishAnalyzer::Tokenize("").empty());
+  CHECK(EnglishAnalyzer::Tokenize(" ... --- ").empty());
+  CHECK(EnglishAnalyzer::Tokenize("bad \xff\xfe utf8") == Strings{"bad", "utf8"});
+  const std::string long_word(600, 'x');
+  const Strings pieces = EnglishAnalyzer::Tokenize(long_word);
+  REQUIRE(pieces.size() == 3);
+  CHECK(pieces[0].size() == 255);
+  CHECK(pieces[2].size() == 90);
+}
+
+bool ValidUtf8(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (std::size_t j = 1; j < n; ++j) {
+      if ((static_cast<unsigned char>(s[i + j]) & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+TEST_CASE("EnglishAnalyzer survives arbitrary bytes and mixed scripts") {
+  const std::vector<std::string> pieces = {
+      "a", "Z", "7", "_", ".", ",", "'", ":", ";", " ", "\n", "-", "\xe2\x80\x99", "\xcc\x81",
+      "\xe2\x80\x8d", "\xe6\x9d\xb1", "\xe3\x82\xbf", "\xe0\xb9\x84", "\xf0\x9f\x98\x80", "\xc3\xa9",
+      "\xff", "\xc3", "\xed\xa0\x80", "\xf0\x9f\x87\xba", "'s", "ies", "ational", "\xc2\xa9"};
+  std::mt19937 gen(7);
+  const EnglishAnalyzer english;
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string text;
+    const int len = static_cast<int>(gen() % 60);
+    for (int i = 0; i < len; ++i) text += pieces[gen() % pieces.size()];
+    for (const std::string& term : english.Analyze(text)) {
+      INFO(text);
+      CHECK_FALSE(term.empty());
+      CHECK(ValidUtf8(term));
+    }
+    for (const std::string& token : EnglishAnalyzer::Tokenize(text)) CHECK(ValidUtf8(token));
+  }
+}
+
+TEST_CASE("EnglishAnalyzer: possessives, lower case, stop words, stemming; each switchable") {
+  const EnglishAnalyzer english;
+  CHECK(english.Analyze("The John's PONIES were Running, it's relational!") ==
+        Strings{"john", "poni", "were", "run", "relat"});
+  CHECK(english.Analyze("the of and a an ...").empty());
+  CHECK(EnglishAnalyzer({false, Stemmer::kPorter}).Analyze("The ponies") == Strings{"the", "poni"});
+  CHECK(EnglishAnalyzer({true, Stemmer::kNone}).Analyze("The ponies") == Strings{"ponies"});
+  CHECK(EnglishStopWords().size() == 33);
+  CHECK(IsEnglishStopWord("there"));
+  CHECK_FALSE(IsEnglishStopWord("which"));
+  CHECK(ParseStemmer("Porter").value() == Stemmer::kPorter);
+  CHECK(ParseStemmer("none").value() == Stemmer::kNone);
+  CHECK_FALSE(ParseStemmer("krovetz").ok());
+}
+
+// Three documents whose analysed forms are easy to count by hand:
+//   d0 "cat chase mice"        (3 terms)
+//   d1 "dog chase cat cat run" (5 terms; "and" is a stop word)
+//   d2 "mous hide"             (2 terms; "A" is a stop word)
+std::unique_ptr<Bm25Index> TinyIndex(Bm25Params params = {}) {
+  Bm25BuildOptions options;
+  options.bm25 = params;
+  return Bm25Index::Build(Strings{"d0", "d1", "d2"},
+                          Strings{"Cats chase mice.", "Dogs chase cats and cats run.", "A mouse hides."},
+                          options)
+      .value();
+}
+
+double Bm25(double tf, double df, double n, double dl, double avgdl, double k1 = 0.9, double b = 0.4) {
+  const double idf = std::log(1 + (n - df + 0.5) / (df + 0.5));
+  return idf * tf / (tf + k1 * (1 - b + b * dl / avgdl));
+}
+
+TEST_CASE("BM25 on a tiny corpus equals the formula computed by hand") {
+  const auto index = TinyIndex();
+  REQUIRE(index->num_docs() == 3);
+  CHECK(index->doc_count() == 3);
+  CHECK(index->total_terms() == 10);
+  CHECK(index->avgdl() == Approx(10.0 / 3));
+  CHECK(index->DocLength(1) == 5);
+  const std::int32_t cat = index->TermId("cat");
+  REQUIRE(cat >= 0);
+  CHECK(index->DocFreq(cat) == 2);
+  CHECK(index->TermId("and") == -1);
+
+  const double avgdl = 10.0 / 3;
+  const BatchRanking r = index->Search(Strings{"cats", "chasing mice", "the", ""}, 10).value();
+  REQUIRE(r.size() == 4);
+  REQUIRE(r.lists[0].size() == 2);
+  CHECK(r.lists[0][0].id == 1);  // tf 2 beats tf 1
+  CHECK(r.lists[0][0].score == Approx(Bm25(2, 2, 3, 5, avgdl)).epsilon(1e-6));
+  CHECK(r.lists[0][1].id == 0);
+  CHECK(r.lists[0][1].score == Approx(Bm25(1, 2, 3, 3, avgdl)).epsilon(1e-6));
+  // "chasing mice" -> chase (df 2) + mice (df 1)
+  REQUIRE(r.lists[1].size() == 2);
+  CHECK(r.lists[1][0].id == 0);
+  CHECK(r.lists[1][0].score == Approx(Bm25(1, 2, 3, 3, avgdl) + Bm25(1, 1, 3, 3, avgdl)).epsilon(1e-6));
+  CHECK(r.lists[1][1].score == Approx(Bm25(1, 2, 3, 5, avgdl)).epsilon(1e-6));
+  CHECK(r.lists[2].empty());  // stop words only
+  CHECK(r.lists[3].empty());  // empty query
+
+  // A repeated query term counts once per occurrence.
+  const auto twice = index->Score("cats cats", std::vector<std::int64_t>{1, 2}).value();
+  CHECK(twice[0] == Approx(2 * Bm25(2, 2, 3, 5, avgdl)).epsilon(1e-6));
+  CHECK(twice[1] == 0.0f);
+  // Score() gives the same float as Search().
+  CHECK(index->Score("cats", std::vector<std::int64_t>{1}).value()[0] == r.lists[0][0].score);
+  CHECK(index->Score("cats", std::vector<std::int64_t>{3}).status().code() == absl::StatusCode::kOutOfRange);
+  // k limits the list; k = 0 gives empty lists; k < 0 is an error.
+  CHECK(index->Search(Strings{"cats"}, 1).value().lists[0].size() == 1);
+  CHECK(index->Search(Strings{"cats"}, 0).value().lists[0].empty());
+  CHECK_FALSE(index->Search(Strings{"cats"}, -1).ok());
+
+  // Other parameters, and weighted queries.
+  Bm25Params p;
+  p.k1 = 1.2f;
+  p.b = 0.75f;
+  const auto other = TinyIndex(p);
+  CHECK(other->Score("cats", std::vector<std::int64_t>{0}).value()[0] ==
+        Approx(Bm25(1, 2, 3, 3, avgdl, 1.2, 0.75)).epsilon(1e-6));
+  const WeightedQuery wq = {{"cat", 0.5f}, {"run", 2.0f}, {"unknown", 1.0f}};
+  CHECK(index->Score(wq, std::vector<std::int64_t>{1}).value()[0] ==
+        Approx(0.5 * Bm25(2, 2, 3, 5, avgdl) + 2 * Bm25(1, 1, 3, 5, avgdl)).epsilon(1e-6));
+  CHECK_FALSE(Bm25Index::Build(Strings{}, Strings{"x"}, {{}, {0.9f, 2.0f}, 0}).ok());  // b > 1
+}
+
+TEST_CASE("Lucene norm quantisation is available as an option") {
+  // A 100-token document: Lucene stores its length as 96 (SmallFloat.intToByte4).
+  std::string long_doc;
+  for (int i = 0; i < 99; ++i) long_doc += "filler" + std::to_string(i) + " ";
+  long_doc += "target";
+  Bm25BuildOptions options;
+  options.bm25.lucene_norms = true;
+  const auto index = Bm25Index::Build(Strings{}, Strings{long_doc, "target short"}, options).value();
+  const double avgdl = 102.0 / 2;
+  const auto s = index->Score("target", std::vector<std::int64_t>{0, 1}).value();
+  CHECK(s[0] == Approx(Bm25(1, 2, 2, 96, avgdl)).epsilon(1e-6));
+  CHECK(s[1] == Approx(Bm25(1, 2, 2, 2, avgdl)).epsilon(1e-6));
+}
+
+TEST_CASE("RM3 expansion of a tiny corpus by hand") {
+  // Ten documents so that a term in one of them has df / N = 0.1 (kept) and one in two has 0.2
+  // (dropped by the 10% rule).
+  Strings texts = {"apple banana banana cherry", "apple durian", "zebra", "yak", "xenon",
+                   "walrus", "vulture", "urchin", "tiger", "sloth"};
+  const auto index = Bm25Index::Build(Strings{}, texts).value();
+  const WeightedQuery q = index->AnalyzeQuery("apple");
+  REQUIRE(q.size() == 1);
+  const BatchRanking first = index->Search(Strings{"apple"}, 10).value();
+  REQUIRE(first.lists[0].size() == 2);
+  Rm3Options o;
+  const WeightedQuery rm3 = Rm3ExpandQuery(*index, q, first.lists[0], o).value();
+  // Feedback vectors: d0 {banana 2, cherri 1} (appl has df 2/10 > 0.1), d1 {durian 1}.
+  const double s0 = first.lists[0][0].score, s1 = first.lists[0][1].score;
+  REQUIRE(first.lists[0][0].id == 1);  // the shorter document ranks first
+  const double banana = 2.0 / 3 * s1, cherri = 1.0 / 3 * s1, durian = s0;
+  const double total = banana + cherri + durian;
+  std::map<std::string, double> got;
+  for (const auto& [t, w] : rm3) got[t] = w;
+  REQUIRE(got.size() == 4);
+  CHECK(got["appl"] == Approx(0.5));
+  CHECK(got["banana"] == Approx(0.5 * banana / total));
+  CHECK(got["cherri"] == Approx(0.5 * cherri / total));
+  CHECK(got["durian"] == Approx(0.5 * durian / total));
+  // fb_terms = 1: each document keeps its best term, the model keeps the best overall.
+  o.fb_terms = 1;
+  const WeightedQuery one = Rm3ExpandQuery(*index, q, first.lists[0], o).value();
+  REQUIRE(one.size() == 2);
+  CHECK(one[0].second == Approx(0.5));
+  // The full pipeline returns the expansion and ranks with it.
+  std::vector<WeightedQuery> expanded;
+  const BatchRanking second = index->SearchRm3(Strings{"apple", "the"}, 5, Rm3Options{}, 1, &expanded).value();
+  REQUIRE(expanded.size() == 2);
+  CHECK(expanded[0].size() == 4);
+  CHECK(expanded[1].empty());
+  CHECK(second.lists[1].empty());
+  CHECK(second.lists[0].size() == 2);
+  o.fb_terms = 0;
+  CHECK_FALSE(Rm3ExpandQuery(*index, q, first.lists[0], o).ok());
+}
+
+TEST_CASE("Bm25Index save / load round trip and corrupt files") {
+  const std::string dir = TempDir("bm25");
+  const auto index = TinyIndex();
+  const std::string path = dir + "/tiny.bm25";
+  REQUIRE(index->Save(path).ok());
+  const auto loaded = Bm25Index::Load(path);
+  REQUIRE(loaded.ok());
+  const Bm25Index& l = **loaded;
+  CHECK(l.doc_names() == index->doc_names());
+  CHECK(l.num_terms() == index->num_terms());
+  CHECK(l.avgdl() == index->avgdl());
+  for (std::int64_t d = 0; d < 3; ++d) {
+    CHECK(std::vector<std::int32_t>(l.DocTerms(d).begin(), l.DocTerms(d).end()) ==
+          std::vector<std::int32_t>(index->DocTerms(d).begin(), index->DocTerms(d).end()));
+  }
+  const Strings queries = {"cats", "chasing mice", "mouse dogs"};
+  const BatchRanking a = index->Search(queries, 10).value(), b = l.Search(queries, 10).value();
+  for (std::size_t q = 0; q < queries.size(); ++q) {
+    REQUIRE(a.lists[q].size() == b.lists[q].size());
+    for (std::size_t j = 0; j < a.lists[q].size(); ++j) {
+      CHECK(a.lists[q][j].id == b.lists[q][j].id);
+      CHECK(a.lists[q][j].score == b.lists[q][j].score);
+    }
+  }
+
+  const std::string bytes = ReadFile(path);
+  WriteFile(dir + "/cut", bytes.substr(0, bytes.size() - 3));
+  CHECK(Bm25Index::Load(dir + "/cut").status().code() == absl::StatusCode::kDataLoss);
+  std::string flipped = bytes;
+  flipped[bytes.size() / 2] ^= 0x04;
+  WriteFile(dir + "/flip", flipped);
+  const auto bad = Bm25Index::Load(dir + "/flip");
+  CHECK(bad.status().code() == absl::StatusCode::kDataLoss);
+  CHECK_THAT(std::string(bad.status().message()), Contains("flip"));
+  CHECK(Bm25Index::Load(dir + "/missing").status().code() == absl::StatusCode::kNotFound);
+
+  // An empty corpus saves and loads, and searches to nothing.
+  const auto empty = Bm25Index::Build(Strings{}, Strings{}).value();
+  REQUIRE(empty->Save(dir + "/empty").ok());
+  const auto e = Bm25Index::Load(dir + "/empty").value();
+  CHECK(e->num_docs() == 0);
+  CHECK(e->Search(Strings{"anything"}, 5).value().lists[0].empty());
+}
+
+// Writes a "BM25" container with the given structures (valid checksums), to reach Load's own
+// validation.
+struct RawIndex {
+  std::uint32_t stopwords = 1, stemmer = 1;
+  float k1 = 0.9f, b = 0.4f;
+  std::uint32_t lucene_norms = 0;
+  std::uint64_t n_override = 0;  // if nonzero, the document count written
+  Strings names = {"d0", "d1"};
+  std::vector<std::int32_t> lengths = {1, 1};
+  Strings terms = {"x"};
+  std::vector<std::uint64_t> offsets = {0, 2};
+  std::vector<std::int32_t> docs = {0, 1};
+  std::vector<std::int32_t> freqs = {1, 1};
+
+  void Write(const std::string& path) const {
+    auto w = AtomicFileWriter::Open(path, "BM25", 1).value();
+    REQUIRE(w->WritePod(stopwords).ok());
+    REQUIRE(w->WritePod(stemmer).ok());
+    REQUIRE(w->WritePod(k1).ok());
+    REQUIRE(w->WritePod(b).ok());
+    REQUIRE(w->WritePod(lucene_norms).ok());
+    REQUIRE(w->WritePod<std::uint64_t>(n_override ? n_override : names.size()).ok());
+    for (const auto& s : names) REQUIRE(w->WriteString(s).ok());
+    REQUIRE(w->Write(lengths.data(), lengths.size() * 4).ok());
+    REQUIRE(w->WritePod<std::uint64_t>(terms.size()).ok());
+    for (const auto& s : terms) REQUIRE(w->WriteString(s).ok());
+    REQUIRE(w->Write(offsets.data(), offsets.size() * 8).ok());
+    REQUIRE(w->WritePod<std::uint64_t>(docs.size()).ok());
+    REQUIRE(w->Write(docs.data(), docs.size() * 4).ok());
+    REQUIRE(w->Write(freqs.data(), freqs.size() * 4).ok());
+    REQUIRE(w->Commit().ok());
+  }
+};
+
+TEST_CASE("Bm25Index::Load validates every structure") {
+  const std::string dir = TempDir("bm25_raw");
+  const std::string path = dir + "/raw";
+  auto load_error = [&](const RawIndex& raw) {
+    raw.Write(path);
+    return std::string(Bm25Index::Load(path).status().message());
+  };
+  RawIndex good;
+  good.Write(path);
+  REQUIRE(Bm25Index::Load(path).ok());
+  CHECK(Bm25Index::Load(path).value()->Search(Strings{"x"}, 5).value().lists[0].size() == 2);
+
+  RawIndex r = good;
+  r.docs = {1, 0};
+  CHECK_THAT(load_error(r), Contains("not increasing"));
+  r = good;
+  r.docs = {0, 7};
+  CHECK_THAT(load_error(r), Contains("out of range"));
+  r = good;
+  r.freqs = {1, 0};
+  CHECK_THAT(load_error(r), Contains("frequency"));
+  r = good;
+  r.lengths = {1, 3};
+  CHECK_THAT(load_error(r), Contains("add up"));
+  r = good;
+  r.terms = {"x", "x"};
+  r.offsets = {0, 1, 2};
+  CHECK_THAT(load_error(r), Contains("twice"));
+  r = good;
+  r.offsets = {0, 3};
+  CHECK_THAT(load_error(r), Contains("does not match"));
+  r = good;
+  r.n_override = std::uint64_t{1} << 40;  // cannot fit in the payload
+  CHECK_FALSE(load_error(r).empty());
+  r = good;
+  r.b = 3.0f;
+  CHECK_THAT(load_error(r), Contains("b = 3"));
+  r = good;
+  r.stemmer = 9;
+  CHECK_THAT(load_error(r), Contains("stemmer"));
+  r = good;
+  r.terms = {""};
+  CHECK_THAT(load_error(r), Contains("empty"));
+}
+
+TEST_CASE("Bm25Index on SciFact: deterministic over threads, consistent scores") {
+  const std::string dir = testing::DataDir() + "/scifact";
+  if (!std::filesystem::exists(dir + "/corpus.jsonl.gz") && !std::filesystem::exists(dir + "/corpus.jsonl")) {
+    DENSEFB_SKIP("SciFact not found under " << dir);
+  }
+  const BeirDataset data = LoadBeirDataset(dir, "test").value();
+  Bm25BuildOptions one, many;
+  one.num_threads = 1;
+  many.num_threads = 3;
+  const auto a = Bm25Index::Build(data.corpus, one).value();
+  const auto b = Bm25Index::Build(data.corpus, many).value();
+  CHECK(a->num_docs() == 5183);
+  CHECK(a->num_terms() == b->num_terms());
+  CHECK(a->num_postings() == b->num_postings());
+  Strings queries;
+  for (const Query& q : data.queries.queries()) queries.push_back(q.text);
+  const BatchRanking ra = a->Search(queries, 100, 1).value();
+  const BatchRanking rb = b->Search(queries, 100, 4).value();
+  std::size_t nonempty = 0;
+  for (std::size_t q = 0; q < queries.size(); ++q) {
+    REQUIRE(ra.lists[q].size() == rb.lists[q].size());
+    nonempty += !ra.lists[q].empty();
+    for (std::size_t j = 0; j < ra.lists[q].size(); ++j) {
+      CHECK(ra.lists[q][j].id == rb.lists[q][j].id);
+      CHECK(ra.lists[q][j].score == rb.lists[q][j].score);
+      if (j > 0) CHECK_FALSE(RanksBefore(ra.lists[q][j], ra.lists[q][j - 1]));
+    }
+  }
+  CHECK(nonempty == queries.size());
+  const auto s = a->Score(queries[0], std::vector<std::int64_t>{ra.lists[0][0].id}).value();
+  CHECK(s[0] == ra.lists[0][0].score);
+}
+
+}  // namespace
+}  // namespace densefb
