@@ -19,8 +19,12 @@ __all__ = ["Encoder", "ColbertEncoder", "CrossEncoder"]
 def _torch_module():
     import torch  # noqa: F401  (loads libtorch before the extension that links it)
 
-    from densefb import _torch
-
+    try:
+        from densefb import _torch
+    except ImportError as error:
+        raise ImportError(
+            "densefb was built without its libtorch encoders (densefb._torch). Install torch, "
+            "then build densefb in that environment: pip install --no-build-isolation .") from error
     return _torch
 
 

@@ -36,9 +36,7 @@ class TopKHeap {
       data_[size_++] = e;
       std::push_heap(data_, data_ + size_, Better);
     } else if (Better(e, data_[0])) {
-      std::pop_heap(data_, data_ + size_, Better);
-      data_[size_ - 1] = e;
-      std::push_heap(data_, data_ + size_, Better);
+      ReplaceTop(e);
     }
   }
 
@@ -53,6 +51,23 @@ class TopKHeap {
         thr = threshold();
       }
     }
+  }
+
+  // Replaces the worst entry by `e` with a single sift-down (half the work of pop + push).
+  void ReplaceTop(const ScoredRow& e) {
+    std::int64_t i = 0;
+    while (true) {
+      std::int64_t child = 2 * i + 1;
+      if (child >= size_) break;
+      // The worse child is the one that "ranks before" nothing: Better(other, child).
+      if (child + 1 < size_ && Better(data_[child], data_[child + 1])) ++child;
+      if (!Better(e, data_[child])) {  // e is worse than or equal to the worse child
+        break;
+      }
+      data_[i] = data_[child];
+      i = child;
+    }
+    data_[i] = e;
   }
 
   // Sorts the kept entries best first; returns how many there are.

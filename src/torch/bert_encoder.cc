@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "densefb/model_dir.h"
 #include "densefb/tokenizer.h"
 #include "densefb/torch/encoders.h"
 #include "torch/bert.h"
@@ -103,13 +104,19 @@ absl::Status BertEncoder::Encode(absl::Span<const std::string> texts, const std:
     for (const std::string& t : texts) prefixed.push_back(prefix + t);
   }
   auto text = [&](std::int64_t i) -> const std::string& { return prefix.empty() ? texts[i] : prefixed[i]; };
-  // Longest first (as sentence-transformers does): each batch holds texts of similar length,
-  // so padding stays small, and the largest batch comes first (memory errors surface early).
+  // Longest first by token count (after truncation): each batch holds texts of nearly equal
+  // length, so padding is almost nil (sorting by characters, as sentence-transformers does,
+  // leaves ~4% padding on SciFact), and the largest batch comes first (memory errors surface
+  // early). Counting tokens costs a tokenizer pass, ~1% of the encoding time.
+  std::vector<std::int64_t> tokens(n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    DENSEFB_ASSIGN_OR_RETURN(Encoding e, tokenizer_.Encode(text(i), max_length_));
+    tokens[i] = static_cast<std::int64_t>(e.size());
+  }
   std::vector<std::int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
-    return text(a).size() > text(b).size();
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::int64_t a, std::int64_t b) { return tokens[a] > tokens[b]; });
 
   try {
     c10::InferenceMode guard;
@@ -158,8 +165,10 @@ absl::Status BertEncoderConfig::Validate() const {
   return torch_impl::ParseDevice(device).status();
 }
 
-absl::StatusOr<std::unique_ptr<Encoder>> MakeBertEncoder(const BertEncoderConfig& config) {
-  DENSEFB_RETURN_IF_ERROR(config.Validate());
+absl::StatusOr<std::unique_ptr<Encoder>> MakeBertEncoder(const BertEncoderConfig& requested) {
+  DENSEFB_RETURN_IF_ERROR(requested.Validate());
+  BertEncoderConfig config = requested;
+  DENSEFB_ASSIGN_OR_RETURN(config.model_dir, ResolveModelDir(requested.model_dir));
   DENSEFB_ASSIGN_OR_RETURN(const at::Device device, torch_impl::ParseDevice(config.device));
   DENSEFB_ASSIGN_OR_RETURN(torch_impl::SentenceTransformerLayout layout,
                            torch_impl::ReadSentenceTransformerLayout(config.model_dir));

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "densefb/model_dir.h"
 #include "densefb/tokenizer.h"
 #include "densefb/torch/encoders.h"
 #include "torch/bert.h"
@@ -339,8 +340,10 @@ absl::Status ColbertEncoderConfig::Validate() const {
   return torch_impl::ParseDevice(device).status();
 }
 
-absl::StatusOr<std::unique_ptr<ColbertEncoder>> MakeColbertEncoder(const ColbertEncoderConfig& config) {
-  DENSEFB_RETURN_IF_ERROR(config.Validate());
+absl::StatusOr<std::unique_ptr<ColbertEncoder>> MakeColbertEncoder(const ColbertEncoderConfig& requested) {
+  DENSEFB_RETURN_IF_ERROR(requested.Validate());
+  ColbertEncoderConfig config = requested;
+  DENSEFB_ASSIGN_OR_RETURN(config.model_dir, ResolveModelDir(requested.model_dir));
   DENSEFB_ASSIGN_OR_RETURN(const at::Device device, torch_impl::ParseDevice(config.device));
   auto layout_or = torch_impl::ReadSentenceTransformerLayout(config.model_dir);
   if (!layout_or.ok()) return ModelError(layout_or.status());

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "densefb/model_dir.h"
 #include "densefb/tokenizer.h"
 #include "densefb/torch/encoders.h"
 #include "torch/bert.h"
@@ -126,8 +127,10 @@ absl::Status CrossEncoderConfig::Validate() const {
   return torch_impl::ParseDevice(device).status();
 }
 
-absl::StatusOr<std::unique_ptr<CrossEncoder>> MakeCrossEncoder(const CrossEncoderConfig& config) {
-  DENSEFB_RETURN_IF_ERROR(config.Validate());
+absl::StatusOr<std::unique_ptr<CrossEncoder>> MakeCrossEncoder(const CrossEncoderConfig& requested) {
+  DENSEFB_RETURN_IF_ERROR(requested.Validate());
+  CrossEncoderConfig config = requested;
+  DENSEFB_ASSIGN_OR_RETURN(config.model_dir, ResolveModelDir(requested.model_dir));
   DENSEFB_ASSIGN_OR_RETURN(const at::Device device, torch_impl::ParseDevice(config.device));
   auto layout_or = torch_impl::ReadSentenceTransformerLayout(config.model_dir);
   if (!layout_or.ok()) return ModelError(layout_or.status());

@@ -18,7 +18,7 @@ namespace densefb {
 // config.json, model.safetensors, tokenizer files, and where present the sentence-transformers
 // files (modules.json, <pooling>/config.json, Normalize, Dense, sentence_bert_config.json).
 struct BertEncoderConfig {
-  std::string model_dir;             // a directory holding config.json (see ResolveModelDir)
+  std::string model_dir;             // a model directory, or a name (see densefb/model_dir.h)
   std::optional<Pooling> pooling;    // default: the model's pooling config, else mean
   std::optional<bool> normalize;     // default: true iff modules.json has a Normalize module
   int max_length = 0;                // tokens per text; 0 = sentence_bert_config max_seq_length
