@@ -23,6 +23,25 @@ cmake -S tests/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$PWD/build/ci-ins
 cmake --build build/consumer -j"$jobs" >/dev/null
 build/consumer/consumer
 
+echo "== Python: pip install . into a fresh virtual environment (isolated build, no torch)"
+rm -rf build/fresh-venv
+python3 -m venv build/fresh-venv
+build/fresh-venv/bin/python -m pip install -q --upgrade pip
+build/fresh-venv/bin/python -m pip install -q . --config-settings=build-dir=build/fresh-build
+build/fresh-venv/bin/densefb --help >/dev/null
+build/fresh-venv/bin/python - <<'PY'
+import numpy as np, densefb
+x = np.random.default_rng(0).standard_normal((100, 16)).astype(np.float32)
+index = densefb.FlatIndex(16)
+index.add(x)
+scores, ids = index.search(x, 3)
+assert (ids[:, 0] == np.arange(100)).all()
+run = densefb.make_run([str(i) for i in range(100)], ids, scores, [str(i) for i in range(100)])
+qrels = densefb.Qrels.from_dict({str(i): {str(i): 1} for i in range(100)})
+assert densefb.evaluate(run, qrels, ["RR@10"])["RR@10"] == 1.0
+print("fresh virtual environment: import densefb, search and evaluate ok")
+PY
+
 echo "== Python: install and pytest"
 scripts/install.sh
 .venv/bin/python -m pytest tests/python -q "$@"
