@@ -41,6 +41,7 @@ void RegisterHnswIndex(py::module_& m);   // HnswIndex (bindings/hnsw_index.cc)
 void RegisterTokenizer(py::module_& m);   // WordPieceTokenizer (bindings/tokenizer.cc)
 void RegisterBm25(py::module_& m);        // Bm25Index, analyser, RM3 (bindings/bm25.cc)
 void RegisterFusion(py::module_& m);      // fuse_runs, normalize_run (bindings/fusion.cc)
+void RegisterFeedback(py::module_& m);    // AveragePrf, RocchioPrf, prf_search (bindings/feedback.cc)
 
 }  // namespace densefb::py_bindings
 

@@ -16,4 +16,5 @@ PYBIND11_MODULE(_core, m) {
   b::RegisterTokenizer(m);
   b::RegisterBm25(m);
   b::RegisterFusion(m);
+  b::RegisterFeedback(m);
 }

@@ -12,11 +12,13 @@ from densefb.encoders import *  # noqa: F401,F403
 from densefb.indexing import *  # noqa: F401,F403
 from densefb.fusion import *  # noqa: F401,F403
 from densefb.sparse import *  # noqa: F401,F403
+from densefb.feedback import *  # noqa: F401,F403
 from densefb.models import resolve_model
 from densefb import data as _data, evaluation as _evaluation, index as _index
 from densefb import encoders as _encoders, indexing as _indexing, tokenizer as _tokenizer
-from densefb import fusion as _fusion, sparse as _sparse
+from densefb import fusion as _fusion, sparse as _sparse, feedback as _feedback
 
 __all__ = ["__version__", "resolve_model", *_data.__all__, *_evaluation.__all__, *_index.__all__,
            *_tokenizer.__all__, *_encoders.__all__, *_indexing.__all__,
-           *_fusion.__all__, *_sparse.__all__]
+           *_fusion.__all__, *_sparse.__all__,
+           *_feedback.__all__]
