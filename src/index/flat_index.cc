@@ -16,9 +16,15 @@
 namespace densefb {
 namespace {
 
-constexpr std::int64_t kDocBlock = 2048;    // documents per GEMM block
-constexpr std::int64_t kQueryBlock = 256;   // queries per GEMM block
+constexpr std::int64_t kDocBlock = 1024;    // documents per GEMM block
+constexpr std::int64_t kQueryBlock = 512;   // queries per GEMM block
 constexpr std::int64_t kMinShardDocs = 8192;
+constexpr std::int64_t kReservoirMinK = 32;  // from this k on, reservoir selection
+
+template <typename T>
+struct TypeTag {
+  using type = T;
+};
 
 float InverseNorm(const float* v, std::int64_t d) {
   double sum = 0;
@@ -111,46 +117,59 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
   const std::int64_t shard_docs = (n + n_shards - 1) / std::max<std::int64_t>(n_shards, 1);
   const std::int64_t kk = std::min(k, std::max<std::int64_t>(n, 0));  // entries kept per heap
 
-  std::vector<ScoredRow> heaps(static_cast<std::size_t>(nq * n_shards * std::max<std::int64_t>(kk, 1)));
+  // Heaps for small k; for larger k a reservoir (amortised O(1) per candidate) does better.
+  const bool use_reservoir = kk >= kReservoirMinK;
+  const std::int64_t stride = std::max<std::int64_t>(kk, 1) * (use_reservoir ? 2 : 1);
+  std::vector<ScoredRow> heaps(static_cast<std::size_t>(nq * n_shards * stride));
   std::vector<std::int64_t> heap_sizes(nq * n_shards, 0);
   const kernels::KernelSet& kern = kernels::Best();
   std::vector<std::vector<float>> buffers(threads);
 
-  ParallelFor(n_qblocks * n_shards, threads, [&](std::int64_t task, int worker) {
-    const std::int64_t qb = task / n_shards;
-    const std::int64_t shard = task % n_shards;
-    const std::int64_t q0 = qb * kQueryBlock;
-    const std::int64_t qn = std::min(kQueryBlock, nq - q0);
-    const std::int64_t d_begin = shard * shard_docs;
-    const std::int64_t d_end = std::min(n, d_begin + shard_docs);
-    std::vector<float>& c = buffers[worker];
-    c.resize(static_cast<std::size_t>(kQueryBlock * kDocBlock));
-    std::vector<TopKHeap> row_heaps;
-    row_heaps.reserve(qn);
-    for (std::int64_t i = 0; i < qn; ++i) {
-      row_heaps.emplace_back(&heaps[((q0 + i) * n_shards + shard) * std::max<std::int64_t>(kk, 1)], kk);
-    }
-    for (std::int64_t d0 = d_begin; d0 < d_end; d0 += kDocBlock) {
-      const std::int64_t dn = std::min(kDocBlock, d_end - d0);
-      kern.gemm_nt(q_data + q0 * dim_, qn, data_.data() + d0 * dim_, dn, dim_, c.data(), dn);
-      if (metric_ == Metric::kCosine) {
-        for (std::int64_t i = 0; i < qn; ++i) {
-          float* row = c.data() + i * dn;
-          const float* inv = inv_norms_.data() + d0;
-          for (std::int64_t j = 0; j < dn; ++j) row[j] *= inv[j];
-        }
+  auto scan = [&](auto selector_tag) {
+    using Selector = typename decltype(selector_tag)::type;
+    ParallelFor(n_qblocks * n_shards, threads, [&](std::int64_t task, int worker) {
+      const std::int64_t qb = task / n_shards;
+      const std::int64_t shard = task % n_shards;
+      const std::int64_t q0 = qb * kQueryBlock;
+      const std::int64_t qn = std::min(kQueryBlock, nq - q0);
+      const std::int64_t d_begin = shard * shard_docs;
+      const std::int64_t d_end = std::min(n, d_begin + shard_docs);
+      std::vector<float>& c = buffers[worker];
+      c.resize(static_cast<std::size_t>(kQueryBlock * kDocBlock));
+      std::vector<Selector> selectors;
+      selectors.reserve(qn);
+      for (std::int64_t i = 0; i < qn; ++i) {
+        selectors.emplace_back(&heaps[((q0 + i) * n_shards + shard) * stride], kk);
       }
-      for (std::int64_t i = 0; i < qn; ++i) row_heaps[i].PushRow(c.data() + i * dn, dn, d0);
-    }
-    for (std::int64_t i = 0; i < qn; ++i) heap_sizes[(q0 + i) * n_shards + shard] = row_heaps[i].size();
-  });
+      for (std::int64_t d0 = d_begin; d0 < d_end; d0 += kDocBlock) {
+        const std::int64_t dn = std::min(kDocBlock, d_end - d0);
+        kern.gemm_nt(q_data + q0 * dim_, qn, data_.data() + d0 * dim_, dn, dim_, c.data(), dn);
+        if (metric_ == Metric::kCosine) {
+          for (std::int64_t i = 0; i < qn; ++i) {
+            float* row = c.data() + i * dn;
+            const float* inv = inv_norms_.data() + d0;
+            for (std::int64_t j = 0; j < dn; ++j) row[j] *= inv[j];
+          }
+        }
+        for (std::int64_t i = 0; i < qn; ++i) selectors[i].PushRow(c.data() + i * dn, dn, d0);
+      }
+      for (std::int64_t i = 0; i < qn; ++i) {
+        heap_sizes[(q0 + i) * n_shards + shard] = selectors[i].SortBestFirst();
+      }
+    });
+  };
+  if (use_reservoir) {
+    scan(TypeTag<TopKReservoir>{});
+  } else {
+    scan(TypeTag<TopKHeap>{});
+  }
 
   // Merge the shards of each query and write results, padding with (-inf, -1).
   std::vector<ScoredRow> merged;
   for (std::int64_t q = 0; q < nq; ++q) {
     merged.clear();
     for (std::int64_t s = 0; s < n_shards; ++s) {
-      const ScoredRow* h = &heaps[(q * n_shards + s) * std::max<std::int64_t>(kk, 1)];
+      const ScoredRow* h = &heaps[(q * n_shards + s) * stride];
       merged.insert(merged.end(), h, h + heap_sizes[q * n_shards + s]);
     }
     const std::int64_t keep = std::min<std::int64_t>(k, merged.size());

@@ -82,6 +82,66 @@ class TopKHeap {
   std::int64_t size_ = 0;
 };
 
+// Top-k for larger k: candidates above the threshold are appended to a buffer of 2k; when it
+// fills, nth_element keeps the k best and the k-th score becomes the new threshold. Amortised
+// O(1) per candidate instead of the heap's O(log k). Rows must be offered in increasing order
+// (as a scan does), so a later candidate tying the threshold is worse and can be rejected.
+class TopKReservoir {
+ public:
+  // `storage` holds 2k entries.
+  TopKReservoir(ScoredRow* storage, std::int64_t k) : data_(storage), k_(k) {}
+
+  std::int64_t size() const { return std::min(size_, k_); }
+
+  void PushRow(const float* scores, std::int64_t n, std::int64_t first_row) {
+    if (k_ == 0) return;
+    // Locals, so the compiler need not reload them after each store into data_; and a
+    // vectorisable test of 16 scores at a time, since most blocks hold no candidate.
+    float thr = threshold_;
+    std::int64_t size = size_;
+    auto offer = [&](std::int64_t j) {
+      data_[size++] = {scores[j], first_row + j};
+      if (size == 2 * k_) {
+        size_ = size;
+        Shrink();
+        size = size_;
+        thr = threshold_;
+      }
+    };
+    std::int64_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+      bool any = false;
+      for (int t = 0; t < 16; ++t) any |= scores[j + t] > thr;
+      if (!any) continue;
+      for (int t = 0; t < 16; ++t) {
+        if (scores[j + t] > thr) offer(j + t);
+      }
+    }
+    for (; j < n; ++j) {
+      if (scores[j] > thr) offer(j);
+    }
+    size_ = size;
+  }
+
+  std::int64_t SortBestFirst() {
+    if (size_ > k_) Shrink();
+    std::sort(data_, data_ + size_, Better);
+    return size_;
+  }
+
+ private:
+  void Shrink() {
+    std::nth_element(data_, data_ + (k_ - 1), data_ + size_, Better);
+    threshold_ = data_[k_ - 1].score;
+    size_ = k_;
+  }
+
+  ScoredRow* data_;
+  std::int64_t k_;
+  std::int64_t size_ = 0;
+  float threshold_ = -std::numeric_limits<float>::infinity();
+};
+
 }  // namespace densefb
 
 #endif  // DENSEFB_SRC_INDEX_TOPK_H_
