@@ -114,7 +114,11 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     n_shards = std::min<std::int64_t>((threads + n_qblocks - 1) / n_qblocks,
                                       std::max<std::int64_t>(1, n / kMinShardDocs));
   }
-  const std::int64_t shard_docs = (n + n_shards - 1) / std::max<std::int64_t>(n_shards, 1);
+  // Shards are whole multiples of the GEMM block, so every document is scored in the same
+  // block shape at the same offset whatever the thread count: identical rounding, identical
+  // results (the GEMM's summation order may depend on the block shape).
+  const std::int64_t per_shard = (n + n_shards - 1) / std::max<std::int64_t>(n_shards, 1);
+  const std::int64_t shard_docs = std::max<std::int64_t>(kDocBlock, (per_shard + kDocBlock - 1) / kDocBlock * kDocBlock);
   const std::int64_t kk = std::min(k, std::max<std::int64_t>(n, 0));  // entries kept per heap
 
   // Heaps for small k; for larger k a reservoir (amortised O(1) per candidate) does better.
