@@ -44,16 +44,7 @@ absl::Status ModelError(const absl::Status& s) {
 
 
 absl::StatusOr<Json> ReadJson(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": no such file"));
-  try {
-    Json j;
-    in >> j;
-    if (!j.is_object()) return absl::InvalidArgumentError(absl::StrCat(path.string(), ": not a JSON object"));
-    return j;
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": not valid JSON: ", e.what()));
-  }
+  return torch_impl::ReadJsonFile(path.string(), /*require_object=*/true);
 }
 
 // j[key] as T, `fallback` when absent or null; an error naming the file and field otherwise.

@@ -18,17 +18,7 @@ namespace {
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 
-absl::StatusOr<Json> ReadJson(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path.string(), ": no such file"));
-  try {
-    Json j;
-    in >> j;
-    return j;
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": not valid JSON: ", e.what()));
-  }
-}
+absl::StatusOr<Json> ReadJson(const fs::path& path) { return ReadJsonFile(path.string()); }
 
 absl::StatusOr<Pooling> ReadPooling(const fs::path& config) {
   DENSEFB_ASSIGN_OR_RETURN(Json j, ReadJson(config));
@@ -79,6 +69,21 @@ absl::StatusOr<DenseLayer> ReadDense(const fs::path& dir) {
 }
 
 }  // namespace
+
+absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path, bool require_object) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
+  try {
+    nlohmann::json j;
+    in >> j;
+    if (require_object && !j.is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": not a JSON object"));
+    }
+    return j;
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON: ", e.what()));
+  }
+}
 
 absl::StatusOr<at::Device> ParseDevice(const std::string& device) {
   try {

@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <nlohmann/json.hpp>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,6 +39,10 @@ struct SentenceTransformerLayout {
 // Fails with "<dir>: not a model directory (...)" when `dir` is missing or lacks config.json,
 // and with Unimplemented naming the module for a module type densefb does not reproduce.
 absl::StatusOr<SentenceTransformerLayout> ReadSentenceTransformerLayout(const std::string& dir);
+
+// Parses a JSON file; NotFound "<path>: no such file", InvalidArgument for bad JSON or, with
+// `require_object`, a value that is not a JSON object.
+absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path, bool require_object = false);
 
 // "cpu", "cuda", "cuda:N"; FailedPrecondition when CUDA is asked for but not available.
 absl::StatusOr<at::Device> ParseDevice(const std::string& device);
