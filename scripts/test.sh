@@ -32,7 +32,7 @@ build/fresh-venv/bin/densefb --help >/dev/null
 build/fresh-venv/bin/python - <<'PY'
 import numpy as np, densefb
 x = np.random.default_rng(0).standard_normal((100, 16)).astype(np.float32)
-index = densefb.FlatIndex(16)
+index = densefb.FlatIndex(16, metric="cosine")
 index.add(x)
 scores, ids = index.search(x, 3)
 assert (ids[:, 0] == np.arange(100)).all()
