@@ -17,7 +17,7 @@ namespace densefb {
 namespace {
 
 constexpr std::int64_t kDocBlock = 1024;    // documents per GEMM block
-constexpr std::int64_t kQueryBlock = 512;   // at most this many queries per GEMM block
+constexpr std::int64_t kQueryBlock = 512;   // queries per GEMM block
 constexpr std::int64_t kMinShardDocs = 8192;
 constexpr std::int64_t kReservoirMinK = 32;  // from this k on, reservoir selection
 
@@ -106,21 +106,9 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     q_data = normalized.data();
   }
 
-  const std::int64_t kk = std::min(k, std::max<std::int64_t>(n, 0));  // entries kept per heap
-  // Heaps for small k; for larger k a reservoir (amortised O(1) per candidate) does better.
-  const bool use_reservoir = kk >= kReservoirMinK;
-  const std::int64_t stride = std::max<std::int64_t>(kk, 1) * (use_reservoir ? 2 : 1);
-  // Queries per block: the score block and the blocks' candidate buffers should stay within
-  // ~1 MiB (a core's L2), else larger k evicts the scores being scanned. Depends on k only,
-  // never on the thread count, so results stay identical across thread counts.
-  const std::int64_t qblock = std::clamp<std::int64_t>(
-      (std::int64_t{1} << 20) / (kDocBlock * static_cast<std::int64_t>(sizeof(float)) +
-                                 stride * static_cast<std::int64_t>(sizeof(ScoredRow))),
-      32, kQueryBlock);
-
   // Work units: (query block, document shard). Few queries -> split documents instead.
   const int threads = ResolveThreads(options.num_threads);
-  const std::int64_t n_qblocks = (nq + qblock - 1) / qblock;
+  const std::int64_t n_qblocks = (nq + kQueryBlock - 1) / kQueryBlock;
   std::int64_t n_shards = 1;
   if (n_qblocks < threads && n > 0) {
     n_shards = std::min<std::int64_t>((threads + n_qblocks - 1) / n_qblocks,
@@ -131,6 +119,11 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
   // results (the GEMM's summation order may depend on the block shape).
   const std::int64_t per_shard = (n + n_shards - 1) / std::max<std::int64_t>(n_shards, 1);
   const std::int64_t shard_docs = std::max<std::int64_t>(kDocBlock, (per_shard + kDocBlock - 1) / kDocBlock * kDocBlock);
+  const std::int64_t kk = std::min(k, std::max<std::int64_t>(n, 0));  // entries kept per heap
+
+  // Heaps for small k; for larger k a reservoir (amortised O(1) per candidate) does better.
+  const bool use_reservoir = kk >= kReservoirMinK;
+  const std::int64_t stride = std::max<std::int64_t>(kk, 1) * (use_reservoir ? 2 : 1);
   std::vector<ScoredRow> heaps(static_cast<std::size_t>(nq * n_shards * stride));
   std::vector<std::int64_t> heap_sizes(nq * n_shards, 0);
   const kernels::KernelSet& kern = kernels::Best();
@@ -141,12 +134,12 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     ParallelFor(n_qblocks * n_shards, threads, [&](std::int64_t task, int worker) {
       const std::int64_t qb = task / n_shards;
       const std::int64_t shard = task % n_shards;
-      const std::int64_t q0 = qb * qblock;
-      const std::int64_t qn = std::min(qblock, nq - q0);
+      const std::int64_t q0 = qb * kQueryBlock;
+      const std::int64_t qn = std::min(kQueryBlock, nq - q0);
       const std::int64_t d_begin = shard * shard_docs;
       const std::int64_t d_end = std::min(n, d_begin + shard_docs);
       std::vector<float>& c = buffers[worker];
-      c.resize(static_cast<std::size_t>(qblock * kDocBlock));
+      c.resize(static_cast<std::size_t>(kQueryBlock * kDocBlock));
       std::vector<Selector> selectors;
       selectors.reserve(qn);
       for (std::int64_t i = 0; i < qn; ++i) {
