@@ -48,6 +48,17 @@ absl::Status WithContext(const absl::Status& status, std::int64_t begin, std::in
                                    end - 1, "): ", status.message()));
 }
 
+// The stored vectors of `ids` (feedback documents of queries [begin, end)) in one batched
+// Reconstruct call, into `vectors` (ids.size() x d).
+absl::Status FetchVectors(const VectorIndex& index, const std::vector<std::int64_t>& ids, std::int64_t d,
+                          std::int64_t begin, std::int64_t end, std::vector<float>* vectors) {
+  vectors->resize(ids.size() * static_cast<std::size_t>(d));
+  if (ids.empty()) return absl::OkStatus();
+  const absl::Status status = index.Reconstruct(
+      ids, MutableMatrixView{vectors->data(), static_cast<std::int64_t>(ids.size()), d});
+  return status.ok() ? status : WithContext(status, begin, end);
+}
+
 }  // namespace
 
 // ---- VectorFeedback ------------------------------------------------------------------------
@@ -92,12 +103,7 @@ absl::Status VectorFeedback::Refine(const VectorIndex& index, ConstMatrixView qu
       selections.push_back(s);
       ++end;
     }
-    vectors.resize(batch_ids.size() * static_cast<std::size_t>(d));
-    if (!batch_ids.empty()) {
-      const absl::Status status = index.Reconstruct(
-          batch_ids, MutableMatrixView{vectors.data(), static_cast<std::int64_t>(batch_ids.size()), d});
-      if (!status.ok()) return WithContext(status, begin, end);
-    }
+    DENSEFB_RETURN_IF_ERROR(FetchVectors(index, batch_ids, d, begin, end, &vectors));
     std::int64_t offset = 0;
     for (std::int64_t i = begin; i < end; ++i) {
       const Selection& s = selections[i - begin];
@@ -305,12 +311,7 @@ absl::StatusOr<SearchResult> PrfRerank(const VectorIndex& index, ConstMatrixView
       counts.push_back(count);
       ++end;
     }
-    vectors.resize(batch_ids.size() * static_cast<std::size_t>(d));
-    if (!batch_ids.empty()) {
-      const absl::Status status = index.Reconstruct(
-          batch_ids, MutableMatrixView{vectors.data(), static_cast<std::int64_t>(batch_ids.size()), d});
-      if (!status.ok()) return WithContext(status, begin, end);
-    }
+    DENSEFB_RETURN_IF_ERROR(FetchVectors(index, batch_ids, d, begin, end, &vectors));
     std::int64_t offset = 0;
     for (std::int64_t i = begin; i < end; ++i) {
       const Eigen::Map<const Eigen::VectorXf> q(refined.row(i).data(), d);

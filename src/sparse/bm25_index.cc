@@ -18,6 +18,30 @@
 namespace densefb {
 namespace {
 
+// Transposes a compressed sparse row matrix: row r owns entries [offsets[r], offsets[r+1]) of
+// (cols, vals). Writes the matrix with rows and columns swapped (num_cols rows), each row's
+// entries in increasing original-row order. Turns the forward index (documents -> terms) into
+// postings (terms -> documents) and back. `cols` must lie in [0, num_cols).
+void TransposeCsr(const std::vector<std::uint64_t>& offsets, const std::vector<std::int32_t>& cols,
+                  const std::vector<std::int32_t>& vals, std::size_t num_cols,
+                  std::vector<std::uint64_t>* out_offsets, std::vector<std::int32_t>* out_cols,
+                  std::vector<std::int32_t>* out_vals) {
+  out_offsets->assign(num_cols + 1, 0);
+  for (std::int32_t c : cols) ++(*out_offsets)[c + 1];
+  for (std::size_t c = 0; c < num_cols; ++c) (*out_offsets)[c + 1] += (*out_offsets)[c];
+  out_cols->resize(cols.size());
+  out_vals->resize(cols.size());
+  std::vector<std::uint64_t> fill(out_offsets->begin(), out_offsets->end() - 1);
+  const std::size_t rows = offsets.size() - 1;
+  for (std::size_t r = 0; r < rows; ++r) {
+    for (std::uint64_t e = offsets[r]; e < offsets[r + 1]; ++e) {
+      const std::uint64_t slot = fill[cols[e]]++;
+      (*out_cols)[slot] = static_cast<std::int32_t>(r);
+      (*out_vals)[slot] = vals[e];
+    }
+  }
+}
+
 constexpr std::int64_t kBuildBlock = 4096;  // documents analysed per parallel block
 constexpr std::int64_t kMaxDocs = std::numeric_limits<std::int32_t>::max();
 
@@ -143,20 +167,8 @@ absl::StatusOr<std::unique_ptr<Bm25Index>> Bm25Builder::Build(
   }
 
   // Invert: postings of each term, documents ascending.
-  const std::size_t num_terms = index->terms_.size();
-  index->post_offsets_.assign(num_terms + 1, 0);
-  for (std::int32_t t : index->fwd_terms_) ++index->post_offsets_[t + 1];
-  for (std::size_t t = 0; t < num_terms; ++t) index->post_offsets_[t + 1] += index->post_offsets_[t];
-  index->post_docs_.resize(index->fwd_terms_.size());
-  index->post_freqs_.resize(index->fwd_terms_.size());
-  std::vector<std::uint64_t> fill(index->post_offsets_.begin(), index->post_offsets_.end() - 1);
-  for (std::int64_t d = 0; d < n; ++d) {
-    for (std::uint64_t e = index->fwd_offsets_[d]; e < index->fwd_offsets_[d + 1]; ++e) {
-      const std::uint64_t slot = fill[index->fwd_terms_[e]]++;
-      index->post_docs_[slot] = static_cast<std::int32_t>(d);
-      index->post_freqs_[slot] = index->fwd_freqs_[e];
-    }
-  }
+  TransposeCsr(index->fwd_offsets_, index->fwd_terms_, index->fwd_freqs_, index->terms_.size(),
+               &index->post_offsets_, &index->post_docs_, &index->post_freqs_);
   DENSEFB_RETURN_IF_ERROR(index->Finish());
   return index;
 }
@@ -344,7 +356,6 @@ absl::StatusOr<std::unique_ptr<Bm25Index>> Bm25Index::Load(const std::string& pa
   // Postings: documents in range and strictly increasing per term, frequencies >= 1, and the
   // frequencies of each document add up to its length. Then the forward index is rebuilt.
   std::vector<std::int64_t> sums(n, 0);
-  index->fwd_offsets_.assign(n + 1, 0);
   for (std::uint64_t t = 0; t < v; ++t) {
     std::int64_t prev = -1;
     for (std::uint64_t e = index->post_offsets_[t]; e < index->post_offsets_[t + 1]; ++e) {
@@ -358,7 +369,6 @@ absl::StatusOr<std::unique_ptr<Bm25Index>> Bm25Index::Load(const std::string& pa
                                        index->post_freqs_[e], " < 1"));
       }
       sums[d] += index->post_freqs_[e];
-      ++index->fwd_offsets_[d + 1];
       prev = d;
     }
   }
@@ -367,18 +377,9 @@ absl::StatusOr<std::unique_ptr<Bm25Index>> Bm25Index::Load(const std::string& pa
       return r->Corrupt(absl::StrCat("document ", d, " has length ", index->doc_lengths_[d],
                                      " but its postings add up to ", sums[d]));
     }
-    index->fwd_offsets_[d + 1] += index->fwd_offsets_[d];
   }
-  index->fwd_terms_.resize(p);
-  index->fwd_freqs_.resize(p);
-  std::vector<std::uint64_t> fill(index->fwd_offsets_.begin(), index->fwd_offsets_.end() - 1);
-  for (std::uint64_t t = 0; t < v; ++t) {
-    for (std::uint64_t e = index->post_offsets_[t]; e < index->post_offsets_[t + 1]; ++e) {
-      const std::uint64_t slot = fill[index->post_docs_[e]]++;
-      index->fwd_terms_[slot] = static_cast<std::int32_t>(t);
-      index->fwd_freqs_[slot] = index->post_freqs_[e];
-    }
-  }
+  TransposeCsr(index->post_offsets_, index->post_docs_, index->post_freqs_, n, &index->fwd_offsets_,
+               &index->fwd_terms_, &index->fwd_freqs_);
   DENSEFB_RETURN_IF_ERROR(index->Finish());
   return index;
 }
