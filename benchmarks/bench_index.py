@@ -18,13 +18,14 @@ set in the environment, so unset them for this command):
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
 import platform
 import sys
 import time
 
 import numpy as np
+
+from common import Report, best_time, cpu_model, version
 
 
 def mixture(n, dim, centres, spread, rng, chunk=20000):
@@ -36,15 +37,6 @@ def mixture(n, dim, centres, spread, rng, chunk=20000):
         x /= np.linalg.norm(x, axis=1, keepdims=True)
         out[start:start + m] = x
     return out
-
-
-def best_time(fn, repeat):
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, result
 
 
 def numpy_topk(docs, queries, k, block=256):
@@ -75,24 +67,6 @@ def recall_at(found, exact, k=10):
     return hits / exact.size
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def version(package):
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=100000, help="database vectors (default 100000)")
@@ -121,11 +95,7 @@ def main(argv=None):
     from threadpoolctl import threadpool_info, threadpool_limits
 
     threads = args.threads
-    lines = []
-
-    def emit(line=""):
-        print(line, flush=True)
-        lines.append(line)
+    emit = Report()
 
     rng = np.random.default_rng(args.seed)
     centres = rng.standard_normal((args.clusters, args.dim), dtype=np.float32)
@@ -221,9 +191,7 @@ def main(argv=None):
                  f"{qo / qt:.2f} |")
         emit()
 
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write("\n".join(lines) + "\n")
+    emit.save(args.out)
 
 
 if __name__ == "__main__":
