@@ -1,0 +1,414 @@
+// Pipelines: the spec parser (valid and invalid specs, canonical round trip, error positions),
+// the stage registry, and runs checked against the components they wrap.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "densefb/bm25.h"
+#include "densefb/feedback.h"
+#include "densefb/flat_index.h"
+#include "densefb/fusion.h"
+#include "densefb/pipeline.h"
+
+namespace densefb {
+namespace {
+
+using Catch::Matchers::Contains;
+
+Pipeline ParseOk(const std::string& spec) {
+  absl::StatusOr<Pipeline> p = Pipeline::Parse(spec);
+  INFO(spec << " -> " << p.status().ToString());
+  REQUIRE(p.ok());
+  return *std::move(p);
+}
+
+std::string ParseError(const std::string& spec) {
+  absl::StatusOr<Pipeline> p = Pipeline::Parse(spec);
+  INFO(spec);
+  REQUIRE_FALSE(p.ok());
+  CHECK(p.status().code() == absl::StatusCode::kInvalidArgument);
+  return std::string(p.status().message());
+}
+
+TEST_CASE("canonical specs list every parameter and round-trip", "[pipeline][spec]") {
+  CHECK(ParseOk("dense").ToString() == "dense(k=1000,ef_search=0)");
+  CHECK(ParseOk("dense >> rocchio(alpha=0.4,beta=0.6,topk=5) >> dense").ToString() ==
+        "dense(k=1000,ef_search=0) >> "
+        "rocchio(alpha=0.4,beta=0.6,gamma=0.1,topk=5,bottomk=0,depth=0,normalize=false) >> "
+        "dense(k=1000,ef_search=0)");
+  CHECK(ParseOk("bm25>>rm3>>bm25").ToString() ==
+        "bm25(k=1000,k1=index,b=index) >> rm3(fb_docs=10,fb_terms=10,original_query_weight=0.5,filter_terms=true,"
+        "scores=ranking) >> bm25(k=1000,k1=index,b=index)");
+  CHECK(ParseOk("fuse(rrf, dense, bm25)").ToString() ==
+        "fuse(rrf(k=60,weights=[1,1],depth=0,top=0),dense(k=1000,ef_search=0),bm25(k=1000,k1=index,b=index))");
+  CHECK(ParseOk("fuse(interpolate(weights=[0.3,0.7]), dense, bm25) >> avg(k=3) >> dense")
+            .ToString() ==
+        "fuse(interpolate(weights=[0.3,0.7],norm=minmax,missing=zero,depth=0,top=0),"
+        "dense(k=1000,ef_search=0),bm25(k=1000,k1=index,b=index)) >> avg(k=3,normalize=false) >> "
+        "dense(k=1000,ef_search=0)");
+  CHECK(ParseOk("bm25(k1=1.2, b=0.75)").ToString() == "bm25(k=1000,k1=1.2,b=0.75)");
+  CHECK(ParseOk("bm25(k1=index, b=0.75)").ToString() == "bm25(k=1000,k1=index,b=0.75)");
+  CHECK(ParseOk("dense >> text_prf").ToString() ==
+        "dense(k=1000,ef_search=0) >> text_prf(k=3,sep=\"[SEP]\")");
+
+  const std::vector<std::string> specs = {
+      "dense(k=100, ef_search=64)",
+      "dense >> avg(k=5, normalize=true) >> dense(k=10)",
+      "dense >> rocchio(alpha=0.4,beta=0.6,gamma=0.6,topk=5,bottomk=5,depth=1000) >> dense",
+      "dense >> avg >> rescore(k=100)",
+      "bm25 >> rm3(fb_docs=5, fb_terms=20, original_query_weight=0.3, scores=bm25) >> bm25(k=100)",
+      "fuse(combmnz(norm=zscore,depth=100,top=50), dense, bm25, bm25 >> rm3 >> bm25)",
+      "fuse(combsum, dense, bm25) >> cut(k=10)",
+      "fuse(combmax(weights=[2,1]), dense, bm25)",
+      "fuse(borda, dense, bm25)",
+      "fuse(interpolation(norm=centered-minmax,missing=min), (dense >> avg >> dense), bm25)",
+      "fuse(interpolate, dense, bm25) >> avg(k=3) >> fuse(interpolate, dense, bm25)",
+      "bm25 >> fuse(rrf(k=10), rescore, cut(k=5)) >> rerank_cross(k=20, batch_size=8)",
+      "(dense >> avg) >> (dense >> text_prf(k=2, sep='|') >> dense)",
+      "dense >> rocchio(alpha=1e-1, beta=9E-1) >> dense",
+  };
+  for (const std::string& spec : specs) {
+    const Pipeline p = ParseOk(spec);
+    const std::string canonical = p.ToString();
+    INFO(spec << " -> " << canonical);
+    CHECK(ParseOk(canonical).ToString() == canonical);
+  }
+}
+
+TEST_CASE("requires lists the resources of every stage", "[pipeline][spec]") {
+  CHECK(ParseOk("bm25 >> rm3 >> bm25").Requires() == std::vector<std::string>{"bm25"});
+  CHECK(ParseOk("fuse(rrf, dense, bm25) >> rerank_cross").Requires() ==
+        std::vector<std::string>{"bm25", "corpus", "cross_encoder", "dense_index", "encoder"});
+  CHECK(ParseOk("bm25 >> text_prf >> dense").Requires() ==
+        std::vector<std::string>{"bm25", "corpus", "dense_index", "encoder"});
+}
+
+TEST_CASE("spec errors name the column and what was expected", "[pipeline][spec]") {
+  CHECK_THAT(ParseError(""), Contains("empty"));
+  CHECK_THAT(ParseError("dense >>"), Contains("column 9") && Contains("expected a stage name"));
+  CHECK_THAT(ParseError("dense > avg"), Contains("column 7") && Contains("'>>'"));
+  CHECK_THAT(ParseError("dense(k=10"), Contains("column 11") && Contains("',' or ')'"));
+  CHECK_THAT(ParseError("dense(k 10)"), Contains("column 9") && Contains("'='"));
+  CHECK_THAT(ParseError("dense(k=)"), Contains("column 9") && Contains("expected a value"));
+  CHECK_THAT(ParseError("dense(k=1,k=2)"), Contains("column 11") && Contains("given twice"));
+  CHECK_THAT(ParseError("dense bm25"), Contains("column 7") && Contains("'>>' or the end"));
+  CHECK_THAT(ParseError("dense >> $"), Contains("column 10") && Contains("unexpected character"));
+  CHECK_THAT(ParseError("dense(k='a"), Contains("unterminated"));
+  CHECK_THAT(ParseError("(dense >> avg"), Contains("')' or '>>'"));
+  // Unknown stages and arguments list what is accepted.
+  CHECK_THAT(ParseError("dense >> foo"),
+             Contains("column 10") && Contains("unknown stage 'foo'") && Contains("rocchio") &&
+                 Contains("rm3"));
+  CHECK_THAT(ParseError("dense >> rocchio(alpah=0.5) >> dense"),
+             Contains("column 10") && Contains("no argument 'alpah'") && Contains("alpha") &&
+                 Contains("bottomk"));
+  // Ill-typed and out-of-range values.
+  CHECK_THAT(ParseError("dense(k=1.5)"), Contains("k=1.5") && Contains("an integer"));
+  CHECK_THAT(ParseError("dense(k=abc)"), Contains("a name") && Contains("an integer"));
+  CHECK_THAT(ParseError("dense(k=0)"), Contains("k = 0") && Contains("out of range"));
+  CHECK_THAT(ParseError("dense >> avg(normalize=maybe) >> dense"), Contains("true or false"));
+  CHECK_THAT(ParseError("bm25 >> rm3(original_query_weight=2) >> bm25"), Contains("[0, 1]"));
+  CHECK_THAT(ParseError("bm25 >> rm3(scores=dense) >> bm25"), Contains("'ranking'"));
+  CHECK_THAT(ParseError("bm25 >> cut"), Contains("needs k"));
+  CHECK_THAT(ParseError("bm25(k1=lucene)"), Contains("'index'"));
+  CHECK_THAT(ParseError("bm25(b=1.5)"), Contains("[0, 1]"));
+  // Fusion.
+  CHECK_THAT(ParseError("fuse(dense)"), Contains("unknown fusion method 'dense'"));
+  CHECK_THAT(ParseError("fuse(rrf, dense)"), Contains("a second pipeline"));
+  CHECK_THAT(ParseError("fuse(rrf)"), Contains("at least two pipelines"));
+  CHECK_THAT(ParseError("fuse rrf"), Contains("column 6") && Contains("'(' after 'fuse'"));
+  CHECK_THAT(ParseError("fuse(rrf(weights=[1,2,3]), dense, bm25)"), Contains("3 weights for 2"));
+  CHECK_THAT(ParseError("fuse(rrf(weights=[1,a]), dense, bm25)"), Contains("list of numbers"));
+  CHECK_THAT(ParseError("fuse(interpolate(norm=l2), dense, bm25)"), Contains("l2"));
+  CHECK_THAT(ParseError("fuse(interpolate(missing=max), dense, bm25)"), Contains("max"));
+  CHECK_THAT(ParseError("fuse(borda(k=3), dense, bm25)"), Contains("no argument 'k'"));
+  CHECK_THAT(ParseError("fuse(rrf, dense, bm25"), Contains("',' or ')' closing 'fuse('"));
+  // Stages that read a ranking need one before them.
+  CHECK_THAT(ParseError("rocchio >> dense"), Contains("needs a ranking from an earlier stage"));
+  CHECK_THAT(ParseError("avg"), Contains("needs a ranking"));
+  CHECK_THAT(ParseError("fuse(rrf, rescore, dense)"), Contains("needs a ranking"));
+  // Fragments (pieces composed later) skip that check; running one alone fails then.
+  absl::StatusOr<Pipeline> fragment = Pipeline::ParseFragment("avg(k=2) >> dense");
+  REQUIRE(fragment.ok());
+  CHECK(fragment->ToString() == "avg(k=2,normalize=false) >> dense(k=1000,ef_search=0)");
+  Queries queries;
+  REQUIRE(queries.Add({"q", "text"}).ok());
+  RowMatrix v = RowMatrix::Ones(1, 4);
+  auto index = FlatIndex::Create(4, Metric::kInnerProduct);
+  REQUIRE(index.ok());
+  REQUIRE((*index)->Add(View(v)).ok());
+  Resources r;
+  r.dense_index = index->get();
+  auto run = fragment->Run(r, queries, {}, &v);
+  REQUIRE_FALSE(run.ok());
+  CHECK(run.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(run.status().message()), Contains("needs a ranking from an earlier stage"));
+  CHECK_FALSE(Pipeline::ParseFragment("dense >> (").ok());
+}
+
+TEST_CASE("registered stages are parsed like the built-in ones", "[pipeline][registry]") {
+  class Reverse final : public Stage {
+   public:
+    explicit Reverse(std::int64_t keep) : keep_(keep) {}
+    absl::Status Run(const Resources&, QueryState& state) const override {
+      DENSEFB_RETURN_IF_ERROR(state.RequireRanking("test_reverse"));
+      for (Ranking& list : state.ranking.lists) {
+        std::reverse(list.begin(), list.end());
+        if (static_cast<std::int64_t>(list.size()) > keep_) list.resize(keep_);
+      }
+      return absl::OkStatus();
+    }
+    std::string ToString() const override { return "test_reverse(keep=" + std::to_string(keep_) + ")"; }
+    std::vector<std::string> Requires() const override { return {}; }
+    bool NeedsRanking() const override { return true; }
+
+   private:
+    std::int64_t keep_;
+  };
+  static const absl::Status registered = RegisterStage(
+      "test_reverse",
+      [](StageArgs& args) -> absl::StatusOr<std::unique_ptr<Stage>> {
+        DENSEFB_ASSIGN_OR_RETURN(std::int64_t keep, args.GetInt("keep", 2));
+        return std::unique_ptr<Stage>(new Reverse(keep));
+      },
+      "test stage");
+  REQUIRE(registered.ok());
+  CHECK(RegisterStage("test_reverse", [](StageArgs&) -> absl::StatusOr<std::unique_ptr<Stage>> {
+          return absl::InternalError("unused");
+        }).code() == absl::StatusCode::kAlreadyExists);
+  CHECK(RegisterStage("fuse", [](StageArgs&) -> absl::StatusOr<std::unique_ptr<Stage>> {
+          return absl::InternalError("unused");
+        }).code() == absl::StatusCode::kInvalidArgument);
+  CHECK(ParseOk("bm25 >> test_reverse").ToString() == "bm25(k=1000,k1=index,b=index) >> test_reverse(keep=2)");
+  CHECK_THAT(ParseError("bm25 >> test_reverse(drop=1)"), Contains("it accepts keep"));
+  bool listed = false;
+  for (const StageInfo& info : RegisteredStages()) listed = listed || info.name == "test_reverse";
+  CHECK(listed);
+
+  // Runs on a toy BM25 index.
+  const std::vector<std::string> texts = {"apple banana", "apple", "banana cherry", "apple apple"};
+  auto bm25 = Bm25Index::Build({}, texts);
+  REQUIRE(bm25.ok());
+  Queries queries;
+  REQUIRE(queries.Add({"q1", "apple"}).ok());
+  Resources r;
+  r.bm25 = bm25->get();
+  auto direct = (*bm25)->Search(std::vector<std::string>{"apple"}, 1000);
+  REQUIRE(direct.ok());
+  auto run = ParseOk("bm25 >> test_reverse(keep=2)").Run(r, queries);
+  REQUIRE(run.ok());
+  REQUIRE(run->lists[0].size() == 2);
+  CHECK(run->lists[0][0].id == direct->lists[0].back().id);
+}
+
+// A small random collection for runs against the components.
+struct Toy {
+  std::unique_ptr<FlatIndex> index;
+  RowMatrix queries;
+  Queries query_set;
+  Toy(Metric metric, int n = 300, int d = 16, int nq = 7) {
+    std::mt19937 rng(42);
+    std::normal_distribution<float> g;
+    RowMatrix docs(n, d);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < d; ++j) docs(i, j) = g(rng);
+    queries.resize(nq, d);
+    for (int i = 0; i < nq; ++i)
+      for (int j = 0; j < d; ++j) queries(i, j) = g(rng);
+    index = *FlatIndex::Create(d, metric);
+    REQUIRE(index->Add(View(docs)).ok());
+    for (int i = 0; i < nq; ++i) REQUIRE(query_set.Add({"q" + std::to_string(i), "text"}).ok());
+  }
+};
+
+void CheckSame(const BatchRanking& got, const SearchResult& want, std::int64_t k) {
+  REQUIRE(got.size() == static_cast<std::size_t>(want.ids.rows()));
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    REQUIRE(static_cast<std::int64_t>(got.lists[i].size()) == k);
+    for (std::int64_t j = 0; j < k; ++j) {
+      CHECK(got.lists[i][j].id == want.ids(i, j));
+      CHECK(got.lists[i][j].score == want.scores(i, j));
+    }
+  }
+}
+
+TEST_CASE("vector PRF stages equal PrfSearch and PrfRerank", "[pipeline][run]") {
+  for (Metric metric : {Metric::kInnerProduct, Metric::kCosine}) {
+    Toy toy(metric);
+    Resources r;
+    r.dense_index = toy.index.get();
+    PipelineOptions options;
+    options.k = 20;
+    RocchioPrf rocchio(0.4, 0.6, 0.2, 5, 3, 50);
+    SearchOptions so;
+    so.num_threads = 1;
+    auto want = PrfSearch(*toy.index, View(toy.queries), rocchio, 50, 20, so);
+    REQUIRE(want.ok());
+    auto got = ParseOk("dense(k=50) >> rocchio(alpha=0.4,beta=0.6,gamma=0.2,topk=5,bottomk=3,depth=50) >> dense(k=20)")
+                   .Run(r, toy.query_set, options, &toy.queries);
+    REQUIRE(got.ok());
+    CheckSame(*got, *want, 20);
+
+    AveragePrf avg(3);
+    auto want_rerank = PrfRerank(*toy.index, View(toy.queries), avg, 100, 100, so);
+    REQUIRE(want_rerank.ok());
+    options.k = 100;
+    auto got_rerank = ParseOk("dense(k=100) >> avg(k=3) >> rescore").Run(r, toy.query_set, options, &toy.queries);
+    REQUIRE(got_rerank.ok());
+    CheckSame(*got_rerank, *want_rerank, 100);
+  }
+}
+
+TEST_CASE("fusion nodes equal Fuse over the branches' rankings", "[pipeline][run]") {
+  Toy toy(Metric::kInnerProduct);
+  Resources r;
+  r.dense_index = toy.index.get();
+  PipelineOptions options;
+  options.k = 0;
+  auto a = ParseOk("dense(k=30)").Run(r, toy.query_set, options, &toy.queries);
+  auto b = ParseOk("dense(k=40) >> avg(k=2) >> dense(k=40)").Run(r, toy.query_set, options, &toy.queries);
+  REQUIRE((a.ok() && b.ok()));
+  InterpolationOptions io;
+  io.weights = {0.3, 0.7};
+  io.normalization = Normalization::kZScore;
+  io.missing = MissingScore::kMin;
+  auto want = Fuse(std::vector<const BatchRanking*>{&*a, &*b}, io);
+  REQUIRE(want.ok());
+  auto got = ParseOk("fuse(interpolate(weights=[0.3,0.7],norm=zscore,missing=min), dense(k=30), "
+                     "dense(k=40) >> avg(k=2) >> dense(k=40))")
+                 .Run(r, toy.query_set, options, &toy.queries);
+  REQUIRE(got.ok());
+  REQUIRE(got->size() == want->size());
+  for (std::size_t q = 0; q < got->size(); ++q) {
+    REQUIRE(got->lists[q].size() == want->lists[q].size());
+    for (std::size_t j = 0; j < got->lists[q].size(); ++j) {
+      CHECK(got->lists[q][j].id == want->lists[q][j].id);
+      CHECK(got->lists[q][j].score == want->lists[q][j].score);
+    }
+  }
+  // After a fusion node, feedback refines the incoming (original) vector from the fused list.
+  auto fused_then_prf = ParseOk("fuse(rrf, dense(k=30), dense(k=40) >> avg(k=2) >> dense(k=40)) >> avg(k=3) >> dense(k=10)")
+                            .Run(r, toy.query_set, options, &toy.queries);
+  REQUIRE(fused_then_prf.ok());
+  RrfOptions rrf;
+  auto fused = Fuse(std::vector<const BatchRanking*>{&*a, &*b}, rrf);
+  REQUIRE(fused.ok());
+  auto refined = AveragePrf(3).Refine(*toy.index, View(toy.queries), *fused);
+  REQUIRE(refined.ok());
+  SearchOptions so;
+  so.k = 10;
+  auto second = toy.index->Search(View(*refined), so);
+  REQUIRE(second.ok());
+  CheckSame(*fused_then_prf, *second, 10);
+}
+
+TEST_CASE("bm25 >> rm3 >> bm25 equals SearchRm3", "[pipeline][run]") {
+  const std::vector<std::string> texts = {
+      "the cat sat on the mat with another cat", "dogs and cats living together",
+      "a bird in the hand is worth two in the bush", "cats chase mice and birds",
+      "the mat was red and the cat was black", "mice eat cheese", "a dog chased the cat up a tree",
+      "birds sing in the morning", "cheese and wine pairing", "the tree was tall"};
+  auto bm25 = Bm25Index::Build({}, texts);
+  REQUIRE(bm25.ok());
+  const std::vector<std::string> qtexts = {"cat mat", "birds", "cheese mice", "unknownword"};
+  Queries queries;
+  for (std::size_t i = 0; i < qtexts.size(); ++i) REQUIRE(queries.Add({std::to_string(i), qtexts[i]}).ok());
+  Rm3Options o;
+  o.fb_docs = 3;
+  o.fb_terms = 5;
+  o.original_query_weight = 0.6f;
+  o.filter_terms = true;
+  // filter_terms drops terms with df / N > 0.1; with 10 documents keep all for a real expansion.
+  o.filter_terms = false;
+  auto want = (*bm25)->SearchRm3(qtexts, 7, o);
+  REQUIRE(want.ok());
+  Resources r;
+  r.bm25 = bm25->get();
+  PipelineOptions options;
+  options.k = 7;
+  for (int threads : {1, 3}) {
+    options.num_threads = threads;
+    auto got = ParseOk("bm25 >> rm3(fb_docs=3,fb_terms=5,original_query_weight=0.6,filter_terms=false) >> bm25(k=7)")
+                   .Run(r, queries, options);
+    REQUIRE(got.ok());
+    REQUIRE(got->size() == want->size());
+    for (std::size_t q = 0; q < got->size(); ++q) {
+      REQUIRE(got->lists[q].size() == want->lists[q].size());
+      for (std::size_t j = 0; j < got->lists[q].size(); ++j) {
+        CHECK(got->lists[q][j].id == want->lists[q][j].id);
+        CHECK(got->lists[q][j].score == want->lists[q][j].score);
+      }
+    }
+  }
+}
+
+TEST_CASE("missing resources and rankings are FailedPrecondition naming them", "[pipeline][run]") {
+  Queries queries;
+  REQUIRE(queries.Add({"q", "text"}).ok());
+  Resources r;
+  auto s = ParseOk("bm25").Run(r, queries);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(s.status().message()), Contains("needs a BM25 index (resource 'bm25')"));
+  Toy toy(Metric::kInnerProduct);
+  r.dense_index = toy.index.get();
+  auto e = ParseOk("dense").Run(r, queries);
+  REQUIRE_FALSE(e.ok());
+  CHECK_THAT(std::string(e.status().message()), Contains("resource 'encoder'"));
+  auto search = ParseOk("dense").Search(r, toy.query_set, {}, &toy.queries);
+  REQUIRE_FALSE(search.ok());
+  CHECK_THAT(std::string(search.status().message()), Contains("document names"));
+  PipelineOptions stop;
+  int polls = 0;
+  stop.interrupted = [&polls] { return ++polls > 1; };  // lets the first stage run
+  auto cancelled = ParseOk("dense >> avg >> dense").Run(r, toy.query_set, stop, &toy.queries);
+  REQUIRE_FALSE(cancelled.ok());
+  CHECK(cancelled.status().code() == absl::StatusCode::kCancelled);
+  CHECK(polls == 2);
+  RowMatrix wrong(7, 3);
+  wrong.setOnes();
+  auto dim = ParseOk("dense").Run(r, toy.query_set, {}, &wrong);
+  REQUIRE_FALSE(dim.ok());
+  CHECK_THAT(std::string(dim.status().message()), Contains("dimension 3") && Contains("dimension 16"));
+}
+
+TEST_CASE("a pipeline runs from several threads at once with identical results", "[pipeline][run]") {
+  Toy toy(Metric::kCosine, 500, 16, 20);
+  Resources r;
+  r.dense_index = toy.index.get();
+  const Pipeline p = ParseOk("fuse(rrf, dense(k=50), dense(k=50) >> avg(k=3) >> dense(k=50)) >> rocchio >> rescore");
+  PipelineOptions options;
+  options.k = 50;
+  options.num_threads = 1;
+  auto want = p.Run(r, toy.query_set, options, &toy.queries);
+  REQUIRE(want.ok());
+  std::vector<absl::StatusOr<BatchRanking>> results(4, absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      PipelineOptions o = options;
+      o.num_threads = t + 1;
+      results[t] = p.Run(r, toy.query_set, o, &toy.queries);
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (const auto& got : results) {
+    REQUIRE(got.ok());
+    REQUIRE(got->size() == want->size());
+    for (std::size_t q = 0; q < got->size(); ++q) {
+      REQUIRE(got->lists[q].size() == want->lists[q].size());
+      for (std::size_t j = 0; j < got->lists[q].size(); ++j) {
+        CHECK(got->lists[q][j].id == want->lists[q][j].id);
+        CHECK(got->lists[q][j].score == want->lists[q][j].score);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace densefb
