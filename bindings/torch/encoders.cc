@@ -111,6 +111,30 @@ py::list EncodeTokens(const ColbertEncoder& encoder, const std::vector<std::stri
   return out;
 }
 
+// Document token encoding with ids: (list of (tokens, dim) float32, list of (tokens,) int32).
+py::tuple EncodeTokensWithIds(const ColbertEncoder& encoder, const std::vector<std::string>& texts, int batch_size,
+                              const py::object& progress) {
+  EncodeOptions options;
+  options.batch_size = batch_size;
+  PythonProgress guard(progress);
+  options.progress = guard.Callback();
+  absl::StatusOr<std::vector<densefb::TokenEmbeddings>> result;
+  {
+    py::gil_scoped_release release;
+    result = encoder.EncodeDocumentsWithIds(texts, options);
+  }
+  guard.Rethrow();
+  ThrowIfError(result.status());
+  py::list vectors, ids;
+  for (densefb::TokenEmbeddings& e : *result) {
+    vectors.append(MatrixToArray(std::move(e.vectors)));
+    py::array_t<std::int32_t> row(static_cast<py::ssize_t>(e.token_ids.size()));
+    std::copy(e.token_ids.begin(), e.token_ids.end(), row.mutable_data());
+    ids.append(row);
+  }
+  return py::make_tuple(vectors, ids);
+}
+
 // Cross-encoder scores of (queries[i], passages[i]) as a new float32 array.
 py::array_t<float> ScorePairs(const CrossEncoder& scorer, const std::vector<std::string>& queries,
                               const std::vector<std::string>& passages, int batch_size, const py::object& progress) {
@@ -247,6 +271,8 @@ PYBIND11_MODULE(_torch, m) {
       .def("encode_documents", [](const ColbertEncoder& e, const std::vector<std::string>& texts, int batch_size,
                                   const b::py::object& progress) { return b::EncodeTokens(e, texts, batch_size, progress, false); },
            b::py::arg("texts"), b::py::arg("batch_size") = 32, b::py::arg("progress") = b::py::none())
+      .def("encode_documents_with_ids", &b::EncodeTokensWithIds, b::py::arg("texts"), b::py::arg("batch_size") = 32,
+           b::py::arg("progress") = b::py::none())
       .def_property_readonly("dim", &ColbertEncoder::Dimension)
       .def_property_readonly("format", [](const ColbertEncoder& e) { return b::FormatName(e.Info().format); })
       .def_property_readonly("query_maxlen", [](const ColbertEncoder& e) { return e.Info().query_maxlen; })

@@ -38,6 +38,12 @@ class Encoder {
                                        const EncodeOptions& options = {}) const = 0;
 };
 
+// One text's token embeddings with the vocabulary (WordPiece) id of every row.
+struct TokenEmbeddings {
+  RowMatrix vectors;                     // (tokens, dim)
+  std::vector<std::int32_t> token_ids;   // one per row of `vectors`
+};
+
 // Multi-vector (ColBERT) encoder: one (tokens, Dimension()) matrix per text.
 class TokenEncoder {
  public:
@@ -47,6 +53,13 @@ class TokenEncoder {
       absl::Span<const std::string> texts, const EncodeOptions& options = {}) const = 0;
   virtual absl::StatusOr<std::vector<RowMatrix>> EncodeDocuments(
       absl::Span<const std::string> texts, const EncodeOptions& options = {}) const = 0;
+  // EncodeDocuments with the token id of every kept row (what a multi-vector index stores for
+  // token statistics such as ColBERT-PRF's IDF). Encoders that cannot tell ids return
+  // Unimplemented (the default).
+  virtual absl::StatusOr<std::vector<TokenEmbeddings>> EncodeDocumentsWithIds(
+      absl::Span<const std::string> texts, const EncodeOptions& options = {}) const {
+    return absl::UnimplementedError("this token encoder does not report token ids");
+  }
 };
 
 // Cross-encoder: a relevance score for each (query, passage) pair.

@@ -289,6 +289,16 @@ class ColbertEncoder:
         return _with_progress(self._impl.encode_documents, (texts,), len(texts), batch_size, show_progress,
                               "documents")
 
+    def encode_documents_with_ids(self, texts: Sequence[str], batch_size: int = 32,
+                                  show_progress: Optional[bool] = None
+                                  ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+        """As :meth:`encode_documents`, with the vocabulary id of every returned row: returns
+        ``(vectors, token_ids)``, one ``(tokens, dim)`` float32 and one ``(tokens,)`` int32 array
+        per document (what :class:`densefb.MultiVectorIndex` stores for token statistics)."""
+        texts = _texts(texts)
+        return _with_progress(self._impl.encode_documents_with_ids, (texts,), len(texts), batch_size,
+                              show_progress, "documents")
+
     encode = encode_documents
 
     def __repr__(self) -> str:

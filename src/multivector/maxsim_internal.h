@@ -1,0 +1,35 @@
+// Internal: the MaxSim kernel and query checks shared by the multi-vector sources.
+#ifndef DENSEFB_SRC_MULTIVECTOR_MAXSIM_INTERNAL_H_
+#define DENSEFB_SRC_MULTIVECTOR_MAXSIM_INTERNAL_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "densefb/multivector.h"
+
+namespace densefb::mv_internal {
+
+// InvalidArgument naming query `index` when its dimension, weights or values are bad.
+absl::Status CheckTokenQuery(const TokenQuery& q, int dim, std::int64_t index);
+
+// sum_i w_i * max_j <q_i, d_j> (0 for a document or query without rows); `scratch` is reused
+// between calls. The result depends only on the two inputs (never on threads or call order).
+float WeightedMaxSim(const TokenQuery& q, ConstMatrixView doc, std::vector<float>* scratch);
+
+// The token embeddings of a set of documents from a DocumentTokenSource; documents that must
+// be encoded are encoded once, in one call, in id order.
+class DocumentCache {
+ public:
+  absl::Status Prepare(const DocumentTokenSource& source, std::vector<std::int64_t> ids, int dim);
+  ConstMatrixView Get(std::int64_t id) const;  // id must have been prepared
+
+ private:
+  const DocumentTokenSource* source_ = nullptr;
+  absl::flat_hash_map<std::int64_t, ConstMatrixView> given_;
+  absl::flat_hash_map<std::int64_t, RowMatrix> encoded_;
+};
+
+}  // namespace densefb::mv_internal
+
+#endif  // DENSEFB_SRC_MULTIVECTOR_MAXSIM_INTERNAL_H_
