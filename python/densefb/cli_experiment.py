@@ -1,0 +1,208 @@
+"""``densefb experiment``: several pipelines on a dataset's test queries; a table of metrics
+with paired significance tests against the first pipeline.
+
+    densefb experiment --dataset DIR --model NAME --pipeline SPEC [--pipeline SPEC ...]
+                       [--name NAME ...] --metrics nDCG@10 R@100 AP [--json OUT]
+                       [--markdown OUT] [--save-runs DIR] [--cache DIR] [--quiet] ...
+
+Prints the table (means, significance markers, then t-test and Wilcoxon p-values before and
+after Holm-Bonferroni correction). Errors are one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from densefb import _cli_util as util
+from densefb._cli_util import UserError
+
+__all__ = ["register", "run_experiment", "main", "add_common_arguments", "parse_key_values",
+           "experiment_kwargs"]
+
+_DESCRIPTION = (
+    "Runs each pipeline (spec grammar: 'dense >> rocchio(alpha=0.4,beta=0.6,topk=5) >> dense', "
+    "'bm25 >> rm3 >> bm25', 'fuse(rrf(k=60),dense,bm25)') on the queries of a BEIR folder's split, "
+    "evaluates them (trec_eval conventions), and tests each against the first pipeline with a "
+    "paired t-test and a Wilcoxon signed-rank test, Holm-Bonferroni corrected across pipelines. "
+    "Indexes are built on demand from what the pipelines need and cached. Progress bars on a "
+    "terminal unless --quiet. Errors are one line on stderr and exit status 2.")
+
+
+def parse_key_values(items: Optional[Sequence[str]], what: str) -> Dict[str, Any]:
+    """``["M=32", "seed=7", "stemmer=none"]`` -> ``{"M": 32, "seed": 7, "stemmer": "none"}``
+    (numbers and true/false converted)."""
+    out: Dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"{what} {item!r}: expected KEY=VALUE")
+        low = value.lower()
+        if low in ("true", "false"):
+            out[key] = low == "true"
+            continue
+        try:
+            out[key] = int(value)
+        except ValueError:
+            try:
+                out[key] = float(value)
+            except ValueError:
+                out[key] = value
+    return out
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``densefb experiment`` and ``densefb sweep``."""
+    parser.add_argument("--dataset", required=True, metavar="DIR",
+                        help="BEIR folder (corpus.jsonl[.gz], queries.jsonl[.gz], qrels/SPLIT.tsv), "
+                             "or a collection name under $DENSEFB_DATA")
+    parser.add_argument("--split", default="test", metavar="SPLIT",
+                        help="qrels split whose queries are run (default: test)")
+    parser.add_argument("--model", metavar="NAME_OR_PATH",
+                        help="bi-encoder for the 'dense' stages: a model folder or a name such as "
+                             "sentence-transformers/all-MiniLM-L6-v2 resolved offline (packaged copy "
+                             "or Hugging Face cache); needed when a pipeline uses dense retrieval")
+    parser.add_argument("--k", type=util.positive_int, default=1000, metavar="K",
+                        help="depth of each run (default: 1000)")
+    parser.add_argument("--cache", metavar="DIR",
+                        help="folder where encoded/BM25 indexes are kept and reused, keyed by corpus "
+                             "contents, model files and index options (default: $DENSEFB_CACHE, else "
+                             "~/.cache/densefb)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="build indexes in memory only; read and write no cache")
+    parser.add_argument("--index", choices=["flat", "hnsw"], default="flat",
+                        help="dense index kind: exact 'flat' or approximate 'hnsw' (default: flat)")
+    parser.add_argument("--index-arg", action="append", metavar="KEY=VALUE",
+                        help="dense index option, repeatable: metric=ip|cosine; for hnsw M=16, "
+                             "ef_construction=200, ef_search=10, seed=100 (the defaults)")
+    parser.add_argument("--bm25-arg", action="append", metavar="KEY=VALUE",
+                        help="BM25 index option, repeatable: k1=0.9, b=0.4, stopwords=true, "
+                             "stemmer=porter|none, lucene_norms=false (the defaults)")
+    parser.add_argument("--token-model", metavar="NAME_OR_PATH",
+                        help="ColBERT-style token encoder for multi-vector stages (default: --model)")
+    parser.add_argument("--cross-encoder", metavar="NAME_OR_PATH",
+                        help="cross-encoder for 'rerank_cross' stages")
+    parser.add_argument("--batch-size", type=util.positive_int, default=32, metavar="N",
+                        help="texts per encoder batch (default: 32)")
+    parser.add_argument("--threads", type=util.non_negative_int, default=0, metavar="N",
+                        help="threads for searches and scoring, 0 = all cores (default: 0)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress bars or status lines on stderr (bars are shown only on a "
+                             "terminal anyway)")
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+    parser.add_argument("--pipeline", required=True, action="append", metavar="SPEC",
+                        help="a pipeline spec, repeatable; the first is the baseline of the tests")
+    parser.add_argument("--name", action="append", metavar="NAME",
+                        help="display name of each pipeline, repeatable, in --pipeline order "
+                             "(default: the specs as written)")
+    parser.add_argument("--metrics", nargs="+", default=["nDCG@10", "R@100", "AP"], metavar="METRIC",
+                        help="ir_measures names (nDCG@10 R@100 AP RR@10 P@5 ...) (default: "
+                             "nDCG@10 R@100 AP)")
+    parser.add_argument("--tests", nargs="+", choices=["t-test", "wilcoxon"],
+                        default=["t-test", "wilcoxon"],
+                        help="paired tests against the first pipeline (default: both)")
+    parser.add_argument("--correction", choices=["holm", "bonferroni", "none"], default="holm",
+                        help="multiple-comparison correction across pipelines (default: holm)")
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="significance level of the table's markers (default: 0.05)")
+    parser.add_argument("--json", metavar="OUT",
+                        help="write means, per-query values, tests and provenance as JSON")
+    parser.add_argument("--markdown", metavar="OUT", help="write the tables as Markdown")
+    parser.add_argument("--save-runs", metavar="DIR",
+                        help="write each run as a TREC file with a JSON sidecar recording how it "
+                             "was made (pipeline spec with every parameter, model, index, dataset, "
+                             "seeds, version, date, command line), plus per-query.tsv")
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Adds the ``experiment`` subcommand; it runs :func:`run_experiment`."""
+    parser = subparsers.add_parser(
+        "experiment", help="compare pipelines on a dataset, with significance tests",
+        description=_DESCRIPTION)
+    _add_arguments(parser)
+    util.one_line_argparse_errors(parser)
+    parser.set_defaults(func=run_experiment)
+    return parser
+
+
+def resolve_dataset(text: str) -> Path:
+    import os
+    path = Path(text)
+    if path.is_dir():
+        return path
+    data = os.environ.get("DENSEFB_DATA")
+    if data and (Path(data) / text).is_dir():
+        return Path(data) / text
+    where = f" nor a folder under $DENSEFB_DATA ({data})" if data else " ($DENSEFB_DATA is not set)"
+    raise UserError(f"dataset {text!r} is not a folder{where}")
+
+
+def experiment_kwargs(args: argparse.Namespace, command: str) -> Dict[str, Any]:
+    """Experiment keyword arguments from the common options."""
+    return dict(
+        model=args.model, split=args.split, k=args.k, cache_dir=args.cache,
+        use_cache=not args.no_cache, index=args.index,
+        index_args=parse_key_values(args.index_arg, "--index-arg"),
+        bm25_args=parse_key_values(args.bm25_arg, "--bm25-arg"),
+        token_model=args.token_model, cross_encoder=args.cross_encoder,
+        batch_size=args.batch_size, num_threads=args.threads,
+        quiet=True if args.quiet else None,
+        command_line=" ".join(shlex.quote(a) for a in ["densefb"] + _argv(args, command)))
+
+
+def _argv(args: argparse.Namespace, command: str) -> List[str]:
+    """The command's arguments as typed (``densefb`` main sets ``args.argv``)."""
+    argv = list(getattr(args, "argv", None) or [])
+    return argv if argv[:1] == [command] else [command] + argv
+
+
+def _check_outputs(paths: List[Optional[str]]) -> None:
+    for p in paths:
+        if p and not Path(p).resolve().parent.is_dir():
+            raise UserError(f"{p}: the folder {Path(p).resolve().parent} does not exist")
+
+
+def run_experiment(args: argparse.Namespace) -> int:
+    """Runs ``densefb experiment`` on parsed arguments; returns the exit status."""
+    from densefb.experiment import Experiment
+    try:
+        _check_outputs([args.json, args.markdown])
+        if args.name and len(args.name) != len(args.pipeline):
+            raise UserError(f"{len(args.name)} --name for {len(args.pipeline)} --pipeline")
+        exp = Experiment(resolve_dataset(args.dataset), list(args.pipeline), names=args.name,
+                         metrics=args.metrics, tests=args.tests, correction=args.correction,
+                         alpha=args.alpha, save_runs=args.save_runs,
+                         **experiment_kwargs(args, "experiment"))
+        result = exp.run()
+        if args.json:
+            result.save_json(args.json)
+        if args.markdown:
+            result.save_markdown(args.markdown)
+    except KeyboardInterrupt:
+        print("densefb experiment: interrupted", file=sys.stderr)
+        return 130
+    except (UserError, OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as error:
+        print(f"densefb experiment: error: {util.one_line(error)}", file=sys.stderr)
+        return util.EXIT_ERROR
+    print(result.table())
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Standalone entry point: ``python -m densefb.cli_experiment --dataset D --pipeline S ...``."""
+    parser = util.one_line_argparse_errors(
+        argparse.ArgumentParser(prog="densefb experiment", description=_DESCRIPTION))
+    _add_arguments(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args.argv = argv
+    return run_experiment(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Reproduces the tables of docs/effectiveness.md: `densefb experiment` on a BEIR folder with the
+# packaged all-MiniLM-L6-v2, every pipeline tested against plain dense retrieval.
+# Usage: scripts/effectiveness.sh [DATASET_DIR [OUT_DIR]]   (default: $DENSEFB_DATA/scifact, build/effectiveness)
+# Needs `densefb` on PATH (pip install .) or PYTHONPATH pointing at a staged build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${DENSEFB_DATA:-../shared/data}
+dataset=${1:-$data/scifact}
+out=${2:-build/effectiveness/$(basename "$dataset")}
+py=${PYTHON:-.venv/bin/python}
+mkdir -p "$out"
+
+rocchio_neg='rocchio(alpha=0.4,beta=0.6,gamma=0.6,topk=5,bottomk=5,depth=1000)'
+interp='interpolate(weights=[0.5,0.5],norm=minmax)'
+"$py" -m densefb.cli experiment \
+  --dataset "$dataset" --model sentence-transformers/all-MiniLM-L6-v2 \
+  --bm25-arg lucene_norms=true \
+  --pipeline 'dense' \
+  --pipeline 'dense >> avg(k=1) >> dense' \
+  --pipeline 'dense >> avg(k=3) >> dense' \
+  --pipeline 'dense >> avg(k=5) >> dense' \
+  --pipeline 'dense >> rocchio(alpha=0.9,beta=0.1,topk=3) >> dense' \
+  --pipeline 'dense >> rocchio(alpha=0.4,beta=0.6,topk=5) >> dense' \
+  --pipeline "dense >> $rocchio_neg >> dense" \
+  --pipeline 'bm25' \
+  --pipeline 'bm25 >> rm3 >> bm25' \
+  --pipeline "fuse($interp,dense,bm25)" \
+  --pipeline 'fuse(rrf(k=60),dense,bm25)' \
+  --pipeline "fuse($interp,dense,bm25) >> rocchio(alpha=0.4,beta=0.6,topk=5) >> dense" \
+  --pipeline "fuse($interp,dense >> rocchio(alpha=0.4,beta=0.6,topk=5) >> dense,bm25)" \
+  --pipeline "fuse($interp,dense,bm25) >> rocchio(alpha=0.4,beta=0.6,topk=5) >> fuse($interp,dense,bm25)" \
+  --metrics nDCG@10 R@100 AP \
+  --json "$out/table.json" --markdown "$out/table.md" --save-runs "$out/runs" "${@:3}"
