@@ -1,0 +1,270 @@
+"""``densefb index``: builds a dense index (exact or HNSW), a BM25 index, or both, over the
+corpus of a BEIR folder, into an index folder that ``densefb search`` reads.
+
+    densefb index DATASET --output DIR [--model NAME_OR_PATH] [--dense flat|hnsw|none] [--bm25]
+                  [--metric ip|cosine] [--M 16] [--ef-construction 200] [--ef-search 10]
+                  [--k1 0.9] [--b 0.4] [--vectors FILE.npy] [--batch-size 32] [--max-length N]
+                  [--threads N] [--overwrite] [--quiet]
+
+The folder holds ``dense.flat`` or ``dense.hnsw``, ``bm25.index``, ``docids.txt`` (document ids
+by position: index ids are corpus positions) and ``manifest.json`` (model, dataset, every
+parameter, densefb version), written last. Errors are one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+from densefb import _cli_util as util
+from densefb._cli_util import UserError
+
+__all__ = ["register", "run_index", "main", "resolve_dataset"]
+
+_DESCRIPTION = (
+    "Builds a dense index (exact 'flat' or approximate 'hnsw') and/or a BM25 index over the corpus "
+    "of a BEIR folder, into an index folder for 'densefb search'. The folder also gets docids.txt "
+    "(document ids; index ids are corpus positions) and manifest.json (model, dataset, parameters, "
+    "densefb version). Progress bars are shown on a terminal unless --quiet. Errors are one line "
+    "on stderr and exit status 2.")
+
+
+def resolve_dataset(text: str) -> Path:
+    """A BEIR folder given as a path or as a name under ``$DENSEFB_DATA``."""
+    path = Path(text)
+    if not path.is_dir():
+        data = os.environ.get("DENSEFB_DATA")
+        if data and (Path(data) / text).is_dir():
+            path = Path(data) / text
+        else:
+            where = f" nor a folder under $DENSEFB_DATA ({data})" if data else " ($DENSEFB_DATA is not set)"
+            raise UserError(f"dataset {text!r} is not a folder{where}")
+    return path
+
+
+def _corpus_file(folder: Path) -> Path:
+    for name in ("corpus.jsonl", "corpus.jsonl.gz"):
+        if (folder / name).is_file():
+            return folder / name
+    raise UserError(f"{folder}: no corpus.jsonl or corpus.jsonl.gz (not a BEIR folder)")
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", metavar="DATASET",
+                        help="BEIR folder (corpus.jsonl[.gz]), or a collection name under $DENSEFB_DATA")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR",
+                        help="index folder to create (must be new or empty unless --overwrite)")
+    parser.add_argument("-m", "--model", metavar="NAME_OR_PATH",
+                        help="bi-encoder: a model folder or a name such as "
+                             "sentence-transformers/all-MiniLM-L6-v2 resolved offline (packaged copy or "
+                             "Hugging Face cache); required with a dense index, recorded for search")
+    dense = parser.add_argument_group("dense index")
+    dense.add_argument("--dense", choices=["flat", "hnsw", "none"], default="flat",
+                       help="dense index kind: exact 'flat', approximate 'hnsw', or 'none' "
+                            "(BM25 only; then --bm25 is needed) (default: flat)")
+    dense.add_argument("--metric", choices=["ip", "cosine"], default="ip",
+                       help="similarity: inner product, or cosine (default: ip, which is cosine for a "
+                            "normalising model such as all-MiniLM-L6-v2)")
+    dense.add_argument("--M", type=util.positive_int, default=16, metavar="M",
+                       help="HNSW: links per node, 2*M on the base layer (default: 16)")
+    dense.add_argument("--ef-construction", type=util.positive_int, default=200, metavar="N",
+                       help="HNSW: candidate list size while building (default: 200)")
+    dense.add_argument("--ef-search", type=util.positive_int, default=10, metavar="N",
+                       help="HNSW: default candidate list size of searches, stored in the index "
+                            "(default: 10; 'densefb search --ef-search' overrides it)")
+    dense.add_argument("--vectors", metavar="FILE.npy",
+                       help="document vectors computed elsewhere: a float32 (documents, dim) .npy array "
+                            "in corpus order, indexed instead of encoding the corpus (--model still names "
+                            "the query encoder)")
+    enc = parser.add_argument_group("encoding")
+    enc.add_argument("--batch-size", type=util.positive_int, default=32, metavar="N",
+                     help="texts per encoder forward pass (default: 32)")
+    enc.add_argument("--chunk-size", type=util.positive_int, default=4096, metavar="N",
+                     help="texts encoded before each add to the index; bounds memory (default: 4096)")
+    enc.add_argument("--max-length", type=util.non_negative_int, default=0, metavar="N",
+                     help="tokens per text, [CLS]/[SEP] included; 0 = the model's max_seq_length "
+                          "(default: 0)")
+    enc.add_argument("--query-prefix", default="", metavar="TEXT",
+                     help="prepended to every query at search time (e.g. 'query: '); recorded (default: none)")
+    enc.add_argument("--doc-prefix", default="", metavar="TEXT",
+                     help="prepended to every document (e.g. 'passage: ') (default: none)")
+    enc.add_argument("--device", default="cpu", metavar="DEV",
+                     help="encoder device: cpu, cuda or cuda:N (default: cpu)")
+    bm25 = parser.add_argument_group("BM25 index")
+    bm25.add_argument("--bm25", action="store_true",
+                      help="also build a BM25 index (Lucene English analysis; title and text)")
+    bm25.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9, Pyserini's)")
+    bm25.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4, Pyserini's)")
+    parser.add_argument("--threads", type=util.non_negative_int, default=0, metavar="N",
+                        help="threads for encoding and indexing; 0 = all cores (default: 0)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the index files of an existing output folder")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars, status lines or summary line (bars and status lines "
+                             "are shown only when stderr is a terminal)")
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Adds the ``index`` subcommand to an argparse subparsers object; it runs :func:`run_index`."""
+    parser = subparsers.add_parser("index", help="build a dense and/or BM25 index of a BEIR folder",
+                                   description=_DESCRIPTION)
+    _add_arguments(parser)
+    util.one_line_argparse_errors(parser)
+    parser.set_defaults(func=run_index)
+    return parser
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.dense == "none" and not args.bm25:
+        raise UserError("nothing to build: --dense none needs --bm25")
+    if args.dense != "none" and not args.model:
+        raise UserError("a dense index needs --model (the encoder of documents and queries)")
+    if args.vectors and args.dense == "none":
+        raise UserError("--vectors needs a dense index (--dense flat or hnsw)")
+    if args.dense != "hnsw":
+        defaults = {"M": 16, "ef_construction": 200, "ef_search": 10}
+        changed = [f"--{k.replace('_', '-')}" for k, v in defaults.items() if getattr(args, k) != v]
+        if changed:
+            raise UserError(f"{', '.join(changed)} apply to --dense hnsw only")
+
+
+def _prepare_output(args: argparse.Namespace) -> Path:
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not args.overwrite:
+            raise UserError(f"{out}: folder is not empty (use --overwrite to replace its index)")
+        # The manifest goes first: a folder without one is never taken for a complete index.
+        (out / util.MANIFEST).unlink(missing_ok=True)
+        for name in ("dense.flat", "dense.hnsw", "bm25.index", util.DOC_IDS):
+            (out / name).unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _load_vectors(path: str, n_docs: int):
+    import numpy as np
+
+    try:
+        vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: cannot read a .npy array ({util.one_line(error)})") from None
+    if vectors.ndim != 2 or vectors.shape[0] != n_docs:
+        raise UserError(f"{path}: shape {tuple(vectors.shape)}, expected ({n_docs}, dim) for the "
+                        f"{n_docs} documents of the corpus")
+    return vectors
+
+
+def build(args: argparse.Namespace) -> Dict[str, Any]:
+    """Builds the indexes described by parsed arguments; returns the manifest written."""
+    import densefb
+
+    _check_args(args)
+    dataset = resolve_dataset(args.dataset)
+    corpus_path = _corpus_file(dataset)
+    out = _prepare_output(args)
+    progress = util.show_progress(args)
+
+    started = time.perf_counter()
+    util.note(args, f"reading {corpus_path}")
+    corpus = densefb._core.read_beir_corpus(os.fspath(corpus_path))
+    if len(corpus) == 0:
+        raise UserError(f"{corpus_path}: no documents")
+    manifest: Dict[str, Any] = {
+        "format": util.MANIFEST_FORMAT,
+        "version": util.MANIFEST_VERSION,
+        "densefb_version": densefb.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "dataset": {"name": dataset.resolve().name, "path": os.fspath(dataset.resolve()),
+                    "corpus": corpus_path.name, "num_documents": len(corpus)},
+        "doc_ids": util.DOC_IDS,
+        "model": None,
+        "dense": None,
+        "bm25": None,
+    }
+
+    vectors = _load_vectors(args.vectors, len(corpus)) if args.vectors else None
+    if args.dense != "none":
+        model_path = densefb.resolve_model(args.model)
+        encoder = densefb.Encoder.from_pretrained(
+            model_path, max_length=args.max_length, device=args.device, num_threads=args.threads,
+            query_prefix=args.query_prefix, document_prefix=args.doc_prefix)
+        given = Path(args.model)
+        manifest["model"] = {
+            "name": os.fspath(given.resolve()) if given.is_dir() else args.model,
+            "path": os.fspath(Path(model_path).resolve()),
+            "dim": encoder.dim, "max_length": encoder.max_length, "normalized": encoder.normalized,
+            "query_prefix": args.query_prefix, "doc_prefix": args.doc_prefix,
+        }
+        params: Dict[str, Any] = {"metric": args.metric}
+        if args.dense == "hnsw":
+            params.update(M=args.M, ef_construction=args.ef_construction, ef_search=args.ef_search)
+            index = densefb.HnswIndex(encoder.dim, num_threads=args.threads, **params)
+        else:
+            index = densefb.FlatIndex(encoder.dim, metric=args.metric)
+        if vectors is not None:
+            if vectors.shape[1] != encoder.dim:
+                raise UserError(f"{args.vectors}: vectors of dimension {vectors.shape[1]}, but the model "
+                                f"{args.model} outputs {encoder.dim}")
+            util.note(args, f"adding {len(corpus)} vectors from {args.vectors}")
+            chunk = args.chunk_size
+            for begin in range(0, len(corpus), chunk):
+                index.add(vectors[begin:begin + chunk])
+            source = {"vectors": os.fspath(Path(args.vectors).resolve())}
+        else:
+            util.note(args, f"encoding {len(corpus)} documents with {args.model}")
+            densefb.build_index(encoder, corpus, index, batch_size=args.batch_size,
+                                chunk_size=args.chunk_size, show_progress=progress)
+            source = {"encoded": True, "batch_size": args.batch_size}
+        filename = f"dense.{args.dense}"
+        index.save(out / filename)
+        manifest["dense"] = {"kind": args.dense, "file": filename, "dim": encoder.dim,
+                             "num_vectors": index.ntotal, **params, **source}
+
+    if args.bm25:
+        util.note(args, f"building BM25 over {len(corpus)} documents")
+        bm25 = densefb.Bm25Index.build(corpus, k1=args.k1, b=args.b, num_threads=args.threads)
+        bm25.save(out / "bm25.index")
+        manifest["bm25"] = {"file": "bm25.index", "k1": args.k1, "b": args.b, "stopwords": True,
+                            "stemmer": "porter", "num_terms": bm25.num_terms}
+
+    with open(out / util.DOC_IDS, "w", encoding="utf-8") as f:
+        for doc_id in corpus.ids:
+            f.write(doc_id + "\n")
+    manifest["build_seconds"] = round(time.perf_counter() - started, 3)
+    util.write_json_atomic(out / util.MANIFEST, manifest)
+    return manifest
+
+
+def run_index(args: argparse.Namespace) -> int:
+    """Runs ``densefb index`` on parsed arguments; returns the exit status (0, or 2 on error)."""
+    try:
+        manifest = build(args)
+    except (UserError, OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as error:
+        print(f"densefb index: error: {util.one_line(error)}", file=sys.stderr)
+        return util.EXIT_ERROR
+    parts = []
+    if manifest["dense"]:
+        d = manifest["dense"]
+        parts.append(f"{d['kind']} index of {d['num_vectors']} vectors (dim {d['dim']}, {d['metric']})")
+    if manifest["bm25"]:
+        parts.append(f"BM25 index ({manifest['bm25']['num_terms']} terms)")
+    if not args.quiet:
+        print(f"{args.output}: {' and '.join(parts)} in {manifest['build_seconds']:.1f} s")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Standalone entry point: ``python -m densefb.cli_index DATASET --output DIR ...``."""
+    parser = util.one_line_argparse_errors(argparse.ArgumentParser(prog="densefb index", description=_DESCRIPTION))
+    _add_arguments(parser)
+    return run_index(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

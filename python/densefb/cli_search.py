@@ -1,0 +1,357 @@
+"""``densefb search``: searches an index folder made by ``densefb index`` and writes a TREC run.
+
+    densefb search INDEX_DIR (--dataset DIR [--split test] | --queries FILE) --output RUN
+                   [--k 1000] [--retriever dense|bm25] [--model NAME_OR_PATH]
+                   [--prf avg|rocchio [--prf-depth N] [--rocchio-alpha A] [--rocchio-beta B]
+                    [--rocchio-gamma G] [--rocchio-topk N] [--rocchio-bottomk N] [--prf-normalize]
+                    [--prf-rerank]]
+                   [--rm3 [--rm3-fb-terms 10] [--rm3-fb-docs 10] [--rm3-weight 0.5]]
+                   [--pipeline SPEC] [--ef-search N] [--metrics M ...] [--tag TAG] [--quiet]
+
+Queries come from a BEIR folder (its judged queries of ``--split``; then ``--metrics`` are
+computed against its qrels) or from a file: BEIR ``queries.jsonl[.gz]`` or a TSV of
+``qid<TAB>text`` lines (Pyserini's topic TSV). Errors are one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from densefb import _cli_util as util
+from densefb._cli_util import UserError
+from densefb.cli_index import resolve_dataset
+
+__all__ = ["register", "run_search", "main", "read_queries_file"]
+
+_DESCRIPTION = (
+    "Searches an index folder made by 'densefb index' and writes a TREC run (qid Q0 docid rank score "
+    "tag). Dense retrieval can add vector pseudo-relevance feedback (--prf avg|rocchio, Pyserini's "
+    "definitions and defaults); BM25 can add RM3 (--rm3); --pipeline runs any pipeline spec instead. "
+    "With --dataset, --metrics evaluates the run against the folder's qrels (trec_eval conventions). "
+    "Errors are one line on stderr and exit status 2.")
+
+_ROCCHIO_DEFAULTS = {"rocchio_alpha": 0.9, "rocchio_beta": 0.1, "rocchio_gamma": 0.1,
+                     "rocchio_topk": 3, "rocchio_bottomk": 0}
+_RM3_DEFAULTS = {"rm3_fb_terms": 10, "rm3_fb_docs": 10, "rm3_weight": 0.5}
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("index", metavar="INDEX_DIR", help="index folder written by 'densefb index'")
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("-d", "--dataset", metavar="DIR",
+                     help="BEIR folder (or a name under $DENSEFB_DATA): its judged queries of --split")
+    src.add_argument("--queries", metavar="FILE",
+                     help="queries file: BEIR queries.jsonl[.gz], or TSV lines 'qid<TAB>text'")
+    parser.add_argument("--split", default="test",
+                        help="qrels split of --dataset (qrels/<split>.tsv) (default: test)")
+    parser.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run file to write")
+    parser.add_argument("-k", "--k", type=util.positive_int, default=1000,
+                        help="results per query (default: 1000)")
+    parser.add_argument("--retriever", choices=["dense", "bm25"], default=None,
+                        help="index searched: dense or bm25 (default: dense if the folder has a dense "
+                             "index, else bm25)")
+    parser.add_argument("-m", "--model", metavar="NAME_OR_PATH",
+                        help="query encoder (default: the model recorded in the index manifest)")
+    parser.add_argument("--ef-search", type=util.positive_int, default=None, metavar="N",
+                        help="HNSW candidate list size (default: the index's)")
+    parser.add_argument("--batch-size", type=util.positive_int, default=32, metavar="N",
+                        help="queries per encoder forward pass (default: 32)")
+    prf = parser.add_argument_group("vector pseudo-relevance feedback (dense retriever)")
+    prf.add_argument("--prf", choices=["avg", "rocchio"],
+                     help="refine each query vector from the first-pass documents' vectors, then search "
+                          "again (Pyserini --prf-method): avg q'=(q+d1+..+dk)/(k+1); rocchio "
+                          "q'=alpha q + beta mean(top) - gamma mean(bottom)")
+    prf.add_argument("--prf-depth", type=util.non_negative_int, default=None, metavar="N",
+                     help="avg: feedback documents k (default: 3); rocchio: first-pass depth the top and "
+                          "bottom documents come from (default: 0 = max(topk, bottomk))")
+    prf.add_argument("--rocchio-alpha", type=float, default=None, metavar="A",
+                     help="rocchio: weight of the query vector (default: 0.9)")
+    prf.add_argument("--rocchio-beta", type=float, default=None, metavar="B",
+                     help="rocchio: weight of the mean of the top documents (default: 0.1)")
+    prf.add_argument("--rocchio-gamma", type=float, default=None, metavar="G",
+                     help="rocchio: weight of the mean of the bottom documents, subtracted (default: 0.1; "
+                          "used only with --rocchio-bottomk > 0)")
+    prf.add_argument("--rocchio-topk", type=util.positive_int, default=None, metavar="N",
+                     help="rocchio: positive documents, the first N of the list (default: 3)")
+    prf.add_argument("--rocchio-bottomk", type=util.non_negative_int, default=None, metavar="N",
+                     help="rocchio: negative documents, the last N of the first-pass list (default: 0)")
+    prf.add_argument("--prf-normalize", action="store_true",
+                     help="L2-normalise the refined query vector (default: no, as Pyserini)")
+    prf.add_argument("--prf-rerank", action="store_true",
+                     help="re-score the first-pass candidates (top --k) with the refined vector instead of "
+                          "searching the whole index again")
+    rm3 = parser.add_argument_group("RM3 (bm25 retriever)")
+    rm3.add_argument("--rm3", action="store_true", help="expand each query with RM3 (Pyserini's defaults)")
+    rm3.add_argument("--rm3-fb-terms", type=util.positive_int, default=None, metavar="N",
+                     help="RM3 expansion terms (default: 10)")
+    rm3.add_argument("--rm3-fb-docs", type=util.positive_int, default=None, metavar="N",
+                     help="RM3 feedback documents (default: 10)")
+    rm3.add_argument("--rm3-weight", type=float, default=None, metavar="W",
+                     help="RM3 weight of the original query (default: 0.5)")
+    parser.add_argument("--pipeline", metavar="SPEC",
+                        help="a pipeline spec run instead of --retriever/--prf/--rm3, e.g. "
+                             "'dense >> rocchio(alpha=0.4,beta=0.6,topk=5) >> dense' or "
+                             "'fuse(rrf(k=60), dense, bm25)'; the stages use the folder's indexes "
+                             "(and the corpus for text stages)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--tag", default=None,
+                     help="run tag, the last TREC column (default: a description of the method)")
+    out.add_argument("--metrics", nargs="+", metavar="METRIC",
+                     help="also evaluate with these measures (ir_measures or trec_eval names, e.g. "
+                          "nDCG@10 R@100 AP) against the qrels of --dataset or --qrels")
+    out.add_argument("--qrels", metavar="FILE",
+                     help="qrels for --metrics (TREC or BEIR .tsv) (default: those of --dataset)")
+    parser.add_argument("--threads", type=util.non_negative_int, default=0, metavar="N",
+                        help="search and encoder threads; 0 = all cores (default: 0)")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars, no status lines and no summary")
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Adds the ``search`` subcommand to an argparse subparsers object; it runs :func:`run_search`."""
+    parser = subparsers.add_parser("search", help="search an index folder and write a TREC run",
+                                   description=_DESCRIPTION)
+    _add_arguments(parser)
+    util.one_line_argparse_errors(parser)
+    parser.set_defaults(func=run_search)
+    return parser
+
+
+def read_queries_file(path: str) -> Tuple[List[str], List[str]]:
+    """(ids, texts) of a BEIR queries.jsonl[.gz] file or a ``qid<TAB>text`` TSV file."""
+    from densefb import _core
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{path}: no such queries file")
+    if p.name.endswith((".jsonl", ".jsonl.gz")):
+        queries = _core.read_beir_queries(os.fspath(p))
+        return list(queries.ids), list(queries.texts)
+    ids, texts, seen = [], [], set()
+    with open(p, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            if "\t" not in line:
+                raise UserError(f"{path}:{number}: expected 'qid<TAB>text' (or use a .jsonl file)")
+            qid, text = line.split("\t", 1)
+            if qid in seen:
+                raise UserError(f"{path}:{number}: query id {qid!r} given twice")
+            seen.add(qid)
+            ids.append(qid)
+            texts.append(text)
+    if not ids:
+        raise UserError(f"{path}: no queries")
+    return ids, texts
+
+
+def _check_args(args: argparse.Namespace, manifest: Dict[str, Any]) -> str:
+    """Validates flag combinations against the index; returns the retriever."""
+    rocchio_set = [k for k in _ROCCHIO_DEFAULTS if getattr(args, k) is not None]
+    rm3_set = [k for k in _RM3_DEFAULTS if getattr(args, k) is not None]
+    flag = lambda k: "--" + k.replace("_", "-")  # noqa: E731
+    if args.pipeline:
+        used = [f for f, on in (("--retriever", args.retriever), ("--prf", args.prf), ("--rm3", args.rm3))
+                if on]
+        if used:
+            raise UserError(f"--pipeline replaces {', '.join(used)}: give one or the other")
+    retriever = args.retriever or ("dense" if manifest.get("dense") else "bm25")
+    if rocchio_set and args.prf != "rocchio":
+        raise UserError(f"{flag(rocchio_set[0])} needs --prf rocchio")
+    if (args.prf_depth is not None or args.prf_normalize or args.prf_rerank) and not args.prf:
+        raise UserError("--prf-depth, --prf-normalize and --prf-rerank need --prf avg|rocchio")
+    if args.prf == "avg" and args.prf_depth == 0:
+        raise UserError("--prf-depth must be >= 1 with --prf avg")
+    if rm3_set and not args.rm3:
+        raise UserError(f"{flag(rm3_set[0])} needs --rm3")
+    if not args.pipeline:
+        if retriever == "dense" and not manifest.get("dense"):
+            raise UserError(f"{args.index} has no dense index (built with --dense none)")
+        if retriever == "bm25" and not manifest.get("bm25"):
+            raise UserError(f"{args.index} has no BM25 index (build it with densefb index --bm25)")
+        if args.prf and retriever != "dense":
+            raise UserError("--prf needs the dense retriever")
+        if args.rm3 and retriever != "bm25":
+            raise UserError("--rm3 needs --retriever bm25")
+    if args.ef_search is not None and (manifest.get("dense") or {}).get("kind") != "hnsw":
+        raise UserError("--ef-search applies to an HNSW index only")
+    if args.metrics and not (args.dataset or args.qrels):
+        raise UserError("--metrics needs qrels: use --dataset or --qrels")
+    return retriever
+
+
+def _prf_model(args: argparse.Namespace):
+    import densefb
+
+    if args.prf == "avg":
+        return densefb.AveragePrf(k=3 if args.prf_depth is None else args.prf_depth,
+                                  normalize=args.prf_normalize)
+    value = lambda k: _ROCCHIO_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k)  # noqa: E731
+    return densefb.RocchioPrf(alpha=value("rocchio_alpha"), beta=value("rocchio_beta"),
+                              gamma=value("rocchio_gamma"), topk=value("rocchio_topk"),
+                              bottomk=value("rocchio_bottomk"), depth=args.prf_depth or 0,
+                              normalize=args.prf_normalize)
+
+
+def _encoder(args: argparse.Namespace, manifest: Dict[str, Any]):
+    import densefb
+
+    model = manifest.get("model") or {}
+    name = args.model or model.get("name")
+    if not name:
+        raise UserError(f"{args.index}: the manifest names no model; give --model")
+    try:
+        path = densefb.resolve_model(name)
+    except FileNotFoundError:
+        if args.model or not model.get("path") or not Path(model["path"]).is_dir():
+            raise
+        path = Path(model["path"])  # the copy used at index time
+    return densefb.Encoder.from_pretrained(
+        path, max_length=int(model.get("max_length", 0)) if not args.model else 0,
+        query_prefix=model.get("query_prefix", ""), num_threads=args.threads)
+
+
+def _load_dense(index_dir: Path, manifest: Dict[str, Any]):
+    import densefb
+
+    dense = manifest["dense"]
+    cls = densefb.HnswIndex if dense["kind"] == "hnsw" else densefb.FlatIndex
+    return cls.load(index_dir / dense["file"])
+
+
+def _run_pipeline(args, index_dir: Path, manifest, query_ids, query_texts, dataset):
+    """Runs ``--pipeline SPEC`` with the indexes of the folder; returns (run, canonical spec)."""
+    import densefb
+
+    if not hasattr(densefb, "Pipeline"):
+        raise UserError("--pipeline needs densefb.Pipeline, which this build of densefb lacks")
+    pipeline = densefb.Pipeline.parse(args.pipeline)
+    needs = set(pipeline.requires)
+    resources: Dict[str, Any] = {}
+    if needs & {"encoder", "dense_index"}:
+        if not manifest.get("dense"):
+            raise UserError(f"pipeline {pipeline.spec!r} needs a dense index; {args.index} has none")
+        resources["encoder"] = _encoder(args, manifest)
+        resources["dense_index"] = _load_dense(index_dir, manifest)
+        if args.ef_search and isinstance(resources["dense_index"], densefb.HnswIndex):
+            raise UserError("with --pipeline, give the HNSW candidate list size as dense(ef_search=N)")
+    if "bm25" in needs:
+        if not manifest.get("bm25"):
+            raise UserError(f"pipeline {pipeline.spec!r} needs a BM25 index; {args.index} has none")
+        resources["bm25"] = densefb.Bm25Index.load(index_dir / manifest["bm25"]["file"])
+    if "corpus" in needs or "bm25" not in resources:  # texts, or the document names of the run
+        if dataset is not None:
+            resources["corpus"] = dataset.corpus
+        else:
+            corpus_path = Path(manifest["dataset"]["path"]) / manifest["dataset"]["corpus"]
+            if not corpus_path.is_file():
+                raise UserError(f"pipeline {pipeline.spec!r} needs the corpus: {corpus_path} is gone; "
+                                f"give --dataset")
+            resources["corpus"] = densefb._core.read_beir_corpus(os.fspath(corpus_path))
+    missing = needs - set(resources)
+    if missing:
+        raise UserError(f"pipeline {pipeline.spec!r} needs {', '.join(sorted(missing))}, which "
+                        f"'densefb search' does not provide")
+    util.note(args, f"running {pipeline.spec} on {len(query_ids)} queries")
+    run = pipeline.run(densefb.Resources(**resources), list(zip(query_ids, query_texts)), k=args.k,
+                       num_threads=args.threads, batch_size=args.batch_size)
+    return run, pipeline.spec
+
+
+def search(args: argparse.Namespace) -> Tuple[Any, str, Optional[Dict[str, float]], int]:
+    """Runs a search from parsed arguments; returns (run, description, metric means, queries)."""
+    import densefb
+
+    index_dir = Path(args.index)
+    manifest = util.read_manifest(index_dir)
+    retriever = _check_args(args, manifest)
+    doc_ids = util.read_doc_ids(index_dir)
+    progress = util.show_progress(args)
+
+    dataset = None
+    if args.dataset:
+        folder = resolve_dataset(args.dataset)
+        util.note(args, f"reading {folder} ({args.split})")
+        dataset = densefb.load_beir(folder, args.split)
+        query_ids, query_texts = list(dataset.queries.ids), list(dataset.queries.texts)
+        if len(dataset.corpus) != len(doc_ids) or list(dataset.corpus.ids) != doc_ids:
+            raise UserError(f"{folder}: its corpus differs from the one indexed in {args.index} "
+                            f"({len(dataset.corpus)} vs {len(doc_ids)} documents, or other ids)")
+    else:
+        query_ids, query_texts = read_queries_file(args.queries)
+    if not query_ids:
+        raise UserError("no queries to search")
+
+    if args.pipeline:
+        run, description = _run_pipeline(args, index_dir, manifest, query_ids, query_texts, dataset)
+    elif retriever == "bm25":
+        bm25 = densefb.Bm25Index.load(index_dir / manifest["bm25"]["file"])
+        rm3 = None
+        if args.rm3:
+            rm3 = {"fb_terms": args.rm3_fb_terms or 10, "fb_docs": args.rm3_fb_docs or 10,
+                   "original_query_weight": 0.5 if args.rm3_weight is None else args.rm3_weight}
+        util.note(args, f"searching {len(query_ids)} queries with BM25{' + RM3' if rm3 else ''}")
+        scores, ids = bm25.search(query_texts, k=args.k, num_threads=args.threads, rm3=rm3)
+        run = densefb.make_run(query_ids, ids, scores, doc_ids)
+        description = "bm25" + (f"+rm3(fb_terms={rm3['fb_terms']},fb_docs={rm3['fb_docs']},"
+                                f"original_query_weight={rm3['original_query_weight']:g})" if rm3 else "")
+    else:
+        encoder = _encoder(args, manifest)
+        index = _load_dense(index_dir, manifest)
+        if encoder.dim != index.dim:
+            raise UserError(f"the model outputs dimension {encoder.dim} but the index holds {index.dim}")
+        util.note(args, f"encoding {len(query_ids)} queries")
+        vectors = encoder.encode_queries(query_texts, batch_size=args.batch_size, show_progress=progress)
+        ef = args.ef_search or 0
+        if args.prf:
+            model = _prf_model(args)
+            scores, ids = densefb.prf_search(index, vectors, model, k=args.k, rerank=args.prf_rerank,
+                                             num_threads=args.threads, ef_search=ef)
+            description = f"dense+{model}" + ("+rerank" if args.prf_rerank else "")
+        else:
+            if isinstance(index, densefb.HnswIndex):
+                scores, ids = index.search(vectors, args.k, ef=ef or None, num_threads=args.threads)
+            else:
+                scores, ids = index.search(vectors, args.k, num_threads=args.threads)
+            description = "dense"
+        run = densefb.make_run(query_ids, ids, scores, doc_ids)
+    run.name = args.tag or "densefb-" + "".join(description.split())
+    densefb.write_trec_run(args.output, run)
+
+    means = None
+    if args.metrics:
+        qrels = args.qrels if args.qrels else dataset.qrels
+        means = densefb.evaluate(run, qrels, list(dict.fromkeys(args.metrics)))
+    return run, description, means, len(query_ids)
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """Runs ``densefb search`` on parsed arguments; returns the exit status (0, or 2 on error)."""
+    started = time.perf_counter()
+    try:
+        run, description, means, n = search(args)
+    except (UserError, OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as error:
+        print(f"densefb search: error: {util.one_line(error)}", file=sys.stderr)
+        return util.EXIT_ERROR
+    if not args.quiet:
+        print(f"{args.output}: {n} queries, {run.num_entries} results, {description} "
+              f"({time.perf_counter() - started:.1f} s)")
+    if means is not None:
+        print("  ".join(f"{m} {v:.4f}" for m, v in means.items()))
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Standalone entry point: ``python -m densefb.cli_search INDEX_DIR --dataset DIR --output RUN``."""
+    parser = util.one_line_argparse_errors(argparse.ArgumentParser(prog="densefb search", description=_DESCRIPTION))
+    _add_arguments(parser)
+    return run_search(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
