@@ -6,6 +6,8 @@
 #define DENSEFB_FLAT_INDEX_H_
 
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 #include "densefb/index.h"
@@ -47,6 +49,11 @@ class FlatIndex final : public VectorIndex {
   std::vector<float> data_;        // size() x dim, as added
   std::vector<float> inv_norms_;   // cosine only: 1 / |d| (0 for a zero vector)
   std::unique_ptr<IdTable> id_table_;
+  // Add holds mutex_ exclusively; Search, Reconstruct, Save and size() share it, so an Add
+  // from one thread waits for the searches of others instead of racing them. A waiting Add
+  // holds turnstile_, which new readers pass through, so searches cannot starve it.
+  mutable std::shared_mutex mutex_;
+  mutable std::mutex turnstile_;
 };
 
 }  // namespace densefb

@@ -2,7 +2,9 @@
 // search top-k by inner product or cosine, fetch stored vectors by id, save and load.
 //
 // Thread safety: const methods (Search, Reconstruct, Save) may run concurrently from many
-// threads on one index; Add must not run concurrently with anything else on that index.
+// threads on one index. FlatIndex and HnswIndex also take Add from any thread: it waits for
+// the calls in progress and they wait for it (a reader-writer lock per index). References
+// returned by accessors (FlatIndex::vectors(), ids()) are invalidated by a later Add.
 #ifndef DENSEFB_INDEX_H_
 #define DENSEFB_INDEX_H_
 
@@ -37,7 +39,8 @@ class VectorIndex {
   virtual std::int64_t size() const = 0;
 
   // Adds `vectors` (n x dim). `ids` is empty (ids continue from size()) or has n distinct,
-  // non-negative ids not already in the index. Vectors must be finite.
+  // non-negative ids not already in the index. Vectors must be finite, with an L2 norm
+  // of at most 1.8e19 (so that no inner product overflows float32); the same holds for queries.
   virtual absl::Status Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids = {}) = 0;
 
   // Top-k of each query into caller-owned (n_queries x k) buffers.

@@ -45,7 +45,7 @@ absl::Status ForEachJsonLine(const std::string& path,
     Json obj;
     try {
       obj = Json::parse(line);
-    } catch (const Json::parse_error& e) {
+    } catch (const Json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
       return reader->Error(absl::StrCat("bad JSON: ", e.what()));
     }
     if (!obj.is_object()) return reader->Error("expected a JSON object");

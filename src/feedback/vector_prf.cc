@@ -123,7 +123,17 @@ absl::Status VectorFeedback::Refine(const VectorIndex& index, ConstMatrixView qu
         for (std::int64_t c = 0; c < d; ++c) norm2 += acc[c] * acc[c];
         if (norm2 > 0) scale = 1.0 / std::sqrt(norm2);
       }
-      for (std::int64_t c = 0; c < d; ++c) o[c] = static_cast<float>(acc[c] * scale);
+      for (std::int64_t c = 0; c < d; ++c) {
+        const double v = acc[c] * scale;
+        // Finite inputs and weights can still overflow float32 (or double): never hand back
+        // an infinite or NaN query vector.
+        if (!(std::fabs(v) <= std::numeric_limits<float>::max())) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              ToString(), ": the refined vector of query ", i, " is not finite in float32 (",
+              v, " in column ", c, "); the weights overflow"));
+        }
+        o[c] = static_cast<float>(v);
+      }
     }
     begin = end;
   }

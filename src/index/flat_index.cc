@@ -11,6 +11,7 @@
 #include "index/id_table.h"
 #include "index/kernels.h"
 #include "index/parallel.h"
+#include "index/rw_lock.h"
 #include "index/topk.h"
 
 namespace densefb {
@@ -34,6 +35,23 @@ float InverseNorm(const float* v, std::int64_t d) {
 
 }  // namespace
 
+// Rows whose squared L2 norm exceeds the float32 range (|v| > 1.8e19) are rejected: below it,
+// every inner product of two rows is finite in float32 (Cauchy-Schwarz), so no score can
+// overflow to an infinity or a NaN (inf - inf) that would silently drop documents from a ranking.
+static absl::Status CheckNorms(ConstMatrixView m, absl::string_view what) {
+  for (std::int64_t i = 0; i < m.rows; ++i) {
+    const float* row = m.row(i);
+    double norm2 = 0;
+    for (std::int64_t j = 0; j < m.cols; ++j) norm2 += static_cast<double>(row[j]) * row[j];
+    if (norm2 > std::numeric_limits<float>::max()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " row ", i, " has L2 norm ", std::sqrt(norm2),
+          ", above 1.8e19: its inner products could overflow float32"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckQueries(ConstMatrixView queries, int dim, const SearchOptions& options) {
   if (options.k < 0) return absl::InvalidArgumentError(absl::StrCat("k = ", options.k, " is negative"));
   if (queries.rows > 0 && queries.cols != dim) {
@@ -43,7 +61,8 @@ absl::Status CheckQueries(ConstMatrixView queries, int dim, const SearchOptions&
   if (options.num_threads < 0) {
     return absl::InvalidArgumentError(absl::StrCat("num_threads = ", options.num_threads, " is negative"));
   }
-  return CheckFinite(queries, "query");
+  DENSEFB_RETURN_IF_ERROR(CheckFinite(queries, "query"));
+  return CheckNorms(queries, "query");
 }
 
 absl::Status CheckVectors(ConstMatrixView vectors, int dim) {
@@ -51,7 +70,8 @@ absl::Status CheckVectors(ConstMatrixView vectors, int dim) {
     return absl::InvalidArgumentError(
         absl::StrCat("vectors have ", vectors.cols, " dimensions, the index has ", dim));
   }
-  return CheckFinite(vectors, "vector");
+  DENSEFB_RETURN_IF_ERROR(CheckFinite(vectors, "vector"));
+  return CheckNorms(vectors, "vector");
 }
 
 FlatIndex::FlatIndex(int dim, Metric metric)
@@ -63,11 +83,15 @@ absl::StatusOr<std::unique_ptr<FlatIndex>> FlatIndex::Create(int dim, Metric met
   return std::unique_ptr<FlatIndex>(new FlatIndex(dim, metric));
 }
 
-std::int64_t FlatIndex::size() const { return id_table_->size(); }
+std::int64_t FlatIndex::size() const {
+  ReaderLock lock(turnstile_, mutex_);
+  return id_table_->size();
+}
 ConstMatrixView FlatIndex::vectors() const { return {data_.data(), size(), dim_}; }
 const std::vector<std::int64_t>& FlatIndex::ids() const { return id_table_->ids(); }
 
 absl::Status FlatIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) {
+  WriterLock lock(turnstile_, mutex_);
   DENSEFB_RETURN_IF_ERROR(CheckVectors(vectors, dim_));
   DENSEFB_RETURN_IF_ERROR(id_table_->Validate(vectors.rows, ids));
   const std::size_t old = data_.size();
@@ -88,10 +112,11 @@ absl::Status FlatIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64
 
 absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& options,
                                float* out_scores, std::int64_t* out_ids) const {
+  ReaderLock lock(turnstile_, mutex_);
   DENSEFB_RETURN_IF_ERROR(CheckQueries(queries, dim_, options));
   const std::int64_t nq = queries.rows;
   const std::int64_t k = options.k;
-  const std::int64_t n = size();
+  const std::int64_t n = id_table_->size();
   if (nq == 0 || k == 0) return absl::OkStatus();
 
   // Cosine: rank by <q/|q|, d> * (1/|d|).
@@ -127,7 +152,9 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
   std::vector<ScoredRow> heaps(static_cast<std::size_t>(nq * n_shards * stride));
   std::vector<std::int64_t> heap_sizes(nq * n_shards, 0);
   const kernels::KernelSet& kern = kernels::Best();
-  std::vector<std::vector<float>> buffers(threads);
+  // One buffer per worker; ParallelFor never runs more workers than tasks.
+  std::vector<std::vector<float>> buffers(
+      static_cast<std::size_t>(std::min<std::int64_t>(threads, std::max<std::int64_t>(n_qblocks * n_shards, 1))));
 
   auto scan = [&](auto selector_tag) {
     using Selector = typename decltype(selector_tag)::type;
@@ -192,6 +219,7 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
 }
 
 absl::Status FlatIndex::Reconstruct(absl::Span<const std::int64_t> ids, MutableMatrixView out) const {
+  ReaderLock lock(turnstile_, mutex_);
   if (out.rows != static_cast<std::int64_t>(ids.size()) || (out.rows > 0 && out.cols != dim_)) {
     return absl::InvalidArgumentError(absl::StrCat("output is ", out.rows, " x ", out.cols,
                                                    ", expected ", ids.size(), " x ", dim_));
@@ -205,11 +233,13 @@ absl::Status FlatIndex::Reconstruct(absl::Span<const std::int64_t> ids, MutableM
 }
 
 absl::Status FlatIndex::Save(const std::string& path) const {
+  ReaderLock lock(turnstile_, mutex_);
   DENSEFB_ASSIGN_OR_RETURN(auto writer, AtomicFileWriter::Open(path, "FLAT", kFormatVersion));
   DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint32_t>(dim_));
   DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint32_t>(static_cast<std::uint32_t>(metric_)));
-  DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint64_t>(size()));
-  DENSEFB_RETURN_IF_ERROR(writer->Write(ids().data(), ids().size() * sizeof(std::int64_t)));
+  const std::vector<std::int64_t>& ids = id_table_->ids();
+  DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint64_t>(ids.size()));
+  DENSEFB_RETURN_IF_ERROR(writer->Write(ids.data(), ids.size() * sizeof(std::int64_t)));
   DENSEFB_RETURN_IF_ERROR(writer->Write(data_.data(), data_.size() * sizeof(float)));
   return writer->Commit();
 }
@@ -233,7 +263,10 @@ absl::StatusOr<std::unique_ptr<FlatIndex>> FlatIndex::Load(const std::string& pa
   auto index = std::unique_ptr<FlatIndex>(new FlatIndex(static_cast<int>(dim), static_cast<Metric>(metric)));
   absl::Status ids_ok = index->id_table_->Assign(std::move(ids));
   if (!ids_ok.ok()) return reader->Corrupt(ids_ok.message());
-  DENSEFB_RETURN_IF_ERROR(CheckFinite({data.data(), static_cast<std::int64_t>(n), dim}, "stored vector"));
+  if (absl::Status finite = CheckVectors({data.data(), static_cast<std::int64_t>(n), dim}, dim);
+      !finite.ok()) {
+    return reader->Corrupt(absl::StrCat("stored ", finite.message()));
+  }
   index->data_ = std::move(data);
   if (index->metric_ == Metric::kCosine) {
     index->inv_norms_.resize(n);

@@ -39,6 +39,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <shared_mutex>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -66,6 +67,7 @@
 #include "index/id_table.h"
 #include "index/kernels.h"
 #include "index/parallel.h"
+#include "index/rw_lock.h"
 
 namespace densefb {
 namespace {
@@ -160,6 +162,9 @@ struct HnswIndex::Impl {
   IdTable id_table;              // row -> external id
   std::vector<tableint> internal_of_row;  // row -> hnswlib internal id (label = row)
   bool broken = false;           // an Add failed half-way (out of memory); unusable
+  // Add holds it exclusively; Search, Reconstruct, Save and size() share it (rw_lock.h).
+  mutable std::shared_mutex mutex;
+  mutable std::mutex turnstile;
 
   absl::Status CheckUsable() const {
     if (broken) {
@@ -241,11 +246,15 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Create(int dim, Metric met
 
 int HnswIndex::dim() const { return impl_->dim; }
 Metric HnswIndex::metric() const { return impl_->metric; }
-std::int64_t HnswIndex::size() const { return impl_->id_table.size(); }
+std::int64_t HnswIndex::size() const {
+  ReaderLock lock(impl_->turnstile, impl_->mutex);
+  return impl_->id_table.size();
+}
 const HnswConfig& HnswIndex::config() const { return impl_->config; }
 
 absl::Status HnswIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) {
   Impl& s = *impl_;
+  WriterLock lock(s.turnstile, s.mutex);
   DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
   const std::int64_t n = vectors.rows;
   if (n < 0) {
@@ -257,7 +266,7 @@ absl::Status HnswIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64
   DENSEFB_RETURN_IF_ERROR(CheckVectors(vectors, s.dim));
   DENSEFB_RETURN_IF_ERROR(s.id_table.Validate(n, ids));
   if (n == 0) return absl::OkStatus();
-  const std::int64_t base = size();
+  const std::int64_t base = s.id_table.size();
   const std::int64_t total = base + n;
   if (total > kMaxElements) {
     return absl::InvalidArgumentError(absl::StrCat("HNSW index would hold ", total,
@@ -291,7 +300,9 @@ absl::Status HnswIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64
   // Concurrent addPoint is hnswlib's supported way to build in parallel. Its level draws
   // then share one generator without a lock (as in hnswlib's own Python binding), one more
   // reason why only a single-threaded build is reproducible.
-  const int threads = ResolveThreads(s.config.num_threads);
+  // At most one worker per row: num_threads may come from a file, so it bounds nothing.
+  const int threads = static_cast<int>(
+      std::min<std::int64_t>(ResolveThreads(s.config.num_threads), std::max<std::int64_t>(n, 1)));
   std::vector<std::vector<float>> buffers(threads, std::vector<float>(s.dim + 1));
   Graph& graph = *s.graph;
   auto insert = [&](std::int64_t i, int worker) {
@@ -323,6 +334,7 @@ absl::Status HnswIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64
 absl::Status HnswIndex::Search(ConstMatrixView queries, const SearchOptions& options,
                                float* scores, std::int64_t* ids) const {
   const Impl& s = *impl_;
+  ReaderLock lock(s.turnstile, s.mutex);
   DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
   const int k = options.k;
   if (queries.rows < 0) {
@@ -342,7 +354,7 @@ absl::Status HnswIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     return absl::InvalidArgumentError("Search: null output buffer");
   }
 
-  if (size() == 0) {
+  if (s.id_table.size() == 0) {
     std::fill(scores, scores + nq * k, -std::numeric_limits<float>::infinity());
     std::fill(ids, ids + nq * k, kNoId);
     return absl::OkStatus();
@@ -372,6 +384,7 @@ absl::Status HnswIndex::Search(ConstMatrixView queries, const SearchOptions& opt
 absl::Status HnswIndex::Reconstruct(absl::Span<const std::int64_t> ids,
                                     MutableMatrixView out) const {
   const Impl& s = *impl_;
+  ReaderLock lock(s.turnstile, s.mutex);
   DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
   if (out.rows != static_cast<std::int64_t>(ids.size()) || (out.rows > 0 && out.cols != s.dim)) {
     return absl::InvalidArgumentError(absl::StrCat("Reconstruct: output is ", out.rows, " x ",
@@ -394,6 +407,7 @@ absl::Status HnswIndex::Reconstruct(absl::Span<const std::int64_t> ids,
 
 absl::Status HnswIndex::Save(const std::string& path) const {
   const Impl& s = *impl_;
+  ReaderLock lock(s.turnstile, s.mutex);
   DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
   DENSEFB_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> w,
                            AtomicFileWriter::Open(path, "HNSW", kFormatVersion));
@@ -404,7 +418,7 @@ absl::Status HnswIndex::Save(const std::string& path) const {
   DENSEFB_RETURN_IF_ERROR(w->WritePod<std::int32_t>(s.config.ef_search));
   DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint64_t>(s.config.seed));
   DENSEFB_RETURN_IF_ERROR(w->WritePod<std::int32_t>(s.config.num_threads));
-  const auto n = static_cast<std::uint64_t>(size());
+  const auto n = static_cast<std::uint64_t>(s.id_table.size());
   DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint64_t>(n));
   DENSEFB_RETURN_IF_ERROR(w->Write(s.id_table.ids().data(), n * sizeof(std::int64_t)));
   DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint64_t>(n));

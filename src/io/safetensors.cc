@@ -147,7 +147,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::FromBuffer(con
   }
   if (!json.is_object()) return bad("header is not a JSON object");
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
-  file->path_ = std::move(name);
+  file->path_ = name;  // a copy: `bad` still names the file in the errors below
   const char* payload = header + header_len;
   const std::size_t payload_size = size - 8 - header_len;
   for (auto it = json.begin(); it != json.end(); ++it) {
@@ -187,6 +187,11 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::FromBuffer(con
       return bad(absl::StrCat(where, "data_offsets [", begin, ", ", end, "] outside the ",
                               payload_size, "-byte data section"));
     }
+    // numel * DtypeSize may wrap around 2^64 (e.g. 2^62 elements of 8 bytes): bound it first.
+    if (numel > payload_size / DtypeSize(*dtype)) {
+      return bad(absl::StrCat(where, "shape needs ", numel, " elements of ", DtypeSize(*dtype),
+                              " bytes, more than the ", payload_size, "-byte data section"));
+    }
     if (end - begin != numel * DtypeSize(*dtype)) {
       return bad(absl::StrCat(where, "holds ", end - begin, " bytes, shape and dtype need ",
                               numel * DtypeSize(*dtype)));
@@ -210,7 +215,7 @@ absl::Status CopyAsFloat32(const TensorView& t, float* out) {
   const std::int64_t n = t.numel();
   switch (t.dtype) {
     case TensorDtype::kF32:
-      std::memcpy(out, t.data, n * sizeof(float));
+      if (n > 0) std::memcpy(out, t.data, n * sizeof(float));  // (t.data may be null when empty)
       return absl::OkStatus();
     case TensorDtype::kF64:
       for (std::int64_t i = 0; i < n; ++i) {

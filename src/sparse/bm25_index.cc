@@ -195,6 +195,16 @@ absl::StatusOr<std::unique_ptr<Bm25Index>> Bm25Index::Build(absl::Span<const std
   if (names.empty()) {
     for (std::size_t i = 0; i < texts.size(); ++i) owned.push_back(std::to_string(i));
   } else {
+    // Names become run document ids: a repeated one would make a ranking list it twice.
+    absl::flat_hash_map<absl::string_view, std::size_t> first;
+    first.reserve(names.size());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const auto [it, inserted] = first.emplace(names[i], i);
+      if (!inserted) {
+        return absl::AlreadyExistsError(absl::StrCat("document name \"", names[i], "\" is given twice (",
+                                                     "documents ", it->second, " and ", i, ")"));
+      }
+    }
     owned.assign(names.begin(), names.end());
   }
   return Bm25Builder::Build(std::move(owned), static_cast<std::int64_t>(texts.size()),

@@ -77,7 +77,8 @@ WeightedQuery Expand(const Bm25Index& index, const WeightedQuery& query, const R
   for (const auto& [term, w] : query) q_norm += std::fabs(static_cast<double>(w));
   std::vector<std::pair<std::string, double>> q;
   for (const auto& [term, w] : query) {
-    auto it = std::find_if(q.begin(), q.end(), [&](const auto& e) { return e.first == term; });
+    // (a structured binding cannot be captured by a lambda before C++20)
+    auto it = std::find_if(q.begin(), q.end(), [&t = term](const auto& e) { return e.first == t; });
     const double v = q_norm > 0 ? static_cast<double>(w) / q_norm : static_cast<double>(w);
     if (it == q.end()) {
       q.emplace_back(term, v);

@@ -1588,7 +1588,7 @@ absl::StatusOr<std::unique_ptr<WordPieceTokenizer::Impl>> BuildFromJson(
   DENSEFB_RETURN_IF_ERROR(ParseAddedTokens(j, path, &added));
   impl->SetVocab(std::move(vocab));
   impl->SetTables();
-  DENSEFB_RETURN_IF_ERROR(impl->SetAddedTokens(std::move(added)));
+  if (absl::Status st = impl->SetAddedTokens(std::move(added)); !st.ok()) return Bad(path, st.message());
   if (impl->vocab.find(o.unk_token) == impl->vocab.end()) {
     return Bad(path, absl::StrCat("model.vocab has no unknown token \"", o.unk_token, "\""));
   }
@@ -1633,7 +1633,7 @@ absl::StatusOr<std::unique_ptr<WordPieceTokenizer::Impl>> BuildFromVocab(
     added.push_back(AddedToken{*name, it->second, true, false, false, false});
     seen[*name] = true;
   }
-  DENSEFB_RETURN_IF_ERROR(impl->SetAddedTokens(std::move(added)));
+  if (absl::Status st = impl->SetAddedTokens(std::move(added)); !st.ok()) return Bad(source, st.message());
   if (impl->vocab.find(options.unk_token) == impl->vocab.end()) {
     return Bad(source, absl::StrCat("the vocabulary has no unknown token \"", options.unk_token,
                                     "\""));

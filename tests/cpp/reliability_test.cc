@@ -1,0 +1,411 @@
+// Reliability (docs/reliability.md): many threads at once on shared objects give the results of
+// sequential runs; hostile numbers and sizes are errors, never crashes or huge allocations;
+// regressions of inputs found by the fuzz targets of tests/fuzz.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "densefb/bm25.h"
+#include "densefb/data.h"
+#include "densefb/feedback.h"
+#include "densefb/file_format.h"
+#include "densefb/flat_index.h"
+#include "densefb/hnsw_index.h"
+#include "densefb/safetensors.h"
+#include "densefb/tokenizer.h"
+#include "test_util.h"
+
+namespace densefb {
+namespace {
+
+using Catch::Matchers::Contains;
+using testing::RandomMatrix;
+
+bool Same(const SearchResult& a, const SearchResult& b) {
+  return a.ids.rows() == b.ids.rows() && a.ids.cols() == b.ids.cols() &&
+         a.scores.rows() == b.scores.rows() && a.scores.cols() == b.scores.cols() && a.ids == b.ids &&
+         a.scores.cwiseEqual(b.scores).all();
+}
+
+bool Same(const BatchRanking& a, const BatchRanking& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t q = 0; q < a.size(); ++q) {
+    if (a.lists[q].size() != b.lists[q].size()) return false;
+    for (std::size_t j = 0; j < a.lists[q].size(); ++j) {
+      if (a.lists[q][j].id != b.lists[q][j].id || a.lists[q][j].score != b.lists[q][j].score) return false;
+    }
+  }
+  return true;
+}
+
+bool Same(const BatchEncoding& a, const BatchEncoding& b) {
+  return a.rows == b.rows && a.cols == b.cols && a.input_ids == b.input_ids &&
+         a.attention_mask == b.attention_mask && a.token_type_ids == b.token_type_ids;
+}
+
+// SciFact's corpus and test queries when present, else generated text.
+struct Texts {
+  std::vector<std::string> docs;
+  std::vector<std::string> queries;
+  bool real = false;
+};
+
+Texts LoadTexts() {
+  Texts t;
+  const std::string dir = testing::DataDir() + "/scifact";
+  if (std::filesystem::exists(dir + "/corpus.jsonl.gz") || std::filesystem::exists(dir + "/corpus.jsonl")) {
+    auto data = LoadBeirDataset(dir, "test");
+    REQUIRE(data.ok());
+    for (std::size_t i = 0; i < data->corpus.size(); ++i) t.docs.push_back(data->corpus.FullText(i));
+    for (const Query& q : data->queries.queries()) t.queries.push_back(q.text);
+    t.real = true;
+    return t;
+  }
+  const std::vector<std::string> words = {"cell", "protein", "cancer", "the", "gene", "risk", "of",
+                                          "patients", "expression", "mouse", "increased", "dna"};
+  std::mt19937 gen(7);
+  for (int i = 0; i < 3000; ++i) {
+    std::string text;
+    for (int w = 0; w < 30; ++w) text += words[gen() % words.size()] + " ";
+    (i < 300 ? t.queries : t.docs).push_back(text.substr(0, i < 300 ? 40 : std::string::npos));
+  }
+  return t;
+}
+
+TEST_CASE("8 threads at once on shared objects: flat, HNSW, BM25, RM3, vector PRF and tokenization "
+          "equal sequential runs") {
+  const Texts texts = LoadTexts();
+  const RowMatrix docs = RandomMatrix(4000, 48, 21);
+  const RowMatrix queries = RandomMatrix(static_cast<std::int64_t>(texts.queries.size()), 48, 22);
+
+  auto flat = FlatIndex::Create(48, Metric::kCosine).value();
+  REQUIRE(flat->Add(View(docs)).ok());
+  HnswConfig config;
+  config.M = 8;
+  config.ef_construction = 64;
+  config.num_threads = 2;
+  auto hnsw = HnswIndex::Create(48, Metric::kInnerProduct, config).value();
+  REQUIRE(hnsw->Add(View(docs)).ok());
+  Bm25BuildOptions build;
+  build.num_threads = 2;
+  auto bm25 = Bm25Index::Build(std::vector<std::string>{}, texts.docs, build).value();
+  WordPieceOptions tok_options;
+  auto tok = WordPieceTokenizer::FromVocab({"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "of",
+                                            "cell", "##s", "protein", "cancer", "gene", "a", "##e"},
+                                           tok_options).value();
+  const std::vector<absl::string_view> views(texts.queries.begin(), texts.queries.end());
+  const RocchioPrf rocchio(0.4, 0.6, 0.1, 5);
+  const AveragePrf average(3);
+
+  // Each operation, as the sequential reference computes it with one thread.
+  struct Outputs {
+    SearchResult flat, hnsw, prf_flat, prf_hnsw;
+    BatchRanking bm25, rm3;
+    BatchEncoding tokens;
+  };
+  auto run = [&](int op, int threads, Outputs* out) -> absl::Status {
+    SearchOptions options;
+    options.k = 20;
+    options.num_threads = threads;
+    options.ef_search = 64;
+    switch (op) {
+      case 0: { DENSEFB_ASSIGN_OR_RETURN(out->flat, flat->Search(View(queries), options)); break; }
+      case 1: { DENSEFB_ASSIGN_OR_RETURN(out->hnsw, hnsw->Search(View(queries), options)); break; }
+      case 2: { DENSEFB_ASSIGN_OR_RETURN(out->prf_flat, PrfSearch(*flat, View(queries), rocchio, 10, 20, options)); break; }
+      case 3: { DENSEFB_ASSIGN_OR_RETURN(out->prf_hnsw, PrfSearch(*hnsw, View(queries), average, 0, 20, options)); break; }
+      case 4: { DENSEFB_ASSIGN_OR_RETURN(out->bm25, bm25->Search(texts.queries, 20, threads)); break; }
+      case 5: { DENSEFB_ASSIGN_OR_RETURN(out->rm3, bm25->SearchRm3(texts.queries, 20, {}, threads)); break; }
+      default: {
+        BatchOptions b;
+        b.max_length = 64;
+        b.num_threads = threads;
+        return tok.EncodeBatch(views, b, &out->tokens);
+      }
+    }
+    return absl::OkStatus();
+  };
+  constexpr int kOps = 7;
+  Outputs expected;
+  for (int op = 0; op < kOps; ++op) REQUIRE(run(op, 1, &expected).ok());
+
+  constexpr int kThreads = 8, kRounds = 2;
+  std::atomic<int> failures{0}, mismatches{0}, calls{0};
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t) {
+    pool.emplace_back([&, t] {
+      for (int round = 0; round < kRounds; ++round) {
+        for (int i = 0; i < kOps; ++i) {
+          const int op = (i + t) % kOps;  // threads start on different operations
+          Outputs got;
+          if (!run(op, 1 + (t % 2), &got).ok()) {
+            ++failures;
+            continue;
+          }
+          ++calls;
+          const bool same = op == 0   ? Same(got.flat, expected.flat)
+                            : op == 1 ? Same(got.hnsw, expected.hnsw)
+                            : op == 2 ? Same(got.prf_flat, expected.prf_flat)
+                            : op == 3 ? Same(got.prf_hnsw, expected.prf_hnsw)
+                            : op == 4 ? Same(got.bm25, expected.bm25)
+                            : op == 5 ? Same(got.rm3, expected.rm3)
+                                      : Same(got.tokens, expected.tokens);
+          if (!same) ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  INFO("real text: " << texts.real << ", queries per call: " << texts.queries.size());
+  CHECK(failures == 0);
+  CHECK(mismatches == 0);
+  CHECK(calls == kThreads * kRounds * kOps);
+  // The reference itself is not degenerate.
+  CHECK(expected.flat.ids(0, 19) >= 0);
+  CHECK(expected.prf_flat.ids != expected.flat.ids);
+  std::size_t matched = 0;
+  for (const auto& list : expected.bm25.lists) matched += !list.empty();
+  CHECK(matched == texts.queries.size());
+}
+
+// Adds `batches` to `index` one at a time from a writer thread while 3 reader threads search:
+// every result a reader sees must be the sequential result after some number of the adds
+// (`after[m]` = the search after m adds).
+template <typename Index>
+void CheckAddDuringSearch(Index* index, const std::vector<RowMatrix>& batches, const RowMatrix& queries,
+                          const std::vector<SearchResult>& after) {
+  std::atomic<bool> writing{true};
+  std::atomic<int> unexplained{0}, searches{0}, failures{0};
+  std::vector<std::thread> readers;
+  SearchOptions options;
+  options.k = 10;
+  options.num_threads = 1;
+  options.ef_search = 32;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      do {
+        auto r = index->Search(View(queries), options);
+        if (!r.ok()) {
+          ++failures;
+          continue;
+        }
+        ++searches;
+        bool explained = false;
+        for (const SearchResult& a : after) explained = explained || Same(*r, a);
+        if (!explained) ++unexplained;
+      } while (writing);
+    });
+  }
+  for (const RowMatrix& b : batches) {
+    if (!index->Add(View(b)).ok()) ++failures;
+  }
+  writing = false;
+  for (auto& th : readers) th.join();
+  CHECK(failures == 0);
+  CHECK(unexplained == 0);
+  CHECK(searches >= 3);
+  CHECK(Same(index->Search(View(queries), options).value(), after.back()));
+}
+
+TEST_CASE("Add from one thread while others search: every result is that of a whole number of adds") {
+  std::vector<RowMatrix> batches;
+  for (int b = 0; b < 12; ++b) batches.push_back(RandomMatrix(150, 16, 100 + b));
+  const RowMatrix queries = RandomMatrix(20, 16, 99);
+  SearchOptions options;
+  options.k = 10;
+  options.num_threads = 1;
+  options.ef_search = 32;
+  SECTION("flat") {
+    auto reference = FlatIndex::Create(16, Metric::kCosine).value();
+    std::vector<SearchResult> after = {reference->Search(View(queries), options).value()};
+    for (const RowMatrix& b : batches) {
+      REQUIRE(reference->Add(View(b)).ok());
+      after.push_back(reference->Search(View(queries), options).value());
+    }
+    auto index = FlatIndex::Create(16, Metric::kCosine).value();
+    CheckAddDuringSearch(index.get(), batches, queries, after);
+  }
+  SECTION("hnsw") {
+    HnswConfig config;
+    config.M = 8;
+    config.ef_construction = 40;
+    config.num_threads = 1;  // single-threaded adds build the same graph every time
+    auto reference = HnswIndex::Create(16, Metric::kInnerProduct, config).value();
+    std::vector<SearchResult> after = {reference->Search(View(queries), options).value()};
+    for (const RowMatrix& b : batches) {
+      REQUIRE(reference->Add(View(b)).ok());
+      after.push_back(reference->Search(View(queries), options).value());
+    }
+    auto index = HnswIndex::Create(16, Metric::kInnerProduct, config).value();
+    CheckAddDuringSearch(index.get(), batches, queries, after);
+  }
+}
+
+TEST_CASE("Regression (fuzzing): a safetensors shape whose byte count wraps around 2^64 is rejected") {
+  // 2^62 F64 elements need 2^65 bytes, which is 0 modulo 2^64: the empty data range matched.
+  const std::string header =
+      R"({"t": {"dtype": "F64", "shape": [4611686018427387904], "data_offsets": [0, 0]}})";
+  std::string image(8, '\0');
+  const std::uint64_t len = header.size();
+  std::memcpy(image.data(), &len, 8);
+  image += header;
+  auto file = SafetensorsFile::FromBuffer(image.data(), image.size(), "wrap.safetensors");
+  REQUIRE_FALSE(file.ok());
+  CHECK_THAT(std::string(file.status().message()),
+             Contains("wrap.safetensors") && Contains("tensor \"t\"") && Contains("more than the 0-byte data section"));
+}
+
+TEST_CASE("Regression (fuzzing): an empty float32 tensor converts without touching its null data") {
+  const std::string header = R"({"e": {"dtype": "F32", "shape": [0, 3], "data_offsets": [0, 0]}})";
+  std::string image(8, '\0');
+  const std::uint64_t len = header.size();
+  std::memcpy(image.data(), &len, 8);
+  image += header;
+  auto file = SafetensorsFile::FromBuffer(image.data(), image.size(), "empty.safetensors");
+  REQUIRE(file.ok());
+  const TensorView t = (*file)->Get("e").value();
+  CHECK(t.numel() == 0);
+  std::vector<float> out;  // data() is null
+  CHECK(CopyAsFloat32(t, out.data()).ok());
+}
+
+TEST_CASE("Regression (fuzzing): a non-finite vector in a flat index file is an error naming the file") {
+  const std::string dir = testing::TempDir("reliability_nan_file");
+  const std::string path = dir + "/nan.flat";
+  {
+    auto w = AtomicFileWriter::Open(path, "FLAT", 1).value();
+    const float v[2] = {1.0f, std::numeric_limits<float>::quiet_NaN()};
+    const std::int64_t id = 5;
+    REQUIRE(w->WritePod<std::uint32_t>(2).ok());   // dim
+    REQUIRE(w->WritePod<std::uint32_t>(0).ok());   // inner product
+    REQUIRE(w->WritePod<std::uint64_t>(1).ok());   // one vector
+    REQUIRE(w->WritePod(id).ok());
+    REQUIRE(w->Write(v, sizeof(v)).ok());
+    REQUIRE(w->Commit().ok());
+  }
+  auto index = FlatIndex::Load(path);
+  REQUIRE_FALSE(index.ok());
+  CHECK(index.status().code() == absl::StatusCode::kDataLoss);
+  CHECK_THAT(std::string(index.status().message()), Contains(path) && Contains("row 0 column 1 is NaN"));
+}
+
+TEST_CASE("Regression (fuzzing): a bad added-token id in tokenizer.json is an error naming the file") {
+  const std::string dir = testing::TempDir("reliability_added_id");
+  testing::WriteFile(dir + "/tokenizer.json",
+                     R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2}},
+                         "normalizer": null, "pre_tokenizer": {"type": "BertPreTokenizer"},
+                         "added_tokens": [{"id": -6, "content": "[pSEP]", "special": true}]})");
+  auto tok = WordPieceTokenizer::FromDirectory(dir);
+  REQUIRE_FALSE(tok.ok());
+  CHECK_THAT(std::string(tok.status().message()),
+             Contains(dir + "/tokenizer.json") && Contains("has id -6 outside the vocabulary"));
+}
+
+TEST_CASE("Regression (fuzzing): vectors whose inner products could overflow float32 are rejected") {
+  // A cosine index of finite vectors near 1e38 gave infinite and NaN scores, and NaN-scored
+  // documents silently fell out of the ranking.
+  RowMatrix big(2, 4);
+  big << 1e38f, 1e38f, 0, 0, 1, 2, 3, 4;
+  for (Metric metric : {Metric::kCosine, Metric::kInnerProduct}) {
+    auto flat = FlatIndex::Create(4, metric).value();
+    const absl::Status st = flat->Add(View(big));
+    CHECK_THAT(std::string(st.message()), Contains("vector row 0 has L2 norm") && Contains("overflow float32"));
+    CHECK(flat->size() == 0);
+    auto hnsw = HnswIndex::Create(4, metric).value();
+    CHECK_FALSE(hnsw->Add(View(big)).ok());
+    REQUIRE(flat->Add(View(RowMatrix(big.bottomRows(1)))).ok());
+    CHECK_THAT(std::string(flat->Search(View(big), {1, 1, 0}).status().message()),
+               Contains("query row 0 has L2 norm"));
+  }
+  // Norms up to 1.8e19 stay finite: |q.d| <= |q| |d| <= FLT_MAX.
+  RowMatrix ok(1, 4);
+  ok << 1e19f, 1e19f, 0, 0;
+  auto flat = FlatIndex::Create(4, Metric::kInnerProduct).value();
+  REQUIRE(flat->Add(View(ok)).ok());
+  auto r = flat->Search(View(ok), {1, 1, 0});
+  REQUIRE(r.ok());
+  CHECK(std::isfinite(r->scores(0, 0)));
+  CHECK(r->ids(0, 0) == 0);
+}
+
+TEST_CASE("Regression (fuzzing): a JSON number out of range in a BEIR file is an error, not an exception") {
+  const std::string dir = testing::TempDir("reliability_beir_number");
+  testing::WriteFile(dir + "/corpus.jsonl", "{\"_id\": \"1\", \"text\": \"a\"}\n{\"_id\": \"2\", \"x\": 4e444, \"text\": \"b\"}\n");
+  auto corpus = ReadBeirCorpus(dir + "/corpus.jsonl");
+  REQUIRE_FALSE(corpus.ok());
+  CHECK_THAT(std::string(corpus.status().message()), Contains("corpus.jsonl line 2: bad JSON"));
+}
+
+TEST_CASE("Regression: a huge thread count (from a file or a caller) sizes no allocation") {
+  const RowMatrix docs = RandomMatrix(50, 8, 3);
+  const RowMatrix queries = RandomMatrix(4, 8, 4);
+  HnswConfig config;
+  config.num_threads = 1 << 30;  // saved in the file and used by Add after a Load
+  auto hnsw = HnswIndex::Create(8, Metric::kInnerProduct, config).value();
+  REQUIRE(hnsw->Add(View(docs)).ok());
+  CHECK(hnsw->size() == 50);
+  auto flat = FlatIndex::Create(8, Metric::kInnerProduct).value();
+  REQUIRE(flat->Add(View(docs)).ok());
+  SearchOptions many;
+  many.k = 5;
+  many.num_threads = 1 << 30;
+  SearchOptions one = many;
+  one.num_threads = 1;
+  auto a = flat->Search(View(queries), many);
+  REQUIRE(a.ok());
+  CHECK(Same(*a, flat->Search(View(queries), one).value()));
+  auto b = hnsw->Search(View(queries), many);
+  REQUIRE(b.ok());
+  CHECK(Same(*b, hnsw->Search(View(queries), one).value()));
+}
+
+TEST_CASE("Vector PRF whose weights overflow float32 is an error, not an infinite query") {
+  auto index = FlatIndex::Create(2, Metric::kInnerProduct).value();
+  RowMatrix docs(2, 2);
+  docs << 1, 0, 0, 1;
+  REQUIRE(index->Add(View(docs)).ok());
+  RowMatrix q(1, 2);
+  q << 1, 1;
+  // alpha q = 1e300 is finite in double but not in float32.
+  auto bad = PrfSearch(*index, View(q), RocchioPrf(1e300, 0.5, 0, 1), 0, 2);
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(std::string(bad.status().message()), Contains("not finite in float32") && Contains("query 0"));
+  auto fine = PrfSearch(*index, View(q), RocchioPrf(1e18, 1e18, 0, 1), 0, 2);
+  REQUIRE(fine.ok());  // q' = (2e18, 1e18) is a legal query
+  CHECK(std::isfinite(fine->scores(0, 0)));
+}
+
+TEST_CASE("BM25 edge cases: duplicate names, empty and stop-word-only queries, k = 0, k > matches") {
+  const std::vector<std::string> texts = {"the cat sat", "a dog ran", "cats and dogs", "of the"};
+  auto dup = Bm25Index::Build(std::vector<std::string>{"a", "b", "a", "c"}, texts);
+  REQUIRE_FALSE(dup.ok());
+  CHECK(dup.status().code() == absl::StatusCode::kAlreadyExists);
+  CHECK_THAT(std::string(dup.status().message()), Contains("\"a\" is given twice (documents 0 and 2)"));
+
+  auto index = Bm25Index::Build(std::vector<std::string>{"a", "b", "c", "d"}, texts).value();
+  CHECK(index->DocLength(3) == 0);  // only stop words: no indexed term
+  const auto r = index->Search({"", "the of and", "cat", "cat dog"}, 10, 1).value();
+  REQUIRE(r.size() == 4);
+  CHECK(r.lists[0].empty());
+  CHECK(r.lists[1].empty());
+  REQUIRE(r.lists[2].size() == 2);  // "cat" -> cat, cats (Porter): documents 0 and 2 only
+  CHECK(r.lists[3].size() == 3);    // k = 10 > 3 matching documents: the 3, not padded
+  const auto zero = index->Search({"cat"}, 0, 1).value();
+  REQUIRE(zero.size() == 1);
+  CHECK(zero.lists[0].empty());
+  CHECK_FALSE(index->Search({"cat"}, -1, 1).ok());
+  const auto rm3 = index->SearchRm3({"", "the"}, 5, {}, 1).value();
+  CHECK(rm3.lists[0].empty());
+  CHECK(rm3.lists[1].empty());
+}
+
+}  // namespace
+}  // namespace densefb

@@ -1,0 +1,59 @@
+// Fuzzes Bm25Index::Load (see WriteIndexInput for the input layout). An index that loads must
+// answer BM25 and RM3 searches over its own terms with valid document ids and finite scores,
+// expose consistent forward and inverted lists, and save / load again.
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "densefb/bm25.h"
+#include "fuzz_util.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string path = densefb_fuzz::WriteIndexInput("in.bm25", "BM25", data, size);
+  auto index = densefb::Bm25Index::Load(path);
+  if (!index.ok()) {
+    densefb_fuzz::CheckNamesFile(index.status(), path);
+    return 0;
+  }
+  const densefb::Bm25Index& x = **index;
+  FUZZ_CHECK(static_cast<std::int64_t>(x.doc_names().size()) == x.num_docs());
+  std::int64_t postings = 0;
+  for (std::int32_t t = 0; t < x.num_terms(); ++t) {
+    FUZZ_CHECK(x.TermId(x.Term(t)) == t);
+    FUZZ_CHECK(std::isfinite(x.Idf(t)));
+    const auto docs = x.PostingDocs(t);
+    FUZZ_CHECK(static_cast<std::int64_t>(docs.size()) == x.DocFreq(t));
+    for (std::int32_t d : docs) FUZZ_CHECK(d >= 0 && d < x.num_docs());
+    postings += static_cast<std::int64_t>(docs.size());
+  }
+  FUZZ_CHECK(postings == x.num_postings());
+  std::int64_t forward = 0;
+  for (std::int64_t d = 0; d < x.num_docs(); ++d) forward += static_cast<std::int64_t>(x.DocTerms(d).size());
+  FUZZ_CHECK(forward == x.num_postings());
+
+  // Queries made of the index's own terms (analysed again, so some may not match).
+  std::vector<std::string> queries = {"", "the of and"};
+  std::string q;
+  for (std::int32_t t = 0; t < x.num_terms() && t < 6; ++t) absl::StrAppend(&q, x.Term(t), " ");
+  queries.push_back(q);
+  densefb::WeightedQuery weighted;
+  for (std::int32_t t = 0; t < x.num_terms() && t < 6; ++t) weighted.emplace_back(x.Term(t), 1.0f + t);
+  for (const auto& ranking : {x.Search(queries, 5, 1), x.SearchRm3(queries, 5, {}, 1),
+                              x.SearchWeighted({weighted}, 5, 1)}) {
+    FUZZ_CHECK(ranking.ok());
+    for (const auto& list : ranking->lists) {
+      FUZZ_CHECK(list.size() <= 5);
+      for (const auto& e : list) {
+        FUZZ_CHECK(e.id >= 0 && e.id < x.num_docs());
+        FUZZ_CHECK(std::isfinite(e.score));
+      }
+    }
+  }
+  const std::string again = densefb_fuzz::ScratchDir() + "/again.bm25";
+  FUZZ_CHECK(x.Save(again).ok());
+  auto reloaded = densefb::Bm25Index::Load(again);
+  FUZZ_CHECK(reloaded.ok() && (*reloaded)->num_postings() == x.num_postings());
+  return 0;
+}

@@ -1,0 +1,91 @@
+// Writes the seed inputs of the index fuzz targets into <dir>/{flat,hnsw,bm25}_index_fuzzer/:
+// small valid indexes saved by the library, each as a whole file (mode byte 1) and as a bare
+// payload (mode byte 0, wrapped in a valid container by the fuzzer). The text formats' seeds
+// are plain files kept in the repository as they are.
+//
+//   make_fuzz_seeds tests/fuzz/corpus
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "densefb/bm25.h"
+#include "densefb/file_format.h"
+#include "densefb/flat_index.h"
+#include "densefb/hnsw_index.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+void Check(const absl::Status& s) {
+  if (!s.ok()) {
+    std::cerr << s << "\n";
+    std::exit(1);
+  }
+}
+
+// Saves through `save` into a temporary file, then writes the two seeds of that file.
+template <typename SaveFn>
+void Seeds(const fs::path& dir, const std::string& name, SaveFn save) {
+  fs::create_directories(dir);
+  const fs::path tmp = dir / (name + ".tmp");
+  Check(save(tmp.string()));
+  std::ifstream in(tmp, std::ios::binary);
+  const std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  fs::remove(tmp);
+  std::ofstream(dir / (name + "-file"), std::ios::binary) << '\x01' << file;
+  std::ofstream(dir / (name + "-payload"), std::ios::binary)
+      << '\x00' << file.substr(densefb::kFileHeaderSize);
+}
+
+std::vector<float> Vectors(int n, int dim) {
+  std::vector<float> v(static_cast<std::size_t>(n) * dim);
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 7919) % 23) / 11.0f - 1.0f;
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: make_fuzz_seeds <corpus dir>\n";
+    return 2;
+  }
+  const fs::path root = argv[1];
+  for (auto metric : {densefb::Metric::kInnerProduct, densefb::Metric::kCosine}) {
+    const std::string tag = metric == densefb::Metric::kCosine ? "cosine" : "ip";
+    for (int n : {0, 5}) {
+      auto flat = densefb::FlatIndex::Create(4, metric).value();
+      const auto v = Vectors(n, 4);
+      Check(flat->Add({v.data(), n, 4}));
+      Seeds(root / "flat_index_fuzzer", tag + "-" + std::to_string(n),
+            [&](const std::string& p) { return flat->Save(p); });
+      densefb::HnswConfig config;
+      config.M = 2;
+      config.ef_construction = 8;
+      config.num_threads = 1;
+      auto hnsw = densefb::HnswIndex::Create(3, metric, config).value();
+      const auto w = Vectors(3 * n, 3);
+      Check(hnsw->Add({w.data(), 3 * n, 3}));
+      Seeds(root / "hnsw_index_fuzzer", tag + "-" + std::to_string(3 * n),
+            [&](const std::string& p) { return hnsw->Save(p); });
+    }
+  }
+  const std::vector<std::string> names = {"d1", "d2", "d3", "d4"};
+  const std::vector<std::string> texts = {"The quick brown fox jumps", "foxes and dogs running",
+                                          "a lazy dog sleeps all day", "quick quick quick"};
+  for (bool stem : {true, false}) {
+    densefb::Bm25BuildOptions options;
+    options.num_threads = 1;
+    options.analyzer.stemmer = stem ? densefb::Stemmer::kPorter : densefb::Stemmer::kNone;
+    auto bm25 = densefb::Bm25Index::Build(names, texts, options).value();
+    Seeds(root / "bm25_index_fuzzer", stem ? "porter" : "nostem",
+          [&](const std::string& p) { return bm25->Save(p); });
+  }
+  std::cout << "seeds written under " << root << "\n";
+  return 0;
+}
