@@ -42,6 +42,9 @@ void RegisterTokenizer(py::module_& m);   // WordPieceTokenizer (bindings/tokeni
 void RegisterBm25(py::module_& m);        // Bm25Index, analyser, RM3 (bindings/bm25.cc)
 void RegisterFusion(py::module_& m);      // fuse_runs, normalize_run (bindings/fusion.cc)
 void RegisterFeedback(py::module_& m);    // AveragePrf, RocchioPrf, prf_search (bindings/feedback.cc)
+void RegisterStats(py::module_& m);       // paired_ttest, wilcoxon, holm_bonferroni (bindings/stats.cc)
+void RegisterMultiVector(py::module_& m);  // MultiVectorIndex, ColbertPrf, maxsim_rerank (bindings/multivector.cc)
+void RegisterPipeline(py::module_& m);     // Pipeline, PipelineResources (bindings/pipeline.cc)
 
 }  // namespace densefb::py_bindings
 

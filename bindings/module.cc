@@ -17,4 +17,7 @@ PYBIND11_MODULE(_core, m) {
   b::RegisterBm25(m);
   b::RegisterFusion(m);
   b::RegisterFeedback(m);
+  b::RegisterStats(m);
+  b::RegisterMultiVector(m);
+  b::RegisterPipeline(m);  // after the types its resources borrow
 }

@@ -16,12 +16,29 @@ cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=Release -DDENSEFB_BUILD_TESTS=ON -DDEN
 cmake --build build/ci -j"$jobs"
 (cd build/ci && ctest --output-on-failure -j"$jobs")
 
+echo "== C++: CTest under ASan + UBSan, then each libFuzzer target for a bounded time (build/asan)"
+DENSEFB_FUZZ=ON scripts/sanitize.sh
+DENSEFB_FUZZ_BUILD=build/asan DENSEFB_FUZZ_SECONDS=${DENSEFB_FUZZ_SECONDS:-20} scripts/fuzz.sh
+
 echo "== C++: installed package consumed with find_package(densefb)"
 cmake --install build/ci >/dev/null
 torch_prefix=$(.venv/bin/python -c "import torch.utils; print(torch.utils.cmake_prefix_path)")
 cmake -S tests/consumer -B build/consumer -DCMAKE_PREFIX_PATH="$PWD/build/ci-install;$torch_prefix" >/dev/null
 cmake --build build/consumer -j"$jobs" >/dev/null
 build/consumer/consumer
+
+echo "== C++: examples/cpp (model + flat index + Rocchio PRF) against the installed package, on SciFact"
+cmake -S examples/cpp -B build/example -DCMAKE_PREFIX_PATH="$PWD/build/ci-install;$torch_prefix" >/dev/null
+cmake --build build/example -j"$jobs" >/dev/null
+model_dir=$(.venv/bin/python -c 'import runpy; m = runpy.run_path("python/densefb/models.py")
+print(m["resolve_model"]("sentence-transformers/all-MiniLM-L6-v2"))')
+rm -f build/example/scifact-subset.flat
+example=(build/example/prf_search "$model_dir" "$DENSEFB_DATA/scifact" --max-docs 1000
+         --index build/example/scifact-subset.flat)
+"${example[@]}" | tee build/example/built.txt       # encodes 1,000 documents and saves the index
+"${example[@]}" > build/example/loaded.txt          # loads it: the same results
+results() { sed -n '/^query /,$p' "$1" | grep -v ' in all)$'; }  # rankings and metrics, no timings
+diff <(results build/example/built.txt) <(results build/example/loaded.txt)
 
 echo "== Python: pip install . into a fresh virtual environment (isolated build, no torch)"
 rm -rf build/fresh-venv

@@ -5,10 +5,11 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from densefb import __version__, cli_eval
+from densefb._cli_util import one_line_argparse_errors
+from densefb import __version__, cli_eval, cli_experiment, cli_index, cli_search, cli_sweep
 
 # Each command module offers register(subparsers), which sets `func` on its parser.
-_COMMANDS = [cli_eval]
+_COMMANDS = [cli_index, cli_search, cli_eval, cli_experiment, cli_sweep]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="densefb",
         description="Dense retrieval with pseudo-relevance feedback, reranking and fusion.")
     parser.add_argument("--version", action="version", version=f"densefb {__version__}")
+    one_line_argparse_errors(parser)  # usage errors: one line on stderr, exit status 2
     subparsers = parser.add_subparsers(dest="command", metavar="<command>")
     for module in _COMMANDS:
         module.register(subparsers)
@@ -25,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run sidecars
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
