@@ -32,3 +32,18 @@ interp='interpolate(weights=[0.5,0.5],norm=minmax)'
   --pipeline "fuse($interp,dense,bm25) >> rocchio(alpha=0.4,beta=0.6,topk=5) >> fuse($interp,dense,bm25)" \
   --metrics nDCG@10 R@100 AP \
   --json "$out/table.json" --markdown "$out/table.md" --save-runs "$out/runs" "${@:3}"
+
+# Multi-vector late interaction on the same model's token embeddings (a plain BERT used
+# ColBERT-style: no projection, documents cut at 180 tokens, queries at 32), with ColBERT-PRF at
+# the reference's defaults (fb_docs 3, k 24, fb_embs 10) and the paper's two beta values.
+"$py" -m densefb.cli experiment \
+  --dataset "$dataset" --model sentence-transformers/all-MiniLM-L6-v2 \
+  --token-arg format=bert --token-arg doc_maxlen=180 --token-arg query_maxlen=32 \
+  --pipeline 'maxsim' \
+  --pipeline 'maxsim >> colbert_prf(beta=1,mode=rerank)' \
+  --pipeline 'maxsim >> colbert_prf(beta=0.5,mode=rerank)' \
+  --pipeline 'maxsim >> colbert_prf(beta=1,mode=rank)' \
+  --pipeline 'dense >> rerank_maxsim' \
+  --metrics nDCG@10 R@100 AP \
+  --json "$out/multivector.json" --markdown "$out/multivector.md" \
+  --save-runs "$out/runs-multivector" "${@:3}"

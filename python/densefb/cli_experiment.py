@@ -82,6 +82,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "stemmer=porter|none, lucene_norms=false (the defaults)")
     parser.add_argument("--token-model", metavar="NAME_OR_PATH",
                         help="ColBERT-style token encoder for multi-vector stages (default: --model)")
+    parser.add_argument("--token-arg", action="append", metavar="KEY=VALUE",
+                        help="token encoder option, repeatable (densefb.ColbertEncoder.from_pretrained): "
+                             "format=auto|colbert|pylate|bert (bert: a plain BERT's token "
+                             "embeddings), query_maxlen=32, doc_maxlen=180, mask_punctuation=true")
     parser.add_argument("--cross-encoder", metavar="NAME_OR_PATH",
                         help="cross-encoder for 'rerank_cross' stages")
     parser.add_argument("--batch-size", type=util.positive_int, default=32, metavar="N",
@@ -149,7 +153,8 @@ def experiment_kwargs(args: argparse.Namespace, command: str) -> Dict[str, Any]:
         use_cache=not args.no_cache, index=args.index,
         index_args=parse_key_values(args.index_arg, "--index-arg"),
         bm25_args=parse_key_values(args.bm25_arg, "--bm25-arg"),
-        token_model=args.token_model, cross_encoder=args.cross_encoder,
+        token_model=args.token_model,
+        token_args=parse_key_values(args.token_arg, "--token-arg"), cross_encoder=args.cross_encoder,
         batch_size=args.batch_size, num_threads=args.threads,
         quiet=True if args.quiet else None,
         command_line=" ".join(shlex.quote(a) for a in ["densefb"] + _argv(args, command)))

@@ -448,6 +448,9 @@ class Experiment:
             ``stemmer``, ``lucene_norms``).
         token_model: ColBERT-style token encoder for ``token_encoder``/``multivector``
             (default: ``model``).
+        token_args: keyword arguments of :meth:`densefb.ColbertEncoder.from_pretrained` for the
+            token encoder, e.g. ``{"format": "bert", "doc_maxlen": 180}`` to use a plain BERT's
+            token embeddings (part of the multi-vector cache key).
         cross_encoder: cross-encoder name or folder for ``rerank_cross``.
         resources: pre-built resources by name (``{"dense_index": index, ...}``) used instead
             of assembling them; their provenance is recorded as given by the caller.
@@ -475,6 +478,7 @@ class Experiment:
                  index: str = "flat", index_args: Optional[Mapping[str, Any]] = None,
                  bm25_args: Optional[Mapping[str, Any]] = None,
                  token_model: Optional[PathLike] = None,
+                 token_args: Optional[Mapping[str, Any]] = None,
                  cross_encoder: Optional[PathLike] = None,
                  resources: Optional[Mapping[str, Any]] = None,
                  query_vectors: Optional[Any] = None,
@@ -542,6 +546,7 @@ class Experiment:
         self.split = split
         self.model = None if model is None else str(model)
         self.token_model = None if token_model is None else str(token_model)
+        self.token_args = dict(token_args or {})
         self.cross_encoder_name = None if cross_encoder is None else str(cross_encoder)
         self.k = int(k)
         self.use_cache = use_cache
@@ -677,8 +682,10 @@ class Experiment:
             from densefb.encoders import ColbertEncoder
             name = self.token_model or self.model
             model_dir = self._model_dir(name, "a token encoder")
-            self._resources["token_encoder"] = ColbertEncoder.from_pretrained(str(model_dir))
-            self._provenance["token_encoder"] = {"model": name, "path": str(model_dir)}
+            self._resources["token_encoder"] = ColbertEncoder.from_pretrained(
+                str(model_dir), **self.token_args)
+            self._provenance["token_encoder"] = {"model": name, "path": str(model_dir),
+                                                 "options": dict(self.token_args)}
         return self._resources["token_encoder"]
 
     def _cross_encoder(self):
@@ -689,16 +696,36 @@ class Experiment:
         return CrossEncoder.from_pretrained(str(model_dir))
 
     def _multivector(self):
-        import densefb
-        builder = getattr(densefb, "build_multivector_index", None)
-        if builder is None:
-            raise ValueError("a pipeline needs a multi-vector index: pass one as "
-                             "resources={'multivector': index}")
+        from densefb.multivector import MultiVectorIndex, build_multivector_index
         enc = self._token_encoder()
-        self._note(f"multi-vector index: encoding {len(self.dataset.corpus)} documents")
-        index = builder(enc, self.dataset.corpus, show_progress=_show_progress(self.quiet))
-        self._provenance["multivector"] = {"token_model": self._provenance["token_encoder"],
-                                           "num_docs": len(self.dataset.corpus)}
+        model_dir = Path(self._provenance["token_encoder"]["path"])
+        params = {"token_index": "flat", "batch_size": self.batch_size,
+                  "encoder_options": dict(self.token_args)}
+        key = _key({"corpus_sha256": self._corpus_sha256(), "model": _model_fingerprint(model_dir),
+                    "index": params, "densefb": __version__})
+        folder = self.cache_dir / "multivector" / f"{self._dataset_slug()}-{_slug(model_dir.name)}-{key}"
+        path = folder / "index.mvec"
+        prov = {"token_model": self._provenance["token_encoder"], "params": params,
+                "corpus_sha256": self._corpus_sha256(), "num_docs": len(self.dataset.corpus)}
+        if self.use_cache and path.is_file():
+            self._note(f"multi-vector index: loading {path}")
+            index = MultiVectorIndex.load(str(path))
+            prov["cache"] = str(path)
+            prov["cached"] = True
+        else:
+            self._note(f"multi-vector index: encoding {len(self.dataset.corpus)} documents")
+            index = build_multivector_index(enc, self.dataset.corpus.texts(),
+                                            batch_size=self.batch_size,
+                                            show_progress=_show_progress(self.quiet))
+            if self.use_cache:
+                folder.mkdir(parents=True, exist_ok=True)
+                index.save(str(path))
+                _write_text_atomic(folder / "index.json", json.dumps(
+                    {"format": "densefb-index-cache", "dataset": self.dataset_path,
+                     "densefb_version": __version__, **prov}, indent=2) + "\n")
+                prov["cache"] = str(path)
+            prov["cached"] = False
+        self._provenance["multivector"] = prov
         return index
 
     def resources(self):

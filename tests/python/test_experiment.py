@@ -505,3 +505,37 @@ def test_sweep_grid_parsing():
         "dense >> rocchio(alpha=0.4,topk=1) >> dense", "dense >> rocchio(alpha=0.9,topk=1) >> dense",
         "dense >> rocchio(alpha=0.4,topk=2) >> dense", "dense >> rocchio(alpha=0.9,topk=2) >> dense"]
     assert grid[3][0] == {"k": 2, "a": 0.9}
+
+
+@pytestmark_pipelines
+def test_experiment_builds_caches_and_reuses_the_multivector_index(small_beir, tmp_path):
+    """A multi-vector pipeline: the token index is encoded once, cached, then loaded; the runs
+    equal a direct MultiVectorIndex search over the same encoder's document tokens."""
+    from densefb.encoders import ColbertEncoder
+    from densefb.multivector import build_multivector_index
+
+    ds = densefb.load_beir(str(small_beir), "test")
+    cache = tmp_path / "cache"
+
+    def run():
+        exp = densefb.Experiment(ds, ["maxsim(k=20,token_k=16)"], model=str(packaged_minilm()),
+                                 token_args={"format": "bert", "doc_maxlen": 180},
+                                 metrics=["nDCG@10"], k=20, cache_dir=cache, quiet=True,
+                                 dataset_path=str(small_beir))
+        return exp, exp.run()
+
+    first_exp, first = run()
+    assert first_exp._provenance["multivector"]["cached"] is False
+    second_exp, second = run()
+    assert second_exp._provenance["multivector"]["cached"] is True
+    assert second.baseline.means["nDCG@10"] == first.baseline.means["nDCG@10"]
+
+    encoder = ColbertEncoder.from_pretrained(str(packaged_minilm()), format="bert", doc_maxlen=180)
+    index = build_multivector_index(encoder, ds.corpus.texts(), show_progress=False)
+    queries = encoder.encode_queries(ds.queries.texts)
+    scores, ids = index.search(queries, k=20, token_k=16)
+    got = second.baseline.run.to_dict()
+    for i, qid in enumerate(ds.queries.ids):
+        want = [ds.corpus.ids[d] for d in ids[i] if d >= 0]
+        ranked = sorted(got.get(qid, {}).items(), key=lambda kv: (-kv[1], kv[0]))
+        assert [d for d, _ in ranked][:10] == want[:10]
