@@ -2,6 +2,9 @@
 #ifndef DENSEFB_SRC_INDEX_CHECKS_H_
 #define DENSEFB_SRC_INDEX_CHECKS_H_
 
+#include <cmath>
+#include <cstdint>
+
 #include "densefb/index.h"
 
 namespace densefb {
@@ -10,6 +13,18 @@ namespace densefb {
 absl::Status CheckQueries(ConstMatrixView queries, int dim, const SearchOptions& options);
 // vectors.cols == dim (unless there are none), finite values.
 absl::Status CheckVectors(ConstMatrixView vectors, int dim);
+
+// Vectors whose L2 norm is below this are numerically zero for cosine: their factor is 0, so
+// they score 0 against every query (1/|v| would overflow float32 for denormal-sized vectors and
+// turn scores into infinities or NaN).
+inline constexpr double kMinCosineNorm = 1e-30;
+
+// 1/|v| for the cosine metric, computed in double; 0 for a (numerically) zero vector.
+inline float InverseNorm(const float* v, std::int64_t d) {
+  double sum = 0;
+  for (std::int64_t i = 0; i < d; ++i) sum += static_cast<double>(v[i]) * v[i];
+  return sum > kMinCosineNorm * kMinCosineNorm ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
+}
 
 }  // namespace densefb
 

@@ -27,12 +27,6 @@ struct TypeTag {
   using type = T;
 };
 
-float InverseNorm(const float* v, std::int64_t d) {
-  double sum = 0;
-  for (std::int64_t i = 0; i < d; ++i) sum += static_cast<double>(v[i]) * v[i];
-  return sum > 0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
-}
-
 }  // namespace
 
 // Rows whose squared L2 norm exceeds the float32 range (|v| > 1.8e19) are rejected: below it,

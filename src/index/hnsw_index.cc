@@ -105,12 +105,10 @@ class DotSpace final : public hnswlib::SpaceInterface<float> {
   DistParam param_;
 };
 
-// The factor stored after a vector: 1/|v| for cosine (0 for a zero vector), 1 for ip.
+// The factor stored after a vector: 1/|v| for cosine (0 for a numerically zero vector, see
+// InverseNorm), 1 for ip.
 float Factor(const float* v, int dim, Metric metric) {
-  if (metric == Metric::kInnerProduct) return 1.0f;
-  double sum = 0.0;
-  for (int j = 0; j < dim; ++j) sum += static_cast<double>(v[j]) * v[j];
-  return sum > 0.0 ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
+  return metric == Metric::kInnerProduct ? 1.0f : InverseNorm(v, dim);
 }
 
 void Encode(const float* v, int dim, Metric metric, float* out) {

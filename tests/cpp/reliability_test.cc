@@ -336,6 +336,42 @@ TEST_CASE("Regression (fuzzing): vectors whose inner products could overflow flo
   CHECK(r->ids(0, 0) == 0);
 }
 
+TEST_CASE("Regression (fuzzing): denormal-sized vectors under cosine score 0, never NaN") {
+  // 1/|v| of a vector of norm ~1e-40 overflowed float32 to infinity, so its cosine scores became
+  // NaN (0 * inf) or infinite and it silently fell out of the ranking.
+  RowMatrix docs(4, 4);
+  docs << -1.0f, -0.36f, 2e-40f, 0,  //
+      1e-40f, 0, 0, -3e-41f,         //
+      0, 0, 0, 0,                    //
+      0.5f, 0.5f, 0.5f, 0.5f;
+  RowMatrix queries(2, 4);
+  queries << -1.0f, 0.5f, 0.5f, 0.5f,  //
+      1e-41f, 1e-41f, 0, 0;
+  for (int which = 0; which < 2; ++which) {
+    std::unique_ptr<VectorIndex> index;
+    if (which == 0) {
+      index = FlatIndex::Create(4, Metric::kCosine).value();
+    } else {
+      index = HnswIndex::Create(4, Metric::kCosine).value();
+    }
+    REQUIRE(index->Add(View(docs)).ok());
+    auto r = index->Search(View(queries), {6, 1, 16});
+    REQUIRE(r.ok());
+    for (int q = 0; q < 2; ++q) {
+      for (int j = 0; j < 4; ++j) {
+        CHECK(r->ids(q, j) >= 0);
+        CHECK(std::isfinite(r->scores(q, j)));
+      }
+      CHECK(r->ids(q, 4) == kNoId);
+    }
+    // Numerically zero vectors (and a numerically zero query) score exactly 0.
+    for (int j = 0; j < 4; ++j) {
+      if (r->ids(0, j) == 1 || r->ids(0, j) == 2) CHECK(r->scores(0, j) == 0.0f);
+      CHECK(r->scores(1, j) == 0.0f);
+    }
+  }
+}
+
 TEST_CASE("Regression (fuzzing): a JSON number out of range in a BEIR file is an error, not an exception") {
   const std::string dir = testing::TempDir("reliability_beir_number");
   testing::WriteFile(dir + "/corpus.jsonl", "{\"_id\": \"1\", \"text\": \"a\"}\n{\"_id\": \"2\", \"x\": 4e444, \"text\": \"b\"}\n");
