@@ -9,7 +9,9 @@
 #   scripts/fuzz.sh trec_fuzzer          # some targets
 # Env: DENSEFB_FUZZ_SECONDS (per target, default 30), DENSEFB_FUZZ_PARALLEL (targets run at
 #      once, default DENSEFB_JOBS or 2), DENSEFB_FUZZ_BUILD (build dir, default build/fuzz; a
-#      dir made by `DENSEFB_FUZZ=ON scripts/sanitize.sh` is reused as it is).
+#      dir made by `DENSEFB_FUZZ=ON scripts/sanitize.sh` is reused as it is), DENSEFB_FUZZ_SEED
+#      (libFuzzer -seed; unset = a new random seed each run; CI fixes it so that a red run can be
+#      replayed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${DENSEFB_JOBS:-2}
@@ -43,7 +45,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 run_target() {
   local t=$1 work="$build/fuzz-corpus/$1" log="$results/$1.log"
   mkdir -p "$work"
-  if "$build/tests/fuzz/$t" "$work" "tests/fuzz/corpus/$t" -max_total_time="$seconds" -timeout=10 \
+  if "$build/tests/fuzz/$t" "$work" "tests/fuzz/corpus/$t" -max_total_time="$seconds" -timeout=10 ${DENSEFB_FUZZ_SEED:+-seed=$DENSEFB_FUZZ_SEED} \
        -rss_limit_mb=2048 -malloc_limit_mb=512 -print_final_stats=1 \
        -artifact_prefix="$build/fuzz-artifacts/$t-" >"$log" 2>&1; then
     echo ok >"$results/$t.status"

@@ -18,7 +18,8 @@ cmake --build build/ci -j"$jobs"
 
 echo "== C++: CTest under ASan + UBSan, then each libFuzzer target for a bounded time (build/asan)"
 DENSEFB_FUZZ=ON scripts/sanitize.sh
-DENSEFB_FUZZ_BUILD=build/asan DENSEFB_FUZZ_SECONDS=${DENSEFB_FUZZ_SECONDS:-20} scripts/fuzz.sh
+DENSEFB_FUZZ_BUILD=build/asan DENSEFB_FUZZ_SECONDS=${DENSEFB_FUZZ_SECONDS:-20} \
+  DENSEFB_FUZZ_SEED=${DENSEFB_FUZZ_SEED:-1} scripts/fuzz.sh
 
 echo "== C++: installed package consumed with find_package(densefb)"
 cmake --install build/ci >/dev/null
