@@ -47,3 +47,24 @@ def test_python_api_guide_runs(scifact, tmp_path, monkeypatch, capsys):
     # The guide's objects are what it says they are.
     assert namespace["q"].shape == (25, 384)
     assert list(namespace["df"].columns) == ["qid", "docno", "score", "rank"]
+
+
+def test_readme_quick_start_runs(scifact, tmp_path, monkeypatch, capsys):
+    """The README's Python quick start, as written, on the same small SciFact cut."""
+    data = tmp_path / "data"
+    write_subset(scifact, data / "scifact", num_queries=25, extra_docs=120)
+    monkeypatch.setenv("DENSEFB_DATA", str(data))
+    monkeypatch.setenv("DENSEFB_CACHE", str(tmp_path / "cache"))  # the Experiment's index cache
+    monkeypatch.chdir(tmp_path)
+    readme = DOCS.parent / "README.md"
+    blocks = python_blocks(readme)
+    assert len(blocks) >= 2
+    namespace = {"__name__": "__readme__"}
+    for line, code in blocks:
+        try:
+            exec(compile(code, f"README.md:{line}", "exec"), namespace)
+        except Exception as error:  # pragma: no cover - the message says which block failed
+            pytest.fail(f"README.md block at line {line} failed: {type(error).__name__}: {error}")
+    out = capsys.readouterr().out
+    assert "nDCG@10" in out and "dense >> avg(k=3) >> dense" in out
+    assert (tmp_path / "scifact.flat").is_file()
