@@ -605,6 +605,26 @@ class Experiment:
                                            "dim": self._resources["encoder"].dim}
         return self._resources["encoder"]
 
+    def _load_or_build(self, what, path, prov, load, build, doing):
+        """The index cached at ``path`` if there is one (and the cache is on), else ``build()``,
+        saved there with an ``index.json`` describing it; ``prov`` gets ``cache``/``cached``."""
+        if self.use_cache and path.is_file():
+            self._note(f"{what}: loading {path}")
+            prov["cache"] = str(path)
+            prov["cached"] = True
+            return load(str(path))
+        self._note(f"{what}: {doing}")
+        index = build()
+        if self.use_cache:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            index.save(str(path))
+            _write_text_atomic(path.parent / "index.json", json.dumps(
+                {"format": "densefb-index-cache", "dataset": self.dataset_path,
+                 "densefb_version": __version__, **prov}, indent=2) + "\n")
+            prov["cache"] = str(path)
+        prov["cached"] = False
+        return index
+
     def _dense_index(self):
         from densefb.index import FlatIndex, HnswIndex
         from densefb.indexing import build_index
@@ -625,25 +645,12 @@ class Experiment:
                 "model_path": str(model_dir), "corpus_sha256": self._corpus_sha256(),
                 "num_docs": len(self.dataset.corpus)}
         cls = HnswIndex if self.index_kind == "hnsw" else FlatIndex
-        if self.use_cache and path.is_file():
-            self._note(f"dense index: loading {path}")
-            index = cls.load(str(path))
-            prov["cache"] = str(path)
-            prov["cached"] = True
-        else:
-            self._note(f"dense index: encoding {len(self.dataset.corpus)} documents with "
-                       f"{self.model} ({self.index_kind})")
-            index = build_index(enc, self.dataset.corpus, kind=self.index_kind, metric=metric,
+        index = self._load_or_build(
+            "dense index", path, prov, cls.load,
+            lambda: build_index(enc, self.dataset.corpus, kind=self.index_kind, metric=metric,
                                 batch_size=self.batch_size,
-                                show_progress=_show_progress(self.quiet), **args)
-            if self.use_cache:
-                folder.mkdir(parents=True, exist_ok=True)
-                index.save(str(path))
-                _write_text_atomic(folder / "index.json", json.dumps(
-                    {"format": "densefb-index-cache", "dataset": self.dataset_path,
-                     "densefb_version": __version__, **prov}, indent=2) + "\n")
-                prov["cache"] = str(path)
-            prov["cached"] = False
+                                show_progress=_show_progress(self.quiet), **args),
+            f"encoding {len(self.dataset.corpus)} documents with {self.model} ({self.index_kind})")
         self._provenance["dense_index"] = prov
         return index
 
@@ -662,18 +669,10 @@ class Experiment:
         path = folder / "index.bm25"
         prov = {"params": params, "corpus_sha256": self._corpus_sha256(),
                 "num_docs": len(self.dataset.corpus)}
-        if self.use_cache and path.is_file():
-            self._note(f"BM25 index: loading {path}")
-            index = Bm25Index.load(path)
-            prov.update(cache=str(path), cached=True)
-        else:
-            self._note(f"BM25 index: indexing {len(self.dataset.corpus)} documents")
-            index = Bm25Index.build(self.dataset.corpus, num_threads=self.num_threads, **params)
-            if self.use_cache:
-                folder.mkdir(parents=True, exist_ok=True)
-                index.save(path)
-                prov["cache"] = str(path)
-            prov["cached"] = False
+        index = self._load_or_build(
+            "BM25 index", path, prov, Bm25Index.load,
+            lambda: Bm25Index.build(self.dataset.corpus, num_threads=self.num_threads, **params),
+            f"indexing {len(self.dataset.corpus)} documents")
         self._provenance["bm25"] = prov
         return index
 
@@ -707,24 +706,12 @@ class Experiment:
         path = folder / "index.mvec"
         prov = {"token_model": self._provenance["token_encoder"], "params": params,
                 "corpus_sha256": self._corpus_sha256(), "num_docs": len(self.dataset.corpus)}
-        if self.use_cache and path.is_file():
-            self._note(f"multi-vector index: loading {path}")
-            index = MultiVectorIndex.load(str(path))
-            prov["cache"] = str(path)
-            prov["cached"] = True
-        else:
-            self._note(f"multi-vector index: encoding {len(self.dataset.corpus)} documents")
-            index = build_multivector_index(enc, self.dataset.corpus.texts(),
+        index = self._load_or_build(
+            "multi-vector index", path, prov, MultiVectorIndex.load,
+            lambda: build_multivector_index(enc, self.dataset.corpus.texts(),
                                             batch_size=self.batch_size,
-                                            show_progress=_show_progress(self.quiet))
-            if self.use_cache:
-                folder.mkdir(parents=True, exist_ok=True)
-                index.save(str(path))
-                _write_text_atomic(folder / "index.json", json.dumps(
-                    {"format": "densefb-index-cache", "dataset": self.dataset_path,
-                     "densefb_version": __version__, **prov}, indent=2) + "\n")
-                prov["cache"] = str(path)
-            prov["cached"] = False
+                                            show_progress=_show_progress(self.quiet)),
+            f"encoding {len(self.dataset.corpus)} documents")
         self._provenance["multivector"] = prov
         return index
 
