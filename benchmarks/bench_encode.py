@@ -5,6 +5,7 @@ in one process; the outputs are checked to be identical (cosine >= 0.99999 for e
 
     .venv/bin/python benchmarks/bench_encode.py --dataset ../shared/data/scifact \\
         --threads 2 --batch-size 32 --out build/bench_encode.md
+    .venv/bin/python benchmarks/bench_encode.py --device cuda --batch-size 128   # on a GPU
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--limit", type=int, default=0, help="encode only the first N documents (0 = all)")
     ap.add_argument("--repeat", type=int, default=2, help="timed runs of each (alternating); best kept")
+    ap.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N, for both encoders")
     ap.add_argument("--out", help="also write the Markdown table here")
     args = ap.parse_args()
 
@@ -39,8 +41,8 @@ def main() -> int:
     texts = ds.corpus.texts()
     if args.limit:
         texts = texts[: args.limit]
-    ours = densefb.Encoder.from_pretrained(args.model)
-    peer = SentenceTransformer(ours.model_dir, device="cpu")
+    ours = densefb.Encoder.from_pretrained(args.model, device=args.device)
+    peer = SentenceTransformer(ours.model_dir, device=args.device)
     assert peer.max_seq_length == ours.max_length, (peer.max_seq_length, ours.max_length)
 
     ours.encode(texts[:64], batch_size=args.batch_size)  # warm-up (allocator, thread pool)
@@ -53,11 +55,13 @@ def main() -> int:
         t = time.perf_counter()
         b = peer.encode(texts, batch_size=args.batch_size, convert_to_numpy=True)
         t_peer = min(t_peer, time.perf_counter() - t)
+    device_name = (torch.cuda.get_device_name(torch.device(args.device)) if args.device.startswith("cuda")
+                   else f"CPU, {args.threads} torch threads")
     cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     ratio = t_peer / t_ours
     lines = [
         f"Corpus encoding, {os.path.basename(args.dataset.rstrip('/'))} ({len(texts)} documents, title + text), "
-        f"{args.model}, max_length {ours.max_length}, batch {args.batch_size}, {args.threads} torch threads, "
+        f"{args.model}, max_length {ours.max_length}, batch {args.batch_size}, {device_name}, "
         f"best of {args.repeat}:",
         "",
         "| encoder | seconds | docs/s | speed-up vs sentence-transformers |",

@@ -14,8 +14,9 @@ DataFrames (pandas is optional; imported only by these functions):
 Torch tensors: every function of densefb that takes a float32 or int64 array (``index.add``,
 ``index.search``, ``model.refine``, ``make_run``, ...) also takes a CPU ``torch.Tensor``. A
 C-contiguous tensor of the right dtype is read in place through ``Tensor.__array__`` (no
-copy); other layouts or dtypes are converted once. A tensor that requires grad must be
-detached first, and a CUDA tensor moved with ``.cpu()`` (the index lives in host memory).
+copy); other layouts or dtypes are converted once. A tensor that requires grad is read
+detached, and a CUDA tensor (any non-CPU device) is copied to host memory once (indexes live
+there).
 Results are numpy arrays; ``torch.from_numpy(a)`` (or :func:`as_tensor`) wraps one without a
 copy.
 """

@@ -11,6 +11,7 @@
 #include "densefb/torch/encoders.h"
 
 #include <c10/util/Exception.h>
+#include <torch/cuda.h>
 
 namespace densefb::torch_impl {
 namespace {
@@ -90,6 +91,10 @@ absl::StatusOr<at::Device> ParseDevice(const std::string& device) {
     at::Device d(device);
     if (d.is_cuda() && !CudaAvailable()) {
       return absl::FailedPreconditionError(absl::StrCat("device \"", device, "\": CUDA is not available"));
+    }
+    if (d.is_cuda() && d.has_index() && d.index() >= static_cast<int>(torch::cuda::device_count())) {
+      return absl::FailedPreconditionError(absl::StrCat("device \"", device, "\": there are ",
+                                                        torch::cuda::device_count(), " CUDA devices"));
     }
     return d;
   } catch (const std::exception&) {

@@ -154,6 +154,46 @@ def test_torch_tensors_are_read_in_place():
     assert t.data_ptr() == scores.ctypes.data and np.shares_memory(t.numpy(), scores)
 
 
+def test_tensors_that_require_grad_are_detached():
+    torch = pytest.importorskip("torch")
+    x = torch.randn(300, 16, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    index = densefb.FlatIndex(16)
+    index.add(x, ids=torch.arange(1000, 1300))
+    scores, ids = index.search(x[:7] * 2, k=3)  # a non-leaf tensor with a grad_fn
+    want = x.detach().numpy() @ x[:7].detach().numpy().T * 2
+    np.testing.assert_array_equal(ids[:, 0], 1000 + want.argmax(0))
+    np.testing.assert_allclose(scores[:, 0], want.max(0), rtol=1e-5)
+    assert x.grad is None and x.requires_grad  # the caller's tensor is left as it was
+
+
+def _cuda():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    return torch
+
+
+def test_cuda_tensors_are_accepted_everywhere():
+    torch = _cuda()
+    rng = np.random.default_rng(3)
+    docs = rng.standard_normal((2000, 32)).astype(np.float32)
+    queries = rng.standard_normal((50, 32)).astype(np.float32)
+    for cls in (densefb.FlatIndex, densefb.HnswIndex):
+        host, gpu = cls(32, metric="cosine"), cls(32, metric="cosine")
+        host.add(docs)
+        gpu.add(torch.from_numpy(docs).cuda(), ids=torch.arange(2000).cuda())
+        want = host.search(queries, k=10)
+        got = gpu.search(torch.from_numpy(queries).cuda().requires_grad_(), k=10)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_array_equal(got[0], want[0])
+    index = densefb.FlatIndex(32)
+    index.add(docs)
+    _, first = index.search(queries, k=5)
+    model = densefb.RocchioPrf(alpha=0.5, beta=0.5, topk=5)
+    np.testing.assert_array_equal(model.refine(torch.from_numpy(queries).cuda(), torch.from_numpy(first).cuda(), index),
+                                  model.refine(queries, first, index))
+
+
 # ---- the BEIR downloader, offline ----------------------------------------------------------------
 
 def _no_network(*args, **kwargs):
