@@ -5,6 +5,13 @@ exists on the Python side, so the peak resident set size (VmHWM, reset between p
 /proc/self/clear_refs) measures what the index itself holds.
 
     PYTHONPATH=build/rel/py .venv/bin/python benchmarks/bench_memory.py --n 1000000 --dim 384
+
+With --encoder, it measures instead the peak RSS of encoding SciFact documents with the
+packaged all-MiniLM-L6-v2 at several batch sizes, and at one batch size for two corpus sizes:
+activations are bounded by the batch, so the peak above the output matrix should grow with the
+batch size and not with the number of texts.
+
+    PYTHONPATH=build/rel/py .venv/bin/python benchmarks/bench_memory.py --encoder --threads 2
 """
 from __future__ import annotations
 
@@ -54,7 +61,12 @@ def main() -> None:
     p.add_argument("--reserve", action="store_true", help="reserve room for n vectors first")
     p.add_argument("--dir", default=None, help="where the index file goes (default: a temp dir)")
     p.add_argument("--markdown", default=None, help="also write the report here")
+    p.add_argument("--encoder", action="store_true", help="measure encoding memory instead (see above)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads for --encoder")
     args = p.parse_args()
+    if args.encoder:
+        encoder_memory(args)
+        return
 
     report = Report()
     raw = args.n * args.dim * 4
@@ -107,6 +119,49 @@ def main() -> None:
     report("")
     report(f"baseline (interpreter, numpy, densefb) {base / GIB:.2f} GiB; RSS after adding "
                 f"{after_add / GIB:.2f} GiB; file {size / GIB:.2f} GiB")
+    if args.markdown:
+        report.save(args.markdown)
+
+
+def _encode_once(n: int, batch: int, threads: int) -> str:
+    """One measurement, in a fresh process (freed memory that the allocator keeps would
+    otherwise hide the next configuration's peak): a table row."""
+    import torch
+
+    torch.set_num_threads(threads)
+    data = os.path.join(os.environ.get("DENSEFB_DATA", os.path.join("..", "shared", "data")), "scifact")
+    texts = densefb.load_beir(data, "test").corpus.texts()[:n]
+    model = densefb.Encoder.from_pretrained("sentence-transformers/all-MiniLM-L6-v2")
+    model.encode(texts[:2], batch_size=2, show_progress=False)  # thread pool, allocator
+    base = _status("VmRSS")
+    _reset_peak()
+    t = time.perf_counter()
+    out = model.encode(texts, batch_size=batch, show_progress=False)
+    seconds = time.perf_counter() - t
+    above = _status("VmHWM") - base
+    rest = above - out.nbytes
+    return (f"| {n:,} | {batch} | {above / 2**20:.1f} | {out.nbytes / 2**20:.1f} | "
+            f"{rest / 2**20 / batch:.2f} | {seconds:.1f} |")
+
+
+def encoder_memory(args) -> None:
+    import subprocess
+
+    import torch
+
+    report = Report()
+    report(f"machine: {cpu_model()}, {os.cpu_count()} cores, {args.threads} torch threads; densefb "
+           f"{densefb.__version__}, torch {torch.__version__}; SciFact documents (title + text), "
+           f"all-MiniLM-L6-v2 (max_length 256); each row a fresh process")
+    report("")
+    report("| documents | batch size | peak RSS above the loaded model (MiB) | of which the output (MiB) | "
+           "rest, per text of a batch (MiB) | seconds |")
+    report("|---:|---:|---:|---:|---:|---:|")
+    for n, batch in ((512, 8), (512, 32), (512, 128), (2048, 32)):
+        code = (f"import sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
+                f"import bench_memory; print(bench_memory._encode_once({n}, {batch}, {args.threads}))")
+        row = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+        report(row.strip().splitlines()[-1])
     if args.markdown:
         report.save(args.markdown)
 

@@ -12,7 +12,11 @@ void RegisterIndex(py::module_& m) {
   // accept both FlatIndex and HnswIndex.
   py::class_<VectorIndex>(m, "VectorIndex", "Base class of the vector indexes.")
       .def_property_readonly("dim", &VectorIndex::dim)
-      .def_property_readonly("ntotal", &VectorIndex::size);
+      .def_property_readonly("ntotal", &VectorIndex::size)
+      .def("reserve", [](VectorIndex& index, std::int64_t n) { ThrowIfError(WithoutGil([&] { return index.Reserve(n); })); },
+           py::arg("n"),
+           "Makes room for n vectors in total, so that adding up to n allocates no larger storage\n"
+           "(no transient copy of the old one); never shrinks. MemoryError when the memory is not there.");
 
   py::class_<FlatIndex, VectorIndex>(m, "FlatIndex", R"doc(
 Exact top-k search over float32 vectors by inner product ("ip") or cosine ("cosine").

@@ -37,6 +37,7 @@ class FlatIndex final : public VectorIndex {
   absl::Status Reconstruct(absl::Span<const std::int64_t> ids,
                            MutableMatrixView out) const override;
   absl::Status Save(const std::string& path) const override;
+  absl::Status Reserve(std::int64_t n) override;
 
   // The stored vectors, one per row in insertion order (row i has id ids()[i]).
   ConstMatrixView vectors() const;

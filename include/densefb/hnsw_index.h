@@ -72,6 +72,8 @@ class HnswIndex final : public VectorIndex {
   absl::Status Reconstruct(absl::Span<const std::int64_t> ids,
                            MutableMatrixView out) const override;
   absl::Status Save(const std::string& path) const override;
+  // Sizes the graph for n elements (hnswlib's resizeIndex), so that Adds up to n never resize.
+  absl::Status Reserve(std::int64_t n) override;
 
  private:
   struct Impl;

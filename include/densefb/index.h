@@ -56,6 +56,14 @@ class VectorIndex {
 
   // Writes the index atomically (see file_format.h).
   virtual absl::Status Save(const std::string& path) const = 0;
+
+  // Makes room for `n` vectors in total, so that Adds up to that size allocate no larger
+  // storage (no transient old-plus-new copy); never shrinks. A hint: the default does nothing.
+  // InvalidArgument for a negative n, ResourceExhausted when the memory is not there.
+  virtual absl::Status Reserve(std::int64_t n) { return n < 0 ? NegativeReserve(n) : absl::OkStatus(); }
+
+ protected:
+  static absl::Status NegativeReserve(std::int64_t n);
 };
 
 }  // namespace densefb

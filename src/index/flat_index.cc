@@ -91,7 +91,10 @@ absl::Status FlatIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64
   const std::size_t old = data_.size();
   try {
     data_.insert(data_.end(), vectors.data, vectors.data + vectors.rows * vectors.cols);
-    if (metric_ == Metric::kCosine) inv_norms_.reserve(inv_norms_.size() + vectors.rows);
+    const std::size_t norms = inv_norms_.size() + static_cast<std::size_t>(vectors.rows);
+    if (metric_ == Metric::kCosine && norms > inv_norms_.capacity()) {
+      inv_norms_.reserve(std::max(norms, inv_norms_.capacity() + inv_norms_.capacity() / 2));
+    }
   } catch (const std::bad_alloc&) {
     data_.resize(old);
     return absl::ResourceExhaustedError(
@@ -101,6 +104,23 @@ absl::Status FlatIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64
     for (std::int64_t i = 0; i < vectors.rows; ++i) inv_norms_.push_back(InverseNorm(vectors.row(i), dim_));
   }
   id_table_->Append(vectors.rows, ids);
+  return absl::OkStatus();
+}
+
+absl::Status FlatIndex::Reserve(std::int64_t n) {
+  if (n < 0) return NegativeReserve(n);
+  WriterLock lock(turnstile_, mutex_);
+  if (n > std::numeric_limits<std::int64_t>::max() / dim_ / static_cast<std::int64_t>(sizeof(float))) {
+    return absl::ResourceExhaustedError(absl::StrCat("cannot reserve ", n, " vectors of dim ", dim_));
+  }
+  try {
+    data_.reserve(static_cast<std::size_t>(n) * dim_);
+    if (metric_ == Metric::kCosine) inv_norms_.reserve(static_cast<std::size_t>(n));
+    id_table_->Reserve(n);
+  } catch (const std::exception&) {  // bad_alloc, length_error
+    return absl::ResourceExhaustedError(
+        absl::StrCat("out of memory reserving ", n, " vectors of dim ", dim_));
+  }
   return absl::OkStatus();
 }
 

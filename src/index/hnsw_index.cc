@@ -172,6 +172,32 @@ struct HnswIndex::Impl {
     return absl::OkStatus();
   }
 
+  // Room for `total` elements. A fresh graph gets exactly that; a full one grows to at least
+  // `total` and, when `geometric`, by at least half (hnswlib's resizeIndex reallocates, so
+  // repeated small adds stay amortised O(1)).
+  absl::Status Grow(std::size_t total, bool geometric) {
+    if (graph == nullptr) {
+      try {
+        graph = std::make_unique<Graph>(&space, total, static_cast<std::size_t>(config.M),
+                                        static_cast<std::size_t>(config.ef_construction),
+                                        static_cast<std::size_t>(config.seed));
+      } catch (const std::exception& e) {
+        graph.reset();
+        return ExceptionStatus("HNSW: allocating the graph", e);
+      }
+    } else if (total > graph->max_elements_) {
+      const std::size_t grown = geometric ? graph->max_elements_ + graph->max_elements_ / 2 : 0;
+      const std::size_t capacity = std::min<std::size_t>(std::max(total, grown), kMaxElements);
+      try {
+        graph->resizeIndex(capacity);
+      } catch (const std::exception& e) {
+        broken = true;  // resizeIndex may have released part of the old state
+        return ExceptionStatus("HNSW: growing the graph", e);
+      }
+    }
+    return absl::OkStatus();
+  }
+
   const float* StoredRow(std::int64_t row) const {
     return reinterpret_cast<const float*>(graph->getDataByInternalId(internal_of_row[row]));
   }
@@ -250,6 +276,25 @@ std::int64_t HnswIndex::size() const {
 }
 const HnswConfig& HnswIndex::config() const { return impl_->config; }
 
+absl::Status HnswIndex::Reserve(std::int64_t n) {
+  if (n < 0) return NegativeReserve(n);
+  Impl& s = *impl_;
+  WriterLock lock(s.turnstile, s.mutex);
+  DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
+  if (n > kMaxElements) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot reserve ", n, " HNSW elements; the limit is ", kMaxElements));
+  }
+  if (n == 0) return absl::OkStatus();
+  DENSEFB_RETURN_IF_ERROR(s.Grow(static_cast<std::size_t>(n), /*geometric=*/false));
+  try {
+    s.id_table.Reserve(n);
+    s.internal_of_row.reserve(static_cast<std::size_t>(n));
+  } catch (const std::exception& e) {
+    return ExceptionStatus("HNSW: reserving the id table", e);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status HnswIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) {
   Impl& s = *impl_;
   WriterLock lock(s.turnstile, s.mutex);
@@ -271,29 +316,7 @@ absl::Status HnswIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64
                                                    " vectors; the limit is ", kMaxElements));
   }
 
-  // Capacity: a fresh graph holds exactly this batch; later batches grow it by at least
-  // half (hnswlib's resizeIndex reallocates), so repeated small adds stay amortised O(1).
-  if (s.graph == nullptr) {
-    try {
-      s.graph = std::make_unique<Graph>(&s.space, static_cast<std::size_t>(n),
-                                        static_cast<std::size_t>(s.config.M),
-                                        static_cast<std::size_t>(s.config.ef_construction),
-                                        static_cast<std::size_t>(s.config.seed));
-    } catch (const std::exception& e) {
-      s.graph.reset();
-      return ExceptionStatus("HNSW Add: allocating the graph", e);
-    }
-  } else if (static_cast<std::size_t>(total) > s.graph->max_elements_) {
-    const std::size_t grown = s.graph->max_elements_ + s.graph->max_elements_ / 2;
-    const std::size_t capacity = std::min<std::size_t>(
-        std::max<std::size_t>(static_cast<std::size_t>(total), grown), kMaxElements);
-    try {
-      s.graph->resizeIndex(capacity);
-    } catch (const std::exception& e) {
-      s.broken = true;  // resizeIndex may have released part of the old state
-      return ExceptionStatus("HNSW Add: growing the graph", e);
-    }
-  }
+  DENSEFB_RETURN_IF_ERROR(s.Grow(static_cast<std::size_t>(total), /*geometric=*/true));
 
   // Concurrent addPoint is hnswlib's supported way to build in parallel. Its level draws
   // then share one generator without a lock (as in hnswlib's own Python binding), one more

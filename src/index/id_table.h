@@ -54,10 +54,18 @@ class IdTable {
     return absl::OkStatus();
   }
 
-  // Appends after a successful Validate().
+  // Room for n ids in total (never shrinks).
+  void Reserve(std::int64_t n) {
+    ids_.reserve(static_cast<std::size_t>(n));
+    row_of_.reserve(static_cast<std::size_t>(n));
+  }
+
+  // Appends after a successful Validate(). Storage grows geometrically (an exact reserve per
+  // batch would reallocate on every Add).
   void Append(std::int64_t n, absl::Span<const std::int64_t> ids) {
-    ids_.reserve(ids_.size() + n);
-    row_of_.reserve(ids_.size() + n);
+    const std::size_t needed = ids_.size() + static_cast<std::size_t>(n);
+    if (needed > ids_.capacity()) ids_.reserve(std::max(needed, ids_.capacity() + ids_.capacity() / 2));
+    row_of_.reserve(needed);
     for (std::int64_t i = 0; i < n; ++i) {
       const std::int64_t id = ids.empty() ? size() : ids[i];
       row_of_.emplace(id, size());

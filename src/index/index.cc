@@ -16,4 +16,8 @@ absl::StatusOr<SearchResult> VectorIndex::Search(ConstMatrixView queries,
   return result;
 }
 
+absl::Status VectorIndex::NegativeReserve(std::int64_t n) {
+  return absl::InvalidArgumentError(absl::StrCat("cannot reserve ", n, " vectors (negative)"));
+}
+
 }  // namespace densefb

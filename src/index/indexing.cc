@@ -23,6 +23,7 @@ absl::Status EncodeAndAdd(const Encoder& encoder, absl::Span<const std::string> 
   }
   const auto n = static_cast<std::int64_t>(texts.size());
   const int dim = encoder.Dimension();
+  DENSEFB_RETURN_IF_ERROR(index->Reserve(index->size() + n));  // no growth copies while adding
   std::vector<float> buffer;
   for (std::int64_t start = 0; start < n; start += options.chunk_size) {
     const std::int64_t len = std::min(options.chunk_size, n - start);

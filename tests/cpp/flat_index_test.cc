@@ -12,6 +12,7 @@
 
 #include "densefb/file_format.h"
 #include "densefb/flat_index.h"
+#include "densefb/hnsw_index.h"
 #include "index/kernels.h"
 #include "test_util.h"
 
@@ -321,6 +322,48 @@ TEST_CASE("FlatIndex: concurrent searches from many threads equal sequential one
   }
   for (auto& th : threads) th.join();
   for (const auto& g : got) CHECK(g == expected->ids);
+}
+
+TEST_CASE("Reserve: same results as growing, bad sizes rejected, for both indexes") {
+  const RowMatrix v = RandomMatrix(600, 16, 31);
+  const RowMatrix q = RandomMatrix(20, 16, 32);
+  HnswConfig one_thread;
+  one_thread.num_threads = 1;  // a reproducible build, so that the two graphs are the same
+  for (const bool hnsw : {false, true}) {
+    std::unique_ptr<VectorIndex> grown, reserved;
+    for (auto* index : {&grown, &reserved}) {
+      if (hnsw) {
+        *index = std::move(HnswIndex::Create(16, Metric::kCosine, one_thread).value());
+      } else {
+        *index = std::move(FlatIndex::Create(16, Metric::kCosine).value());
+      }
+    }
+    REQUIRE(reserved->Reserve(1000).ok());
+    REQUIRE(reserved->Reserve(10).ok());  // never shrinks
+    for (std::int64_t start = 0; start < 600; start += 50) {  // twelve adds
+      const ConstMatrixView batch{v.data() + start * 16, 50, 16};
+      REQUIRE(grown->Add(batch).ok());
+      REQUIRE(reserved->Add(batch).ok());
+    }
+    REQUIRE(reserved->Reserve(300).ok());  // below the size: nothing to do
+    auto a = grown->Search(View(q), {10, 1, 64});
+    auto b = reserved->Search(View(q), {10, 1, 64});
+    REQUIRE(a.ok());
+    REQUIRE(b.ok());
+    CHECK(a->ids == b->ids);
+    CHECK(a->scores == b->scores);
+    REQUIRE(reserved->Add(View(RandomMatrix(500, 16, 33))).ok());  // past the reservation
+    CHECK(reserved->size() == 1100);
+
+    const absl::Status negative = reserved->Reserve(-1);
+    CHECK(absl::IsInvalidArgument(negative));
+    CHECK_THAT(std::string(negative.message()), Contains("-1"));
+    const absl::Status huge = reserved->Reserve(std::int64_t{1} << 60);
+    CHECK((absl::IsResourceExhausted(huge) || absl::IsInvalidArgument(huge)));
+    CHECK(reserved->size() == 1100);  // a failed reserve leaves the index as it was
+    auto c = reserved->Search(View(q), {10, 1, 64});
+    REQUIRE(c.ok());
+  }
 }
 
 }  // namespace

@@ -160,6 +160,23 @@ def test_duplicate_ids_are_errors():
         densefb.evaluate(run, {"q": {"d1": 1}}, ["AP"])
 
 
+def test_reserve_sizes_up_front_and_rejects_impossible_sizes():
+    x = np.random.default_rng(5).standard_normal((300, 8)).astype(np.float32)
+    for make in (lambda: densefb.FlatIndex(8), lambda: densefb.HnswIndex(8, num_threads=1)):
+        grown, reserved = make(), make()
+        reserved.reserve(1000)
+        for start in range(0, 300, 30):
+            grown.add(x[start:start + 30])
+            reserved.add(x[start:start + 30])
+        for a, b in zip(grown.search(x[:10], 5), reserved.search(x[:10], 5)):
+            np.testing.assert_array_equal(a, b)
+        with pytest.raises(ValueError, match="-1"):
+            reserved.reserve(-1)
+        with pytest.raises((MemoryError, ValueError), match="reserve"):
+            reserved.reserve(1 << 60)
+        assert reserved.ntotal == 300
+
+
 def test_k_zero_and_k_beyond_the_corpus():
     x = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
     for index in (densefb.FlatIndex(8), densefb.HnswIndex(8)):
