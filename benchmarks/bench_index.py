@@ -136,7 +136,7 @@ def main(argv=None):
         emit("| k | densefb q/s | faiss q/s | numpy q/s | densefb / faiss | densefb / numpy | "
              "rows with ids = faiss | rows differing beyond ties |")
         emit("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for k in (10, 100):
+        for k in (10, 100, 1000):
             td, (sd, idd) = best_time(lambda: flat.search(queries, k, num_threads=threads), args.repeat)
             tf, (sf, idf) = best_time(lambda: peer.search(queries, k), args.repeat)
             with threadpool_limits(limits=threads, user_api="blas"):

@@ -17,7 +17,7 @@
 namespace densefb {
 namespace {
 
-constexpr std::int64_t kDocBlock = 1024;    // documents per GEMM block
+constexpr std::int64_t kDocBlock = 512;    // documents per GEMM block
 constexpr std::int64_t kQueryBlock = 512;   // queries per GEMM block
 constexpr std::int64_t kMinShardDocs = 8192;
 constexpr std::int64_t kReservoirMinK = 32;  // from this k on, reservoir selection
@@ -163,7 +163,8 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
   // Heaps for small k; for larger k a reservoir (amortised O(1) per candidate) does better.
   const bool use_reservoir = kk >= kReservoirMinK;
   const std::int64_t stride = std::max<std::int64_t>(kk, 1) * (use_reservoir ? 2 : 1);
-  std::vector<ScoredRow> heaps(static_cast<std::size_t>(nq * n_shards * stride));
+  // Default-initialised (no zeroing pass): each selector writes before it reads.
+  std::unique_ptr<ScoredRow[]> heaps(new ScoredRow[static_cast<std::size_t>(nq * n_shards * stride)]);
   std::vector<std::int64_t> heap_sizes(nq * n_shards, 0);
   const kernels::KernelSet& kern = kernels::Best();
   // One buffer per worker; ParallelFor never runs more workers than tasks.
@@ -209,26 +210,35 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     scan(TypeTag<TopKHeap>{});
   }
 
-  // Merge the shards of each query and write results, padding with (-inf, -1).
-  std::vector<ScoredRow> merged;
-  for (std::int64_t q = 0; q < nq; ++q) {
-    merged.clear();
-    for (std::int64_t s = 0; s < n_shards; ++s) {
-      const ScoredRow* h = &heaps[(q * n_shards + s) * stride];
-      merged.insert(merged.end(), h, h + heap_sizes[q * n_shards + s]);
+  // Merge the shards of each query (each sorted best first) and write the results, padding
+  // with (-inf, -1); queries in parallel. With one shard, the sorted entries are the answer.
+  std::vector<std::vector<ScoredRow>> merge_buffers(static_cast<std::size_t>(threads));
+  ParallelFor(nq, n_shards > 1 ? threads : std::min<int>(threads, static_cast<int>(nq / 64 + 1)),
+              [&](std::int64_t q, int worker) {
+    const ScoredRow* best = &heaps[q * n_shards * stride];
+    std::int64_t keep = heap_sizes[q * n_shards];
+    if (n_shards > 1) {
+      std::vector<ScoredRow>& merged = merge_buffers[worker];
+      merged.clear();
+      for (std::int64_t s = 0; s < n_shards; ++s) {
+        const ScoredRow* h = &heaps[(q * n_shards + s) * stride];
+        merged.insert(merged.end(), h, h + heap_sizes[q * n_shards + s]);
+      }
+      keep = std::min<std::int64_t>(k, static_cast<std::int64_t>(merged.size()));
+      std::partial_sort(merged.begin(), merged.begin() + keep, merged.end(), Better);
+      best = merged.data();
     }
-    const std::int64_t keep = std::min<std::int64_t>(k, merged.size());
-    std::partial_sort(merged.begin(), merged.begin() + keep, merged.end(), Better);
+    keep = std::min(keep, k);
     for (std::int64_t j = 0; j < k; ++j) {
       if (j < keep) {
-        out_scores[q * k + j] = merged[j].score;
-        out_ids[q * k + j] = id_table_->id(merged[j].row);
+        out_scores[q * k + j] = best[j].score;
+        out_ids[q * k + j] = id_table_->id(best[j].row);
       } else {
         out_scores[q * k + j] = -std::numeric_limits<float>::infinity();
         out_ids[q * k + j] = kNoId;
       }
     }
-  }
+  });
   return absl::OkStatus();
 }
 

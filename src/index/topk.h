@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <vector>
 
 namespace densefb {
 
@@ -130,9 +132,24 @@ class TopKReservoir {
   }
 
  private:
+  // Keeps the k best of the 2k entries. The k-th best score is selected on a copy of the
+  // scores alone (floats, a plain comparison), then one stable pass keeps every entry above
+  // it and, of those equal to it, the earliest (smallest rows: entries are in row order), so
+  // the kept set is exactly what Better would keep.
   void Shrink() {
-    std::nth_element(data_, data_ + (k_ - 1), data_ + size_, Better);
-    threshold_ = data_[k_ - 1].score;
+    scratch_.resize(static_cast<std::size_t>(size_));
+    for (std::int64_t i = 0; i < size_; ++i) scratch_[i] = data_[i].score;
+    std::nth_element(scratch_.begin(), scratch_.begin() + (k_ - 1), scratch_.end(), std::greater<float>());
+    const float kth = scratch_[k_ - 1];
+    std::int64_t above = 0;
+    for (std::int64_t i = 0; i < size_; ++i) above += data_[i].score > kth;
+    std::int64_t ties = k_ - above;  // entries equal to kth that fit
+    std::int64_t out = 0;
+    for (std::int64_t i = 0; i < size_; ++i) {
+      const ScoredRow e = data_[i];
+      if (e.score > kth || (e.score == kth && ties-- > 0)) data_[out++] = e;
+    }
+    threshold_ = kth;
     size_ = k_;
   }
 
@@ -140,6 +157,7 @@ class TopKReservoir {
   std::int64_t k_;
   std::int64_t size_ = 0;
   float threshold_ = -std::numeric_limits<float>::infinity();
+  std::vector<float> scratch_;
 };
 
 }  // namespace densefb

@@ -202,7 +202,9 @@ BertModelImpl::BertModelImpl(const BertConfig& c, bool with_pooler) : config(c) 
 at::Tensor BertModelImpl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                   const at::Tensor& token_type_ids) {
   at::Tensor x = embeddings(input_ids, token_type_ids);
-  const at::Tensor mask = attention_mask.to(at::kBool).unsqueeze(1).unsqueeze(2);
+  // A batch without padding needs no mask (the attention kernel then applies none).
+  at::Tensor mask;
+  if (!attention_mask.to(at::kBool).all().item<bool>()) mask = attention_mask.to(at::kBool).unsqueeze(1).unsqueeze(2);
   for (const auto& layer : *encoder->layer) x = layer->as<BertLayer>()->forward(x, mask);
   return x;
 }
