@@ -162,7 +162,7 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
 
   // Heaps for small k; for larger k a reservoir (amortised O(1) per candidate) does better.
   const bool use_reservoir = kk >= kReservoirMinK;
-  const std::int64_t stride = std::max<std::int64_t>(kk, 1) * (use_reservoir ? 2 : 1);
+  const std::int64_t stride = use_reservoir ? TopKReservoir::Capacity(kk) : std::max<std::int64_t>(kk, 1);
   // Default-initialised (no zeroing pass): each selector writes before it reads.
   std::unique_ptr<ScoredRow[]> heaps(new ScoredRow[static_cast<std::size_t>(nq * n_shards * stride)]);
   std::vector<std::int64_t> heap_sizes(nq * n_shards, 0);
@@ -197,7 +197,7 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
             for (std::int64_t j = 0; j < dn; ++j) row[j] *= inv[j];
           }
         }
-        for (std::int64_t i = 0; i < qn; ++i) selectors[i].PushRow(c.data() + i * dn, dn, d0);
+        for (std::int64_t i = 0; i < qn; ++i) selectors[i].PushRow(c.data() + i * dn, dn, d0, kern.select_above);
       }
       for (std::int64_t i = 0; i < qn; ++i) {
         heap_sizes[(q0 + i) * n_shards + shard] = selectors[i].SortBestFirst();

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include "index/topk.h"
+
 namespace densefb::kernels {
 
 // C (m x n, row stride ldc) = A (m x d, row-major) * B (n x d, row-major)^T.
@@ -17,6 +19,7 @@ struct KernelSet {
   const char* name;  // "avx512", "avx2", "generic"
   GemmNtFn gemm_nt;
   DotFn dot;
+  SelectAboveFn select_above;
 };
 
 // The kernels for this CPU, chosen once.

@@ -8,7 +8,7 @@
 
 namespace densefb::kernels {
 const KernelSet* Avx512Kernels() {
-  static const KernelSet set{"avx512", &avx512::GemmNt, &avx512::Dot};
+  static const KernelSet set{"avx512", &avx512::GemmNt, &avx512::Dot, &avx512::SelectAbove};
   return &set;
 }
 }  // namespace densefb::kernels

@@ -21,6 +21,12 @@ inline bool Better(const ScoredRow& a, const ScoredRow& b) {
   return a.score > b.score || (a.score == b.score && a.row < b.row);
 }
 
+// Appends (scores[j], first_row + j) for every j in [0, n) with scores[j] > threshold to
+// `out` (room for n entries), in increasing j; returns how many. Vectorised per instruction
+// set in kernels_impl.inc (kernels::Best().select_above).
+using SelectAboveFn = std::int64_t (*)(const float* scores, std::int64_t n, float threshold,
+                                      std::int64_t first_row, ScoredRow* out);
+
 // A heap over caller-owned storage of capacity k whose top is the worst kept entry.
 class TopKHeap {
  public:
@@ -42,16 +48,16 @@ class TopKHeap {
     }
   }
 
-  // Offers scores[0..n) for rows first_row.. ; the common case (below threshold) costs one
-  // comparison per score.
-  void PushRow(const float* scores, std::int64_t n, std::int64_t first_row) {
+  // Offers scores[0..n) for rows first_row.. (rows offered in increasing order across calls).
+  // A vector pass picks the scores above the current threshold, 64 at a time; only those are
+  // pushed (each push re-checks, since the threshold rises as the heap changes).
+  void PushRow(const float* scores, std::int64_t n, std::int64_t first_row, SelectAboveFn select) {
     if (k_ == 0) return;
-    float thr = threshold();
-    for (std::int64_t j = 0; j < n; ++j) {
-      if (scores[j] >= thr) {
-        Push(scores[j], first_row + j);
-        thr = threshold();
-      }
+    ScoredRow picked[64];
+    for (std::int64_t j = 0; j < n; j += 64) {
+      const std::int64_t len = std::min<std::int64_t>(64, n - j);
+      const std::int64_t m = select(scores + j, len, threshold(), first_row + j, picked);
+      for (std::int64_t i = 0; i < m; ++i) Push(picked[i].score, picked[i].row);
     }
   }
 
@@ -90,39 +96,24 @@ class TopKHeap {
 // (as a scan does), so a later candidate tying the threshold is worse and can be rejected.
 class TopKReservoir {
  public:
-  // `storage` holds 2k entries.
+  // Scores offered per vector pass; the storage has this much room beyond 2k.
+  static constexpr std::int64_t kChunk = 64;
+
+  // `storage` holds Capacity(k) entries.
   TopKReservoir(ScoredRow* storage, std::int64_t k) : data_(storage), k_(k) {}
+  static std::int64_t Capacity(std::int64_t k) { return 2 * k + kChunk; }
 
   std::int64_t size() const { return std::min(size_, k_); }
 
-  void PushRow(const float* scores, std::int64_t n, std::int64_t first_row) {
+  // Appends the scores above the threshold straight into the buffer, kChunk at a time; once
+  // the buffer holds 2k or more, it shrinks to the k best before the next chunk.
+  void PushRow(const float* scores, std::int64_t n, std::int64_t first_row, SelectAboveFn select) {
     if (k_ == 0) return;
-    // Locals, so the compiler need not reload them after each store into data_; and a
-    // vectorisable test of 16 scores at a time, since most blocks hold no candidate.
-    float thr = threshold_;
-    std::int64_t size = size_;
-    auto offer = [&](std::int64_t j) {
-      data_[size++] = {scores[j], first_row + j};
-      if (size == 2 * k_) {
-        size_ = size;
-        Shrink();
-        size = size_;
-        thr = threshold_;
-      }
-    };
-    std::int64_t j = 0;
-    for (; j + 16 <= n; j += 16) {
-      bool any = false;
-      for (int t = 0; t < 16; ++t) any |= scores[j + t] > thr;
-      if (!any) continue;
-      for (int t = 0; t < 16; ++t) {
-        if (scores[j + t] > thr) offer(j + t);
-      }
+    for (std::int64_t j = 0; j < n; j += kChunk) {
+      const std::int64_t len = std::min(kChunk, n - j);
+      if (size_ >= 2 * k_) Shrink();
+      size_ += select(scores + j, len, threshold_, first_row + j, data_ + size_);
     }
-    for (; j < n; ++j) {
-      if (scores[j] > thr) offer(j);
-    }
-    size_ = size;
   }
 
   std::int64_t SortBestFirst() {
@@ -137,6 +128,7 @@ class TopKReservoir {
   // it and, of those equal to it, the earliest (smallest rows: entries are in row order), so
   // the kept set is exactly what Better would keep.
   void Shrink() {
+    if (size_ <= k_) return;
     scratch_.resize(static_cast<std::size_t>(size_));
     for (std::int64_t i = 0; i < size_; ++i) scratch_[i] = data_[i].score;
     std::nth_element(scratch_.begin(), scratch_.begin() + (k_ - 1), scratch_.end(), std::greater<float>());

@@ -8,12 +8,14 @@
 #include <filesystem>
 #include <limits>
 #include <numeric>
+#include <random>
 #include <thread>
 
 #include "densefb/file_format.h"
 #include "densefb/flat_index.h"
 #include "densefb/hnsw_index.h"
 #include "index/kernels.h"
+#include "index/topk.h"
 #include "test_util.h"
 
 namespace densefb {
@@ -55,6 +57,35 @@ TEST_CASE("Every compiled kernel set computes the same GEMM") {
     set->gemm_nt(a.data(), 37, b.data(), 53, 71, c.data(), 53);
     CHECK((c - ref).cwiseAbs().maxCoeff() < 1e-4f);
     CHECK(std::abs(set->dot(a.data(), b.data(), 71) - ref(0, 0)) < 1e-4f);
+  }
+}
+
+TEST_CASE("Every compiled kernel set selects the same scores above a threshold") {
+  std::mt19937 gen(5);
+  std::uniform_int_distribution<int> level(-3, 3);  // few distinct values: many ties
+  for (const std::int64_t n : {0, 1, 7, 15, 16, 17, 64, 100, 513}) {
+    std::vector<float> scores(static_cast<std::size_t>(n));
+    for (float& x : scores) x = 0.5f * level(gen);
+    for (const float threshold : {-std::numeric_limits<float>::infinity(), -1.0f, 0.0f, 0.5f, 2.0f}) {
+      std::vector<ScoredRow> want;
+      for (std::int64_t j = 0; j < n; ++j) {
+        if (scores[j] > threshold) want.push_back({scores[j], 1000 + j});
+      }
+      for (const kernels::KernelSet* set : {kernels::GenericKernels(), kernels::Avx2Kernels(), kernels::Avx512Kernels()}) {
+        // Only the sets this CPU can run: the baseline, the best, and AVX2 below AVX-512.
+        const bool runs = set == kernels::GenericKernels() || set == &kernels::Best() ||
+                          (set == kernels::Avx2Kernels() && &kernels::Best() == kernels::Avx512Kernels());
+        if (set == nullptr || !runs) continue;
+        INFO(set->name << " n=" << n << " threshold=" << threshold);
+        std::vector<ScoredRow> got(static_cast<std::size_t>(n) + 1);
+        const std::int64_t m = set->select_above(scores.data(), n, threshold, 1000, got.data());
+        REQUIRE(m == static_cast<std::int64_t>(want.size()));
+        for (std::int64_t i = 0; i < m; ++i) {
+          CHECK(got[i].score == want[i].score);
+          CHECK(got[i].row == want[i].row);
+        }
+      }
+    }
   }
 }
 
