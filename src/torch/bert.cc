@@ -158,7 +158,8 @@ at::Tensor BertLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& ma
   const at::Tensor q = split(sa->query(hidden));
   const at::Tensor k = split(sa->key(hidden));
   const at::Tensor v = split(sa->value(hidden));
-  const at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, mask).transpose(1, 2).reshape({b * s, h});
+  const std::optional<at::Tensor> attn_mask = mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt;
+  const at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, attn_mask).transpose(1, 2).reshape({b * s, h});
   const at::Tensor residual = hidden.reshape({b * s, h});
 
   // Everything after attention works row by row, so it runs in blocks of rows that stay in
