@@ -122,6 +122,8 @@ void RegisterPipeline(py::module_& m) {
            py::arg("resources"), py::arg("query_ids"), py::arg("query_texts"), py::arg("k") = 1000,
            py::arg("num_threads") = 0, py::arg("encode_batch_size") = 32,
            py::arg("query_vectors") = py::none())
+      .def("explain", [](const Pipeline& p, const PyResources& r) { return p.Explain(r.resources); },
+           py::arg("resources"))
       .def("__str__", &Pipeline::ToString);
 
   m.def("pipeline_stages", [] {

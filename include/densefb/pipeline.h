@@ -152,6 +152,23 @@ class Stage {
   virtual std::vector<std::string> Requires() const = 0;
   // True if the stage reads the current ranking (so it cannot come first).
   virtual bool NeedsRanking() const { return false; }
+
+  // Depth planning. Pipeline::Run lets a retriever whose ranking the next stage reads only to
+  // depth d, and which the stage after that replaces, retrieve only d deep: the first pass of
+  // `dense >> avg(k=3) >> dense` searches 3 deep, not 1000. Results are the same, since the
+  // retrievers that allow it give the same top d at any depth.
+  //
+  // How deep the stage reads the current ranking; -1 (default) = all of it, or unknown.
+  virtual std::int64_t RankingDepthRead() const { return -1; }
+  // True for retrievers: the stage sets a new ranking without reading the current one.
+  virtual bool ReplacesRanking() const { return false; }
+  // This retriever cut to `depth` results, where its top `depth` is then unchanged (an exact
+  // index, BM25); null otherwise.
+  virtual std::unique_ptr<Stage> Shallow(std::int64_t depth, const Resources& resources) const {
+    (void)depth;
+    (void)resources;
+    return nullptr;
+  }
 };
 
 // ---- parsed arguments and the stage registry -----------------------------------------------
@@ -241,6 +258,9 @@ class Pipeline {
   std::string ToString() const;
   // Union of the stages' resource names, sorted.
   std::vector<std::string> Requires() const;
+  // The spec as Run runs it with `resources`: retrievers cut to the depth the next stage reads
+  // (Stage::RankingDepthRead), e.g. "dense(k=3,ef_search=0) >> avg(k=3,...) >> dense(k=1000,...)".
+  std::string Explain(const Resources& resources) const;
   const std::vector<std::shared_ptr<const Stage>>& stages() const { return stages_; }
   bool empty() const { return stages_.empty(); }
 
@@ -260,6 +280,9 @@ class Pipeline {
                                       const RowMatrix* query_vectors = nullptr) const;
 
  private:
+  // Stage i as Run runs it: stages_[i], or a shallower copy held in `holder`.
+  const Stage* Planned(std::size_t i, const Resources& resources, std::unique_ptr<Stage>& holder) const;
+
   std::vector<std::shared_ptr<const Stage>> stages_;
 };
 

@@ -163,6 +163,15 @@ class Pipeline:
         """Names of the resources the stages may use (see :class:`Resources`)."""
         return frozenset(self._p.requires)
 
+    def explain(self, resources: Resources) -> str:
+        """The spec as :meth:`run` runs it with ``resources``: a retriever whose ranking the next
+        stage reads only to some depth, and which the stage after replaces, retrieves only that
+        deep over an exact index or BM25 (same results), e.g. ``dense >> avg(k=3) >> dense``
+        searches 3 deep first: ``"dense(k=3,ef_search=0) >> avg(...) >> dense(k=1000,...)"``."""
+        if not isinstance(resources, Resources):
+            raise TypeError(f"resources must be a densefb.Resources, not {type(resources).__name__}")
+        return self._p.explain(resources._core)
+
     def run(self, resources: Resources, queries: QueriesLike, k: int = 1000, *,
             num_threads: int = 0, batch_size: int = 32,
             query_vectors: Optional[np.ndarray] = None) -> Run:

@@ -143,6 +143,24 @@ std::string Pipeline::ToString() const {
   return absl::StrJoin(parts, " >> ");
 }
 
+const Stage* Pipeline::Planned(std::size_t i, const Resources& resources, std::unique_ptr<Stage>& holder) const {
+  if (i + 2 < stages_.size() && stages_[i]->ReplacesRanking() && stages_[i + 2]->ReplacesRanking()) {
+    const std::int64_t depth = stages_[i + 1]->RankingDepthRead();
+    if (depth > 0) holder = stages_[i]->Shallow(depth, resources);
+    if (holder != nullptr) return holder.get();
+  }
+  return stages_[i].get();
+}
+
+std::string Pipeline::Explain(const Resources& resources) const {
+  std::vector<std::string> parts;
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
+    std::unique_ptr<Stage> holder;
+    parts.push_back(Planned(i, resources, holder)->ToString());
+  }
+  return absl::StrJoin(parts, " >> ");
+}
+
 std::vector<std::string> Pipeline::Requires() const {
   std::set<std::string> names;
   for (const auto& s : stages_) {
@@ -162,11 +180,13 @@ absl::Status Pipeline::Run(const Resources& resources, QueryState& state) const 
         " must be >= 0, encode_batch_size = ", state.options.encode_batch_size, " must be >= 1"));
   }
   if (stages_.empty()) return absl::InvalidArgumentError("the pipeline has no stage");
-  for (const auto& stage : stages_) {
+  for (std::size_t i = 0; i < stages_.size(); ++i) {
     DENSEFB_RETURN_IF_ERROR(state.CheckInterrupted());
+    std::unique_ptr<Stage> shallow;
+    const Stage* stage = Planned(i, resources, shallow);
     const absl::Status status = stage->Run(resources, state);
     if (!status.ok()) {
-      return absl::Status(status.code(), absl::StrCat("pipeline stage ", stage->ToString(), ": ",
+      return absl::Status(status.code(), absl::StrCat("pipeline stage ", stages_[i]->ToString(), ": ",
                                                       status.message()));
     }
   }

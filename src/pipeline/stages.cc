@@ -12,6 +12,7 @@
 #include "densefb/bm25.h"
 #include "densefb/encoder.h"
 #include "densefb/feedback.h"
+#include "densefb/flat_index.h"
 #include "densefb/index.h"
 #include "densefb/pipeline.h"
 #include "index/parallel.h"
@@ -78,6 +79,12 @@ class DenseStage final : public Stage {
     return absl::StrCat("dense(k=", k_, ",ef_search=", ef_search_, ")");
   }
   std::vector<std::string> Requires() const override { return {"dense_index", "encoder"}; }
+  bool ReplacesRanking() const override { return true; }
+  // Exact search only: HNSW's ef grows with k, so a shallower search could change the top.
+  std::unique_ptr<Stage> Shallow(std::int64_t depth, const Resources& r) const override {
+    if (dynamic_cast<const FlatIndex*>(r.dense_index) == nullptr || depth >= k_) return nullptr;
+    return std::make_unique<DenseStage>(depth, ef_search_);
+  }
 
  private:
   std::int64_t k_;
@@ -123,6 +130,11 @@ class Bm25Stage final : public Stage {
                         ",b=", b_ >= 0 ? SpecNumber(b_) : "index", ")");
   }
   std::vector<std::string> Requires() const override { return {"bm25"}; }
+  bool ReplacesRanking() const override { return true; }
+  std::unique_ptr<Stage> Shallow(std::int64_t depth, const Resources&) const override {
+    if (depth >= k_) return nullptr;
+    return std::make_unique<Bm25Stage>(depth, k1_, b_);
+  }
 
  private:
   std::int64_t k_;
@@ -205,6 +217,7 @@ class Rm3Stage final : public Stage {
   }
   std::vector<std::string> Requires() const override { return {"bm25"}; }
   bool NeedsRanking() const override { return true; }
+  std::int64_t RankingDepthRead() const override { return options_.fb_docs; }
 
  private:
   Rm3Options options_;
@@ -238,6 +251,11 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeRm3(StageArgs& args) {
 
 // ---- avg / rocchio --------------------------------------------------------------------------
 
+// How deep a feedback model reads the ranking; Rocchio's negatives with depth 0 come from the
+// tail of the whole ranking.
+std::int64_t DepthRead(const AveragePrf& m) { return m.RequiredDepth(); }
+std::int64_t DepthRead(const RocchioPrf& m) { return m.bottomk > 0 && m.depth == 0 ? -1 : m.RequiredDepth(); }
+
 template <typename Model>
 class VectorPrfStage final : public Stage {
  public:
@@ -256,6 +274,7 @@ class VectorPrfStage final : public Stage {
   std::string ToString() const override { return model_.ToString(); }
   std::vector<std::string> Requires() const override { return {"dense_index", "encoder"}; }
   bool NeedsRanking() const override { return true; }
+  std::int64_t RankingDepthRead() const override { return DepthRead(model_); }
 
  private:
   std::string name_;

@@ -13,6 +13,7 @@
 #include "densefb/feedback.h"
 #include "densefb/flat_index.h"
 #include "densefb/fusion.h"
+#include "densefb/hnsw_index.h"
 #include "densefb/pipeline.h"
 
 namespace densefb {
@@ -305,6 +306,38 @@ TEST_CASE("fusion nodes equal Fuse over the branches' rankings", "[pipeline][run
   auto second = toy.index->Search(View(*refined), so);
   REQUIRE(second.ok());
   CheckSame(*fused_then_prf, *second, 10);
+}
+
+TEST_CASE("a retriever feeding PRF retrieves only as deep as the feedback reads", "[pipeline][run]") {
+  Toy toy(Metric::kInnerProduct);
+  Resources r;
+  r.dense_index = toy.index.get();
+  PipelineOptions options;
+  options.k = 30;
+  const Pipeline avg = ParseOk("dense >> avg(k=3) >> dense");
+  CHECK(avg.Explain(r) == "dense(k=3,ef_search=0) >> avg(k=3,normalize=false) >> dense(k=1000,ef_search=0)");
+  // The same rankings as a 1000-deep first pass (the spec is unchanged, only the plan).
+  auto got = avg.Run(r, toy.query_set, options, &toy.queries);
+  auto want = PrfSearch(*toy.index, View(toy.queries), AveragePrf(3), 1000, 30, SearchOptions{});
+  REQUIRE(got.ok());
+  REQUIRE(want.ok());
+  CheckSame(*got, *want, 30);
+  // Rocchio reads topk, or depth when set; negatives from the tail of the whole list: no cut.
+  CHECK(ParseOk("dense >> rocchio(topk=5) >> dense").Explain(r).rfind("dense(k=5,", 0) == 0);
+  CHECK(ParseOk("dense >> rocchio(topk=5,bottomk=2,depth=50) >> dense").Explain(r).rfind("dense(k=50,", 0) == 0);
+  CHECK(ParseOk("dense >> rocchio(topk=5,bottomk=2) >> dense").Explain(r).rfind("dense(k=1000,", 0) == 0);
+  // Nothing is cut where the ranking survives (rescore reads it all; a pipeline ending in PRF
+  // returns the first pass), nor over an approximate index.
+  CHECK(ParseOk("dense >> avg(k=3) >> rescore").Explain(r).rfind("dense(k=1000,", 0) == 0);
+  CHECK(ParseOk("dense >> avg(k=3)").Explain(r).rfind("dense(k=1000,", 0) == 0);
+  auto hnsw = HnswIndex::Create(16, Metric::kInnerProduct);
+  REQUIRE(hnsw.ok());
+  Resources approximate;
+  approximate.dense_index = hnsw->get();
+  CHECK(avg.Explain(approximate) == avg.ToString());
+  // BM25 before RM3 retrieves fb_docs deep.
+  Resources sparse;
+  CHECK(ParseOk("bm25 >> rm3(fb_docs=10) >> bm25").Explain(sparse).rfind("bm25(k=10,", 0) == 0);
 }
 
 TEST_CASE("bm25 >> rm3 >> bm25 equals SearchRm3", "[pipeline][run]") {

@@ -114,6 +114,11 @@ def test_dense_avg_dense_and_rescore_equal_numpy(scifact, vectors, resources, do
     for i, qid in enumerate(scifact.queries.ids):
         got_i, got_s = ranked(run, qid, doc_pos)
         assert_same_ranking(got_i, got_s, want_i[i], want_s[i], D.astype(np.float64) @ q2[i])
+    # The first pass is planned 3 deep (all avg reads); the results are those of the 50-deep
+    # computation above.
+    p = Dense(k=50) >> AveragePRF(k=3) >> Dense(k=20)
+    assert p.explain(resources).startswith("dense(k=3,") and p.spec.startswith("dense(k=50,")
+    assert (Dense(k=50) >> AveragePRF(k=3) >> Rescore()).explain(resources).startswith("dense(k=50,")
     # "ranking" setting: the 50 first-pass candidates re-scored with q' (not a new search).
     rerank = (Dense(k=50) >> AveragePRF(k=3) >> Rescore()).run(resources, scifact.queries, k=50,
                                                                 query_vectors=Q)
