@@ -212,9 +212,10 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
 
   // Merge the shards of each query (each sorted best first) and write the results, padding
   // with (-inf, -1); queries in parallel. With one shard, the sorted entries are the answer.
-  std::vector<std::vector<ScoredRow>> merge_buffers(static_cast<std::size_t>(threads));
-  ParallelFor(nq, n_shards > 1 ? threads : std::min<int>(threads, static_cast<int>(nq / 64 + 1)),
-              [&](std::int64_t q, int worker) {
+  // (Workers are capped by the task count: `threads` may be huge.)
+  const int merge_threads = static_cast<int>(std::min<std::int64_t>(threads, n_shards > 1 ? nq : nq / 64 + 1));
+  std::vector<std::vector<ScoredRow>> merge_buffers(static_cast<std::size_t>(std::max(merge_threads, 1)));
+  ParallelFor(nq, merge_threads, [&](std::int64_t q, int worker) {
     const ScoredRow* best = &heaps[q * n_shards * stride];
     std::int64_t keep = heap_sizes[q * n_shards];
     if (n_shards > 1) {
