@@ -170,7 +170,9 @@ at::Tensor BertLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& ma
   const auto& in = intermediate->dense;
   at::Tensor result = at::empty({b * s, h}, hidden.options());
   const std::int64_t n = b * s;
-  const std::int64_t block = kRowBlock;
+  // On a GPU one block: the kernels there are not cache-bound on a core, and more blocks only
+  // add launches.
+  const std::int64_t block = hidden.is_cpu() ? kRowBlock : n;
   for (std::int64_t start = 0; start < n; start += block) {
     const std::int64_t rows = std::min(block, n - start);
     at::Tensor sum = at::empty({rows, h}, hidden.options());
@@ -203,9 +205,10 @@ BertModelImpl::BertModelImpl(const BertConfig& c, bool with_pooler) : config(c) 
 at::Tensor BertModelImpl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                   const at::Tensor& token_type_ids) {
   at::Tensor x = embeddings(input_ids, token_type_ids);
-  // A batch without padding needs no mask (the attention kernel then applies none).
-  at::Tensor mask;
-  if (!attention_mask.to(at::kBool).all().item<bool>()) mask = attention_mask.to(at::kBool).unsqueeze(1).unsqueeze(2);
+  // On the CPU a batch without padding needs no mask (the attention kernel then applies none);
+  // on a GPU the check would stall the stream, so the mask is always passed.
+  at::Tensor mask = attention_mask.to(at::kBool);
+  mask = attention_mask.is_cpu() && mask.all().item<bool>() ? at::Tensor() : mask.unsqueeze(1).unsqueeze(2);
   for (const auto& layer : *encoder->layer) x = layer->as<BertLayer>()->forward(x, mask);
   return x;
 }
