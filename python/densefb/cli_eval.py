@@ -112,10 +112,10 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Standalone entry point: ``python -m densefb.cli_eval --run R --qrels Q --metrics M...``."""
-    parser = argparse.ArgumentParser(prog="densefb eval", description=_DESCRIPTION)
-    _add_arguments(parser)
-    return run_eval(parser.parse_args(argv))
+    """``python -m densefb.cli_eval ...``: the same as ``densefb eval ...``."""
+    from densefb import cli
+
+    return cli.main(["eval", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

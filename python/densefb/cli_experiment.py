@@ -199,14 +199,10 @@ def run_experiment(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Standalone entry point: ``python -m densefb.cli_experiment --dataset D --pipeline S ...``."""
-    parser = util.one_line_argparse_errors(
-        argparse.ArgumentParser(prog="densefb experiment", description=_DESCRIPTION))
-    _add_arguments(parser)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    args.argv = argv
-    return run_experiment(args)
+    """``python -m densefb.cli_experiment ...``: the same as ``densefb experiment ...``."""
+    from densefb import cli
+
+    return cli.main(["experiment", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

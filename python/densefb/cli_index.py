@@ -260,10 +260,10 @@ def run_index(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Standalone entry point: ``python -m densefb.cli_index DATASET --output DIR ...``."""
-    parser = util.one_line_argparse_errors(argparse.ArgumentParser(prog="densefb index", description=_DESCRIPTION))
-    _add_arguments(parser)
-    return run_index(parser.parse_args(argv))
+    """``python -m densefb.cli_index ...``: the same as ``densefb index ...``."""
+    from densefb import cli
+
+    return cli.main(["index", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -347,10 +347,10 @@ def run_search(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Standalone entry point: ``python -m densefb.cli_search INDEX_DIR --dataset DIR --output RUN``."""
-    parser = util.one_line_argparse_errors(argparse.ArgumentParser(prog="densefb search", description=_DESCRIPTION))
-    _add_arguments(parser)
-    return run_search(parser.parse_args(argv))
+    """``python -m densefb.cli_search ...``: the same as ``densefb search ...``."""
+    from densefb import cli
+
+    return cli.main(["search", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

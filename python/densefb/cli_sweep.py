@@ -232,14 +232,10 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Standalone entry point: ``python -m densefb.cli_sweep --dataset D --pipeline T ...``."""
-    parser = util.one_line_argparse_errors(
-        argparse.ArgumentParser(prog="densefb sweep", description=_DESCRIPTION))
-    _add_arguments(parser)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(argv)
-    args.argv = argv
-    return run_sweep(args)
+    """``python -m densefb.cli_sweep ...``: the same as ``densefb sweep ...``."""
+    from densefb import cli
+
+    return cli.main(["sweep", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
