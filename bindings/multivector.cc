@@ -113,9 +113,13 @@ struct GivenDocs {
       views.push_back(MatrixArg(arrays.back(), "doc_vectors"));
     }
   }
-  void Into(DocumentTokenSource* s) const {
-    s->extra_ids = ids;
-    s->extra_docs = views;
+  // The documents to score: those of `index` (may be null) and the given ones.
+  DocumentTokenSource Source(const MultiVectorIndex* index) const {
+    DocumentTokenSource s;
+    s.index = index;
+    s.extra_ids = ids;
+    s.extra_docs = views;
+    return s;
   }
 };
 
@@ -267,10 +271,8 @@ void RegisterMultiVector(py::module_& m) {
                             const py::object& doc_vectors, int k, int num_threads) {
           std::vector<TokenQuery> q = QueriesArg(queries, weights);
           BatchRanking c = CandidatesArg(candidates);
-          GivenDocs given(doc_ids, doc_vectors);
-          DocumentTokenSource source;
-          source.index = index.get();
-          given.Into(&source);
+          const GivenDocs given(doc_ids, doc_vectors);
+          const DocumentTokenSource source = given.Source(index.get());
           BatchRanking r = ValueOrThrow(WithoutGil([&] { return MaxSimRerank(source, q, c, k, num_threads); }));
           return RankingArrays(r, k > 0 ? k : -1);
         }, py::arg("queries"), py::arg("candidates"), py::arg("weights") = py::none(), py::arg("index") = nullptr,
@@ -316,10 +318,8 @@ void RegisterMultiVector(py::module_& m) {
                         const py::object& doc_vectors, int num_threads) {
              std::vector<TokenQuery> q = QueriesArg(queries, weights);
              BatchRanking c = CandidatesArg(first_pass);
-             GivenDocs given(doc_ids, doc_vectors);
-             DocumentTokenSource source;
-             source.index = index.get();
-             given.Into(&source);
+             const GivenDocs given(doc_ids, doc_vectors);
+             const DocumentTokenSource source = given.Source(index.get());
              std::vector<PrfExpansion> details;
              std::vector<TokenQuery> e =
                  ValueOrThrow(WithoutGil([&] { return prf.Expand(source, q, c, num_threads, &details); }));
@@ -340,10 +340,8 @@ void RegisterMultiVector(py::module_& m) {
                      const py::object& doc_ids, const py::object& doc_vectors, int num_threads) {
              std::vector<TokenQuery> q = QueriesArg(queries, weights);
              BatchRanking c = CandidatesArg(first_pass);
-             GivenDocs given(doc_ids, doc_vectors);
-             DocumentTokenSource source;
-             source.index = index.get();
-             given.Into(&source);
+             const GivenDocs given(doc_ids, doc_vectors);
+             const DocumentTokenSource source = given.Source(index.get());
              MultiVectorSearchOptions o{k, token_k, ef_search, num_threads};
              BatchRanking r = ValueOrThrow(WithoutGil([&] { return prf.Run(source, q, c, o); }));
              return RankingArrays(r, k);
