@@ -60,3 +60,22 @@ def scifact_vectors(scifact):
     np.savez(tmp, docs=docs, queries=qs)
     tmp.replace(path)
     return docs, qs
+
+
+@pytest.fixture(scope="session")
+def vectors(scifact_vectors):
+    """The SciFact (doc vectors, query vectors), C-contiguous float32."""
+    D, Q = scifact_vectors
+    return np.ascontiguousarray(D, dtype=np.float32), np.ascontiguousarray(Q, dtype=np.float32)
+
+
+@pytest.fixture(scope="session")
+def scifact_flat(vectors):
+    """An exact inner-product index of the SciFact doc vectors (ids = corpus positions); shared,
+    so tests must not add to it."""
+    import densefb
+
+    D, _ = vectors
+    index = densefb.FlatIndex(D.shape[1], metric="ip")
+    index.add(D)
+    return index

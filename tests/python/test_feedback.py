@@ -46,17 +46,8 @@ def np_rocchio(Q, D, first_ids, alpha, beta, gamma, topk, bottomk, depth):
 # ---- fixtures ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def vectors(scifact_vectors):
-    D, Q = scifact_vectors
-    return np.ascontiguousarray(D, dtype=np.float32), np.ascontiguousarray(Q, dtype=np.float32)
-
-
-@pytest.fixture(scope="module")
-def index(vectors):
-    D, _ = vectors
-    idx = densefb.FlatIndex(D.shape[1], metric="ip")
-    idx.add(D)
-    return idx
+def index(scifact_flat):
+    return scifact_flat
 
 
 @pytest.fixture(scope="module")

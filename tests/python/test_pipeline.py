@@ -20,17 +20,8 @@ warnings.filterwarnings("ignore", category=UserWarning, module="ranx")
 # ---- fixtures ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def vectors(scifact_vectors):
-    D, Q = scifact_vectors
-    return np.ascontiguousarray(D, dtype=np.float32), np.ascontiguousarray(Q, dtype=np.float32)
-
-
-@pytest.fixture(scope="module")
-def flat(vectors):
-    D, _ = vectors
-    idx = densefb.FlatIndex(D.shape[1], metric="ip")
-    idx.add(D)
-    return idx
+def flat(scifact_flat):
+    return scifact_flat
 
 
 @pytest.fixture(scope="module")
