@@ -67,6 +67,49 @@ def recall_at(found, exact, k=10):
     return hits / exact.size
 
 
+def hnswlib_file_from_densefb(src, dst):
+    """Writes densefb's HNSW index file `src` (inner product) as an hnswlib save file `dst`, so
+    hnswlib can search the very same graph. densefb's level-0 block (links, dim + 1 floats with
+    a factor that is 1 for inner product, label = row) is hnswlib's layout with 4 extra bytes
+    per element, so it is copied verbatim and hnswlib is told where the label sits; hnswlib's
+    labels are then densefb's rows."""
+    import struct
+
+    with open(src, "rb") as f:
+        blob = f.read()
+    pos = 32  # the container header (include/densefb/file_format.h)
+
+    def take(fmt):
+        nonlocal pos
+        vals = struct.unpack_from("<" + fmt, blob, pos)
+        pos += struct.calcsize("<" + fmt)
+        return vals if len(vals) > 1 else vals[0]
+
+    dim, metric, M, ef_construction, _, _, _ = take("IIiiiQi")
+    assert metric == 0, "inner product only"
+    n = take("Q")
+    pos += 8 * n  # ids
+    assert take("Q") == n
+    bytes_per_element, max_level, entry = take("QiI")
+    level0 = blob[pos:pos + n * bytes_per_element]
+    pos += n * bytes_per_element
+    links_per_level = 4 + 4 * M
+    offset_data = 4 + 4 * 2 * M
+    upper = []
+    for _ in range(n):
+        level = take("I")
+        upper.append(blob[pos:pos + level * links_per_level])
+        pos += level * links_per_level
+    with open(dst, "wb") as f:
+        f.write(struct.pack("<QQQQQQiIQQQdQ", 0, n, n, bytes_per_element,
+                            offset_data + 4 * (dim + 1), offset_data, max_level, entry,
+                            M, 2 * M, M, 1.0 / np.log(M), ef_construction))
+        f.write(level0)
+        for links in upper:
+            f.write(struct.pack("<I", len(links)))
+            f.write(links)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=100000, help="database vectors (default 100000)")
@@ -184,6 +227,33 @@ def main(argv=None):
                                      args.repeat)
             theirs.set_ef(ef)
             tt, (idt, _) = best_time(lambda: theirs.knn_query(queries, k=10, num_threads=threads),
+                                     args.repeat)
+            qo, qt = args.queries / to, args.queries / tt
+            emit(f"| {ef} | {recall_at(ido, exact_ids10):.4f} | "
+                 f"{recall_at(idt.astype(np.int64), exact_ids10):.4f} | {qo:,.0f} | {qt:,.0f} | "
+                 f"{qo / qt:.2f} |")
+        emit()
+
+        # The same graph for both: densefb's, written in hnswlib's file format and loaded
+        # there. Any difference left is the search code and the distance kernel.
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            ours.save(os.path.join(tmp, "ours.hnsw"))
+            hnswlib_file_from_densefb(os.path.join(tmp, "ours.hnsw"), os.path.join(tmp, "ours.hnswlib"))
+            same = hnswlib.Index(space="ip", dim=args.dim)
+            same.load_index(os.path.join(tmp, "ours.hnswlib"), max_elements=args.n)
+        same.set_num_threads(threads)
+        emit("Same graph (densefb's, loaded into hnswlib): search code and distance kernel only")
+        emit()
+        emit("| ef | densefb recall@10 | hnswlib recall@10 | densefb q/s | hnswlib q/s | "
+             "densefb / hnswlib q/s |")
+        emit("|---:|---:|---:|---:|---:|---:|")
+        for ef in efs:
+            same.set_ef(ef)
+            to, (_, ido) = best_time(lambda: ours.search(queries, 10, ef=ef, num_threads=threads),
+                                     args.repeat)
+            tt, (idt, _) = best_time(lambda: same.knn_query(queries, k=10, num_threads=threads),
                                      args.repeat)
             qo, qt = args.queries / to, args.queries / tt
             emit(f"| {ef} | {recall_at(ido, exact_ids10):.4f} | "

@@ -5,8 +5,8 @@
 // thread-safe for concurrent inserts), its base-layer search (searchBaseLayerST) and its
 // capacity growth (resizeIndex). What is ours:
 //   * the space: vectors stored as dim + 1 floats (vector as added, then the factor f:
-//     1/|v| for cosine, 1 for inner product), distance -(<a, b> * f_a * f_b) through the
-//     run-time dispatched dot kernel, so this TU needs no -mavx flags;
+//     1/|v| for cosine, 1 for inner product), distance -(<a, b> * f_a * f_b), a run-time
+//     dispatched kernel (kernels.h) with the dot inlined, so this TU needs no -mavx flags;
 //   * the search: greedy descent through the upper layers, then searchBaseLayerST with a
 //     per-call ef and no metric counters, on a const graph (hnswlib's searchKnn reads the
 //     global ef_ and bumps counters);
@@ -79,30 +79,17 @@ constexpr int kMaxM = 10000;  // hnswlib caps M here (with a warning); we reject
 // Internal ids are 32-bit (tableint); keep one value free.
 constexpr std::int64_t kMaxElements = std::numeric_limits<tableint>::max() - 1;
 
-// The distance parameters; `dim` first because hnswlib's getDataByLabel reads a size_t there.
-struct DistParam {
-  std::size_t dim;
-  kernels::DotFn dot;
-};
-
-// -(<a, b> * f_a * f_b) over stored (or query) rows of dim + 1 floats.
-float NegSimilarity(const void* a, const void* b, const void* param) {
-  const auto* p = static_cast<const DistParam*>(param);
-  const auto* x = static_cast<const float*>(a);
-  const auto* y = static_cast<const float*>(b);
-  const auto d = static_cast<std::int64_t>(p->dim);
-  return -(p->dot(x, y, d) * (x[d] * y[d]));
-}
-
+// The space: rows of dim + 1 floats, distance kernels::KernelSet::hnsw_distance, whose
+// parameter is the dimension (hnswlib's getDataByLabel also reads a size_t there).
 class DotSpace final : public hnswlib::SpaceInterface<float> {
  public:
-  explicit DotSpace(int dim) : param_{static_cast<std::size_t>(dim), kernels::Best().dot} {}
-  std::size_t get_data_size() override { return (param_.dim + 1) * sizeof(float); }
-  hnswlib::DISTFUNC<float> get_dist_func() override { return &NegSimilarity; }
-  void* get_dist_func_param() override { return &param_; }
+  explicit DotSpace(int dim) : dim_(static_cast<std::size_t>(dim)) {}
+  std::size_t get_data_size() override { return (dim_ + 1) * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return kernels::Best().hnsw_distance; }
+  void* get_dist_func_param() override { return &dim_; }
 
  private:
-  DistParam param_;
+  std::size_t dim_;
 };
 
 // The factor stored after a vector: 1/|v| for cosine (0 for a numerically zero vector, see

@@ -13,7 +13,8 @@
 namespace densefb::kernels {
 
 const KernelSet* GenericKernels() {
-  static const KernelSet set{"generic", &generic::GemmNt, &generic::Dot, &generic::SelectAbove};
+  static const KernelSet set{"generic", &generic::GemmNt, &generic::Dot, &generic::HnswDistance,
+                             &generic::SelectAbove, nullptr};
   return &set;
 }
 

@@ -14,12 +14,32 @@ using GemmNtFn = void (*)(const float* a, std::int64_t m, const float* b, std::i
                           std::int64_t d, float* c, std::int64_t ldc);
 // <a, b> over d floats.
 using DotFn = float (*)(const float* a, const float* b, std::int64_t d);
+// hnswlib's DISTFUNC<float> over rows of dim + 1 floats (vector, then a factor):
+// -(<a, b> * f_a * f_b); `param` points at the dimension as a size_t.
+using HnswDistanceFn = float (*)(const void* a, const void* b, const void* param);
+
+// Scaled dot-product attention of one head over one sequence: for each of the s query rows,
+// out_i = sum_{j < valid} softmax_j(scale * <q_i, k_j>) v_j. q, k, v and out are s rows of d
+// floats with row stride ld (the heads of a (tokens, hidden) matrix side by side). Keys at
+// j >= valid are padding and get no weight. `scratch` holds attention_scratch_floats(s, d)
+// floats. Only where d is a multiple of 16 up to 64 (attention_supports).
+using AttentionFn = void (*)(const float* q, const float* k, const float* v, std::int64_t s,
+                             std::int64_t valid, std::int64_t d, std::int64_t ld, float scale,
+                             float* out, float* scratch);
+
+inline bool AttentionSupports(std::int64_t d) { return d > 0 && d <= 64 && d % 16 == 0; }
+inline std::int64_t AttentionScratchFloats(std::int64_t s, std::int64_t d) {
+  const std::int64_t padded = (s + 31) / 32 * 32;
+  return padded * d + 8 * padded;
+}
 
 struct KernelSet {
   const char* name;  // "avx512", "avx2", "generic"
   GemmNtFn gemm_nt;
   DotFn dot;
+  HnswDistanceFn hnsw_distance;
   SelectAboveFn select_above;
+  AttentionFn attention;  // nullptr where not written for this instruction set (AVX-512 only)
 };
 
 // The kernels for this CPU, chosen once.

@@ -8,7 +8,8 @@
 
 namespace densefb::kernels {
 const KernelSet* Avx2Kernels() {
-  static const KernelSet set{"avx2", &avx2::GemmNt, &avx2::Dot, &avx2::SelectAbove};
+  static const KernelSet set{"avx2", &avx2::GemmNt, &avx2::Dot, &avx2::HnswDistance,
+                             &avx2::SelectAbove, nullptr};
   return &set;
 }
 }  // namespace densefb::kernels

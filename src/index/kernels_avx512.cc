@@ -8,7 +8,8 @@
 
 namespace densefb::kernels {
 const KernelSet* Avx512Kernels() {
-  static const KernelSet set{"avx512", &avx512::GemmNt, &avx512::Dot, &avx512::SelectAbove};
+  static const KernelSet set{"avx512", &avx512::GemmNt, &avx512::Dot, &avx512::HnswDistance,
+                             &avx512::SelectAbove, &avx512::Attention};
   return &set;
 }
 }  // namespace densefb::kernels

@@ -1,8 +1,10 @@
 #include "torch/bert.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/nn/functional/activation.h>
 
+#include <cmath>
 #include <fstream>
 #include <set>
 
@@ -11,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "index/kernels.h"
 
 namespace densefb::torch_impl {
 namespace {
@@ -149,17 +152,52 @@ void DenseAddResidual(const torch::nn::Linear& dense, const at::Tensor& x, const
   out.addmm_(x, dense->weight.t());
 }
 
+// Multi-head attention over (B, S, H) projections q, k, v (contiguous, float32, CPU) through
+// kernels::KernelSet::attention, one (sequence, head) at a time, keys past each sequence's
+// length masked; returns the context as (B * S, H). The same arithmetic as SDPA's math path
+// (softmax(q k^T / sqrt(d)) v), exact two-pass softmax in registers. Single-threaded, MiniLM's
+// attention shape (256 tokens, 12 heads of 32) took ~42 ms per batch of 32 against ~44 ms for
+// libtorch's CPU flash kernel; whole encoding gained 1-5% on a 2-core AVX-512 machine.
+at::Tensor Attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, int heads,
+                     const std::vector<std::int64_t>& lengths) {
+  const auto b = q.size(0), s = q.size(1), h = q.size(2);
+  const std::int64_t d = h / heads;
+  at::Tensor ctx = at::empty({b * s, h}, q.options());
+  const float* qp = q.data_ptr<float>();
+  const float* kp = k.data_ptr<float>();
+  const float* vp = v.data_ptr<float>();
+  float* out = ctx.data_ptr<float>();
+  const kernels::AttentionFn attend = kernels::Best().attention;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  at::parallel_for(0, b * heads, 1, [&](std::int64_t first, std::int64_t last) {
+    std::vector<float> scratch(static_cast<std::size_t>(kernels::AttentionScratchFloats(s, d)));
+    for (std::int64_t i = first; i < last; ++i) {
+      const std::int64_t seq = i / heads;
+      const std::int64_t offset = seq * s * h + (i % heads) * d;
+      attend(qp + offset, kp + offset, vp + offset, s, lengths[seq], d, h, scale, out + offset,
+             scratch.data());
+    }
+  });
+  return ctx;
+}
+
 }  // namespace
 
-at::Tensor BertLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& mask) {
+at::Tensor BertLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& mask,
+                                  const std::vector<std::int64_t>* lengths) {
   const auto b = hidden.size(0), s = hidden.size(1), h = hidden.size(2);
-  const auto split = [&](const at::Tensor& t) { return t.view({b, s, heads, h / heads}).transpose(1, 2); };
   auto& sa = attention->self;
-  const at::Tensor q = split(sa->query(hidden));
-  const at::Tensor k = split(sa->key(hidden));
-  const at::Tensor v = split(sa->value(hidden));
-  const std::optional<at::Tensor> attn_mask = mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt;
-  const at::Tensor ctx = at::scaled_dot_product_attention(q, k, v, attn_mask).transpose(1, 2).reshape({b * s, h});
+  const at::Tensor q = sa->query(hidden).contiguous();
+  const at::Tensor k = sa->key(hidden).contiguous();
+  const at::Tensor v = sa->value(hidden).contiguous();
+  at::Tensor ctx;
+  if (lengths != nullptr) {
+    ctx = Attention(q, k, v, heads, *lengths);
+  } else {
+    const auto split = [&](const at::Tensor& t) { return t.view({b, s, heads, h / heads}).transpose(1, 2); };
+    const std::optional<at::Tensor> attn_mask = mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt;
+    ctx = at::scaled_dot_product_attention(split(q), split(k), split(v), attn_mask).transpose(1, 2).reshape({b * s, h});
+  }
   const at::Tensor residual = hidden.reshape({b * s, h});
 
   // Everything after attention works row by row, so it runs in blocks of rows that stay in
@@ -208,8 +246,26 @@ at::Tensor BertModelImpl::forward(const at::Tensor& input_ids, const at::Tensor&
   // On the CPU a batch without padding needs no mask (the attention kernel then applies none);
   // on a GPU the check would stall the stream, so the mask is always passed.
   at::Tensor mask = attention_mask.to(at::kBool);
+  // On the CPU in float32, where densefb has an attention kernel for this head size, and the
+  // masks are prefixes of ones (right padding, as the tokenizer pads), attention runs on
+  // sequence lengths instead of a mask.
+  const std::int64_t head_dim = config.hidden_size / config.num_attention_heads;
+  std::vector<std::int64_t> lengths;
+  bool own_attention = x.is_cpu() && x.scalar_type() == at::kFloat &&
+                       kernels::Best().attention != nullptr && kernels::AttentionSupports(head_dim);
+  if (own_attention) {
+    const at::Tensor count = mask.sum(1);
+    const at::Tensor prefix = at::arange(mask.size(1), count.options()).unsqueeze(0).lt(count.unsqueeze(1));
+    own_attention = prefix.equal(mask);
+    if (own_attention) {
+      const at::Tensor c = count.to(at::kLong).contiguous();
+      lengths.assign(c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel());
+    }
+  }
   mask = attention_mask.is_cpu() && mask.all().item<bool>() ? at::Tensor() : mask.unsqueeze(1).unsqueeze(2);
-  for (const auto& layer : *encoder->layer) x = layer->as<BertLayer>()->forward(x, mask);
+  for (const auto& layer : *encoder->layer) {
+    x = layer->as<BertLayer>()->forward(x, mask, own_attention ? &lengths : nullptr);
+  }
   return x;
 }
 

@@ -73,8 +73,11 @@ TORCH_MODULE(BertIntermediate);
 
 struct BertLayerImpl : torch::nn::Module {
   explicit BertLayerImpl(const BertConfig& c);
-  // hidden: (B, S, H); mask: (B, 1, 1, S) boolean, true = attend.
-  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask);
+  // hidden: (B, S, H); mask: (B, 1, 1, S) boolean, true = attend (undefined: no padding).
+  // `lengths`, when given (CPU, float32, every mask a prefix of ones), holds each sequence's
+  // unpadded length, and attention runs through densefb's own kernel instead of SDPA.
+  at::Tensor forward(const at::Tensor& hidden, const at::Tensor& mask,
+                     const std::vector<std::int64_t>* lengths = nullptr);
   BertAttention attention{nullptr};
   BertIntermediate intermediate{nullptr};
   BertDenseLayerNorm output{nullptr};

@@ -1,6 +1,5 @@
 // The BERT bi-encoder: tokenize (length-sorted batches), run BertModel, pool, normalise.
 #include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
 #include <torch/cuda.h>
 
 #include <algorithm>
@@ -15,6 +14,7 @@
 #include "densefb/model_dir.h"
 #include "densefb/tokenizer.h"
 #include "densefb/torch/encoders.h"
+#include "torch/batches.h"
 #include "torch/bert.h"
 #include "torch/model_files.h"
 
@@ -118,39 +118,31 @@ absl::Status BertEncoder::Encode(absl::Span<const std::string> texts, const std:
   std::stable_sort(order.begin(), order.end(),
                    [&](std::int64_t a, std::int64_t b) { return tokens[a] > tokens[b]; });
 
-  try {
-    c10::InferenceMode guard;
-    BatchEncoding batch;
-    std::vector<absl::string_view> views;
-    for (std::int64_t start = 0; start < n; start += options.batch_size) {
-      const std::int64_t end = std::min(n, start + options.batch_size);
-      views.clear();
-      for (std::int64_t i = start; i < end; ++i) views.push_back(text(order[i]));
-      BatchOptions bo;
-      bo.max_length = max_length_;
-      DENSEFB_RETURN_IF_ERROR(tokenizer_.EncodeBatch(views, bo, &batch));
-      const auto opts = at::TensorOptions().dtype(at::kLong);
-      at::Tensor ids = at::from_blob(batch.input_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
-      at::Tensor mask = at::from_blob(batch.attention_mask.data(), {batch.rows, batch.cols}, opts).to(device_);
-      at::Tensor types = at::from_blob(batch.token_type_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
-      at::Tensor hidden = model_->forward(ids, mask, types);
-      at::Tensor pooled = Pool(hidden, mask);
-      for (const auto& dense : layout_.dense) pooled = dense.Apply(pooled.cpu()).to(device_);
-      if (normalize_) pooled = pooled / pooled.norm(2, 1, true).clamp_min(1e-12);
-      pooled = pooled.to(at::kCPU, at::kFloat).contiguous();
-      const float* src = pooled.data_ptr<float>();
-      const int d = Dimension();
-      for (std::int64_t i = start; i < end; ++i) {
-        std::copy_n(src + (i - start) * d, d, out.row(order[i]));
-      }
-      if (options.progress && !options.progress(end, n)) {
-        return absl::CancelledError(absl::StrCat("encoding cancelled after ", end, " of ", n, " texts"));
-      }
-    }
-  } catch (const std::exception& e) {
-    return torch_impl::TorchError(e, "encoding");
-  }
-  return absl::OkStatus();
+  const int d = Dimension();
+  return torch_impl::RunBatches(
+      n, options.batch_size, device_, options.progress, {"encoding", "encoding", "texts"},
+      [&](std::int64_t start, std::int64_t end) -> absl::Status {
+        std::vector<absl::string_view> views;
+        for (std::int64_t i = start; i < end; ++i) views.push_back(text(order[i]));
+        BatchOptions bo;
+        bo.max_length = max_length_;
+        BatchEncoding batch;
+        DENSEFB_RETURN_IF_ERROR(tokenizer_.EncodeBatch(views, bo, &batch));
+        const auto opts = at::TensorOptions().dtype(at::kLong);
+        at::Tensor ids = at::from_blob(batch.input_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
+        at::Tensor mask = at::from_blob(batch.attention_mask.data(), {batch.rows, batch.cols}, opts).to(device_);
+        at::Tensor types = at::from_blob(batch.token_type_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
+        at::Tensor hidden = model_->forward(ids, mask, types);
+        at::Tensor pooled = Pool(hidden, mask);
+        for (const auto& dense : layout_.dense) pooled = dense.Apply(pooled.cpu()).to(device_);
+        if (normalize_) pooled = pooled / pooled.norm(2, 1, true).clamp_min(1e-12);
+        pooled = pooled.to(at::kCPU, at::kFloat).contiguous();
+        const float* src = pooled.data_ptr<float>();
+        for (std::int64_t i = start; i < end; ++i) {
+          std::copy_n(src + (i - start) * d, d, out.row(order[i]));
+        }
+        return absl::OkStatus();
+      });
 }
 
 

@@ -2,7 +2,6 @@
 // BertModel, the projection, per-token L2 normalisation; documents keep their non-padding,
 // non-punctuation tokens. Checkpoints: stanford-futuredata/ColBERT, PyLate, or a plain BERT.
 #include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
@@ -18,6 +17,7 @@
 #include "densefb/model_dir.h"
 #include "densefb/tokenizer.h"
 #include "densefb/torch/encoders.h"
+#include "torch/batches.h"
 #include "torch/bert.h"
 #include "torch/model_files.h"
 
@@ -270,53 +270,46 @@ absl::StatusOr<std::vector<RowMatrix>> ColbertEncoderImpl::Encode(absl::Span<con
                    [&](std::int64_t a, std::int64_t b) { return texts[a].size() > texts[b].size(); });
   const bool keep_all_query_rows = queries && info_.query_augmentation;
   const int dim = info_.dim;
-  try {
-    c10::InferenceMode guard;
-    BatchEncoding scratch;
-    TokenBatch batch;
-    std::vector<absl::string_view> views;
-    for (std::int64_t start = 0; start < n; start += options.batch_size) {
-      const std::int64_t end = std::min(n, start + options.batch_size);
-      views.clear();
-      for (std::int64_t i = start; i < end; ++i) views.push_back(texts[order[i]]);
-      DENSEFB_RETURN_IF_ERROR(Tokenize(views, queries, &scratch, &batch));
-      const auto opts = at::TensorOptions().dtype(at::kLong);
-      at::Tensor ids = at::from_blob(batch.ids.data(), {batch.rows, batch.cols}, opts).to(device_);
-      at::Tensor mask = at::from_blob(batch.mask.data(), {batch.rows, batch.cols}, opts).to(device_);
-      at::Tensor types = at::from_blob(batch.types.data(), {batch.rows, batch.cols}, opts).to(device_);
-      at::Tensor x = model_->forward(ids, mask, types);
-      for (const auto& dense : projection_) {
-        x = dense.bias.defined() ? at::linear(x, dense.weight, dense.bias) : at::linear(x, dense.weight);
-      }
-      x = x / x.norm(2, -1, true).clamp_min(1e-12);
-      x = x.to(at::kCPU, at::kFloat).contiguous();
-      const float* src = x.data_ptr<float>();
-      for (std::int64_t r = 0; r < batch.rows; ++r) {
-        const std::int64_t* row_ids = batch.ids.data() + r * batch.cols;
-        const std::int64_t len = keep_all_query_rows ? batch.cols : batch.lengths[r];
-        std::vector<std::int64_t> keep;
-        keep.reserve(len);
-        for (std::int64_t t = 0; t < len; ++t) {
-          if (Keep(queries, row_ids[t])) keep.push_back(t);
+  DENSEFB_RETURN_IF_ERROR(torch_impl::RunBatches(
+      n, options.batch_size, device_, options.progress, {"ColBERT encoding", "encoding", "texts"},
+      [&](std::int64_t start, std::int64_t end) -> absl::Status {
+        std::vector<absl::string_view> views;
+        for (std::int64_t i = start; i < end; ++i) views.push_back(texts[order[i]]);
+        BatchEncoding scratch;
+        TokenBatch batch;
+        DENSEFB_RETURN_IF_ERROR(Tokenize(views, queries, &scratch, &batch));
+        const auto opts = at::TensorOptions().dtype(at::kLong);
+        at::Tensor ids = at::from_blob(batch.ids.data(), {batch.rows, batch.cols}, opts).to(device_);
+        at::Tensor mask = at::from_blob(batch.mask.data(), {batch.rows, batch.cols}, opts).to(device_);
+        at::Tensor types = at::from_blob(batch.types.data(), {batch.rows, batch.cols}, opts).to(device_);
+        at::Tensor x = model_->forward(ids, mask, types);
+        for (const auto& dense : projection_) {
+          x = dense.bias.defined() ? at::linear(x, dense.weight, dense.bias) : at::linear(x, dense.weight);
         }
-        RowMatrix& m = result[order[start + r]];
-        m.resize(static_cast<Eigen::Index>(keep.size()), dim);
-        for (std::size_t k = 0; k < keep.size(); ++k) {
-          std::copy_n(src + (r * batch.cols + keep[k]) * dim, dim, m.data() + k * dim);
+        x = x / x.norm(2, -1, true).clamp_min(1e-12);
+        x = x.to(at::kCPU, at::kFloat).contiguous();
+        const float* src = x.data_ptr<float>();
+        for (std::int64_t r = 0; r < batch.rows; ++r) {
+          const std::int64_t* row_ids = batch.ids.data() + r * batch.cols;
+          const std::int64_t len = keep_all_query_rows ? batch.cols : batch.lengths[r];
+          std::vector<std::int64_t> keep;
+          keep.reserve(len);
+          for (std::int64_t t = 0; t < len; ++t) {
+            if (Keep(queries, row_ids[t])) keep.push_back(t);
+          }
+          RowMatrix& m = result[order[start + r]];
+          m.resize(static_cast<Eigen::Index>(keep.size()), dim);
+          for (std::size_t k = 0; k < keep.size(); ++k) {
+            std::copy_n(src + (r * batch.cols + keep[k]) * dim, dim, m.data() + k * dim);
+          }
+          if (token_ids != nullptr) {
+            std::vector<std::int32_t>& row_out = (*token_ids)[order[start + r]];
+            row_out.resize(keep.size());
+            for (std::size_t k = 0; k < keep.size(); ++k) row_out[k] = static_cast<std::int32_t>(row_ids[keep[k]]);
+          }
         }
-        if (token_ids != nullptr) {
-          std::vector<std::int32_t>& row_out = (*token_ids)[order[start + r]];
-          row_out.resize(keep.size());
-          for (std::size_t k = 0; k < keep.size(); ++k) row_out[k] = static_cast<std::int32_t>(row_ids[keep[k]]);
-        }
-      }
-      if (options.progress && !options.progress(end, n)) {
-        return absl::CancelledError(absl::StrCat("encoding cancelled after ", end, " of ", n, " texts"));
-      }
-    }
-  } catch (const std::exception& e) {
-    return torch_impl::TorchError(e, "ColBERT encoding");
-  }
+        return absl::OkStatus();
+      }));
   return result;
 }
 

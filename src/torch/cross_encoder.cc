@@ -1,7 +1,6 @@
 // The BERT cross-encoder (BertForSequenceClassification): [CLS] query [SEP] passage [SEP]
 // (length-sorted batches), BertModel + pooler, the classifier, the logit of one label.
 #include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include "densefb/model_dir.h"
 #include "densefb/tokenizer.h"
 #include "densefb/torch/encoders.h"
+#include "torch/batches.h"
 #include "torch/bert.h"
 #include "torch/model_files.h"
 
@@ -81,40 +81,31 @@ absl::Status CrossEncoderImpl::Score(absl::Span<const std::string> queries, absl
   std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
     return queries[a].size() + passages[a].size() > queries[b].size() + passages[b].size();
   });
-  try {
-    c10::InferenceMode guard;
-    BatchEncoding batch;
-    std::vector<absl::string_view> first, second;
-    for (std::int64_t start = 0; start < n; start += options.batch_size) {
-      const std::int64_t end = std::min(n, start + options.batch_size);
-      first.clear();
-      second.clear();
-      for (std::int64_t i = start; i < end; ++i) {
-        first.push_back(queries[order[i]]);
-        second.push_back(passages[order[i]]);
-      }
-      BatchOptions bo;
-      bo.max_length = max_length_;
-      DENSEFB_RETURN_IF_ERROR(tokenizer_.EncodeBatchPairs(first, second, bo, &batch));
-      const auto opts = at::TensorOptions().dtype(at::kLong);
-      at::Tensor ids = at::from_blob(batch.input_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
-      at::Tensor mask = at::from_blob(batch.attention_mask.data(), {batch.rows, batch.cols}, opts).to(device_);
-      at::Tensor types = at::from_blob(batch.token_type_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
-      at::Tensor hidden = model_->forward(ids, mask, types);
-      at::Tensor logits = at::linear(model_->pool(hidden), weight_, bias_);
-      at::Tensor scores = logits.select(1, config_.label);
-      if (config_.activation == ScoreActivation::kSigmoid) scores = at::sigmoid(scores);
-      scores = scores.to(at::kCPU, at::kFloat).contiguous();
-      const float* src = scores.data_ptr<float>();
-      for (std::int64_t i = start; i < end; ++i) out[order[i]] = src[i - start];
-      if (options.progress && !options.progress(end, n)) {
-        return absl::CancelledError(absl::StrCat("scoring cancelled after ", end, " of ", n, " pairs"));
-      }
-    }
-  } catch (const std::exception& e) {
-    return torch_impl::TorchError(e, "cross-encoder scoring");
-  }
-  return absl::OkStatus();
+  return torch_impl::RunBatches(
+      n, options.batch_size, device_, options.progress, {"cross-encoder scoring", "scoring", "pairs"},
+      [&](std::int64_t start, std::int64_t end) -> absl::Status {
+        std::vector<absl::string_view> first, second;
+        for (std::int64_t i = start; i < end; ++i) {
+          first.push_back(queries[order[i]]);
+          second.push_back(passages[order[i]]);
+        }
+        BatchOptions bo;
+        bo.max_length = max_length_;
+        BatchEncoding batch;
+        DENSEFB_RETURN_IF_ERROR(tokenizer_.EncodeBatchPairs(first, second, bo, &batch));
+        const auto opts = at::TensorOptions().dtype(at::kLong);
+        at::Tensor ids = at::from_blob(batch.input_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
+        at::Tensor mask = at::from_blob(batch.attention_mask.data(), {batch.rows, batch.cols}, opts).to(device_);
+        at::Tensor types = at::from_blob(batch.token_type_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
+        at::Tensor hidden = model_->forward(ids, mask, types);
+        at::Tensor logits = at::linear(model_->pool(hidden), weight_, bias_);
+        at::Tensor scores = logits.select(1, config_.label);
+        if (config_.activation == ScoreActivation::kSigmoid) scores = at::sigmoid(scores);
+        scores = scores.to(at::kCPU, at::kFloat).contiguous();
+        const float* src = scores.data_ptr<float>();
+        for (std::int64_t i = start; i < end; ++i) out[order[i]] = src[i - start];
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace

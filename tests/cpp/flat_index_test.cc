@@ -47,16 +47,89 @@ std::vector<std::vector<std::pair<double, std::int64_t>>> BruteForce(const RowMa
   return out;
 }
 
+// The kernel sets this CPU can run: the baseline, the best, and AVX2 below AVX-512.
+std::vector<const kernels::KernelSet*> RunnableKernelSets() {
+  std::vector<const kernels::KernelSet*> sets{kernels::GenericKernels()};
+  if (&kernels::Best() == kernels::Avx512Kernels() && kernels::Avx2Kernels() != nullptr) {
+    sets.push_back(kernels::Avx2Kernels());
+  }
+  if (&kernels::Best() != kernels::GenericKernels()) sets.push_back(&kernels::Best());
+  return sets;
+}
+
 TEST_CASE("Every compiled kernel set computes the same GEMM") {
   const RowMatrix a = RandomMatrix(37, 71, 1), b = RandomMatrix(53, 71, 2);
   const RowMatrix ref = (a.cast<double>() * b.cast<double>().transpose()).cast<float>();
-  for (const kernels::KernelSet* set : {kernels::GenericKernels(), kernels::Avx2Kernels(), kernels::Avx512Kernels()}) {
-    if (set == nullptr) continue;
+  for (const kernels::KernelSet* set : RunnableKernelSets()) {
     INFO(set->name);
     RowMatrix c(37, 53);
     set->gemm_nt(a.data(), 37, b.data(), 53, 71, c.data(), 53);
     CHECK((c - ref).cwiseAbs().maxCoeff() < 1e-4f);
-    CHECK(std::abs(set->dot(a.data(), b.data(), 71) - ref(0, 0)) < 1e-4f);
+  }
+}
+
+TEST_CASE("Every compiled kernel set computes dot products and HNSW distances, any length") {
+  const RowMatrix a = RandomMatrix(2, 400, 3);
+  for (const kernels::KernelSet* set : RunnableKernelSets()) {
+    // Lengths around every unrolling step (16, 64 floats for AVX-512; 8, 32 for AVX2).
+    for (const std::int64_t d : {0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 384, 399}) {
+      INFO(set->name << " d=" << d);
+      double want = 0.0;
+      for (std::int64_t j = 0; j < d; ++j) want += double{a(0, j)} * double{a(1, j)};
+      CHECK(std::abs(set->dot(a.row(0).data(), a.row(1).data(), d) - want) < 1e-4);
+      // Rows of d + 1 floats: the vector, then its factor.
+      std::vector<float> x(a.row(0).data(), a.row(0).data() + d), y(a.row(1).data(), a.row(1).data() + d);
+      x.push_back(0.5f);
+      y.push_back(-2.0f);
+      const std::size_t dim = static_cast<std::size_t>(d);
+      CHECK(std::abs(set->hnsw_distance(x.data(), y.data(), &dim) - want) < 1e-4);
+    }
+  }
+}
+
+TEST_CASE("The attention kernel equals softmax(q k^T / sqrt(d)) v in double precision") {
+  const kernels::AttentionFn attend = kernels::Best().attention;
+  if (attend == nullptr) {
+    WARN("no attention kernel for this CPU");
+    return;
+  }
+  for (const std::int64_t d : {16, 32, 48, 64}) {
+    for (const std::int64_t s : {1, 5, 8, 9, 33, 70}) {
+      for (const std::int64_t valid : {std::int64_t{1}, (s + 1) / 2, s}) {
+        INFO("d=" << d << " s=" << s << " valid=" << valid);
+        const std::int64_t heads = 3, ld = heads * d;
+        // Scores of several units, so the softmax is neither flat nor one-hot.
+        const RowMatrix q = RandomMatrix(s, ld, 11) * 2.0f, k = RandomMatrix(s, ld, 12) * 2.0f;
+        const RowMatrix v = RandomMatrix(s, ld, 13);
+        RowMatrix out = RowMatrix::Constant(s, ld, std::nanf(""));
+        std::vector<float> scratch(static_cast<std::size_t>(kernels::AttentionScratchFloats(s, d)));
+        const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+        for (std::int64_t h = 0; h < heads; ++h) {
+          attend(q.data() + h * d, k.data() + h * d, v.data() + h * d, s, valid, d, ld, scale,
+                 out.data() + h * d, scratch.data());
+        }
+        double worst = 0.0;
+        for (std::int64_t h = 0; h < heads; ++h) {
+          for (std::int64_t i = 0; i < s; ++i) {
+            std::vector<double> w(static_cast<std::size_t>(valid));
+            double top = -1e300, sum = 0.0;
+            for (std::int64_t j = 0; j < valid; ++j) {
+              double dot = 0.0;
+              for (std::int64_t c = 0; c < d; ++c) dot += double{q(i, h * d + c)} * double{k(j, h * d + c)};
+              w[j] = dot * scale;
+              top = std::max(top, w[j]);
+            }
+            for (double& x : w) sum += (x = std::exp(x - top));
+            for (std::int64_t c = 0; c < d; ++c) {
+              double want = 0.0;
+              for (std::int64_t j = 0; j < valid; ++j) want += w[j] / sum * double{v(j, h * d + c)};
+              worst = std::max(worst, std::abs(want - double{out(i, h * d + c)}));
+            }
+          }
+        }
+        CHECK(worst < 1e-5);  // float32 scores of a few units: ~1e-6 rounding
+      }
+    }
   }
 }
 
@@ -71,11 +144,7 @@ TEST_CASE("Every compiled kernel set selects the same scores above a threshold")
       for (std::int64_t j = 0; j < n; ++j) {
         if (scores[j] > threshold) want.push_back({scores[j], 1000 + j});
       }
-      for (const kernels::KernelSet* set : {kernels::GenericKernels(), kernels::Avx2Kernels(), kernels::Avx512Kernels()}) {
-        // Only the sets this CPU can run: the baseline, the best, and AVX2 below AVX-512.
-        const bool runs = set == kernels::GenericKernels() || set == &kernels::Best() ||
-                          (set == kernels::Avx2Kernels() && &kernels::Best() == kernels::Avx512Kernels());
-        if (set == nullptr || !runs) continue;
+      for (const kernels::KernelSet* set : RunnableKernelSets()) {
         INFO(set->name << " n=" << n << " threshold=" << threshold);
         std::vector<ScoredRow> got(static_cast<std::size_t>(n) + 1);
         const std::int64_t m = set->select_above(scores.data(), n, threshold, 1000, got.data());

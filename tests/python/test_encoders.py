@@ -127,6 +127,25 @@ def test_bad_arguments(minilm):
         minilm.encode(["x"], batch_size=0)
 
 
+def test_concurrent_batches_equal_one_thread(scifact):
+    """With two threads, batches run two at a time (one thread each); the vectors equal a
+    one-thread run and progress still counts up to every text."""
+    texts = scifact.corpus.texts()[:90]
+    before = torch.get_num_threads()
+    try:
+        serial = Encoder.from_pretrained(MINILM, num_threads=1).encode(texts, batch_size=4)
+        seen = []
+        two = Encoder.from_pretrained(MINILM, num_threads=2)
+        both = two._impl.encode_documents(texts, 4, lambda done, total: seen.append((done, total)))
+    finally:
+        torch.set_num_threads(before)
+    assert cosines(serial, both).min() >= 0.999999
+    assert np.abs(serial - both).max() < 1e-5
+    done = [d for d, _ in seen]
+    assert len(seen) == 23 and done == sorted(done) and len(set(done)) == 23
+    assert seen[-1] == (90, 90)
+
+
 def test_progress_callback_sees_every_text(minilm, scifact):
     seen = []
     minilm._impl.encode_documents(scifact.queries.texts[:10], batch_size=3,
