@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Index benchmark: densefb.FlatIndex vs faiss-cpu IndexFlatIP vs numpy (exact top-k), and
-densefb.HnswIndex vs hnswlib (PyPI) at equal M / ef_construction / ef.
+densefb.HnswIndex vs hnswlib (PyPI) at equal M / ef_construction / ef, each on the graph it
+built, then both on densefb's graph (written in hnswlib's file format and loaded there).
 
 Data: a synthetic Gaussian mixture (fixed seed): `--clusters` centres ~ N(0, I), each vector
 = a random centre + `--spread` * N(0, I), L2-normalised; queries are drawn the same way.
