@@ -7,9 +7,11 @@
 //   * the space: vectors stored as dim + 1 floats (vector as added, then the factor f:
 //     1/|v| for cosine, 1 for inner product), distance -(<a, b> * f_a * f_b), a run-time
 //     dispatched kernel (kernels.h) with the dot inlined, so this TU needs no -mavx flags;
-//   * the search: greedy descent through the upper layers, then searchBaseLayerST with a
-//     per-call ef and no metric counters, on a const graph (hnswlib's searchKnn reads the
-//     global ef_ and bumps counters);
+//   * the search: hnswlib's algorithm (greedy descent through the upper layers, then
+//     searchBaseLayerST's beam search, same order, heaps and ties) re-written over the graph's
+//     raw memory in kernels_impl.inc, so it is compiled per instruction set with the distance
+//     inlined; a per-call ef and no metric counters, on a const graph (hnswlib's searchKnn
+//     reads the global ef_ and bumps counters);
 //   * the file format (below), written through AtomicFileWriter / read through FileReader,
 //     so hnswlib's path-based saveIndex/loadIndex are not used.
 //
@@ -31,6 +33,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -60,6 +63,10 @@
 #endif
 #endif
 #include <hnswlib/hnswlib.h>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "absl/strings/str_cat.h"
 #include "densefb/file_format.h"
@@ -104,6 +111,23 @@ void Encode(const float* v, int dim, Metric metric, float* out) {
 }
 
 std::size_t LinksBytesPerLevel(const Graph& g) { return g.size_links_per_element_; }
+
+// Asks the kernel for transparent huge pages under the level-0 block (links and vectors of
+// every element), best effort: a search touches a few hundred scattered elements, and with 4 KiB
+// pages nearly each one costs a TLB miss. Called before the block is first written, so the
+// pages are faulted in huge where the system allows it (THP "madvise" or "always").
+void AdviseHugePages(const Graph& g) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+  const auto begin = reinterpret_cast<std::uintptr_t>(g.data_level0_memory_);
+  const std::uintptr_t end = begin + g.max_elements_ * g.size_data_per_element_;
+  const std::uintptr_t first = (begin + kHuge - 1) / kHuge * kHuge;
+  const std::uintptr_t last = end / kHuge * kHuge;
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+#else
+  (void)g;
+#endif
+}
 
 absl::Status ExceptionStatus(absl::string_view what, const std::exception& e) {
   if (dynamic_cast<const std::bad_alloc*>(&e) != nullptr ||
@@ -172,6 +196,7 @@ struct HnswIndex::Impl {
         graph.reset();
         return ExceptionStatus("HNSW: allocating the graph", e);
       }
+      AdviseHugePages(*graph);
     } else if (total > graph->max_elements_) {
       const std::size_t grown = geometric ? graph->max_elements_ + graph->max_elements_ / 2 : 0;
       const std::size_t capacity = std::min<std::size_t>(std::max(total, grown), kMaxElements);
@@ -181,6 +206,7 @@ struct HnswIndex::Impl {
         broken = true;  // resizeIndex may have released part of the old state
         return ExceptionStatus("HNSW: growing the graph", e);
       }
+      AdviseHugePages(*graph);
     }
     return absl::OkStatus();
   }
@@ -189,40 +215,31 @@ struct HnswIndex::Impl {
     return reinterpret_cast<const float*>(graph->getDataByInternalId(internal_of_row[row]));
   }
 
-  // Top-k of one encoded query (dim + 1 floats) into scores/ids (k slots each).
+  // Top-k of one encoded query (dim + 1 floats) into scores/ids (k slots each), through
+  // kernels::KernelSet::hnsw_search: hnswlib's search compiled for this CPU's instruction set,
+  // with the distance inlined.
   void SearchOne(const float* query, std::size_t ef, int k, float* scores, std::int64_t* ids,
-                 std::vector<std::pair<float, std::int64_t>>& found) const {
+                 std::vector<std::pair<float, std::int64_t>>& found,
+                 std::vector<kernels::HnswHit>& hits) const {
     found.clear();
     const Graph& g = *graph;
-    const auto dist = g.fstdistfunc_;
-    const void* param = g.dist_func_param_;
-    tableint current = g.enterpoint_node_;
-    float current_dist = dist(query, g.getDataByInternalId(current), param);
-    for (int level = g.maxlevel_; level > 0; --level) {
-      bool changed = true;
-      while (changed) {
-        changed = false;
-        hnswlib::linklistsizeint* list = g.get_linklist(current, level);
-        const unsigned count = g.getListCount(list);
-        const auto* neighbours = reinterpret_cast<const tableint*>(list + 1);
-        for (unsigned i = 0; i < count; ++i) {
-          const tableint candidate = neighbours[i];
-          const float d = dist(query, g.getDataByInternalId(candidate), param);
-          if (d < current_dist) {
-            current_dist = d;
-            current = candidate;
-            changed = true;
-          }
-        }
-      }
-    }
-    auto top = g.searchBaseLayerST<false, false>(current, query,
-                                                 std::max(ef, static_cast<std::size_t>(k)));
-    while (top.size() > static_cast<std::size_t>(k)) top.pop();
-    while (!top.empty()) {
-      const auto row = static_cast<std::int64_t>(g.getExternalLabel(top.top().second));
-      found.emplace_back(-top.top().first, id_table.id(row));
-      top.pop();
+    const kernels::HnswGraphView view{g.data_level0_memory_, g.size_data_per_element_, g.offsetData_,
+                                      g.linkLists_, g.size_links_per_element_, g.maxlevel_,
+                                      g.enterpoint_node_, static_cast<std::int64_t>(dim),
+                                      metric != Metric::kInnerProduct};
+    hits.resize(static_cast<std::size_t>(k));
+    hnswlib::VisitedList* visited = g.visited_list_pool_->getFreeVisitedList();
+    struct Release {  // hands the visited list back to the pool, also on bad_alloc
+      const Graph& g;
+      hnswlib::VisitedList* list;
+      ~Release() { g.visited_list_pool_->releaseVisitedList(list); }
+    } release{g, visited};
+    const std::int64_t hit_count = kernels::Best().hnsw_search(
+        view, query, static_cast<std::int64_t>(std::max(ef, static_cast<std::size_t>(k))), k,
+        visited->mass, visited->curV, hits.data());
+    for (std::int64_t i = 0; i < hit_count; ++i) {
+      const auto row = static_cast<std::int64_t>(g.getExternalLabel(hits[i].id));
+      found.emplace_back(-hits[i].distance, id_table.id(row));
     }
     std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
       return a.first != b.first ? a.first > b.first : a.second < b.second;
@@ -374,6 +391,7 @@ absl::Status HnswIndex::Search(ConstMatrixView queries, const SearchOptions& opt
   struct Scratch {
     std::vector<float> query;
     std::vector<std::pair<float, std::int64_t>> found;
+    std::vector<kernels::HnswHit> hits;
   };
   std::vector<Scratch> scratch(threads);
   for (auto& sc : scratch) sc.query.resize(s.dim + 1);
@@ -381,7 +399,7 @@ absl::Status HnswIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     ParallelFor(nq, threads, [&](std::int64_t i, int worker) {
       Scratch& sc = scratch[worker];
       Encode(queries.row(i), s.dim, s.metric, sc.query.data());
-      s.SearchOne(sc.query.data(), ef, k, scores + i * k, ids + i * k, sc.found);
+      s.SearchOne(sc.query.data(), ef, k, scores + i * k, ids + i * k, sc.found, sc.hits);
     });
   } catch (const std::exception& e) {
     return ExceptionStatus("HNSW Search", e);
@@ -528,6 +546,7 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& pa
       return ExceptionStatus(absl::StrCat(path, ": loading HNSW graph"), e);
     }
     Graph& g = *s.graph;
+    AdviseHugePages(g);
     DENSEFB_CHECK(g.size_data_per_element_ == expected_bytes);
     DENSEFB_RETURN_IF_ERROR(r->Read(g.data_level0_memory_, n * bytes_per_element, "level-0 block"));
     // From here on the destructor frees linkLists_[i] for i < cur_element_count whose

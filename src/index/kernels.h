@@ -3,6 +3,7 @@
 #ifndef DENSEFB_SRC_INDEX_KERNELS_H_
 #define DENSEFB_SRC_INDEX_KERNELS_H_
 
+#include <cstddef>
 #include <cstdint>
 
 #include "index/topk.h"
@@ -33,11 +34,36 @@ inline std::int64_t AttentionScratchFloats(std::int64_t s, std::int64_t d) {
   return padded * d + 8 * padded;
 }
 
+// An hnswlib graph as raw memory (HierarchicalNSW's members), for HnswSearchFn.
+struct HnswGraphView {
+  const char* level0;            // data_level0_memory_: per element, layer-0 links then data
+  std::size_t element_bytes;     // size_data_per_element_
+  std::size_t offset_data;       // offsetData_: the element's dim + 1 floats
+  char* const* upper_links;      // linkLists_[i]: layers 1..level of element i
+  std::size_t upper_link_bytes;  // size_links_per_element_
+  int max_level;                 // maxlevel_
+  std::uint32_t entry;           // enterpoint_node_
+  std::int64_t dim;
+  bool scaled;  // false: every factor is 1 (inner product), so none is read
+};
+struct HnswHit {
+  float distance;  // -(<q, x> * f_q * f_x), as hnsw_distance
+  std::uint32_t id;  // hnswlib internal id
+};
+// hnswlib's search (greedy descent through the upper layers, then searchBaseLayerST without
+// deletions: the same visiting order, heaps and ties) with hnsw_distance inlined, for an
+// encoded query (dim + 1 floats). `visited`/`tag`: a hnswlib VisitedList. Writes the k
+// nearest found of the ef-deep beam into `out` (k slots, any order); returns how many.
+using HnswSearchFn = std::int64_t (*)(const HnswGraphView& graph, const float* query,
+                                      std::int64_t ef, std::int64_t k, std::uint16_t* visited,
+                                      std::uint16_t tag, HnswHit* out);
+
 struct KernelSet {
   const char* name;  // "avx512", "avx2", "generic"
   GemmNtFn gemm_nt;
   DotFn dot;
   HnswDistanceFn hnsw_distance;
+  HnswSearchFn hnsw_search;
   SelectAboveFn select_above;
   AttentionFn attention;  // nullptr where not written for this instruction set (AVX-512 only)
 };

@@ -8,7 +8,7 @@
 
 namespace densefb::kernels {
 const KernelSet* Avx2Kernels() {
-  static const KernelSet set{"avx2", &avx2::GemmNt, &avx2::Dot, &avx2::HnswDistance,
+  static const KernelSet set{"avx2", &avx2::GemmNt, &avx2::Dot, &avx2::HnswDistance, &avx2::HnswSearch,
                              &avx2::SelectAbove, nullptr};
   return &set;
 }

@@ -8,7 +8,7 @@
 
 namespace densefb::kernels {
 const KernelSet* Avx512Kernels() {
-  static const KernelSet set{"avx512", &avx512::GemmNt, &avx512::Dot, &avx512::HnswDistance,
+  static const KernelSet set{"avx512", &avx512::GemmNt, &avx512::Dot, &avx512::HnswDistance, &avx512::HnswSearch,
                              &avx512::SelectAbove, &avx512::Attention};
   return &set;
 }

@@ -75,6 +75,32 @@ def test_recall_against_exact_and_hnswlib(data, metric):
     np.testing.assert_allclose(scores[:, 0], ref, rtol=1e-4, atol=1e-4)
 
 
+def test_search_equals_hnswlib_on_the_same_graph(tmp_path, scifact_vectors):
+    """densefb's search (hnswlib's algorithm compiled per instruction set) returns exactly
+    hnswlib's neighbours when hnswlib searches densefb's graph, on real SciFact embeddings."""
+    hnswlib = pytest.importorskip("hnswlib")
+    import sys
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"))
+    from bench_index import hnswlib_file_from_densefb
+
+    docs, queries = scifact_vectors
+    index = densefb.HnswIndex(docs.shape[1], metric="ip", M=8, ef_construction=40, num_threads=2)
+    index.add(docs)
+    index.save(tmp_path / "ours.hnsw")
+    hnswlib_file_from_densefb(tmp_path / "ours.hnsw", tmp_path / "ours.hnswlib")
+    peer = hnswlib.Index(space="ip", dim=docs.shape[1])
+    peer.load_index(str(tmp_path / "ours.hnswlib"), max_elements=len(docs))
+    for ef in (10, 40, 200):
+        peer.set_ef(ef)
+        scores, ids = index.search(queries, 10, ef=ef)
+        peer_ids, peer_dist = peer.knn_query(queries, k=10)
+        # hnswlib sorts by distance; ties (equal floats) may come in either order.
+        same = (ids == peer_ids) | np.isclose(scores, 1.0 - peer_dist, atol=1e-6)
+        assert same.all(), ef
+        np.testing.assert_allclose(scores, 1.0 - peer_dist, atol=1e-5)
+
+
 def test_ids_and_reconstruct_round_trip(data):
     docs, queries = data
     rng = np.random.default_rng(5)
