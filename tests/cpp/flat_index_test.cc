@@ -214,6 +214,41 @@ TEST_CASE("FlatIndex: results independent of threads, ties go to the earlier vec
   }
 }
 
+TEST_CASE("FlatIndex: large k (reservoir selection) keeps exact ties in row order") {
+  // 50 distinct vectors, 400 copies each: every score is tied 400 times.
+  RowMatrix base = RandomMatrix(50, 16, 7);
+  RowMatrix docs(20000, 16);
+  for (int i = 0; i < 20000; ++i) docs.row(i) = base.row(i % 50);
+  const RowMatrix queries = RandomMatrix(8, 16, 8);
+  auto index = FlatIndex::Create(16, Metric::kInnerProduct);
+  REQUIRE(index.ok());
+  REQUIRE((*index)->Add({docs.data(), docs.rows(), 16}).ok());
+  auto heap = (*index)->Search(View(queries), {31, 1, 0});  // below the reservoir's k
+  REQUIRE(heap.ok());
+  for (const int k : {32, 100, 700, 5000}) {
+    for (const int threads : {1, 3}) {
+      INFO("k=" << k << " threads=" << threads);
+      auto res = (*index)->Search(View(queries), {k, threads, 0});
+      REQUIRE(res.ok());
+      CHECK(res->ids.leftCols(31) == heap->ids);
+      CHECK(res->scores.leftCols(31) == heap->scores);
+      for (std::int64_t q = 0; q < queries.rows(); ++q) {
+        // Groups of equal scores, best first; within a group the earliest copies in row order
+        // (row = base + 50 * copy), starting from the first copy.
+        for (int j = 0; j < k; ++j) {
+          const bool starts_group = j == 0 || res->scores(q, j) < res->scores(q, j - 1);
+          if (starts_group) {
+            CHECK(res->ids(q, j) < 50);
+          } else {
+            CHECK(res->scores(q, j) == res->scores(q, j - 1));
+            CHECK(res->ids(q, j) - res->ids(q, j - 1) == 50);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("FlatIndex: padding, empty index, k = 0, explicit ids, reconstruct") {
   auto index = FlatIndex::Create(4, Metric::kInnerProduct);
   REQUIRE(index.ok());
