@@ -111,6 +111,22 @@ def hnswlib_file_from_densefb(src, dst):
             f.write(links)
 
 
+def hnsw_table(emit, ours, peer, queries, efs, exact_ids10, threads, repeat):
+    """Recall@10 and queries/s of densefb's HnswIndex and an hnswlib index at each ef."""
+    emit("| ef | densefb recall@10 | hnswlib recall@10 | densefb q/s | hnswlib q/s | "
+         "densefb / hnswlib q/s |")
+    emit("|---:|---:|---:|---:|---:|---:|")
+    for ef in efs:
+        to, (_, ido) = best_time(lambda: ours.search(queries, 10, ef=ef, num_threads=threads), repeat)
+        peer.set_ef(ef)
+        tt, (idt, _) = best_time(lambda: peer.knn_query(queries, k=10, num_threads=threads), repeat)
+        qo, qt = len(queries) / to, len(queries) / tt
+        emit(f"| {ef} | {recall_at(ido, exact_ids10):.4f} | "
+             f"{recall_at(idt.astype(np.int64), exact_ids10):.4f} | {qo:,.0f} | {qt:,.0f} | "
+             f"{qo / qt:.2f} |")
+    emit()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=100000, help="database vectors (default 100000)")
@@ -220,23 +236,10 @@ def main(argv=None):
         emit(f"build: densefb {build_ours:.1f} s, hnswlib {build_theirs:.1f} s "
              f"(densefb / hnswlib time {build_ours / build_theirs:.2f})")
         emit()
-        emit("| ef | densefb recall@10 | hnswlib recall@10 | densefb q/s | hnswlib q/s | "
-             "densefb / hnswlib q/s |")
-        emit("|---:|---:|---:|---:|---:|---:|")
-        for ef in efs:
-            to, (_, ido) = best_time(lambda: ours.search(queries, 10, ef=ef, num_threads=threads),
-                                     args.repeat)
-            theirs.set_ef(ef)
-            tt, (idt, _) = best_time(lambda: theirs.knn_query(queries, k=10, num_threads=threads),
-                                     args.repeat)
-            qo, qt = args.queries / to, args.queries / tt
-            emit(f"| {ef} | {recall_at(ido, exact_ids10):.4f} | "
-                 f"{recall_at(idt.astype(np.int64), exact_ids10):.4f} | {qo:,.0f} | {qt:,.0f} | "
-                 f"{qo / qt:.2f} |")
-        emit()
+        hnsw_table(emit, ours, theirs, queries, efs, exact_ids10, threads, args.repeat)
 
         # The same graph for both: densefb's, written in hnswlib's file format and loaded
-        # there. Any difference left is the search code and the distance kernel.
+        # there. Any difference left is the search code, the distance kernel and the pages.
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -245,22 +248,10 @@ def main(argv=None):
             same = hnswlib.Index(space="ip", dim=args.dim)
             same.load_index(os.path.join(tmp, "ours.hnswlib"), max_elements=args.n)
         same.set_num_threads(threads)
-        emit("Same graph (densefb's, loaded into hnswlib): search code and distance kernel only")
+        emit("Same graph (densefb's, loaded into hnswlib): only the search code, the distance "
+             "kernel and the memory pages differ")
         emit()
-        emit("| ef | densefb recall@10 | hnswlib recall@10 | densefb q/s | hnswlib q/s | "
-             "densefb / hnswlib q/s |")
-        emit("|---:|---:|---:|---:|---:|---:|")
-        for ef in efs:
-            same.set_ef(ef)
-            to, (_, ido) = best_time(lambda: ours.search(queries, 10, ef=ef, num_threads=threads),
-                                     args.repeat)
-            tt, (idt, _) = best_time(lambda: same.knn_query(queries, k=10, num_threads=threads),
-                                     args.repeat)
-            qo, qt = args.queries / to, args.queries / tt
-            emit(f"| {ef} | {recall_at(ido, exact_ids10):.4f} | "
-                 f"{recall_at(idt.astype(np.int64), exact_ids10):.4f} | {qo:,.0f} | {qt:,.0f} | "
-                 f"{qo / qt:.2f} |")
-        emit()
+        hnsw_table(emit, ours, same, queries, efs, exact_ids10, threads, args.repeat)
 
     emit.save(args.out)
 

@@ -147,7 +147,10 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
 
   // Work units: (query block, document shard). Few queries -> split documents instead.
   const int threads = ResolveThreads(options.num_threads);
+  // Queries split into equal blocks of at most kQueryBlock (1000 queries: two of 500, not 512
+  // + 488, so two threads finish together). The split depends on nq alone, never on threads.
   const std::int64_t n_qblocks = (nq + kQueryBlock - 1) / kQueryBlock;
+  const std::int64_t qblock = n_qblocks > 0 ? (nq + n_qblocks - 1) / n_qblocks : kQueryBlock;
   std::int64_t n_shards = 1;
   if (n_qblocks < threads && n > 0) {
     n_shards = std::min<std::int64_t>((threads + n_qblocks - 1) / n_qblocks,
@@ -176,12 +179,12 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     ParallelFor(n_qblocks * n_shards, threads, [&](std::int64_t task, int worker) {
       const std::int64_t qb = task / n_shards;
       const std::int64_t shard = task % n_shards;
-      const std::int64_t q0 = qb * kQueryBlock;
-      const std::int64_t qn = std::min(kQueryBlock, nq - q0);
+      const std::int64_t q0 = qb * qblock;
+      const std::int64_t qn = std::min(qblock, nq - q0);
       const std::int64_t d_begin = shard * shard_docs;
       const std::int64_t d_end = std::min(n, d_begin + shard_docs);
       std::vector<float>& c = buffers[worker];
-      c.resize(static_cast<std::size_t>(kQueryBlock * kDocBlock));
+      c.resize(static_cast<std::size_t>(qblock * kDocBlock));
       std::vector<Selector> selectors;
       selectors.reserve(qn);
       for (std::int64_t i = 0; i < qn; ++i) {

@@ -189,19 +189,26 @@ TEST_CASE("FlatIndex search equals brute force, ip and cosine, any thread count"
   }
 }
 
-TEST_CASE("FlatIndex: results independent of threads, ties go to the earlier vector") {
-  // Many exact ties: duplicated vectors.
-  RowMatrix base = RandomMatrix(50, 16, 5);
+// 50 distinct random vectors (16 dims), 400 copies each, row = base + 50 * copy: every score
+// is tied 400 times.
+std::unique_ptr<FlatIndex> TiedIndex(std::uint32_t seed) {
+  const RowMatrix base = RandomMatrix(50, 16, seed);
   RowMatrix docs(20000, 16);
   for (int i = 0; i < 20000; ++i) docs.row(i) = base.row(i % 50);
-  const RowMatrix queries = RandomMatrix(8, 16, 6);
   auto index = FlatIndex::Create(16, Metric::kInnerProduct);
   REQUIRE(index.ok());
   REQUIRE((*index)->Add({docs.data(), docs.rows(), 16}).ok());
-  auto one = (*index)->Search(View(queries), {30, 1, 0});
+  return std::move(*index);
+}
+
+TEST_CASE("FlatIndex: results independent of threads, ties go to the earlier vector") {
+  // Many exact ties: duplicated vectors.
+  const std::unique_ptr<FlatIndex> index = TiedIndex(5);
+  const RowMatrix queries = RandomMatrix(8, 16, 6);
+  auto one = index->Search(View(queries), {30, 1, 0});
   REQUIRE(one.ok());
   for (int threads : {2, 3, 8}) {
-    auto many = (*index)->Search(View(queries), {30, threads, 0});
+    auto many = index->Search(View(queries), {30, threads, 0});
     REQUIRE(many.ok());
     CHECK(many->ids == one->ids);
     CHECK(many->scores == one->scores);
@@ -215,20 +222,14 @@ TEST_CASE("FlatIndex: results independent of threads, ties go to the earlier vec
 }
 
 TEST_CASE("FlatIndex: large k (reservoir selection) keeps exact ties in row order") {
-  // 50 distinct vectors, 400 copies each: every score is tied 400 times.
-  RowMatrix base = RandomMatrix(50, 16, 7);
-  RowMatrix docs(20000, 16);
-  for (int i = 0; i < 20000; ++i) docs.row(i) = base.row(i % 50);
+  const std::unique_ptr<FlatIndex> index = TiedIndex(7);
   const RowMatrix queries = RandomMatrix(8, 16, 8);
-  auto index = FlatIndex::Create(16, Metric::kInnerProduct);
-  REQUIRE(index.ok());
-  REQUIRE((*index)->Add({docs.data(), docs.rows(), 16}).ok());
-  auto heap = (*index)->Search(View(queries), {31, 1, 0});  // below the reservoir's k
+  auto heap = index->Search(View(queries), {31, 1, 0});  // below the reservoir's k
   REQUIRE(heap.ok());
   for (const int k : {32, 100, 700, 5000}) {
     for (const int threads : {1, 3}) {
       INFO("k=" << k << " threads=" << threads);
-      auto res = (*index)->Search(View(queries), {k, threads, 0});
+      auto res = index->Search(View(queries), {k, threads, 0});
       REQUIRE(res.ok());
       CHECK(res->ids.leftCols(31) == heap->ids);
       CHECK(res->scores.leftCols(31) == heap->scores);
