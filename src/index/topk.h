@@ -17,9 +17,14 @@ struct ScoredRow {
   std::int64_t row;
 };
 
-inline bool Better(const ScoredRow& a, const ScoredRow& b) {
-  return a.score > b.score || (a.score == b.score && a.row < b.row);
-}
+// A function object rather than a function, so that std::sort and the heap algorithms inline
+// the comparison (a function pointer is called out of line for every comparison).
+struct BetterThan {
+  bool operator()(const ScoredRow& a, const ScoredRow& b) const {
+    return a.score > b.score || (a.score == b.score && a.row < b.row);
+  }
+};
+inline constexpr BetterThan Better{};
 
 // Appends (scores[j], first_row + j) for every j in [0, n) with scores[j] > threshold to
 // `out` (room for n entries), in increasing j; returns how many. Vectorised per instruction
@@ -147,20 +152,21 @@ class TopKReservoir {
   // nth_element. About three times faster than nth_element over all 2k scores. Also counts
   // the scores strictly above the k-th into `*above`.
   float KthLargest(std::int64_t* above_out) {
-    constexpr int kBins = 1024;
+    // About two scores per bin: the bins are cleared and scanned on every shrink.
+    const int bins = static_cast<int>(std::clamp<std::int64_t>(size_ / 2, 16, 1024));
     float lo = data_[0].score, hi = data_[0].score;
     for (std::int64_t i = 1; i < size_; ++i) {
       lo = std::min(lo, data_[i].score);
       hi = std::max(hi, data_[i].score);
     }
-    const float scale = hi > lo ? (kBins - 1) / (hi - lo) : 0.0f;  // 0 when all equal (or inf range)
+    const float scale = hi > lo ? static_cast<float>(bins - 1) / (hi - lo) : 0.0f;  // 0: all equal (or inf range)
     const auto bin = [&](float x) {
-      return std::min(static_cast<int>((x - lo) * scale), kBins - 1);
+      return std::min(static_cast<int>((x - lo) * scale), bins - 1);
     };
-    bins_.assign(kBins, 0);
+    bins_.assign(static_cast<std::size_t>(bins), 0);
     for (std::int64_t i = 0; i < size_; ++i) ++bins_[bin(data_[i].score)];
     std::int64_t above = 0;  // scores in bins above b
-    int b = kBins - 1;
+    int b = bins - 1;
     while (above + bins_[b] < k_) above += bins_[b--];
     scratch_.clear();
     for (std::int64_t i = 0; i < size_; ++i) {
