@@ -243,29 +243,26 @@ BertModelImpl::BertModelImpl(const BertConfig& c, bool with_pooler) : config(c) 
 at::Tensor BertModelImpl::forward(const at::Tensor& input_ids, const at::Tensor& attention_mask,
                                   const at::Tensor& token_type_ids) {
   at::Tensor x = embeddings(input_ids, token_type_ids);
-  // On the CPU a batch without padding needs no mask (the attention kernel then applies none);
-  // on a GPU the check would stall the stream, so the mask is always passed.
   at::Tensor mask = attention_mask.to(at::kBool);
   // On the CPU in float32, where densefb has an attention kernel for this head size, and the
   // masks are prefixes of ones (right padding, as the tokenizer pads), attention runs on
   // sequence lengths instead of a mask.
   const std::int64_t head_dim = config.hidden_size / config.num_attention_heads;
-  std::vector<std::int64_t> lengths;
-  bool own_attention = x.is_cpu() && x.scalar_type() == at::kFloat &&
-                       kernels::Best().attention != nullptr && kernels::AttentionSupports(head_dim);
-  if (own_attention) {
+  if (x.is_cpu() && x.scalar_type() == at::kFloat && kernels::Best().attention != nullptr &&
+      kernels::AttentionSupports(head_dim)) {
     const at::Tensor count = mask.sum(1);
     const at::Tensor prefix = at::arange(mask.size(1), count.options()).unsqueeze(0).lt(count.unsqueeze(1));
-    own_attention = prefix.equal(mask);
-    if (own_attention) {
+    if (prefix.equal(mask)) {
       const at::Tensor c = count.to(at::kLong).contiguous();
-      lengths.assign(c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel());
+      const std::vector<std::int64_t> lengths(c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + c.numel());
+      for (const auto& layer : *encoder->layer) x = layer->as<BertLayer>()->forward(x, at::Tensor(), &lengths);
+      return x;
     }
   }
+  // SDPA. On the CPU a batch without padding needs no mask (the kernel then applies none); on
+  // a GPU the check would stall the stream, so the mask is always passed.
   mask = attention_mask.is_cpu() && mask.all().item<bool>() ? at::Tensor() : mask.unsqueeze(1).unsqueeze(2);
-  for (const auto& layer : *encoder->layer) {
-    x = layer->as<BertLayer>()->forward(x, mask, own_attention ? &lengths : nullptr);
-  }
+  for (const auto& layer : *encoder->layer) x = layer->as<BertLayer>()->forward(x, mask);
   return x;
 }
 
