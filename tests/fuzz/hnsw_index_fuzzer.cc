@@ -42,8 +42,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<float> out(found.size() * static_cast<std::size_t>(dim));
   FUZZ_CHECK(x.Reconstruct(found, {out.data(), static_cast<std::int64_t>(found.size()), dim}).ok());
   // Insertion from the loaded entry point through the loaded links, single-threaded.
-  const absl::Status added = x.Add({queries.data(), 2, dim});
-  FUZZ_CHECK(added.ok() || x.size() + 2 > (std::int64_t{1} << 31));
+  const std::int64_t before = x.size();
+  absl::Status added = x.Add({queries.data(), 2, dim});
+  if (absl::IsAlreadyExists(added)) {
+    // The file's ids may hold the sequential ids size(), size() + 1: refused, nothing changed.
+    FUZZ_CHECK(x.size() == before);
+    const std::vector<std::int64_t> ids = {std::int64_t{1} << 62, (std::int64_t{1} << 62) + 1};
+    added = x.Add({queries.data(), 2, dim}, ids);
+  }
+  FUZZ_CHECK(added.ok() ? x.size() == before + 2 : x.size() == before);
+  FUZZ_CHECK(added.ok() || absl::IsAlreadyExists(added) || before + 2 > (std::int64_t{1} << 31));
   if (added.ok()) {
     auto after = x.Search({queries.data(), 2, dim}, options);
     FUZZ_CHECK(after.ok());

@@ -73,6 +73,14 @@ int main(int argc, char** argv) {
       Check(hnsw->Add({w.data(), 3 * n, 3}));
       Seeds(root / "hnsw_index_fuzzer", tag + "-" + std::to_string(3 * n),
             [&](const std::string& p) { return hnsw->Save(p); });
+      if (n > 0) {  // explicit ids that hold the next sequential ones (an Add without ids is refused)
+        std::vector<std::int64_t> ids(static_cast<std::size_t>(3 * n));
+        for (int i = 0; i < 3 * n; ++i) ids[i] = 3 * n + i;
+        auto with_ids = densefb::HnswIndex::Create(3, metric, config).value();
+        Check(with_ids->Add({w.data(), 3 * n, 3}, ids));
+        Seeds(root / "hnsw_index_fuzzer", tag + "-ids-" + std::to_string(3 * n),
+              [&](const std::string& p) { return with_ids->Save(p); });
+      }
     }
   }
   const std::vector<std::string> names = {"d1", "d2", "d3", "d4"};
