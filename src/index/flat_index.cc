@@ -21,11 +21,7 @@ constexpr std::int64_t kDocBlock = 512;    // documents per GEMM block
 constexpr std::int64_t kQueryBlock = 512;   // queries per GEMM block
 constexpr std::int64_t kMinShardDocs = 8192;
 constexpr std::int64_t kReservoirMinK = 32;  // from this k on, reservoir selection
-
-template <typename T>
-struct TypeTag {
-  using type = T;
-};
+constexpr std::int64_t kMaxShardDocs = std::int64_t{1} << 30;  // reservoirs hold 32-bit row offsets
 
 }  // namespace
 
@@ -156,6 +152,7 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     n_shards = std::min<std::int64_t>((threads + n_qblocks - 1) / n_qblocks,
                                       std::max<std::int64_t>(1, n / kMinShardDocs));
   }
+  n_shards = std::max(n_shards, (n + kMaxShardDocs - 1) / kMaxShardDocs);
   // Shards are whole multiples of the GEMM block, so every document is scored in the same
   // block shape at the same offset whatever the thread count: identical rounding, identical
   // results (the GEMM's summation order may depend on the block shape).
@@ -164,18 +161,25 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
   const std::int64_t kk = std::min(k, std::max<std::int64_t>(n, 0));  // entries kept per heap
 
   // Heaps for small k; for larger k a reservoir (amortised O(1) per candidate) does better.
+  // Either leaves each (query, shard)'s best kk entries, sorted, in `best`.
   const bool use_reservoir = kk >= kReservoirMinK;
-  const std::int64_t stride = use_reservoir ? TopKReservoir::Capacity(kk) : std::max<std::int64_t>(kk, 1);
+  const std::int64_t stride = std::max<std::int64_t>(kk, 1);
   // Default-initialised (no zeroing pass): each selector writes before it reads.
-  std::unique_ptr<ScoredRow[]> heaps(new ScoredRow[static_cast<std::size_t>(nq * n_shards * stride)]);
-  std::vector<std::int64_t> heap_sizes(nq * n_shards, 0);
+  std::unique_ptr<ScoredRow[]> best(new ScoredRow[static_cast<std::size_t>(nq * n_shards * stride)]);
+  std::vector<std::int64_t> best_sizes(nq * n_shards, 0);
   const kernels::KernelSet& kern = kernels::Best();
-  // One buffer per worker; ParallelFor never runs more workers than tasks.
-  std::vector<std::vector<float>> buffers(
+  // Per worker: the block's scores, and for reservoirs their working buffers (scores and row
+  // offsets, qblock of them). ParallelFor never runs more workers than tasks.
+  struct Scratch {
+    std::vector<float> c;
+    std::unique_ptr<float[]> scores;
+    std::unique_ptr<std::int32_t[]> offsets;
+  };
+  std::vector<Scratch> scratch(
       static_cast<std::size_t>(std::min<std::int64_t>(threads, std::max<std::int64_t>(n_qblocks * n_shards, 1))));
+  const std::int64_t capacity = TopKReservoir::Capacity(kk);
 
-  auto scan = [&](auto selector_tag) {
-    using Selector = typename decltype(selector_tag)::type;
+  auto scan = [&](auto make_selector) {
     ParallelFor(n_qblocks * n_shards, threads, [&](std::int64_t task, int worker) {
       const std::int64_t qb = task / n_shards;
       const std::int64_t shard = task % n_shards;
@@ -183,34 +187,42 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
       const std::int64_t qn = std::min(qblock, nq - q0);
       const std::int64_t d_begin = shard * shard_docs;
       const std::int64_t d_end = std::min(n, d_begin + shard_docs);
-      std::vector<float>& c = buffers[worker];
-      c.resize(static_cast<std::size_t>(qblock * kDocBlock));
+      Scratch& w = scratch[worker];
+      w.c.resize(static_cast<std::size_t>(qblock * kDocBlock));
+      using Selector = decltype(make_selector(w, std::int64_t{0}, std::int64_t{0}, static_cast<ScoredRow*>(nullptr)));
       std::vector<Selector> selectors;
       selectors.reserve(qn);
       for (std::int64_t i = 0; i < qn; ++i) {
-        selectors.emplace_back(&heaps[((q0 + i) * n_shards + shard) * stride], kk);
+        selectors.push_back(make_selector(w, i, d_begin, &best[((q0 + i) * n_shards + shard) * stride]));
       }
       for (std::int64_t d0 = d_begin; d0 < d_end; d0 += kDocBlock) {
         const std::int64_t dn = std::min(kDocBlock, d_end - d0);
-        kern.gemm_nt(q_data + q0 * dim_, qn, data_.data() + d0 * dim_, dn, dim_, c.data(), dn);
+        kern.gemm_nt(q_data + q0 * dim_, qn, data_.data() + d0 * dim_, dn, dim_, w.c.data(), dn);
         if (metric_ == Metric::kCosine) {
           for (std::int64_t i = 0; i < qn; ++i) {
-            float* row = c.data() + i * dn;
+            float* row = w.c.data() + i * dn;
             const float* inv = inv_norms_.data() + d0;
             for (std::int64_t j = 0; j < dn; ++j) row[j] *= inv[j];
           }
         }
-        for (std::int64_t i = 0; i < qn; ++i) selectors[i].PushRow(c.data() + i * dn, dn, d0, kern.select_above);
+        for (std::int64_t i = 0; i < qn; ++i) selectors[i].PushRow(w.c.data() + i * dn, dn, d0, kern.select_above);
       }
       for (std::int64_t i = 0; i < qn; ++i) {
-        heap_sizes[(q0 + i) * n_shards + shard] = selectors[i].SortBestFirst();
+        best_sizes[(q0 + i) * n_shards + shard] =
+            selectors[i].SortBestFirst(&best[((q0 + i) * n_shards + shard) * stride]);
       }
     });
   };
   if (use_reservoir) {
-    scan(TypeTag<TopKReservoir>{});
+    scan([&](Scratch& w, std::int64_t i, std::int64_t base, ScoredRow*) {
+      if (w.scores == nullptr) {
+        w.scores.reset(new float[static_cast<std::size_t>(qblock * capacity)]);
+        w.offsets.reset(new std::int32_t[static_cast<std::size_t>(qblock * capacity)]);
+      }
+      return TopKReservoir(&w.scores[i * capacity], &w.offsets[i * capacity], kk, base);
+    });
   } else {
-    scan(TypeTag<TopKHeap>{});
+    scan([&](Scratch&, std::int64_t, std::int64_t, ScoredRow* storage) { return TopKHeap(storage, kk); });
   }
 
   // Merge the shards of each query (each sorted best first) and write the results, padding
@@ -219,24 +231,24 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
   const int merge_threads = static_cast<int>(std::min<std::int64_t>(threads, n_shards > 1 ? nq : nq / 64 + 1));
   std::vector<std::vector<ScoredRow>> merge_buffers(static_cast<std::size_t>(std::max(merge_threads, 1)));
   ParallelFor(nq, merge_threads, [&](std::int64_t q, int worker) {
-    const ScoredRow* best = &heaps[q * n_shards * stride];
-    std::int64_t keep = heap_sizes[q * n_shards];
+    const ScoredRow* top = &best[q * n_shards * stride];
+    std::int64_t keep = best_sizes[q * n_shards];
     if (n_shards > 1) {
       std::vector<ScoredRow>& merged = merge_buffers[worker];
       merged.clear();
       for (std::int64_t s = 0; s < n_shards; ++s) {
-        const ScoredRow* h = &heaps[(q * n_shards + s) * stride];
-        merged.insert(merged.end(), h, h + heap_sizes[q * n_shards + s]);
+        const ScoredRow* h = &best[(q * n_shards + s) * stride];
+        merged.insert(merged.end(), h, h + best_sizes[q * n_shards + s]);
       }
       keep = std::min<std::int64_t>(k, static_cast<std::int64_t>(merged.size()));
       std::partial_sort(merged.begin(), merged.begin() + keep, merged.end(), Better);
-      best = merged.data();
+      top = merged.data();
     }
     keep = std::min(keep, k);
     for (std::int64_t j = 0; j < k; ++j) {
       if (j < keep) {
-        out_scores[q * k + j] = best[j].score;
-        out_ids[q * k + j] = id_table_->id(best[j].row);
+        out_scores[q * k + j] = top[j].score;
+        out_ids[q * k + j] = id_table_->id(top[j].row);
       } else {
         out_scores[q * k + j] = -std::numeric_limits<float>::infinity();
         out_ids[q * k + j] = kNoId;

@@ -26,11 +26,15 @@ struct BetterThan {
 };
 inline constexpr BetterThan Better{};
 
-// Appends (scores[j], first_row + j) for every j in [0, n) with scores[j] > threshold to
-// `out` (room for n entries), in increasing j; returns how many. Vectorised per instruction
-// set in kernels_impl.inc (kernels::Best().select_above).
+// Appends every score of scores[0..n) above `threshold` to out_scores, and its offset
+// first + j to out_offsets, in increasing j; returns how many. Whole-vector stores may write up
+// to kSelectSlack entries past the returned count, so the outputs need that much room beyond n.
+// Lowers *lo and raises *hi to the smallest and largest score appended. Vectorised per
+// instruction set in kernels_impl.inc (kernels::Best().select_above).
+inline constexpr std::int64_t kSelectSlack = 16;
 using SelectAboveFn = std::int64_t (*)(const float* scores, std::int64_t n, float threshold,
-                                      std::int64_t first_row, ScoredRow* out);
+                                      std::int32_t first, float* out_scores,
+                                      std::int32_t* out_offsets, float* lo, float* hi);
 
 // A heap over caller-owned storage of capacity k whose top is the worst kept entry.
 class TopKHeap {
@@ -58,11 +62,13 @@ class TopKHeap {
   // pushed (each push re-checks, since the threshold rises as the heap changes).
   void PushRow(const float* scores, std::int64_t n, std::int64_t first_row, SelectAboveFn select) {
     if (k_ == 0) return;
-    ScoredRow picked[64];
+    float picked[64 + kSelectSlack];
+    std::int32_t offsets[64 + kSelectSlack];
+    float lo, hi;  // unused
     for (std::int64_t j = 0; j < n; j += 64) {
       const std::int64_t len = std::min<std::int64_t>(64, n - j);
-      const std::int64_t m = select(scores + j, len, threshold(), first_row + j, picked);
-      for (std::int64_t i = 0; i < m; ++i) Push(picked[i].score, picked[i].row);
+      const std::int64_t m = select(scores + j, len, threshold(), 0, picked, offsets, &lo, &hi);
+      for (std::int64_t i = 0; i < m; ++i) Push(picked[i], first_row + j + offsets[i]);
     }
   }
 
@@ -83,9 +89,11 @@ class TopKHeap {
     data_[i] = e;
   }
 
-  // Sorts the kept entries best first; returns how many there are.
-  std::int64_t SortBestFirst() {
+  // Writes the kept entries to `out` (room for k; may be the heap's own storage) best first;
+  // returns how many there are.
+  std::int64_t SortBestFirst(ScoredRow* out) {
     std::sort(data_, data_ + size_, Better);
+    if (out != data_) std::copy(data_, data_ + size_, out);
     return size_;
   }
 
@@ -95,43 +103,50 @@ class TopKHeap {
   std::int64_t size_ = 0;
 };
 
-// Top-k for larger k: candidates above the threshold are appended to a buffer of 2k; when it
-// fills, nth_element keeps the k best and the k-th score becomes the new threshold. Amortised
-// O(1) per candidate instead of the heap's O(log k). Rows must be offered in increasing order
-// (as a scan does), so a later candidate tying the threshold is worse and can be rejected.
+// Top-k for larger k: the scores above the threshold go to a buffer of 2k, scores and row
+// offsets in separate arrays (vector compress-stores, contiguous passes); when it fills, the
+// k best are kept and the k-th score becomes the new threshold. Amortised O(1) per candidate
+// instead of the heap's O(log k). Rows must be offered in increasing order (as a scan does),
+// so a later candidate tying the threshold is worse and can be rejected. Rows are kept as
+// 32-bit offsets from `base`, so one reservoir covers fewer than 2^31 rows.
 class TopKReservoir {
  public:
-  // Scores offered per vector pass; the storage has this much room beyond 2k.
-  static constexpr std::int64_t kChunk = 64;
+  // Room past 2k: one selection call of at least 64 scores, with the kernel's slack.
+  static constexpr std::int64_t kRoom = 64 + kSelectSlack;
+  static std::int64_t Capacity(std::int64_t k) { return 2 * k + kRoom; }
 
-  // `storage` holds Capacity(k) entries.
-  TopKReservoir(ScoredRow* storage, std::int64_t k) : data_(storage), k_(k) {}
-  static std::int64_t Capacity(std::int64_t k) { return 2 * k + kChunk; }
+  // `scores` and `offsets` hold Capacity(k) entries each.
+  TopKReservoir(float* scores, std::int32_t* offsets, std::int64_t k, std::int64_t base)
+      : scores_(scores), offsets_(offsets), k_(k), base_(base) {}
 
   std::int64_t size() const { return std::min(size_, k_); }
 
-  // Appends the scores above the threshold straight into the buffer, kChunk at a time; once
-  // the buffer holds 2k or more, it shrinks to the k best before the next chunk.
+  // Appends the scores above the threshold straight into the buffer, as many per call as the
+  // buffer has room for; once it holds 2k or more, it shrinks to the k best.
   void PushRow(const float* scores, std::int64_t n, std::int64_t first_row, SelectAboveFn select) {
     if (k_ == 0) return;
-    for (std::int64_t j = 0; j < n; j += kChunk) {
-      const std::int64_t len = std::min(kChunk, n - j);
+    const auto first = static_cast<std::int32_t>(first_row - base_);
+    for (std::int64_t j = 0; j < n;) {
       if (size_ >= 2 * k_) Shrink();
-      size_ += select(scores + j, len, threshold_, first_row + j, data_ + size_);
+      const std::int64_t len = std::min(n - j, Capacity(k_) - kSelectSlack - size_);
+      size_ += select(scores + j, len, threshold_, first + static_cast<std::int32_t>(j),
+                      scores_ + size_, offsets_ + size_, &lo_, &hi_);
+      j += len;
     }
   }
 
-  std::int64_t SortBestFirst() {
+  // Writes the k best (or all, if fewer) to `out` (room for k), best first; returns how many.
+  std::int64_t SortBestFirst(ScoredRow* out) {
     if (size_ > k_) Shrink();
-    std::sort(data_, data_ + size_, Better);
+    for (std::int64_t i = 0; i < size_; ++i) out[i] = {scores_[i], base_ + offsets_[i]};
+    std::sort(out, out + size_, Better);
     return size_;
   }
 
  private:
-  // Keeps the k best of the 2k entries. The k-th best score is selected on a copy of the
-  // scores alone (floats, a plain comparison), then one stable pass keeps every entry above
-  // it and, of those equal to it, the earliest (smallest rows: entries are in row order), so
-  // the kept set is exactly what Better would keep.
+  // Keeps the k best entries. The k-th best score is found first (KthLargest), then one
+  // stable, branch-free pass keeps every entry above it and, of those equal to it, the earliest
+  // (smallest rows: entries are in row order), so the kept set is exactly what Better keeps.
   void Shrink() {
     if (size_ <= k_) return;
     std::int64_t above = 0;  // entries strictly above kth
@@ -139,38 +154,45 @@ class TopKReservoir {
     std::int64_t ties = k_ - above;  // entries equal to kth that fit
     std::int64_t out = 0;
     for (std::int64_t i = 0; i < size_; ++i) {
-      const ScoredRow e = data_[i];
-      if (e.score > kth || (e.score == kth && ties-- > 0)) data_[out++] = e;
+      const float s = scores_[i];
+      const std::int32_t o = offsets_[i];
+      // Bitwise, not logical, operators: no branch on a keep that is true half the time.
+      const bool tie = s == kth;
+      const bool keep_tie = tie & (ties > 0);
+      ties -= static_cast<std::int64_t>(keep_tie);
+      scores_[out] = s;
+      offsets_[out] = o;
+      out += static_cast<std::int64_t>((s > kth) | keep_tie);
     }
     threshold_ = kth;
+    lo_ = kth;  // every kept score is >= kth
     size_ = k_;
   }
 
   // The k-th largest score of the buffer, exactly, by one bucketing pass: scores are binned
-  // linearly between their minimum and maximum (a monotone map), the bin holding the k-th is
-  // found by counting from the top, and only that bin's few scores are selected by
-  // nth_element. About three times faster than nth_element over all 2k scores. Also counts
-  // the scores strictly above the k-th into `*above`.
+  // linearly between a lower and an upper bound of the buffer's scores (a monotone map), the
+  // bin holding the k-th is found by counting from the top, and only that bin's few scores
+  // are selected by nth_element. About three times faster than nth_element over all 2k
+  // scores. Also counts the scores strictly above the k-th into `*above`.
   float KthLargest(std::int64_t* above_out) {
     // About two scores per bin: the bins are cleared and scanned on every shrink.
     const int bins = static_cast<int>(std::clamp<std::int64_t>(size_ / 2, 16, 1024));
-    float lo = data_[0].score, hi = data_[0].score;
-    for (std::int64_t i = 1; i < size_; ++i) {
-      lo = std::min(lo, data_[i].score);
-      hi = std::max(hi, data_[i].score);
-    }
-    const float scale = hi > lo ? static_cast<float>(bins - 1) / (hi - lo) : 0.0f;  // 0: all equal (or inf range)
+    const float lo = lo_;
+    const float span = hi_ - lo_;
+    // 0: all equal, or a range beyond float (then everything shares bin 0, still exact).
+    const float scale = span > 0.0f && span <= std::numeric_limits<float>::max()
+                            ? static_cast<float>(bins - 1) / span : 0.0f;
     const auto bin = [&](float x) {
       return std::min(static_cast<int>((x - lo) * scale), bins - 1);
     };
     bins_.assign(static_cast<std::size_t>(bins), 0);
-    for (std::int64_t i = 0; i < size_; ++i) ++bins_[bin(data_[i].score)];
+    for (std::int64_t i = 0; i < size_; ++i) ++bins_[bin(scores_[i])];
     std::int64_t above = 0;  // scores in bins above b
     int b = bins - 1;
     while (above + bins_[b] < k_) above += bins_[b--];
     scratch_.clear();
     for (std::int64_t i = 0; i < size_; ++i) {
-      if (bin(data_[i].score) == b) scratch_.push_back(data_[i].score);
+      if (bin(scores_[i]) == b) scratch_.push_back(scores_[i]);
     }
     const auto nth = scratch_.begin() + (k_ - above - 1);
     std::nth_element(scratch_.begin(), nth, scratch_.end(), std::greater<float>());
@@ -179,10 +201,14 @@ class TopKReservoir {
     return kth;
   }
 
-  ScoredRow* data_;
+  float* scores_;
+  std::int32_t* offsets_;
   std::int64_t k_;
+  std::int64_t base_;
   std::int64_t size_ = 0;
   float threshold_ = -std::numeric_limits<float>::infinity();
+  float lo_ = std::numeric_limits<float>::infinity();   // <= every buffered score
+  float hi_ = -std::numeric_limits<float>::infinity();  // >= every buffered score
   std::vector<float> scratch_;
   std::vector<std::int64_t> bins_;
 };

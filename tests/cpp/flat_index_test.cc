@@ -136,23 +136,42 @@ TEST_CASE("The attention kernel equals softmax(q k^T / sqrt(d)) v in double prec
 TEST_CASE("Every compiled kernel set selects the same scores above a threshold") {
   std::mt19937 gen(5);
   std::uniform_int_distribution<int> level(-3, 3);  // few distinct values: many ties
-  for (const std::int64_t n : {0, 1, 7, 15, 16, 17, 64, 100, 513}) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  for (const std::int64_t n : {0, 1, 7, 15, 16, 17, 63, 64, 65, 100, 513}) {
     std::vector<float> scores(static_cast<std::size_t>(n));
     for (float& x : scores) x = 0.5f * level(gen);
-    for (const float threshold : {-std::numeric_limits<float>::infinity(), -1.0f, 0.0f, 0.5f, 2.0f}) {
-      std::vector<ScoredRow> want;
+    for (const float threshold : {-kInf, -1.0f, 0.0f, 0.5f, 2.0f}) {
+      std::vector<float> want_scores;
+      std::vector<std::int32_t> want_offsets;
+      float want_lo = 9.0f, want_hi = -9.0f;  // running bounds from an earlier call
       for (std::int64_t j = 0; j < n; ++j) {
-        if (scores[j] > threshold) want.push_back({scores[j], 1000 + j});
+        if (scores[j] > threshold) {
+          want_scores.push_back(scores[j]);
+          want_offsets.push_back(1000 + static_cast<std::int32_t>(j));
+          want_lo = std::min(want_lo, scores[j]);
+          want_hi = std::max(want_hi, scores[j]);
+        }
       }
       for (const kernels::KernelSet* set : RunnableKernelSets()) {
         INFO(set->name << " n=" << n << " threshold=" << threshold);
-        std::vector<ScoredRow> got(static_cast<std::size_t>(n) + 1);
-        const std::int64_t m = set->select_above(scores.data(), n, threshold, 1000, got.data());
-        REQUIRE(m == static_cast<std::int64_t>(want.size()));
+        // Sentinels past n + kSelectSlack must survive the kernel's whole-vector stores.
+        const std::size_t room = static_cast<std::size_t>(n + kSelectSlack);
+        std::vector<float> got_scores(room + 4, -7.0f);
+        std::vector<std::int32_t> got_offsets(room + 4, -7);
+        float lo = 9.0f, hi = -9.0f;
+        const std::int64_t m = set->select_above(scores.data(), n, threshold, 1000, got_scores.data(),
+                                                 got_offsets.data(), &lo, &hi);
+        REQUIRE(m == static_cast<std::int64_t>(want_scores.size()));
         for (std::int64_t i = 0; i < m; ++i) {
-          CHECK(got[i].score == want[i].score);
-          CHECK(got[i].row == want[i].row);
+          CHECK(got_scores[i] == want_scores[i]);
+          CHECK(got_offsets[i] == want_offsets[i]);
         }
+        for (std::size_t i = room; i < room + 4; ++i) {
+          CHECK(got_scores[i] == -7.0f);
+          CHECK(got_offsets[i] == -7);
+        }
+        CHECK(lo == want_lo);
+        CHECK(hi == want_hi);
       }
     }
   }
@@ -169,18 +188,22 @@ TEST_CASE("FlatIndex search equals brute force, ip and cosine, any thread count"
     REQUIRE((*index)->Add({docs.row(3000).data(), 5000, 48}).ok());
     REQUIRE((*index)->Add({docs.row(8000).data(), 2000, 48}).ok());
     REQUIRE((*index)->size() == 10000);
-    const auto ref = BruteForce(docs, queries, 20, metric == Metric::kCosine);
-    for (int threads : {1, 2, 7}) {
-      for (std::int64_t nq : {std::int64_t{1}, std::int64_t{300}}) {
-        auto res = (*index)->Search({queries.data(), nq, 48}, {20, threads, 0});
-        REQUIRE(res.ok());
-        for (std::int64_t q = 0; q < nq; ++q) {
-          for (int j = 0; j < 20; ++j) {
-            CHECK(res->scores(q, j) == Approx(ref[q][j].first).margin(1e-4));
-            // float rounding may swap near-ties; the ids must match where scores are apart
-            if (j + 1 < 20 && ref[q][j].first - ref[q][j + 1].first > 1e-4 &&
-                (j == 0 || ref[q][j - 1].first - ref[q][j].first > 1e-4)) {
-              CHECK(res->ids(q, j) == ref[q][j].second);
+    // k = 20 selects with heaps, k = 150 with reservoirs.
+    for (const int k : {20, 150}) {
+      const auto ref = BruteForce(docs, queries, k, metric == Metric::kCosine);
+      for (int threads : {1, 2, 7}) {
+        for (std::int64_t nq : {std::int64_t{1}, std::int64_t{300}}) {
+          INFO("k=" << k << " threads=" << threads << " nq=" << nq);
+          auto res = (*index)->Search({queries.data(), nq, 48}, {k, threads, 0});
+          REQUIRE(res.ok());
+          for (std::int64_t q = 0; q < nq; ++q) {
+            for (int j = 0; j < k; ++j) {
+              CHECK(res->scores(q, j) == Approx(ref[q][j].first).margin(1e-4));
+              // float rounding may swap near-ties; the ids must match where scores are apart
+              if (j + 1 < k && ref[q][j].first - ref[q][j + 1].first > 1e-4 &&
+                  (j == 0 || ref[q][j - 1].first - ref[q][j].first > 1e-4)) {
+                CHECK(res->ids(q, j) == ref[q][j].second);
+              }
             }
           }
         }
