@@ -273,6 +273,40 @@ TEST_CASE("FlatIndex: large k (reservoir selection) keeps exact ties in row orde
   }
 }
 
+TEST_CASE("FlatIndex: large k keeps a tie at score 0 in row order, between + and - scores") {
+  // Zero vectors all score 0 (the reservoir's sort keys map the sign bit): a 298-way tie,
+  // broken by row, between one positive and one negative score.
+  RowMatrix docs = RowMatrix::Zero(300, 8);
+  docs.row(7).setConstant(0.5f);    // one positive score
+  docs.row(200).setConstant(-0.5f);  // one negative score
+  auto index = FlatIndex::Create(8, Metric::kInnerProduct);
+  REQUIRE(index.ok());
+  REQUIRE((*index)->Add(View(docs)).ok());
+  RowMatrix queries(2, 8);
+  queries << -1, 2, -3, 4, -5, 6, -7, 8.5f, -1, -1, -1, -1, -1, -1, -1, -1;
+  for (const int k : {40, 300}) {
+    auto res = (*index)->Search(View(queries), {k, 1, 0});
+    REQUIRE(res.ok());
+    for (std::int64_t q = 0; q < 2; ++q) {
+      INFO("k=" << k << " q=" << q);
+      const std::int64_t best = q == 0 ? 7 : 200;
+      const std::int64_t worst = q == 0 ? 200 : 7;
+      CHECK(res->ids(q, 0) == best);
+      std::int64_t expected = 0;  // the zero rows, in order
+      for (int j = 1; j < k; ++j) {
+        if (expected == best || expected == worst) ++expected;
+        if (expected == best || expected == worst) ++expected;
+        if (j == 299) {
+          CHECK(res->ids(q, j) == worst);
+          continue;
+        }
+        CHECK(res->scores(q, j) == 0.0f);
+        CHECK(res->ids(q, j) == expected++);
+      }
+    }
+  }
+}
+
 TEST_CASE("FlatIndex: padding, empty index, k = 0, explicit ids, reconstruct") {
   auto index = FlatIndex::Create(4, Metric::kInnerProduct);
   REQUIRE(index.ok());
