@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -28,16 +29,38 @@ constexpr std::int64_t kMaxShardDocs = std::int64_t{1} << 30;  // reservoirs hol
 // Rows whose squared L2 norm exceeds the float32 range (|v| > 1.8e19) are rejected: below it,
 // every inner product of two rows is finite in float32 (Cauchy-Schwarz), so no score can
 // overflow to an infinity or a NaN (inf - inf) that would silently drop documents from a ranking.
-static absl::Status CheckNorms(ConstMatrixView m, absl::string_view what) {
+static absl::Status CheckNorm(const float* row, std::int64_t cols, std::int64_t i, absl::string_view what) {
+  double norm2 = 0;
+  for (std::int64_t j = 0; j < cols; ++j) norm2 += static_cast<double>(row[j]) * row[j];
+  if (norm2 > std::numeric_limits<float>::max()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " row ", i, " has L2 norm ", std::sqrt(norm2),
+        ", above 1.8e19: its inner products could overflow float32"));
+  }
+  return absl::OkStatus();
+}
+
+// Finite values and bounded norms (above), in one vectorised pass per row: the largest |x|
+// as its bit pattern (a signed integer maximum over the non-negative patterns, which SSE2
+// vectorises where a float maximum would not be) is that of an infinity or above exactly when
+// the row holds an infinity or a NaN; and when cols * max|x|^2 fits in float32, so does the
+// squared norm. Only a row failing either is looked at again, to name the problem.
+static absl::Status CheckRows(ConstMatrixView m, absl::string_view what) {
+  constexpr std::int32_t kInfBits = 0x7F800000;
+  const double bound = std::sqrt(std::numeric_limits<float>::max() / static_cast<double>(std::max<std::int64_t>(m.cols, 1)));
   for (std::int64_t i = 0; i < m.rows; ++i) {
     const float* row = m.row(i);
-    double norm2 = 0;
-    for (std::int64_t j = 0; j < m.cols; ++j) norm2 += static_cast<double>(row[j]) * row[j];
-    if (norm2 > std::numeric_limits<float>::max()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, " row ", i, " has L2 norm ", std::sqrt(norm2),
-          ", above 1.8e19: its inner products could overflow float32"));
+    std::int32_t top = 0;
+    for (std::int64_t j = 0; j < m.cols; ++j) {
+      std::uint32_t u;
+      std::memcpy(&u, row + j, sizeof u);
+      const auto a = static_cast<std::int32_t>(u & 0x7FFFFFFFu);
+      top = a > top ? a : top;
     }
+    if (top >= kInfBits) return CheckFinite(m, what);  // names row i, the first with a bad value
+    float largest;
+    std::memcpy(&largest, &top, sizeof largest);
+    if (largest > bound) DENSEFB_RETURN_IF_ERROR(CheckNorm(row, m.cols, i, what));
   }
   return absl::OkStatus();
 }
@@ -51,8 +74,7 @@ absl::Status CheckQueries(ConstMatrixView queries, int dim, const SearchOptions&
   if (options.num_threads < 0) {
     return absl::InvalidArgumentError(absl::StrCat("num_threads = ", options.num_threads, " is negative"));
   }
-  DENSEFB_RETURN_IF_ERROR(CheckFinite(queries, "query"));
-  return CheckNorms(queries, "query");
+  return CheckRows(queries, "query");
 }
 
 absl::Status CheckVectors(ConstMatrixView vectors, int dim) {
@@ -60,8 +82,7 @@ absl::Status CheckVectors(ConstMatrixView vectors, int dim) {
     return absl::InvalidArgumentError(
         absl::StrCat("vectors have ", vectors.cols, " dimensions, the index has ", dim));
   }
-  DENSEFB_RETURN_IF_ERROR(CheckFinite(vectors, "vector"));
-  return CheckNorms(vectors, "vector");
+  return CheckRows(vectors, "vector");
 }
 
 FlatIndex::FlatIndex(int dim, Metric metric)
