@@ -65,7 +65,7 @@ class TopKHeap {
     if (k_ == 0) return;
     float picked[64 + kSelectSlack];
     std::int32_t offsets[64 + kSelectSlack];
-    float lo, hi;  // unused
+    float lo = 0.0f, hi = 0.0f;  // score bounds: the heap has no use for them
     for (std::int64_t j = 0; j < n; j += 64) {
       const std::int64_t len = std::min<std::int64_t>(64, n - j);
       const std::int64_t m = select(scores + j, len, threshold(), 0, picked, offsets, &lo, &hi);
@@ -137,8 +137,8 @@ class TopKReservoir {
   }
 
   // Writes the k best (or all, if fewer) to `out` (room for k), best first; returns how many.
-  // Sorted as 64-bit keys (a descending map of the score's bits, then the offset), which
-  // orders exactly as Better and sorts about twice as fast as the pairs.
+  // Sorted as 64-bit keys (a descending map of the score's bits, then the offset): the order
+  // of Better, with plain integer comparisons.
   std::int64_t SortBestFirst(ScoredRow* out) {
     if (size_ > k_) Shrink();
     keys_.resize(static_cast<std::size_t>(size_));
