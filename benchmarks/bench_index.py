@@ -127,6 +127,45 @@ def hnsw_table(emit, ours, peer, queries, efs, exact_ids10, threads, repeat):
     emit()
 
 
+def small_batch_table(emit, flat, peer, docs, queries, threads, repeat, k=10, count=200):
+    """ms/query when the queries come a few at a time (a service answering requests): the
+    first `count` queries in batches of 1, 10 and 100. faiss runs twice: as configured by
+    default (below `distance_compute_blas_threshold` it scans per query instead of calling
+    BLAS), and with that threshold at 0, so that every batch goes through BLAS."""
+    import faiss
+    from threadpoolctl import threadpool_limits
+
+    queries = queries[:count]
+    count = len(queries)
+    default_threshold = faiss.cvar.distance_compute_blas_threshold
+    emit(f"Small batches: the first {count} queries in batches of 1, 10 and 100, k = {k}, "
+         f"ms/query (best of {repeat}); faiss as configured (distance_compute_blas_threshold "
+         f"{default_threshold}) and with the BLAS path forced (threshold 0)")
+    emit()
+    emit("| batch | densefb ms/query | faiss ms/query | faiss BLAS ms/query | numpy ms/query | "
+         "densefb / faiss speed | densefb / faiss BLAS speed | densefb / numpy speed |")
+    emit("|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def batches(fn, size):
+        for start in range(0, count, size):
+            fn(queries[start:start + size])
+
+    for size in (1, 10, 100):
+        td, _ = best_time(lambda: batches(lambda q: flat.search(q, k, num_threads=threads), size), repeat)
+        tf, _ = best_time(lambda: batches(lambda q: peer.search(q, k), size), repeat)
+        faiss.cvar.distance_compute_blas_threshold = 0
+        try:
+            tb, _ = best_time(lambda: batches(lambda q: peer.search(q, k), size), repeat)
+        finally:
+            faiss.cvar.distance_compute_blas_threshold = default_threshold
+        with threadpool_limits(limits=threads, user_api="blas"):
+            tn, _ = best_time(lambda: batches(lambda q: numpy_topk(docs, q, k), size), repeat)
+        md, mf, mb, mn = (1000 * t / count for t in (td, tf, tb, tn))
+        emit(f"| {size} | {md:.3f} | {mf:.3f} | {mb:.3f} | {mn:.3f} | {mf / md:.2f} | {mb / md:.2f} | "
+             f"{mn / md:.2f} |")
+    emit()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=100000, help="database vectors (default 100000)")
@@ -209,6 +248,7 @@ def main(argv=None):
             if k == 10:
                 exact_ids10 = idd
         emit()
+        small_batch_table(emit, flat, peer, docs, queries, threads, min(args.repeat, 3))
         del flat, peer
 
     if not args.skip_hnsw:
