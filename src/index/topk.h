@@ -189,9 +189,14 @@ class TopKReservoir {
     const int bins = static_cast<int>(std::clamp<std::int64_t>(size_ / 2, 16, 1024));
     const float lo = lo_;
     const float span = hi_ - lo_;
-    // 0: all equal, or a range beyond float (then everything shares bin 0, still exact).
-    const float scale = span > 0.0f && span <= std::numeric_limits<float>::max()
-                            ? static_cast<float>(bins - 1) / span : 0.0f;
+    if (!(span > 0.0f && span <= std::numeric_limits<float>::max())) {
+      // All equal, or a range beyond float (scores near +-FLT_MAX), where x - lo could
+      // overflow: select among all the scores.
+      scratch_.assign(scores_, scores_ + size_);
+      return SelectKth(0, above_out);
+    }
+    // Here 0 <= x - lo <= span for every score, so the bin is a finite, monotone map.
+    const float scale = static_cast<float>(bins - 1) / span;
     const auto bin = [&](float x) {
       return std::min(static_cast<int>((x - lo) * scale), bins - 1);
     };
@@ -204,6 +209,13 @@ class TopKReservoir {
     for (std::int64_t i = 0; i < size_; ++i) {
       if (bin(scores_[i]) == b) scratch_.push_back(scores_[i]);
     }
+    return SelectKth(above, above_out);
+  }
+
+  // The k-th largest score, given that `above` scores are known to be larger and scratch_
+  // holds the remaining candidates for it; `*above_out` = above + the scratch scores strictly
+  // larger than it.
+  float SelectKth(std::int64_t above, std::int64_t* above_out) {
     const auto nth = scratch_.begin() + (k_ - above - 1);
     std::nth_element(scratch_.begin(), nth, scratch_.end(), std::greater<float>());
     const float kth = *nth;

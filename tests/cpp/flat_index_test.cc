@@ -307,6 +307,35 @@ TEST_CASE("FlatIndex: large k keeps a tie at score 0 in row order, between + and
   }
 }
 
+TEST_CASE("FlatIndex: large k over scores near +-FLT_MAX (their range overflows float)") {
+  // Norms of 1.5e19 (allowed up to 1.8e19): scores of about +-2.25e38, whose difference is
+  // beyond float. The reservoir's binning must not divide by, or multiply with, that range.
+  constexpr int kDocs = 300;
+  RowMatrix docs = RowMatrix::Zero(kDocs, 4);
+  for (int i = 0; i < kDocs; ++i) {
+    const float sign = (i * 7919) % 3 == 0 ? -1.0f : 1.0f;
+    docs(i, 0) = sign * (1.5e19f - 1e16f * static_cast<float>(i % 50));
+    docs(i, 1) = 1e17f * static_cast<float>(i % 13);
+  }
+  RowMatrix queries = RowMatrix::Zero(1, 4);
+  queries(0, 0) = 1.5e19f;
+  auto index = FlatIndex::Create(4, Metric::kInnerProduct);
+  REQUIRE(index.ok());
+  REQUIRE((*index)->Add(View(docs)).ok());
+  const auto ref = BruteForce(docs, queries, kDocs, false);
+  for (const int k : {40, 100, kDocs}) {
+    auto res = (*index)->Search(View(queries), {k, 1, 0});
+    REQUIRE(res.ok());
+    for (int j = 0; j < k; ++j) {
+      INFO("k=" << k << " j=" << j);
+      REQUIRE(std::isfinite(res->scores(0, j)));
+      CHECK(res->scores(0, j) == Approx(ref[0][j].first).epsilon(1e-5));
+    }
+    CHECK(res->scores(0, 0) > 2e38f);
+    if (k == kDocs) CHECK(res->scores(0, k - 1) < -2e38f);
+  }
+}
+
 TEST_CASE("FlatIndex: padding, empty index, k = 0, explicit ids, reconstruct") {
   auto index = FlatIndex::Create(4, Metric::kInnerProduct);
   REQUIRE(index.ok());
