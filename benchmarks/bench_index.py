@@ -116,15 +116,55 @@ def hnsw_table(emit, ours, peer, queries, efs, exact_ids10, threads, repeat):
     emit("| ef | densefb recall@10 | hnswlib recall@10 | densefb q/s | hnswlib q/s | "
          "densefb / hnswlib q/s |")
     emit("|---:|---:|---:|---:|---:|---:|")
+    rows = []
     for ef in efs:
         to, (_, ido) = best_time(lambda: ours.search(queries, 10, ef=ef, num_threads=threads), repeat)
         peer.set_ef(ef)
         tt, (idt, _) = best_time(lambda: peer.knn_query(queries, k=10, num_threads=threads), repeat)
         qo, qt = len(queries) / to, len(queries) / tt
-        emit(f"| {ef} | {recall_at(ido, exact_ids10):.4f} | "
-             f"{recall_at(idt.astype(np.int64), exact_ids10):.4f} | {qo:,.0f} | {qt:,.0f} | "
-             f"{qo / qt:.2f} |")
+        ro, rt = recall_at(ido, exact_ids10), recall_at(idt.astype(np.int64), exact_ids10)
+        emit(f"| {ef} | {ro:.4f} | {rt:.4f} | {qo:,.0f} | {qt:,.0f} | {qo / qt:.2f} |")
+        rows.append((ef, ro, rt, qo, qt))
     emit()
+    return rows
+
+
+def plot(path, flat_rows, hnsw_rows, title):
+    """Exact-search queries/s by k (left) and HNSW recall@10 against queries/s (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = int(bool(flat_rows)) + int(bool(hnsw_rows))
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4.2), squeeze=False)
+    axes = list(axes[0])
+    if flat_rows:
+        ax = axes.pop(0)
+        ks = [r[0] for r in flat_rows]
+        x = np.arange(len(ks))
+        for i, (name, col) in enumerate((("densefb", 1), ("faiss-cpu", 2), ("numpy", 3))):
+            ax.bar(x + (i - 1) * 0.27, [r[col] for r in flat_rows], 0.27, label=name)
+        ax.set_xticks(x, [f"k = {k}" for k in ks])
+        ax.set_ylabel("queries / s")
+        ax.set_title("exact inner-product search")
+        ax.legend()
+    if hnsw_rows:
+        ax = axes.pop(0)
+        ax.plot([r[3] for r in hnsw_rows], [r[1] for r in hnsw_rows], "o-", label="densefb HnswIndex")
+        ax.plot([r[4] for r in hnsw_rows], [r[2] for r in hnsw_rows], "s--", label="hnswlib")
+        for ef, ro, _, qo, _ in hnsw_rows:
+            ax.annotate(f"ef {ef}", (qo, ro), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("queries / s (log scale)")
+        ax.set_ylabel("recall@10")
+        ax.set_title("HNSW, each on its own graph")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower left")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def small_batch_table(emit, flat, peer, docs, queries, threads, repeat, k=10, count=200):
@@ -183,6 +223,7 @@ def main(argv=None):
     ap.add_argument("--skip-flat", action="store_true", help="skip the exact-search part")
     ap.add_argument("--skip-hnsw", action="store_true", help="skip the HNSW part")
     ap.add_argument("--out", help="also write the Markdown report to this file")
+    ap.add_argument("--plot", help="also plot the exact-search and HNSW results to this PNG (needs matplotlib)")
     args = ap.parse_args(argv)
 
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
@@ -216,6 +257,7 @@ def main(argv=None):
     emit()
 
     exact_ids10 = None
+    flat_rows, hnsw_rows = [], []
     if not args.skip_flat:
         import faiss
 
@@ -245,6 +287,7 @@ def main(argv=None):
             qd, qf, qn = args.queries / td, args.queries / tf, args.queries / tn
             emit(f"| {k} | {qd:,.0f} | {qf:,.0f} | {qn:,.0f} | {qd / qf:.2f} | {qd / qn:.2f} | "
                  f"{same}/{args.queries} | {bad} (vs numpy: {bad_np}) |")
+            flat_rows.append((k, qd, qf, qn))
             if k == 10:
                 exact_ids10 = idd
         emit()
@@ -276,7 +319,7 @@ def main(argv=None):
         emit(f"build: densefb {build_ours:.1f} s, hnswlib {build_theirs:.1f} s "
              f"(densefb / hnswlib time {build_ours / build_theirs:.2f})")
         emit()
-        hnsw_table(emit, ours, theirs, queries, efs, exact_ids10, threads, args.repeat)
+        hnsw_rows = hnsw_table(emit, ours, theirs, queries, efs, exact_ids10, threads, args.repeat)
 
         # The same graph for both: densefb's, written in hnswlib's file format and loaded
         # there. Any difference left is the search code, the distance kernel and the pages.
@@ -294,6 +337,9 @@ def main(argv=None):
         hnsw_table(emit, ours, same, queries, efs, exact_ids10, threads, args.repeat)
 
     emit.save(args.out)
+    if args.plot:
+        plot(args.plot, flat_rows, hnsw_rows,
+             f"{args.n} x {args.dim} float32, {args.queries} queries, {threads} threads, {cpu_model()}")
 
 
 if __name__ == "__main__":
