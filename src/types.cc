@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "index/checks.h"
 
 namespace densefb {
 
@@ -22,6 +23,7 @@ absl::string_view MetricName(Metric metric) {
 absl::Status CheckFinite(ConstMatrixView m, absl::string_view what) {
   for (std::int64_t i = 0; i < m.rows; ++i) {
     const float* row = m.row(i);
+    if (std::isfinite(LargestMagnitude(row, m.cols))) continue;  // one vectorised pass
     for (std::int64_t j = 0; j < m.cols; ++j) {
       if (!std::isfinite(row[j])) {
         return absl::InvalidArgumentError(absl::StrCat(what, " row ", i, " column ", j, " is ",

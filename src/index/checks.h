@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "densefb/index.h"
 
@@ -13,6 +14,23 @@ namespace densefb {
 absl::Status CheckQueries(ConstMatrixView queries, int dim, const SearchOptions& options);
 // vectors.cols == dim (unless there are none), finite values.
 absl::Status CheckVectors(ConstMatrixView vectors, int dim);
+
+// The largest |x| of v[0..n): +inf if v holds an infinity, a NaN if it holds a NaN (0 when
+// empty). Computed on the bit patterns (an integer maximum over the non-negative patterns, in
+// which order they sort as the magnitudes, with NaNs above infinity), which the compiler
+// vectorises, even for SSE2, where a float maximum would not be.
+inline float LargestMagnitude(const float* v, std::int64_t n) {
+  std::int32_t top = 0;
+  for (std::int64_t j = 0; j < n; ++j) {
+    std::uint32_t u;
+    std::memcpy(&u, v + j, sizeof u);
+    const auto a = static_cast<std::int32_t>(u & 0x7FFFFFFFu);
+    top = a > top ? a : top;
+  }
+  float largest;
+  std::memcpy(&largest, &top, sizeof largest);
+  return largest;
+}
 
 // Vectors whose L2 norm is below this are numerically zero for cosine: their factor is 0, so
 // they score 0 against every query (1/|v| would overflow float32 for denormal-sized vectors and

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -40,27 +39,15 @@ static absl::Status CheckNorm(const float* row, std::int64_t cols, std::int64_t 
   return absl::OkStatus();
 }
 
-// Finite values and bounded norms (above), in one vectorised pass per row: the largest |x|
-// as its bit pattern (a signed integer maximum over the non-negative patterns, which SSE2
-// vectorises where a float maximum would not be) is that of an infinity or above exactly when
-// the row holds an infinity or a NaN; and when cols * max|x|^2 fits in float32, so does the
-// squared norm. Only a row failing either is looked at again, to name the problem.
+// Finite values and bounded norms (above), in one vectorised pass per row: when cols *
+// max|x|^2 fits in float32, so does the squared norm. Only a row failing either is looked at
+// again, to name the problem.
 static absl::Status CheckRows(ConstMatrixView m, absl::string_view what) {
-  constexpr std::int32_t kInfBits = 0x7F800000;
   const double bound = std::sqrt(std::numeric_limits<float>::max() / static_cast<double>(std::max<std::int64_t>(m.cols, 1)));
   for (std::int64_t i = 0; i < m.rows; ++i) {
-    const float* row = m.row(i);
-    std::int32_t top = 0;
-    for (std::int64_t j = 0; j < m.cols; ++j) {
-      std::uint32_t u;
-      std::memcpy(&u, row + j, sizeof u);
-      const auto a = static_cast<std::int32_t>(u & 0x7FFFFFFFu);
-      top = a > top ? a : top;
-    }
-    if (top >= kInfBits) return CheckFinite(m, what);  // names row i, the first with a bad value
-    float largest;
-    std::memcpy(&largest, &top, sizeof largest);
-    if (largest > bound) DENSEFB_RETURN_IF_ERROR(CheckNorm(row, m.cols, i, what));
+    const float largest = LargestMagnitude(m.row(i), m.cols);
+    if (!std::isfinite(largest)) return CheckFinite(m, what);  // names row i, the first with a bad value
+    if (largest > bound) DENSEFB_RETURN_IF_ERROR(CheckNorm(m.row(i), m.cols, i, what));
   }
   return absl::OkStatus();
 }
@@ -235,11 +222,11 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     });
   };
   if (use_reservoir) {
+    for (Scratch& w : scratch) {
+      w.scores.reset(new float[static_cast<std::size_t>(qblock * capacity)]);
+      w.offsets.reset(new std::int32_t[static_cast<std::size_t>(qblock * capacity)]);
+    }
     scan([&](Scratch& w, std::int64_t i, std::int64_t base, ScoredRow*) {
-      if (w.scores == nullptr) {
-        w.scores.reset(new float[static_cast<std::size_t>(qblock * capacity)]);
-        w.offsets.reset(new std::int32_t[static_cast<std::size_t>(qblock * capacity)]);
-      }
       return TopKReservoir(&w.scores[i * capacity], &w.offsets[i * capacity], kk, base);
     });
   } else {

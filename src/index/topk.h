@@ -120,8 +120,6 @@ class TopKReservoir {
   TopKReservoir(float* scores, std::int32_t* offsets, std::int64_t k, std::int64_t base)
       : scores_(scores), offsets_(offsets), k_(k), base_(base) {}
 
-  std::int64_t size() const { return std::min(size_, k_); }
-
   // Appends the scores above the threshold straight into the buffer, as many per call as the
   // buffer has room for; once it holds 2k or more, it shrinks to the k best.
   void PushRow(const float* scores, std::int64_t n, std::int64_t first_row, SelectAboveFn select) {
