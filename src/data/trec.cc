@@ -16,8 +16,12 @@
 namespace densefb {
 namespace {
 
+// Fields separated by any ASCII whitespace, as trec_eval reads them (scanf's %s): a stray
+// carriage return or form feed separates fields rather than ending up inside one.
+constexpr char kWhitespace[] = " \t\r\n\v\f";
+
 std::vector<absl::string_view> Fields(absl::string_view line) {
-  return absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+  return absl::StrSplit(line, absl::ByAnyChar(kWhitespace), absl::SkipEmpty());
 }
 
 // Writes `text` to `path` atomically: temporary file, fsync, rename.
@@ -75,7 +79,7 @@ absl::Status WriteTrecRun(const std::string& path, const Run& run) {
   Run sorted = run;
   sorted.SortAndTruncate();
   const std::string tag = run.name.empty() ? "densefb" : run.name;
-  if (tag.find_first_of(" \t\n") != std::string::npos) {
+  if (tag.find_first_of(kWhitespace) != std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat("run tag \"", tag, "\" contains whitespace"));
   }
   std::string text;

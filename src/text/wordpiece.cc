@@ -1532,6 +1532,23 @@ absl::Status ParsePostProcessor(const Json& j, const std::string& path,
   return absl::OkStatus();
 }
 
+// The post-processor's special tokens must be ids of the vocabulary (tokenizers would emit
+// any number it is given, and the model's embedding lookup would fail on it).
+absl::Status CheckTemplateIds(const WordPieceTokenizer::Impl& impl, const std::string& path) {
+  const auto num_ids = static_cast<std::int64_t>(impl.id_to_token.size());
+  for (const auto* items : {&impl.single, &impl.pair}) {
+    for (const TemplateItem& item : *items) {
+      for (std::int64_t id : item.ids) {
+        if (id < 0 || id >= num_ids) {
+          return Bad(path, absl::StrCat("post_processor: special token id ", id,
+                                        " is not in the vocabulary (", num_ids, " ids)"));
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 // transformers rebuilds BertNormalizer from tokenizer_config.json; if that disagrees with
 // tokenizer.json the two libraries tokenize differently, so refuse rather than pick one.
 absl::Status CheckConsistent(const TokenizerConfig& c, const WordPieceOptions& o,
@@ -1594,6 +1611,7 @@ absl::StatusOr<std::unique_ptr<WordPieceTokenizer::Impl>> BuildFromJson(
   }
   DENSEFB_RETURN_IF_ERROR(ResolveSpecialIds(impl.get(), path));
   DENSEFB_RETURN_IF_ERROR(ParsePostProcessor(j, path, impl.get()));
+  DENSEFB_RETURN_IF_ERROR(CheckTemplateIds(*impl, path));
   impl->special_single = CountSpecial(impl->single);
   impl->special_pair = CountSpecial(impl->pair);
   return impl;

@@ -125,6 +125,15 @@ TEST_CASE("TREC run and qrels errors") {
   CHECK_THAT(std::string(ReadTrecRun(dir + "/run.txt").status().message()), Contains("run.txt line 2: score \"zero\""));
   WriteFile(dir + "/run.txt", "q1 Q0 a 1 0.5\n");
   CHECK_THAT(std::string(ReadTrecRun(dir + "/run.txt").status().message()), Contains("line 1: expected 6 fields"));
+  // Regression (fuzzing): a carriage return or form feed separates fields, as in trec_eval, so
+  // five fields and a run of \r are five fields, not a tag "\r" that would not survive a write.
+  WriteFile(dir + "/run.txt", "1 Q0 d3 1 2\r\r\r\r\r\t\r\r\n");
+  CHECK_THAT(std::string(ReadTrecRun(dir + "/run.txt").status().message()), Contains("line 1: expected 6 fields"));
+  WriteFile(dir + "/run.txt", "q1\fQ0 a\r1 0.5 t\r\n");
+  auto separated = ReadTrecRun(dir + "/run.txt");
+  REQUIRE(separated.ok());
+  CHECK(separated->name == "t");
+  CHECK(separated->list(0)[0].doc_id == "a");
   WriteFile(dir + "/run.txt", "q1 Q0 a 1 0.5 t\nq1 Q0 a 2 0.4 t\n");
   CHECK_THAT(std::string(ReadTrecRun(dir + "/run.txt").status().message()), Contains("line 2: document \"a\" listed twice"));
   WriteFile(dir + "/run.txt", "");

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "densefb/tokenizer.h"
 #include "test_util.h"
 
@@ -302,6 +303,25 @@ TEST_CASE("loading errors name the file and the problem", "[tokenizer]") {
   REQUIRE(e.ok());
   CHECK(e->ids == Ids{1, 3, 0, 2, 3, 2});  // null normalizer: case kept
   CHECK(e->type_ids == Ids{0, 0, 0, 0, 1, 1});
+
+  // Regression (fuzzing): a post-processor id outside the vocabulary is refused, not emitted.
+  for (const char* processor :
+       {R"({"type": "BertProcessing", "sep": ["[SEP]", 43], "cls": ["[CLS]", 1]})",
+        R"({"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "[CLS]"}},
+            {"Sequence": {"id": "A"}}], "pair": [{"Sequence": {"id": "A"}}, {"Sequence": {"id": "B"}}],
+            "special_tokens": {"[CLS]": {"id": "[CLS]", "ids": [-1]}}})"}) {
+    WriteFile(dir + "/tokenizer.json",
+              absl::StrCat(R"({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "[CLS]": 1,
+                  "[SEP]": 2, "hi": 3}, "unk_token": "[UNK]"}, "normalizer": null,
+                  "pre_tokenizer": {"type": "BertPreTokenizer"}, "added_tokens": [],
+                  "post_processor": )", processor, "}"));
+    auto bad_id = WordPieceTokenizer::FromDirectory(dir);
+    INFO(processor);
+    CHECK(bad_id.status().code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(bad_id.status().message()),
+               Catch::Matchers::Contains("tokenizer.json") &&
+                   Catch::Matchers::Contains("is not in the vocabulary (4 ids)"));
+  }
 }
 
 TEST_CASE("random bytes and random code points: errors or consistent encodings",
