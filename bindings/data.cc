@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <climits>
 #include <string>
 #include <vector>
 
@@ -27,14 +28,77 @@ const T& At(const std::vector<T>& v, std::int64_t i, const char* what) {
   return v[i];
 }
 
+// The pytrec_eval-style dicts are checked here, so that a wrong value gives a ValueError naming
+// the query and document rather than pybind11's "Unable to cast" message.
+[[noreturn]] void ThrowBadEntry(const char* what, const std::string& message) {
+  throw py::value_error(std::string(what) + ": " + message);
+}
+
+std::string IdKey(py::handle key, const char* what, const char* kind) {
+  if (!py::isinstance<py::str>(key)) {
+    ThrowBadEntry(what, std::string(kind) + " " + py::repr(key).cast<std::string>() +
+                            " must be a str, not " + Py_TYPE(key.ptr())->tp_name);
+  }
+  return key.cast<std::string>();
+}
+
+py::dict InnerDict(py::handle value, const char* what, const std::string& qid) {
+  if (!py::isinstance<py::dict>(value)) {
+    ThrowBadEntry(what, "the documents of query " + QuoteId(qid) + " must be a dict, not " +
+                            Py_TYPE(value.ptr())->tp_name);
+  }
+  return py::reinterpret_borrow<py::dict>(value);
+}
+
+std::string EntryName(const std::string& qid, const std::string& doc) {
+  return "document " + QuoteId(doc) + " of query " + QuoteId(qid);
+}
+
+// A relevance grade: a Python or numpy integer (bool included) that fits an int.
+int Grade(py::handle value, const std::string& qid, const std::string& doc) {
+  const std::string where = "grade of " + EntryName(qid, doc);
+  if (py::isinstance<py::float_>(value) || py::isinstance<py::str>(value) ||
+      py::isinstance<py::bytes>(value) || !PyIndex_Check(value.ptr())) {
+    ThrowBadEntry("qrels", where + " must be an integer, got " + py::repr(value).cast<std::string>() +
+                               " (" + Py_TYPE(value.ptr())->tp_name + ")");
+  }
+  const auto big = py::reinterpret_steal<py::object>(PyNumber_Index(value.ptr()));
+  if (!big) throw py::error_already_set();
+  int overflow = 0;
+  const long long grade = PyLong_AsLongLongAndOverflow(big.ptr(), &overflow);
+  if (overflow != 0 || grade < INT_MIN || grade > INT_MAX) {
+    ThrowBadEntry("qrels", where + " " + py::repr(value).cast<std::string>() + " is out of range");
+  }
+  return static_cast<int>(grade);
+}
+
+// A score: a Python or numpy real number (int, float, numpy floating).
+double Score(py::handle value, const std::string& qid, const std::string& doc) {
+  if (py::isinstance<py::str>(value) || py::isinstance<py::bytes>(value) ||
+      !(PyFloat_Check(value.ptr()) || PyIndex_Check(value.ptr()) ||
+        (Py_TYPE(value.ptr())->tp_as_number != nullptr &&
+         Py_TYPE(value.ptr())->tp_as_number->nb_float != nullptr))) {
+    ThrowBadEntry("run", "score of " + EntryName(qid, doc) + " must be a number, got " +
+                             py::repr(value).cast<std::string>() + " (" +
+                             Py_TYPE(value.ptr())->tp_name + ")");
+  }
+  const double score = PyFloat_AsDouble(value.ptr());
+  if (score == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    ThrowBadEntry("run", "score of " + EntryName(qid, doc) + " " +
+                             py::repr(value).cast<std::string>() + " is not a float");
+  }
+  return score;
+}
+
 Run RunFromDict(const py::dict& d) {
   Run run;
   for (auto item : d) {
-    const auto qid = item.first.cast<std::string>();
+    const std::string qid = IdKey(item.first, "run", "query id");
     const std::size_t q = ValueOrThrow(run.AddQuery(qid));
-    auto& list = run.list(q);
-    for (auto doc : item.second.cast<py::dict>()) {
-      list.push_back({doc.first.cast<std::string>(), doc.second.cast<double>()});
+    for (auto doc : InnerDict(item.second, "run", qid)) {
+      const std::string doc_id = IdKey(doc.first, "run", "document id");
+      ThrowIfError(run.Append(q, doc_id, Score(doc.second, qid, doc_id)));
     }
   }
   return run;
@@ -43,9 +107,10 @@ Run RunFromDict(const py::dict& d) {
 Qrels QrelsFromDict(const py::dict& d) {
   Qrels qrels;
   for (auto item : d) {
-    const auto qid = item.first.cast<std::string>();
-    for (auto doc : item.second.cast<py::dict>()) {
-      qrels.Set(qid, doc.first.cast<std::string>(), doc.second.cast<int>());
+    const std::string qid = IdKey(item.first, "qrels", "query id");
+    for (auto doc : InnerDict(item.second, "qrels", qid)) {
+      const std::string doc_id = IdKey(doc.first, "qrels", "document id");
+      ThrowIfError(qrels.Set(qid, doc_id, Grade(doc.second, qid, doc_id)));
     }
   }
   return qrels;
@@ -92,7 +157,9 @@ void RegisterData(py::module_& m) {
       .def(py::init<>())
       .def_static("from_dict", &QrelsFromDict, py::arg("qrels"),
                   "From {query id: {doc id: grade}} (the pytrec_eval convention).")
-      .def("set", [](Qrels& q, const std::string& qid, const std::string& doc, int grade) { q.Set(qid, doc, grade); },
+      .def("set", [](Qrels& q, const std::string& qid, const std::string& doc, py::handle grade) {
+            ThrowIfError(q.Set(qid, doc, Grade(grade, qid, doc)));
+          },
            py::arg("query_id"), py::arg("doc_id"), py::arg("grade"),
            "Adds or overwrites one judgment.")
       .def("to_dict", [](const Qrels& qrels) {
@@ -122,10 +189,10 @@ void RegisterData(py::module_& m) {
               throw py::value_error("doc_ids and scores differ in length");
             }
             const std::size_t q = ValueOrThrow(run.AddQuery(qid));
-            auto& list = run.list(q);
-            for (std::size_t i = 0; i < doc_ids.size(); ++i) list.push_back({doc_ids[i], scores[i]});
+            for (std::size_t i = 0; i < doc_ids.size(); ++i) ThrowIfError(run.Append(q, doc_ids[i], scores[i]));
           }, py::arg("query_id"), py::arg("doc_ids"), py::arg("scores"),
-          "Adds one query's ranking; ValueError if the query is already in the run.")
+          "Adds one query's ranking; ValueError if the query is already in the run, for an "
+          "invalid id or a NaN score.")
       .def("to_dict", [](const Run& run) {
             py::dict out;
             for (std::size_t q = 0; q < run.num_queries(); ++q) {
@@ -171,7 +238,8 @@ void RegisterData(py::module_& m) {
           return run;
         }, py::arg("query_ids"), py::arg("ids"), py::arg("scores"), py::arg("doc_ids"),
         py::arg("name") = "densefb",
-        "Builds a Run from search results: ids index doc_ids; -1 padding is skipped.");
+        "Builds a Run from search results: ids index doc_ids; -1 padding is skipped. ValueError "
+        "for a NaN or infinite score, a document twice in a row, or an invalid id.");
 
   py::class_<BeirDataset>(m, "BeirDataset", "A BEIR folder: corpus, judged queries of a split, qrels.")
       .def_readonly("path", &BeirDataset::path)
@@ -192,6 +260,12 @@ void RegisterData(py::module_& m) {
   m.def("read_beir_corpus", [](const std::string& p) { return ValueOrThrow(WithoutGil([&] { return ReadBeirCorpus(p); })); }, py::arg("path"));
   m.def("read_beir_queries", [](const std::string& p) { return ValueOrThrow(WithoutGil([&] { return ReadBeirQueries(p); })); }, py::arg("path"));
   m.def("read_beir_qrels", [](const std::string& p) { return ValueOrThrow(WithoutGil([&] { return ReadBeirQrels(p); })); }, py::arg("path"));
+  m.def("read_topics_tsv", [](const std::string& p) { return ValueOrThrow(WithoutGil([&] { return ReadTopicsTsv(p); })); },
+        py::arg("path"), "Reads topics \"qid<TAB>text\" a line (Pyserini's TSV) as Queries.");
+  m.def("check_id", [](const std::string& id, const std::string& what) { ThrowIfError(ValidateId(id, what)); },
+        py::arg("id"), py::arg("what") = "id",
+        "ValueError unless `id` can round-trip through every text format (non-empty UTF-8 "
+        "without whitespace or control characters).");
   m.def("read_trec_run", [](const std::string& p) { return ValueOrThrow(WithoutGil([&] { return ReadTrecRun(p); })); }, py::arg("path"));
   m.def("read_trec_qrels", [](const std::string& p) { return ValueOrThrow(WithoutGil([&] { return ReadTrecQrels(p); })); }, py::arg("path"));
   m.def("write_trec_run", [](const std::string& p, const Run& run) { ThrowIfError(WithoutGil([&] { return WriteTrecRun(p, run); })); },

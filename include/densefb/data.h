@@ -16,12 +16,31 @@
 
 namespace densefb {
 
+// ---- Identifiers ----
+// Every string id (document, query, run tag) is written to line- and whitespace-separated text
+// files (TREC runs and qrels, BEIR and topics TSV, an index's docids.txt), and read back by
+// densefb and by tools that split on Python's str.split(). So an id must be non-empty,
+// well-formed UTF-8 and free of whitespace (ASCII, and Unicode's as str.isspace() sees it),
+// control characters (U+0000-U+001F, U+007F-U+009F), line and paragraph separators and
+// U+FEFF (a byte order mark). Every entry point that takes an id checks it with ValidateId.
+
+// Offset of the first byte of `text` that is not well-formed UTF-8 (RFC 3629: no overlong
+// forms, surrogates or code points above U+10FFFF), or npos when all of it is.
+std::size_t FindInvalidUtf8(absl::string_view text);
+// `text` quoted on one printable line for messages: control, separator and invisible
+// characters as \n, \t, \u{2028}, bytes that are not UTF-8 as \xNN; cut after 200 bytes.
+std::string QuoteId(absl::string_view text);
+// OK if `id` is a valid identifier; else InvalidArgument naming `what` ("document id",
+// "query id", ...), the quoted id and the offending character.
+absl::Status ValidateId(absl::string_view id, absl::string_view what);
+
 // A bijection between string ids and dense int32 ids 0..size()-1, in insertion order.
 class IdMap {
  public:
   static constexpr std::int32_t kMissing = -1;
 
-  // Adds `id` and returns its dense id; AlreadyExists if it was added before.
+  // Adds `id` and returns its dense id; AlreadyExists if it was added before. The id is not
+  // validated here (Corpus and Queries do it, naming what the id is).
   absl::StatusOr<std::int32_t> Add(absl::string_view id);
   // Dense id of `id`, or kMissing.
   std::int32_t Find(absl::string_view id) const;
@@ -44,7 +63,8 @@ struct Document {
 
 class Corpus {
  public:
-  absl::Status Add(Document doc);  // AlreadyExists on a duplicate id
+  // InvalidArgument for an id that ValidateId refuses; AlreadyExists on a duplicate id.
+  absl::Status Add(Document doc);
   std::size_t size() const { return docs_.size(); }
   const Document& operator[](std::size_t i) const { return docs_[i]; }
   const std::vector<Document>& documents() const { return docs_; }
@@ -65,7 +85,8 @@ struct Query {
 
 class Queries {
  public:
-  absl::Status Add(Query query);  // AlreadyExists on a duplicate id
+  // InvalidArgument for an id that ValidateId refuses; AlreadyExists on a duplicate id.
+  absl::Status Add(Query query);
   std::size_t size() const { return queries_.size(); }
   const Query& operator[](std::size_t i) const { return queries_[i]; }
   const std::vector<Query>& queries() const { return queries_; }
@@ -84,8 +105,9 @@ class Qrels {
     std::string doc_id;
     int grade;
   };
-  // Adds or overwrites the judgment of (query_id, doc_id), like trec_eval's last-one-wins.
-  void Set(absl::string_view query_id, absl::string_view doc_id, int grade);
+  // Adds or overwrites the judgment of (query_id, doc_id), like trec_eval's last-one-wins;
+  // InvalidArgument (nothing added) for an id that ValidateId refuses.
+  absl::Status Set(absl::string_view query_id, absl::string_view doc_id, int grade);
   std::size_t num_queries() const { return query_ids_.size(); }
   const std::vector<std::string>& query_ids() const { return query_ids_; }
   // Judgments of a query (empty span if the query has none).
@@ -111,8 +133,13 @@ class Run {
     std::string doc_id;
     double score;
   };
-  // Appends a query and returns its index; AlreadyExists if the query is already present.
+  // Appends a query and returns its index; AlreadyExists if the query is already present,
+  // InvalidArgument for an id that ValidateId refuses.
   absl::StatusOr<std::size_t> AddQuery(absl::string_view query_id);
+  // Appends (doc_id, score) to the list of query `query_index`; InvalidArgument for an id that
+  // ValidateId refuses or a NaN score. (Duplicates are found by the readers, MakeRun,
+  // WriteTrecRun and evaluation, which see whole lists.)
+  absl::Status Append(std::size_t query_index, absl::string_view doc_id, double score);
   std::vector<Entry>& list(std::size_t query_index) { return lists_[query_index]; }
   const std::vector<Entry>& list(std::size_t query_index) const { return lists_[query_index]; }
   // Index of a query, or -1.
@@ -134,7 +161,9 @@ class Run {
 
 // Builds a run from top-k search results: row q of the (n_queries x k) arrays `ids` and
 // `scores` ranks documents for query_ids[q]; an id indexes `doc_ids`, -1 (padding) is
-// skipped, and an id outside [0, doc_ids.size()) is an OutOfRange error.
+// skipped, and an id outside [0, doc_ids.size()) is an OutOfRange error. A score that is NaN
+// or infinite, a document twice in one row, or an id that ValidateId refuses is an
+// InvalidArgument error naming the query, the document and the position in the row.
 absl::StatusOr<Run> MakeRun(absl::Span<const std::string> query_ids, const std::int64_t* ids,
                             const float* scores, std::int64_t k,
                             absl::Span<const std::string> doc_ids);
@@ -162,16 +191,27 @@ absl::StatusOr<BeirDataset> LoadBeirDataset(const std::string& dir, const std::s
 
 // ---- TREC ----
 
+// Every text reader (BEIR, TREC, topics TSV) reads through one line reader: plain or gzip, a
+// UTF-8 byte order mark at the start of the file is skipped, "\r\n" ends a line like "\n",
+// and a line that is not well-formed UTF-8 is an error naming the file, line and byte.
+
 // Reads a TREC run "qid Q0 docid rank score tag" (whitespace-separated). The rank column is
 // kept only as read order; a document listed twice for a query is an error.
 absl::StatusOr<Run> ReadTrecRun(const std::string& path);
 // Writes a TREC run atomically (temporary file + rename), entries ranked by score as
-// trec_eval orders them, with `run.name` as the tag ("densefb" if empty).
+// trec_eval orders them, with `run.name` as the tag ("densefb" if empty). Refuses (writing
+// nothing) what ReadTrecRun would refuse: an invalid id or tag, a NaN score, a document
+// listed twice for a query.
 absl::Status WriteTrecRun(const std::string& path, const Run& run);
 // Reads TREC qrels "qid iter docid grade".
 absl::StatusOr<Qrels> ReadTrecQrels(const std::string& path);
 // Writes TREC qrels atomically.
 absl::Status WriteTrecQrels(const std::string& path, const Qrels& qrels);
+
+// Reads topics "qid<TAB>text" a line (Pyserini's TSV topics; plain or gzip). Blank lines are
+// skipped; the id is stripped of surrounding spaces, the text kept as it is after the first
+// tab. Errors name the file and line: no tab, an invalid or repeated id, no topics at all.
+absl::StatusOr<Queries> ReadTopicsTsv(const std::string& path);
 
 }  // namespace densefb
 

@@ -1,4 +1,4 @@
-// BEIR folders: corpus.jsonl[.gz], queries.jsonl[.gz], qrels/<split>.tsv.
+// BEIR folders: corpus.jsonl[.gz], queries.jsonl[.gz], qrels/<split>.tsv; topics TSV files.
 #include <filesystem>
 #include <functional>
 
@@ -56,7 +56,8 @@ absl::Status ForEachJsonLine(const std::string& path,
   return absl::OkStatus();
 }
 
-absl::Status DuplicateError(const LineReader& reader, const absl::Status& status) {
+// An error of Corpus/Queries::Add (invalid or repeated id) at the reader's line.
+absl::Status AddError(const LineReader& reader, const absl::Status& status) {
   return reader.Error(status.message());
 }
 
@@ -81,7 +82,7 @@ absl::Status ForEachQrelsLine(
     int grade = 0;
     if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(fields[2]), &grade)) {
       if (reader->line_number() == 1) continue;  // header
-      return reader->Error(absl::StrCat("score \"", fields[2], "\" is not an integer"));
+      return reader->Error(absl::StrCat("score ", QuoteId(fields[2]), " is not an integer"));
     }
     const absl::string_view qid = absl::StripAsciiWhitespace(fields[0]);
     const absl::string_view docid = absl::StripAsciiWhitespace(fields[1]);
@@ -112,11 +113,10 @@ absl::StatusOr<Corpus> ReadBeirCorpus(const std::string& path) {
   DENSEFB_RETURN_IF_ERROR(ForEachJsonLine(path, [&](const Json& obj, const LineReader& r) -> absl::Status {
     Document doc;
     DENSEFB_ASSIGN_OR_RETURN(doc.id, StringField(obj, "_id", true, true, r));
-    if (doc.id.empty()) return r.Error("empty \"_id\"");
     DENSEFB_ASSIGN_OR_RETURN(doc.title, StringField(obj, "title", false, false, r));
     DENSEFB_ASSIGN_OR_RETURN(doc.text, StringField(obj, "text", true, false, r));
     absl::Status added = corpus.Add(std::move(doc));
-    return added.ok() ? added : DuplicateError(r, added);
+    return added.ok() ? added : AddError(r, added);
   }));
   return corpus;
 }
@@ -126,10 +126,9 @@ absl::StatusOr<Queries> ReadBeirQueries(const std::string& path) {
   DENSEFB_RETURN_IF_ERROR(ForEachJsonLine(path, [&](const Json& obj, const LineReader& r) -> absl::Status {
     Query q;
     DENSEFB_ASSIGN_OR_RETURN(q.id, StringField(obj, "_id", true, true, r));
-    if (q.id.empty()) return r.Error("empty \"_id\"");
     DENSEFB_ASSIGN_OR_RETURN(q.text, StringField(obj, "text", true, false, r));
     absl::Status added = queries.Add(std::move(q));
-    return added.ok() ? added : DuplicateError(r, added);
+    return added.ok() ? added : AddError(r, added);
   }));
   return queries;
 }
@@ -137,11 +136,33 @@ absl::StatusOr<Queries> ReadBeirQueries(const std::string& path) {
 absl::StatusOr<Qrels> ReadBeirQrels(const std::string& path) {
   Qrels qrels;
   DENSEFB_RETURN_IF_ERROR(ForEachQrelsLine(
-      path, [&](absl::string_view qid, absl::string_view docid, int grade, const LineReader&) {
-        qrels.Set(qid, docid, grade);
-        return absl::OkStatus();
+      path, [&](absl::string_view qid, absl::string_view docid, int grade, const LineReader& r) {
+        absl::Status set = qrels.Set(qid, docid, grade);
+        return set.ok() ? set : r.Error(set.message());
       }));
   return qrels;
+}
+
+absl::StatusOr<Queries> ReadTopicsTsv(const std::string& path) {
+  DENSEFB_ASSIGN_OR_RETURN(auto reader, LineReader::Open(path));
+  Queries queries;
+  std::string line;
+  while (true) {
+    DENSEFB_ASSIGN_OR_RETURN(bool more, reader->Next(&line));
+    if (!more) break;
+    if (IsBlank(line)) continue;
+    const std::size_t tab = line.find('\t');
+    if (tab == std::string::npos) {
+      return reader->Error("expected \"qid<TAB>text\" (or use a .jsonl file)");
+    }
+    Query q;
+    q.id = std::string(absl::StripAsciiWhitespace(absl::string_view(line).substr(0, tab)));
+    q.text = line.substr(tab + 1);
+    absl::Status added = queries.Add(std::move(q));
+    if (!added.ok()) return AddError(*reader, added);
+  }
+  if (queries.size() == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": no queries"));
+  return queries;
 }
 
 absl::StatusOr<BeirDataset> LoadBeirDataset(const std::string& dir, const std::string& split) {
@@ -161,13 +182,13 @@ absl::StatusOr<BeirDataset> LoadBeirDataset(const std::string& dir, const std::s
       qrels_path,
       [&](absl::string_view qid, absl::string_view docid, int grade, const LineReader& r) {
         if (!all_queries.ids().Contains(qid)) {
-          return r.Error(absl::StrCat("query \"", qid, "\" is not in ", queries_path));
+          return r.Error(absl::StrCat("query ", QuoteId(qid), " is not in ", queries_path));
         }
         if (!ds.corpus.ids().Contains(docid)) {
-          return r.Error(absl::StrCat("document \"", docid, "\" is not in ", corpus_path));
+          return r.Error(absl::StrCat("document ", QuoteId(docid), " is not in ", corpus_path));
         }
-        ds.qrels.Set(qid, docid, grade);
-        return absl::OkStatus();
+        absl::Status set = ds.qrels.Set(qid, docid, grade);
+        return set.ok() ? set : r.Error(set.message());
       }));
   // Like BEIR's loader: keep the queries judged in this split, in the order of the file.
   for (const Query& q : all_queries.queries()) {

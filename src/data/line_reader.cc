@@ -4,9 +4,17 @@
 
 #include <filesystem>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "densefb/data.h"
 
 namespace densefb {
+namespace {
+
+constexpr absl::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<LineReader>> LineReader::Open(const std::string& path) {
   std::error_code ec;
@@ -60,24 +68,24 @@ absl::Status LineReader::Fill() {
 absl::StatusOr<bool> LineReader::Next(std::string* line) {
   while (true) {
     const std::size_t nl = buffer_.find('\n', pos_);
-    if (nl != std::string::npos) {
-      std::size_t end = nl;
-      if (end > pos_ && buffer_[end - 1] == '\r') --end;
-      line->assign(buffer_, pos_, end - pos_);
-      pos_ = nl + 1;
-      ++line_number_;
-      return true;
+    if (nl == std::string::npos && !eof_) {
+      DENSEFB_RETURN_IF_ERROR(Fill());
+      continue;
     }
-    if (eof_) {
-      if (pos_ >= buffer_.size()) return false;
-      std::size_t end = buffer_.size();
-      if (buffer_[end - 1] == '\r') --end;
-      line->assign(buffer_, pos_, end - pos_);
-      pos_ = buffer_.size();
-      ++line_number_;
-      return true;
+    if (nl == std::string::npos && pos_ >= buffer_.size()) return false;
+    const std::size_t stop = nl == std::string::npos ? buffer_.size() : nl;
+    std::size_t end = stop;
+    if (end > pos_ && buffer_[end - 1] == '\r') --end;
+    line->assign(buffer_, pos_, end - pos_);
+    pos_ = nl == std::string::npos ? buffer_.size() : nl + 1;
+    ++line_number_;
+    if (line_number_ == 1 && absl::StartsWith(*line, kUtf8Bom)) line->erase(0, kUtf8Bom.size());
+    const std::size_t bad = FindInvalidUtf8(*line);
+    if (bad != absl::string_view::npos) {
+      return Error(absl::StrFormat("not UTF-8 (byte 0x%02X at byte %d of the line)",
+                                   static_cast<unsigned char>((*line)[bad]), bad + 1));
     }
-    DENSEFB_RETURN_IF_ERROR(Fill());
+    return true;
   }
 }
 

@@ -1,4 +1,6 @@
-// Internal: reads text files line by line, gzip-compressed or plain (detected by content).
+// Internal: reads text files line by line, gzip-compressed or plain (detected by content). The
+// one line reader of every text format: it skips a UTF-8 byte order mark at the start of the
+// file, ends lines at "\n" or "\r\n", and refuses a line that is not well-formed UTF-8.
 #ifndef DENSEFB_SRC_DATA_LINE_READER_H_
 #define DENSEFB_SRC_DATA_LINE_READER_H_
 
@@ -17,7 +19,8 @@ class LineReader {
   static absl::StatusOr<std::unique_ptr<LineReader>> Open(const std::string& path);
   ~LineReader();
 
-  // Reads the next line (without "\n" or "\r\n") into `line`; false at the end of the file.
+  // Reads the next line (without "\n" or "\r\n", nor a BOM on line 1) into `line`; false at
+  // the end of the file; "<path> line <n>: not UTF-8 ..." if the line is not well-formed.
   absl::StatusOr<bool> Next(std::string* line);
   // 1-based number of the line last returned.
   std::int64_t line_number() const { return line_number_; }

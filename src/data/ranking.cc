@@ -14,14 +14,13 @@ absl::StatusOr<Run> ToRun(const BatchRanking& ranking, absl::Span<const std::str
   run.name = name;
   for (std::size_t q = 0; q < ranking.size(); ++q) {
     DENSEFB_ASSIGN_OR_RETURN(std::size_t row, run.AddQuery(query_ids[q]));
-    auto& list = run.list(row);
-    list.reserve(ranking.lists[q].size());
+    run.list(row).reserve(ranking.lists[q].size());
     for (const ScoredDoc& d : ranking.lists[q]) {
       if (d.id < 0 || d.id >= static_cast<std::int64_t>(doc_ids.size())) {
         return absl::OutOfRangeError(absl::StrCat("document id ", d.id, " of query \"", query_ids[q],
                                                   "\" is outside the ", doc_ids.size(), " document ids"));
       }
-      list.push_back({doc_ids[d.id], static_cast<double>(d.score)});
+      DENSEFB_RETURN_IF_ERROR(run.Append(row, doc_ids[d.id], static_cast<double>(d.score)));
     }
   }
   return run;

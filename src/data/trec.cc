@@ -57,18 +57,23 @@ absl::StatusOr<Run> ReadTrecRun(const std::string& path) {
     }
     double score = 0;
     if (!absl::SimpleAtod(f[4], &score) || std::isnan(score)) {
-      return reader->Error(absl::StrCat("score \"", f[4], "\" is not a number"));
+      return reader->Error(absl::StrCat("score ", QuoteId(f[4]), " is not a number"));
     }
+    if (absl::Status tag = ValidateId(f[5], "run tag"); !tag.ok()) return reader->Error(tag.message());
     std::int64_t q = run.FindQuery(f[0]);
     if (q < 0) {
-      DENSEFB_ASSIGN_OR_RETURN(std::size_t added, run.AddQuery(f[0]));
-      q = static_cast<std::int64_t>(added);
+      absl::StatusOr<std::size_t> added = run.AddQuery(f[0]);
+      if (!added.ok()) return reader->Error(added.status().message());
+      q = static_cast<std::int64_t>(*added);
       seen.emplace_back();
     }
     if (!seen[q].emplace(f[2]).second) {
-      return reader->Error(absl::StrCat("document \"", f[2], "\" listed twice for query \"", f[0], "\""));
+      return reader->Error(absl::StrCat("document ", QuoteId(f[2]), " listed twice for query ",
+                                        QuoteId(f[0])));
     }
-    run.list(q).push_back({std::string(f[2]), score});
+    if (absl::Status appended = run.Append(q, f[2], score); !appended.ok()) {
+      return reader->Error(appended.message());
+    }
     if (run.name.empty()) run.name = std::string(f[5]);
   }
   if (run.num_queries() == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": empty run file"));
@@ -76,12 +81,32 @@ absl::StatusOr<Run> ReadTrecRun(const std::string& path) {
 }
 
 absl::Status WriteTrecRun(const std::string& path, const Run& run) {
+  const std::string tag = run.name.empty() ? "densefb" : run.name;
+  const auto refused = [&](const absl::Status& why) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not written: ", why.message()));
+  };
+  if (absl::Status ok = ValidateId(tag, "run tag"); !ok.ok()) return refused(ok);
+  // Refuse what ReadTrecRun would refuse, before sorting (NaN has no place in the order).
+  absl::flat_hash_set<absl::string_view> seen;
+  for (std::size_t q = 0; q < run.num_queries(); ++q) {
+    const std::string& qid = run.query_ids()[q];
+    seen.clear();
+    for (const Run::Entry& e : run.list(q)) {
+      if (absl::Status ok = ValidateId(e.doc_id, "document id"); !ok.ok()) {
+        return refused(absl::InvalidArgumentError(absl::StrCat(ok.message(), " (query ", QuoteId(qid), ")")));
+      }
+      if (std::isnan(e.score)) {
+        return refused(absl::InvalidArgumentError(absl::StrCat(
+            "score of document ", QuoteId(e.doc_id), " for query ", QuoteId(qid), " is NaN")));
+      }
+      if (!seen.insert(e.doc_id).second) {
+        return refused(absl::InvalidArgumentError(absl::StrCat(
+            "document ", QuoteId(e.doc_id), " listed twice for query ", QuoteId(qid))));
+      }
+    }
+  }
   Run sorted = run;
   sorted.SortAndTruncate();
-  const std::string tag = run.name.empty() ? "densefb" : run.name;
-  if (tag.find_first_of(kWhitespace) != std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("run tag \"", tag, "\" contains whitespace"));
-  }
   std::string text;
   for (std::size_t q = 0; q < sorted.num_queries(); ++q) {
     const std::string& qid = sorted.query_ids()[q];
@@ -108,9 +133,9 @@ absl::StatusOr<Qrels> ReadTrecQrels(const std::string& path) {
     }
     int grade = 0;
     if (!absl::SimpleAtoi(f[3], &grade)) {
-      return reader->Error(absl::StrCat("grade \"", f[3], "\" is not an integer"));
+      return reader->Error(absl::StrCat("grade ", QuoteId(f[3]), " is not an integer"));
     }
-    qrels.Set(f[0], f[2], grade);
+    if (absl::Status set = qrels.Set(f[0], f[2], grade); !set.ok()) return reader->Error(set.message());
   }
   if (qrels.num_queries() == 0) return absl::InvalidArgumentError(absl::StrCat(path, ": empty qrels file"));
   return qrels;

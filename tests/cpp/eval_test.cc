@@ -31,7 +31,7 @@ Run MakeRun(const std::vector<std::pair<std::string, Ranking>>& queries) {
 Qrels MakeQrels(const std::vector<std::pair<std::string, Judgments>>& queries) {
   Qrels qrels;
   for (const auto& [qid, judgments] : queries) {
-    for (const auto& [doc, grade] : judgments) qrels.Set(qid, doc, grade);
+    for (const auto& [doc, grade] : judgments) REQUIRE(qrels.Set(qid, doc, grade).ok());
   }
   return qrels;
 }
@@ -327,7 +327,7 @@ TEST_CASE("timing of a 300 x 1000 evaluation", "[.perf]") {
                               static_cast<double>(rng() % 500) / 100.0});
     }
     for (int j = 0; j < 50; ++j) {
-      qrels.Set(qid, run.list(qi)[rng() % 1000].doc_id, static_cast<int>(rng() % 4));
+      REQUIRE(qrels.Set(qid, run.list(qi)[rng() % 1000].doc_id, static_cast<int>(rng() % 4)).ok());
     }
   }
   const std::vector<std::string> names = {"nDCG@10", "AP", "R@100", "RR@10", "P@10", "Judged@10"};
