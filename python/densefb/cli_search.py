@@ -128,26 +128,12 @@ def read_queries_file(path: str) -> Tuple[List[str], List[str]]:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{path}: no such queries file")
+    # Both readers share the C++ line reader (BOM, CRLF, invalid UTF-8 named by file and line).
     if p.name.endswith((".jsonl", ".jsonl.gz")):
         queries = _core.read_beir_queries(os.fspath(p))
-        return list(queries.ids), list(queries.texts)
-    ids, texts, seen = [], [], set()
-    with open(p, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            if "\t" not in line:
-                raise UserError(f"{path}:{number}: expected 'qid<TAB>text' (or use a .jsonl file)")
-            qid, text = line.split("\t", 1)
-            if qid in seen:
-                raise UserError(f"{path}:{number}: query id {qid!r} given twice")
-            seen.add(qid)
-            ids.append(qid)
-            texts.append(text)
-    if not ids:
-        raise UserError(f"{path}: no queries")
-    return ids, texts
+    else:
+        queries = _core.read_topics_tsv(os.fspath(p))
+    return list(queries.ids), list(queries.texts)
 
 
 def _check_args(args: argparse.Namespace, manifest: Dict[str, Any]) -> str:

@@ -153,7 +153,7 @@ absl::StatusOr<Queries> ReadTopicsTsv(const std::string& path) {
     if (IsBlank(line)) continue;
     const std::size_t tab = line.find('\t');
     if (tab == std::string::npos) {
-      return reader->Error("expected \"qid<TAB>text\" (or use a .jsonl file)");
+      return reader->Error("expected 'qid<TAB>text' (or use a .jsonl file)");
     }
     Query q;
     q.id = std::string(absl::StripAsciiWhitespace(absl::string_view(line).substr(0, tab)));

@@ -300,7 +300,7 @@ def test_errors_are_one_line(capsys, tmp_path, scifact_index, shared_data):
     bad = tmp_path / "topics.tsv"
     bad.write_text("1\tok\n2 no tab here\n")
     one_line_error(capsys, ["search", scifact_index, "--queries", bad, "-o", tmp_path / "r"],
-                   f"{bad}:2: expected 'qid<TAB>text'")
+                   f"{bad} line 2: expected 'qid<TAB>text'")
     one_line_error(capsys, ["search", scifact_index, "--queries", bad, "-o", tmp_path / "r", "--metrics", "AP"],
                    "--metrics needs qrels")
     one_line_error(capsys, ["search", scifact_index, "-d", tmp_path, "-o", tmp_path / "r"], "")
