@@ -137,8 +137,9 @@ class Run {
   // InvalidArgument for an id that ValidateId refuses.
   absl::StatusOr<std::size_t> AddQuery(absl::string_view query_id);
   // Appends (doc_id, score) to the list of query `query_index`; InvalidArgument for an id that
-  // ValidateId refuses or a NaN score. (Duplicates are found by the readers, MakeRun,
-  // WriteTrecRun and evaluation, which see whole lists.)
+  // ValidateId refuses. Scores and duplicates are checked where whole lists are used: NaN and
+  // repeated documents are refused by WriteTrecRun, evaluation and fusion (MakeRun and
+  // ReadTrecRun refuse them on the way in).
   absl::Status Append(std::size_t query_index, absl::string_view doc_id, double score);
   std::vector<Entry>& list(std::size_t query_index) { return lists_[query_index]; }
   const std::vector<Entry>& list(std::size_t query_index) const { return lists_[query_index]; }

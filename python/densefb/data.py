@@ -16,6 +16,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 __all__ = [
     "BeirDataset",
     "Corpus",
+    "check_id",
     "Qrels",
     "Queries",
     "Run",
@@ -24,6 +25,7 @@ __all__ = [
     "make_run",
     "read_beir_qrels",
     "read_qrels",
+    "read_topics_tsv",
     "read_trec_qrels",
     "read_trec_run",
     "write_trec_qrels",
@@ -50,13 +52,28 @@ def load_beir(path: PathLike, split: str = "test") -> BeirDataset:
     return _core.load_beir(os.fspath(p), split)
 
 
+def check_id(id: str, what: str = "id") -> None:
+    """ValueError unless ``id`` can round-trip through every text format densefb reads and
+    writes: non-empty UTF-8 without whitespace (ASCII or Unicode), control characters, line
+    separators or a byte order mark. Every reader and ``add`` applies this check."""
+    _core.check_id(id, what)
+
+
+def read_topics_tsv(path: PathLike) -> Queries:
+    """Reads topics ``qid<TAB>text`` a line (Pyserini's TSV; plain or gzip). Blank lines are
+    skipped; a malformed line, an invalid or repeated id raise ValueError naming file and line."""
+    return _core.read_topics_tsv(os.fspath(path))
+
+
 def read_trec_run(path: PathLike) -> Run:
-    """Reads a TREC run file ``qid Q0 docid rank score tag``."""
+    """Reads a TREC run file ``qid Q0 docid rank score tag`` (a BOM and CRLF line ends are
+    accepted; invalid UTF-8, a NaN score or a repeated document raise ValueError)."""
     return _core.read_trec_run(os.fspath(path))
 
 
 def write_trec_run(path: PathLike, run: Run) -> None:
-    """Writes a TREC run file atomically, ranked by score (ties: doc id descending)."""
+    """Writes a TREC run file atomically, ranked by score (ties: doc id descending). Refuses,
+    writing nothing, what read_trec_run would refuse (an invalid tag, NaN, a repeated document)."""
     _core.write_trec_run(os.fspath(path), run)
 
 

@@ -210,11 +210,6 @@ absl::StatusOr<std::size_t> Run::AddQuery(absl::string_view query_id) {
 
 absl::Status Run::Append(std::size_t query_index, absl::string_view doc_id, double score) {
   DENSEFB_RETURN_IF_ERROR(ValidateId(doc_id, "document id"));
-  if (std::isnan(score)) {
-    return absl::InvalidArgumentError(absl::StrCat("score of document ", QuoteId(doc_id),
-                                                   " for query ", QuoteId(query_ids_[query_index]),
-                                                   " is NaN"));
-  }
   lists_[query_index].push_back({std::string(doc_id), score});
   return absl::OkStatus();
 }

@@ -66,6 +66,11 @@ absl::Status LineReader::Fill() {
 }
 
 absl::StatusOr<bool> LineReader::Next(std::string* line) {
+  if (!started_) {  // a BOM at the start of the file is no part of line 1
+    started_ = true;
+    while (buffer_.size() < kUtf8Bom.size() && !eof_) DENSEFB_RETURN_IF_ERROR(Fill());
+    if (absl::StartsWith(buffer_, kUtf8Bom)) pos_ = kUtf8Bom.size();
+  }
   while (true) {
     const std::size_t nl = buffer_.find('\n', pos_);
     if (nl == std::string::npos && !eof_) {
@@ -79,7 +84,6 @@ absl::StatusOr<bool> LineReader::Next(std::string* line) {
     line->assign(buffer_, pos_, end - pos_);
     pos_ = nl == std::string::npos ? buffer_.size() : nl + 1;
     ++line_number_;
-    if (line_number_ == 1 && absl::StartsWith(*line, kUtf8Bom)) line->erase(0, kUtf8Bom.size());
     const std::size_t bad = FindInvalidUtf8(*line);
     if (bad != absl::string_view::npos) {
       return Error(absl::StrFormat("not UTF-8 (byte 0x%02X at byte %d of the line)",

@@ -36,6 +36,7 @@ class LineReader {
   std::string buffer_;
   std::size_t pos_ = 0;
   bool eof_ = false;
+  bool started_ = false;  // the BOM check is done
   std::int64_t line_number_ = 0;
 };
 

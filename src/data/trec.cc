@@ -97,11 +97,11 @@ absl::Status WriteTrecRun(const std::string& path, const Run& run) {
       }
       if (std::isnan(e.score)) {
         return refused(absl::InvalidArgumentError(absl::StrCat(
-            "score of document ", QuoteId(e.doc_id), " for query ", QuoteId(qid), " is NaN")));
+            "query ", QuoteId(qid), " document ", QuoteId(e.doc_id), " has a NaN score")));
       }
       if (!seen.insert(e.doc_id).second) {
         return refused(absl::InvalidArgumentError(absl::StrCat(
-            "document ", QuoteId(e.doc_id), " listed twice for query ", QuoteId(qid))));
+            "query ", QuoteId(qid), " lists document ", QuoteId(e.doc_id), " more than once")));
       }
     }
   }

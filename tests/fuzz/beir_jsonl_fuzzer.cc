@@ -1,5 +1,6 @@
 // Fuzzes the BEIR readers: the same bytes as corpus.jsonl and as queries.jsonl (as .jsonl.gz when
-// they start with the gzip magic, so the decompressor path is fuzzed too).
+// they start with the gzip magic, so the decompressor path is fuzzed too). Every id that loads
+// passes ValidateId.
 #include <cstdint>
 #include <string>
 
@@ -18,6 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(corpus->ids().size() == corpus->size());
     for (std::size_t i = 0; i < corpus->size(); ++i) {
       FUZZ_CHECK(corpus->ids().Find((*corpus)[i].id) == static_cast<std::int32_t>(i));
+      FUZZ_CHECK(densefb::ValidateId((*corpus)[i].id, "document id").ok());
       const std::string full = corpus->FullText(i);
       FUZZ_CHECK(full.size() >= (*corpus)[i].text.size());
     }
@@ -28,6 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(queries->ids().size() == queries->size());
     for (std::size_t i = 0; i < queries->size(); ++i) {
       FUZZ_CHECK(queries->ids().Find((*queries)[i].id) == static_cast<std::int32_t>(i));
+      FUZZ_CHECK(densefb::ValidateId((*queries)[i].id, "query id").ok());
     }
   }
   return 0;

@@ -462,3 +462,28 @@ def test_cli_errors_exit_2_with_one_line(tmp_path, case):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expect in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("grade, shown", [
+    (1.5, r"1\.5 \(float\)"), (2.0, r"2\.0 \(float\)"), ("2", r"'2' \(str\)"), (None, r"None \(NoneType\)")])
+def test_a_grade_that_is_not_an_integer_names_query_document_and_value(grade, shown):
+    # Regression: pybind11's "Unable to cast ... to C++ type '?'".
+    with pytest.raises(ValueError, match=r'qrels: grade of document "d2" of query "q1" must be an integer, got ' + shown):
+        evaluate(RUN, {"q1": {"d1": 1, "d2": grade}}, ["AP"])
+    qrels = densefb.Qrels()
+    with pytest.raises(ValueError, match=r'grade of document "d" of query "q" must be an integer'):
+        qrels.set("q", "d", grade)
+
+
+def test_dict_inputs_with_wrong_types_give_one_line_value_errors():
+    with pytest.raises(ValueError, match=r"qrels: grade of document \"d1\" of query \"q1\" 1267650600228229401496703205376 is out of range"):
+        evaluate(RUN, {"q1": {"d1": 2 ** 100}}, ["AP"])
+    with pytest.raises(ValueError, match=r'run: score of document "d1" of query "q1" must be a number, got \'high\' \(str\)'):
+        evaluate({"q1": {"d1": "high"}}, QRELS, ["AP"])
+    with pytest.raises(ValueError, match=r"qrels: document id 7 must be a str, not int"):
+        evaluate(RUN, {"q1": {7: 1}}, ["AP"])
+    with pytest.raises(ValueError, match=r"run: query id 1 must be a str, not int"):
+        evaluate({1: {"d1": 1.0}}, QRELS, ["AP"])
+    # Numpy numbers and bools are numbers.
+    assert evaluate({"q1": {"d1": np.float32(2.0), "d2": np.int64(1)}},
+                    {"q1": {"d1": np.int64(1), "d2": True}}, ["AP"]) == {"AP": 1.0}
