@@ -168,8 +168,10 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeFuseStage(StageArgs& args, std::vecto
   // by GetDoubleList; the parser refuses inf and nan).
   if (!weights.empty()) {
     const auto bad = [&](const std::string& what) {
+      const std::string shown = weights.size() <= 16 ? Weights(weights, weights.size())
+                                                     : absl::StrCat("[...", weights.size(), " values]");
       return absl::InvalidArgumentError(absl::StrCat("fusion method '", name, "': argument weights=",
-                                                     Weights(weights, weights.size()), " ", what));
+                                                     shown, " ", what));
     };
     if (weights.size() != n) {
       return bad(absl::StrCat("has ", weights.size(), " weights for ", n,
