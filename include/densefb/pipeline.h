@@ -13,9 +13,17 @@
 //                                                          combmax, borda)
 //   arg      := NAME '=' value
 //   value    := number | NAME | quoted string | 'true' | 'false' | '[' [value (',' value)*] ']'
-// NAME is [A-Za-z_][A-Za-z0-9_.-]*; whitespace is ignored between tokens. Errors are
-// InvalidArgument with the 1-based column and what was expected there, e.g.
+// NAME is [A-Za-z_][A-Za-z0-9_.-]*; a number is [+-]digits[.digits][e[+-]digits], finite;
+// whitespace (ASCII space, tab, CR, LF) is ignored between tokens. The spec is UTF-8; outside
+// quoted strings only ASCII is allowed. Errors are InvalidArgument with the 1-based column and
+// what was expected there, e.g.
 //   "pipeline spec column 14: expected ')' or ',' after argument, got '>>'".
+// Columns count characters (Unicode code points), not bytes; a character that does not belong
+// is named by its code point, e.g. "column 6: unexpected character U+00A0 (no-break space)".
+// Nesting is limited to kMaxSpecNesting levels of pipelines (each '(' group and each 'fuse('
+// opens one) and, separately, kMaxSpecNesting levels of nested lists; deeper is an error at
+// the column of the bracket that opens the level too many. Parsing is linear in the spec's
+// length; a spec accepted prints back (ToString) within the same limits.
 // Pipeline::ToString() prints the canonical spec: every stage with every parameter, defaults
 // included, no whitespace but " >> " between stages; Parse(p.ToString()) gives the same spec.
 //
@@ -55,6 +63,9 @@
 #include "densefb/types.h"
 
 namespace densefb {
+
+// The deepest nesting a spec may have, of pipelines ('(' groups and 'fuse(') and of lists.
+inline constexpr int kMaxSpecNesting = 64;
 
 class VectorIndex;
 class MultiVectorIndex;  // include/densefb/multivector.h
@@ -194,11 +205,13 @@ class StageArgs {
   bool Has(absl::string_view key) const;
 
   absl::StatusOr<double> GetDouble(absl::string_view key, double default_value);
-  // Integers must be whole numbers within int64 (e.g. "3", "3.0", "1e3").
+  // Integers must be whole numbers of magnitude at most 2^53 (e.g. "3", "3.0", "1e3"); a
+  // larger one (1e30) is an error naming the argument, never a wrapped-around value.
   absl::StatusOr<std::int64_t> GetInt(absl::string_view key, std::int64_t default_value);
   absl::StatusOr<bool> GetBool(absl::string_view key, bool default_value);  // true/false/1/0
   absl::StatusOr<std::string> GetString(absl::string_view key, absl::string_view default_value);
-  // A list of numbers, e.g. weights=[0.3,0.7]; a single number is a list of one.
+  // A list of numbers, e.g. weights=[0.3,0.7]; a single number is a list of one. An empty
+  // list is an error (leave the argument out for its default).
   absl::StatusOr<std::vector<double>> GetDoubleList(absl::string_view key,
                                                     std::vector<double> default_value);
 

@@ -45,6 +45,19 @@ __all__ = [
 QueriesLike = Union["_core.Queries", Mapping[str, str], Sequence[Tuple[str, str]]]
 
 
+def _parse(spec: Any, fragment: bool) -> Any:
+    """The compiled pipeline of a spec string; ``ValueError`` naming the column otherwise."""
+    if not isinstance(spec, str):
+        raise TypeError(f"a pipeline spec is a str, not {type(spec).__name__}")
+    try:
+        spec.encode("utf-8")
+    except UnicodeEncodeError as e:  # a lone surrogate: not text the parser can be given
+        raise ValueError(f"pipeline spec column {e.start + 1}: character U+{ord(spec[e.start]):04X} "
+                         f"is not valid Unicode text (a lone surrogate; columns count "
+                         f"characters)") from None
+    return _core.Pipeline.parse(spec, fragment)
+
+
 def _unwrap(obj: Any) -> Any:
     """The compiled object behind a densefb Python wrapper (Encoder._impl, Bm25Index._index)."""
     for attr in ("_impl", "_index"):
@@ -140,7 +153,7 @@ class Pipeline:
         if isinstance(spec, Pipeline):
             self._p = spec._p
         elif isinstance(spec, str):
-            self._p = _core.Pipeline.parse(spec, True)  # a fragment: checked again when run
+            self._p = _parse(spec, True)  # a fragment: checked again when run
         else:
             raise TypeError(f"a pipeline is built from a spec string, not {type(spec).__name__}")
 
@@ -149,7 +162,7 @@ class Pipeline:
         """Parses and validates a spec; ``ValueError`` names the column and what was expected
         there, or the unknown stage / argument and what is accepted."""
         p = Pipeline.__new__(Pipeline)
-        p._p = _core.Pipeline.parse(spec)
+        p._p = _parse(spec, False)
         return p
 
     @property
@@ -202,12 +215,14 @@ class Pipeline:
 
     # -- composition --
 
+    # A canonical spec is a flat sequence, so it needs no parentheses (which would count
+    # towards the nesting limit); a spec string given by the caller is parenthesised.
     def __rshift__(self, other: Union["Pipeline", str]) -> "Pipeline":
-        other_spec = other if isinstance(other, str) else _as_pipeline(other).spec
-        return _fragment(f"({self.spec}) >> ({other_spec})")
+        other_spec = f"({other})" if isinstance(other, str) else _as_pipeline(other).spec
+        return _fragment(f"{self.spec} >> {other_spec}")
 
     def __rrshift__(self, other: str) -> "Pipeline":
-        return _fragment(f"({other}) >> ({self.spec})")
+        return _fragment(f"({other}) >> {self.spec}")
 
     def __or__(self, other: Union["Pipeline", str]) -> "Pipeline":
         return fuse(RRF(), self, other)
@@ -232,7 +247,7 @@ def _fragment(spec: str) -> Pipeline:
     """A composed piece: parsed like Pipeline.parse, except that a stage reading a ranking may
     come first (``AveragePRF() >> Dense()`` is composed further; running it alone fails)."""
     p = Pipeline.__new__(Pipeline)
-    p._p = _core.Pipeline.parse(spec, True)
+    p._p = _parse(spec, True)
     return p
 
 

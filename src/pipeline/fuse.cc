@@ -1,4 +1,5 @@
 // Fusion nodes: fuse(method, pipeline, pipeline, ...) over include/densefb/fusion.h.
+#include <cmath>
 #include <memory>
 #include <set>
 #include <string>
@@ -33,14 +34,28 @@ std::string Weights(const std::vector<double>& w, std::size_t n) {
 class FuseStage final : public Stage {
  public:
   FuseStage(FuseMethod method, std::vector<Pipeline> branches)
-      : method_(std::move(method)), branches_(std::move(branches)) {}
+      : method_(std::move(method)), branches_(std::move(branches)) {
+    // Computed once here from the branches' own (already computed) answers: asking the
+    // branches again at every level would make nested fusion exponential in its depth.
+    std::set<std::string> names;
+    for (const Pipeline& p : branches_) {
+      for (std::string& s : p.Requires()) names.insert(std::move(s));
+      // True when a branch reads a ranking before producing one (it then reads the incoming one).
+      bool has = false;
+      for (const auto& s : p.stages()) {
+        const bool needs = s->NeedsRanking();
+        needs_ranking_ = needs_ranking_ || (needs && !has);
+        has = has || !needs;
+      }
+    }
+    requires_.assign(names.begin(), names.end());
+  }
 
   absl::Status Run(const Resources& r, QueryState& state) const override {
     // Representations the branches will use are computed once here (when their resource is
     // there), so every branch starts from the same original encoding.
-    const std::vector<std::string> needs = Requires();
     auto needed = [&](const char* name) {
-      for (const std::string& n : needs) {
+      for (const std::string& n : requires_) {
         if (n == name) return true;
       }
       return false;
@@ -118,29 +133,14 @@ class FuseStage final : public Stage {
     return absl::StrCat("fuse(", absl::StrJoin(parts, ","), ")");
   }
 
-  std::vector<std::string> Requires() const override {
-    std::set<std::string> names;
-    for (const Pipeline& p : branches_) {
-      for (std::string& s : p.Requires()) names.insert(std::move(s));
-    }
-    return std::vector<std::string>(names.begin(), names.end());
-  }
-
-  // True when a branch reads a ranking before producing one (it then reads the incoming one).
-  bool NeedsRanking() const override {
-    for (const Pipeline& p : branches_) {
-      bool has = false;
-      for (const auto& s : p.stages()) {
-        if (s->NeedsRanking() && !has) return true;
-        has = has || !s->NeedsRanking();
-      }
-    }
-    return false;
-  }
+  std::vector<std::string> Requires() const override { return requires_; }
+  bool NeedsRanking() const override { return needs_ranking_; }
 
  private:
   FuseMethod method_;
   std::vector<Pipeline> branches_;
+  std::vector<std::string> requires_;
+  bool needs_ranking_ = false;
 };
 
 absl::Status NonNegative(const std::string& method, const char* key, std::int64_t v) {
@@ -164,9 +164,28 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeFuseStage(StageArgs& args, std::vecto
   DENSEFB_RETURN_IF_ERROR(NonNegative(name, "depth", depth));
   DENSEFB_RETURN_IF_ERROR(NonNegative(name, "top", top));
   const std::size_t n = branches.size();
-  if (!weights.empty() && weights.size() != n) {
-    return absl::InvalidArgumentError(absl::StrCat("fusion method '", name, "': ", weights.size(),
-                                                   " weights for ", n, " pipelines"));
+  // weights: one finite weight >= 0 per fused pipeline, not all 0 (an empty list is refused
+  // by GetDoubleList; the parser refuses inf and nan).
+  if (!weights.empty()) {
+    const auto bad = [&](const std::string& what) {
+      const std::string shown = weights.size() <= 16 ? Weights(weights, weights.size())
+                                                     : absl::StrCat("[...", weights.size(), " values]");
+      return absl::InvalidArgumentError(absl::StrCat("fusion method '", name, "': argument weights=",
+                                                     shown, " ", what));
+    };
+    if (weights.size() != n) {
+      return bad(absl::StrCat("has ", weights.size(), " weights for ", n,
+                              " fused pipelines (give one per pipeline)"));
+    }
+    bool any_positive = false;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(weights[i]) || weights[i] < 0) {
+        return bad(absl::StrCat("has weight ", i + 1, " = ", SpecNumber(weights[i]),
+                                "; weights are finite and >= 0"));
+      }
+      any_positive = any_positive || weights[i] > 0;
+    }
+    if (!any_positive) return bad("is all 0; at least one weight must be > 0");
   }
   absl::Status valid;
   if (name == "rrf") {

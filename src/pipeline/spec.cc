@@ -6,10 +6,13 @@
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "densefb/pipeline.h"
@@ -90,9 +93,15 @@ absl::StatusOr<double> StageArgs::GetDouble(absl::string_view key, double defaul
 absl::StatusOr<std::int64_t> StageArgs::GetInt(absl::string_view key, std::int64_t default_value) {
   const SpecValue* v = Find(key);
   if (v == nullptr) return default_value;
-  if (v->kind != SpecValue::Kind::kNumber || v->number != std::floor(v->number) ||
-      std::fabs(v->number) > 9.0e15) {
+  if (v->kind != SpecValue::Kind::kNumber || v->number != std::floor(v->number)) {
     return TypeError(stage_, key, *v, "an integer");
+  }
+  // Exactly representable, so the cast below cannot wrap around.
+  constexpr double kMaxInt = 9007199254740992.0;  // 2^53
+  if (std::fabs(v->number) > kMaxInt) {
+    return absl::InvalidArgumentError(absl::StrCat("stage ", Quote(stage_), ": argument ", key, "=",
+                                                   v->text, " is too large for an integer (at most 2^53 "
+                                                   "in magnitude, and each argument has a smaller range)"));
   }
   return static_cast<std::int64_t>(v->number);
 }
@@ -121,6 +130,11 @@ absl::StatusOr<std::vector<double>> StageArgs::GetDoubleList(absl::string_view k
   if (v == nullptr) return default_value;
   if (v->kind == SpecValue::Kind::kNumber) return std::vector<double>{v->number};
   if (v->kind != SpecValue::Kind::kList) return TypeError(stage_, key, *v, "a list of numbers");
+  if (v->list.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("stage ", Quote(stage_), ": argument ", key,
+                                                   "=[] is an empty list (leave ", key,
+                                                   " out for its default)"));
+  }
   std::vector<double> out;
   for (const SpecValue& e : v->list) {
     if (e.kind != SpecValue::Kind::kNumber) {
@@ -156,7 +170,7 @@ struct Token {
   Tok type;
   std::string text;
   double number = 0;
-  std::size_t column = 0;  // 1-based
+  std::size_t column = 0;  // 1-based, in characters
 };
 
 std::string Describe(const Token& t) {
@@ -173,18 +187,125 @@ absl::Status SpecError(std::size_t column, absl::string_view message) {
   return absl::InvalidArgumentError(absl::StrCat("pipeline spec column ", column, ": ", message));
 }
 
-bool IsNameStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_'; }
+bool IsNameStart(char c) { return absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_'; }
 bool IsNameChar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
 }
 
+// The length (1-4) of the UTF-8 sequence at s[i] with its code point in *cp; 0 if it is not
+// valid UTF-8 (truncated, overlong, a surrogate or above U+10FFFF).
+std::size_t DecodeUtf8(absl::string_view s, std::size_t i, std::uint32_t* cp) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  std::size_t n = 0;
+  std::uint32_t v = 0, min = 0;
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  } else if ((c & 0xE0) == 0xC0) {
+    n = 2, v = c & 0x1F, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3, v = c & 0x0F, min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4, v = c & 0x07, min = 0x10000;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return 0;
+    v = (v << 6) | (b(k) & 0x3F);
+  }
+  if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+  *cp = v;
+  return n;
+}
+
+// The character column of byte offsets, asked in increasing order (one pass over the spec).
+class Columns {
+ public:
+  explicit Columns(absl::string_view s) : s_(s) {}
+  std::size_t At(std::size_t byte) {
+    for (; byte_ < byte && byte_ < s_.size(); ++byte_) {
+      if ((static_cast<unsigned char>(s_[byte_]) & 0xC0) != 0x80) ++column_;
+    }
+    return column_;
+  }
+
+ private:
+  absl::string_view s_;
+  std::size_t byte_ = 0;
+  std::size_t column_ = 1;
+};
+
+// "U+00A0 (no-break space)": characters that are pasted into specs by accident, by name.
+std::string DescribeCharacter(std::uint32_t cp, absl::string_view utf8) {
+  char code[16];
+  std::snprintf(code, sizeof(code), "U+%04X", static_cast<unsigned>(cp));
+  const char* name = nullptr;
+  switch (cp) {
+    case 0x00A0: name = "no-break space"; break;
+    case 0x00AD: name = "soft hyphen"; break;
+    case 0x00BB: name = "right-pointing double angle quotation mark; the operator is '>>'"; break;
+    case 0x200B: name = "zero-width space"; break;
+    case 0x202F: name = "narrow no-break space"; break;
+    case 0x2013: name = "en dash"; break;
+    case 0x2014: name = "em dash"; break;
+    case 0x2018: case 0x2019: name = "curly single quote; quote strings with ' or \""; break;
+    case 0x201C: case 0x201D: name = "curly double quote; quote strings with \" or '"; break;
+    case 0x2212: name = "minus sign; write '-'"; break;
+    case 0x226B: name = "much greater-than; the operator is '>>'"; break;
+    case 0x3000: name = "ideographic space"; break;
+    case 0xFEFF: name = "byte order mark"; break;
+    default: break;
+  }
+  if (name == nullptr && cp >= 0x2000 && cp <= 0x200A) name = "a Unicode space";
+  if (name != nullptr) return absl::StrCat(code, " (", name, ")");
+  if (cp < 0x20 || cp == 0x7F) return absl::StrCat(code, " (a control character)");
+  if (cp >= 0x80 && cp < 0xA0) return absl::StrCat(code, " (a control character)");
+  return absl::StrCat("'", utf8, "' (", code, ")");
+}
+
+// [+-] digits [. digits] [(e|E) [+-] digits], with at least one digit before the exponent.
+bool IsNumberText(absl::string_view t) {
+  std::size_t i = 0, digits = 0;
+  if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+  for (; i < t.size() && absl::ascii_isdigit(static_cast<unsigned char>(t[i])); ++i) ++digits;
+  if (i < t.size() && t[i] == '.') {
+    for (++i; i < t.size() && absl::ascii_isdigit(static_cast<unsigned char>(t[i])); ++i) ++digits;
+  }
+  if (digits == 0) return false;
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    std::size_t exponent_digits = 0;
+    for (; i < t.size() && absl::ascii_isdigit(static_cast<unsigned char>(t[i])); ++i) ++exponent_digits;
+    if (exponent_digits == 0) return false;
+  }
+  return i == t.size();
+}
+
+// One pass over the spec. ASCII classification only (independent of the C locale).
 absl::StatusOr<std::vector<Token>> Lex(absl::string_view s) {
+  Columns columns(s);
+  // The whole spec must be UTF-8 (quoted strings may hold any character).
+  for (std::size_t i = 0; i < s.size();) {
+    std::uint32_t cp = 0;
+    const std::size_t n = DecodeUtf8(s, i, &cp);
+    if (n == 0) {
+      char byte[8];
+      std::snprintf(byte, sizeof(byte), "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(s[i])));
+      return SpecError(columns.At(i), absl::StrCat("byte ", byte, " is not valid UTF-8 (a spec is UTF-8 text)"));
+    }
+    i += n;
+  }
+  columns = Columns(s);
   std::vector<Token> out;
   std::size_t i = 0;
   while (i < s.size()) {
     const char c = s[i];
-    const std::size_t col = i + 1;
-    if (std::isspace(static_cast<unsigned char>(c))) {
+    const std::size_t col = columns.At(i);
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
       ++i;
       continue;
     }
@@ -216,21 +337,20 @@ absl::StatusOr<std::vector<Token>> Lex(absl::string_view s) {
       i = j;
       continue;
     }
-    if (std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '+' || c == '.') {
-      // strtod on a bounded copy: digits, sign, point, exponent.
+    if (absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '+' || c == '.') {
+      // The token runs over letters, digits, points and an exponent's sign; then it must be a
+      // plain decimal number (no hex, inf or nan).
       std::size_t j = i + 1;
-      while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '.' ||
+      while (j < s.size() && (absl::ascii_isalnum(static_cast<unsigned char>(s[j])) || s[j] == '.' ||
                               ((s[j] == '-' || s[j] == '+') && (s[j - 1] == 'e' || s[j - 1] == 'E')))) {
         ++j;
       }
-      const std::string text(s.substr(i, j - i));
-      char* end = nullptr;
-      const double v = std::strtod(text.c_str(), &end);
-      if (end != text.c_str() + text.size() || text == "-" || text == "+" || text == "." ||
-          !std::isfinite(v)) {
-        return SpecError(col, absl::StrCat("'", text, "' is not a finite number"));
+      const absl::string_view text = s.substr(i, j - i);
+      double v = 0;
+      if (!IsNumberText(text) || !absl::SimpleAtod(text, &v) || !std::isfinite(v)) {
+        return SpecError(col, absl::StrCat("'", text, "' is not a finite decimal number (e.g. 0.5, 3 or 1e3)"));
       }
-      out.push_back({Tok::kNumber, text, v, col});
+      out.push_back({Tok::kNumber, std::string(text), v, col});
       i = j;
       continue;
     }
@@ -242,30 +362,57 @@ absl::StatusOr<std::vector<Token>> Lex(absl::string_view s) {
       i = j + 1;
       continue;
     }
-    return SpecError(col, absl::StrCat("unexpected character '", std::string(1, c), "'"));
+    std::uint32_t cp = 0;
+    const std::size_t n = DecodeUtf8(s, i, &cp);
+    return SpecError(col, absl::StrCat("unexpected character ", DescribeCharacter(cp, s.substr(i, n)),
+                                       cp >= 0x80 ? "; outside quoted strings a spec is ASCII "
+                                                    "(columns count characters)"
+                                                  : ""));
   }
-  out.push_back({Tok::kEnd, "", 0, s.size() + 1});
+  out.push_back({Tok::kEnd, "", 0, columns.At(s.size())});
   return out;
 }
 
 // ---- parser ---------------------------------------------------------------------------------
 
+// A stage with the column it starts at (for errors found after parsing it).
+struct ParsedStage {
+  std::shared_ptr<const Stage> stage;
+  std::size_t column = 0;
+};
+
+// Recursive descent over the token list: every token is looked at a bounded number of times,
+// and recursion is bounded by kMaxSpecNesting, so the parse is linear in the spec and its stack
+// depth is bounded.
 class Parser {
  public:
-  explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
+  Parser(std::vector<Token> tokens, bool fragment) : tokens_(std::move(tokens)), fragment_(fragment) {}
 
   absl::StatusOr<Pipeline> ParseAll() {
-    DENSEFB_ASSIGN_OR_RETURN(Pipeline p, ParsePipeline());
+    std::vector<ParsedStage> parsed;
+    DENSEFB_RETURN_IF_ERROR(ParsePipeline(&parsed));
     if (Peek().type != Tok::kEnd) {
       return Expected("'>>' or the end of the spec");
     }
-    return p;
+    std::vector<std::shared_ptr<const Stage>> stages;
+    stages.reserve(parsed.size());
+    bool has_ranking = false;
+    for (ParsedStage& p : parsed) {
+      // Every stage that reads the current ranking must follow one that produces a ranking.
+      const bool needs = p.stage->NeedsRanking();
+      if (!fragment_ && needs && !has_ranking) {
+        const std::string spec = p.stage->ToString();
+        return SpecError(p.column, absl::StrCat("stage '", spec, "' needs a ranking from an earlier stage "
+                                                "(e.g. 'dense >> ", spec, "')"));
+      }
+      has_ranking = has_ranking || !needs;
+      stages.push_back(std::move(p.stage));
+    }
+    return Pipeline(std::move(stages));
   }
 
  private:
-  const Token& Peek(std::size_t ahead = 0) const {
-    return tokens_[std::min(pos_ + ahead, tokens_.size() - 1)];
-  }
+  const Token& Peek() const { return tokens_[std::min(pos_, tokens_.size() - 1)]; }
   const Token& Next() { return tokens_[std::min(pos_++, tokens_.size() - 1)]; }
   absl::Status Expected(absl::string_view what) const {
     return SpecError(Peek().column, absl::StrCat("expected ", what, ", got ", Describe(Peek())));
@@ -275,24 +422,31 @@ class Parser {
     Next();
     return absl::OkStatus();
   }
-
-  absl::StatusOr<Pipeline> ParsePipeline() {
-    std::vector<std::shared_ptr<const Stage>> stages;
-    while (true) {
-      DENSEFB_RETURN_IF_ERROR(ParseTerm(&stages));
-      if (Peek().type != Tok::kThen) break;
-      Next();
+  // One more level of pipelines ('(' group or 'fuse('), opened at `column`.
+  absl::Status Enter(std::size_t column) {
+    if (++depth_ > kMaxSpecNesting) {
+      return SpecError(column, absl::StrCat("more than ", kMaxSpecNesting,
+                                            " nested levels of '(' groups and 'fuse(' (the limit)"));
     }
-    return Pipeline(std::move(stages));
+    return absl::OkStatus();
   }
 
-  absl::Status ParseTerm(std::vector<std::shared_ptr<const Stage>>* stages) {
+  absl::Status ParsePipeline(std::vector<ParsedStage>* stages) {
+    while (true) {
+      DENSEFB_RETURN_IF_ERROR(ParseTerm(stages));
+      if (Peek().type != Tok::kThen) return absl::OkStatus();
+      Next();
+    }
+  }
+
+  absl::Status ParseTerm(std::vector<ParsedStage>* stages) {
     const Token& t = Peek();
     if (t.type == Tok::kLParen) {
+      DENSEFB_RETURN_IF_ERROR(Enter(t.column));
       Next();
-      DENSEFB_ASSIGN_OR_RETURN(Pipeline inner, ParsePipeline());
+      DENSEFB_RETURN_IF_ERROR(ParsePipeline(stages));  // a group's stages join the sequence
       DENSEFB_RETURN_IF_ERROR(Expect(Tok::kRParen, "')' or '>>'"));
-      for (const auto& s : inner.stages()) stages->push_back(s);
+      --depth_;
       return absl::OkStatus();
     }
     if (t.type != Tok::kName) return Expected("a stage name, 'fuse(' or '('");
@@ -306,12 +460,13 @@ class Parser {
     StageArgs stage_args(name, std::move(args));
     absl::StatusOr<std::unique_ptr<Stage>> stage = MakeStage(name, stage_args);
     if (!stage.ok()) return SpecError(column, stage.status().message());
-    stages->push_back(std::shared_ptr<const Stage>(std::move(*stage)));
+    stages->push_back({std::shared_ptr<const Stage>(std::move(*stage)), column});
     return absl::OkStatus();
   }
 
-  absl::Status ParseFuse(std::vector<std::shared_ptr<const Stage>>* stages) {
-    Next();  // fuse
+  absl::Status ParseFuse(std::vector<ParsedStage>* stages) {
+    const std::size_t fuse_column = Next().column;  // fuse
+    if (Peek().type == Tok::kLParen) DENSEFB_RETURN_IF_ERROR(Enter(Peek().column));
     DENSEFB_RETURN_IF_ERROR(Expect(Tok::kLParen, "'(' after 'fuse'"));
     if (Peek().type != Tok::kName) {
       return Expected("a fusion method (rrf, interpolate, combsum, combmnz, combmax, borda)");
@@ -331,25 +486,31 @@ class Parser {
     std::vector<Pipeline> branches;
     while (Peek().type == Tok::kComma) {
       Next();
-      DENSEFB_ASSIGN_OR_RETURN(Pipeline branch, ParsePipeline());
-      branches.push_back(std::move(branch));
+      std::vector<ParsedStage> branch;
+      DENSEFB_RETURN_IF_ERROR(ParsePipeline(&branch));
+      std::vector<std::shared_ptr<const Stage>> branch_stages;
+      branch_stages.reserve(branch.size());
+      for (ParsedStage& p : branch) branch_stages.push_back(std::move(p.stage));
+      branches.emplace_back(std::move(branch_stages));
     }
     if (branches.size() < 2) {
       return Expected(branches.empty() ? "',' and at least two pipelines to fuse"
                                        : "',' and a second pipeline to fuse");
     }
     DENSEFB_RETURN_IF_ERROR(Expect(Tok::kRParen, "',' or ')' closing 'fuse('"));
+    --depth_;
     StageArgs method_args(method, std::move(args));
     absl::StatusOr<std::unique_ptr<Stage>> stage =
         pipeline_internal::MakeFuseStage(method_args, std::move(branches));
     if (!stage.ok()) return SpecError(method_column, stage.status().message());
-    stages->push_back(std::shared_ptr<const Stage>(std::move(*stage)));
+    stages->push_back({std::shared_ptr<const Stage>(std::move(*stage)), fuse_column});
     return absl::OkStatus();
   }
 
   absl::StatusOr<std::vector<std::pair<std::string, SpecValue>>> ParseArgs() {
     Next();  // (
     std::vector<std::pair<std::string, SpecValue>> args;
+    std::set<std::string> seen;
     if (Peek().type == Tok::kRParen) {
       Next();
       return args;
@@ -357,13 +518,11 @@ class Parser {
     while (true) {
       if (Peek().type != Tok::kName) return Expected("an argument name (name=value) or ')'");
       const Token& key = Next();
-      for (const auto& kv : args) {
-        if (kv.first == key.text) {
-          return SpecError(key.column, absl::StrCat("argument '", key.text, "' given twice"));
-        }
+      if (!seen.insert(key.text).second) {
+        return SpecError(key.column, absl::StrCat("argument '", key.text, "' given twice"));
       }
       DENSEFB_RETURN_IF_ERROR(Expect(Tok::kEquals, absl::StrCat("'=' after argument name '", key.text, "'")));
-      DENSEFB_ASSIGN_OR_RETURN(SpecValue value, ParseValue());
+      DENSEFB_ASSIGN_OR_RETURN(SpecValue value, ParseValue(0));
       args.emplace_back(key.text, std::move(value));
       if (Peek().type == Tok::kComma) {
         Next();
@@ -374,7 +533,8 @@ class Parser {
     }
   }
 
-  absl::StatusOr<SpecValue> ParseValue() {
+  // `lists`: how many lists enclose the value.
+  absl::StatusOr<SpecValue> ParseValue(int lists) {
     const Token& t = Peek();
     SpecValue v;
     switch (t.type) {
@@ -400,12 +560,16 @@ class Parser {
         Next();
         return v;
       case Tok::kLBracket: {
+        if (lists + 1 > kMaxSpecNesting) {
+          return SpecError(t.column, absl::StrCat("lists nested more than ", kMaxSpecNesting,
+                                                  " deep (the limit)"));
+        }
         v.kind = SpecValue::Kind::kList;
         std::vector<std::string> parts;
         Next();
         if (Peek().type != Tok::kRBracket) {
           while (true) {
-            DENSEFB_ASSIGN_OR_RETURN(SpecValue e, ParseValue());
+            DENSEFB_ASSIGN_OR_RETURN(SpecValue e, ParseValue(lists + 1));
             parts.push_back(e.text);
             v.list.push_back(std::move(e));
             if (Peek().type == Tok::kComma) {
@@ -425,35 +589,26 @@ class Parser {
   }
 
   std::vector<Token> tokens_;
+  bool fragment_;
   std::size_t pos_ = 0;
+  int depth_ = 0;  // pipelines open ('(' groups and 'fuse(')
 };
 
-// Every stage that reads the current ranking must follow one that produces a ranking.
-absl::Status CheckRankingOrder(const Pipeline& p, bool has_ranking) {
-  for (const auto& stage : p.stages()) {
-    if (stage->NeedsRanking() && !has_ranking) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "pipeline spec: stage '", stage->ToString(),
-          "' needs a ranking from an earlier stage (e.g. 'dense >> ", stage->ToString(), "')"));
-    }
-    has_ranking = has_ranking || !stage->NeedsRanking();
-  }
-  return absl::OkStatus();
+absl::StatusOr<Pipeline> ParseSpec(absl::string_view spec, bool fragment) {
+  DENSEFB_ASSIGN_OR_RETURN(std::vector<Token> tokens, Lex(spec));
+  if (tokens.size() == 1) return SpecError(1, "the spec is empty");
+  Parser parser(std::move(tokens), fragment);
+  return parser.ParseAll();
 }
 
 }  // namespace
 
 absl::StatusOr<Pipeline> Pipeline::ParseFragment(absl::string_view spec) {
-  DENSEFB_ASSIGN_OR_RETURN(std::vector<Token> tokens, Lex(spec));
-  if (tokens.size() == 1) return absl::InvalidArgumentError("pipeline spec is empty");
-  Parser parser(std::move(tokens));
-  return parser.ParseAll();
+  return ParseSpec(spec, /*fragment=*/true);
 }
 
 absl::StatusOr<Pipeline> Pipeline::Parse(absl::string_view spec) {
-  DENSEFB_ASSIGN_OR_RETURN(Pipeline p, ParseFragment(spec));
-  DENSEFB_RETURN_IF_ERROR(CheckRankingOrder(p, false));
-  return p;
+  return ParseSpec(spec, /*fragment=*/false);
 }
 
 }  // namespace densefb

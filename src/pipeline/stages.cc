@@ -32,6 +32,12 @@ absl::Status CheckRange(const std::string& stage, absl::string_view key, std::in
   return absl::OkStatus();
 }
 
+// A size argument capped by what exists (at least 1, which an empty index or corpus answers
+// with no result): k = 1073741824 over 200 documents allocates for 200.
+std::int64_t CapToSize(std::int64_t k, std::int64_t size) {
+  return std::max<std::int64_t>(1, std::min(k, size));
+}
+
 absl::Status CheckQueryDim(const VectorIndex& index, const QueryState& state, absl::string_view stage) {
   if (state.query_vectors.cols() != index.dim()) {
     return absl::InvalidArgumentError(absl::StrCat("stage '", stage, "': query vectors have dimension ",
@@ -68,9 +74,11 @@ class DenseStage final : public Stage {
     }
     DENSEFB_RETURN_IF_ERROR(CheckQueryDim(*r.dense_index, state, "dense"));
     SearchOptions options;
-    options.k = static_cast<int>(k_);
+    // Never more results than the index holds: the search allocates queries x k.
+    options.k = static_cast<int>(CapToSize(k_, r.dense_index->size()));
     options.num_threads = state.options.num_threads;
-    options.ef_search = ef_search_;
+    // ef beyond the index size searches no wider (0 keeps the index default).
+    options.ef_search = static_cast<int>(std::min<std::int64_t>(ef_search_, std::max<std::int64_t>(options.k, r.dense_index->size())));
     DENSEFB_ASSIGN_OR_RETURN(SearchResult result, r.dense_index->Search(View(state.query_vectors), options));
     state.SetRanking(ToBatchRanking(result));
     return absl::OkStatus();
@@ -116,11 +124,12 @@ class Bm25Stage final : public Stage {
           " (set them on the index, Bm25Index::SetParams, before running)"));
     }
     BatchRanking ranking;
+    const std::int64_t k = CapToSize(k_, r.bm25->num_docs());
     if (state.bm25_queries.size() == state.size() && state.size() > 0) {
-      DENSEFB_ASSIGN_OR_RETURN(ranking, r.bm25->SearchWeighted(state.bm25_queries, k_,
+      DENSEFB_ASSIGN_OR_RETURN(ranking, r.bm25->SearchWeighted(state.bm25_queries, k,
                                                                state.options.num_threads));
     } else {
-      DENSEFB_ASSIGN_OR_RETURN(ranking, r.bm25->Search(state.query_texts, k_, state.options.num_threads));
+      DENSEFB_ASSIGN_OR_RETURN(ranking, r.bm25->Search(state.query_texts, k, state.options.num_threads));
     }
     state.SetRanking(std::move(ranking));
     return absl::OkStatus();
@@ -149,19 +158,19 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeBm25(StageArgs& args) {
   double k1 = -1, b = -1;
   for (const char* key : {"k1", "b"}) {
     const SpecValue* v = args.Get(key);
-    double& out = key[0] == 'k' ? k1 : b;
+    const bool is_k1 = key[0] == 'k';
     if (v == nullptr || (v->kind == SpecValue::Kind::kString && v->text == "index")) continue;
     if (v->kind != SpecValue::Kind::kNumber) {
       return absl::InvalidArgumentError(absl::StrCat("stage 'bm25': ", key, "=", v->text,
                                                      " must be a number or 'index' (the index's value)"));
     }
-    out = v->number;
-  }
-  if (k1 != -1 && !(k1 >= 0 && std::isfinite(k1))) {
-    return absl::InvalidArgumentError(absl::StrCat("stage 'bm25': k1 = ", SpecNumber(k1), " must be >= 0"));
-  }
-  if (b != -1 && !(b >= 0 && b <= 1)) {
-    return absl::InvalidArgumentError(absl::StrCat("stage 'bm25': b = ", SpecNumber(b), " must be in [0, 1]"));
+    if (is_k1 && !(v->number >= 0 && std::isfinite(v->number))) {
+      return absl::InvalidArgumentError(absl::StrCat("stage 'bm25': k1 = ", v->text, " must be >= 0"));
+    }
+    if (!is_k1 && !(v->number >= 0 && v->number <= 1)) {
+      return absl::InvalidArgumentError(absl::StrCat("stage 'bm25': b = ", v->text, " must be in [0, 1]"));
+    }
+    (is_k1 ? k1 : b) = v->number;
   }
   return std::unique_ptr<Stage>(new Bm25Stage(k, k1, b));
 }

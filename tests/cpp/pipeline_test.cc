@@ -445,3 +445,172 @@ TEST_CASE("a pipeline runs from several threads at once with identical results",
 
 }  // namespace
 }  // namespace densefb
+
+// ---- reliability of the spec grammar (issue 12) ----------------------------------------------
+
+namespace densefb {
+namespace {
+
+std::string Repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+// fuse(rrf, fuse(rrf, ... leaf ..., bm25), bm25), `depth` nodes deep.
+std::string NestedFuse(const std::string& leaf, int depth) {
+  std::string s = leaf;
+  for (int i = 0; i < depth; ++i) s = "fuse(rrf, " + s + ", bm25)";
+  return s;
+}
+
+TEST_CASE("nested fusion is parsed with work linear in its depth", "[pipeline][spec][reliability]") {
+  // A leaf stage that counts how often the parser asks it: every fusion level used to ask its
+  // branches twice, 2^depth calls in all (depth 28 took seconds, 40 never finished).
+  static int calls = 0;
+  class Counted final : public Stage {
+   public:
+    absl::Status Run(const Resources&, QueryState&) const override { return absl::OkStatus(); }
+    std::string ToString() const override { return "test_counted"; }
+    std::vector<std::string> Requires() const override { return {"bm25"}; }
+    bool NeedsRanking() const override {
+      ++calls;
+      return false;
+    }
+  };
+  static const absl::Status registered = RegisterStage(
+      "test_counted",
+      [](StageArgs&) -> absl::StatusOr<std::unique_ptr<Stage>> { return std::unique_ptr<Stage>(new Counted); },
+      "test stage counting NeedsRanking calls");
+  REQUIRE(registered.ok());
+  for (int depth : {1, 20, kMaxSpecNesting}) {
+    calls = 0;
+    const Pipeline p = ParseOk(NestedFuse("test_counted", depth));
+    INFO("depth " << depth);
+    CHECK(calls <= 2);
+    CHECK(p.Requires() == std::vector<std::string>{"bm25"});
+  }
+}
+
+TEST_CASE("nesting beyond kMaxSpecNesting is a column error, never a stack overflow",
+          "[pipeline][spec][reliability]") {
+  const int n = kMaxSpecNesting;
+  // '(' groups: n levels parse (and flatten), n + 1 fail at the column of the extra '('.
+  CHECK(ParseOk(Repeat("(", n) + "dense" + Repeat(")", n)).ToString() == "dense(k=1000,ef_search=0)");
+  CHECK_THAT(ParseError(Repeat("(", n + 1) + "dense" + Repeat(")", n + 1)),
+             Contains("column 65") && Contains("more than 64 nested levels"));
+  // The red-team inputs: 10,000 parentheses, 10,000 nested brackets.
+  CHECK_THAT(ParseError(Repeat("(", 10000) + "dense" + Repeat(")", 10000)), Contains("column 65"));
+  CHECK_FALSE(Pipeline::ParseFragment(Repeat("(", 10000)).ok());
+  const std::string lists = "fuse(rrf(weights=" + Repeat("[", 10000) + "1" + Repeat("]", 10000) + "), dense, bm25)";
+  CHECK_THAT(ParseError(lists), Contains("column 82") && Contains("lists nested more than 64"));
+  CHECK_THAT(ParseError("fuse(rrf(weights=" + Repeat("[", n) + "1" + Repeat("]", n) + "), dense, bm25)"),
+             Contains("weights") && Contains("list of numbers"));
+  // fuse( counts like a group, and so do groups around it.
+  CHECK_THAT(ParseError(NestedFuse("dense", n + 1)), Contains("column 645") && Contains("'fuse('"));
+  CHECK_THAT(ParseError("(" + NestedFuse("dense", n) + ")"), Contains("column 636") && Contains("more than 64"));
+
+  // The deepest accepted spec prints, re-parses, plans and runs without overflowing.
+  const Pipeline deepest = ParseOk(NestedFuse("bm25", n));
+  const std::string canonical = deepest.ToString();
+  CHECK(ParseOk(canonical).ToString() == canonical);
+  const std::vector<std::string> texts = {"apple banana", "apple", "banana cherry", "apple apple"};
+  auto bm25 = Bm25Index::Build({}, texts);
+  REQUIRE(bm25.ok());
+  Resources r;
+  r.bm25 = bm25->get();
+  CHECK(deepest.Explain(r) == canonical);
+  Queries queries;
+  REQUIRE(queries.Add({"q1", "apple"}).ok());
+  absl::StatusOr<BatchRanking> ranking = deepest.Run(r, queries);
+  REQUIRE(ranking.ok());
+  absl::StatusOr<BatchRanking> plain = ParseOk("bm25").Run(r, queries);
+  REQUIRE(plain.ok());
+  REQUIRE(ranking->lists[0].size() == plain->lists[0].size());
+  for (std::size_t i = 0; i < plain->lists[0].size(); ++i) CHECK(ranking->lists[0][i].id == plain->lists[0][i].id);
+}
+
+TEST_CASE("non-ASCII characters are column errors counted in characters", "[pipeline][spec][reliability]") {
+  // A pasted no-break space: the message used to hold the lone byte 0xC2 (Python could not
+  // decode it and raised UnicodeDecodeError).
+  const std::string nbsp = ParseError("dense\xC2\xA0>> avg");
+  CHECK_THAT(nbsp, Contains("column 6") && Contains("U+00A0") && Contains("no-break space"));
+  CHECK(nbsp.find('\xC2') == std::string::npos);
+  CHECK_THAT(ParseError("dense \xC2\xBB avg"), Contains("column 7") && Contains("U+00BB") && Contains("'>>'"));
+  CHECK_THAT(ParseError("dense(k=\xE2\x80\x9C" "3\xE2\x80\x9D)"), Contains("column 9") && Contains("U+201C"));
+  // Columns count characters: the two 2-byte characters in the quoted string count one each.
+  CHECK_THAT(ParseError("dense >> text_prf(sep='\xC3\xA9\xC3\xA9') >> $"),
+             Contains("column 32") && Contains("'$'"));
+  CHECK(ParseOk("dense >> text_prf(sep='\xC3\xA9') >> dense").ToString() ==
+        "dense(k=1000,ef_search=0) >> text_prf(k=3,sep=\"\xC3\xA9\") >> dense(k=1000,ef_search=0)");
+  // Bytes that are not UTF-8, and control characters, are named, not copied into the message.
+  CHECK_THAT(ParseError("dense >> \xFF"), Contains("column 10") && Contains("0xFF") && Contains("UTF-8"));
+  CHECK_THAT(ParseError("dense(sep='\xC3')"), Contains("column 12") && Contains("0xC3"));
+  CHECK_THAT(ParseError(std::string("dense >> \x01", 10)), Contains("U+0001"));
+  CHECK_THAT(ParseError(std::string("dense\0", 6)), Contains("column 6") && Contains("U+0000"));
+  // Numbers are plain decimals.
+  CHECK_THAT(ParseError("dense(k=0x10)"), Contains("column 9") && Contains("'0x10'"));
+  CHECK_THAT(ParseError("dense(k=1e999)"), Contains("'1e999' is not a finite"));
+}
+
+TEST_CASE("spec arguments are range-checked, naming the argument", "[pipeline][spec][reliability]") {
+  // An empty list used to mean the default ([1,1]).
+  CHECK_THAT(ParseError("fuse(rrf(weights=[]), dense, bm25)"), Contains("weights=[]") && Contains("empty"));
+  CHECK_THAT(ParseError("fuse(interpolate(weights=[]), dense, bm25)"), Contains("weights=[]"));
+  CHECK_THAT(ParseError("fuse(rrf(weights=[1]), dense, bm25)"),
+             Contains("weights=[1]") && Contains("1 weights for 2"));
+  CHECK_THAT(ParseError("fuse(combsum(weights=[1,-0.5]), dense, bm25)"),
+             Contains("weights=[1,-0.5]") && Contains(">= 0"));
+  CHECK_THAT(ParseError("fuse(borda(weights=[0,0]), dense, bm25)"), Contains("all 0"));
+  CHECK_THAT(ParseError("fuse(rrf(weights=[nan,1]), dense, bm25)"), Contains("list of numbers"));
+  CHECK_THAT(ParseError("fuse(rrf(weights=[inf,1]), dense, bm25)"), Contains("list of numbers"));
+  CHECK_THAT(ParseError("fuse(rrf(weights=[1e400,1]), dense, bm25)"), Contains("not a finite"));
+  CHECK(ParseOk("fuse(rrf(weights=[0,1]), dense, bm25)").ToString() ==
+        "fuse(rrf(k=60,weights=[0,1],depth=0,top=0),dense(k=1000,ef_search=0),bm25(k=1000,k1=index,b=index))");
+  // Integers beyond 2^53 are errors naming the argument, never wrapped around.
+  CHECK_THAT(ParseError("dense(k=1e30)"), Contains("k=1e30") && Contains("too large for an integer"));
+  CHECK_THAT(ParseError("dense(k=99999999999999999999)"),
+             Contains("k=99999999999999999999") && Contains("too large"));
+  CHECK_THAT(ParseError("bm25 >> cut(k=-1e300)"), Contains("k=-1e300") && Contains("too large"));
+  CHECK_THAT(ParseError("dense(k=9007199254740992)"), Contains("k = 9007199254740992") && Contains("out of range"));
+  CHECK_THAT(ParseError("bm25 >> rm3(fb_docs=4294967297) >> bm25"), Contains("fb_docs") && Contains("out of range"));
+  CHECK_THAT(ParseError("dense(k=0)"), Contains("k = 0"));
+  CHECK_THAT(ParseError("dense(ef_search=-1)"), Contains("ef_search"));
+  // k1 = -1 used to be taken as 'index'.
+  CHECK_THAT(ParseError("bm25(k1=-1)"), Contains("k1 = -1") && Contains(">= 0"));
+  CHECK_THAT(ParseError("fuse(rrf(k=0), dense, bm25)"), Contains("k must be"));
+  CHECK_THAT(ParseError("fuse(rrf(depth=-1), dense, bm25)"), Contains("depth"));
+}
+
+TEST_CASE("retrievers cap k by the index size before allocating", "[pipeline][run][reliability]") {
+  // dense(k=1073741824) passed validation, then allocated queries x 2^30 results.
+  RowMatrix v = RowMatrix::Random(5, 4);
+  auto index = FlatIndex::Create(4, Metric::kInnerProduct);
+  REQUIRE(index.ok());
+  REQUIRE((*index)->Add(View(v)).ok());
+  auto bm25 = Bm25Index::Build({}, {"apple banana", "apple", "banana cherry"});
+  REQUIRE(bm25.ok());
+  Resources r;
+  r.dense_index = index->get();
+  r.bm25 = bm25->get();
+  Queries queries;
+  REQUIRE(queries.Add({"q1", "apple"}).ok());
+  REQUIRE(queries.Add({"q2", "banana"}).ok());
+  RowMatrix q = v.topRows(2);
+  const Pipeline dense = ParseOk("dense(k=1073741824,ef_search=1073741824)");
+  CHECK(dense.ToString() == "dense(k=1073741824,ef_search=1073741824)");
+  absl::StatusOr<BatchRanking> d = dense.Run(r, queries, {}, &q);
+  REQUIRE(d.ok());
+  CHECK(d->lists[0].size() == 5);
+  absl::StatusOr<BatchRanking> b = ParseOk("bm25(k=2147483648)").Run(r, queries);
+  REQUIRE(b.ok());
+  CHECK(b->lists[0].size() == 2);
+  absl::StatusOr<BatchRanking> fused =
+      ParseOk("fuse(rrf(depth=2147483648,top=1000000000), dense(k=1073741824), bm25(k=1073741824))")
+          .Run(r, queries, {}, &q);
+  REQUIRE(fused.ok());
+  CHECK(fused->lists[0].size() <= 5);
+}
+
+}  // namespace
+}  // namespace densefb

@@ -342,3 +342,109 @@ def test_errors_name_the_problem(resources):
         Dense().run(resources, {"q": "x"}, query_vectors=np.ones((1, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="rows"):
         Dense().run(resources, {"q": "x"}, query_vectors=np.ones((2, 384), dtype=np.float32))
+
+
+# ---- reliability of the spec grammar (issue 12) ---------------------------------------------
+
+def _nested_fuse(leaf: str, depth: int) -> str:
+    s = leaf
+    for _ in range(depth):
+        s = f"fuse(rrf, {s}, bm25)"
+    return s
+
+
+def test_deep_specs_are_column_errors_not_crashes():
+    # In a child process: these overflowed the stack (exit 139), which would end this session.
+    code = r"""
+import densefb
+for spec in ["(" * 10000 + "dense" + ")" * 10000,
+             "fuse(rrf(weights=" + "[" * 10000 + "1" + "]" * 10000 + "), dense, bm25)"]:
+    try:
+        densefb.Pipeline.parse(spec)
+    except ValueError as e:
+        print(e)
+"""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("pipeline spec column 65: more than 64 nested levels")
+    assert lines[1].startswith("pipeline spec column 82: lists nested more than 64 deep")
+
+
+def test_nesting_limit_and_exponential_fuse():
+    # Depth 28 took seconds (exponential); the documented limit parses and round-trips.
+    limit = _nested_fuse("dense", 64)
+    p = Pipeline.parse(limit)
+    assert Pipeline.parse(p.spec).spec == p.spec
+    assert p.spec.count("fuse(") == 64
+    with pytest.raises(ValueError, match=r"column 645: more than 64 nested levels"):
+        Pipeline.parse(_nested_fuse("dense", 65))
+    # Composing with >> adds no nesting: canonical specs are not wrapped in parentheses.
+    q = Pipeline(limit)
+    for _ in range(100):
+        q = q >> Cut(k=10)
+    assert q.spec.count(">> cut(k=10)") == 100
+    assert fuse(RRF(), Pipeline(_nested_fuse("dense", 63)), BM25()).spec.count("fuse(") == 64
+
+
+def test_non_ascii_in_a_spec_is_a_column_error():
+    # A pasted no-break space raised UnicodeDecodeError (a lone byte in the message).
+    with pytest.raises(ValueError, match=r"^pipeline spec column 6: unexpected character U\+00A0 "
+                                         r"\(no-break space\).*columns count characters"):
+        Pipeline.parse("dense\u00a0>> avg")
+    with pytest.raises(ValueError, match=r"column 32: unexpected character '\$'"):
+        Pipeline.parse("dense >> text_prf(sep='éé') >> $")
+    with pytest.raises(ValueError, match=r"column 9: unexpected character U\+201C"):
+        Pipeline.parse("dense(k=\u201c3\u201d)")
+    with pytest.raises(ValueError, match=r"column 3: character U\+D800 .*surrogate"):
+        Pipeline.parse("de\ud800nse")
+    with pytest.raises(ValueError, match=r"column 1: character U\+DC80"):
+        Pipeline("\udc80")
+    with pytest.raises(TypeError, match="a pipeline spec is a str, not bytes"):
+        Pipeline.parse(b"dense")
+    assert Pipeline.parse("dense >> text_prf(sep='é') >> dense").spec == \
+        'dense(k=1000,ef_search=0) >> text_prf(k=3,sep="é") >> dense(k=1000,ef_search=0)'
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("fuse(rrf(weights=[]), dense, bm25)", r"weights=\[\] is an empty list"),
+    ("fuse(rrf(weights=[1,1,1]), dense, bm25)", r"weights=\[1,1,1\] has 3 weights for 2"),
+    ("fuse(interpolate(weights=[-1,1]), dense, bm25)", r"weights=\[-1,1\] has weight 1 = -1"),
+    ("fuse(rrf(weights=[0,0]), dense, bm25)", r"weights=\[0,0\] is all 0"),
+    ("fuse(rrf(weights=[nan,1]), dense, bm25)", r"argument weights=\[nan,1\] is a list"),
+    ("fuse(rrf(weights=[1e999,1]), dense, bm25)", r"'1e999' is not a finite"),
+    ("dense(k=1e30)", r"argument k=1e30 is too large for an integer"),
+    ("dense(k=99999999999999999999)", r"argument k=99999999999999999999 is too large"),
+    ("dense(k=0)", r"k = 0 is out of range"),
+    ("dense(k=0x10)", r"'0x10' is not a finite decimal number"),
+    ("bm25(k1=-1)", r"k1 = -1 must be >= 0"),
+])
+def test_spec_arguments_are_refused_naming_them(spec, message):
+    with pytest.raises(ValueError, match=r"^pipeline spec column \d+: .*" + message):
+        Pipeline.parse(spec)
+
+
+def test_empty_weights_from_python_are_refused():
+    with pytest.raises(ValueError, match=r"weights=\[\] is an empty list"):
+        fuse(RRF(weights=[]), Dense(), BM25())
+    with pytest.raises(ValueError, match=r"weights=\[1\] has 1 weights for 2"):
+        fuse(Interpolate(weights=[1]), Dense(), BM25())
+
+
+def test_huge_k_is_capped_by_the_index():
+    # dense(k=1073741824) passed validation, then raised bad_alloc (queries x 2^30 results).
+    rng = np.random.default_rng(0)
+    docs = rng.standard_normal((5, 8)).astype(np.float32)
+    index = densefb.FlatIndex(8, metric="ip")
+    index.add(docs)
+    bm25 = densefb.Bm25Index.build([("a", "apple banana"), ("b", "apple"), ("c", "cherry"),
+                                     ("d", "date"), ("e", "elder")])
+    res = Resources(dense_index=index, bm25=bm25)
+    run = Pipeline.parse("dense(k=1073741824,ef_search=1073741824)").run(
+        res, {"q": "x"}, k=0, query_vectors=docs[:1])
+    assert len(run.to_dict()["q"]) == 5
+    run = Pipeline.parse("bm25(k=2147483648)").run(res, {"q": "apple"}, k=0)
+    assert set(run.to_dict()["q"]) == {"a", "b"}
