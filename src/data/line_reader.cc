@@ -5,10 +5,12 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "densefb/file_format.h"
 
 namespace densefb {
 
 absl::StatusOr<std::unique_ptr<LineReader>> LineReader::Open(const std::string& path) {
+  DENSEFB_RETURN_IF_ERROR(CheckPath(path));
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     return absl::NotFoundError(absl::StrCat(path, ": no such file"));
