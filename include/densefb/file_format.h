@@ -1,4 +1,5 @@
-// The on-disk container shared by every densefb index file.
+// The on-disk container shared by every densefb index file, and the one writer through which
+// densefb writes every file (index files and text files alike).
 //
 // Layout (little-endian):
 //   offset  0  char[8]  magic "DENSEFB\0"
@@ -9,11 +10,23 @@
 //   offset 28  u32      CRC-32 of bytes 0..27 (guards the header itself)
 //   offset 32  payload
 //
-// Files are written to a temporary file beside the target, flushed, fsync'ed and renamed
-// over the target, so a crash at any point leaves either the old file or the new one.
-// Readers check magic, kind, version, size and both checksums before parsing anything, and
-// every read is bounded by the payload size, so a hostile length field cannot allocate more
-// than the file holds.
+// Saving. A symbolic link is followed to its final target. A regular file (or a path that does
+// not exist yet) is written to a temporary file beside that target, named
+// ".<name>.densefb-tmp-<pid>-<8 hex digits>", flushed, fsync'ed and renamed over the target, so
+// a crash at any point leaves either the old file or the new one; a replaced file keeps its
+// permission bits. The temporary file is removed when the save fails, when the writer is
+// destroyed uncommitted, and when SIGINT, SIGTERM or SIGHUP kills the process (signals the
+// program handles itself are passed on, and the program cleans up). Temporary files that a
+// killed process left behind (SIGKILL, power loss) are removed by the next save to the same
+// target once their process id is no longer alive. Anything else (a character device such as
+// /dev/stdout or /dev/null, a FIFO, a socket, "-" for standard output, or a path reached through
+// /proc such as /dev/fd/N) is never replaced: the bytes are streamed to it at Commit().
+//
+// Loading. Readers work on the open descriptor only (size by fstat, the mapping of that
+// descriptor), never on the path again, so a concurrent atomic replace gives the old file or the
+// new one. They check type, magic, kind, version, size and both checksums before parsing
+// anything, and every read is bounded by the payload size, so a hostile length field cannot
+// allocate more than the file holds.
 #ifndef DENSEFB_FILE_FORMAT_H_
 #define DENSEFB_FILE_FORMAT_H_
 
@@ -30,8 +43,22 @@ namespace densefb {
 
 inline constexpr std::size_t kFileHeaderSize = 32;
 
+// Refuses a path that cannot name a file: an empty one, or one holding a NUL byte (the C
+// library would silently cut it there). InvalidArgument naming the path (escaped). Every C++
+// entry point that takes a file or folder path calls it first.
+absl::Status CheckPath(absl::string_view path);
+
+// Writes `bytes` as the whole content of `path` through the same atomic writer as the index
+// files (see above; "-" is standard output). Used for every text file densefb writes.
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view bytes);
+
+namespace internal {
+class OutputTarget;
+}  // namespace internal
+
 // Writes a payload to `path` atomically. Nothing is visible at `path` until Commit()
-// succeeds; destroying the writer without committing removes the temporary file.
+// succeeds; destroying the writer without committing removes the temporary file. A target
+// that is not a regular file is streamed to at Commit() (the payload is held in memory).
 class AtomicFileWriter {
  public:
   static absl::StatusOr<std::unique_ptr<AtomicFileWriter>> Open(std::string path,
@@ -52,29 +79,27 @@ class AtomicFileWriter {
   // Finalises the header, flushes, fsyncs and renames over the target path.
   absl::Status Commit();
 
-  const std::string& path() const { return path_; }
-  const std::string& temp_path() const { return temp_path_; }
+  const std::string& path() const;
+  // The temporary file being written ("" when streaming to a non-regular target).
+  const std::string& temp_path() const;
 
  private:
-  AtomicFileWriter(std::string path, std::string temp_path, std::FILE* file, std::string kind,
+  AtomicFileWriter(std::unique_ptr<internal::OutputTarget> out, std::string kind,
                    std::uint32_t version);
-  absl::Status IoError(absl::string_view what) const;
 
-  std::string path_;
-  std::string temp_path_;
-  std::FILE* file_;
+  std::unique_ptr<internal::OutputTarget> out_;
   std::string kind_;
   std::uint32_t version_;
   std::uint64_t payload_bytes_ = 0;
   std::uint32_t crc_;
-  bool committed_ = false;
 };
 
 // Reads a payload written by AtomicFileWriter after verifying it whole.
 class FileReader {
  public:
-  // Fails (naming the file and the problem) on a missing file, a wrong magic or kind, a
-  // version above `max_version`, a size that does not match, or a checksum mismatch.
+  // Fails (naming the file and the problem) on a bad path, a missing, empty or non-regular
+  // file, a directory, a wrong magic or kind, a version above `max_version`, a size that does
+  // not match, or a checksum mismatch.
   static absl::StatusOr<std::unique_ptr<FileReader>> Open(const std::string& path,
                                                           absl::string_view kind,
                                                           std::uint32_t max_version);
@@ -85,6 +110,10 @@ class FileReader {
   std::uint32_t version() const { return version_; }
   std::uint64_t remaining() const { return payload_bytes_ - position_; }
   const std::string& path() const { return path_; }
+  // The size of the opened file (fstat of its descriptor) and the descriptor itself, for a
+  // caller that maps the verified file: never reopen the path, it may have been replaced.
+  std::uint64_t file_size() const { return kFileHeaderSize + payload_bytes_; }
+  int fd() const;
 
   // Reads exactly `bytes`; `what` names the field in the error message.
   absl::Status Read(void* data, std::size_t bytes, absl::string_view what);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "data/line_reader.h"
 #include "densefb/data.h"
+#include "densefb/file_format.h"
 
 namespace densefb {
 namespace {
@@ -166,6 +167,7 @@ absl::StatusOr<Queries> ReadTopicsTsv(const std::string& path) {
 }
 
 absl::StatusOr<BeirDataset> LoadBeirDataset(const std::string& dir, const std::string& split) {
+  DENSEFB_RETURN_IF_ERROR(CheckPath(dir));
   std::error_code ec;
   if (!std::filesystem::is_directory(dir, ec)) {
     return absl::NotFoundError(absl::StrCat(dir, ": no such directory (expected a BEIR folder)"));

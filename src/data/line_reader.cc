@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "densefb/data.h"
+#include "densefb/file_format.h"
 
 namespace densefb {
 namespace {
@@ -17,6 +18,7 @@ constexpr absl::string_view kUtf8Bom = "\xEF\xBB\xBF";
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LineReader>> LineReader::Open(const std::string& path) {
+  DENSEFB_RETURN_IF_ERROR(CheckPath(path));
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     return absl::NotFoundError(absl::StrCat(path, ": no such file"));

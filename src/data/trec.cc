@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "data/line_reader.h"
 #include "densefb/data.h"
+#include "densefb/file_format.h"
 
 namespace densefb {
 namespace {
@@ -24,19 +25,9 @@ std::vector<absl::string_view> Fields(absl::string_view line) {
   return absl::StrSplit(line, absl::ByAnyChar(kWhitespace), absl::SkipEmpty());
 }
 
-// Writes `text` to `path` atomically: temporary file, fsync, rename.
+// Writes `text` to `path` through densefb's one atomic writer (densefb/file_format.h).
 absl::Status WriteTextAtomically(const std::string& path, const std::string& text) {
-  const std::string tmp = absl::StrCat(path, ".tmp-", static_cast<long>(::getpid()));
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot create ", tmp));
-  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size() &&
-                  std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  const bool closed = std::fclose(f) == 0;
-  if (!ok || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return absl::DataLossError(absl::StrCat(path, ": write failed"));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(path, text);
 }
 
 }  // namespace

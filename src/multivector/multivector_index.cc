@@ -352,7 +352,13 @@ absl::Status MultiVectorIndex::Save(const std::string& path) const {
   const char zeros[kMatrixAlignment] = {};
   DENSEFB_RETURN_IF_ERROR(write(zeros, pad));
   DENSEFB_RETURN_IF_ERROR(write(matrix_, static_cast<std::size_t>(num_tokens() * dim_) * sizeof(float)));
-  if (token_index_ != nullptr) {
+  if (w->temp_path().empty()) {  // streamed to a device, a pipe or standard output
+    if (token_index_ != nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": is not a regular file; an index with a token index is two files (",
+          TokenIndexPath(path), ") and needs a file path"));
+    }
+  } else if (token_index_ != nullptr) {
     DENSEFB_RETURN_IF_ERROR(token_index_->Save(TokenIndexPath(path)));
   } else {
     std::error_code ec;
@@ -375,9 +381,7 @@ std::string FileKind(const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<MultiVectorIndex>> MultiVectorIndex::Load(const std::string& path) {
   DENSEFB_ASSIGN_OR_RETURN(std::unique_ptr<FileReader> r, FileReader::Open(path, kKind, kFormatVersion));
-  std::error_code ec;
-  const std::uint64_t file_size = std::filesystem::file_size(path, ec);
-  if (ec) return absl::DataLossError(absl::StrCat(path, ": cannot stat: ", ec.message()));
+  const std::uint64_t file_size = r->file_size();  // of the verified file, not of the path now
   std::uint32_t dim = 0, flags = 0;
   DENSEFB_RETURN_IF_ERROR(r->ReadPod(&dim, "dim"));
   DENSEFB_RETURN_IF_ERROR(r->ReadPod(&flags, "flags"));
@@ -418,20 +422,19 @@ absl::StatusOr<std::unique_ptr<MultiVectorIndex>> MultiVectorIndex::Load(const s
     return r->Corrupt(absl::StrCat("the token matrix should take ", matrix_bytes, " bytes, ", r->remaining(), " are left"));
   }
   const std::uint64_t matrix_offset = file_size - r->remaining();
-  r.reset();
   if (matrix_bytes > 0) {
-    const int fd = ::open(path.c_str(), O_RDONLY);
-    if (fd < 0) return absl::PermissionDeniedError(absl::StrCat(path, ": cannot open: ", std::strerror(errno)));
-    void* base = ::mmap(nullptr, file_size, PROT_READ, MAP_SHARED, fd, 0);
-    ::close(fd);
+    // Maps the descriptor that was verified: the path may name a newer file by now.
+    void* base = ::mmap(nullptr, file_size, PROT_READ, MAP_SHARED, r->fd(), 0);
     if (base == MAP_FAILED) return absl::ResourceExhaustedError(absl::StrCat(path, ": mmap failed: ", std::strerror(errno)));
     index->mapping_ = std::make_unique<Mapping>();
     index->mapping_->base = base;
     index->mapping_->length = file_size;
     index->matrix_ = reinterpret_cast<const float*>(static_cast<const char*>(base) + matrix_offset);
   }
+  r.reset();
   index->RebuildStats();
   const std::string token_path = TokenIndexPath(path);
+  std::error_code ec;
   if (std::filesystem::exists(token_path, ec)) {
     const std::string kind = FileKind(token_path);
     std::unique_ptr<VectorIndex> token_index;

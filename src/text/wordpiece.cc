@@ -27,6 +27,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "densefb/file_format.h"
 #include "densefb/tokenizer.h"
 #include "index/parallel.h"
 
@@ -1085,6 +1086,7 @@ namespace {
 namespace fs = std::filesystem;
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  DENSEFB_RETURN_IF_ERROR(CheckPath(path));
   std::error_code ec;
   if (!fs::exists(path, ec)) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
   if (fs::is_directory(path, ec)) {
@@ -1724,6 +1726,7 @@ absl::StatusOr<WordPieceTokenizer> WordPieceTokenizer::FromVocabFile(
 }
 
 absl::StatusOr<WordPieceTokenizer> WordPieceTokenizer::FromDirectory(const std::string& dir) {
+  DENSEFB_RETURN_IF_ERROR(CheckPath(dir));
   std::error_code ec;
   if (!fs::exists(dir, ec)) return absl::NotFoundError(absl::StrCat(dir, ": no such directory"));
   if (!fs::is_directory(dir, ec)) {

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "densefb/file_format.h"
 #include "index/kernels.h"
 
 namespace densefb::torch_impl {
@@ -50,6 +51,7 @@ constexpr std::int64_t kRowBlock = 1024;
 }  // namespace
 
 absl::StatusOr<BertConfig> BertConfig::FromFile(const std::string& path) {
+  DENSEFB_RETURN_IF_ERROR(CheckPath(path));
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
   Json j;

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "torch/bert.h"
+#include "densefb/file_format.h"
 #include "densefb/torch/encoders.h"
 
 #include <c10/util/Exception.h>
@@ -72,6 +73,7 @@ absl::StatusOr<DenseLayer> ReadDense(const fs::path& dir) {
 }  // namespace
 
 absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path, bool require_object) {
+  DENSEFB_RETURN_IF_ERROR(CheckPath(path));
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
   try {
@@ -117,6 +119,7 @@ at::Tensor DenseLayer::Apply(const at::Tensor& x) const {
 }
 
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> OpenWeights(const std::string& dir) {
+  DENSEFB_RETURN_IF_ERROR(CheckPath(dir));
   const fs::path st = fs::path(dir) / "model.safetensors";
   std::error_code ec;
   if (fs::exists(st, ec)) return SafetensorsFile::Open(st.string());
@@ -129,6 +132,7 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> OpenWeights(const std::string& 
 }
 
 absl::StatusOr<SentenceTransformerLayout> ReadSentenceTransformerLayout(const std::string& dir) {
+  DENSEFB_RETURN_IF_ERROR(CheckPath(dir));
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
     return absl::NotFoundError(absl::StrCat(dir, ": no such directory (expected a model directory)"));

@@ -1,25 +1,37 @@
 // Reliability (docs/reliability.md): many threads at once on shared objects give the results of
 // sequential runs; hostile numbers and sizes are errors, never crashes or huge allocations;
-// regressions of inputs found by the fuzz targets of tests/fuzz.
+// regressions of inputs found by the fuzz targets of tests/fuzz; files: atomic saves under
+// concurrent loads from another process, signals, a full disk, links, devices and bad paths.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <limits>
 #include <memory>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "densefb/bm25.h"
 #include "densefb/data.h"
 #include "densefb/feedback.h"
 #include "densefb/file_format.h"
 #include "densefb/flat_index.h"
 #include "densefb/hnsw_index.h"
+#include "densefb/multivector.h"
 #include "densefb/safetensors.h"
 #include "densefb/tokenizer.h"
 #include "test_util.h"
@@ -441,6 +453,376 @@ TEST_CASE("BM25 edge cases: duplicate names, empty and stop-word-only queries, k
   const auto rm3 = index->SearchRm3({"", "the"}, 5, {}, 1).value();
   CHECK(rm3.lists[0].empty());
   CHECK(rm3.lists[1].empty());
+}
+
+// ---- files ------------------------------------------------------------------------------------
+
+std::unique_ptr<FlatIndex> SmallFlat(std::int64_t n, std::uint32_t seed) {
+  auto index = FlatIndex::Create(8, Metric::kInnerProduct).value();
+  const RowMatrix m = RandomMatrix(n, 8, seed);
+  REQUIRE(index->Add(View(m)).ok());
+  return index;
+}
+
+// The first stored vector, to tell two indexes apart.
+RowMatrix FirstRow(const VectorIndex& index) {
+  RowMatrix row(1, index.dim());
+  const std::int64_t id = 0;
+  REQUIRE(index.Reconstruct({&id, 1}, MutableView(row)).ok());
+  return row;
+}
+
+// Names of the temporary files (".<name>.densefb-tmp-...", or an older ".tmp-") in `dir`.
+std::vector<std::string> TempFiles(const std::string& dir) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find(".densefb-tmp-") != std::string::npos || name.find(".tmp-") != std::string::npos) {
+      found.push_back(name);
+    }
+  }
+  return found;
+}
+
+mode_t FileType(const std::string& path) {
+  struct stat st {};
+  REQUIRE(::lstat(path.c_str(), &st) == 0);
+  return st.st_mode & S_IFMT;
+}
+
+std::string ReadAll(int fd) {
+  std::string out;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) out.append(buffer, static_cast<std::size_t>(n));
+  return out;
+}
+
+// Runs `body` in a forked child (its return value is the exit status) and returns the raw
+// wait status. The child starts with SIGTERM at its default action, as in a plain program
+// (Catch2 installs its own handlers in the test process).
+template <typename Body>
+int InChild(Body body) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGINT, SIG_DFL);
+    ::_exit(body());
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return status;
+}
+
+TEST_CASE("Two processes: loads while the other atomically replaces the file never fail") {
+  const std::string dir = testing::TempDir("files_concurrent");
+  const std::string path = dir + "/index.flat";
+  const auto a = SmallFlat(40, 1), b = SmallFlat(90, 2);
+  const RowMatrix a0 = FirstRow(*a), b0 = FirstRow(*b);
+  REQUIRE(a->Save(path).ok());
+  const pid_t saver = ::fork();
+  REQUIRE(saver >= 0);
+  if (saver == 0) {  // replaces the file, alternately with b and a, until SIGTERM
+    ::signal(SIGTERM, SIG_DFL);
+    for (int i = 0;; ++i) {
+      if (!(i % 2 == 0 ? *b : *a).Save(path).ok()) ::_exit(1);
+    }
+  }
+  int loads = 0, seen_a = 0, seen_b = 0, failures = 0, wrong = 0;
+  std::string first_error;
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] { return std::chrono::steady_clock::now() - start; };
+  while ((loads < 8000 || seen_a < 20 || seen_b < 20) && elapsed() < std::chrono::seconds(4)) {
+    ++loads;
+    auto loaded = FlatIndex::Load(path);
+    if (!loaded.ok()) {
+      if (failures++ == 0) first_error = std::string(loaded.status().message());
+      continue;
+    }
+    const RowMatrix row = FirstRow(**loaded);
+    if ((*loaded)->size() == 40 && row == a0) {
+      ++seen_a;
+    } else if ((*loaded)->size() == 90 && row == b0) {
+      ++seen_b;
+    } else {
+      ++wrong;
+    }
+  }
+  ::kill(saver, SIGTERM);
+  int status = 0;
+  REQUIRE(::waitpid(saver, &status, 0) == saver);
+  INFO("loads " << loads << ", a " << seen_a << ", b " << seen_b << ", first error: " << first_error);
+  CHECK(failures == 0);
+  CHECK(wrong == 0);
+  CHECK(seen_a > 0);
+  CHECK(seen_b > 0);
+  CHECK(WIFSIGNALED(status));  // the saver never failed (it would have exited with 1)
+  CHECK(TempFiles(dir).empty());  // a save cut by SIGTERM removed its temporary file
+  auto last = FlatIndex::Load(path);
+  REQUIRE(last.ok());
+  CHECK(((*last)->size() == 40 || (*last)->size() == 90));
+}
+
+TEST_CASE("SIGTERM during a save removes the recognisably named temporary file and kills as before") {
+  const std::string dir = testing::TempDir("files_sigterm");
+  const std::string path = dir + "/index.flat";
+  const auto old = SmallFlat(40, 1);
+  REQUIRE(old->Save(path).ok());
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::signal(SIGTERM, SIG_DFL);
+    auto writer = AtomicFileWriter::Open(path, "FLAT", 1);
+    if (!writer.ok() || !(*writer)->Write("partial", 7).ok()) ::_exit(1);
+    const std::string temp = (*writer)->temp_path() + "\n";
+    if (::write(pipe_fds[1], temp.data(), temp.size()) < 0) ::_exit(1);
+    while (true) ::pause();
+  }
+  ::close(pipe_fds[1]);
+  std::string temp;
+  char c;
+  while (::read(pipe_fds[0], &c, 1) == 1 && c != '\n') temp += c;
+  ::close(pipe_fds[0]);
+  const std::string name = std::filesystem::path(temp).filename().string();
+  INFO(temp);
+  CHECK(std::filesystem::path(temp).parent_path() == std::filesystem::path(dir));
+  CHECK(std::regex_match(name, std::regex(R"(\.index\.flat\.densefb-tmp-)" + std::to_string(child) + "-[0-9a-f]{8}")));
+  CHECK(std::filesystem::exists(temp));
+  ::kill(child, SIGTERM);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGTERM);
+  CHECK_FALSE(std::filesystem::exists(temp));
+  CHECK(TempFiles(dir).empty());
+  CHECK(FlatIndex::Load(path).value()->size() == 40);
+}
+
+TEST_CASE("A temporary file left by a killed process is removed by the next save to that target") {
+  const std::string dir = testing::TempDir("files_stale");
+  const std::string path = dir + "/index.flat";
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  const int status = InChild([&] {  // dies mid-save without cleaning up, as on SIGKILL
+    auto writer = AtomicFileWriter::Open(path, "FLAT", 1);
+    if (!writer.ok() || !(*writer)->Write("partial", 7).ok()) return 1;
+    const std::string& temp = (*writer)->temp_path();
+    if (::write(pipe_fds[1], temp.data(), temp.size()) < 0) return 1;
+    ::_exit(0);
+  });
+  ::close(pipe_fds[1]);
+  const std::string stale = ReadAll(pipe_fds[0]);
+  ::close(pipe_fds[0]);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(std::filesystem::exists(stale));
+  // Kept: a temporary file of a live process (this one), and one of another target.
+  const std::string live = dir + "/.index.flat.densefb-tmp-" + std::to_string(::getpid()) + "-0badcafe";
+  std::string other_name = std::filesystem::path(stale).filename().string();  // same dead pid
+  other_name.replace(0, std::string(".index.flat").size(), ".other.flat");
+  const std::string other = dir + "/" + other_name;
+  testing::WriteFile(live, "x");
+  testing::WriteFile(other, "x");
+  REQUIRE(SmallFlat(10, 3)->Save(path).ok());
+  CHECK_FALSE(std::filesystem::exists(stale));
+  CHECK(std::filesystem::exists(live));
+  CHECK(std::filesystem::exists(other));
+  CHECK(FlatIndex::Load(path).value()->size() == 10);
+}
+
+TEST_CASE("A save that runs out of space (file size limit) leaves the old file and no temporary file") {
+  const std::string dir = testing::TempDir("files_full");
+  const std::string path = dir + "/index.flat";
+  const std::string run_path = dir + "/run.trec";
+  REQUIRE(SmallFlat(40, 1)->Save(path).ok());
+  REQUIRE(WriteFileAtomically(run_path, "q 0 d 1 1 old\n").ok());
+  const auto big = SmallFlat(20000, 2);  // 800 KB
+  const int status = InChild([&] {
+    ::signal(SIGXFSZ, SIG_IGN);  // writes past the limit then fail with EFBIG
+    const rlimit limit{64 << 10, 64 << 10};
+    if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) return 2;
+    const absl::Status saved = big->Save(path);
+    const absl::Status written = WriteFileAtomically(run_path, std::string(200000, 'x'));
+    const auto expected = [&](const absl::Status& s, const std::string& p) {
+      return !s.ok() && absl::StrContains(s.message(), p) && absl::StrContains(s.message(), "File too large");
+    };
+    return expected(saved, path) && expected(written, run_path) ? 0 : 1;
+  });
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(FlatIndex::Load(path).value()->size() == 40);
+  CHECK(testing::ReadFile(run_path) == "q 0 d 1 1 old\n");
+  CHECK(TempFiles(dir).empty());
+}
+
+TEST_CASE("Saving through symbolic links replaces the final target and keeps the links") {
+  namespace fs = std::filesystem;
+  const std::string dir = testing::TempDir("files_links");
+  const std::string real = dir + "/real.flat";
+  REQUIRE(SmallFlat(90, 2)->Save(real).ok());
+  ::chmod(real.c_str(), 0640);
+  fs::create_symlink("real.flat", dir + "/link1");  // relative
+  fs::create_symlink(dir + "/link1", dir + "/link2");  // absolute, to a link
+  REQUIRE(SmallFlat(40, 1)->Save(dir + "/link2").ok());
+  CHECK(FileType(dir + "/link1") == S_IFLNK);
+  CHECK(FileType(dir + "/link2") == S_IFLNK);
+  CHECK(FileType(real) == S_IFREG);
+  CHECK(FlatIndex::Load(real).value()->size() == 40);
+  CHECK((fs::status(real).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read));
+  // A dangling link creates its target; a text file goes the same way.
+  fs::create_symlink("new.trec", dir + "/dangling");
+  REQUIRE(WriteFileAtomically(dir + "/dangling", "text\n").ok());
+  CHECK(FileType(dir + "/dangling") == S_IFLNK);
+  CHECK(testing::ReadFile(dir + "/new.trec") == "text\n");
+  fs::create_symlink("loop2", dir + "/loop1");
+  fs::create_symlink("loop1", dir + "/loop2");
+  const absl::Status loop = SmallFlat(4, 1)->Save(dir + "/loop1");
+  CHECK_THAT(std::string(loop.message()), Contains("too many levels of symbolic links"));
+  CHECK(FileType(dir + "/loop1") == S_IFLNK);
+  CHECK(TempFiles(dir).empty());
+}
+
+TEST_CASE("Saving to a FIFO, /dev/null, /dev/full, - or /dev/stdout streams and never replaces it") {
+  const std::string dir = testing::TempDir("files_devices");
+  const auto index = SmallFlat(40, 1);
+  REQUIRE(index->Save(dir + "/regular.flat").ok());
+  const std::string expected = testing::ReadFile(dir + "/regular.flat");
+
+  const std::string fifo = dir + "/fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::string received;
+  std::thread reader([&] { received = testing::ReadFile(fifo); });
+  const absl::Status to_fifo = index->Save(fifo);
+  reader.join();
+  CHECK(to_fifo.ok());
+  CHECK(received == expected);
+  CHECK(FileType(fifo) == S_IFIFO);
+  CHECK(TempFiles(dir).empty());
+
+  CHECK(index->Save("/dev/null").ok());
+  CHECK(FileType("/dev/null") == S_IFCHR);
+  const absl::Status full = index->Save("/dev/full");
+  CHECK_THAT(std::string(full.message()), Contains("/dev/full") && Contains("No space left on device"));
+  CHECK(FileType("/dev/full") == S_IFCHR);
+  CHECK_FALSE(WriteFileAtomically("/dev/full", "q 0 d 1 1 t\n").ok());
+  CHECK(FileType("/dev/full") == S_IFCHR);
+
+  // A multi-vector index streams alone; with its token index (a second file) it needs a path.
+  auto mv = MultiVectorIndex::Create(8).value();
+  const RowMatrix tokens = RandomMatrix(5, 8, 4);
+  const std::vector<std::int32_t> token_ids = {1, 2, 3, 4, 5};
+  const ConstMatrixView doc = View(tokens);
+  const absl::Span<const std::int32_t> doc_ids(token_ids);
+  REQUIRE(mv->Add({&doc, 1}, {&doc_ids, 1}).ok());
+  CHECK(mv->Save("/dev/null").ok());
+  REQUIRE(mv->BuildTokenIndex().ok());
+  CHECK_THAT(std::string(mv->Save("/dev/null").message()), Contains("needs a file path"));
+  CHECK_FALSE(std::filesystem::exists("/dev/null.tokens"));
+  CHECK(FileType("/dev/null") == S_IFCHR);
+
+  // "-" and /dev/stdout write to standard output, here a pipe.
+  for (const std::string target : {"-", "/dev/stdout"}) {
+    int pipe_fds[2];
+    REQUIRE(::pipe(pipe_fds) == 0);
+    const int status = InChild([&] {
+      ::dup2(pipe_fds[1], STDOUT_FILENO);
+      ::close(pipe_fds[1]);
+      return WriteFileAtomically(target, "q 0 d 1 1 t\n").ok() ? 0 : 1;
+    });
+    ::close(pipe_fds[1]);
+    CHECK(ReadAll(pipe_fds[0]) == "q 0 d 1 1 t\n");
+    ::close(pipe_fds[0]);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  }
+  // /dev/stdout redirected to a regular file writes into that file (the shell's), not a new one.
+  const std::string out = dir + "/stdout.txt";
+  testing::WriteFile(out, "");
+  struct stat before {};
+  REQUIRE(::stat(out.c_str(), &before) == 0);
+  const int status = InChild([&] {
+    const int fd = ::open(out.c_str(), O_WRONLY);
+    ::dup2(fd, STDOUT_FILENO);
+    return WriteFileAtomically("/dev/stdout", "streamed\n").ok() ? 0 : 1;
+  });
+  CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  struct stat after {};
+  REQUIRE(::stat(out.c_str(), &after) == 0);
+  CHECK(after.st_ino == before.st_ino);
+  CHECK(testing::ReadFile(out) == "streamed\n");
+}
+
+TEST_CASE("Loading /dev/null, an empty file, a FIFO or a directory gives a clear error") {
+  const std::string dir = testing::TempDir("files_load_kinds");
+  const auto message = [](const absl::StatusOr<std::unique_ptr<FlatIndex>>& r) {
+    REQUIRE_FALSE(r.ok());
+    return std::string(r.status().message());
+  };
+  const std::string null_error = message(FlatIndex::Load("/dev/null"));
+  CHECK(null_error == "/dev/null: is not a regular file (a character device), not an index file");
+  testing::WriteFile(dir + "/empty", "");
+  CHECK(message(FlatIndex::Load(dir + "/empty")) == dir + "/empty: is empty (0 bytes), not an index file");
+  REQUIRE(::mkfifo((dir + "/fifo").c_str(), 0600) == 0);  // no writer: must not block
+  CHECK_THAT(message(FlatIndex::Load(dir + "/fifo")), Contains("is not a regular file (a FIFO)"));
+  CHECK_THAT(message(FlatIndex::Load(dir)), Contains("is a directory"));
+  CHECK_THAT(message(FlatIndex::Load(dir + "/missing")), Contains("no such file"));
+  CHECK(FlatIndex::Load(dir + "/missing").status().code() == absl::StatusCode::kNotFound);
+  CHECK(message(FlatIndex::Load("")) == "empty path");
+  // And on save: an empty path, a directory, a path ending in "/".
+  const auto index = SmallFlat(4, 1);
+  CHECK(index->Save("").message() == "empty path");
+  CHECK_THAT(std::string(index->Save(dir).message()), Contains("is a directory"));
+  CHECK_THAT(std::string(index->Save(dir + "/newdir/").message()), Contains("expected a file path"));
+  CHECK_THAT(std::string(index->Save(dir + "/no/such/folder.flat").message()),
+             Contains("cannot create a temporary file") && Contains("No such file or directory"));
+  CHECK(WriteFileAtomically("", "x").message() == "empty path");
+  CHECK_THAT(std::string(WriteFileAtomically(dir, "x").message()), Contains("is a directory"));
+}
+
+TEST_CASE("A path holding a NUL byte is refused by every reader and writer, never cut at the NUL") {
+  const std::string dir = testing::TempDir("files_nul");
+  const std::string bad = dir + "/a" + std::string(1, '\0') + "b";
+  const auto refused = [&](const absl::Status& s) {
+    INFO(s.ToString());
+    CHECK(s.code() == absl::StatusCode::kInvalidArgument);
+    CHECK_THAT(std::string(s.message()), Contains("contains a NUL byte") && Contains("/a\\x00b"));
+  };
+  const auto flat = SmallFlat(4, 1);
+  refused(flat->Save(bad));
+  refused(FlatIndex::Load(bad).status());
+  auto hnsw = HnswIndex::Create(8, Metric::kInnerProduct).value();
+  REQUIRE(hnsw->Add(View(RandomMatrix(4, 8, 1))).ok());
+  refused(hnsw->Save(bad));
+  refused(HnswIndex::Load(bad).status());
+  const std::vector<std::string> texts = {"a cat", "a dog"};
+  auto bm25 = Bm25Index::Build({}, texts).value();
+  refused(bm25->Save(bad));
+  refused(Bm25Index::Load(bad).status());
+  auto mv = MultiVectorIndex::Create(8).value();
+  refused(mv->Save(bad));
+  refused(MultiVectorIndex::Load(bad).status());
+  Run run;
+  run.AddQuery("q").value();
+  run.list(0).push_back({"d", 1.0});
+  refused(WriteTrecRun(bad, run));
+  refused(WriteTrecQrels(bad, Qrels()));
+  refused(WriteFileAtomically(bad, "x"));
+  refused(ReadTrecRun(bad).status());
+  refused(ReadTrecQrels(bad).status());
+  refused(ReadBeirCorpus(bad).status());
+  refused(ReadBeirQueries(bad).status());
+  refused(ReadBeirQrels(bad).status());
+  refused(LoadBeirDataset(bad, "test").status());
+  refused(SafetensorsFile::Open(bad).status());
+  refused(WordPieceTokenizer::FromDirectory(bad).status());
+  refused(WordPieceTokenizer::FromVocabFile(bad, {}).status());
+  refused(WordPieceTokenizer::FromTokenizerJson(bad).status());
+  // Nothing was created at the part before the NUL, and a file there is not read instead.
+  CHECK_FALSE(std::filesystem::exists(dir + "/a"));
+  REQUIRE(flat->Save(dir + "/a").ok());
+  refused(FlatIndex::Load(bad).status());
+  CHECK(TempFiles(dir).empty());
 }
 
 }  // namespace
