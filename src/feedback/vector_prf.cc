@@ -296,7 +296,8 @@ absl::StatusOr<SearchResult> PrfRerank(const VectorIndex& index, ConstMatrixView
 
   const std::int64_t n = queries.rows;
   const std::int64_t d = queries.cols;
-  const std::int64_t width = std::min(first_k, final_k);
+  // The first pass is capped at the index size (VectorIndex::Search), and so is this.
+  const std::int64_t width = std::min<std::int64_t>(final_k, first.ids.cols());
   SearchResult result;
   result.scores = RowMatrix::Constant(n, width, -std::numeric_limits<float>::infinity());
   result.ids = IdMatrix::Constant(n, width, kNoId);
