@@ -70,15 +70,15 @@ inline std::string TypeName(py::handle obj) {
   return py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
 }
 
-// "" if every value of the numeric array `a` is an exact int64 id; otherwise why not, naming
-// the first bad position ("[3] = 0.5 is not an integer").
-inline std::string IdValuesError(const py::array& a) {
+// "" if every value of the numeric array `a` is exactly an integer of type T (an id); otherwise
+// why not, naming the first bad position ("[3] = 0.5 is not an integer").
+template <typename T>
+std::string IdValuesError(const py::array& a) {
   const char kind = a.dtype().kind();
   if (kind == 'b') return " holds booleans, not integer ids";
   if (kind != 'f' && kind != 'i' && kind != 'u') {
     return " must hold integer ids, got dtype " + py::str(a.dtype()).cast<std::string>();
   }
-  if (kind == 'i') return "";
   const auto position = [&](py::ssize_t flat) {
     std::string where;
     for (py::ssize_t d = a.ndim() - 1; d >= 0; --d) {
@@ -87,23 +87,38 @@ inline std::string IdValuesError(const py::array& a) {
     }
     return where;
   };
-  if (kind == 'u') {
-    const auto u = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>::ensure(a);
-    for (py::ssize_t i = 0; i < u.size(); ++i) {
-      if (u.data()[i] > static_cast<std::uint64_t>(INT64_MAX)) {
-        return position(i) + " = " + std::to_string(u.data()[i]) + " is beyond int64";
+  constexpr auto kMin = static_cast<double>(std::numeric_limits<T>::min());
+  constexpr auto kMax = static_cast<double>(std::numeric_limits<T>::max());
+  const std::string beyond = std::string(" is beyond int") + std::to_string(8 * sizeof(T));
+  if (kind == 'i' && a.itemsize() <= static_cast<py::ssize_t>(sizeof(T))) return "";
+  if (kind == 'i' || kind == 'u') {
+    if (kind == 'u') {
+      const auto u = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+      for (py::ssize_t i = 0; i < u.size(); ++i) {
+        if (u.data()[i] > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) {
+          return position(i) + " = " + std::to_string(u.data()[i]) + beyond;
+        }
+      }
+    } else {
+      const auto v = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+      for (py::ssize_t i = 0; i < v.size(); ++i) {
+        if (v.data()[i] < std::numeric_limits<T>::min() || v.data()[i] > std::numeric_limits<T>::max()) {
+          return position(i) + " = " + std::to_string(v.data()[i]) + beyond;
+        }
       }
     }
     return "";
   }
-  // Floats: integral values only, and within +-2^53 where every integer is exact.
+  // Floats: integral values only, within +-2^53 (where every integer is exact) and T's range.
   const auto f = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
   for (py::ssize_t i = 0; i < f.size(); ++i) {
     const double v = f.data()[i];
-    if (v != std::floor(v) || std::fabs(v) > 9007199254740992.0) {
+    if (v != std::floor(v)) {
+      return position(i) + " = " + py::str(py::float_(v)).cast<std::string>() + " is not an integer";
+    }
+    if (std::fabs(v) > 9007199254740992.0 || v < kMin || v > kMax) {
       return position(i) + " = " + py::str(py::float_(v)).cast<std::string>() +
-             (std::isfinite(v) && v == std::floor(v) ? " is too large for an exact float id"
-                                                     : " is not an integer");
+             (v < kMin || v > kMax ? beyond : " is too large for an exact float id");
     }
   }
   return "";
@@ -208,14 +223,14 @@ struct pyobject_caster<densefb::py_bindings::HostArray<T>> {
       value.set_error(std::string(": cannot read the ") + densefb::py_bindings::TypeName(src) + ": " + e.what());
       return true;
     }
-    if constexpr (std::is_same_v<T, std::int64_t>) {
+    if constexpr (std::is_integral_v<T>) {
       // Exact ids: look at the values before numpy's cast would truncate them.
       array raw = array::ensure(host);  // np.asarray(host): its own dtype
       if (!raw) {
         value.set_error(" must be an array of integer ids, got " + densefb::py_bindings::TypeName(src));
         return true;
       }
-      if (std::string why = densefb::py_bindings::IdValuesError(raw); !why.empty()) {
+      if (std::string why = densefb::py_bindings::IdValuesError<T>(raw); !why.empty()) {
         value.set_error(std::move(why));
         return true;
       }
