@@ -162,9 +162,10 @@ class Int {
     const long long v = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
     if (overflow == 0 && v == -1 && PyErr_Occurred()) throw py::error_already_set();
     if (overflow == 0 && v >= lo && v <= hi) return v;
-    if (cap && overflow >= 0 && v >= lo) return hi;
+    const bool below = overflow < 0 || (overflow == 0 && v < lo);
+    if (cap && !below) return hi;
     const std::string shown = std::string(name) + " = " + py::str(index).cast<std::string>();
-    if (overflow < 0 || v < lo) {
+    if (below) {
       throw py::value_error(shown + (lo == 0 ? " is negative" : " must be >= " + std::to_string(lo)));
     }
     throw py::value_error(shown + " exceeds " + std::to_string(hi));
@@ -187,6 +188,15 @@ inline absl::Span<const std::int64_t> IdsArg(const IdArray& ids, const char* wha
   ids.Check(what);
   if (ids.ndim() != 1) throw py::value_error(std::string(what) + " must be a 1-d array of int64");
   return {ids.data(), static_cast<std::size_t>(ids.shape(0))};
+}
+
+// `obj` converted as a HostArray argument is (py::cast would bypass the checks: it constructs
+// array_t directly, truncating float ids).
+template <typename A>
+A ArrayFrom(py::handle obj) {
+  py::detail::make_caster<A> caster;
+  caster.load(obj, true);
+  return std::move(static_cast<A&>(caster));
 }
 
 // The k of a vector search, capped by what exists: min(k, index.size()). Any k >= 0 (any

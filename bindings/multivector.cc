@@ -29,13 +29,13 @@ std::vector<TokenQuery> QueriesArg(const py::sequence& queries, const py::object
     }
   }
   for (std::size_t i = 0; i < out.size(); ++i) {
-    const FloatArray a = queries[i].cast<FloatArray>();
+    const FloatArray a = ArrayFrom<FloatArray>(queries[i]);
     a.Check(("query " + std::to_string(i)).c_str());
     if (a.ndim() != 2) throw py::value_error("query " + std::to_string(i) + " must be a 2-d (tokens, dim) array");
     const ConstMatrixView v = MatrixArg(a, "query");
     out[i].vectors = Eigen::Map<const RowMatrix>(v.data, v.rows, v.cols);
     if (w && !(*w)[i].is_none()) {
-      const FloatArray wa = (*w)[i].cast<FloatArray>();
+      const FloatArray wa = ArrayFrom<FloatArray>((*w)[i]);
       wa.Check(("weights of query " + std::to_string(i)).c_str());
       if (wa.ndim() != 1) throw py::value_error("weights of query " + std::to_string(i) + " must be 1-d");
       out[i].weights.assign(wa.data(), wa.data() + wa.shape(0));
@@ -49,7 +49,7 @@ BatchRanking CandidatesArg(const py::sequence& lists) {
   BatchRanking out;
   out.lists.resize(py::len(lists));
   for (std::size_t q = 0; q < out.lists.size(); ++q) {
-    const IdArray ids = lists[q].cast<IdArray>();
+    const IdArray ids = ArrayFrom<IdArray>(lists[q]);
     for (std::int64_t id : IdsArg(ids, "candidate ids")) {
       if (id >= 0) out.lists[q].push_back({id, -static_cast<float>(out.lists[q].size())});  // keeps the order
     }
@@ -104,13 +104,13 @@ struct GivenDocs {
   GivenDocs(const py::object& ids_obj, const py::object& docs_obj) {
     if (ids_obj.is_none() && docs_obj.is_none()) return;
     if (ids_obj.is_none() || docs_obj.is_none()) throw py::value_error("give both doc_ids and doc_vectors, or neither");
-    const IdArray idarr = ids_obj.cast<IdArray>();
+    const IdArray idarr = ArrayFrom<IdArray>(ids_obj);
     const auto span = IdsArg(idarr, "doc_ids");
     ids.assign(span.begin(), span.end());
     const py::sequence docs = docs_obj.cast<py::sequence>();
     if (py::len(docs) != ids.size()) throw py::value_error("doc_ids and doc_vectors differ in length");
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      arrays.push_back(docs[i].cast<FloatArray>());
+      arrays.push_back(ArrayFrom<FloatArray>(docs[i]));
       arrays.back().Check("doc_vectors");
       if (arrays.back().ndim() != 2) throw py::value_error("each of doc_vectors must be a 2-d (tokens, dim) array");
       views.push_back(MatrixArg(arrays.back(), "doc_vectors"));
@@ -156,13 +156,13 @@ void RegisterMultiVector(py::module_& m) {
              std::vector<ConstMatrixView> views;
              std::vector<absl::Span<const std::int32_t>> ids;
              for (std::size_t i = 0; i < py::len(docs); ++i) {
-               arrays.push_back(docs[i].cast<FloatArray>());
+               arrays.push_back(ArrayFrom<FloatArray>(docs[i]));
                arrays.back().Check(("document " + std::to_string(i)).c_str());
                if (arrays.back().ndim() != 2) {
                  throw py::value_error("document " + std::to_string(i) + " must be a 2-d (tokens, dim) array");
                }
                views.push_back(MatrixArg(arrays.back(), "document"));
-               id_arrays.push_back(token_ids[i].cast<IntArray>());
+               id_arrays.push_back(ArrayFrom<IntArray>(token_ids[i]));
                id_arrays.back().Check(("token ids of document " + std::to_string(i)).c_str());
                if (id_arrays.back().ndim() != 1) {
                  throw py::value_error("token ids of document " + std::to_string(i) + " must be a 1-d array");
