@@ -21,25 +21,26 @@ std::string PathArg(const py::object& path) {
 }
 
 Bm25BuildOptions BuildOptions(float k1, float b, bool stopwords, const std::string& stemmer,
-                              bool lucene_norms, int num_threads) {
+                              bool lucene_norms, const Int& num_threads) {
   Bm25BuildOptions o;
   o.analyzer.stopwords = stopwords;
   o.analyzer.stemmer = ValueOrThrow(ParseStemmer(stemmer));
   o.bm25 = {k1, b, lucene_norms};
-  o.num_threads = num_threads;
+  o.num_threads = num_threads.As<int>("num_threads", 0);
   return o;
 }
 
-Rm3Options MakeRm3(int fb_terms, int fb_docs, float original_query_weight, bool filter_terms) {
+Rm3Options MakeRm3(const Int& fb_terms, const Int& fb_docs, float original_query_weight, bool filter_terms) {
   Rm3Options o;
-  o.fb_terms = fb_terms;
-  o.fb_docs = fb_docs;
+  o.fb_terms = fb_terms.Count<int>("fb_terms");
+  o.fb_docs = fb_docs.Count<int>("fb_docs");
   o.original_query_weight = original_query_weight;
   o.filter_terms = filter_terms;
   return o;
 }
 
-// (n, k) float32 scores and int64 ids, best first, padded with (-inf, -1).
+// (n, k) float32 scores and int64 ids, best first, padded with (-inf, -1); k is already capped
+// by what exists (SearchK).
 py::tuple ToArrays(const BatchRanking& ranking, std::int64_t k) {
   SearchArrays out(static_cast<std::int64_t>(ranking.size()), k);
   float* scores = out.scores.mutable_data();
@@ -72,8 +73,16 @@ py::dict QueryToDict(const WeightedQuery& q) {
   return out;
 }
 
-void CheckK(std::int64_t k) {
-  if (k < 0) throw py::value_error("k = " + std::to_string(k) + " is negative");
+// k of a search, capped by the number of documents before anything is allocated: a larger k
+// returns every matching document, in min(k, num_docs) columns.
+std::int64_t SearchK(const Bm25Index& index, const Int& k) {
+  return std::min<std::int64_t>(k.Count<std::int64_t>("k"), index.num_docs());
+}
+
+// Document positions, exact: a list or array of integer ids (see IdArray).
+std::vector<std::int64_t> DocIds(const IdArray& ids, const char* what) {
+  const auto span = IdsArg(ids, what);
+  return {span.begin(), span.end()};
 }
 
 }  // namespace
@@ -91,14 +100,14 @@ void RegisterBm25(py::module_& m) {
 
   py::class_<Bm25Index>(m, "Bm25Index", "BM25 over an inverted index (see densefb.sparse.Bm25Index).")
       .def_static("build_corpus", [](const Corpus& corpus, float k1, float b, bool stopwords,
-                                     const std::string& stemmer, bool lucene_norms, int num_threads) {
+                                     const std::string& stemmer, bool lucene_norms, const Int& num_threads) {
              const Bm25BuildOptions o = BuildOptions(k1, b, stopwords, stemmer, lucene_norms, num_threads);
              return ValueOrThrow(WithoutGil([&] { return Bm25Index::Build(corpus, o); }));
            }, py::arg("corpus"), py::arg("k1") = 0.9f, py::arg("b") = 0.4f, py::arg("stopwords") = true,
            py::arg("stemmer") = "porter", py::arg("lucene_norms") = false, py::arg("num_threads") = 0)
       .def_static("build_texts", [](const std::vector<std::string>& names, const std::vector<std::string>& texts,
                                     float k1, float b, bool stopwords, const std::string& stemmer,
-                                    bool lucene_norms, int num_threads) {
+                                    bool lucene_norms, const Int& num_threads) {
              const Bm25BuildOptions o = BuildOptions(k1, b, stopwords, stemmer, lucene_norms, num_threads);
              return ValueOrThrow(WithoutGil([&] { return Bm25Index::Build(names, texts, o); }));
            }, py::arg("names"), py::arg("texts"), py::arg("k1") = 0.9f, py::arg("b") = 0.4f,
@@ -112,24 +121,27 @@ void RegisterBm25(py::module_& m) {
              const std::string p = PathArg(path);
              ThrowIfError(WithoutGil([&] { return index.Save(p); }));
            }, py::arg("path"))
-      .def("search", [](const Bm25Index& index, const std::vector<std::string>& queries, std::int64_t k,
-                        int num_threads) {
-             CheckK(k);
+      .def("search", [](const Bm25Index& index, const std::vector<std::string>& queries, const Int& k_arg,
+                        const Int& num_threads_arg) {
+             const std::int64_t k = SearchK(index, k_arg);
+             const int num_threads = num_threads_arg.As<int>("num_threads", 0);
              BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.Search(queries, k, num_threads); }));
              return ToArrays(r, k);
            }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0)
-      .def("search_weighted", [](const Bm25Index& index, const std::vector<py::dict>& queries, std::int64_t k,
-                                 int num_threads) {
-             CheckK(k);
+      .def("search_weighted", [](const Bm25Index& index, const std::vector<py::dict>& queries, const Int& k_arg,
+                                 const Int& num_threads_arg) {
+             const std::int64_t k = SearchK(index, k_arg);
+             const int num_threads = num_threads_arg.As<int>("num_threads", 0);
              std::vector<WeightedQuery> qs;
              for (const py::dict& d : queries) qs.push_back(QueryFromDict(d));
              BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.SearchWeighted(qs, k, num_threads); }));
              return ToArrays(r, k);
            }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0)
-      .def("search_rm3", [](const Bm25Index& index, const std::vector<std::string>& queries, std::int64_t k,
-                            int fb_terms, int fb_docs, float original_query_weight, bool filter_terms,
-                            int num_threads) {
-             CheckK(k);
+      .def("search_rm3", [](const Bm25Index& index, const std::vector<std::string>& queries, const Int& k_arg,
+                            const Int& fb_terms, const Int& fb_docs, float original_query_weight, bool filter_terms,
+                            const Int& num_threads_arg) {
+             const std::int64_t k = SearchK(index, k_arg);
+             const int num_threads = num_threads_arg.As<int>("num_threads", 0);
              const Rm3Options o = MakeRm3(fb_terms, fb_docs, original_query_weight, filter_terms);
              std::vector<WeightedQuery> expanded;
              BatchRanking r = ValueOrThrow(
@@ -140,9 +152,10 @@ void RegisterBm25(py::module_& m) {
              return py::make_tuple(arrays[0], arrays[1], exp);
            }, py::arg("queries"), py::arg("k"), py::arg("fb_terms") = 10, py::arg("fb_docs") = 10,
            py::arg("original_query_weight") = 0.5f, py::arg("filter_terms") = true, py::arg("num_threads") = 0)
-      .def("rm3_expand", [](const Bm25Index& index, const py::dict& query, const std::vector<std::int64_t>& ids,
-                            const std::vector<float>& scores, int fb_terms, int fb_docs,
+      .def("rm3_expand", [](const Bm25Index& index, const py::dict& query, const IdArray& id_array,
+                            const std::vector<float>& scores, const Int& fb_terms, const Int& fb_docs,
                             float original_query_weight, bool filter_terms) {
+             const std::vector<std::int64_t> ids = DocIds(id_array, "feedback_ids");
              if (ids.size() != scores.size()) throw py::value_error("ids and scores differ in length");
              Ranking feedback;
              for (std::size_t i = 0; i < ids.size(); ++i) feedback.push_back({ids[i], scores[i]});
@@ -150,14 +163,17 @@ void RegisterBm25(py::module_& m) {
              return QueryToDict(ValueOrThrow(Rm3ExpandQuery(index, QueryFromDict(query), feedback, o)));
            }, py::arg("query"), py::arg("feedback_ids"), py::arg("feedback_scores"), py::arg("fb_terms") = 10,
            py::arg("fb_docs") = 10, py::arg("original_query_weight") = 0.5f, py::arg("filter_terms") = true)
-      .def("score", [](const Bm25Index& index, const py::object& query, const std::vector<std::int64_t>& ids) {
+      .def("score", [](const Bm25Index& index, const py::object& query, const IdArray& id_array) {
+             const std::vector<std::int64_t> ids = DocIds(id_array, "doc_ids");
              WeightedQuery q = py::isinstance<py::dict>(query) ? QueryFromDict(query.cast<py::dict>())
                                                              : index.AnalyzeQuery(query.cast<std::string>());
              std::vector<float> s = ValueOrThrow(index.Score(q, ids));
              return py::array_t<float>(static_cast<py::ssize_t>(s.size()), s.data());
            }, py::arg("query"), py::arg("doc_ids"))
       .def("rescore", [](const Bm25Index& index, const std::vector<std::string>& queries, const IdArray& ids,
-                         int num_threads) {
+                         const Int& num_threads_arg) {
+             ids.Check("ids");
+             const int num_threads = num_threads_arg.As<int>("num_threads", 0);
              if (ids.ndim() != 2 || static_cast<std::size_t>(ids.shape(0)) != queries.size()) {
                throw py::value_error("ids must be a (len(queries), k) array");
              }
@@ -195,11 +211,13 @@ void RegisterBm25(py::module_& m) {
              if (t < 0) throw py::key_error("term \"" + term + "\" is not in the index");
              return index.Idf(t);
            }, py::arg("term"))
-      .def("doc_length", [](const Bm25Index& index, std::int64_t doc) {
+      .def("doc_length", [](const Bm25Index& index, const Int& doc_arg) {
+             const auto doc = doc_arg.As<std::int64_t>("doc");
              if (doc < 0 || doc >= index.num_docs()) throw py::index_error("document id out of range");
              return index.DocLength(doc);
            }, py::arg("doc"))
-      .def("doc_vector", [](const Bm25Index& index, std::int64_t doc) {
+      .def("doc_vector", [](const Bm25Index& index, const Int& doc_arg) {
+             const auto doc = doc_arg.As<std::int64_t>("doc");
              if (doc < 0 || doc >= index.num_docs()) throw py::index_error("document id out of range");
              py::dict out;
              const auto terms = index.DocTerms(doc);

@@ -13,6 +13,7 @@ namespace {
 
 // (n, depth) int64 first-pass ids; a 1-d array is one query's list.
 ConstIdMatrixView IdMatrixArg(const IdArray& a, const char* what) {
+  a.Check(what);
   if (a.ndim() == 1) return {a.data(), 1, static_cast<std::int64_t>(a.shape(0))};
   if (a.ndim() != 2) {
     throw py::value_error(std::string(what) + " must be a 1-d or 2-d array of ids, got " +
@@ -54,30 +55,45 @@ void RegisterFeedback(py::module_& m) {
            "their first-pass lists (best first, -1 padding skipped).")
       .def("__str__", &VectorFeedback::ToString);
 
+  // Integer fields go through Int (one message naming the field, for a float, a bool or a
+  // value beyond int); sizes above int's range mean "all there is" and are capped.
   py::class_<AveragePrf, VectorFeedback>(m, "AveragePrf")
-      .def(py::init<int, bool>(), py::arg("k") = 3, py::arg("normalize") = false)
-      .def_readwrite("k", &AveragePrf::k)
+      .def(py::init([](const Int& k, bool normalize) { return AveragePrf(k.Count<int>("k"), normalize); }),
+           py::arg("k") = 3, py::arg("normalize") = false)
+      .def_property("k", [](const AveragePrf& f) { return f.k; },
+                    [](AveragePrf& f, const Int& k) { f.k = k.Count<int>("k"); })
       .def_readwrite("normalize", &AveragePrf::normalize)
       .def("__repr__", &AveragePrf::ToString);
 
   py::class_<RocchioPrf, VectorFeedback>(m, "RocchioPrf")
-      .def(py::init<double, double, double, int, int, int, bool>(), py::arg("alpha") = 0.9,
-           py::arg("beta") = 0.1, py::arg("gamma") = 0.1, py::arg("topk") = 3,
+      .def(py::init([](double alpha, double beta, double gamma, const Int& topk, const Int& bottomk,
+                       const Int& depth, bool normalize) {
+             return RocchioPrf(alpha, beta, gamma, topk.Count<int>("topk"), bottomk.Count<int>("bottomk"),
+                               depth.Count<int>("depth"), normalize);
+           }),
+           py::arg("alpha") = 0.9, py::arg("beta") = 0.1, py::arg("gamma") = 0.1, py::arg("topk") = 3,
            py::arg("bottomk") = 0, py::arg("depth") = 0, py::arg("normalize") = false)
       .def_readwrite("alpha", &RocchioPrf::alpha)
       .def_readwrite("beta", &RocchioPrf::beta)
       .def_readwrite("gamma", &RocchioPrf::gamma)
-      .def_readwrite("topk", &RocchioPrf::topk)
-      .def_readwrite("bottomk", &RocchioPrf::bottomk)
-      .def_readwrite("depth", &RocchioPrf::depth)
+      .def_property("topk", [](const RocchioPrf& f) { return f.topk; },
+                    [](RocchioPrf& f, const Int& v) { f.topk = v.Count<int>("topk"); })
+      .def_property("bottomk", [](const RocchioPrf& f) { return f.bottomk; },
+                    [](RocchioPrf& f, const Int& v) { f.bottomk = v.Count<int>("bottomk"); })
+      .def_property("depth", [](const RocchioPrf& f) { return f.depth; },
+                    [](RocchioPrf& f, const Int& v) { f.depth = v.Count<int>("depth"); })
       .def_readwrite("normalize", &RocchioPrf::normalize)
       .def("__repr__", &RocchioPrf::ToString);
 
   m.def("prf_search", [](const VectorIndex& index, const FloatArray& queries,
-                         const VectorFeedback& model, int first_k, int k, bool rerank,
-                         int num_threads, int ef_search) {
+                         const VectorFeedback& model, const Int& first_k_arg, const Int& k_arg, bool rerank,
+                         const Int& num_threads, const Int& ef_search) {
           const ConstMatrixView q = MatrixArg(queries, "query_vectors");
-          const SearchOptions options{k, num_threads, ef_search};
+          // Sizes are capped by what exists before anything is allocated (k and first_k by
+          // the index size, in the core; ef by it, in HNSW's search).
+          const int first_k = first_k_arg.Count<int>("first_k");
+          const int k = k_arg.Count<int>("k");
+          const SearchOptions options{k, num_threads.As<int>("num_threads", 0), ef_search.As<int>("ef_search", 0)};
           return ResultTuple(ValueOrThrow(WithoutGil([&] {
             return rerank ? PrfRerank(index, q, model, first_k, k, options)
                           : PrfSearch(index, q, model, first_k, k, options);
@@ -86,7 +102,7 @@ void RegisterFeedback(py::module_& m) {
         py::arg("k") = 1000, py::arg("rerank") = false, py::arg("num_threads") = 0,
         py::arg("ef_search") = 0,
         "First pass, vector PRF, then a second full search (or, rerank=True, re-scoring of the\n"
-        "first-pass candidates). Returns (scores (n, k'), ids (n, k')).");
+        "first-pass candidates). Returns (scores (n, k'), ids (n, k')), k' <= min(k, ntotal).");
 }
 
 }  // namespace densefb::py_bindings

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "array.h"
 #include "bindings.h"
 #include "densefb/fusion.h"
 
@@ -15,7 +16,10 @@ namespace {
 // The method name picks the options struct; the parameters a method does not use are ignored.
 Run FuseRunsByName(const std::vector<const Run*>& runs, const std::string& method, double k,
                    std::optional<std::vector<double>> weights, const std::string& normalization,
-                   const std::string& missing, std::int64_t depth, std::int64_t top) {
+                   const std::string& missing, const Int& depth_arg, const Int& top_arg) {
+  // Sizes: any depth/top >= 0 (0 = all); a value beyond int64 means all there is.
+  const auto depth = depth_arg.Count<std::int64_t>("depth");
+  const auto top = top_arg.Count<std::int64_t>("top");
   const Normalization norm = ValueOrThrow(ParseNormalization(normalization));
   const MissingScore fill = ValueOrThrow(ParseMissingScore(missing));
   std::vector<double> w = weights.value_or(std::vector<double>{});

@@ -44,16 +44,16 @@ inserts in thread order, so its graph may differ from run to run.
     index.add(doc_vectors)                       # ids 0..n-1, or add(x, ids=...)
     scores, ids = index.search(queries, k=10, ef=64)
 )doc")
-      .def(py::init([](int dim, const std::string& metric, int M, int ef_construction,
-                       int ef_search, std::uint64_t seed, int num_threads) {
+      .def(py::init([](const Int& dim, const std::string& metric, const Int& M, const Int& ef_construction,
+                       const Int& ef_search, const Int& seed, const Int& num_threads) {
              HnswConfig config;
-             config.M = M;
-             config.ef_construction = ef_construction;
-             config.ef_search = ef_search;
-             config.seed = seed;
-             config.num_threads = num_threads;
+             config.M = M.As<int>("M");
+             config.ef_construction = ef_construction.As<int>("ef_construction", 1);
+             config.ef_search = ef_search.As<int>("ef_search", 1);
+             config.seed = static_cast<std::uint64_t>(seed.As<std::int64_t>("seed", 0));
+             config.num_threads = num_threads.As<int>("num_threads", 0);
              return ValueOrThrow(
-                 HnswIndex::Create(dim, ValueOrThrow(ParseMetric(metric)), config));
+                 HnswIndex::Create(dim.As<int>("dim", 1), ValueOrThrow(ParseMetric(metric)), config));
            }),
            py::arg("dim"), py::arg("metric") = "ip", py::arg("M") = 16,
            py::arg("ef_construction") = 200, py::arg("ef_search") = 10, py::arg("seed") = 100,
@@ -61,8 +61,9 @@ inserts in thread order, so its graph may differ from run to run.
            "dim: vector dimension (>= 1).\n"
            "metric: \"ip\" (inner product, default) or \"cosine\".\n"
            "M: graph links per node, 2*M on the base layer (default 16, 2..10000).\n"
-           "ef_construction: candidate list size while building (default 200, >= 1).\n"
-           "ef_search: default candidate list size while searching (default 10, >= 1).\n"
+           "ef_construction: candidate list size while building (default 200, 1..2**31-1).\n"
+           "ef_search: default candidate list size while searching (default 10, 1..2**31-1;\n"
+           "    a search never keeps more candidates than the index has vectors).\n"
            "seed: seed of the level generator (default 100, hnswlib's).\n"
            "num_threads: threads used by add(); 0 (default) = all cores, 1 = reproducible.")
       .def("add",
@@ -79,20 +80,16 @@ inserts in thread order, so its graph may differ from run to run.
            "not in the index yet. Vectors must be finite. Uses the index's num_threads.\n"
            "ValueError on a wrong dimension, NaN/Inf, or bad/duplicate ids.")
       .def("search",
-           [](const HnswIndex& index, const FloatArray& queries, int k, std::optional<int> ef,
-              int num_threads) {
+           [](const HnswIndex& index, const FloatArray& queries, const Int& k, std::optional<Int> ef,
+              const Int& num_threads) {
              const ConstMatrixView q = MatrixArg(queries, "queries");
-             if (k < 0) ThrowIfError(absl::InvalidArgumentError(absl::StrCat("k = ", k, " is negative")));
-             if (ef && *ef < 1) {
-               ThrowIfError(absl::InvalidArgumentError(absl::StrCat("ef = ", *ef, " must be >= 1")));
-             }
-             SearchArrays out(q.rows, k);
+             SearchOptions options;
+             options.k = CappedK(index, k);
+             options.num_threads = num_threads.As<int>("num_threads", 0);
+             options.ef_search = ef ? ef->As<int>("ef", 1) : 0;
+             SearchArrays out(q.rows, options.k);
              float* scores = out.scores.mutable_data();
              std::int64_t* ids = out.ids.mutable_data();
-             SearchOptions options;
-             options.k = k;
-             options.num_threads = num_threads;
-             options.ef_search = ef ? *ef : 0;
              ThrowIfError(WithoutGil([&] { return index.Search(q, options, scores, ids); }));
              return out.Tuple();
            },
@@ -100,12 +97,12 @@ inserts in thread order, so its graph may differ from run to run.
            py::arg("num_threads") = 0,
            "Approximate top-k of each query.\n"
            "queries: float32 (n, dim) array; a 1-d array is one query.\n"
-           "k: results per query (>= 0).\n"
-           "ef: candidate list size for this call (>= 1; None = the index's ef_search);\n"
-           "    the search keeps max(ef, k) candidates. Does not change the index.\n"
+           "k: results per query (>= 0; any larger k than ntotal returns ntotal columns).\n"
+           "ef: candidate list size for this call (1..2**31-1; None = the index's ef_search);\n"
+           "    the search keeps min(max(ef, k), ntotal) candidates. Does not change the index.\n"
            "num_threads: 0 (default) = all cores.\n"
-           "Returns (scores float32 (n, k), ids int64 (n, k)), best first; missing results\n"
-           "are score -inf, id -1.")
+           "Returns (scores float32 (n, k'), ids int64 (n, k')) with k' = min(k, ntotal), best\n"
+           "first; results the search did not find are score -inf, id -1.")
       .def("reconstruct",
            [](const HnswIndex& index, const IdArray& ids) {
              const auto id_span = IdsArg(ids, "ids");

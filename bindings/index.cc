@@ -13,7 +13,10 @@ void RegisterIndex(py::module_& m) {
   py::class_<VectorIndex>(m, "VectorIndex", "Base class of the vector indexes.")
       .def_property_readonly("dim", &VectorIndex::dim)
       .def_property_readonly("ntotal", &VectorIndex::size)
-      .def("reserve", [](VectorIndex& index, std::int64_t n) { ThrowIfError(WithoutGil([&] { return index.Reserve(n); })); },
+      .def("reserve", [](VectorIndex& index, const Int& n_arg) {
+             const auto n = n_arg.As<std::int64_t>("n", 0);
+             ThrowIfError(WithoutGil([&] { return index.Reserve(n); }));
+           },
            py::arg("n"),
            "Makes room for n vectors in total, so that adding up to n allocates no larger storage\n"
            "(no transient copy of the old one); never shrinks. MemoryError when the memory is not there.");
@@ -26,10 +29,10 @@ multithreaded, deterministic: ties go to the earlier-added vector. Scores are hi
 
     index = densefb.FlatIndex(384, metric="ip")
     index.add(doc_vectors)                 # ids 0..n-1, or add(x, ids=...)
-    scores, ids = index.search(queries, k=10)   # (n_queries, k) arrays, -1 padding
+    scores, ids = index.search(queries, k=10)   # (n_queries, min(k, ntotal)) arrays
 )doc")
-      .def(py::init([](int dim, const std::string& metric) {
-             return ValueOrThrow(FlatIndex::Create(dim, ValueOrThrow(ParseMetric(metric))));
+      .def(py::init([](const Int& dim, const std::string& metric) {
+             return ValueOrThrow(FlatIndex::Create(dim.As<int>("dim", 1), ValueOrThrow(ParseMetric(metric))));
            }), py::arg("dim"), py::arg("metric") = "ip",
            "dim: vector dimension (>= 1); metric: \"ip\" (inner product) or \"cosine\".")
       .def("add", [](FlatIndex& index, const FloatArray& vectors, std::optional<IdArray> ids) {
@@ -39,18 +42,20 @@ multithreaded, deterministic: ties go to the earlier-added vector. Scores are hi
              ThrowIfError(WithoutGil([&] { return index.Add(v, id_span); }));
            }, py::arg("vectors"), py::arg("ids") = py::none(),
            "Adds (n, dim) vectors. ids: n distinct non-negative int64 (default: continue from ntotal).")
-      .def("search", [](const FlatIndex& index, const FloatArray& queries, int k, int num_threads) {
+      .def("search", [](const FlatIndex& index, const FloatArray& queries, const Int& k_arg,
+                        const Int& num_threads) {
              const ConstMatrixView q = MatrixArg(queries, "queries");
-             if (k < 0) throw py::value_error("k = " + std::to_string(k) + " is negative");
-             SearchArrays out(q.rows, k);
+             const SearchOptions options{CappedK(index, k_arg), num_threads.As<int>("num_threads", 0), 0};
+             SearchArrays out(q.rows, options.k);
              float* scores = out.scores.mutable_data();
              std::int64_t* ids = out.ids.mutable_data();
-             SearchOptions options{k, num_threads, 0};
              ThrowIfError(WithoutGil([&] { return index.Search(q, options, scores, ids); }));
              return out.Tuple();
            }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0,
-           "Top-k of each query: returns (scores float32 (n, k), ids int64 (n, k)), best first;\n"
-           "slots beyond the index size hold score -inf and id -1. num_threads: 0 = all cores.")
+           "Top-k of each query: returns (scores float32 (n, k'), ids int64 (n, k')), best first,\n"
+           "where k' = min(k, ntotal): k larger than the index returns every vector (any k >= 0,\n"
+           "nothing is allocated beyond what exists); an empty index gives (n, 0) arrays.\n"
+           "num_threads: 0 = all cores.")
       .def("reconstruct", [](const FlatIndex& index, const IdArray& ids) {
              const auto id_span = IdsArg(ids, "ids");
              py::array_t<float> out(std::vector<py::ssize_t>{static_cast<py::ssize_t>(id_span.size()), index.dim()});

@@ -15,7 +15,7 @@
 namespace densefb::py_bindings {
 namespace {
 
-using IntArray = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
+using IntArray = HostArray<std::int32_t>;  // token ids, converted exactly
 
 // Queries: a sequence of (tokens, dim) arrays; weights: None or a sequence (None entries = 1).
 std::vector<TokenQuery> QueriesArg(const py::sequence& queries, const py::object& weights) {
@@ -29,12 +29,14 @@ std::vector<TokenQuery> QueriesArg(const py::sequence& queries, const py::object
     }
   }
   for (std::size_t i = 0; i < out.size(); ++i) {
-    const FloatArray a = queries[i].cast<FloatArray>();
+    const FloatArray a = ArrayFrom<FloatArray>(queries[i]);
+    a.Check(("query " + std::to_string(i)).c_str());
     if (a.ndim() != 2) throw py::value_error("query " + std::to_string(i) + " must be a 2-d (tokens, dim) array");
     const ConstMatrixView v = MatrixArg(a, "query");
     out[i].vectors = Eigen::Map<const RowMatrix>(v.data, v.rows, v.cols);
     if (w && !(*w)[i].is_none()) {
-      const FloatArray wa = (*w)[i].cast<FloatArray>();
+      const FloatArray wa = ArrayFrom<FloatArray>((*w)[i]);
+      wa.Check(("weights of query " + std::to_string(i)).c_str());
       if (wa.ndim() != 1) throw py::value_error("weights of query " + std::to_string(i) + " must be 1-d");
       out[i].weights.assign(wa.data(), wa.data() + wa.shape(0));
     }
@@ -47,7 +49,7 @@ BatchRanking CandidatesArg(const py::sequence& lists) {
   BatchRanking out;
   out.lists.resize(py::len(lists));
   for (std::size_t q = 0; q < out.lists.size(); ++q) {
-    const IdArray ids = lists[q].cast<IdArray>();
+    const IdArray ids = ArrayFrom<IdArray>(lists[q]);
     for (std::int64_t id : IdsArg(ids, "candidate ids")) {
       if (id >= 0) out.lists[q].push_back({id, -static_cast<float>(out.lists[q].size())});  // keeps the order
     }
@@ -55,12 +57,12 @@ BatchRanking CandidatesArg(const py::sequence& lists) {
   return out;
 }
 
-// (scores float32 (n, width), ids int64 (n, width)), padded with -inf / -1.
-py::tuple RankingArrays(const BatchRanking& r, std::int64_t width = -1) {
-  if (width < 0) {
-    width = 0;
-    for (const Ranking& l : r.lists) width = std::max<std::int64_t>(width, static_cast<std::int64_t>(l.size()));
-  }
+// (scores float32 (n, width), ids int64 (n, width)), padded with -inf / -1, where width is
+// min(k, the longest list): what exists caps it, never the k a user asked for (k <= 0: no cap).
+py::tuple RankingArrays(const BatchRanking& r, std::int64_t k = 0) {
+  std::int64_t width = 0;
+  for (const Ranking& l : r.lists) width = std::max<std::int64_t>(width, static_cast<std::int64_t>(l.size()));
+  if (k > 0) width = std::min(width, k);
   const std::int64_t n = static_cast<std::int64_t>(r.size());
   SearchArrays out(n, width);
   float* s = out.scores.mutable_data();
@@ -102,13 +104,14 @@ struct GivenDocs {
   GivenDocs(const py::object& ids_obj, const py::object& docs_obj) {
     if (ids_obj.is_none() && docs_obj.is_none()) return;
     if (ids_obj.is_none() || docs_obj.is_none()) throw py::value_error("give both doc_ids and doc_vectors, or neither");
-    const IdArray idarr = ids_obj.cast<IdArray>();
+    const IdArray idarr = ArrayFrom<IdArray>(ids_obj);
     const auto span = IdsArg(idarr, "doc_ids");
     ids.assign(span.begin(), span.end());
     const py::sequence docs = docs_obj.cast<py::sequence>();
     if (py::len(docs) != ids.size()) throw py::value_error("doc_ids and doc_vectors differ in length");
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      arrays.push_back(docs[i].cast<FloatArray>());
+      arrays.push_back(ArrayFrom<FloatArray>(docs[i]));
+      arrays.back().Check("doc_vectors");
       if (arrays.back().ndim() != 2) throw py::value_error("each of doc_vectors must be a 2-d (tokens, dim) array");
       views.push_back(MatrixArg(arrays.back(), "doc_vectors"));
     }
@@ -133,7 +136,9 @@ ColbertPrfConfig::Mode ParseMode(const std::string& mode) {
 
 void RegisterMultiVector(py::module_& m) {
   py::class_<MultiVectorIndex, std::shared_ptr<MultiVectorIndex>>(m, "MultiVectorIndex")
-      .def(py::init([](int dim) { return std::shared_ptr<MultiVectorIndex>(ValueOrThrow(MultiVectorIndex::Create(dim))); }),
+      .def(py::init([](const Int& dim) {
+             return std::shared_ptr<MultiVectorIndex>(ValueOrThrow(MultiVectorIndex::Create(dim.As<int>("dim", 1))));
+           }),
            py::arg("dim"))
       .def_static("load", [](const std::string& path) {
              return std::shared_ptr<MultiVectorIndex>(ValueOrThrow(WithoutGil([&] { return MultiVectorIndex::Load(path); })));
@@ -151,12 +156,14 @@ void RegisterMultiVector(py::module_& m) {
              std::vector<ConstMatrixView> views;
              std::vector<absl::Span<const std::int32_t>> ids;
              for (std::size_t i = 0; i < py::len(docs); ++i) {
-               arrays.push_back(docs[i].cast<FloatArray>());
+               arrays.push_back(ArrayFrom<FloatArray>(docs[i]));
+               arrays.back().Check(("document " + std::to_string(i)).c_str());
                if (arrays.back().ndim() != 2) {
                  throw py::value_error("document " + std::to_string(i) + " must be a 2-d (tokens, dim) array");
                }
                views.push_back(MatrixArg(arrays.back(), "document"));
-               id_arrays.push_back(token_ids[i].cast<IntArray>());
+               id_arrays.push_back(ArrayFrom<IntArray>(token_ids[i]));
+               id_arrays.back().Check(("token ids of document " + std::to_string(i)).c_str());
                if (id_arrays.back().ndim() != 1) {
                  throw py::value_error("token ids of document " + std::to_string(i) + " must be a 1-d array");
                }
@@ -170,11 +177,11 @@ void RegisterMultiVector(py::module_& m) {
       .def_property_readonly("num_tokens", &MultiVectorIndex::num_tokens)
       .def_property_readonly("memory_mapped", &MultiVectorIndex::memory_mapped)
       .def_property_readonly("has_token_index", [](const MultiVectorIndex& i) { return i.token_index() != nullptr; })
-      .def("document", [](const MultiVectorIndex& index, std::int64_t doc) {
-             return MatrixCopy(ValueOrThrow(index.Document(doc)));
+      .def("document", [](const MultiVectorIndex& index, const Int& doc) {
+             return MatrixCopy(ValueOrThrow(index.Document(doc.As<std::int64_t>("doc"))));
            }, py::arg("doc"))
-      .def("document_token_ids", [](const MultiVectorIndex& index, std::int64_t doc) {
-             const auto ids = ValueOrThrow(index.DocumentTokenIds(doc));
+      .def("document_token_ids", [](const MultiVectorIndex& index, const Int& doc) {
+             const auto ids = ValueOrThrow(index.DocumentTokenIds(doc.As<std::int64_t>("doc")));
              return py::array_t<std::int32_t>(static_cast<py::ssize_t>(ids.size()), ids.data());
            }, py::arg("doc"))
       .def_property_readonly("token_ids", [](const MultiVectorIndex& index) {
@@ -191,18 +198,26 @@ void RegisterMultiVector(py::module_& m) {
              out.mutable_data()[index.size()] = at;
              return out;
            })
-      .def("document_frequency", &MultiVectorIndex::DocumentFrequency, py::arg("token_id"))
-      .def("idf", &MultiVectorIndex::Idf, py::arg("token_id"))
+      .def("document_frequency", [](const MultiVectorIndex& index, const Int& token_id) {
+             return index.DocumentFrequency(token_id.As<std::int32_t>("token_id"));
+           }, py::arg("token_id"))
+      .def("idf", [](const MultiVectorIndex& index, const Int& token_id) {
+             return index.Idf(token_id.As<std::int32_t>("token_id"));
+           }, py::arg("token_id"))
       .def_property("excluded_token_ids",
                     [](const MultiVectorIndex& i) {
                       const auto e = i.excluded_token_ids();
                       return std::vector<std::int32_t>(e.begin(), e.end());
                     },
-                    [](MultiVectorIndex& i, std::vector<std::int32_t> ids) {
+                    [](MultiVectorIndex& i, const IntArray& id_array) {
+                      id_array.Check("excluded_token_ids");
+                      if (id_array.ndim() != 1) throw py::value_error("excluded_token_ids must be 1-d");
+                      std::vector<std::int32_t> ids(id_array.data(), id_array.data() + id_array.size());
                       ThrowIfError(i.SetExcludedTokenIds(std::move(ids)));
                     })
-      .def("build_token_index", [](MultiVectorIndex& index, const std::string& kind, int M, int ef_construction,
-                                   int ef_search, std::uint64_t seed, int num_threads) {
+      .def("build_token_index", [](MultiVectorIndex& index, const std::string& kind, const Int& M,
+                                   const Int& ef_construction, const Int& ef_search, const Int& seed,
+                                   const Int& num_threads) {
              TokenIndexConfig config;
              if (kind == "flat") {
                config.kind = TokenIndexConfig::Kind::kFlat;
@@ -211,17 +226,19 @@ void RegisterMultiVector(py::module_& m) {
              } else {
                throw py::value_error("kind must be \"flat\" or \"hnsw\", got \"" + kind + "\"");
              }
-             config.hnsw.M = M;
-             config.hnsw.ef_construction = ef_construction;
-             config.hnsw.ef_search = ef_search;
-             config.hnsw.seed = seed;
-             config.hnsw.num_threads = num_threads;
+             config.hnsw.M = M.As<int>("M");
+             config.hnsw.ef_construction = ef_construction.As<int>("ef_construction", 1);
+             config.hnsw.ef_search = ef_search.As<int>("ef_search", 1);
+             config.hnsw.seed = static_cast<std::uint64_t>(seed.As<std::int64_t>("seed", 0));
+             config.hnsw.num_threads = num_threads.As<int>("num_threads", 0);
              ThrowIfError(WithoutGil([&] { return index.BuildTokenIndex(config); }));
            }, py::arg("kind") = "flat", py::arg("M") = 16, py::arg("ef_construction") = 200,
            py::arg("ef_search") = 10, py::arg("seed") = 100, py::arg("num_threads") = 0)
-      .def("nearest_tokens", [](const MultiVectorIndex& index, const FloatArray& vectors, int k, int ef_search,
-                                int num_threads) {
+      .def("nearest_tokens", [](const MultiVectorIndex& index, const FloatArray& vectors, const Int& k_arg,
+                                const Int& ef_arg, const Int& threads_arg) {
              const ConstMatrixView v = MatrixArg(vectors, "vectors");
+             const int k = k_arg.Count<int>("k"), ef_search = ef_arg.As<int>("ef_search", 0);
+             const int num_threads = threads_arg.As<int>("num_threads", 0);
              SearchResult r = ValueOrThrow(WithoutGil([&] { return index.NearestTokens(v, k, ef_search, num_threads); }));
              SearchArrays out(r.scores.rows(), r.scores.cols());
              std::copy_n(r.scores.data(), r.scores.size(), out.scores.mutable_data());
@@ -230,6 +247,7 @@ void RegisterMultiVector(py::module_& m) {
            }, py::arg("vectors"), py::arg("k") = 10, py::arg("ef_search") = 0, py::arg("num_threads") = 0)
       .def("score", [](const MultiVectorIndex& index, const FloatArray& query, const IdArray& docs,
                        const py::object& weights) {
+             query.Check("query");
              py::list ql;
              ql.append(query);
              py::list wl;
@@ -241,13 +259,13 @@ void RegisterMultiVector(py::module_& m) {
              ThrowIfError(WithoutGil([&] { return index.Score(q[0], ids, absl::Span<float>(o, ids.size())); }));
              return out;
            }, py::arg("query"), py::arg("docs"), py::arg("weights") = py::none())
-      .def("candidates", [](const MultiVectorIndex& index, const py::sequence& queries, int token_k, int ef_search,
-                            int num_threads) {
+      .def("candidates", [](const MultiVectorIndex& index, const py::sequence& queries, const Int& token_k,
+                            const Int& ef_search, const Int& num_threads) {
              std::vector<TokenQuery> q = QueriesArg(queries, py::none());
              MultiVectorSearchOptions o;
-             o.token_k = token_k;
-             o.ef_search = ef_search;
-             o.num_threads = num_threads;
+             o.token_k = token_k.Count<int>("token_k");
+             o.ef_search = ef_search.As<int>("ef_search", 0);
+             o.num_threads = num_threads.As<int>("num_threads", 0);
              BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.Candidates(q, o); }));
              py::list out;
              for (const Ranking& l : r.lists) {
@@ -257,10 +275,13 @@ void RegisterMultiVector(py::module_& m) {
              }
              return out;
            }, py::arg("queries"), py::arg("token_k") = 100, py::arg("ef_search") = 0, py::arg("num_threads") = 0)
-      .def("search", [](const MultiVectorIndex& index, const py::sequence& queries, const py::object& weights, int k,
-                        int token_k, int ef_search, int num_threads) {
+      .def("search", [](const MultiVectorIndex& index, const py::sequence& queries, const py::object& weights,
+                        const Int& k_arg, const Int& token_k, const Int& ef_search, const Int& num_threads) {
              std::vector<TokenQuery> q = QueriesArg(queries, weights);
-             MultiVectorSearchOptions o{k, token_k, ef_search, num_threads};
+             // Sizes capped by what exists: k by the documents, token_k by the tokens (in Candidates).
+             const int k = static_cast<int>(std::min<std::int64_t>(k_arg.Count<int>("k"), std::max<std::int64_t>(index.size(), 1)));
+             MultiVectorSearchOptions o{k, token_k.Count<int>("token_k"), ef_search.As<int>("ef_search", 0),
+                                        num_threads.As<int>("num_threads", 0)};
              BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.Search(q, o); }));
              return RankingArrays(r, k);
            }, py::arg("queries"), py::arg("weights") = py::none(), py::arg("k") = 1000, py::arg("token_k") = 100,
@@ -268,35 +289,39 @@ void RegisterMultiVector(py::module_& m) {
 
   m.def("maxsim_rerank", [](const py::sequence& queries, const py::sequence& candidates, const py::object& weights,
                             std::shared_ptr<MultiVectorIndex> index, const py::object& doc_ids,
-                            const py::object& doc_vectors, int k, int num_threads) {
+                            const py::object& doc_vectors, const Int& k_arg, const Int& num_threads_arg) {
+          const int k = k_arg.Count<int>("k"), num_threads = num_threads_arg.As<int>("num_threads", 0);
           std::vector<TokenQuery> q = QueriesArg(queries, weights);
           BatchRanking c = CandidatesArg(candidates);
           const GivenDocs given(doc_ids, doc_vectors);
           const DocumentTokenSource source = given.Source(index.get());
           BatchRanking r = ValueOrThrow(WithoutGil([&] { return MaxSimRerank(source, q, c, k, num_threads); }));
-          return RankingArrays(r, k > 0 ? k : -1);
+          return RankingArrays(r, k);
         }, py::arg("queries"), py::arg("candidates"), py::arg("weights") = py::none(), py::arg("index") = nullptr,
         py::arg("doc_ids") = py::none(), py::arg("doc_vectors") = py::none(), py::arg("k") = 0,
         py::arg("num_threads") = 0);
 
-  m.def("kmeans", [](const FloatArray& points, int clusters, std::uint64_t seed, int max_iter, double tol) {
+  m.def("kmeans", [](const FloatArray& points, const Int& clusters_arg, const Int& seed_arg, const Int& max_iter_arg,
+                     double tol) {
           const ConstMatrixView p = MatrixArg(points, "points");
+          const int clusters = clusters_arg.As<int>("clusters"), max_iter = max_iter_arg.As<int>("max_iter");
+          const auto seed = static_cast<std::uint64_t>(seed_arg.As<std::int64_t>("seed", 0));
           KMeansResult r = ValueOrThrow(WithoutGil([&] { return KMeans(p, clusters, seed, max_iter, tol); }));
           return py::make_tuple(MatrixCopy(View(r.centroids)), r.labels, r.iterations);
         }, py::arg("points"), py::arg("clusters"), py::arg("seed") = 42, py::arg("max_iter") = 300,
         py::arg("tol") = 1e-4);
 
   py::class_<ColbertPrf>(m, "ColbertPrf")
-      .def(py::init([](int fb_docs, int k, int fb_embs, float beta, int neighbours, std::uint64_t seed, int max_iter,
-                       double tol, const std::string& mode) {
+      .def(py::init([](const Int& fb_docs, const Int& k, const Int& fb_embs, float beta, const Int& neighbours,
+                       const Int& seed, const Int& max_iter, double tol, const std::string& mode) {
              ColbertPrfConfig c;
-             c.fb_docs = fb_docs;
-             c.clusters = k;
-             c.fb_embs = fb_embs;
+             c.fb_docs = fb_docs.As<int>("fb_docs");
+             c.clusters = k.As<int>("k");
+             c.fb_embs = fb_embs.As<int>("fb_embs");
              c.beta = beta;
-             c.neighbours = neighbours;
-             c.seed = seed;
-             c.max_iter = max_iter;
+             c.neighbours = neighbours.As<int>("neighbours");
+             c.seed = static_cast<std::uint64_t>(seed.As<std::int64_t>("seed", 0));
+             c.max_iter = max_iter.As<int>("max_iter");
              c.tol = tol;
              c.mode = ParseMode(mode);
              return ValueOrThrow(ColbertPrf::Create(c));
@@ -315,7 +340,8 @@ void RegisterMultiVector(py::module_& m) {
       })
       .def("expand", [](const ColbertPrf& prf, std::shared_ptr<MultiVectorIndex> index, const py::sequence& queries,
                         const py::sequence& first_pass, const py::object& weights, const py::object& doc_ids,
-                        const py::object& doc_vectors, int num_threads) {
+                        const py::object& doc_vectors, const Int& num_threads_arg) {
+             const int num_threads = num_threads_arg.As<int>("num_threads", 0);
              std::vector<TokenQuery> q = QueriesArg(queries, weights);
              BatchRanking c = CandidatesArg(first_pass);
              const GivenDocs given(doc_ids, doc_vectors);
@@ -336,13 +362,16 @@ void RegisterMultiVector(py::module_& m) {
            }, py::arg("index"), py::arg("queries"), py::arg("first_pass"), py::arg("weights") = py::none(),
            py::arg("doc_ids") = py::none(), py::arg("doc_vectors") = py::none(), py::arg("num_threads") = 0)
       .def("run", [](const ColbertPrf& prf, std::shared_ptr<MultiVectorIndex> index, const py::sequence& queries,
-                     const py::sequence& first_pass, const py::object& weights, int k, int token_k, int ef_search,
-                     const py::object& doc_ids, const py::object& doc_vectors, int num_threads) {
+                     const py::sequence& first_pass, const py::object& weights, const Int& k_arg,
+                     const Int& token_k, const Int& ef_search, const py::object& doc_ids,
+                     const py::object& doc_vectors, const Int& num_threads) {
              std::vector<TokenQuery> q = QueriesArg(queries, weights);
              BatchRanking c = CandidatesArg(first_pass);
              const GivenDocs given(doc_ids, doc_vectors);
              const DocumentTokenSource source = given.Source(index.get());
-             MultiVectorSearchOptions o{k, token_k, ef_search, num_threads};
+             const int k = k_arg.Count<int>("k");
+             MultiVectorSearchOptions o{k, token_k.Count<int>("token_k"), ef_search.As<int>("ef_search", 0),
+                                        num_threads.As<int>("num_threads", 0)};
              BatchRanking r = ValueOrThrow(WithoutGil([&] { return prf.Run(source, q, c, o); }));
              return RankingArrays(r, k);
            }, py::arg("index"), py::arg("queries"), py::arg("first_pass"), py::arg("weights") = py::none(),

@@ -19,15 +19,16 @@ namespace densefb {
 
 // Per-call search options; searching never changes the index.
 struct SearchOptions {
-  int k = 10;           // results per query; slots past the index size hold id -1
+  int k = 10;           // results per query (capped at the index size, see Search)
   int num_threads = 0;  // 0 = all hardware threads
   int ef_search = 0;    // HNSW only: candidate list size (ef); 0 = the index default
 };
 
 // Results of a batch of queries, Faiss-style: row i holds query i's top-k, best first.
+// k' = min(k, size()): a k larger than the index costs nothing beyond the index size.
 struct SearchResult {
-  RowMatrix scores;  // (n_queries, k); padding slots hold -infinity
-  IdMatrix ids;      // (n_queries, k); padding slots hold kNoId (-1)
+  RowMatrix scores;  // (n_queries, k'); slots without a result (HNSW) hold -infinity
+  IdMatrix ids;      // (n_queries, k'); slots without a result hold kNoId (-1)
 };
 
 class VectorIndex {
@@ -43,7 +44,9 @@ class VectorIndex {
   // of at most 1.8e19 (so that no inner product overflows float32); the same holds for queries.
   virtual absl::Status Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids = {}) = 0;
 
-  // Top-k of each query into caller-owned (n_queries x k) buffers.
+  // Top-k of each query into caller-owned (n_queries x k) buffers; slots past the index size
+  // hold kNoId and -infinity. Work memory is bounded by min(k, size()), never by k. The
+  // overload returning a SearchResult allocates only min(k, size()) columns.
   virtual absl::Status Search(ConstMatrixView queries, const SearchOptions& options,
                               float* scores, std::int64_t* ids) const = 0;
   absl::StatusOr<SearchResult> Search(ConstMatrixView queries,

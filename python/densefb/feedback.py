@@ -72,7 +72,7 @@ class AveragePrf(_RefineMixin, _core.AveragePrf):
     """
 
     def __init__(self, k: int = 3, normalize: bool = False):
-        super().__init__(int(k), bool(normalize))
+        super().__init__(k, bool(normalize))  # k checked by the core: an integer, never truncated
         self.validate()
 
 
@@ -110,8 +110,9 @@ class RocchioPrf(_RefineMixin, _core.RocchioPrf):
 
     def __init__(self, alpha: float = 0.9, beta: float = 0.1, gamma: float = 0.1, topk: int = 3,
                  bottomk: int = 0, depth: int = 0, normalize: bool = False):
-        super().__init__(float(alpha), float(beta), float(gamma), int(topk), int(bottomk),
-                         int(depth), bool(normalize))
+        # Integer parameters are checked by the core (a float or bool is refused, naming it).
+        super().__init__(float(alpha), float(beta), float(gamma), topk, bottomk, depth,
+                         bool(normalize))
         self.validate()
 
 
@@ -138,9 +139,10 @@ def prf_search(index, query_vectors, model, first_k: Optional[int] = None, k: in
         num_threads: 0 = all cores; ef_search: HNSW only (0 = index default).
 
     Returns:
-        (scores float32 (n, k'), ids int64 (n, k')), best first; -inf / -1 padding.
+        (scores float32 (n, k'), ids int64 (n, k')), best first, k' <= min(k, index.ntotal)
+        (a larger k allocates nothing more); -inf / -1 padding where a list is shorter.
     """
     if first_k is None:
         first_k = 0
-    return _core.prf_search(index, query_vectors, model, int(first_k), int(k), bool(rerank),
-                            int(num_threads), int(ef_search))
+    return _core.prf_search(index, query_vectors, model, first_k, k, bool(rerank), num_threads,
+                            ef_search)

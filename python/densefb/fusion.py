@@ -103,8 +103,8 @@ def fuse(
         None if weights is None else [float(w) for w in weights],
         "none" if normalization is None else normalization,
         missing,
-        int(depth),
-        int(top),
+        depth,  # checked by the core (an integer; 2.5 or True is refused, not truncated)
+        top,
     )
     if name is not None:
         fused.name = name

@@ -124,7 +124,7 @@ class MultiVectorIndex:
 
     @excluded_token_ids.setter
     def excluded_token_ids(self, ids: Sequence[int]) -> None:
-        self._impl.excluded_token_ids = [int(i) for i in ids]
+        self._impl.excluded_token_ids = list(ids)  # converted exactly by the core (no truncation)
 
     def build_token_index(self, kind: str = "flat", *, M: int = 16, ef_construction: int = 200,
                           ef_search: int = 10, seed: int = 100, num_threads: int = 0) -> None:

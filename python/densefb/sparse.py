@@ -395,12 +395,14 @@ class Bm25Index:
             ``(scores, ids)`` of the same shape, each row's candidates sorted by BM25 score
             (ties by smaller id), padded with -inf / -1.
         """
-        return self._index.rescore(list(queries), np.asarray(ids, dtype=np.int64), num_threads)
+        return self._index.rescore(list(queries), ids, num_threads)  # ids converted exactly (no truncation)
 
     def _positions(self, doc_ids: Iterable[Union[int, str]]) -> List[int]:
         items = list(doc_ids)
+        # Positions are passed as given: the core converts them exactly (0.5 is refused, not
+        # truncated to 0).
         if not items or not any(isinstance(d, str) for d in items):
-            return [int(d) for d in items]
+            return items
         position = {n: i for i, n in enumerate(self.doc_ids)}
         out = []
         for d in items:
@@ -409,5 +411,5 @@ class Bm25Index:
                     raise KeyError(f"unknown document id {d!r}")
                 out.append(position[d])
             else:
-                out.append(int(d))
+                out.append(d)
         return out

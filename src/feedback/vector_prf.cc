@@ -249,8 +249,9 @@ void RocchioPrf::Combine(const float* q, const float* pos, std::int64_t num_posi
 
 namespace {
 
+// `size`: the index size; a first pass that holds the whole index is deep enough for any model.
 absl::StatusOr<int> CheckFlow(const VectorFeedback& model, int first_k, int final_k,
-                              int default_first_k) {
+                              int default_first_k, std::int64_t size) {
   DENSEFB_RETURN_IF_ERROR(model.Validate());
   if (final_k < 1) {
     return absl::InvalidArgumentError(absl::StrCat("final_k = ", final_k, " must be >= 1"));
@@ -259,7 +260,7 @@ absl::StatusOr<int> CheckFlow(const VectorFeedback& model, int first_k, int fina
     return absl::InvalidArgumentError(absl::StrCat("first_k = ", first_k, " is negative"));
   }
   if (first_k == 0) first_k = default_first_k;
-  if (first_k < model.RequiredDepth()) {
+  if (first_k < model.RequiredDepth() && first_k < size) {
     return absl::InvalidArgumentError(absl::StrCat("first_k = ", first_k, " is below the depth ",
                                                    model.RequiredDepth(), " that ",
                                                    model.ToString(), " reads"));
@@ -273,7 +274,7 @@ absl::StatusOr<SearchResult> PrfSearch(const VectorIndex& index, ConstMatrixView
                                        const VectorFeedback& model, int first_k, int final_k,
                                        const SearchOptions& options) {
   DENSEFB_ASSIGN_OR_RETURN(
-      first_k, CheckFlow(model, first_k, final_k, static_cast<int>(model.RequiredDepth())));
+      first_k, CheckFlow(model, first_k, final_k, static_cast<int>(model.RequiredDepth()), index.size()));
   DENSEFB_RETURN_IF_ERROR(CheckShapes(index, queries, queries.rows));
   SearchOptions first_options = options;
   first_options.k = first_k;
@@ -287,7 +288,7 @@ absl::StatusOr<SearchResult> PrfSearch(const VectorIndex& index, ConstMatrixView
 absl::StatusOr<SearchResult> PrfRerank(const VectorIndex& index, ConstMatrixView queries,
                                        const VectorFeedback& model, int first_k, int final_k,
                                        const SearchOptions& options) {
-  DENSEFB_ASSIGN_OR_RETURN(first_k, CheckFlow(model, first_k, final_k, final_k));
+  DENSEFB_ASSIGN_OR_RETURN(first_k, CheckFlow(model, first_k, final_k, final_k, index.size()));
   DENSEFB_RETURN_IF_ERROR(CheckShapes(index, queries, queries.rows));
   SearchOptions first_options = options;
   first_options.k = first_k;
@@ -296,7 +297,8 @@ absl::StatusOr<SearchResult> PrfRerank(const VectorIndex& index, ConstMatrixView
 
   const std::int64_t n = queries.rows;
   const std::int64_t d = queries.cols;
-  const std::int64_t width = std::min(first_k, final_k);
+  // The first pass is capped at the index size (VectorIndex::Search), and so is this.
+  const std::int64_t width = std::min<std::int64_t>(final_k, first.ids.cols());
   SearchResult result;
   result.scores = RowMatrix::Constant(n, width, -std::numeric_limits<float>::infinity());
   result.ids = IdMatrix::Constant(n, width, kNoId);

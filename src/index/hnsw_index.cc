@@ -215,10 +215,11 @@ struct HnswIndex::Impl {
     return reinterpret_cast<const float*>(graph->getDataByInternalId(internal_of_row[row]));
   }
 
-  // Top-k of one encoded query (dim + 1 floats) into scores/ids (k slots each), through
-  // kernels::KernelSet::hnsw_search: hnswlib's search compiled for this CPU's instruction set,
-  // with the distance inlined.
-  void SearchOne(const float* query, std::size_t ef, int k, float* scores, std::int64_t* ids,
+  // Top-k of one encoded query (dim + 1 floats) into scores/ids (`slots` each, k <= slots <=
+  // ef, k and ef capped by the index size by the caller; slots past the hits are padding),
+  // through kernels::KernelSet::hnsw_search: hnswlib's search compiled for this CPU's
+  // instruction set, with the distance inlined.
+  void SearchOne(const float* query, std::size_t ef, int k, int slots, float* scores, std::int64_t* ids,
                  std::vector<std::pair<float, std::int64_t>>& found,
                  std::vector<kernels::HnswHit>& hits) const {
     found.clear();
@@ -235,7 +236,7 @@ struct HnswIndex::Impl {
       ~Release() { g.visited_list_pool_->releaseVisitedList(list); }
     } release{g, visited};
     const std::int64_t hit_count = kernels::Best().hnsw_search(
-        view, query, static_cast<std::int64_t>(std::max(ef, static_cast<std::size_t>(k))), k,
+        view, query, static_cast<std::int64_t>(ef), k,
         visited->mass, visited->curV, hits.data());
     for (std::int64_t i = 0; i < hit_count; ++i) {
       const auto row = static_cast<std::int64_t>(g.getExternalLabel(hits[i].id));
@@ -249,7 +250,7 @@ struct HnswIndex::Impl {
       scores[j] = found[j].first;
       ids[j] = found[j].second;
     }
-    for (int j = n; j < k; ++j) {
+    for (int j = n; j < slots; ++j) {
       scores[j] = -std::numeric_limits<float>::infinity();
       ids[j] = kNoId;
     }
@@ -384,8 +385,12 @@ absl::Status HnswIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     std::fill(ids, ids + nq * k, kNoId);
     return absl::OkStatus();
   }
-  const std::size_t ef =
-      static_cast<std::size_t>(options.ef_search > 0 ? options.ef_search : s.config.ef_search);
+  // What exists caps the sizes: no more candidates or hits than the index has vectors (the
+  // caller's buffers keep k slots; those past the results are padding).
+  const std::int64_t total = s.id_table.size();
+  const int k_kept = static_cast<int>(std::min<std::int64_t>(k, total));
+  const std::size_t ef = static_cast<std::size_t>(std::min<std::int64_t>(
+      std::max(options.ef_search > 0 ? options.ef_search : s.config.ef_search, k_kept), total));
   const int threads = static_cast<int>(
       std::min<std::int64_t>(ResolveThreads(options.num_threads), nq));
   struct Scratch {
@@ -399,7 +404,7 @@ absl::Status HnswIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     ParallelFor(nq, threads, [&](std::int64_t i, int worker) {
       Scratch& sc = scratch[worker];
       Encode(queries.row(i), s.dim, s.metric, sc.query.data());
-      s.SearchOne(sc.query.data(), ef, k, scores + i * k, ids + i * k, sc.found, sc.hits);
+      s.SearchOne(sc.query.data(), ef, k_kept, k, scores + i * k, ids + i * k, sc.found, sc.hits);
     });
   } catch (const std::exception& e) {
     return ExceptionStatus("HNSW Search", e);

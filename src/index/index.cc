@@ -1,5 +1,7 @@
 #include "densefb/index.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace densefb {
@@ -9,10 +11,14 @@ absl::StatusOr<SearchResult> VectorIndex::Search(ConstMatrixView queries,
   if (options.k < 0) {
     return absl::InvalidArgumentError(absl::StrCat("k = ", options.k, " is negative"));
   }
+  // Capped by what exists before anything is allocated: k larger than the index returns every
+  // vector, in min(k, size()) columns.
+  SearchOptions capped = options;
+  capped.k = static_cast<int>(std::min<std::int64_t>(options.k, size()));
   SearchResult result;
-  result.scores.resize(queries.rows, options.k);
-  result.ids.resize(queries.rows, options.k);
-  DENSEFB_RETURN_IF_ERROR(Search(queries, options, result.scores.data(), result.ids.data()));
+  result.scores.resize(queries.rows, capped.k);
+  result.ids.resize(queries.rows, capped.k);
+  DENSEFB_RETURN_IF_ERROR(Search(queries, capped, result.scores.data(), result.ids.data()));
   return result;
 }
 

@@ -304,9 +304,10 @@ absl::StatusOr<BatchRanking> MultiVectorIndex::Candidates(absl::Span<const Token
   for (std::size_t q = 0; q < queries.size(); ++q) {
     std::vector<std::int64_t> docs;
     const std::int64_t n = queries[q].vectors.rows();
-    docs.reserve(static_cast<std::size_t>(n * token_k));
+    const std::int64_t hits_per_row = hits.ids.cols();  // min(token_k, token index size)
+    docs.reserve(static_cast<std::size_t>(n * hits_per_row));
     for (std::int64_t r = at; r < at + n; ++r) {
-      for (int j = 0; j < token_k; ++j) {
+      for (std::int64_t j = 0; j < hits_per_row; ++j) {
         const std::int64_t row = hits.ids(r, j);
         if (row >= 0 && row < num_tokens()) docs.push_back(token_doc_[row]);
       }

@@ -213,18 +213,18 @@ TEST_CASE("PrfSearch: first pass, feedback, fresh second search") {
   CHECK(result->scores(0, 3) == Approx(-1.f / 3));
 }
 
-TEST_CASE("PrfSearch with a first pass deeper than the index (-1 padding)") {
+TEST_CASE("PrfSearch with a first pass deeper than the index (capped at its size)") {
   const auto index = MakeIndex();
   const RowMatrix q = Rows({{1, 0}});
-  // first pass k 10 on 4 docs: 4 ids + 6 padding; q' = ((1,0)+(1,0)+(0,1)+(1,1)+(-1,2))/5
+  // first pass k 10 on 4 docs: the 4 ids; q' = ((1,0)+(1,0)+(0,1)+(1,1)+(-1,2))/5
   //   = (2/5, 4/5); second pass: 13: 6/5, 12: 6/5 (tie -> 12 first), 11: 4/5, 10: 2/5
   const auto result = PrfSearch(*index, View(q), AveragePrf(10), 0, 5);
   REQUIRE(result.ok());
+  REQUIRE(result->ids.cols() == 4);  // min(k, size)
   CHECK(result->ids(0, 0) == 12);
   CHECK(result->ids(0, 1) == 13);
   CHECK(result->ids(0, 2) == 11);
   CHECK(result->ids(0, 3) == 10);
-  CHECK(result->ids(0, 4) == kNoId);
   CHECK(result->scores(0, 1) == Approx(1.2f));
   CHECK(result->scores(0, 3) == Approx(0.4f));
 }
@@ -256,6 +256,29 @@ TEST_CASE("PrfRerank re-scores only the first-pass candidates") {
     CHECK(r->ids(0, 1) == 12);
     CHECK(r->scores(0, 1) == Approx(2.f / std::sqrt(5.f)));
   }
+}
+
+TEST_CASE("PRF sizes beyond the index are capped before anything is allocated") {
+  const auto index = MakeIndex();
+  const RowMatrix q = Rows({{1, 0}, {0, 1}, {1, 1}});
+  constexpr int kHuge = std::numeric_limits<int>::max();
+  // topk, first_k and k far beyond the 4 documents: every document is feedback, every
+  // document returned, in 4 columns.
+  const RocchioPrf huge(0.9, 0.1, 0.1, kHuge);
+  for (const bool rerank : {false, true}) {
+    const auto result = rerank ? PrfRerank(*index, View(q), huge, kHuge, kHuge)
+                               : PrfSearch(*index, View(q), huge, 0, kHuge);
+    REQUIRE(result.ok());
+    CHECK(result->ids.rows() == 3);
+    CHECK(result->ids.cols() == 4);
+    CHECK((result->ids.array() != kNoId).all());
+  }
+  const auto avg = PrfSearch(*index, View(q), AveragePrf(kHuge), kHuge, kHuge);
+  REQUIRE(avg.ok());
+  CHECK(avg->ids.cols() == 4);
+  const auto same = PrfSearch(*index, View(q), AveragePrf(4), 4, 4);
+  REQUIRE(same.ok());
+  CHECK(avg->ids == same->ids);
 }
 
 }  // namespace

@@ -336,24 +336,31 @@ TEST_CASE("FlatIndex: large k over scores near +-FLT_MAX (their range overflows 
   }
 }
 
-TEST_CASE("FlatIndex: padding, empty index, k = 0, explicit ids, reconstruct") {
+TEST_CASE("FlatIndex: k capped at the size, raw buffers pad, empty index, k = 0, explicit ids, reconstruct") {
   auto index = FlatIndex::Create(4, Metric::kInnerProduct);
   REQUIRE(index.ok());
   const RowMatrix q = RandomMatrix(2, 4, 7);
   auto empty = (*index)->Search(View(q), {3, 0, 0});
   REQUIRE(empty.ok());
-  CHECK((empty->ids.array() == kNoId).all());
-  CHECK((empty->scores.array() == -std::numeric_limits<float>::infinity()).all());
+  CHECK(empty->ids.rows() == 2);
+  CHECK(empty->ids.cols() == 0);  // nothing exists: no columns
 
   const RowMatrix v = RandomMatrix(2, 4, 8);
   const std::vector<std::int64_t> ids = {100, 42};
   REQUIRE((*index)->Add(View(v), ids).ok());
   auto res = (*index)->Search(View(q), {5, 0, 0});
   REQUIRE(res.ok());
+  REQUIRE(res->ids.cols() == 2);  // min(k, size)
+  std::vector<float> raw_scores(2 * 5);
+  std::vector<std::int64_t> raw_ids(2 * 5);
+  REQUIRE((*index)->Search(View(q), {5, 0, 0}, raw_scores.data(), raw_ids.data()).ok());
   for (int r = 0; r < 2; ++r) {
     CHECK((res->ids(r, 0) == 100 || res->ids(r, 0) == 42));
-    CHECK(res->ids(r, 2) == kNoId);
-    CHECK(res->ids(r, 4) == kNoId);
+    CHECK(raw_ids[r * 5 + 0] == res->ids(r, 0));
+    CHECK(raw_ids[r * 5 + 1] == res->ids(r, 1));
+    CHECK(raw_ids[r * 5 + 2] == kNoId);  // caller-owned buffers keep k slots: padding
+    CHECK(raw_ids[r * 5 + 4] == kNoId);
+    CHECK(raw_scores[r * 5 + 4] == -std::numeric_limits<float>::infinity());
   }
   auto zero = (*index)->Search(View(q), {0, 0, 0});
   REQUIRE(zero.ok());
@@ -586,6 +593,23 @@ TEST_CASE("Reserve: same results as growing, bad sizes rejected, for both indexe
     auto c = reserved->Search(View(q), {10, 1, 64});
     REQUIRE(c.ok());
   }
+}
+
+TEST_CASE("FlatIndex: a huge k allocates nothing beyond the index size") {
+  auto index = FlatIndex::Create(8, Metric::kCosine);
+  REQUIRE(index.ok());
+  const RowMatrix v = RandomMatrix(50, 8, 21);
+  REQUIRE((*index)->Add(View(v)).ok());
+  const RowMatrix q = RandomMatrix(1000, 8, 22);
+  // 1000 x 2^31 results would be 24 TB; capped, it is 1000 x 50.
+  auto res = (*index)->Search(View(q), {std::numeric_limits<int>::max(), 2, 0});
+  REQUIRE(res.ok());
+  CHECK(res->ids.rows() == 1000);
+  CHECK(res->ids.cols() == 50);
+  auto exact = (*index)->Search(View(q), {50, 2, 0});
+  REQUIRE(exact.ok());
+  CHECK(res->ids == exact->ids);
+  CHECK(res->scores == exact->scores);
 }
 
 }  // namespace

@@ -220,37 +220,73 @@ TEST_CASE("HNSW single-threaded builds are bit-identical; save/load round trips 
   }
 }
 
-TEST_CASE("HNSW empty index saves and loads; k > size pads; k = 0 gives no columns") {
+TEST_CASE("HNSW empty index saves and loads; k > size: min(k, size) columns, raw buffers pad") {
   const std::string dir = TempDir("hnsw_small");
   auto index = MustCreate(4, Metric::kCosine);
   const RowMatrix queries = testing::RandomMatrix(3, 4, 9);
   SearchResult r = MustSearch(*index, queries, 5);
-  CHECK((r.ids.array() == kNoId).all());
-  CHECK((r.scores.array() == -std::numeric_limits<float>::infinity()).all());
+  CHECK(r.ids.rows() == 3);
+  CHECK(r.ids.cols() == 0);  // nothing exists: no columns
   REQUIRE(index->Save(dir + "/empty.hnsw").ok());
   auto empty = HnswIndex::Load(dir + "/empty.hnsw");
   REQUIRE(empty.ok());
   CHECK((*empty)->size() == 0);
   CHECK((*empty)->metric() == Metric::kCosine);
-  CHECK((MustSearch(**empty, queries, 2).ids.array() == kNoId).all());
+  CHECK(MustSearch(**empty, queries, 2).ids.cols() == 0);
+  {  // caller-owned buffers keep k slots, all padding
+    std::vector<float> scores(3 * 5);
+    std::vector<std::int64_t> ids(3 * 5);
+    REQUIRE((*empty)->Search(View(queries), {5, 1, 0}, scores.data(), ids.data()).ok());
+    CHECK(std::all_of(ids.begin(), ids.end(), [](std::int64_t id) { return id == kNoId; }));
+  }
 
   const RowMatrix docs = testing::RandomMatrix(5, 4, 10);
   REQUIRE(index->Add(View(docs)).ok());
   r = MustSearch(*index, queries, 8);
-  REQUIRE(r.ids.cols() == 8);
+  REQUIRE(r.ids.cols() == 5);  // capped at the index size
   for (Eigen::Index q = 0; q < 3; ++q) {
     std::set<std::int64_t> found;
     for (int j = 0; j < 5; ++j) found.insert(r.ids(q, j));
     CHECK(found == std::set<std::int64_t>{0, 1, 2, 3, 4});  // all 5 found
-    for (int j = 5; j < 8; ++j) {
-      CHECK(r.ids(q, j) == kNoId);
-      CHECK(r.scores(q, j) == -std::numeric_limits<float>::infinity());
-    }
   }
   CheckRowsSorted(r);
+  std::vector<float> scores(3 * 8);
+  std::vector<std::int64_t> ids(3 * 8);
+  REQUIRE(index->Search(View(queries), {8, 1, 0}, scores.data(), ids.data()).ok());
+  for (int q = 0; q < 3; ++q) {
+    for (int j = 0; j < 5; ++j) CHECK(ids[q * 8 + j] == r.ids(q, j));
+    for (int j = 5; j < 8; ++j) {
+      CHECK(ids[q * 8 + j] == kNoId);
+      CHECK(scores[q * 8 + j] == -std::numeric_limits<float>::infinity());
+    }
+  }
   CHECK(MustSearch(*index, queries, 0).ids.cols() == 0);
   CHECK(MustSearch(*index, queries, 0).ids.rows() == 3);
   CHECK(MustSearch(*index, RowMatrix(0, 4), 3).ids.rows() == 0);
+}
+
+TEST_CASE("HNSW huge k and ef are capped by the index size before allocating") {
+  HnswConfig config;
+  config.ef_search = std::numeric_limits<int>::max();  // accepted: capped at the size when searching
+  config.num_threads = 1;
+  auto index = MustCreate(8, Metric::kInnerProduct, config);
+  const RowMatrix docs = testing::RandomMatrix(50, 8, 11);
+  REQUIRE(index->Add(View(docs)).ok());
+  const RowMatrix queries = testing::RandomMatrix(4, 8, 12);
+  for (int ef : {0, 1, std::numeric_limits<int>::max()}) {
+    const SearchResult r = MustSearch(*index, queries, std::numeric_limits<int>::max(), ef, 2);
+    CHECK(r.ids.rows() == 4);
+    CHECK(r.ids.cols() == 50);
+    CheckRowsSorted(r);
+    // ef and k at least the size: the whole (connected) graph is searched, every vector found
+    for (Eigen::Index q = 0; q < 4; ++q) {
+      std::set<std::int64_t> found(r.ids.row(q).data(), r.ids.row(q).data() + 50);
+      CHECK(found.size() == 50);
+      CHECK(found.count(kNoId) == 0);
+    }
+  }
+  const SearchResult few = MustSearch(*index, queries, 3, std::numeric_limits<int>::max());
+  CHECK(few.ids.cols() == 3);
 }
 
 TEST_CASE("HNSW ties are broken by smaller id; cosine keeps raw vectors; zero vectors") {
