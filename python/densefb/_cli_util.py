@@ -147,9 +147,9 @@ def is_stdout(path: Optional[str]) -> bool:
         return False
 
 
-def check_output_parent(path: Optional[str], option: str) -> None:
+def check_output_parent(path: Optional[str], option: str, folder: bool = False) -> None:
     """UserError unless the folder ``path`` goes in exists (outputs never create folders
-    above themselves)."""
+    above themselves), and a file output is not an existing folder."""
     if not path or path == "-":
         return
     if "\0" in path:
@@ -157,6 +157,8 @@ def check_output_parent(path: Optional[str], option: str) -> None:
     parent = Path(os.path.realpath(path)).parent
     if not parent.is_dir():
         raise UserError(f"{option} {path}: the folder {parent} does not exist (create it first)")
+    if not folder and os.path.isdir(path):
+        raise UserError(f"{option} {path}: is a folder, not a file")
 
 
 def default_mode() -> int:

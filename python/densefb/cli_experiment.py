@@ -220,7 +220,8 @@ def _argv(args: argparse.Namespace, command: str) -> List[str]:
 def check_outputs(args: argparse.Namespace, options: Sequence[str]) -> None:
     """The folder of each output option given must exist (checked before any work)."""
     for option in options:
-        util.check_output_parent(getattr(args, option.lstrip("-").replace("-", "_")), option)
+        util.check_output_parent(getattr(args, option.lstrip("-").replace("-", "_")), option,
+                                 folder=option == "--save-runs")
 
 
 def run_experiment(args: argparse.Namespace) -> int:

@@ -142,7 +142,7 @@ def _check_output(args: argparse.Namespace) -> Path:
     """The output folder, checked before any work: new, empty, or (with --overwrite) an index
     folder of densefb index; its parent must exist."""
     out = Path(args.output)
-    util.check_output_parent(args.output, "--output")
+    util.check_output_parent(args.output, "--output", folder=True)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):

@@ -480,3 +480,10 @@ def test_save_runs_replaces_files_only_when_complete(capsys, beir, tmp_path, mon
     sidecar = json.loads((tmp_path / "x.json").read_text())["systems"][0]["sidecar"]
     assert Path(sidecar) == runs / "00-bm25.trec.json"
     assert not [p for p in tmp_path.iterdir() if "densefb-" in p.name]
+
+
+def test_a_folder_given_as_an_output_file_is_refused_first(capsys, index, beir, tmp_path):
+    (tmp_path / "out").mkdir()
+    fails(capsys, "search", index, "-d", beir, "-o", tmp_path / "out", expect="is a folder, not a file")
+    fails(capsys, "experiment", "--dataset", beir, "--pipeline", "bm25", "--no-cache",
+          "--json", tmp_path / "out", expect="is a folder, not a file")
