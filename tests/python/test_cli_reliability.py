@@ -487,3 +487,36 @@ def test_a_folder_given_as_an_output_file_is_refused_first(capsys, index, beir, 
     fails(capsys, "search", index, "-d", beir, "-o", tmp_path / "out", expect="is a folder, not a file")
     fails(capsys, "experiment", "--dataset", beir, "--pipeline", "bm25", "--no-cache",
           "--json", tmp_path / "out", expect="is a folder, not a file")
+
+
+@pytest.mark.parametrize("command", ["search", "eval", "sweep"])
+def test_interrupt_of_any_command_is_one_line_and_keeps_its_output(capsys, index, beir, tmp_path,
+                                                                  monkeypatch, command):
+    """Ctrl-C at the last step before writing: one line, status 130, the old output intact."""
+    import densefb.cli_eval
+    from densefb.experiment import Experiment
+
+    out = tmp_path / "out"
+    out.write_text("old\n")
+    assert search(capsys, index, beir, tmp_path / "r.trec")[0] == 0
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+    argv = {
+        "search": ["search", index, "-d", beir, "-o", out],
+        "eval": ["eval", "--run", tmp_path / "r.trec", "--qrels", beir / "qrels" / "test.tsv",
+                 "--metrics", "AP", "--json", out],
+        "sweep": ["sweep", "--dataset", beir, "--pipeline", "bm25(k={k})", "--param", "k=1,2",
+                  "--no-cache", "--quiet", "--csv", out],
+    }[command]
+    if command == "search":
+        monkeypatch.setattr(densefb, "write_trec_run", lambda path, run: (Path(path).write_text("half"),
+                                                                          interrupt()))
+    elif command == "eval":
+        monkeypatch.setattr(densefb.cli_eval, "evaluate", interrupt)
+    else:
+        monkeypatch.setattr(Experiment, "run", interrupt)
+    code, stdout, err = run(capsys, *argv)
+    assert (code, err) == (130, [f"densefb {command}: interrupted"])
+    assert out.read_text() == "old\n"
+    assert not [p for p in tmp_path.iterdir() if "densefb-" in p.name]
