@@ -520,3 +520,18 @@ def test_interrupt_of_any_command_is_one_line_and_keeps_its_output(capsys, index
     assert (code, err) == (130, [f"densefb {command}: interrupted"])
     assert out.read_text() == "old\n"
     assert not [p for p in tmp_path.iterdir() if "densefb-" in p.name]
+
+
+def test_corpus_read_back_from_the_manifest_must_be_the_one_indexed(capsys, tmp_path):
+    """A pipeline with text stages and no --dataset reads the manifest's corpus: refused once
+    that file changed (its sha256 is recorded)."""
+    from densefb.cli_search import _indexed_corpus
+
+    data = write_beir(tmp_path / "data")
+    assert run(capsys, "index", data, "-o", tmp_path / "idx", "--dense", "none", "--bm25", "-q")[0] == 0
+    folder = util.IndexFolder(tmp_path / "idx")
+    assert list(_indexed_corpus(folder, "spec").ids) == [d for d, _ in DOCS]
+    with open(data / "corpus.jsonl", "a") as f:
+        f.write(json.dumps({"_id": "d7", "text": "added later"}) + "\n")
+    with pytest.raises(util.UserError, match="corpus.jsonl: changed since .* was indexed"):
+        _indexed_corpus(folder, "spec")
