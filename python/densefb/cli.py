@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from densefb._cli_util import one_line_argparse_errors
+from densefb._cli_util import EXIT_INTERRUPTED, one_line_argparse_errors, sigterm_as_interrupt
 from densefb import __version__, cli_eval, cli_experiment, cli_index, cli_search, cli_sweep
 
 # Each command module offers register(subparsers), which sets `func` on its parser.
@@ -25,13 +25,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run sidecars
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    return args.func(args)
+    """Runs one command; its exit status: 0, 2 on an error (one line on stderr), 130 on Ctrl-C
+    and 143 on SIGTERM (one line, "densefb <command>: interrupted", and no partial output)."""
+    try:
+        with sigterm_as_interrupt():
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in run sidecars
+            if not getattr(args, "func", None):
+                parser.print_help()
+                return 2
+            return args.func(args)  # each command reports its own errors and interrupts
+    except KeyboardInterrupt as interrupt:  # before a command started
+        print("densefb: interrupted", file=sys.stderr)
+        return getattr(interrupt, "exit_status", EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

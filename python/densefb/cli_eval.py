@@ -10,17 +10,14 @@ means and per-query values. Errors are one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-import tempfile
 from typing import Dict, List, Optional, Sequence
 
+from densefb import _cli_util as util
 from densefb.evaluation import Measure, evaluate
 
 __all__ = ["register", "run_eval", "main"]
 
-_EXIT_ERROR = 2
 _DESCRIPTION = ("Evaluates a TREC run against qrels (TREC or BEIR .tsv) with trec_eval's exact "
                 "conventions; errors are one line on stderr and exit status 2.")
 
@@ -35,7 +32,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                              "AP(rel=2)) or trec_eval names (ndcg_cut_10 map recall_100)")
     parser.add_argument("--per-query", action="store_true",
                         help="also print one row per query (like trec_eval -q)")
-    parser.add_argument("--json", metavar="OUT", help="write means and per-query values here")
+    parser.add_argument("--json", metavar="OUT",
+                        help="write means and per-query values here, replaced only when complete "
+                             "('-': stdout)")
     parser.add_argument("--rel-level", type=int, default=1, metavar="N",
                         help="minimum grade of a relevant document for AP/R/P/RR "
                              "(trec_eval -l; default 1)")
@@ -49,6 +48,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         "eval", help="evaluate a run against qrels (trec_eval conventions)",
         description=_DESCRIPTION)
     _add_arguments(parser)
+    util.one_line_argparse_errors(parser)
     parser.set_defaults(func=run_eval)
     return parser
 
@@ -66,48 +66,31 @@ def _format_table(metrics: List[str], means: Dict[str, float],
     return "\n".join(lines)
 
 
-def _write_json(path: str, payload: dict) -> None:
-    """Writes atomically (temporary file, then rename) so a reader never sees half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".densefb-eval-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(payload, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _one_line(error: BaseException) -> str:
-    # KeyError's str() adds quotes; every message is folded onto one line.
-    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
-    return " ".join(str(text).split()) or type(error).__name__
-
-
 def run_eval(args: argparse.Namespace) -> int:
-    """Runs ``densefb eval`` on parsed arguments; returns the exit status (0, or 2 on error)."""
-    try:
-        metrics = list(dict.fromkeys(args.metrics))  # a metric asked twice is shown once
-        for name in metrics:
-            Measure(name)  # unknown names fail before any file is read
-        means, rows = evaluate(args.run, args.qrels, metrics, rel_level=args.rel_level,
-                               average_over_qrels=args.average_over_qrels, per_query=True)
-        if args.json:
-            _write_json(args.json, {
-                "run": args.run, "qrels": args.qrels, "rel_level": args.rel_level,
-                "average_over_qrels": args.average_over_qrels, "num_queries": len(rows),
-                "metrics": metrics, "mean": means, "per_query": rows})
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as error:
-        print(f"densefb eval: error: {_one_line(error)}", file=sys.stderr)
-        return _EXIT_ERROR
+    """Runs ``densefb eval`` on parsed arguments; returns the exit status (0, 2 on error, 130
+    on Ctrl-C)."""
+    return util.run_guarded("eval", lambda: _eval(args))
+
+
+def _eval(args: argparse.Namespace) -> int:
+    metrics = list(dict.fromkeys(args.metrics))  # a metric asked twice is shown once
+    for name in metrics:
+        Measure(name)  # unknown names fail before any file is read
+    util.check_output_parent(args.json, "--json")
+    means, rows = evaluate(args.run, args.qrels, metrics, rel_level=args.rel_level,
+                           average_over_qrels=args.average_over_qrels, per_query=True)
+    if args.json:
+        util.write_json_atomic(args.json, {
+            "run": args.run, "qrels": args.qrels, "rel_level": args.rel_level,
+            "average_over_qrels": args.average_over_qrels, "num_queries": len(rows),
+            "metrics": metrics, "mean": means, "per_query": rows})
     if not rows:
         print("densefb eval: warning: no query of the run is in the qrels", file=sys.stderr)
-    print(_format_table(metrics, means, rows if args.per_query else None))
+    out = sys.stderr if util.is_stdout(args.json) else sys.stdout  # --json -: the table on stderr
+    print(_format_table(metrics, means, rows if args.per_query else None), file=out)
     scope = "every qrels query" if args.average_over_qrels else "queries in both run and qrels"
     noun = "query" if len(rows) == 1 else "queries"
-    print(f"({len(rows)} {noun}: {scope}; rel_level {args.rel_level})")
+    print(f"({len(rows)} {noun}: {scope}; rel_level {args.rel_level})", file=out)
     return 0
 
 

@@ -20,7 +20,8 @@ from densefb import _cli_util as util
 from densefb._cli_util import UserError
 
 __all__ = ["register", "run_experiment", "main", "add_common_arguments", "parse_key_values",
-           "experiment_kwargs"]
+           "experiment_kwargs", "check_index_args", "check_bm25_args", "check_metrics",
+           "check_outputs"]
 
 _DESCRIPTION = (
     "Runs each pipeline (spec grammar: 'dense >> rocchio(alpha=0.4,beta=0.6,topk=5) >> dense', "
@@ -51,6 +52,54 @@ def parse_key_values(items: Optional[Sequence[str]], what: str) -> Dict[str, Any
             except ValueError:
                 out[key] = value
     return out
+
+
+# Dense index options of --index-arg: the kinds they apply to, and how they are checked.
+_INDEX_OPTIONS = {"metric": ("flat hnsw", "ip or cosine", lambda v: v in ("ip", "cosine")),
+                  "M": ("hnsw", "an integer >= 2", lambda v: _is_int(v) and v >= 2),
+                  "ef_construction": ("hnsw", "an integer >= 1", lambda v: _is_int(v) and v >= 1),
+                  "ef_search": ("hnsw", "an integer >= 1", lambda v: _is_int(v) and v >= 1),
+                  "seed": ("hnsw", "an integer >= 0", lambda v: _is_int(v) and v >= 0)}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_index_args(values: Dict[str, Any], kind: str) -> Dict[str, Any]:
+    """--index-arg options checked against the known ones, their kind and type."""
+    for key, value in values.items():
+        if key not in _INDEX_OPTIONS:
+            raise UserError(f"--index-arg {key}: unknown option; expected one of "
+                            f"{', '.join(_INDEX_OPTIONS)}")
+        kinds, expected, valid = _INDEX_OPTIONS[key]
+        if kind not in kinds.split():
+            raise UserError(f"--index-arg {key}: applies to --index hnsw only")
+        if not valid(value):
+            raise UserError(f"--index-arg {key}={value!r}: expected {expected}")
+    return values
+
+
+def check_bm25_args(values: Dict[str, Any]) -> Dict[str, Any]:
+    """--bm25-arg options checked against densefb.experiment.BM25_OPTIONS."""
+    from densefb.experiment import check_bm25_args as check
+
+    try:
+        return check(values)
+    except ValueError as error:
+        raise UserError(f"--bm25-arg: {error}") from None
+
+
+def check_metrics(names: Sequence[str], option: str) -> List[str]:
+    """Metric names checked by the C++ measure parser, before any work."""
+    from densefb.evaluation import Measure
+
+    for name in names:
+        try:
+            Measure(name)
+        except ValueError as error:
+            raise UserError(f"{option} {name}: {util.one_line(error)}") from None
+    return list(dict.fromkeys(names))
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,8 +164,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.05,
                         help="significance level of the table's markers (default: 0.05)")
     parser.add_argument("--json", metavar="OUT",
-                        help="write means, per-query values, tests and provenance as JSON")
-    parser.add_argument("--markdown", metavar="OUT", help="write the tables as Markdown")
+                        help="write means, per-query values, tests and provenance as JSON "
+                             "(replaced only when complete; '-': stdout)")
+    parser.add_argument("--markdown", metavar="OUT",
+                        help="write the tables as Markdown (replaced only when complete)")
     parser.add_argument("--save-runs", metavar="DIR",
                         help="write each run as a TREC file with a JSON sidecar recording how it "
                              "was made (pipeline spec with every parameter, model, index, dataset, "
@@ -151,8 +202,8 @@ def experiment_kwargs(args: argparse.Namespace, command: str) -> Dict[str, Any]:
     return dict(
         model=args.model, split=args.split, k=args.k, cache_dir=args.cache,
         use_cache=not args.no_cache, index=args.index,
-        index_args=parse_key_values(args.index_arg, "--index-arg"),
-        bm25_args=parse_key_values(args.bm25_arg, "--bm25-arg"),
+        index_args=check_index_args(parse_key_values(args.index_arg, "--index-arg"), args.index),
+        bm25_args=check_bm25_args(parse_key_values(args.bm25_arg, "--bm25-arg")),
         token_model=args.token_model,
         token_args=parse_key_values(args.token_arg, "--token-arg"), cross_encoder=args.cross_encoder,
         batch_size=args.batch_size, num_threads=args.threads,
@@ -166,35 +217,37 @@ def _argv(args: argparse.Namespace, command: str) -> List[str]:
     return argv if argv[:1] == [command] else [command] + argv
 
 
-def _check_outputs(paths: List[Optional[str]]) -> None:
-    for p in paths:
-        if p and not Path(p).resolve().parent.is_dir():
-            raise UserError(f"{p}: the folder {Path(p).resolve().parent} does not exist")
+def check_outputs(args: argparse.Namespace, options: Sequence[str]) -> None:
+    """The folder of each output option given must exist (checked before any work)."""
+    for option in options:
+        util.check_output_parent(getattr(args, option.lstrip("-").replace("-", "_")), option,
+                                 folder=option == "--save-runs")
 
 
 def run_experiment(args: argparse.Namespace) -> int:
-    """Runs ``densefb experiment`` on parsed arguments; returns the exit status."""
+    """Runs ``densefb experiment`` on parsed arguments; returns the exit status (0, 2 on error,
+    130 on Ctrl-C)."""
+    return util.run_guarded("experiment", lambda: _experiment(args))
+
+
+def _experiment(args: argparse.Namespace) -> int:
     from densefb.experiment import Experiment
-    try:
-        _check_outputs([args.json, args.markdown])
-        if args.name and len(args.name) != len(args.pipeline):
-            raise UserError(f"{len(args.name)} --name for {len(args.pipeline)} --pipeline")
-        exp = Experiment(resolve_dataset(args.dataset), list(args.pipeline), names=args.name,
-                         metrics=args.metrics, tests=args.tests, correction=args.correction,
-                         alpha=args.alpha, save_runs=args.save_runs,
-                         **experiment_kwargs(args, "experiment"))
-        result = exp.run()
-        if args.json:
-            result.save_json(args.json)
-        if args.markdown:
-            result.save_markdown(args.markdown)
-    except KeyboardInterrupt:
-        print("densefb experiment: interrupted", file=sys.stderr)
-        return 130
-    except (UserError, OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as error:
-        print(f"densefb experiment: error: {util.one_line(error)}", file=sys.stderr)
-        return util.EXIT_ERROR
-    print(result.table())
+
+    check_outputs(args, ["--json", "--markdown", "--save-runs"])
+    metrics = check_metrics(args.metrics, "--metrics")
+    if args.name and len(args.name) != len(args.pipeline):
+        raise UserError(f"{len(args.name)} --name for {len(args.pipeline)} --pipeline")
+    kwargs = experiment_kwargs(args, "experiment")
+    exp = Experiment(resolve_dataset(args.dataset), list(args.pipeline), names=args.name,
+                     metrics=metrics, tests=args.tests, correction=args.correction,
+                     alpha=args.alpha, save_runs=args.save_runs, **kwargs)
+    result = exp.run()
+    if args.json:
+        result.save_json(args.json)
+    if args.markdown:
+        result.save_markdown(args.markdown)
+    print(result.table(), file=sys.stderr if util.is_stdout(args.json) or util.is_stdout(args.markdown)
+          else sys.stdout)
     return 0
 
 

@@ -8,12 +8,17 @@ corpus of a BEIR folder, into an index folder that ``densefb search`` reads.
 
 The folder holds ``dense.flat`` or ``dense.hnsw``, ``bm25.index``, ``docids.txt`` (document ids
 by position: index ids are corpus positions) and ``manifest.json`` (model, dataset, every
-parameter, densefb version), written last. Errors are one line on stderr and exit status 2.
+parameter, densefb version, document count, sha256 of docids.txt and of the corpus file). It is
+built in a temporary folder beside the output, renamed into place when complete, so a failure or
+Ctrl-C leaves the old output as it was. Errors are one line on stderr and exit status 2; Ctrl-C
+prints one line and exits with status 130.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
+import json
 import os
 import sys
 import time
@@ -102,7 +107,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=util.non_negative_int, default=0, metavar="N",
                         help="threads for encoding and indexing; 0 = all cores (default: 0)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace the index files of an existing output folder")
+                        help="replace an existing index folder of densefb index; the old one is "
+                             "kept until the new one is complete")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bars, status lines or summary line (bars and status lines "
                              "are shown only when stderr is a terminal)")
@@ -132,19 +138,48 @@ def _check_args(args: argparse.Namespace) -> None:
             raise UserError(f"{', '.join(changed)} apply to --dense hnsw only")
 
 
-def _prepare_output(args: argparse.Namespace) -> Path:
+def _check_output(args: argparse.Namespace) -> Path:
+    """The output folder, checked before any work: new, empty, or (with --overwrite) an index
+    folder of densefb index; its parent must exist."""
     out = Path(args.output)
+    util.check_output_parent(args.output, "--output", folder=True)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     if out.is_dir() and any(out.iterdir()):
         if not args.overwrite:
             raise UserError(f"{out}: folder is not empty (use --overwrite to replace its index)")
-        # The manifest goes first: a folder without one is never taken for a complete index.
-        (out / util.MANIFEST).unlink(missing_ok=True)
-        for name in ("dense.flat", "dense.hnsw", "bm25.index", util.DOC_IDS):
-            (out / name).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
+        try:
+            util.read_manifest(out)
+        except UserError as error:
+            raise UserError(f"--overwrite replaces an index folder of densefb index only, and "
+                            f"{util.one_line(error)}; remove the folder yourself") from None
     return out
+
+
+def _corpus_line(path: Path, position: int) -> int:
+    """The line of the corpus file holding document ``position`` (0-based; blank lines skipped,
+    as the reader skips them)."""
+    import gzip
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    seen = -1
+    with opener(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                seen += 1
+                if seen == position:
+                    return number
+    return position + 1
+
+
+def _check_corpus_ids(ids, corpus_path: Path) -> None:
+    """Refuses ids that docids.txt and TREC files cannot keep exactly, naming id and line."""
+    bad = util.first_bad_id(ids)
+    if bad:
+        position, doc_id, problem = bad
+        raise UserError(f"{corpus_path}:{_corpus_line(corpus_path, position)}: document id "
+                        f"{doc_id!r} {problem}; document ids must be non-empty, without "
+                        f"whitespace or control characters, and distinct")
 
 
 def _load_vectors(path: str, n_docs: int):
@@ -161,28 +196,39 @@ def _load_vectors(path: str, n_docs: int):
 
 
 def build(args: argparse.Namespace) -> Dict[str, Any]:
-    """Builds the indexes described by parsed arguments; returns the manifest written."""
-    import densefb
-
+    """Builds the indexes described by parsed arguments into a temporary folder beside the
+    output, which replaces the output only when complete; returns the manifest written."""
     _check_args(args)
     dataset = resolve_dataset(args.dataset)
     corpus_path = _corpus_file(dataset)
-    out = _prepare_output(args)
-    progress = util.show_progress(args)
+    _check_output(args)
+    with util.atomic_folder(args.output) as out:
+        return _build_into(out, args, dataset, corpus_path)
 
+
+def _build_into(out: Path, args: argparse.Namespace, dataset: Path, corpus_path: Path) -> Dict[str, Any]:
+    import densefb
+
+    progress = util.show_progress(args)
     started = time.perf_counter()
     util.note(args, f"reading {corpus_path}")
     corpus = densefb._core.read_beir_corpus(os.fspath(corpus_path))
     if len(corpus) == 0:
         raise UserError(f"{corpus_path}: no documents")
+    doc_ids = list(corpus.ids)
+    _check_corpus_ids(doc_ids, corpus_path)
+    ids_bytes = "".join(doc_id + "\n" for doc_id in doc_ids).encode("utf-8")
     manifest: Dict[str, Any] = {
         "format": util.MANIFEST_FORMAT,
         "version": util.MANIFEST_VERSION,
         "densefb_version": densefb.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "num_documents": len(corpus),
         "dataset": {"name": dataset.resolve().name, "path": os.fspath(dataset.resolve()),
-                    "corpus": corpus_path.name, "num_documents": len(corpus)},
-        "doc_ids": util.DOC_IDS,
+                    "corpus": corpus_path.name, "num_documents": len(corpus),
+                    "corpus_sha256": util.sha256_file(corpus_path)},
+        "doc_ids": {"file": util.DOC_IDS, "count": len(corpus),
+                    "sha256": hashlib.sha256(ids_bytes).hexdigest()},
         "model": None,
         "dense": None,
         "bm25": None,
@@ -233,21 +279,20 @@ def build(args: argparse.Namespace) -> Dict[str, Any]:
         manifest["bm25"] = {"file": "bm25.index", "k1": args.k1, "b": args.b, "stopwords": True,
                             "stemmer": "porter", "num_terms": bm25.num_terms}
 
-    with open(out / util.DOC_IDS, "w", encoding="utf-8") as f:
-        for doc_id in corpus.ids:
-            f.write(doc_id + "\n")
+    (out / util.DOC_IDS).write_bytes(ids_bytes)
     manifest["build_seconds"] = round(time.perf_counter() - started, 3)
-    util.write_json_atomic(out / util.MANIFEST, manifest)
+    (out / util.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
 
 def run_index(args: argparse.Namespace) -> int:
-    """Runs ``densefb index`` on parsed arguments; returns the exit status (0, or 2 on error)."""
-    try:
-        manifest = build(args)
-    except (UserError, OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as error:
-        print(f"densefb index: error: {util.one_line(error)}", file=sys.stderr)
-        return util.EXIT_ERROR
+    """Runs ``densefb index`` on parsed arguments; returns the exit status (0, 2 on error, 130 on
+    Ctrl-C)."""
+    return util.run_guarded("index", lambda: _index(args))
+
+
+def _index(args: argparse.Namespace) -> int:
+    manifest = build(args)
     parts = []
     if manifest["dense"]:
         d = manifest["dense"]

@@ -48,7 +48,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="queries file: BEIR queries.jsonl[.gz], or TSV lines 'qid<TAB>text'")
     parser.add_argument("--split", default="test",
                         help="qrels split of --dataset (qrels/<split>.tsv) (default: test)")
-    parser.add_argument("-o", "--output", required=True, metavar="RUN", help="TREC run file to write")
+    parser.add_argument("-o", "--output", required=True, metavar="RUN",
+                        help="TREC run file to write, replaced only when complete ('-': stdout)")
     parser.add_argument("-k", "--k", type=util.positive_int, default=1000,
                         help="results per query (default: 1000)")
     parser.add_argument("--retriever", choices=["dense", "bm25"], default=None,
@@ -202,18 +203,29 @@ def _encoder(args: argparse.Namespace, manifest: Dict[str, Any]):
         query_prefix=model.get("query_prefix", ""), num_threads=args.threads)
 
 
-def _load_dense(index_dir: Path, manifest: Dict[str, Any]):
+def _indexed_corpus(folder: util.IndexFolder, spec: str):
+    """The corpus the manifest names, if it is still the one indexed (same sha256, same ids)."""
     import densefb
 
-    dense = manifest["dense"]
-    cls = densefb.HnswIndex if dense["kind"] == "hnsw" else densefb.FlatIndex
-    return cls.load(index_dir / dense["file"])
+    dataset = folder.manifest.get("dataset") or {}
+    corpus_path = Path(str(dataset.get("path"))) / str(dataset.get("corpus"))
+    if not corpus_path.is_file():
+        raise UserError(f"pipeline {spec!r} needs the corpus: {corpus_path} is gone; give --dataset")
+    recorded = dataset.get("corpus_sha256")
+    if recorded is not None and util.sha256_file(corpus_path) != recorded:
+        raise UserError(f"{corpus_path}: changed since {folder.path} was indexed (sha256 differs "
+                        f"from the manifest's); give --dataset or index it again")
+    corpus = densefb._core.read_beir_corpus(os.fspath(corpus_path))
+    if list(corpus.ids) != folder.doc_ids:
+        raise UserError(f"{corpus_path}: its document ids differ from {folder.ids_path}")
+    return corpus
 
 
-def _run_pipeline(args, index_dir: Path, manifest, query_ids, query_texts, dataset):
+def _run_pipeline(args, folder: util.IndexFolder, query_ids, query_texts, dataset):
     """Runs ``--pipeline SPEC`` with the indexes of the folder; returns (run, canonical spec)."""
     import densefb
 
+    manifest = folder.manifest
     if not hasattr(densefb, "Pipeline"):
         raise UserError("--pipeline needs densefb.Pipeline, which this build of densefb lacks")
     pipeline = densefb.Pipeline.parse(args.pipeline)
@@ -223,22 +235,18 @@ def _run_pipeline(args, index_dir: Path, manifest, query_ids, query_texts, datas
         if not manifest.get("dense"):
             raise UserError(f"pipeline {pipeline.spec!r} needs a dense index; {args.index} has none")
         resources["encoder"] = _encoder(args, manifest)
-        resources["dense_index"] = _load_dense(index_dir, manifest)
+        resources["dense_index"] = folder.load_dense()
         if args.ef_search and isinstance(resources["dense_index"], densefb.HnswIndex):
             raise UserError("with --pipeline, give the HNSW candidate list size as dense(ef_search=N)")
     if "bm25" in needs:
         if not manifest.get("bm25"):
             raise UserError(f"pipeline {pipeline.spec!r} needs a BM25 index; {args.index} has none")
-        resources["bm25"] = densefb.Bm25Index.load(index_dir / manifest["bm25"]["file"])
+        resources["bm25"] = folder.load_bm25()
     if "corpus" in needs or "bm25" not in resources:  # texts, or the document names of the run
         if dataset is not None:
             resources["corpus"] = dataset.corpus
         else:
-            corpus_path = Path(manifest["dataset"]["path"]) / manifest["dataset"]["corpus"]
-            if not corpus_path.is_file():
-                raise UserError(f"pipeline {pipeline.spec!r} needs the corpus: {corpus_path} is gone; "
-                                f"give --dataset")
-            resources["corpus"] = densefb._core.read_beir_corpus(os.fspath(corpus_path))
+            resources["corpus"] = _indexed_corpus(folder, pipeline.spec)
     missing = needs - set(resources)
     if missing:
         raise UserError(f"pipeline {pipeline.spec!r} needs {', '.join(sorted(missing))}, which "
@@ -249,34 +257,51 @@ def _run_pipeline(args, index_dir: Path, manifest, query_ids, query_texts, datas
     return run, pipeline.spec
 
 
+def _check_metrics(args: argparse.Namespace):
+    """Validates --metrics names (the C++ measure parser) and reads --qrels, before any work;
+    returns the qrels (None without --qrels)."""
+    import densefb
+    from densefb.evaluation import Measure
+
+    for name in args.metrics or []:
+        Measure(name)  # ValueError naming the measure
+    return densefb.read_qrels(args.qrels) if args.qrels else None
+
+
 def search(args: argparse.Namespace) -> Tuple[Any, str, Optional[Dict[str, float]], int]:
-    """Runs a search from parsed arguments; returns (run, description, metric means, queries)."""
+    """Runs a search from parsed arguments; returns (run, description, metric means, queries).
+    Everything given is checked before searching; the run file replaces --output only when
+    complete."""
     import densefb
 
-    index_dir = Path(args.index)
-    manifest = util.read_manifest(index_dir)
+    util.check_output_parent(args.output, "--output")
+    qrels = _check_metrics(args)
+    folder = util.IndexFolder(Path(args.index))
+    manifest = folder.manifest
     retriever = _check_args(args, manifest)
-    doc_ids = util.read_doc_ids(index_dir)
+    doc_ids = folder.doc_ids
     progress = util.show_progress(args)
 
     dataset = None
     if args.dataset:
-        folder = resolve_dataset(args.dataset)
-        util.note(args, f"reading {folder} ({args.split})")
-        dataset = densefb.load_beir(folder, args.split)
+        data_folder = resolve_dataset(args.dataset)
+        util.note(args, f"reading {data_folder} ({args.split})")
+        dataset = densefb.load_beir(data_folder, args.split)
         query_ids, query_texts = list(dataset.queries.ids), list(dataset.queries.texts)
         if len(dataset.corpus) != len(doc_ids) or list(dataset.corpus.ids) != doc_ids:
-            raise UserError(f"{folder}: its corpus differs from the one indexed in {args.index} "
+            raise UserError(f"{data_folder}: its corpus differs from the one indexed in {args.index} "
                             f"({len(dataset.corpus)} vs {len(doc_ids)} documents, or other ids)")
+        if qrels is None:
+            qrels = dataset.qrels
     else:
         query_ids, query_texts = read_queries_file(args.queries)
     if not query_ids:
         raise UserError("no queries to search")
 
     if args.pipeline:
-        run, description = _run_pipeline(args, index_dir, manifest, query_ids, query_texts, dataset)
+        run, description = _run_pipeline(args, folder, query_ids, query_texts, dataset)
     elif retriever == "bm25":
-        bm25 = densefb.Bm25Index.load(index_dir / manifest["bm25"]["file"])
+        bm25 = folder.load_bm25()
         rm3 = None
         if args.rm3:
             rm3 = {"fb_terms": args.rm3_fb_terms or 10, "fb_docs": args.rm3_fb_docs or 10,
@@ -288,7 +313,7 @@ def search(args: argparse.Namespace) -> Tuple[Any, str, Optional[Dict[str, float
                                 f"original_query_weight={rm3['original_query_weight']:g})" if rm3 else "")
     else:
         encoder = _encoder(args, manifest)
-        index = _load_dense(index_dir, manifest)
+        index = folder.load_dense()
         if encoder.dim != index.dim:
             raise UserError(f"the model outputs dimension {encoder.dim} but the index holds {index.dim}")
         util.note(args, f"encoding {len(query_ids)} queries")
@@ -307,28 +332,30 @@ def search(args: argparse.Namespace) -> Tuple[Any, str, Optional[Dict[str, float
             description = "dense"
         run = densefb.make_run(query_ids, ids, scores, doc_ids)
     run.name = args.tag or "densefb-" + "".join(description.split())
-    densefb.write_trec_run(args.output, run)
-
     means = None
     if args.metrics:
-        qrels = args.qrels if args.qrels else dataset.qrels
         means = densefb.evaluate(run, qrels, list(dict.fromkeys(args.metrics)))
+    with util.atomic_output(args.output) as tmp:
+        densefb.write_trec_run(tmp, run)
     return run, description, means, len(query_ids)
 
 
 def run_search(args: argparse.Namespace) -> int:
-    """Runs ``densefb search`` on parsed arguments; returns the exit status (0, or 2 on error)."""
+    """Runs ``densefb search`` on parsed arguments; returns the exit status (0, 2 on error, 130
+    on Ctrl-C)."""
+    return util.run_guarded("search", lambda: _search(args))
+
+
+def _search(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    try:
-        run, description, means, n = search(args)
-    except (UserError, OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as error:
-        print(f"densefb search: error: {util.one_line(error)}", file=sys.stderr)
-        return util.EXIT_ERROR
+    run, description, means, n = search(args)
+    # With the run on stdout, the summary and metrics go to stderr.
+    out = sys.stderr if util.is_stdout(args.output) else sys.stdout
     if not args.quiet:
         print(f"{args.output}: {n} queries, {run.num_entries} results, {description} "
-              f"({time.perf_counter() - started:.1f} s)")
+              f"({time.perf_counter() - started:.1f} s)", file=out)
     if means is not None:
-        print("  ".join(f"{m} {v:.4f}" for m, v in means.items()))
+        print("  ".join(f"{m} {v:.4f}" for m, v in means.items()), file=out)
     return 0
 
 

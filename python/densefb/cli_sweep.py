@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import io
 import math
-import os
 import re
 import sys
 from pathlib import Path
@@ -23,7 +23,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from densefb import _cli_util as util
 from densefb._cli_util import UserError
-from densefb.cli_experiment import add_common_arguments, experiment_kwargs, resolve_dataset
+from densefb.cli_experiment import (add_common_arguments, check_metrics, check_outputs,
+                                    experiment_kwargs, resolve_dataset)
 
 __all__ = ["register", "run_sweep", "main", "parse_param", "expand_grid"]
 
@@ -128,7 +129,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", nargs="+", default=["nDCG@10"], metavar="METRIC",
                         help="ir_measures names; the first is plotted (default: nDCG@10)")
     parser.add_argument("--csv", required=True, metavar="OUT",
-                        help="CSV: one row per setting (parameters, spec, metrics)")
+                        help="CSV: one row per setting (parameters, spec, metrics); replaced only "
+                             "when complete ('-': stdout)")
     parser.add_argument("--plot", metavar="OUT.png",
                         help="PNG plot of the first metric against the first parameter (needs "
                              "matplotlib)")
@@ -178,56 +180,55 @@ def write_plot(path: str, rows: List[Dict[str, Any]], names: List[str], metric: 
     if others:
         ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = f"{path}.{os.getpid()}.tmp.png"
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with util.atomic_output(path) as tmp:  # the format from the target's name, PNG by default
+            fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".").lower() or "png")
+    finally:
+        plt.close(fig)
 
 
 def _write_csv(path: str, rows: List[Dict[str, Any]], columns: List[str]) -> None:
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        for r in rows:
-            w.writerow({c: r[c] for c in columns})
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=columns)
+    w.writeheader()
+    for r in rows:
+        w.writerow({c: r[c] for c in columns})
+    util.write_text_atomic(path, text.getvalue())
 
 
 def run_sweep(args: argparse.Namespace) -> int:
-    """Runs ``densefb sweep`` on parsed arguments; returns the exit status."""
+    """Runs ``densefb sweep`` on parsed arguments; returns the exit status (0, 2 on error, 130
+    on Ctrl-C)."""
+    return util.run_guarded("sweep", lambda: _sweep(args))
+
+
+def _sweep(args: argparse.Namespace) -> int:
     from densefb.experiment import Experiment
-    try:
-        for p in [args.csv, args.plot]:
-            if p and not Path(p).resolve().parent.is_dir():
-                raise UserError(f"{p}: the folder {Path(p).resolve().parent} does not exist")
-        if args.plot:
-            _need_matplotlib()  # fail before any work
-        params = [parse_param(t) for t in args.param]
-        grid = expand_grid(args.pipeline, params)
-        metrics = list(dict.fromkeys(args.metric))
-        exp = Experiment(resolve_dataset(args.dataset), [spec for _, spec in grid], metrics=metrics,
-                         tests=[], save_runs=args.save_runs, **experiment_kwargs(args, "sweep"))
-        result = exp.run()
-        names = [n for n, _ in params]
-        rows = []
-        for (values, _), system in zip(grid, result.systems):
-            rows.append({**values, "pipeline": system.spec, **system.means})
-        _write_csv(args.csv, rows, names + ["pipeline"] + metrics)
-        if args.plot:
-            write_plot(args.plot, rows, names, metrics[0], args.pipeline)
-    except KeyboardInterrupt:
-        print("densefb sweep: interrupted", file=sys.stderr)
-        return 130
-    except (UserError, OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as error:
-        print(f"densefb sweep: error: {util.one_line(error)}", file=sys.stderr)
-        return util.EXIT_ERROR
+
+    check_outputs(args, ["--csv", "--plot", "--save-runs"])
+    if args.plot:
+        _need_matplotlib()  # fail before any work
+    metrics = check_metrics(args.metric, "--metric")
+    params = [parse_param(t) for t in args.param]
+    grid = expand_grid(args.pipeline, params)
+    kwargs = experiment_kwargs(args, "sweep")
+    exp = Experiment(resolve_dataset(args.dataset), [spec for _, spec in grid], metrics=metrics,
+                     tests=[], save_runs=args.save_runs, **kwargs)
+    result = exp.run()
+    names = [n for n, _ in params]
+    rows = []
+    for (values, _), system in zip(grid, result.systems):
+        rows.append({**values, "pipeline": system.spec, **system.means})
+    _write_csv(args.csv, rows, names + ["pipeline"] + metrics)
+    if args.plot:
+        write_plot(args.plot, rows, names, metrics[0], args.pipeline)
     best = max(rows, key=lambda r: r[metrics[0]])
-    print("  ".join(names + metrics))
+    out = sys.stderr if util.is_stdout(args.csv) else sys.stdout  # --csv -: the table on stderr
+    print("  ".join(names + metrics), file=out)
     for r in rows:
-        print("  ".join([str(r[n]) for n in names] + [f"{r[m]:.4f}" for m in metrics]))
+        print("  ".join([str(r[n]) for n in names] + [f"{r[m]:.4f}" for m in metrics]), file=out)
     print(f"best {metrics[0]} {best[metrics[0]]:.4f} at "
-          + ", ".join(f"{n}={best[n]}" for n in names))
+          + ", ".join(f"{n}={best[n]}" for n in names), file=out)
     return 0
 
 

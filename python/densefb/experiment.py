@@ -306,14 +306,39 @@ def _md_table(header: List[str], rows: List[List[str]], right_from: int) -> str:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Creates missing folders above ``path`` (the command line refuses them beforehand), then
+    writes as densefb._cli_util.atomic_output does: complete or not at all, mode kept."""
+    from densefb import _cli_util
+
+    if os.fspath(path) != "-":
+        Path(os.path.realpath(path)).parent.mkdir(parents=True, exist_ok=True)
+    _cli_util.write_text_atomic(os.fspath(path), text)
+
+
+# BM25 index options (densefb.Bm25Index.build): type and allowed values.
+BM25_OPTIONS = {"k1": "a number >= 0", "b": "a number in [0, 1]", "stopwords": "true or false",
+                "stemmer": "porter or none", "lucene_norms": "true or false"}
+
+
+def check_bm25_args(args: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """Validated BM25 options: known keys with values of the right type and range; ValueError
+    naming the option otherwise (never the binding's "incompatible function arguments")."""
+    out: Dict[str, Any] = {}
+    for key, value in dict(args or {}).items():
+        if key not in BM25_OPTIONS:
+            raise ValueError(f"unknown BM25 option {key!r}: expected one of {', '.join(BM25_OPTIONS)}")
+        if key in ("k1", "b"):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and math.isfinite(value) and value >= 0 and (key == "k1" or value <= 1)
+            value = float(value) if ok else value
+        elif key == "stemmer":
+            ok = value in ("porter", "none")
+        else:
+            ok = isinstance(value, bool)
+        if not ok:
+            raise ValueError(f"BM25 option {key}={value!r}: expected {BM25_OPTIONS[key]}")
+        out[key] = value
+    return out
 
 
 # ---- statistics over systems -----------------------------------------------------------------
@@ -554,7 +579,7 @@ class Experiment:
                           else default_cache_dir()).expanduser().resolve()
         self.index_kind = index
         self.index_args = dict(index_args or {})
-        self.bm25_args = dict(bm25_args or {})
+        self.bm25_args = check_bm25_args(bm25_args)
         self.tests = list(tests)
         self.correction = correction
         self.alpha = float(alpha)
@@ -658,10 +683,6 @@ class Experiment:
         from densefb.sparse import Bm25Index
         params = {"k1": 0.9, "b": 0.4, "stopwords": True, "stemmer": "porter",
                   "lucene_norms": False}
-        unknown = set(self.bm25_args) - set(params)
-        if unknown:
-            raise ValueError(f"unknown BM25 option {sorted(unknown)[0]!r}: expected one of "
-                             f"{', '.join(params)}")
         params.update(self.bm25_args)
         key = _key({"corpus_sha256": self._corpus_sha256(), "bm25": params,
                     "densefb": __version__})
@@ -776,12 +797,20 @@ class Experiment:
                             query_vectors=self.query_vectors)
 
     def run(self) -> ExperimentResult:
-        """Runs every pipeline, evaluates, tests; writes runs and sidecars with save_runs."""
+        """Runs every pipeline, evaluates, tests; with save_runs, writes runs, sidecars and
+        per-query.tsv into a temporary folder beside it, moved into it only when every run is
+        done (a failure or Ctrl-C leaves the folder as it was)."""
+        if self.save_runs is None:
+            return self._run(None)
+        from densefb import _cli_util
+
+        with _cli_util.staged_files(self.save_runs) as stage:
+            return self._run(stage)
+
+    def _run(self, stage: Optional[Path]) -> ExperimentResult:
         resources = self.resources()
         show = _show_progress(self.quiet)
         systems: List[SystemResult] = []
-        if self.save_runs is not None:
-            self.save_runs.mkdir(parents=True, exist_ok=True)
         for i in _progress(range(len(self.pipelines)), len(self.pipelines), "pipelines", show):
             p = self.pipelines[i]
             start = time.perf_counter()
@@ -789,16 +818,17 @@ class Experiment:
             seconds = time.perf_counter() - start
             means, rows = evaluate(run, self.dataset.qrels, self.metrics, per_query=True)
             s = SystemResult(self.names[i], p.spec, means, rows, seconds, run=run)
-            if self.save_runs is not None:
-                run_path = self.save_runs / f"{i:02d}-{_slug(self.names[i], 60)}.trec"
+            if stage is not None:
+                run_name = f"{i:02d}-{_slug(self.names[i], 60)}.trec"
                 run.name = _slug(self.names[i], 60)
-                write_trec_run(run_path, run)
-                side = self.sidecar(i, run_path.name)
+                write_trec_run(stage / run_name, run)
+                side = self.sidecar(i, run_name)
                 side["mean"] = means
                 side["seconds"] = round(seconds, 3)
-                sidecar_path = Path(str(run_path) + ".json")
-                _write_text_atomic(sidecar_path, json.dumps(side, indent=2) + "\n")
-                s.run_path, s.sidecar_path = str(run_path), str(sidecar_path)
+                (stage / f"{run_name}.json").write_text(json.dumps(side, indent=2) + "\n",
+                                                       encoding="utf-8")
+                s.run_path = str(self.save_runs / run_name)
+                s.sidecar_path = f"{s.run_path}.json"
             self._note(f"[{i + 1}/{len(self.pipelines)}] {self.names[i]}: "
                        + "  ".join(f"{m} {_fmt(means[m])}" for m in self.metrics)
                        + f"  ({seconds:.1f}s)")
@@ -816,8 +846,8 @@ class Experiment:
         }
         result = ExperimentResult(systems, comparisons, self.metrics, alpha=self.alpha,
                                   correction=self.correction, provenance=provenance)
-        if self.save_runs is not None:
-            _write_per_query_tsv(self.save_runs / "per-query.tsv", systems, self.metrics)
+        if stage is not None:
+            _write_per_query_tsv(stage / "per-query.tsv", systems, self.metrics)
         return result
 
 

@@ -73,7 +73,7 @@ def scifact_index(tmp_path_factory, scifact, scifact_vectors, shared_data):
 
 def test_index_folder_and_manifest(scifact_index, scifact, scifact_vectors, shared_data):
     manifest = json.loads((scifact_index / "manifest.json").read_text())
-    assert manifest["format"] == "densefb-index" and manifest["version"] == 1
+    assert manifest["format"] == "densefb-index" and manifest["version"] == 2
     assert manifest["densefb_version"] == densefb.__version__
     assert manifest["dataset"]["name"] == "scifact"
     assert Path(manifest["dataset"]["path"]) == (shared_data / "scifact").resolve()
