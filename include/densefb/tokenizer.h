@@ -161,6 +161,8 @@ class WordPieceTokenizer {
   std::int64_t unk_id() const;
   // Special tokens added around one sequence (is_pair = false) or a pair.
   std::int64_t num_special_tokens(bool is_pair) const;
+  // One more than the largest token type id the post-processor assigns (single or pair).
+  std::int64_t num_type_ids() const;
   const WordPieceOptions& options() const;
   const std::vector<AddedToken>& added_tokens() const;
 

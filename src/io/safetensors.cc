@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -152,6 +153,11 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::FromBuffer(con
   file->path_ = name;  // a copy: `bad` still names the file in the errors below
   const char* payload = header + header_len;
   const std::size_t payload_size = size - 8 - header_len;
+  struct Extent {
+    std::uint64_t begin, end;
+    const std::string* name;
+  };
+  std::vector<Extent> extents;
   for (auto it = json.begin(); it != json.end(); ++it) {
     if (it.key() == "__metadata__") {
       if (!it->is_object()) return bad("__metadata__ is not an object");
@@ -200,7 +206,31 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::FromBuffer(con
     }
     view.data = payload + begin;
     view.num_bytes = static_cast<std::size_t>(end - begin);
-    file->tensors_.emplace(it.key(), std::move(view));
+    const auto placed = file->tensors_.emplace(it.key(), std::move(view)).first;
+    extents.push_back({begin, end, &placed->first});
+  }
+  // The layout the safetensors library requires: sorted by offset, the tensors tile the data
+  // section exactly, each starting where the previous one ends (no overlap, no gap, no trailing
+  // bytes). Overlapping tensors would alias each other's bytes and load silently wrong weights.
+  std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  std::uint64_t covered = 0;
+  const std::string* previous = nullptr;
+  for (const Extent& e : extents) {
+    if (e.begin != covered) {
+      return bad(absl::StrCat(
+          "tensor \"", *e.name, "\": data_offsets [", e.begin, ", ", e.end, "] ",
+          e.begin < covered ? "overlap " : "leave a gap after ",
+          previous != nullptr ? absl::StrCat("tensor \"", *previous, "\"") : std::string("the header"),
+          " (which ends at byte ", covered, "); tensors must tile the data section in order"));
+    }
+    covered = e.end;
+    previous = e.name;
+  }
+  if (covered != payload_size) {
+    return bad(absl::StrCat("the tensors cover ", covered, " bytes of the ", payload_size,
+                            "-byte data section (trailing bytes)"));
   }
   return file;
 }

@@ -1899,6 +1899,13 @@ std::int64_t WordPieceTokenizer::unk_id() const { return impl_->unk; }
 std::int64_t WordPieceTokenizer::num_special_tokens(bool is_pair) const {
   return is_pair ? impl_->special_pair : impl_->special_single;
 }
+std::int64_t WordPieceTokenizer::num_type_ids() const {
+  std::int64_t top = 0;
+  for (const auto* items : {&impl_->single, &impl_->pair}) {
+    for (const TemplateItem& item : *items) top = std::max(top, item.type_id);
+  }
+  return top + 1;
+}
 const WordPieceOptions& WordPieceTokenizer::options() const { return impl_->options; }
 const std::vector<AddedToken>& WordPieceTokenizer::added_tokens() const { return impl_->added; }
 

@@ -5,7 +5,6 @@
 #include <torch/nn/functional/activation.h>
 
 #include <cmath>
-#include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -14,7 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "densefb/file_format.h"
+#include "index/checks.h"
 #include "index/kernels.h"
+#include "torch/model_files.h"
 
 namespace densefb::torch_impl {
 namespace {
@@ -51,47 +52,54 @@ constexpr std::int64_t kRowBlock = 1024;
 }  // namespace
 
 absl::StatusOr<BertConfig> BertConfig::FromFile(const std::string& path) {
-  DENSEFB_RETURN_IF_ERROR(CheckPath(path));
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-  Json j;
-  try {
-    in >> j;
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not valid JSON: ", e.what()));
-  }
-  if (!j.is_object()) return absl::InvalidArgumentError(absl::StrCat(path, ": not a JSON object"));
-  const std::string type = j.value("model_type", "");
+  DENSEFB_ASSIGN_OR_RETURN(const Json j, ReadJsonFile(path, /*require_object=*/true));
+  DENSEFB_ASSIGN_OR_RETURN(const std::string type, JsonField<std::string>(j, "model_type", "", path));
   if (type != "bert") {
     return absl::UnimplementedError(absl::StrCat(
         path, ": model_type \"", type, "\" is not supported (densefb implements \"bert\")"));
   }
-  const std::string pos = j.value("position_embedding_type", "absolute");
+  DENSEFB_ASSIGN_OR_RETURN(const std::string pos, JsonField<std::string>(j, "position_embedding_type", "absolute", path));
   if (pos != "absolute") {
     return absl::UnimplementedError(
         absl::StrCat(path, ": position_embedding_type \"", pos, "\" is not supported"));
   }
   BertConfig c;
-  try {
-    c.vocab_size = j.at("vocab_size").get<int>();
-    c.hidden_size = j.at("hidden_size").get<int>();
-    c.num_hidden_layers = j.at("num_hidden_layers").get<int>();
-    c.num_attention_heads = j.at("num_attention_heads").get<int>();
-    c.intermediate_size = j.at("intermediate_size").get<int>();
-    c.max_position_embeddings = j.value("max_position_embeddings", 512);
-    c.type_vocab_size = j.value("type_vocab_size", 2);
-    c.layer_norm_eps = j.value("layer_norm_eps", 1e-12);
-    c.hidden_act = j.value("hidden_act", "gelu");
-    if (j.contains("id2label") && j["id2label"].is_object()) c.num_labels = static_cast<int>(j["id2label"].size());
-    if (j.contains("num_labels")) c.num_labels = j["num_labels"].get<int>();
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": missing or invalid field: ", e.what()));
+  // Sizes: integers of the JSON type, at least `min`; the required ones must be present.
+  const struct {
+    const char* key;
+    int* field;
+    bool required;
+    int min;
+  } sizes[] = {{"vocab_size", &c.vocab_size, true, 1},
+               {"hidden_size", &c.hidden_size, true, 1},
+               {"num_hidden_layers", &c.num_hidden_layers, true, 1},
+               {"num_attention_heads", &c.num_attention_heads, true, 1},
+               {"intermediate_size", &c.intermediate_size, true, 1},
+               {"max_position_embeddings", &c.max_position_embeddings, false, 1},
+               {"type_vocab_size", &c.type_vocab_size, false, 1},
+               {"num_labels", &c.num_labels, false, 0}};
+  if (j.contains("id2label") && j["id2label"].is_object()) c.num_labels = static_cast<int>(j["id2label"].size());
+  for (const auto& s : sizes) {
+    if (s.required && (!j.contains(s.key) || j[s.key].is_null())) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ": missing \"", s.key, "\""));
+    }
+    DENSEFB_ASSIGN_OR_RETURN(*s.field, JsonField<int>(j, s.key, *s.field, path));
+    if (*s.field < s.min) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": \"", s.key, "\" = ", *s.field, " must be at least ", s.min));
+    }
   }
-  if (c.hidden_size <= 0 || c.num_attention_heads <= 0 || c.hidden_size % c.num_attention_heads != 0 ||
-      c.num_hidden_layers <= 0 || c.intermediate_size <= 0 || c.vocab_size <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": inconsistent sizes (hidden_size ", c.hidden_size,
-                                                   ", num_attention_heads ", c.num_attention_heads, ")"));
+  if (c.hidden_size % c.num_attention_heads != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": \"hidden_size\" = ", c.hidden_size,
+                                                   " is not divisible by \"num_attention_heads\" = ",
+                                                   c.num_attention_heads));
   }
+  DENSEFB_ASSIGN_OR_RETURN(c.layer_norm_eps, JsonField<double>(j, "layer_norm_eps", c.layer_norm_eps, path));
+  if (!(c.layer_norm_eps > 0) || !std::isfinite(c.layer_norm_eps)) {  // NaN fails the first test
+    return absl::InvalidArgumentError(absl::StrCat(path, ": \"layer_norm_eps\" = ", c.layer_norm_eps,
+                                                   " must be a finite number > 0"));
+  }
+  DENSEFB_ASSIGN_OR_RETURN(c.hidden_act, JsonField<std::string>(j, "hidden_act", c.hidden_act, path));
   static const std::set<std::string> kActs = {"gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "silu", "swish"};
   if (!kActs.count(c.hidden_act)) {
     return absl::UnimplementedError(absl::StrCat(path, ": hidden_act \"", c.hidden_act, "\" is not supported"));
@@ -272,9 +280,21 @@ at::Tensor BertModelImpl::pool(const at::Tensor& hidden) {
   return at::tanh(pooler->dense(hidden.select(1, 0)));
 }
 
-absl::StatusOr<at::Tensor> ToFloatTensor(const TensorView& view) {
+absl::StatusOr<at::Tensor> ReadFloatTensor(const SafetensorsFile& file, const std::string& name) {
+  DENSEFB_ASSIGN_OR_RETURN(const TensorView view, file.Get(name));
   at::Tensor t = at::empty(view.shape, at::TensorOptions().dtype(at::kFloat));
-  DENSEFB_RETURN_IF_ERROR(CopyAsFloat32(view, t.data_ptr<float>()));
+  float* data = t.data_ptr<float>();
+  const absl::Status copied = CopyAsFloat32(view, data);
+  if (!copied.ok()) return absl::InvalidArgumentError(absl::StrCat(file.path(), ": tensor \"", name, "\": ", copied.message()));
+  // One vectorised pass (the largest magnitude on the bit patterns); the scan for the first
+  // offending element runs only when there is one.
+  const std::int64_t n = t.numel();
+  if (!std::isfinite(LargestMagnitude(data, n))) {
+    std::int64_t i = 0;
+    while (i < n && std::isfinite(data[i])) ++i;
+    return absl::InvalidArgumentError(absl::StrCat(file.path(), ": tensor \"", name, "\" holds ", data[i],
+                                                   " at element ", i, " (flat index); weights must be finite"));
+  }
   return t;
 }
 
@@ -307,7 +327,7 @@ absl::Status LoadParameters(torch::nn::Module& module, const SafetensorsFile& fi
           file.path(), ": tensor \"", key, "\" has shape [", absl::StrJoin(found->shape, ", "),
           "], the model expects [", absl::StrJoin(param.sizes().vec(), ", "), "]"));
     }
-    DENSEFB_ASSIGN_OR_RETURN(at::Tensor value, ToFloatTensor(*found));
+    DENSEFB_ASSIGN_OR_RETURN(at::Tensor value, ReadFloatTensor(file, key));
     param.copy_(value);
     consumed.insert(key);
   }

@@ -32,7 +32,9 @@ struct BertConfig {
   int num_labels = 0;  // sequence classification head size (cross-encoders); 0 = none
 
   // Reads <dir>/config.json; rejects model types and options this implementation does not
-  // reproduce exactly (e.g. relative position embeddings), naming the field.
+  // reproduce exactly (e.g. relative position embeddings), naming the field. Every field must
+  // have its JSON type (an integer, not "384" or 384.5) and its range: sizes >= 1 (num_labels
+  // >= 0), hidden_size divisible by num_attention_heads, layer_norm_eps finite and > 0.
   static absl::StatusOr<BertConfig> FromFile(const std::string& path);
 };
 
@@ -122,8 +124,10 @@ absl::Status LoadParameters(torch::nn::Module& module, const SafetensorsFile& fi
                             const std::vector<std::string>& ignored_prefixes,
                             std::vector<std::string>* consumed = nullptr);
 
-// A float32 CPU tensor holding a copy of `view` (any floating dtype).
-absl::StatusOr<at::Tensor> ToFloatTensor(const TensorView& view);
+// A float32 CPU tensor holding a copy of tensor `name` of `file` (any floating dtype).
+// InvalidArgument naming the file, the tensor and the element for a NaN or infinite value
+// (found in one vectorised pass), or for a tensor that is not floating point.
+absl::StatusOr<at::Tensor> ReadFloatTensor(const SafetensorsFile& file, const std::string& name);
 
 }  // namespace densefb::torch_impl
 

@@ -164,26 +164,24 @@ absl::StatusOr<std::unique_ptr<Encoder>> MakeBertEncoder(const BertEncoderConfig
   DENSEFB_ASSIGN_OR_RETURN(const at::Device device, torch_impl::ParseDevice(config.device));
   DENSEFB_ASSIGN_OR_RETURN(torch_impl::SentenceTransformerLayout layout,
                            torch_impl::ReadSentenceTransformerLayout(config.model_dir));
-  DENSEFB_ASSIGN_OR_RETURN(BertConfig bert_config, BertConfig::FromFile(layout.transformer_dir + "/config.json"));
-  DENSEFB_ASSIGN_OR_RETURN(WordPieceTokenizer tokenizer, WordPieceTokenizer::FromDirectory(layout.transformer_dir));
-  DENSEFB_ASSIGN_OR_RETURN(auto weights, torch_impl::OpenWeights(layout.transformer_dir));
-  BertModel model(bert_config, /*with_pooler=*/false);
+  DENSEFB_ASSIGN_OR_RETURN(torch_impl::BertCheckpoint ckpt, torch_impl::OpenBertCheckpoint(layout.transformer_dir));
+  DENSEFB_ASSIGN_OR_RETURN(
+      const int max_length,
+      torch_impl::ResolveMaxLength(ckpt, config.max_length, "max_length", layout.max_seq_length,
+                                   layout.transformer_dir + "/sentence_bert_config.json",
+                                   ckpt.tokenizer.num_special_tokens(/*is_pair=*/false)));
+  BertModel model(ckpt.config, /*with_pooler=*/false);
   try {
-    DENSEFB_RETURN_IF_ERROR(torch_impl::LoadParameters(*model, *weights, {"", "bert."}, {"pooler.", "cls."}));
+    DENSEFB_RETURN_IF_ERROR(torch_impl::LoadParameters(*model, *ckpt.weights, {"", "bert."}, {"pooler.", "cls."}));
     model->eval();
     model->to(device);
   } catch (const std::exception& e) {
     return torch_impl::TorchError(e, config.model_dir);
   }
 
-  int max_length = config.max_length > 0 ? config.max_length : layout.max_seq_length;
-  if (max_length <= 0) max_length = static_cast<int>(tokenizer.model_max_length());
-  if (max_length <= 0 || max_length > bert_config.max_position_embeddings) {
-    max_length = bert_config.max_position_embeddings;
-  }
   const Pooling pooling = config.pooling.value_or(layout.pooling.value_or(Pooling::kMean));
   const bool normalize = config.normalize.value_or(layout.normalize);
-  return std::unique_ptr<Encoder>(new BertEncoder(config, std::move(tokenizer), std::move(model),
+  return std::unique_ptr<Encoder>(new BertEncoder(config, std::move(ckpt.tokenizer), std::move(model),
                                                   std::move(layout), pooling, normalize, max_length,
                                                   device));
 }

@@ -32,31 +32,15 @@ using torch_impl::BertModel;
 // Python's string.punctuation, one word per character.
 const char kPunctuation[] = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
-// A missing tensor or weights file inside a model directory is a malformed model
-// (InvalidArgument), not a missing key; missing files and directories stay NotFound.
-absl::Status ModelError(const absl::Status& s) {
-  if (s.code() == absl::StatusCode::kNotFound && s.message().find(": no such ") == absl::string_view::npos) {
-    return absl::InvalidArgumentError(s.message());
-  }
-  return s;
-}
-
-
+using torch_impl::ModelError;
 
 absl::StatusOr<Json> ReadJson(const fs::path& path) {
   return torch_impl::ReadJsonFile(path.string(), /*require_object=*/true);
 }
 
-// j[key] as T, `fallback` when absent or null; an error naming the file and field otherwise.
 template <typename T>
 absl::StatusOr<T> Field(const Json& j, const char* key, T fallback, const fs::path& path) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(path.string(), ": field \"", key, "\" has the wrong type: ", e.what()));
-  }
+  return torch_impl::JsonField<T>(j, key, std::move(fallback), path.string());
 }
 
 bool Exists(const fs::path& p) {
@@ -353,11 +337,12 @@ absl::StatusOr<std::unique_ptr<ColbertEncoder>> MakeColbertEncoder(const Colbert
   if (!layout_or.ok()) return ModelError(layout_or.status());
   torch_impl::SentenceTransformerLayout layout = *std::move(layout_or);
   const fs::path dir(config.model_dir);
-  const std::string config_json = layout.transformer_dir + "/config.json";
-  DENSEFB_ASSIGN_OR_RETURN(BertConfig bert_config, BertConfig::FromFile(config_json));
-  auto weights_or = torch_impl::OpenWeights(layout.transformer_dir);
-  if (!weights_or.ok()) return ModelError(weights_or.status());
-  std::unique_ptr<SafetensorsFile> weights = *std::move(weights_or);
+  auto ckpt_or = torch_impl::OpenBertCheckpoint(layout.transformer_dir);
+  if (!ckpt_or.ok()) return ModelError(ckpt_or.status());
+  torch_impl::BertCheckpoint ckpt = *std::move(ckpt_or);
+  const std::string& config_json = ckpt.config_path;
+  const BertConfig& bert_config = ckpt.config;
+  const std::unique_ptr<SafetensorsFile>& weights = ckpt.weights;
   const bool has_linear = weights->tensors().count("linear.weight") > 0;
 
   // Which layout.
@@ -392,7 +377,7 @@ absl::StatusOr<std::unique_ptr<ColbertEncoder>> MakeColbertEncoder(const Colbert
       }
       DENSEFB_ASSIGN_OR_RETURN(TensorView view, weights->Get("linear.weight"));
       torch_impl::DenseLayer layer;
-      DENSEFB_ASSIGN_OR_RETURN(layer.weight, torch_impl::ToFloatTensor(view));
+      DENSEFB_ASSIGN_OR_RETURN(layer.weight, torch_impl::ReadFloatTensor(*weights, "linear.weight"));
       layer.activation = "identity";
       if (layer.weight.dim() != 2 || layer.weight.size(1) != bert_config.hidden_size) {
         return absl::InvalidArgumentError(absl::StrCat(weights->path(), ": \"linear.weight\" has shape [",
@@ -444,9 +429,7 @@ absl::StatusOr<std::unique_ptr<ColbertEncoder>> MakeColbertEncoder(const Colbert
   }
   if (!config.projection.value_or(true)) projection.clear();
 
-  auto tokenizer_or = WordPieceTokenizer::FromDirectory(layout.transformer_dir);
-  if (!tokenizer_or.ok()) return ModelError(tokenizer_or.status());
-  WordPieceTokenizer tokenizer = *std::move(tokenizer_or);
+  WordPieceTokenizer& tokenizer = ckpt.tokenizer;
   BertModel model(bert_config, /*with_pooler=*/false);
   try {
     DENSEFB_RETURN_IF_ERROR(torch_impl::LoadParameters(*model, *weights, {"bert.", ""}, ignored));
@@ -465,8 +448,9 @@ absl::StatusOr<std::unique_ptr<ColbertEncoder>> MakeColbertEncoder(const Colbert
   info.dim = projection.empty() ? bert_config.hidden_size : static_cast<int>(projection.back().weight.size(0));
   const int max_pos = bert_config.max_position_embeddings;
   if (format == TokenCheckpointFormat::kBert) {
-    int default_len = layout.max_seq_length > 0 ? layout.max_seq_length : static_cast<int>(tokenizer.model_max_length());
-    if (default_len <= 0 || default_len > max_pos) default_len = max_pos;
+    DENSEFB_ASSIGN_OR_RETURN(const int default_len,
+                             torch_impl::ResolveMaxLength(ckpt, 0, "max_length", layout.max_seq_length,
+                                                          layout.transformer_dir + "/sentence_bert_config.json", 0));
     s.query_maxlen = s.doc_maxlen = default_len;
   }
   info.query_maxlen = config.query_maxlen > 0 ? config.query_maxlen : s.query_maxlen;

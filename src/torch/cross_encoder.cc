@@ -21,16 +21,7 @@ namespace {
 using torch_impl::BertConfig;
 using torch_impl::BertModel;
 
-// A missing tensor or weights file inside a model directory is a malformed model
-// (InvalidArgument), not a missing key; missing files and directories stay NotFound.
-absl::Status ModelError(const absl::Status& s) {
-  if (s.code() == absl::StatusCode::kNotFound && s.message().find(": no such ") == absl::string_view::npos) {
-    return absl::InvalidArgumentError(s.message());
-  }
-  return s;
-}
-
-
+using torch_impl::ModelError;
 
 class CrossEncoderImpl final : public CrossEncoder {
  public:
@@ -126,12 +117,12 @@ absl::StatusOr<std::unique_ptr<CrossEncoder>> MakeCrossEncoder(const CrossEncode
   auto layout_or = torch_impl::ReadSentenceTransformerLayout(config.model_dir);
   if (!layout_or.ok()) return ModelError(layout_or.status());
   torch_impl::SentenceTransformerLayout layout = *std::move(layout_or);
-  const std::string config_json = layout.transformer_dir + "/config.json";
-  DENSEFB_ASSIGN_OR_RETURN(BertConfig bert_config, BertConfig::FromFile(config_json));
-  auto weights_or = torch_impl::OpenWeights(layout.transformer_dir);
-  if (!weights_or.ok()) return ModelError(weights_or.status());
-  std::unique_ptr<SafetensorsFile> weights = *std::move(weights_or);
-
+  auto ckpt_or = torch_impl::OpenBertCheckpoint(layout.transformer_dir);
+  if (!ckpt_or.ok()) return ModelError(ckpt_or.status());
+  torch_impl::BertCheckpoint ckpt = *std::move(ckpt_or);
+  const std::string& config_json = ckpt.config_path;
+  const BertConfig& bert_config = ckpt.config;
+  const std::unique_ptr<SafetensorsFile>& weights = ckpt.weights;
   // The classification head.
   const auto& tensors = weights->tensors();
   if (!tensors.count("classifier.weight") || !tensors.count("classifier.bias")) {
@@ -162,22 +153,10 @@ absl::StatusOr<std::unique_ptr<CrossEncoder>> MakeCrossEncoder(const CrossEncode
                                                    num_labels, " label", num_labels == 1 ? "" : "s"));
   }
 
-  auto tokenizer_or = WordPieceTokenizer::FromDirectory(layout.transformer_dir);
-  if (!tokenizer_or.ok()) return ModelError(tokenizer_or.status());
-  WordPieceTokenizer tokenizer = *std::move(tokenizer_or);
-  int max_length = config.max_length;
-  if (max_length <= 0) {
-    max_length = tokenizer.model_max_length() > 0 && tokenizer.model_max_length() < (1 << 30)
-                     ? static_cast<int>(tokenizer.model_max_length())
-                     : 512;
-    max_length = std::min(max_length, bert_config.max_position_embeddings);
-  }
-  const int specials = static_cast<int>(tokenizer.num_special_tokens(/*is_pair=*/true));
-  if (max_length < specials + 2 || max_length > bert_config.max_position_embeddings) {
-    return absl::InvalidArgumentError(absl::StrCat(config.model_dir, ": max_length = ", max_length, " must be in [",
-                                                   specials + 2, ", ", bert_config.max_position_embeddings,
-                                                   "] (max_position_embeddings)"));
-  }
+  WordPieceTokenizer& tokenizer = ckpt.tokenizer;
+  DENSEFB_ASSIGN_OR_RETURN(const int max_length,
+                           torch_impl::ResolveMaxLength(ckpt, config.max_length, "max_length", 0, "",
+                                                        tokenizer.num_special_tokens(/*is_pair=*/true) + 2));
 
   BertModel model(bert_config, /*with_pooler=*/true);
   at::Tensor weight, bias;
@@ -185,8 +164,8 @@ absl::StatusOr<std::unique_ptr<CrossEncoder>> MakeCrossEncoder(const CrossEncode
     DENSEFB_RETURN_IF_ERROR(torch_impl::LoadParameters(*model, *weights, {"bert.", ""}, {"classifier.", "cls."}));
     model->eval();
     model->to(device);
-    DENSEFB_ASSIGN_OR_RETURN(weight, torch_impl::ToFloatTensor(wv));
-    DENSEFB_ASSIGN_OR_RETURN(bias, torch_impl::ToFloatTensor(bv));
+    DENSEFB_ASSIGN_OR_RETURN(weight, torch_impl::ReadFloatTensor(*weights, "classifier.weight"));
+    DENSEFB_ASSIGN_OR_RETURN(bias, torch_impl::ReadFloatTensor(*weights, "classifier.bias"));
     weight = weight.to(device);
     bias = bias.to(device);
   } catch (const std::exception& e) {
