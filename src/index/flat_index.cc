@@ -17,7 +17,12 @@
 namespace densefb {
 namespace {
 
-constexpr std::int64_t kDocBlock = 512;    // documents per GEMM block
+// Eigen's GEMM scores documents in row panels of three SIMD packets (48 with AVX-512, 24 with
+// AVX2, 12 with SSE) and rows left over in a narrower kernel with another summation order, so
+// one vector could score differently at different positions of a block. Blocks are whole
+// panels (the last one padded with zero rows): equal vectors always get equal scores.
+constexpr std::int64_t kGemmPanel = 48;
+constexpr std::int64_t kDocBlock = 11 * kGemmPanel;  // documents per GEMM block (528)
 constexpr std::int64_t kQueryBlock = 512;   // queries per GEMM block
 constexpr std::int64_t kMinShardDocs = 8192;
 constexpr std::int64_t kReservoirMinK = 32;  // from this k on, reservoir selection
@@ -180,6 +185,7 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
   // offsets, qblock of them). ParallelFor never runs more workers than tasks.
   struct Scratch {
     std::vector<float> c;
+    std::vector<float> tail;  // the last, partial block padded to whole panels
     std::unique_ptr<float[]> scores;
     std::unique_ptr<std::int32_t[]> offsets;
   };
@@ -205,15 +211,22 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
       }
       for (std::int64_t d0 = d_begin; d0 < d_end; d0 += kDocBlock) {
         const std::int64_t dn = std::min(kDocBlock, d_end - d0);
-        kern.gemm_nt(q_data + q0 * dim_, qn, data_.data() + d0 * dim_, dn, dim_, w.c.data(), dn);
+        const std::int64_t ld = (dn + kGemmPanel - 1) / kGemmPanel * kGemmPanel;
+        const float* docs = data_.data() + d0 * dim_;
+        if (ld != dn) {
+          w.tail.assign(static_cast<std::size_t>(ld * dim_), 0.0f);
+          std::copy(docs, docs + dn * dim_, w.tail.data());
+          docs = w.tail.data();
+        }
+        kern.gemm_nt(q_data + q0 * dim_, qn, docs, ld, dim_, w.c.data(), ld);
         if (metric_ == Metric::kCosine) {
           for (std::int64_t i = 0; i < qn; ++i) {
-            float* row = w.c.data() + i * dn;
+            float* row = w.c.data() + i * ld;
             const float* inv = inv_norms_.data() + d0;
             for (std::int64_t j = 0; j < dn; ++j) row[j] *= inv[j];
           }
         }
-        for (std::int64_t i = 0; i < qn; ++i) selectors[i].PushRow(w.c.data() + i * dn, dn, d0, kern.select_above);
+        for (std::int64_t i = 0; i < qn; ++i) selectors[i].PushRow(w.c.data() + i * ld, dn, d0, kern.select_above);
       }
       for (std::int64_t i = 0; i < qn; ++i) {
         best_sizes[(q0 + i) * n_shards + shard] =

@@ -244,6 +244,30 @@ TEST_CASE("FlatIndex: results independent of threads, ties go to the earlier vec
   }
 }
 
+TEST_CASE("FlatIndex: equal vectors score equally at every position of a GEMM block") {
+  // 1,111 copies of one vector (two full blocks and a partial one): every copy must get the
+  // same score bit for bit, whatever SIMD panel of the GEMM it falls in, with k below and
+  // above the reservoir threshold.
+  const RowMatrix base = RandomMatrix(1, 24, 11);
+  RowMatrix docs(1111, 24);
+  for (int i = 0; i < 1111; ++i) docs.row(i) = base.row(0);
+  auto index = FlatIndex::Create(24, Metric::kInnerProduct);
+  REQUIRE(index.ok());
+  REQUIRE((*index)->Add(View(docs)).ok());
+  const RowMatrix queries = RandomMatrix(5, 24, 12);
+  for (const int k : {20, 1111}) {
+    auto res = (*index)->Search(View(queries), {k, 1, 0});
+    REQUIRE(res.ok());
+    for (std::int64_t q = 0; q < queries.rows(); ++q) {
+      INFO("k=" << k << " query " << q);
+      for (int j = 0; j < k; ++j) {
+        CHECK(res->scores(q, j) == res->scores(q, 0));
+        CHECK(res->ids(q, j) == j);
+      }
+    }
+  }
+}
+
 TEST_CASE("FlatIndex: large k (reservoir selection) keeps exact ties in row order") {
   const std::unique_ptr<FlatIndex> index = TiedIndex(7);
   const RowMatrix queries = RandomMatrix(8, 16, 8);
