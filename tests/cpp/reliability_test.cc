@@ -374,8 +374,8 @@ TEST_CASE("Regression (fuzzing): denormal-sized vectors under cosine score 0, ne
         CHECK(r->ids(q, j) >= 0);
         CHECK(std::isfinite(r->scores(q, j)));
       }
-      CHECK(r->ids(q, 4) == kNoId);
     }
+    CHECK(r->ids.cols() == 4);  // k = 6 is capped by the 4 vectors that exist
     // Numerically zero vectors (and a numerically zero query) score exactly 0.
     for (int j = 0; j < 4; ++j) {
       if (r->ids(0, j) == 1 || r->ids(0, j) == 2) CHECK(r->scores(0, j) == 0.0f);
