@@ -28,9 +28,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.ef_search = 16;
   auto result = x.Search({queries.data(), 2, dim}, options);
   FUZZ_CHECK(result.ok());
+  FUZZ_CHECK(result->ids.cols() == std::min<std::int64_t>(k, x.size()));  // k capped by the size
   std::vector<std::int64_t> found;
   for (int q = 0; q < 2; ++q) {
-    for (int j = 0; j < k; ++j) {
+    for (std::int64_t j = 0; j < result->ids.cols(); ++j) {
       const std::int64_t id = result->ids(q, j);
       FUZZ_CHECK(id >= -1);
       if (id >= 0) {

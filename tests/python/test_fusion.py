@@ -393,7 +393,7 @@ def test_errors():
         fuse([A, B], "combsum", normalization="l2")
     with pytest.raises(ValueError, match="unknown missing-document rule"):
         fuse([A, B], "interpolation", missing="max")
-    with pytest.raises(ValueError, match="top must be >= 0"):
+    with pytest.raises(ValueError, match="top = -1 is negative"):
         fuse([A, B], top=-1)
     with pytest.raises(ValueError, match="at least one run"):
         fuse([])
