@@ -1,157 +1,157 @@
-// Dense vector pseudo-relevance feedback (PRF): new query vectors from the stored vectors of a
-// first-pass ranking, as Pyserini's `--prf-method avg|rocchio` (pyserini/search/faiss/_prf.py).
+// The built-in feedback models (FeedbackModel, densefb/feedback_model.h), by the representation
+// they refine:
+//   dense vector:      AveragePrf ("avg"), RocchioPrf ("rocchio"), TextPrf ("text_prf")
+//   weighted terms:    Rm3 ("rm3")
+//   token embeddings:  ColbertPrfFeedback ("colbert_prf", densefb/multivector.h)
+// Each holds what it reads (index, encoder, corpus) with shared ownership, and a Config whose
+// parameters are written once, in Params().
 //
-//   AveragePrf:  q' = (q + d_1 + ... + d_k') / (k' + 1)
-//   RocchioPrf:  q' = alpha q + beta mean(d_1..d_topk') - gamma mean(negatives)
-//
-// d_i are the vectors stored in the index (VectorIndex::Reconstruct, exactly as added: for a
-// cosine index the raw, un-normalised vectors) of the first-pass list, best first.
-//
-// First-pass lists. Row i of the id matrix is query i's list, best first; entries equal to
-// kNoId (-1) are padding and are skipped (the list is the remaining ids, in order). A list
-// shorter than the feedback depth uses what it has (k' <= k, topk' <= topk, ...); a query with
-// no feedback document at all keeps its vector unchanged (q' = q, for both models). Any other
-// id unknown to the index is a NotFound error.
-//
-// Neither model re-normalises q' (as Pyserini); `normalize = true` divides q' by its L2 norm.
+// Vector PRF as Pyserini's `--prf-method avg|rocchio` (pyserini/search/faiss/_prf.py): new
+// query vectors from the vectors stored in the index (VectorIndex::Reconstruct, exactly as
+// added: for a cosine index the raw vectors) of the first-pass list, best first.
+//   AveragePrf:  q' = (q + d_1 + ... + d_k') / (k' + 1),   k' = min(k, list length)
+//   RocchioPrf:  q' = alpha q + beta mean(first topk' of L) - gamma mean(last bottomk' of L)
+// where L is the list cut to its first `depth` entries (depth 0 = the whole list) and the gamma
+// term applies only if bottomk > 0; negatives are the tail of that first-pass list, as in
+// Pyserini (positives and negatives overlap when |L| < topk + bottomk). A query with an empty
+// list keeps its vector. Neither re-normalises q' (as Pyserini) unless `normalize`.
+// Pyserini's "Average PRF 3" is avg(k=3); its "Rocchio PRF 5 A0.4 B0.6" is
+// rocchio(alpha=0.4,beta=0.6,topk=5); PR #1108's negatives: topk 5, bottomk 5, gamma 0.6,
+// depth 1000. Then `dense >> avg(k=3) >> dense` retrieves again with q' (Pyserini's flow) and
+// `dense >> avg(k=3) >> rescore` re-scores the first pass (the "ranking" setting of the
+// Vector-PRF paper).
 #ifndef DENSEFB_FEEDBACK_H_
 #define DENSEFB_FEEDBACK_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "densefb/bm25.h"
+#include "densefb/data.h"
+#include "densefb/encoder.h"
+#include "densefb/feedback_model.h"
 #include "densefb/index.h"
-#include "densefb/ranking.h"
-#include "densefb/status.h"
-#include "densefb/types.h"
+#include "densefb/params.h"
 
 namespace densefb {
 
-// A borrowed, read-only view of `rows` x `cols` row-major int64 ids.
-struct ConstIdMatrixView {
-  const std::int64_t* data = nullptr;
-  std::int64_t rows = 0;
-  std::int64_t cols = 0;
-  const std::int64_t* row(std::int64_t i) const { return data + i * cols; }
+struct AveragePrfConfig {
+  int k = 3;               // feedback documents
+  bool normalize = false;  // L2-normalise q'
 };
 
-inline ConstIdMatrixView View(const IdMatrix& m) { return {m.data(), m.rows(), m.cols()}; }
-
-// The interface of the vector feedback models. Refine is const and thread-safe.
-class VectorFeedback {
+// Resources: "dense_index" (VectorIndex), "encoder" (to encode queries that come without vectors).
+class AveragePrf final : public FeedbackModel {
  public:
-  virtual ~VectorFeedback() = default;
+  using Config = AveragePrfConfig;
+  static const ParamTable<Config>& Params();
 
-  // InvalidArgument naming the offending parameter.
-  virtual absl::Status Validate() const = 0;
-  // The first-pass depth the model reads (PrfSearch's default and minimum first_k).
-  virtual std::int64_t RequiredDepth() const = 0;
-  // Every parameter, for run provenance, e.g. "avg(k=3,normalize=false)".
-  virtual std::string ToString() const = 0;
+  AveragePrf(std::shared_ptr<const VectorIndex> index, Config config = {},
+             std::shared_ptr<const Encoder> encoder = nullptr);
 
-  // Writes the new query vectors (queries.rows x queries.cols) into `out` (same shape).
-  // `first_pass` has one row per query (any number of columns, -1 padding allowed). The
-  // document vectors are fetched with one Reconstruct call per batch of queries.
-  absl::Status Refine(const VectorIndex& index, ConstMatrixView queries,
-                      ConstIdMatrixView first_pass, MutableMatrixView out) const;
-  absl::StatusOr<RowMatrix> Refine(const VectorIndex& index, ConstMatrixView queries,
-                                   const IdMatrix& first_pass) const;
-  // Lists of a BatchRanking (one per query, best first; scores are not used).
-  absl::StatusOr<RowMatrix> Refine(const VectorIndex& index, ConstMatrixView queries,
-                                   const BatchRanking& first_pass) const;
+  absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
+  std::string ToString() const override { return Params().Print(config_); }
+  std::int64_t DepthRead() const override { return config_.k; }
+  absl::Status Prepare(QueryState& queries) const override;
+  bool bound() const override { return index_ != nullptr; }
+  const Config& config() const { return config_; }
 
-  // Which entries of a list of `m` valid ids the model reads: positives are positions
-  // [0, num_positive), negatives [negative_begin, negative_begin + num_negative).
-  struct Selection {
-    std::int64_t num_positive = 0;
-    std::int64_t negative_begin = 0;
-    std::int64_t num_negative = 0;
-  };
-  virtual Selection Select(std::int64_t m) const = 0;
-
- protected:
-  // q' of one query from its selected vectors (pos: num_positive x d, neg: num_negative x d);
-  // called only when num_positive + num_negative > 0. Accumulation in double.
-  virtual void Combine(const float* q, const float* pos, std::int64_t num_positive,
-                       const float* neg, std::int64_t num_negative, std::int64_t d,
-                       double* out) const = 0;
-  virtual bool normalized() const = 0;
+ private:
+  std::shared_ptr<const VectorIndex> index_;
+  std::shared_ptr<const Encoder> encoder_;
+  Config config_;
 };
 
-// Pyserini `--prf-method avg --prf-depth k` ("Average PRF 3" = k 3); PyTerrier AveragePrf(k).
-// q' = (q + sum of the first k' documents) / (k' + 1), k' = min(k, list length).
-struct AveragePrf final : public VectorFeedback {
-  int k = 3;               // feedback documents (>= 1)
-  bool normalize = false;  // L2-normalise q' (Pyserini: no)
-
-  AveragePrf() = default;
-  explicit AveragePrf(int k_, bool normalize_ = false) : k(k_), normalize(normalize_) {}
-
-  absl::Status Validate() const override;
-  std::int64_t RequiredDepth() const override { return k; }
-  std::string ToString() const override;  // "avg(k=3,normalize=false)"
-  Selection Select(std::int64_t m) const override;
-
- protected:
-  void Combine(const float* q, const float* pos, std::int64_t num_positive, const float* neg,
-               std::int64_t num_negative, std::int64_t d, double* out) const override;
-  bool normalized() const override { return normalize; }
-};
-
-// Pyserini `--prf-method rocchio` with its CLI defaults (alpha 0.9, beta 0.1, gamma 0.1,
-// topk 3, bottomk 0). Its published setting "Rocchio PRF 5 A0.4 B0.6" is alpha 0.4, beta 0.6,
-// topk 5 (first pass depth 5). PR #1108's negatives: topk 5, bottomk 5, gamma 0.6, depth 1000.
-//
-// Let L be the first-pass list cut to its first `depth` entries (depth 0 = the whole list
-// given). Then q' = alpha q + beta mean(first min(topk, |L|) of L)
-//                  - gamma mean(last min(bottomk, |L|) of L)      (the gamma term only if
-// bottomk > 0). Negatives are the tail of the *first-pass list of depth `depth`* (Pyserini's
-// `[-bottomk:]` of the prf_depth list), not of the final ranking; positives and negatives
-// overlap when |L| < topk + bottomk, as in Pyserini.
-struct RocchioPrf final : public VectorFeedback {
-  double alpha = 0.9;      // weight of the original query vector
+struct RocchioPrfConfig {
+  double alpha = 0.9;      // weight of the query vector
   double beta = 0.1;       // weight of the mean of the positives
-  double gamma = 0.1;      // weight of the mean of the negatives (used only if bottomk > 0)
-  int topk = 3;            // positives: the first topk of the list (>= 1)
-  int bottomk = 0;         // negatives: the last bottomk of the list of depth `depth` (>= 0)
-  int depth = 0;           // first-pass depth the negatives come from; 0 = whole list given
-  bool normalize = false;  // L2-normalise q' (Pyserini: no)
-
-  RocchioPrf() = default;
-  RocchioPrf(double alpha_, double beta_, double gamma_, int topk_, int bottomk_ = 0,
-             int depth_ = 0, bool normalize_ = false)
-      : alpha(alpha_), beta(beta_), gamma(gamma_), topk(topk_), bottomk(bottomk_),
-        depth(depth_), normalize(normalize_) {}
-
-  absl::Status Validate() const override;
-  // depth if set, else max(topk, bottomk).
-  std::int64_t RequiredDepth() const override;
-  // "rocchio(alpha=0.9,beta=0.1,gamma=0.1,topk=3,bottomk=0,depth=0,normalize=false)"
-  std::string ToString() const override;
-  Selection Select(std::int64_t m) const override;
-
- protected:
-  void Combine(const float* q, const float* pos, std::int64_t num_positive, const float* neg,
-               std::int64_t num_negative, std::int64_t d, double* out) const override;
-  bool normalized() const override { return normalize; }
+  double gamma = 0.1;      // weight of the mean of the negatives (only if bottomk > 0)
+  int topk = 3;            // positives: the first topk of the list
+  int bottomk = 0;         // negatives: the last bottomk of the depth-`depth` list
+  int depth = 0;           // the first-pass list the negatives come from; 0 = all of it
+  bool normalize = false;  // L2-normalise q'
 };
 
-// Pyserini's flow: first pass (top `first_k`, 0 = model.RequiredDepth()), feedback, then a
-// fresh full search with q' for the top `final_k` (the second pass replaces the first; no
-// score interpolation). `options.k` is ignored; num_threads / ef_search apply to both passes.
-// first_k must be >= model.RequiredDepth().
-absl::StatusOr<SearchResult> PrfSearch(const VectorIndex& index, ConstMatrixView queries,
-                                       const VectorFeedback& model, int first_k, int final_k,
-                                       const SearchOptions& options = {});
+// Resources as AveragePrf. Defaults are Pyserini's CLI defaults.
+class RocchioPrf final : public FeedbackModel {
+ public:
+  using Config = RocchioPrfConfig;
+  static const ParamTable<Config>& Params();
 
-// The "ranking" (re-scoring) setting of the Vector-PRF paper: the first pass retrieves
-// `first_k` candidates (0 = final_k), q' is built from them, and only those candidates are
-// re-scored with q' by the index metric (inner product, or cosine with the stored vectors)
-// and re-sorted (score descending, ties by smaller id). The result has min(first_k, final_k)
-// columns (-inf / -1 padding where a list is shorter). first_k must be >= RequiredDepth().
-absl::StatusOr<SearchResult> PrfRerank(const VectorIndex& index, ConstMatrixView queries,
-                                       const VectorFeedback& model, int first_k, int final_k,
-                                       const SearchOptions& options = {});
+  RocchioPrf(std::shared_ptr<const VectorIndex> index, Config config = {},
+             std::shared_ptr<const Encoder> encoder = nullptr);
+
+  absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
+  std::string ToString() const override { return Params().Print(config_); }
+  // depth if set, else topk; the whole list when negatives come from its tail (depth 0).
+  std::int64_t DepthRead() const override;
+  absl::Status Prepare(QueryState& queries) const override;
+  bool bound() const override { return index_ != nullptr; }
+  const Config& config() const { return config_; }
+
+ private:
+  std::shared_ptr<const VectorIndex> index_;
+  std::shared_ptr<const Encoder> encoder_;
+  Config config_;
+};
+
+struct TextPrfConfig {
+  std::int64_t k = 3;        // feedback passages (ANCE-PRF's released checkpoint: 3)
+  std::string sep = "[SEP]";
+};
+
+// Text PRF in the ANCE-PRF input style: the query text and the texts of the first k documents
+// joined by " sep " (q [SEP] p_1 [SEP] ... p_k; the encoder adds [CLS] and the final [SEP]),
+// encoded as a query; the next dense retriever searches with the new vector. Document texts
+// are the corpus's "title text". Resources: "corpus" (Corpus), "encoder" (Encoder).
+class TextPrf final : public FeedbackModel {
+ public:
+  using Config = TextPrfConfig;
+  static const ParamTable<Config>& Params();
+
+  TextPrf(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Encoder> encoder,
+          Config config = {});
+
+  absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
+  std::string ToString() const override { return Params().Print(config_); }
+  std::int64_t DepthRead() const override { return config_.k; }
+  bool bound() const override { return corpus_ != nullptr && encoder_ != nullptr; }
+
+ private:
+  std::shared_ptr<const Corpus> corpus_;
+  std::shared_ptr<const Encoder> encoder_;
+  Config config_;
+};
+
+// fb_docs, fb_terms, original_query_weight, filter_terms: Rm3Options (densefb/bm25.h).
+struct Rm3Config : Rm3Options {
+  // What weights each feedback document: "ranking" (the ranking's scores: BM25 scores after a
+  // bm25 retriever, as in Pyserini) or "bm25" (their BM25 scores for the query, for RM3 after
+  // a dense or fused ranking).
+  std::string scores = "ranking";
+};
+
+// RM3 expansion of the weighted BM25 query (Rm3ExpandQuery, Pyserini's / Anserini's formula)
+// from the top fb_docs of the ranking; the next bm25 retriever searches with it:
+// `bm25 >> rm3 >> bm25` is Pyserini's BM25+RM3. Resource: "bm25" (Bm25Index).
+class Rm3 final : public FeedbackModel {
+ public:
+  using Config = Rm3Config;
+  static const ParamTable<Config>& Params();
+
+  explicit Rm3(std::shared_ptr<const Bm25Index> index, Config config = {});
+
+  absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
+  std::string ToString() const override { return Params().Print(config_); }
+  std::int64_t DepthRead() const override { return config_.fb_docs; }
+  absl::Status Prepare(QueryState& queries) const override;
+  bool bound() const override { return index_ != nullptr; }
+
+ private:
+  std::shared_ptr<const Bm25Index> index_;
+  Config config_;
+};
 
 }  // namespace densefb
 

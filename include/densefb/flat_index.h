@@ -29,6 +29,7 @@ class FlatIndex final : public VectorIndex {
   int dim() const override { return dim_; }
   Metric metric() const override { return metric_; }
   std::int64_t size() const override;
+  bool exact() const override { return true; }
 
   absl::Status Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids = {}) override;
   using VectorIndex::Search;

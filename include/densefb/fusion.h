@@ -22,6 +22,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "densefb/data.h"
+#include "densefb/fusion_method.h"
+#include "densefb/params.h"
 #include "densefb/ranking.h"
 #include "densefb/status.h"
 
@@ -138,6 +140,63 @@ absl::StatusOr<Run> FuseRuns(absl::Span<const Run* const> runs, const Interpolat
 absl::StatusOr<Run> FuseRuns(absl::Span<const Run* const> runs, const RrfOptions& options);
 absl::StatusOr<Run> FuseRuns(absl::Span<const Run* const> runs, const CombOptions& options);
 absl::StatusOr<Run> FuseRuns(absl::Span<const Run* const> runs, const BordaOptions& options);
+
+// ---- the fusion methods as Fusion objects (pipelines' fuse(method, ...)) ----
+// Each wraps one options struct; weights are finite, >= 0 and not all 0 (one per input), and
+// the canonical spec prints one weight per input, e.g. "rrf(k=60,weights=[1,1],depth=0,top=0)".
+// Registered as rrf, interpolate, combsum, combmnz, combmax and borda.
+
+class RrfFusion final : public Fusion {
+ public:
+  static const ParamTable<RrfOptions>& Params();
+  explicit RrfFusion(RrfOptions options = {}) : options_(std::move(options)) {}
+  absl::StatusOr<BatchRanking> Fuse(absl::Span<const BatchRanking* const> inputs) const override;
+  std::string ToString(std::size_t num_inputs) const override;
+  absl::Status CheckInputs(std::size_t num_inputs) const override;
+  const RrfOptions& options() const { return options_; }
+
+ private:
+  RrfOptions options_;
+};
+
+class InterpolationFusion final : public Fusion {
+ public:
+  static const ParamTable<InterpolationOptions>& Params();
+  explicit InterpolationFusion(InterpolationOptions options = {}) : options_(std::move(options)) {}
+  absl::StatusOr<BatchRanking> Fuse(absl::Span<const BatchRanking* const> inputs) const override;
+  std::string ToString(std::size_t num_inputs) const override;
+  absl::Status CheckInputs(std::size_t num_inputs) const override;
+  const InterpolationOptions& options() const { return options_; }
+
+ private:
+  InterpolationOptions options_;
+};
+
+class CombFusion final : public Fusion {
+ public:
+  static const ParamTable<CombOptions>& Params(CombRule rule);
+  explicit CombFusion(CombOptions options = {}) : options_(std::move(options)) {}
+  absl::StatusOr<BatchRanking> Fuse(absl::Span<const BatchRanking* const> inputs) const override;
+  std::string ToString(std::size_t num_inputs) const override;
+  absl::Status CheckInputs(std::size_t num_inputs) const override;
+  const CombOptions& options() const { return options_; }
+
+ private:
+  CombOptions options_;
+};
+
+class BordaFusion final : public Fusion {
+ public:
+  static const ParamTable<BordaOptions>& Params();
+  explicit BordaFusion(BordaOptions options = {}) : options_(std::move(options)) {}
+  absl::StatusOr<BatchRanking> Fuse(absl::Span<const BatchRanking* const> inputs) const override;
+  std::string ToString(std::size_t num_inputs) const override;
+  absl::Status CheckInputs(std::size_t num_inputs) const override;
+  const BordaOptions& options() const { return options_; }
+
+ private:
+  BordaOptions options_;
+};
 
 }  // namespace densefb
 

@@ -38,6 +38,9 @@ class VectorIndex {
   virtual int dim() const = 0;
   virtual Metric metric() const = 0;
   virtual std::int64_t size() const = 0;
+  // True when Search is exact: its top d is the same for every k >= d (a flat index). Pipelines
+  // then retrieve only as deep as the next stage reads (Retriever::WithDepth).
+  virtual bool exact() const { return false; }
 
   // Adds `vectors` (n x dim). `ids` is empty (ids continue from size()) or has n distinct,
   // non-negative ids not already in the index. Vectors must be finite, with an L2 norm

@@ -31,6 +31,9 @@
 #include "absl/types/span.h"
 #include "densefb/data.h"
 #include "densefb/encoder.h"
+#include "densefb/feedback_model.h"
+#include "densefb/params.h"
+#include "densefb/reranker.h"
 #include "densefb/hnsw_index.h"
 #include "densefb/index.h"
 #include "densefb/ranking.h"
@@ -264,6 +267,67 @@ class ColbertPrf {
  private:
   explicit ColbertPrf(ColbertPrfConfig config) : config_(config) {}
   ColbertPrfConfig config_;
+};
+
+// ---- the multi-vector stages of pipelines ----------------------------------------------------
+// (MaxSimRetriever, "maxsim", is in densefb/retrievers.h.)
+
+struct MaxSimRerankerConfig {
+  std::int64_t depth = 0;
+};
+
+// Re-scores the ranking (its top `depth`; 0 = all of it) by exact weighted MaxSim of the
+// current token queries (after colbert_prf: the expanded ones). Documents come from the
+// multi-vector index, else are encoded with the token encoder from the corpus texts.
+// Registered as "rerank_maxsim"; resources "multivector", "token_encoder", "corpus".
+class MaxSimReranker final : public Reranker {
+ public:
+  using Config = MaxSimRerankerConfig;
+  static const ParamTable<Config>& Params();
+
+  MaxSimReranker(std::shared_ptr<const MultiVectorIndex> index, std::shared_ptr<const TokenEncoder> encoder,
+                 std::shared_ptr<const Corpus> corpus, Config config = {});
+
+  absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
+  std::string ToString() const override { return Params().Print(config_); }
+  absl::Status Prepare(QueryState& queries) const override;
+  bool bound() const override { return index_ != nullptr || (encoder_ != nullptr && corpus_ != nullptr); }
+
+ private:
+  std::shared_ptr<const MultiVectorIndex> index_;
+  std::shared_ptr<const TokenEncoder> encoder_;
+  std::shared_ptr<const Corpus> corpus_;
+  Config config_;
+};
+
+// ColBERT-PRF's query expansion (ColbertPrf::Expand) as a feedback model: the token queries
+// get the chosen centroids appended with weight beta * idf. The next stage scores with them:
+// `maxsim >> colbert_prf >> rerank_maxsim` is pyterrier_colbert's reranker (it re-scores the
+// whole first-pass candidate set), `maxsim >> colbert_prf >> maxsim` its ranker. Registered as
+// "colbert_prf"; resources "multivector" (token statistics and nearest tokens),
+// "token_encoder", "corpus" (feedback documents not in the index).
+class ColbertPrfFeedback final : public FeedbackModel {
+ public:
+  // fb_docs, clusters ("k" in specs), fb_embs, beta, seed; the k-means settings keep their
+  // defaults.
+  using Config = ColbertPrfConfig;
+  static const ParamTable<Config>& Params();
+
+  ColbertPrfFeedback(std::shared_ptr<const MultiVectorIndex> index,
+                     std::shared_ptr<const TokenEncoder> encoder, std::shared_ptr<const Corpus> corpus,
+                     Config config = {});
+
+  absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
+  std::string ToString() const override { return Params().Print(config_); }
+  std::int64_t DepthRead() const override { return config_.fb_docs; }
+  absl::Status Prepare(QueryState& queries) const override;
+  bool bound() const override { return index_ != nullptr; }
+
+ private:
+  std::shared_ptr<const MultiVectorIndex> index_;
+  std::shared_ptr<const TokenEncoder> encoder_;
+  std::shared_ptr<const Corpus> corpus_;
+  Config config_;
 };
 
 }  // namespace densefb

@@ -1,4 +1,4 @@
-// Dense vector PRF (Average, Rocchio) and the PRF search flows; see include/densefb/feedback.h.
+// The arithmetic of dense vector PRF; see src/feedback/vector_prf.h.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "densefb/feedback.h"
+#include "feedback/vector_prf.h"
 
-namespace densefb {
+namespace densefb::feedback_internal {
 namespace {
 
 // Upper bound on the ids fetched by one Reconstruct call (the query batch is cut to fit).
@@ -61,9 +61,9 @@ absl::Status FetchVectors(const VectorIndex& index, const std::vector<std::int64
 
 }  // namespace
 
-// ---- VectorFeedback ------------------------------------------------------------------------
+// ---- VectorRule ------------------------------------------------------------------------
 
-absl::Status VectorFeedback::Refine(const VectorIndex& index, ConstMatrixView queries,
+absl::Status VectorRule::Refine(const VectorIndex& index, ConstMatrixView queries,
                                     ConstIdMatrixView first_pass, MutableMatrixView out) const {
   DENSEFB_RETURN_IF_ERROR(Validate());
   DENSEFB_RETURN_IF_ERROR(CheckShapes(index, queries, first_pass.rows));
@@ -140,14 +140,14 @@ absl::Status VectorFeedback::Refine(const VectorIndex& index, ConstMatrixView qu
   return absl::OkStatus();
 }
 
-absl::StatusOr<RowMatrix> VectorFeedback::Refine(const VectorIndex& index, ConstMatrixView queries,
+absl::StatusOr<RowMatrix> VectorRule::Refine(const VectorIndex& index, ConstMatrixView queries,
                                                  const IdMatrix& first_pass) const {
   RowMatrix out(queries.rows, queries.cols);
   DENSEFB_RETURN_IF_ERROR(Refine(index, queries, View(first_pass), MutableView(out)));
   return out;
 }
 
-absl::StatusOr<RowMatrix> VectorFeedback::Refine(const VectorIndex& index, ConstMatrixView queries,
+absl::StatusOr<RowMatrix> VectorRule::Refine(const VectorIndex& index, ConstMatrixView queries,
                                                  const BatchRanking& first_pass) const {
   std::size_t width = 0;
   for (const Ranking& list : first_pass.lists) width = std::max(width, list.size());
@@ -161,20 +161,20 @@ absl::StatusOr<RowMatrix> VectorFeedback::Refine(const VectorIndex& index, Const
 
 // ---- AveragePrf -----------------------------------------------------------------------------
 
-absl::Status AveragePrf::Validate() const {
-  if (k < 1) return absl::InvalidArgumentError(absl::StrCat("AveragePrf: k = ", k, " must be >= 1"));
+absl::Status AverageRule::Validate() const {
+  if (k < 1) return absl::InvalidArgumentError(absl::StrCat("avg: k = ", k, " must be >= 1"));
   return absl::OkStatus();
 }
 
-std::string AveragePrf::ToString() const {
+std::string AverageRule::ToString() const {
   return absl::StrCat("avg(k=", k, ",normalize=", Bool(normalize), ")");
 }
 
-VectorFeedback::Selection AveragePrf::Select(std::int64_t m) const {
+VectorRule::Selection AverageRule::Select(std::int64_t m) const {
   return Selection{std::min<std::int64_t>(k, m), 0, 0};
 }
 
-void AveragePrf::Combine(const float* q, const float* pos, std::int64_t num_positive,
+void AverageRule::Combine(const float* q, const float* pos, std::int64_t num_positive,
                          const float* /*neg*/, std::int64_t /*num_negative*/, std::int64_t d,
                          double* out) const {
   for (std::int64_t c = 0; c < d; ++c) out[c] = q[c];
@@ -188,9 +188,9 @@ void AveragePrf::Combine(const float* q, const float* pos, std::int64_t num_posi
 
 // ---- RocchioPrf -----------------------------------------------------------------------------
 
-absl::Status RocchioPrf::Validate() const {
+absl::Status RocchioRule::Validate() const {
   const auto bad = [](const std::string& what) {
-    return absl::InvalidArgumentError(absl::StrCat("RocchioPrf: ", what));
+    return absl::InvalidArgumentError(absl::StrCat("rocchio: ", what));
   };
   if (!std::isfinite(alpha)) return bad(absl::StrCat("alpha = ", Num(alpha), " is not finite"));
   if (!std::isfinite(beta)) return bad(absl::StrCat("beta = ", Num(beta), " is not finite"));
@@ -207,17 +207,17 @@ absl::Status RocchioPrf::Validate() const {
   return absl::OkStatus();
 }
 
-std::int64_t RocchioPrf::RequiredDepth() const {
+std::int64_t RocchioRule::RequiredDepth() const {
   return depth > 0 ? depth : std::max(topk, bottomk);
 }
 
-std::string RocchioPrf::ToString() const {
+std::string RocchioRule::ToString() const {
   return absl::StrCat("rocchio(alpha=", Num(alpha), ",beta=", Num(beta), ",gamma=", Num(gamma),
                       ",topk=", topk, ",bottomk=", bottomk, ",depth=", depth,
                       ",normalize=", Bool(normalize), ")");
 }
 
-VectorFeedback::Selection RocchioPrf::Select(std::int64_t m) const {
+VectorRule::Selection RocchioRule::Select(std::int64_t m) const {
   const std::int64_t len = depth > 0 ? std::min<std::int64_t>(m, depth) : m;
   Selection s;
   s.num_positive = std::min<std::int64_t>(topk, len);
@@ -228,7 +228,7 @@ VectorFeedback::Selection RocchioPrf::Select(std::int64_t m) const {
   return s;
 }
 
-void RocchioPrf::Combine(const float* q, const float* pos, std::int64_t num_positive,
+void RocchioRule::Combine(const float* q, const float* pos, std::int64_t num_positive,
                          const float* neg, std::int64_t num_negative, std::int64_t d,
                          double* out) const {
   for (std::int64_t c = 0; c < d; ++c) out[c] = alpha * static_cast<double>(q[c]);
@@ -247,106 +247,4 @@ void RocchioPrf::Combine(const float* q, const float* pos, std::int64_t num_posi
 
 // ---- Search flows ---------------------------------------------------------------------------
 
-namespace {
-
-// `size`: the index size; a first pass that holds the whole index is deep enough for any model.
-absl::StatusOr<int> CheckFlow(const VectorFeedback& model, int first_k, int final_k,
-                              int default_first_k, std::int64_t size) {
-  DENSEFB_RETURN_IF_ERROR(model.Validate());
-  if (final_k < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("final_k = ", final_k, " must be >= 1"));
-  }
-  if (first_k < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("first_k = ", first_k, " is negative"));
-  }
-  if (first_k == 0) first_k = default_first_k;
-  if (first_k < model.RequiredDepth() && first_k < size) {
-    return absl::InvalidArgumentError(absl::StrCat("first_k = ", first_k, " is below the depth ",
-                                                   model.RequiredDepth(), " that ",
-                                                   model.ToString(), " reads"));
-  }
-  return first_k;
-}
-
-}  // namespace
-
-absl::StatusOr<SearchResult> PrfSearch(const VectorIndex& index, ConstMatrixView queries,
-                                       const VectorFeedback& model, int first_k, int final_k,
-                                       const SearchOptions& options) {
-  DENSEFB_ASSIGN_OR_RETURN(
-      first_k, CheckFlow(model, first_k, final_k, static_cast<int>(model.RequiredDepth()), index.size()));
-  DENSEFB_RETURN_IF_ERROR(CheckShapes(index, queries, queries.rows));
-  SearchOptions first_options = options;
-  first_options.k = first_k;
-  DENSEFB_ASSIGN_OR_RETURN(SearchResult first, index.Search(queries, first_options));
-  DENSEFB_ASSIGN_OR_RETURN(RowMatrix refined, model.Refine(index, queries, first.ids));
-  SearchOptions second_options = options;
-  second_options.k = final_k;
-  return index.Search(View(refined), second_options);
-}
-
-absl::StatusOr<SearchResult> PrfRerank(const VectorIndex& index, ConstMatrixView queries,
-                                       const VectorFeedback& model, int first_k, int final_k,
-                                       const SearchOptions& options) {
-  DENSEFB_ASSIGN_OR_RETURN(first_k, CheckFlow(model, first_k, final_k, final_k, index.size()));
-  DENSEFB_RETURN_IF_ERROR(CheckShapes(index, queries, queries.rows));
-  SearchOptions first_options = options;
-  first_options.k = first_k;
-  DENSEFB_ASSIGN_OR_RETURN(SearchResult first, index.Search(queries, first_options));
-  DENSEFB_ASSIGN_OR_RETURN(RowMatrix refined, model.Refine(index, queries, first.ids));
-
-  const std::int64_t n = queries.rows;
-  const std::int64_t d = queries.cols;
-  // The first pass is capped at the index size (VectorIndex::Search), and so is this.
-  const std::int64_t width = std::min<std::int64_t>(final_k, first.ids.cols());
-  SearchResult result;
-  result.scores = RowMatrix::Constant(n, width, -std::numeric_limits<float>::infinity());
-  result.ids = IdMatrix::Constant(n, width, kNoId);
-  const bool cosine = index.metric() == Metric::kCosine;
-
-  std::vector<std::int64_t> batch_ids;
-  std::vector<std::int64_t> counts;
-  std::vector<float> vectors;
-  Ranking list;
-  std::int64_t begin = 0;
-  while (begin < n) {
-    batch_ids.clear();
-    counts.clear();
-    std::int64_t end = begin;
-    while (end < n) {
-      std::int64_t count = 0;
-      for (std::int64_t j = 0; j < first.ids.cols(); ++j) count += first.ids(end, j) != kNoId;
-      if (end > begin && static_cast<std::int64_t>(batch_ids.size()) + count > kMaxBatchIds) break;
-      for (std::int64_t j = 0; j < first.ids.cols(); ++j) {
-        if (first.ids(end, j) != kNoId) batch_ids.push_back(first.ids(end, j));
-      }
-      counts.push_back(count);
-      ++end;
-    }
-    DENSEFB_RETURN_IF_ERROR(FetchVectors(index, batch_ids, d, begin, end, &vectors));
-    std::int64_t offset = 0;
-    for (std::int64_t i = begin; i < end; ++i) {
-      const Eigen::Map<const Eigen::VectorXf> q(refined.row(i).data(), d);
-      const float q_norm = q.norm();
-      list.clear();
-      for (std::int64_t r = 0; r < counts[i - begin]; ++r, ++offset) {
-        const Eigen::Map<const Eigen::VectorXf> v(vectors.data() + offset * d, d);
-        float score = q.dot(v);
-        if (cosine) {
-          const float denom = q_norm * v.norm();
-          score = denom > 0 ? score / denom : 0.f;
-        }
-        list.push_back({batch_ids[offset], score});
-      }
-      SortRanking(list, width);
-      for (std::size_t j = 0; j < list.size(); ++j) {
-        result.ids(i, j) = list[j].id;
-        result.scores(i, j) = list[j].score;
-      }
-    }
-    begin = end;
-  }
-  return result;
-}
-
-}  // namespace densefb
+}  // namespace densefb::feedback_internal

@@ -2,26 +2,37 @@
 #ifndef DENSEFB_SRC_PIPELINE_INTERNAL_H_
 #define DENSEFB_SRC_PIPELINE_INTERNAL_H_
 
+#include <cstddef>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "densefb/pipeline.h"
 
 namespace densefb::pipeline_internal {
 
-// Builds a fusion node: `method` is the method name as written (rrf, interpolate, ...) with
-// its arguments; `branches` has at least two pipelines. InvalidArgument on a bad method or
-// argument.
-absl::StatusOr<std::unique_ptr<Stage>> MakeFuseStage(StageArgs& method,
-                                                     std::vector<Pipeline> branches);
+// The step of the stage registered as `name` (retriever, feedback model or reranker), built
+// with `args` and `resources`; InvalidArgument for an unknown name (listing the known ones) or
+// a bad argument.
+absl::StatusOr<PipelineStep> MakeStep(const std::string& name, StageArgs& args,
+                                      const Resources& resources);
+// The fusion method registered as `name` for `num_inputs` inputs.
+absl::StatusOr<std::shared_ptr<const Fusion>> MakeFusion(const std::string& name, StageArgs& args,
+                                                         std::size_t num_inputs);
+// "rrf, interpolate, ..." (the registered fusion methods, for messages).
+std::string FusionNames();
 
-// Registers the stages of the core library (src/pipeline/stages.cc).
-void RegisterCoreStages();
+// True when the step reads a ranking before making one: a feedback model, a reranker, or a
+// fusion node one of whose branches starts by reading the incoming ranking.
+bool NeedsRanking(const PipelineStep& step);
 
-// RegisterStage for the library families called from the registry's one-time initialisation
-// (src/pipeline/registry.cc); RegisterStage itself would wait on that initialisation.
-absl::Status RegisterBuiltinStage(const std::string& name, StageFactory factory, std::string help);
+// Registers the built-in stages and fusion methods (src/pipeline/builtins.cc); called once,
+// by the registry's initialisation, through the Add* functions below (RegisterX would wait on
+// that initialisation).
+void RegisterBuiltins();
+absl::Status AddRetriever(StageInfo info, RetrieverFactory factory);
+absl::Status AddFeedbackModel(StageInfo info, FeedbackModelFactory factory);
+absl::Status AddReranker(StageInfo info, RerankerFactory factory);
+absl::Status AddFusion(StageInfo info, FusionFactory factory);
 
 }  // namespace densefb::pipeline_internal
 

@@ -35,6 +35,10 @@ std::string SpecNumber(double x) {
   return buf;
 }
 
+std::string SpecString(const std::string& s) {
+  return s.find('"') == std::string::npos ? absl::StrCat("\"", s, "\"") : absl::StrCat("'", s, "'");
+}
+
 // ---- StageArgs -----------------------------------------------------------------------------
 
 namespace {
@@ -375,9 +379,9 @@ absl::StatusOr<std::vector<Token>> Lex(absl::string_view s) {
 
 // ---- parser ---------------------------------------------------------------------------------
 
-// A stage with the column it starts at (for errors found after parsing it).
-struct ParsedStage {
-  std::shared_ptr<const Stage> stage;
+// A step with the column it starts at (for errors found after parsing it).
+struct ParsedStep {
+  PipelineStep step;
   std::size_t column = 0;
 };
 
@@ -386,29 +390,30 @@ struct ParsedStage {
 // depth is bounded.
 class Parser {
  public:
-  Parser(std::vector<Token> tokens, bool fragment) : tokens_(std::move(tokens)), fragment_(fragment) {}
+  Parser(std::vector<Token> tokens, bool fragment, const Resources& resources)
+      : tokens_(std::move(tokens)), fragment_(fragment), resources_(resources) {}
 
   absl::StatusOr<Pipeline> ParseAll() {
-    std::vector<ParsedStage> parsed;
+    std::vector<ParsedStep> parsed;
     DENSEFB_RETURN_IF_ERROR(ParsePipeline(&parsed));
     if (Peek().type != Tok::kEnd) {
       return Expected("'>>' or the end of the spec");
     }
-    std::vector<std::shared_ptr<const Stage>> stages;
-    stages.reserve(parsed.size());
+    std::vector<PipelineStep> steps;
+    steps.reserve(parsed.size());
     bool has_ranking = false;
-    for (ParsedStage& p : parsed) {
+    for (ParsedStep& p : parsed) {
       // Every stage that reads the current ranking must follow one that produces a ranking.
-      const bool needs = p.stage->NeedsRanking();
+      const bool needs = pipeline_internal::NeedsRanking(p.step);
       if (!fragment_ && needs && !has_ranking) {
-        const std::string spec = p.stage->ToString();
+        const std::string spec = p.step.ToString();
         return SpecError(p.column, absl::StrCat("stage '", spec, "' needs a ranking from an earlier stage "
                                                 "(e.g. 'dense >> ", spec, "')"));
       }
-      has_ranking = has_ranking || !needs;
-      stages.push_back(std::move(p.stage));
+      has_ranking = true;
+      steps.push_back(std::move(p.step));
     }
-    return Pipeline(std::move(stages));
+    return Pipeline(std::move(steps));
   }
 
  private:
@@ -431,7 +436,7 @@ class Parser {
     return absl::OkStatus();
   }
 
-  absl::Status ParsePipeline(std::vector<ParsedStage>* stages) {
+  absl::Status ParsePipeline(std::vector<ParsedStep>* stages) {
     while (true) {
       DENSEFB_RETURN_IF_ERROR(ParseTerm(stages));
       if (Peek().type != Tok::kThen) return absl::OkStatus();
@@ -439,7 +444,7 @@ class Parser {
     }
   }
 
-  absl::Status ParseTerm(std::vector<ParsedStage>* stages) {
+  absl::Status ParseTerm(std::vector<ParsedStep>* stages) {
     const Token& t = Peek();
     if (t.type == Tok::kLParen) {
       DENSEFB_RETURN_IF_ERROR(Enter(t.column));
@@ -458,27 +463,21 @@ class Parser {
       DENSEFB_ASSIGN_OR_RETURN(args, ParseArgs());
     }
     StageArgs stage_args(name, std::move(args));
-    absl::StatusOr<std::unique_ptr<Stage>> stage = MakeStage(name, stage_args);
-    if (!stage.ok()) return SpecError(column, stage.status().message());
-    stages->push_back({std::shared_ptr<const Stage>(std::move(*stage)), column});
+    absl::StatusOr<PipelineStep> step = pipeline_internal::MakeStep(name, stage_args, resources_);
+    if (!step.ok()) return SpecError(column, step.status().message());
+    stages->push_back({*std::move(step), column});
     return absl::OkStatus();
   }
 
-  absl::Status ParseFuse(std::vector<ParsedStage>* stages) {
+  absl::Status ParseFuse(std::vector<ParsedStep>* stages) {
     const std::size_t fuse_column = Next().column;  // fuse
     if (Peek().type == Tok::kLParen) DENSEFB_RETURN_IF_ERROR(Enter(Peek().column));
     DENSEFB_RETURN_IF_ERROR(Expect(Tok::kLParen, "'(' after 'fuse'"));
     if (Peek().type != Tok::kName) {
-      return Expected("a fusion method (rrf, interpolate, combsum, combmnz, combmax, borda)");
+      return Expected(absl::StrCat("a fusion method (", pipeline_internal::FusionNames(), ")"));
     }
     const std::size_t method_column = Peek().column;
     const std::string method = Next().text;
-    if (method != "rrf" && method != "interpolate" && method != "interpolation" &&
-        method != "combsum" && method != "combmnz" && method != "combmax" && method != "borda") {
-      return SpecError(method_column,
-                       absl::StrCat("unknown fusion method '", method,
-                                    "'; expected rrf, interpolate, combsum, combmnz, combmax or borda"));
-    }
     std::vector<std::pair<std::string, SpecValue>> args;
     if (Peek().type == Tok::kLParen) {
       DENSEFB_ASSIGN_OR_RETURN(args, ParseArgs());
@@ -486,12 +485,12 @@ class Parser {
     std::vector<Pipeline> branches;
     while (Peek().type == Tok::kComma) {
       Next();
-      std::vector<ParsedStage> branch;
+      std::vector<ParsedStep> branch;
       DENSEFB_RETURN_IF_ERROR(ParsePipeline(&branch));
-      std::vector<std::shared_ptr<const Stage>> branch_stages;
-      branch_stages.reserve(branch.size());
-      for (ParsedStage& p : branch) branch_stages.push_back(std::move(p.stage));
-      branches.emplace_back(std::move(branch_stages));
+      std::vector<PipelineStep> branch_steps;
+      branch_steps.reserve(branch.size());
+      for (ParsedStep& p : branch) branch_steps.push_back(std::move(p.step));
+      branches.emplace_back(std::move(branch_steps));
     }
     if (branches.size() < 2) {
       return Expected(branches.empty() ? "',' and at least two pipelines to fuse"
@@ -500,10 +499,12 @@ class Parser {
     DENSEFB_RETURN_IF_ERROR(Expect(Tok::kRParen, "',' or ')' closing 'fuse('"));
     --depth_;
     StageArgs method_args(method, std::move(args));
-    absl::StatusOr<std::unique_ptr<Stage>> stage =
-        pipeline_internal::MakeFuseStage(method_args, std::move(branches));
-    if (!stage.ok()) return SpecError(method_column, stage.status().message());
-    stages->push_back({std::shared_ptr<const Stage>(std::move(*stage)), fuse_column});
+    absl::StatusOr<std::shared_ptr<const Fusion>> fusion =
+        pipeline_internal::MakeFusion(method, method_args, branches.size());
+    if (!fusion.ok()) return SpecError(method_column, fusion.status().message());
+    absl::StatusOr<Pipeline> node = Pipeline::Fuse(*std::move(fusion), std::move(branches));
+    if (!node.ok()) return SpecError(method_column, node.status().message());
+    stages->push_back({node->steps().front(), fuse_column});
     return absl::OkStatus();
   }
 
@@ -590,25 +591,26 @@ class Parser {
 
   std::vector<Token> tokens_;
   bool fragment_;
+  const Resources& resources_;
   std::size_t pos_ = 0;
   int depth_ = 0;  // pipelines open ('(' groups and 'fuse(')
 };
 
-absl::StatusOr<Pipeline> ParseSpec(absl::string_view spec, bool fragment) {
+absl::StatusOr<Pipeline> ParseSpec(absl::string_view spec, bool fragment, const Resources& resources) {
   DENSEFB_ASSIGN_OR_RETURN(std::vector<Token> tokens, Lex(spec));
   if (tokens.size() == 1) return SpecError(1, "the spec is empty");
-  Parser parser(std::move(tokens), fragment);
+  Parser parser(std::move(tokens), fragment, resources);
   return parser.ParseAll();
 }
 
 }  // namespace
 
-absl::StatusOr<Pipeline> Pipeline::ParseFragment(absl::string_view spec) {
-  return ParseSpec(spec, /*fragment=*/true);
+absl::StatusOr<Pipeline> Pipeline::ParseFragment(absl::string_view spec, const Resources& resources) {
+  return ParseSpec(spec, /*fragment=*/true, resources);
 }
 
-absl::StatusOr<Pipeline> Pipeline::Parse(absl::string_view spec) {
-  return ParseSpec(spec, /*fragment=*/false);
+absl::StatusOr<Pipeline> Pipeline::Parse(absl::string_view spec, const Resources& resources) {
+  return ParseSpec(spec, /*fragment=*/false, resources);
 }
 
 }  // namespace densefb

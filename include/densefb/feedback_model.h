@@ -1,0 +1,45 @@
+// FeedbackModel: queries plus a first-pass ranking in, a refined query representation out.
+// The refinement is written into the QueryState: a dense vector (avg, rocchio, text_prf),
+// weighted terms (rm3), token embeddings (colbert_prf) or new text (QueryState::ReplaceTexts).
+// The next retriever or reranker reads it. Built-ins: densefb/feedback.h.
+#ifndef DENSEFB_FEEDBACK_MODEL_H_
+#define DENSEFB_FEEDBACK_MODEL_H_
+
+#include <cstdint>
+#include <string>
+
+#include "densefb/query_state.h"
+#include "densefb/ranking.h"
+#include "densefb/resources.h"
+#include "densefb/status.h"
+
+namespace densefb {
+
+class FeedbackModel {
+ public:
+  virtual ~FeedbackModel() = default;
+
+  // Refines the representation of every query of `queries` from its list in `ranking` (one
+  // list per query, best first). Const; called from several threads.
+  virtual absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const = 0;
+
+  // The canonical spec with every parameter, e.g. "avg(k=3,normalize=false)".
+  virtual std::string ToString() const = 0;
+
+  // How deep Refine reads each list; -1 (default) = all of it, or unknown.
+  virtual std::int64_t DepthRead() const { return -1; }
+
+  // Computes the representations Refine starts from when they are missing (see
+  // Retriever::Prepare). Default: nothing.
+  virtual absl::Status Prepare(QueryState& queries) const {
+    (void)queries;
+    return absl::OkStatus();
+  }
+
+  // See Retriever::bound.
+  virtual bool bound() const { return true; }
+};
+
+}  // namespace densefb
+
+#endif  // DENSEFB_FEEDBACK_MODEL_H_
