@@ -109,7 +109,7 @@ def main():
         t = time.perf_counter()
         s, i = prf.run(index, queries, i0, k=1000, token_k=args.token_k, num_threads=args.threads)
         timings[mode] = (time.perf_counter() - t) * 1000 / len(queries)
-        evaluate(f"maxsim >> colbert_prf(mode={mode})", s, i)
+        evaluate("maxsim >> colbert_prf >> " + ("rerank_maxsim" if mode == "rerank" else "maxsim"), s, i)
     prf = densefb.ColbertPrf()
     sub = min(len(queries), 50)
     t = time.perf_counter()

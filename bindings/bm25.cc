@@ -137,21 +137,6 @@ void RegisterBm25(py::module_& m) {
              BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.SearchWeighted(qs, k, num_threads); }));
              return ToArrays(r, k);
            }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0)
-      .def("search_rm3", [](const Bm25Index& index, const std::vector<std::string>& queries, const Int& k_arg,
-                            const Int& fb_terms, const Int& fb_docs, float original_query_weight, bool filter_terms,
-                            const Int& num_threads_arg) {
-             const std::int64_t k = SearchK(index, k_arg);
-             const int num_threads = num_threads_arg.As<int>("num_threads", 0);
-             const Rm3Options o = MakeRm3(fb_terms, fb_docs, original_query_weight, filter_terms);
-             std::vector<WeightedQuery> expanded;
-             BatchRanking r = ValueOrThrow(
-                 WithoutGil([&] { return index.SearchRm3(queries, k, o, num_threads, &expanded); }));
-             py::list exp;
-             for (const WeightedQuery& q : expanded) exp.append(QueryToDict(q));
-             py::tuple arrays = ToArrays(r, k);
-             return py::make_tuple(arrays[0], arrays[1], exp);
-           }, py::arg("queries"), py::arg("k"), py::arg("fb_terms") = 10, py::arg("fb_docs") = 10,
-           py::arg("original_query_weight") = 0.5f, py::arg("filter_terms") = true, py::arg("num_threads") = 0)
       .def("rm3_expand", [](const Bm25Index& index, const py::dict& query, const IdArray& id_array,
                             const std::vector<float>& scores, const Int& fb_terms, const Int& fb_docs,
                             float original_query_weight, bool filter_terms) {

@@ -16,7 +16,6 @@ PYBIND11_MODULE(_core, m) {
   b::RegisterTokenizer(m);
   b::RegisterBm25(m);
   b::RegisterFusion(m);
-  b::RegisterFeedback(m);
   b::RegisterStats(m);
   b::RegisterMultiVector(m);
   b::RegisterPipeline(m);  // after the types its resources borrow

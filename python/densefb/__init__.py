@@ -12,7 +12,6 @@ from densefb.encoders import *  # noqa: F401,F403
 from densefb.indexing import *  # noqa: F401,F403
 from densefb.fusion import *  # noqa: F401,F403
 from densefb.sparse import *  # noqa: F401,F403
-from densefb.feedback import *  # noqa: F401,F403
 from densefb.multivector import *  # noqa: F401,F403
 from densefb.pipeline import *  # noqa: F401,F403  (after fusion: its fuse also fuses pipelines)
 from densefb.models import resolve_model
@@ -23,13 +22,13 @@ from densefb.experiment import Experiment, ExperimentResult, reproduce_run
 from densefb import interop as _interop
 from densefb import data as _data, evaluation as _evaluation, index as _index
 from densefb import encoders as _encoders, indexing as _indexing, tokenizer as _tokenizer
-from densefb import fusion as _fusion, sparse as _sparse, feedback as _feedback
+from densefb import fusion as _fusion, sparse as _sparse
 from densefb import multivector as _multivector
 from densefb import pipeline as _pipeline
 
 __all__ = ["__version__", "resolve_model", "download_beir", *_interop.__all__, *_data.__all__, *_evaluation.__all__, *_index.__all__,
            *_tokenizer.__all__, *_encoders.__all__, *_indexing.__all__,
            *_fusion.__all__, *_sparse.__all__,
-           *_feedback.__all__, *_multivector.__all__]
+           *_multivector.__all__]
 __all__ += [n for n in _pipeline.__all__ if n not in __all__]
 __all__ += ["stats", "Experiment", "ExperimentResult", "reproduce_run"]

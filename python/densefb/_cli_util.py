@@ -478,3 +478,22 @@ def staged_files(target: Path) -> Iterator[Path]:
             os.replace(stage / entry, dest)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def add_plugin_argument(parser: argparse.ArgumentParser) -> None:
+    """--plugin MODULE: a Python module imported before the specs are read, so that the stages it
+    registers (densefb.register) can be named in them."""
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE first (repeatable); its densefb.register(...) calls make "
+                             "its stages usable in pipeline specs")
+
+
+def load_plugins(args: argparse.Namespace) -> None:
+    """Imports the --plugin modules; UserError naming a module that cannot be imported."""
+    import importlib
+
+    for name in getattr(args, "plugin", None) or []:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise UserError(f"--plugin {name}: cannot import it ({e})") from None

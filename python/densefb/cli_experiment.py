@@ -148,6 +148,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
+    util.add_plugin_argument(parser)
     parser.add_argument("--pipeline", required=True, action="append", metavar="SPEC",
                         help="a pipeline spec, repeatable; the first is the baseline of the tests")
     parser.add_argument("--name", action="append", metavar="NAME",
@@ -233,6 +234,7 @@ def run_experiment(args: argparse.Namespace) -> int:
 def _experiment(args: argparse.Namespace) -> int:
     from densefb.experiment import Experiment
 
+    util.load_plugins(args)
     check_outputs(args, ["--json", "--markdown", "--save-runs"])
     metrics = check_metrics(args.metrics, "--metrics")
     if args.name and len(args.name) != len(args.pipeline):

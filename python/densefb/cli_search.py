@@ -34,9 +34,17 @@ _DESCRIPTION = (
     "With --dataset, --metrics evaluates the run against the folder's qrels (trec_eval conventions). "
     "Errors are one line on stderr and exit status 2.")
 
-_ROCCHIO_DEFAULTS = {"rocchio_alpha": 0.9, "rocchio_beta": 0.1, "rocchio_gamma": 0.1,
-                     "rocchio_topk": 3, "rocchio_bottomk": 0}
-_RM3_DEFAULTS = {"rm3_fb_terms": 10, "rm3_fb_docs": 10, "rm3_weight": 0.5}
+# The flags that write the arguments of a stage: flag dest -> (stage, parameter). Their
+# defaults are the stages' own (densefb.stage_defaults), written once in the C++ tables.
+_ROCCHIO_FLAGS = {"rocchio_alpha": "alpha", "rocchio_beta": "beta", "rocchio_gamma": "gamma",
+                  "rocchio_topk": "topk", "rocchio_bottomk": "bottomk"}
+_RM3_FLAGS = {"rm3_fb_terms": "fb_terms", "rm3_fb_docs": "fb_docs", "rm3_weight": "original_query_weight"}
+
+
+def _default(stage: str, param: str) -> Any:
+    from densefb.pipeline import stage_defaults
+
+    return stage_defaults(stage)[param]
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,19 +75,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                           "again (Pyserini --prf-method): avg q'=(q+d1+..+dk)/(k+1); rocchio "
                           "q'=alpha q + beta mean(top) - gamma mean(bottom)")
     prf.add_argument("--prf-depth", type=util.non_negative_int, default=None, metavar="N",
-                     help="avg: feedback documents k (default: 3); rocchio: first-pass depth the top and "
-                          "bottom documents come from (default: 0 = max(topk, bottomk))")
+                     help=f"avg: feedback documents k (default: {_default('avg', 'k')}); rocchio: first-pass depth the "
+                          "top and bottom documents come from (default: 0 = the whole first pass)")
     prf.add_argument("--rocchio-alpha", type=float, default=None, metavar="A",
-                     help="rocchio: weight of the query vector (default: 0.9)")
+                     help=f"rocchio: weight of the query vector (default: {_default('rocchio', 'alpha')})")
     prf.add_argument("--rocchio-beta", type=float, default=None, metavar="B",
-                     help="rocchio: weight of the mean of the top documents (default: 0.1)")
+                     help=f"rocchio: weight of the mean of the top documents (default: {_default('rocchio', 'beta')})")
     prf.add_argument("--rocchio-gamma", type=float, default=None, metavar="G",
-                     help="rocchio: weight of the mean of the bottom documents, subtracted (default: 0.1; "
+                     help=f"rocchio: weight of the mean of the bottom documents, subtracted (default: {_default('rocchio', 'gamma')}; "
                           "used only with --rocchio-bottomk > 0)")
     prf.add_argument("--rocchio-topk", type=util.positive_int, default=None, metavar="N",
-                     help="rocchio: positive documents, the first N of the list (default: 3)")
+                     help=f"rocchio: positive documents, the first N of the list (default: {_default('rocchio', 'topk')})")
     prf.add_argument("--rocchio-bottomk", type=util.non_negative_int, default=None, metavar="N",
-                     help="rocchio: negative documents, the last N of the first-pass list (default: 0)")
+                     help=f"rocchio: negative documents, the last N of the first-pass list (default: {_default('rocchio', 'bottomk')})")
     prf.add_argument("--prf-normalize", action="store_true",
                      help="L2-normalise the refined query vector (default: no, as Pyserini)")
     prf.add_argument("--prf-rerank", action="store_true",
@@ -88,11 +96,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     rm3 = parser.add_argument_group("RM3 (bm25 retriever)")
     rm3.add_argument("--rm3", action="store_true", help="expand each query with RM3 (Pyserini's defaults)")
     rm3.add_argument("--rm3-fb-terms", type=util.positive_int, default=None, metavar="N",
-                     help="RM3 expansion terms (default: 10)")
+                     help=f"RM3 expansion terms (default: {_default('rm3', 'fb_terms')})")
     rm3.add_argument("--rm3-fb-docs", type=util.positive_int, default=None, metavar="N",
-                     help="RM3 feedback documents (default: 10)")
+                     help=f"RM3 feedback documents (default: {_default('rm3', 'fb_docs')})")
     rm3.add_argument("--rm3-weight", type=float, default=None, metavar="W",
-                     help="RM3 weight of the original query (default: 0.5)")
+                     help=f"RM3 weight of the original query (default: {_default('rm3', 'original_query_weight')})")
+    util.add_plugin_argument(parser)
     parser.add_argument("--pipeline", metavar="SPEC",
                         help="a pipeline spec run instead of --retriever/--prf/--rm3, e.g. "
                              "'dense >> rocchio(alpha=0.4,beta=0.6,topk=5) >> dense' or "
@@ -139,8 +148,8 @@ def read_queries_file(path: str) -> Tuple[List[str], List[str]]:
 
 def _check_args(args: argparse.Namespace, manifest: Dict[str, Any]) -> str:
     """Validates flag combinations against the index; returns the retriever."""
-    rocchio_set = [k for k in _ROCCHIO_DEFAULTS if getattr(args, k) is not None]
-    rm3_set = [k for k in _RM3_DEFAULTS if getattr(args, k) is not None]
+    rocchio_set = [k for k in _ROCCHIO_FLAGS if getattr(args, k) is not None]
+    rm3_set = [k for k in _RM3_FLAGS if getattr(args, k) is not None]
     flag = lambda k: "--" + k.replace("_", "-")  # noqa: E731
     if args.pipeline:
         used = [f for f, on in (("--retriever", args.retriever), ("--prf", args.prf), ("--rm3", args.rm3))
@@ -172,17 +181,31 @@ def _check_args(args: argparse.Namespace, manifest: Dict[str, Any]) -> str:
     return retriever
 
 
-def _prf_model(args: argparse.Namespace):
-    import densefb
-
+def _flag_spec(args: argparse.Namespace, retriever: str) -> str:
+    """The pipeline spec that --retriever, --prf and --rm3 stand for (the flags are sugar: one
+    code path, the pipeline's). Arguments not given keep the stages' defaults."""
+    k = args.k
+    if retriever == "bm25":
+        first = f"bm25(k={k})"
+        if not args.rm3:
+            return first
+        rm3 = {p: getattr(args, f) for f, p in _RM3_FLAGS.items() if getattr(args, f) is not None}
+        args_text = ",".join(f"{p}={v}" for p, v in rm3.items())
+        return f"{first} >> rm3{f'({args_text})' if args_text else ''} >> {first}"
+    first = f"dense(k={k},ef_search={args.ef_search or 0})"
+    if not args.prf:
+        return first
     if args.prf == "avg":
-        return densefb.AveragePrf(k=3 if args.prf_depth is None else args.prf_depth,
-                                  normalize=args.prf_normalize)
-    value = lambda k: _ROCCHIO_DEFAULTS[k] if getattr(args, k) is None else getattr(args, k)  # noqa: E731
-    return densefb.RocchioPrf(alpha=value("rocchio_alpha"), beta=value("rocchio_beta"),
-                              gamma=value("rocchio_gamma"), topk=value("rocchio_topk"),
-                              bottomk=value("rocchio_bottomk"), depth=args.prf_depth or 0,
-                              normalize=args.prf_normalize)
+        params = {"k": args.prf_depth} if args.prf_depth is not None else {}
+    else:
+        params = {p: getattr(args, f) for f, p in _ROCCHIO_FLAGS.items() if getattr(args, f) is not None}
+        if args.prf_depth:
+            params["depth"] = args.prf_depth
+    if args.prf_normalize:
+        params["normalize"] = "true"
+    model = args.prf + (f"({','.join(f'{p}={v}' for p, v in params.items())})" if params else "")
+    second = f"rescore(k={k})" if args.prf_rerank else first
+    return f"{first} >> {model} >> {second}"
 
 
 def _encoder(args: argparse.Namespace, manifest: Dict[str, Any]):
@@ -278,6 +301,7 @@ def search(args: argparse.Namespace) -> Tuple[Any, str, Optional[Dict[str, float
     qrels = _check_metrics(args)
     folder = util.IndexFolder(Path(args.index))
     manifest = folder.manifest
+    util.load_plugins(args)
     retriever = _check_args(args, manifest)
     doc_ids = folder.doc_ids
     progress = util.show_progress(args)
@@ -298,39 +322,11 @@ def search(args: argparse.Namespace) -> Tuple[Any, str, Optional[Dict[str, float
     if not query_ids:
         raise UserError("no queries to search")
 
-    if args.pipeline:
-        run, description = _run_pipeline(args, folder, query_ids, query_texts, dataset)
-    elif retriever == "bm25":
-        bm25 = folder.load_bm25()
-        rm3 = None
-        if args.rm3:
-            rm3 = {"fb_terms": args.rm3_fb_terms or 10, "fb_docs": args.rm3_fb_docs or 10,
-                   "original_query_weight": 0.5 if args.rm3_weight is None else args.rm3_weight}
-        util.note(args, f"searching {len(query_ids)} queries with BM25{' + RM3' if rm3 else ''}")
-        scores, ids = bm25.search(query_texts, k=args.k, num_threads=args.threads, rm3=rm3)
-        run = densefb.make_run(query_ids, ids, scores, doc_ids)
-        description = "bm25" + (f"+rm3(fb_terms={rm3['fb_terms']},fb_docs={rm3['fb_docs']},"
-                                f"original_query_weight={rm3['original_query_weight']:g})" if rm3 else "")
-    else:
-        encoder = _encoder(args, manifest)
-        index = folder.load_dense()
-        if encoder.dim != index.dim:
-            raise UserError(f"the model outputs dimension {encoder.dim} but the index holds {index.dim}")
-        util.note(args, f"encoding {len(query_ids)} queries")
-        vectors = encoder.encode_queries(query_texts, batch_size=args.batch_size, show_progress=progress)
-        ef = args.ef_search or 0
-        if args.prf:
-            model = _prf_model(args)
-            scores, ids = densefb.prf_search(index, vectors, model, k=args.k, rerank=args.prf_rerank,
-                                             num_threads=args.threads, ef_search=ef)
-            description = f"dense+{model}" + ("+rerank" if args.prf_rerank else "")
-        else:
-            if isinstance(index, densefb.HnswIndex):
-                scores, ids = index.search(vectors, args.k, ef=ef or None, num_threads=args.threads)
-            else:
-                scores, ids = index.search(vectors, args.k, num_threads=args.threads)
-            description = "dense"
-        run = densefb.make_run(query_ids, ids, scores, doc_ids)
+    if not args.pipeline:
+        args.pipeline = _flag_spec(args, retriever)
+        if args.ef_search:
+            args.ef_search = None  # written into the dense stage
+    run, description = _run_pipeline(args, folder, query_ids, query_texts, dataset)
     run.name = args.tag or "densefb-" + "".join(description.split())
     means = None
     if args.metrics:

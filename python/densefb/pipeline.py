@@ -21,6 +21,10 @@ next retriever uses; rerankers (``rescore``, ``rerank_cross``, ``cut``) re-order
 ranking. A fusion node runs each branch on the incoming state and fuses their rankings; after
 it, feedback refines the incoming (original) representation from the *fused* ranking.
 
+Python classes take any of the four roles: subclass :class:`Retriever`, :class:`FeedbackModel`,
+:class:`Reranker` or :class:`Fusion`; the objects compose with the built-ins through ``>>`` and
+:func:`fuse`, and :func:`register` gives them a name for specs and ``densefb experiment``.
+
 Document ids inside a pipeline are corpus positions (the ids the indexes were built with); the
 returned :class:`densefb.Run` names documents by the corpus ids (or the BM25 index's names when
 no corpus is given).
@@ -37,7 +41,8 @@ from densefb import fusion as _fusion
 from densefb.data import Run
 
 __all__ = [
-    "Resources", "Pipeline", "Stage", "Dense", "BM25", "RM3", "AveragePRF", "Rocchio", "Rescore",
+    "Resources", "Pipeline", "Stage", "QueryBatch", "Retriever", "FeedbackModel", "Reranker",
+    "Fusion", "register", "unregister", "stage_defaults", "Dense", "BM25", "RM3", "AveragePRF", "Rocchio", "Rescore",
     "TextPRF", "CrossEncoderRerank", "Cut", "FusionMethod", "RRF", "Interpolate", "CombSUM",
     "CombMNZ", "CombMAX", "Borda", "fuse", "pipeline_stages",
 ]
@@ -141,10 +146,12 @@ def _call_spec(name: str, params: Mapping[str, Any]) -> str:
 
 
 class Pipeline:
-    """A parsed, validated pipeline; a value (immutable, comparable by its canonical spec).
+    """A pipeline of stages; a value (immutable, comparable by its canonical spec).
 
-    Build one with :meth:`Pipeline.parse` or by composing stages with ``>>`` (sequence),
-    :func:`fuse` or ``|`` (reciprocal rank fusion of two pipelines).
+    Build one with :meth:`Pipeline.parse`, or by composing stages (built-in stage classes,
+    instances of your own :class:`Retriever` / :class:`FeedbackModel` / :class:`Reranker`
+    subclasses, or spec strings) with ``>>`` (sequence), :func:`fuse` or ``|`` (reciprocal rank
+    fusion of two pipelines).
     """
 
     __slots__ = ("_p",)
@@ -158,22 +165,26 @@ class Pipeline:
             raise TypeError(f"a pipeline is built from a spec string, not {type(spec).__name__}")
 
     @classmethod
+    def _wrap(cls, p: Any) -> "Pipeline":
+        out = Pipeline.__new__(Pipeline)
+        out._p = p
+        return out
+
+    @classmethod
     def parse(cls, spec: str) -> "Pipeline":
         """Parses and validates a spec; ``ValueError`` names the column and what was expected
         there, or the unknown stage / argument and what is accepted."""
-        p = Pipeline.__new__(Pipeline)
-        p._p = _parse(spec, False)
-        return p
+        return Pipeline._wrap(_parse(spec, False))
 
     @property
     def spec(self) -> str:
         """The canonical spec: every stage with every parameter, defaults included
-        (``Pipeline.parse(p.spec).spec == p.spec``)."""
+        (``Pipeline.parse(p.spec).spec == p.spec`` for registered stages)."""
         return self._p.spec
 
     @property
     def requires(self) -> FrozenSet[str]:
-        """Names of the resources the stages may use (see :class:`Resources`)."""
+        """Names of the resources the stages built from specs may use (see :class:`Resources`)."""
         return frozenset(self._p.requires)
 
     def explain(self, resources: Resources) -> str:
@@ -183,7 +194,7 @@ class Pipeline:
         searches 3 deep first: ``"dense(k=3,ef_search=0) >> avg(...) >> dense(k=1000,...)"``."""
         if not isinstance(resources, Resources):
             raise TypeError(f"resources must be a densefb.Resources, not {type(resources).__name__}")
-        return self._p.explain(resources._core)
+        return self._p.bind(resources._core).explain()
 
     def run(self, resources: Resources, queries: QueriesLike, k: int = 1000, *,
             num_threads: int = 0, batch_size: int = 32,
@@ -191,7 +202,7 @@ class Pipeline:
         """Runs the pipeline on a batch of queries and returns a :class:`densefb.Run`.
 
         Args:
-            resources: the :class:`Resources` the stages use.
+            resources: the :class:`Resources` the stages built from specs use.
             queries: a :class:`densefb.Queries`, a ``{query id: text}`` mapping or a sequence of
                 ``(query id, text)`` pairs.
             k: the final ranking of each query is cut to ``k`` documents (0 = as produced).
@@ -201,8 +212,9 @@ class Pipeline:
             query_vectors: optional ``(n, dim)`` float32 query vectors used instead of encoding
                 the query texts (in query order).
 
-        The run's name is the canonical spec without spaces. The GIL is released while it runs,
-        so several Python threads may run pipelines at once.
+        The run's name is the canonical spec without spaces. The GIL is released while built-in
+        stages run (a Python stage takes it for its own call), so several Python threads may run
+        pipelines at once. An exception raised in a Python stage is re-raised here.
         """
         if not isinstance(resources, Resources):
             raise TypeError(f"resources must be a densefb.Resources, not {type(resources).__name__}")
@@ -215,19 +227,16 @@ class Pipeline:
 
     # -- composition --
 
-    # A canonical spec is a flat sequence, so it needs no parentheses (which would count
-    # towards the nesting limit); a spec string given by the caller is parenthesised.
-    def __rshift__(self, other: Union["Pipeline", str]) -> "Pipeline":
-        other_spec = f"({other})" if isinstance(other, str) else _as_pipeline(other).spec
-        return _fragment(f"{self.spec} >> {other_spec}")
+    def __rshift__(self, other: Any) -> "Pipeline":
+        return Pipeline._wrap(self._p.then(_as_pipeline(other)._p))
 
-    def __rrshift__(self, other: str) -> "Pipeline":
-        return _fragment(f"({other}) >> {self.spec}")
+    def __rrshift__(self, other: Any) -> "Pipeline":
+        return Pipeline._wrap(_as_pipeline(other)._p.then(self._p))
 
-    def __or__(self, other: Union["Pipeline", str]) -> "Pipeline":
+    def __or__(self, other: Any) -> "Pipeline":
         return fuse(RRF(), self, other)
 
-    def __ror__(self, other: str) -> "Pipeline":
+    def __ror__(self, other: Any) -> "Pipeline":
         return fuse(RRF(), other, self)
 
     def __eq__(self, other: object) -> bool:
@@ -246,17 +255,199 @@ class Pipeline:
 def _fragment(spec: str) -> Pipeline:
     """A composed piece: parsed like Pipeline.parse, except that a stage reading a ranking may
     come first (``AveragePRF() >> Dense()`` is composed further; running it alone fails)."""
-    p = Pipeline.__new__(Pipeline)
-    p._p = _parse(spec, True)
-    return p
+    return Pipeline._wrap(_parse(spec, True))
 
 
-def _as_pipeline(p: Union[Pipeline, str]) -> Pipeline:
+def _as_pipeline(p: Any) -> Pipeline:
     if isinstance(p, Pipeline):
         return p
     if isinstance(p, str):
-        return _fragment(p)
+        return _fragment(f"({p})")
+    if isinstance(p, (_core.Retriever, _core.FeedbackModel, _core.Reranker)):
+        return Pipeline._wrap(_core.Pipeline.of(p))
     raise TypeError(f"expected a densefb.Pipeline, a stage or a spec string, not {type(p).__name__}")
+
+
+# ---- stages written in Python -------------------------------------------------------------------
+
+class QueryBatch:
+    """The batch of queries a Python stage receives (copies: a stage may keep them).
+
+    Attributes:
+        ids: query ids, in batch order.
+        texts: the current query texts (a feedback model may have replaced them).
+        vectors: the current dense query vectors, a ``(n, dim)`` float32 array, or None when no
+            stage has encoded the queries yet.
+        original_texts: the texts as given to :meth:`Pipeline.run`.
+    """
+
+    __slots__ = ("ids", "texts", "vectors", "original_texts")
+
+    def __init__(self, ids: List[str], texts: List[str], vectors: Optional[np.ndarray],
+                 original_texts: List[str]) -> None:
+        self.ids = ids
+        self.texts = texts
+        self.vectors = vectors
+        self.original_texts = original_texts
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __repr__(self) -> str:
+        return f"<densefb.QueryBatch {len(self.ids)} queries, vectors {'set' if self.vectors is not None else 'none'}>"
+
+
+class _Composable:
+    """``>>`` and ``|`` for stage objects, and their spec."""
+
+    @property
+    def spec(self) -> str:
+        """How the stage prints in a pipeline's spec: its registered spec when it was built from
+        one (see :func:`register`), else its class name. Override it to print parameters."""
+        return getattr(self, "_registered_spec", None) or type(self).__name__
+
+    def __rshift__(self, other: Any) -> Pipeline:
+        return _as_pipeline(self) >> other
+
+    def __rrshift__(self, other: Any) -> Pipeline:
+        return _as_pipeline(other) >> _as_pipeline(self)
+
+    def __or__(self, other: Any) -> Pipeline:
+        return fuse(RRF(), self, other)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__module__}.{type(self).__qualname__} {self.spec}>"
+
+
+class Retriever(_Composable, _core.Retriever):
+    """Base class of retrievers written in Python: a batch of queries in, a ranking out.
+
+    Implement ``retrieve(self, queries)`` returning ``(scores, ids)``: Faiss-style ``(n, k)``
+    arrays (float32 scores, int64 document positions), one row per query of ``queries`` (a
+    :class:`QueryBatch`), padded with ``-1`` ids; rows are re-sorted best first. A subclass that
+    defines ``__init__`` must call ``super().__init__()``.
+
+    Example: a remote vector store::
+
+        class Remote(densefb.Retriever):
+            def retrieve(self, queries):
+                return client.search(queries.vectors, k=100)   # (scores, ids)
+    """
+
+
+class FeedbackModel(_Composable, _core.FeedbackModel):
+    """Base class of feedback models written in Python: queries and a first-pass ranking in, a
+    refined query representation out.
+
+    Implement ``refine(self, queries, scores, ids)`` where ``scores``/``ids`` are the ranking as
+    Faiss-style arrays. Return either a ``(n, dim)`` float32 array (the new dense query vectors,
+    which the next ``dense`` stage searches with) or a list of ``n`` strings (new query texts:
+    the next stages encode or analyse them afresh). Set ``depth_read`` (an int attribute) to let
+    a retriever before it search only that deep. ``queries.vectors`` is None until a stage has
+    encoded the queries: put this model after a dense retriever, or pass ``query_vectors``.
+    """
+
+
+class Reranker(_Composable, _core.Reranker):
+    """Base class of rerankers written in Python: queries and a ranking in, a re-scored ranking
+    out. Implement ``rerank(self, queries, scores, ids)`` returning ``(scores, ids)`` (rows are
+    re-sorted best first; ids dropped from a row leave the ranking)."""
+
+
+class Fusion(_core.Fusion):
+    """Base class of fusion methods written in Python: several rankings in, one out. Implement
+    ``fuse(self, runs)`` where ``runs`` is a list of ``(scores, ids)`` pairs, one per fused
+    pipeline, returning one ``(scores, ids)`` pair. Use it as ``densefb.fuse(MyFusion(), p1, p2)``."""
+
+    @property
+    def spec(self) -> str:
+        return getattr(self, "_registered_spec", None) or type(self).__name__
+
+
+_ROLES = {"retriever": Retriever, "feedback": FeedbackModel, "reranker": Reranker, "fusion": Fusion}
+
+
+def _role_of(factory: Any) -> str:
+    if isinstance(factory, type):
+        for role, base in _ROLES.items():
+            if issubclass(factory, base if role != "fusion" else _core.Fusion):
+                return role
+        for role, base in (("retriever", _core.Retriever), ("feedback", _core.FeedbackModel),
+                           ("reranker", _core.Reranker)):
+            if issubclass(factory, base):
+                return role
+    raise TypeError("the role of a factory that is not a densefb stage class must be given "
+                    "(role='retriever', 'feedback', 'reranker' or 'fusion')")
+
+
+def register(name: str, factory: Any, role: Optional[str] = None, help: str = "") -> None:
+    """Registers a Python stage under ``name`` so that specs (``Pipeline.parse``, the command
+    line's ``--pipeline``, ``densefb experiment``) build it.
+
+    Args:
+        name: the spec name, e.g. ``"my_prf"`` for ``dense >> my_prf(k=5) >> dense``.
+        factory: a subclass of :class:`Retriever`, :class:`FeedbackModel`, :class:`Reranker` or
+            :class:`Fusion` (or any callable returning an instance of one); a spec's arguments
+            are passed as keywords (numbers, strings, booleans, lists).
+        role: ``"retriever"``, ``"feedback"``, ``"reranker"`` or ``"fusion"``; inferred for a
+            class.
+        help: one line shown by :func:`pipeline_stages`.
+
+    Instances built from a spec print as ``name(args as given)`` (their :attr:`spec`).
+    ``ValueError`` if the name is taken (:func:`unregister` frees it).
+    """
+    role = role or _role_of(factory)
+    if role not in _ROLES:
+        raise ValueError(f"role must be one of {sorted(_ROLES)}, not {role!r}")
+
+    def make(**kwargs: Any) -> Any:
+        obj = factory(**kwargs)
+        if getattr(obj, "_registered_spec", None) is None and type(obj).spec is _Composable.spec \
+                or isinstance(obj, Fusion) and type(obj).spec is Fusion.spec:
+            try:
+                obj._registered_spec = _call_spec(name, kwargs)
+            except AttributeError:
+                pass
+        return obj
+
+    _core.register_stage(role, name, make, help)
+
+
+def unregister(name: str, role: Optional[str] = None) -> None:
+    """Removes a stage registered with :func:`register` (``role`` defaults to a stage role;
+    give ``"fusion"`` for a fusion method)."""
+    if role is not None:
+        _core.unregister_stage(role, name)
+        return
+    for r in ("retriever", "feedback", "reranker"):
+        try:
+            _core.unregister_stage(r, name)
+            return
+        except KeyError:
+            continue
+    raise KeyError(f"no stage named {name!r} is registered")
+
+
+def _parse_default(text: str) -> Any:
+    if text in ("true", "false"):
+        return text == "true"
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text.strip('"').strip("'") if text[:1] in "\"'" else text
+
+
+def stage_defaults(name: str) -> Dict[str, Any]:
+    """``{parameter: default}`` of a registered stage or fusion method, from its C++ table (the
+    one place defaults are written). ``ValueError`` for an unknown name."""
+    for s in _core.pipeline_stages():
+        if s["name"] == name:
+            return {p: _parse_default(d) for p, d, _ in s["params"]}
+    raise ValueError(f"unknown stage {name!r}")
 
 
 class Stage(Pipeline):
@@ -269,10 +460,20 @@ class Stage(Pipeline):
     __slots__ = ()
     _name: str = ""
 
-    def __init__(self, name: Optional[str] = None, **params: Any) -> None:
-        name = name or self._name
+    def __init__(self, *args: Any, **params: Any) -> None:
+        name = self._name
         if not name:
-            raise TypeError("Stage() needs a stage name")
+            if not args or not isinstance(args[0], str):
+                raise TypeError("Stage() needs a stage name")
+            name, args = args[0], args[1:]
+        if args:  # positional arguments in the order of the stage's parameter table
+            names = list(stage_defaults(name))
+            if len(args) > len(names):
+                raise TypeError(f"{name} takes at most {len(names)} positional arguments ({', '.join(names)})")
+            for key, value in zip(names, args):
+                if key in params:
+                    raise TypeError(f"{name}: {key} given twice")
+                params[key] = value
         super().__init__(_call_spec(name, params))
 
 
@@ -294,9 +495,6 @@ class Dense(Stage):
     __slots__ = ()
     _name = "dense"
 
-    def __init__(self, k: int = 1000, ef_search: int = 0) -> None:
-        super().__init__(k=k, ef_search=ef_search)
-
 
 class BM25(Stage):
     """BM25 retrieval (Lucene's BM25 over :class:`densefb.Bm25Index`): top ``k`` documents for the
@@ -314,9 +512,6 @@ class BM25(Stage):
 
     __slots__ = ()
     _name = "bm25"
-
-    def __init__(self, k: int = 1000, k1: Optional[float] = None, b: Optional[float] = None) -> None:
-        super().__init__(k=k, k1=None if k1 is None else float(k1), b=None if b is None else float(b))
 
 
 class RM3(Stage):
@@ -339,12 +534,6 @@ class RM3(Stage):
     __slots__ = ()
     _name = "rm3"
 
-    def __init__(self, fb_docs: int = 10, fb_terms: int = 10, original_query_weight: float = 0.5,
-                 filter_terms: bool = True, scores: str = "ranking") -> None:
-        super().__init__(fb_docs=fb_docs, fb_terms=fb_terms,
-                         original_query_weight=original_query_weight, filter_terms=filter_terms,
-                         scores=scores)
-
 
 class AveragePRF(Stage):
     """Average vector PRF (Li et al.; Pyserini ``--prf-method avg``): the new query vector is
@@ -362,9 +551,6 @@ class AveragePRF(Stage):
 
     __slots__ = ()
     _name = "avg"
-
-    def __init__(self, k: int = 3, normalize: bool = False) -> None:
-        super().__init__(k=k, normalize=normalize)
 
 
 class Rocchio(Stage):
@@ -392,11 +578,6 @@ class Rocchio(Stage):
     __slots__ = ()
     _name = "rocchio"
 
-    def __init__(self, alpha: float = 0.9, beta: float = 0.1, gamma: float = 0.1, topk: int = 3,
-                 bottomk: int = 0, depth: int = 0, normalize: bool = False) -> None:
-        super().__init__(alpha=float(alpha), beta=float(beta), gamma=float(gamma), topk=topk,
-                         bottomk=bottomk, depth=depth, normalize=normalize)
-
 
 class Rescore(Stage):
     """Re-scores the current candidates with the current dense query vector by the index metric
@@ -412,9 +593,6 @@ class Rescore(Stage):
 
     __slots__ = ()
     _name = "rescore"
-
-    def __init__(self, k: int = 0) -> None:
-        super().__init__(k=k)
 
 
 class TextPRF(Stage):
@@ -433,9 +611,6 @@ class TextPRF(Stage):
     __slots__ = ()
     _name = "text_prf"
 
-    def __init__(self, k: int = 3, sep: str = "[SEP]") -> None:
-        super().__init__(k=k, sep=sep)
-
 
 class CrossEncoderRerank(Stage):
     """Cross-encoder re-ranking: the first ``k`` documents of the current ranking scored by the
@@ -451,18 +626,12 @@ class CrossEncoderRerank(Stage):
     __slots__ = ()
     _name = "rerank_cross"
 
-    def __init__(self, k: int = 100, batch_size: int = 32) -> None:
-        super().__init__(k=k, batch_size=batch_size)
-
 
 class Cut(Stage):
     """Keeps the first ``k`` documents of the current ranking."""
 
     __slots__ = ()
     _name = "cut"
-
-    def __init__(self, k: int) -> None:
-        super().__init__(k=k)
 
 
 # ---- fusion ------------------------------------------------------------------------------------
@@ -544,7 +713,12 @@ class Borda(FusionMethod):
         super().__init__(weights=weights, depth=depth, top=top)
 
 
-def _fuse_pipelines(method: Union[FusionMethod, str, None], pipelines: Sequence[Any]) -> Pipeline:
+def _fuse_pipelines(method: Any, pipelines: Sequence[Any]) -> Pipeline:
+    if len(pipelines) < 2:
+        raise ValueError(f"fuse needs at least two pipelines, got {len(pipelines)}")
+    branches = [_as_pipeline(p)._p for p in pipelines]
+    if isinstance(method, _core.Fusion):
+        return Pipeline._wrap(_core.Pipeline.fuse(method, branches))
     if method is None:
         method_spec = "rrf"
     elif isinstance(method, FusionMethod):
@@ -552,12 +726,9 @@ def _fuse_pipelines(method: Union[FusionMethod, str, None], pipelines: Sequence[
     elif isinstance(method, str):
         method_spec = method
     else:
-        raise TypeError(f"a fusion method is a densefb.RRF/Interpolate/... or a name, not "
-                        f"{type(method).__name__}")
-    if len(pipelines) < 2:
-        raise ValueError(f"fuse needs at least two pipelines, got {len(pipelines)}")
-    branches = [_as_pipeline(p).spec for p in pipelines]
-    return _fragment(f"fuse({method_spec},{','.join(branches)})")
+        raise TypeError(f"a fusion method is a densefb.RRF/Interpolate/..., a densefb.Fusion or a "
+                        f"name, not {type(method).__name__}")
+    return Pipeline._wrap(_core.Pipeline.fuse_spec(method_spec, branches))
 
 
 def fuse(*args: Any, **kwargs: Any):
@@ -572,17 +743,39 @@ def fuse(*args: Any, **kwargs: Any):
 
     Runs: ``fuse(runs, method="rrf", ...)`` fuses finished runs, see :func:`densefb.fusion.fuse`.
     """
-    if args and (isinstance(args[0], (FusionMethod, Pipeline)) or
+    stage_types = (Pipeline, _core.Retriever, _core.FeedbackModel, _core.Reranker)
+    if args and (isinstance(args[0], (FusionMethod, _core.Fusion) + stage_types) or
                  (isinstance(args[0], str) and len(args) > 1 and
-                  all(isinstance(a, (Pipeline, str)) for a in args[1:]))):
+                  all(isinstance(a, stage_types + (str,)) for a in args[1:]))):
         if kwargs:
             raise TypeError(f"fuse(method, *pipelines) takes no keyword arguments, got {sorted(kwargs)}")
-        if isinstance(args[0], Pipeline):
+        if isinstance(args[0], stage_types):
             return _fuse_pipelines(None, args)
         return _fuse_pipelines(args[0], args[1:])
     return _fusion.fuse(*args, **kwargs)
 
 
 def pipeline_stages() -> Dict[str, str]:
-    """Every registered stage: ``{name: one-line help with its parameters and defaults}``."""
-    return dict(_core.pipeline_stages())
+    """Every registered stage and fusion method: ``{name: "name(param=default,...): help"}``
+    (stages first, then fusion methods; see :func:`stage_defaults` for the defaults as values)."""
+    out = {}
+    for st in _core.pipeline_stages():
+        params = ",".join(f"{n}={d}" for n, d, _ in st["params"])
+        out[st["name"]] = f"{st['name']}({params}): {st['help']}" if params else f"{st['name']}: {st['help']}"
+    return out
+
+
+def _install_signatures() -> None:
+    """The built-in stage classes' signatures, from the C++ parameter tables."""
+    import inspect
+    for cls in (Dense, BM25, RM3, AveragePRF, Rocchio, Rescore, TextPRF, CrossEncoderRerank, Cut):
+        defaults = stage_defaults(cls._name)
+        params = [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                    default=None if k in ("k1", "b") else v)
+                  for k, v in defaults.items()]
+        if cls is Cut:
+            params = [inspect.Parameter("k", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        cls.__signature__ = inspect.Signature(params)
+
+
+_install_signatures()

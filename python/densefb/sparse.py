@@ -54,9 +54,21 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: Lucene's ``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET`` (33 words), sorted.
 ENGLISH_STOP_WORDS: Tuple[str, ...] = tuple(_core.english_stop_words())
 
-#: Pyserini's RM3 defaults (``LuceneSearcher.set_rm3``).
-RM3_DEFAULTS: Dict[str, object] = dict(fb_terms=10, fb_docs=10, original_query_weight=0.5,
-                                       filter_terms=True)
+def _rm3_defaults() -> Dict[str, object]:
+    for stage in _core.pipeline_stages():
+        if stage["name"] == "rm3":
+            out = {}
+            for name, default, _ in stage["params"]:
+                if name == "scores":
+                    continue
+                out[name] = default == "true" if default in ("true", "false") else (
+                    int(default) if default.isdigit() else float(default))
+            return out
+    raise RuntimeError("the rm3 stage is not registered")
+
+
+#: Pyserini's RM3 defaults (``LuceneSearcher.set_rm3``), as the rm3 stage's table writes them.
+RM3_DEFAULTS: Dict[str, object] = _rm3_defaults()
 
 
 def analyze(text: str, stopwords: bool = True, stemmer: str = "porter") -> List[str]:
@@ -90,7 +102,7 @@ def _rm3_options(rm3: Optional[Mapping]) -> Optional[dict]:
     unknown = set(rm3) - set(RM3_DEFAULTS)
     if unknown:
         raise TypeError(f"unknown RM3 option(s) {sorted(unknown)}; expected {sorted(RM3_DEFAULTS)}")
-    return {**RM3_DEFAULTS, **rm3}
+    return dict(rm3)
 
 
 class Bm25Index:
@@ -287,8 +299,13 @@ class Bm25Index:
         opts = _rm3_options(rm3)
         if opts is None:
             return self._index.search(queries, k, num_threads)
-        scores, ids, _ = self._index.search_rm3(queries, k, num_threads=num_threads, **opts)
-        return scores, ids
+        # One implementation of RM3: the pipeline bm25 >> rm3 >> bm25.
+        from densefb import _core
+        args = ",".join(f"{key}={str(v).lower() if isinstance(v, bool) else v}" for key, v in opts.items())
+        spec = f"bm25(k={max(int(k), 1)}) >> rm3({args}) >> bm25(k={max(int(k), 1)})"
+        pipeline = _core.Pipeline.parse(spec, False, _core.PipelineResources(bm25=self._index))
+        scores, ids = pipeline.rank(queries, int(k), int(num_threads))
+        return scores[:, :k], ids[:, :k]
 
     def search_weighted(self, queries: Sequence[Mapping[str, float]], k: int = 1000,
                         num_threads: int = 0) -> Tuple[np.ndarray, np.ndarray]:
@@ -365,9 +382,8 @@ class Bm25Index:
                     original_query_weight: float = 0.5, filter_terms: bool = True,
                     num_threads: int = 0) -> List[Dict[str, float]]:
         """:meth:`rm3_query` for many queries at once (parameters as there)."""
-        _, _, expanded = self._index.search_rm3(list(queries), 0, fb_terms, fb_docs,
-                                                original_query_weight, filter_terms, num_threads)
-        return expanded
+        return [self.rm3_query(q, fb_terms, fb_docs, original_query_weight, filter_terms)
+                for q in queries]
 
     def score(self, query: Union[str, Mapping[str, float]], doc_ids: Iterable[Union[int, str]]) -> np.ndarray:
         """BM25 scores of given documents for one query (for reranking and fusion).

@@ -392,7 +392,9 @@ def test_pipeline_stages(index, encoder, scifact, tokens):
     if not hasattr(densefb, "Pipeline"):
         pytest.skip("no pipeline module")
     _, _, qs, qtexts = tokens
-    p = densefb.Pipeline.parse("maxsim(k=50,token_k=32) >> colbert_prf(beta=0.5,mode=rerank,depth=50,token_k=32)")
+    # ColBERT-PRF is a feedback model: the reranker re-scores the whole first pass with the
+    # expanded query (pyterrier_colbert's reranker), the ranker would retrieve again (>> maxsim).
+    p = densefb.Pipeline.parse("maxsim(k=50,token_k=32) >> colbert_prf(beta=0.5) >> rerank_maxsim")
     assert densefb.Pipeline.parse(p.spec).spec == p.spec
     assert {"multivector", "token_encoder"} <= set(p.requires)
     res = densefb.Resources(corpus=scifact.corpus, token_encoder=encoder, multivector=index)
@@ -415,5 +417,5 @@ def test_pipeline_stages(index, encoder, scifact, tokens):
             assert b[d] == pytest.approx(a[d], rel=1e-6)
     with pytest.raises(ValueError, match="fb_embs"):
         densefb.Pipeline.parse("maxsim >> colbert_prf(k=8,fb_embs=10)")
-    with pytest.raises(ValueError, match="mode"):
-        densefb.Pipeline.parse("maxsim >> colbert_prf(mode=sideways)")
+    with pytest.raises(ValueError, match="mode"):  # not a parameter of the feedback model
+        densefb.Pipeline.parse("maxsim >> colbert_prf(mode=rerank)")
