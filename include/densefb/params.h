@@ -47,6 +47,8 @@ class StageArgs {
 
   const std::string& stage() const { return stage_; }
   bool Has(absl::string_view key) const;
+  // The argument names, in the order written.
+  std::vector<std::string> Keys() const;
 
   absl::StatusOr<double> GetDouble(absl::string_view key, double default_value);
   // Integers must be whole numbers of magnitude at most 2^53 (e.g. "3", "3.0", "1e3"); a

@@ -78,7 +78,15 @@ const ParamTable<RocchioPrf::Config>& RocchioPrf::Params() {
                    "negatives: the last bottomk of the depth-`depth` ranking (0 = none)")
           .Integer("depth", &Config::depth, 0, 1 << 20,
                    "the first-pass list negatives come from; 0 = the whole ranking")
-          .Flag("normalize", &Config::normalize, "L2-normalise the new vector (Pyserini: no)"));
+          .Flag("normalize", &Config::normalize, "L2-normalise the new vector (Pyserini: no)")
+          .Check([](const Config& c) -> absl::Status {
+            if (c.depth > 0 && (c.topk > c.depth || c.bottomk > c.depth)) {
+              const bool top = c.topk > c.depth;
+              return absl::InvalidArgumentError(absl::StrCat("stage 'rocchio': ", top ? "topk = " : "bottomk = ",
+                                                             top ? c.topk : c.bottomk, " exceeds depth = ", c.depth));
+            }
+            return absl::OkStatus();
+          }));
   return *table;
 }
 

@@ -59,6 +59,12 @@ std::string Quote(absl::string_view s) { return absl::StrCat("'", s, "'"); }
 StageArgs::StageArgs(std::string stage, std::vector<std::pair<std::string, SpecValue>> args)
     : stage_(std::move(stage)), args_(std::move(args)) {}
 
+std::vector<std::string> StageArgs::Keys() const {
+  std::vector<std::string> keys;
+  for (const auto& kv : args_) keys.push_back(kv.first);
+  return keys;
+}
+
 bool StageArgs::Has(absl::string_view key) const {
   for (const auto& kv : args_) {
     if (kv.first == key) return true;
