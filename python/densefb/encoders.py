@@ -327,7 +327,8 @@ class CrossEncoder:
             ``classifier.weight`` / ``classifier.bias``, tokenizer files), or a name resolved
             by :func:`densefb.models.resolve_model`.
         max_length: tokens per pair, specials included, pairs truncated longest_first; default
-            None = the tokenizer's model_max_length, else 512 (at most max_position_embeddings).
+            None = the tokenizer's model_max_length, else (when tokenizer_config.json has none)
+            the model's max_position_embeddings; never more than max_position_embeddings.
         activation: "none" (default: raw logits) or "sigmoid".
         label: index of the logit returned when the model has several labels (default 0; with
             one label it must be 0).
