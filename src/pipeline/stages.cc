@@ -15,7 +15,7 @@
 #include "densefb/flat_index.h"
 #include "densefb/index.h"
 #include "densefb/pipeline.h"
-#include "index/parallel.h"
+#include "common/parallel.h"
 #include "pipeline/internal.h"
 
 namespace densefb {

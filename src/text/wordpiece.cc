@@ -23,8 +23,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/parallel.h"
 #include "densefb/tokenizer.h"
-#include "index/parallel.h"
 #include "text/bert_normalizer.h"
 #include "text/unicode_tables.h"
 #include "text/utf8.h"
