@@ -1,7 +1,10 @@
 // A reader for the safetensors format (Hugging Face weights): an 8-byte little-endian header
 // length, a JSON header mapping tensor names to {dtype, shape, data_offsets}, then the raw
 // data. The file is memory-mapped; tensors are views into it. Every offset, shape and dtype is
-// validated against the file size before use, so a hostile header cannot read out of bounds.
+// validated against the file size before use, so a hostile header cannot read out of bounds,
+// and the layout is checked as the safetensors library checks it: sorted by offset, the tensors
+// tile the data section exactly (no overlap, no gap, no trailing bytes), so that no two
+// tensors alias the same bytes.
 #ifndef DENSEFB_SAFETENSORS_H_
 #define DENSEFB_SAFETENSORS_H_
 
@@ -31,7 +34,8 @@ struct TensorView {
 
 class SafetensorsFile {
  public:
-  // Maps and validates `path`. Errors name the file and the offending tensor or field.
+  // Maps and validates `path` (header, dtypes, shapes, offsets and layout). Errors
+  // (InvalidArgument) name the file and the offending tensor or field.
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> Open(const std::string& path);
   // Validates an in-memory image (used by Open and by the fuzzer); `data` must outlive it.
   static absl::StatusOr<std::unique_ptr<SafetensorsFile>> FromBuffer(const void* data,

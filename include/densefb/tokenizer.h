@@ -166,7 +166,7 @@ class WordPieceTokenizer {
   const WordPieceOptions& options() const;
   const std::vector<AddedToken>& added_tokens() const;
 
-  struct Impl;  // private to src/text/wordpiece.cc
+  struct Impl;  // private: src/text/wordpiece_impl.h
 
  private:
   explicit WordPieceTokenizer(std::unique_ptr<Impl> impl);

@@ -62,7 +62,7 @@ class Encoder:
         pooling: "mean", "cls" or "max"; default: the model's pooling config (else mean).
         normalize: L2-normalise outputs; default: as the model's modules.json says.
         max_length: tokens per text including [CLS]/[SEP]; 0 = the model's max_seq_length.
-        device: "cpu" (default), "cuda" or "cuda:N".
+        device: "cpu" (default; also "cpu:0"), "cuda" or "cuda:N"; any other string is a ValueError.
         num_threads: torch intra-op threads (process-wide setting); 0 leaves torch's default.
         query_prefix / document_prefix: strings prepended to queries / documents (e.g. "query: ").
         """
@@ -199,7 +199,7 @@ class ColbertEncoder:
         doc_maxlen: tokens per document, likewise; default None = the checkpoint's (ColBERT
             ``doc_maxlen``, PyLate ``document_length``, 180 when absent; ``format="bert"``: the
             model's max_seq_length).
-        device: "cpu" (default), "cuda" or "cuda:N".
+        device: "cpu" (default; also "cpu:0"), "cuda" or "cuda:N"; any other string is a ValueError.
         format: "auto" (default: PyLate if modules.json has a Dense module, else ColBERT if the
             directory has artifact.metadata, colbert_config.json, an HF_ColBERT config or a
             ``linear.weight`` tensor, else an error), "colbert", "pylate" or "bert".
@@ -327,11 +327,12 @@ class CrossEncoder:
             ``classifier.weight`` / ``classifier.bias``, tokenizer files), or a name resolved
             by :func:`densefb.models.resolve_model`.
         max_length: tokens per pair, specials included, pairs truncated longest_first; default
-            None = the tokenizer's model_max_length, else 512 (at most max_position_embeddings).
+            None = the tokenizer's model_max_length, else (when tokenizer_config.json has none)
+            the model's max_position_embeddings; never more than max_position_embeddings.
         activation: "none" (default: raw logits) or "sigmoid".
         label: index of the logit returned when the model has several labels (default 0; with
             one label it must be 0).
-        device: "cpu" (default), "cuda" or "cuda:N".
+        device: "cpu" (default; also "cpu:0"), "cuda" or "cuda:N"; any other string is a ValueError.
         num_threads: torch intra-op threads (process-wide setting); 0 (default) leaves torch's.
         """
         path = resolve_model(name_or_path)

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "densefb/feedback.h"
 #include "feedback/vector_prf.h"
-#include "index/parallel.h"
+#include "common/parallel.h"
 
 namespace densefb {
 namespace {

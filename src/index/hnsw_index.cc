@@ -69,11 +69,11 @@
 #endif
 
 #include "absl/strings/str_cat.h"
+#include "common/parallel.h"
 #include "densefb/file_format.h"
 #include "index/checks.h"
 #include "index/id_table.h"
 #include "index/kernels.h"
-#include "index/parallel.h"
 #include "index/rw_lock.h"
 
 namespace densefb {

@@ -14,7 +14,7 @@ namespace densefb::kernels {
 
 const KernelSet* GenericKernels() {
   static const KernelSet set{"generic", &generic::GemmNt, &generic::Dot, &generic::HnswDistance, &generic::HnswSearch,
-                             &generic::SelectAbove, nullptr};
+                             &generic::SelectAbove};
   return &set;
 }
 

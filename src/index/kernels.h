@@ -19,21 +19,6 @@ using DotFn = float (*)(const float* a, const float* b, std::int64_t d);
 // -(<a, b> * f_a * f_b); `param` points at the dimension as a size_t.
 using HnswDistanceFn = float (*)(const void* a, const void* b, const void* param);
 
-// Scaled dot-product attention of one head over one sequence: for each of the s query rows,
-// out_i = sum_{j < valid} softmax_j(scale * <q_i, k_j>) v_j. q, k, v and out are s rows of d
-// floats with row stride ld (the heads of a (tokens, hidden) matrix side by side). Keys at
-// j >= valid are padding and get no weight. `scratch` holds attention_scratch_floats(s, d)
-// floats. Only where d is a multiple of 16 up to 64 (attention_supports).
-using AttentionFn = void (*)(const float* q, const float* k, const float* v, std::int64_t s,
-                             std::int64_t valid, std::int64_t d, std::int64_t ld, float scale,
-                             float* out, float* scratch);
-
-inline bool AttentionSupports(std::int64_t d) { return d > 0 && d <= 64 && d % 16 == 0; }
-inline std::int64_t AttentionScratchFloats(std::int64_t s, std::int64_t d) {
-  const std::int64_t padded = (s + 31) / 32 * 32;
-  return padded * d + 8 * padded;
-}
-
 // An hnswlib graph as raw memory (HierarchicalNSW's members), for HnswSearchFn.
 struct HnswGraphView {
   const char* level0;            // data_level0_memory_: per element, layer-0 links then data
@@ -65,7 +50,6 @@ struct KernelSet {
   HnswDistanceFn hnsw_distance;
   HnswSearchFn hnsw_search;
   SelectAboveFn select_above;
-  AttentionFn attention;  // nullptr where not written for this instruction set (AVX-512 only)
 };
 
 // The kernels for this CPU, chosen once.

@@ -9,7 +9,7 @@
 namespace densefb::kernels {
 const KernelSet* Avx2Kernels() {
   static const KernelSet set{"avx2", &avx2::GemmNt, &avx2::Dot, &avx2::HnswDistance, &avx2::HnswSearch,
-                             &avx2::SelectAbove, nullptr};
+                             &avx2::SelectAbove};
   return &set;
 }
 }  // namespace densefb::kernels

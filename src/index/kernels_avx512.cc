@@ -9,7 +9,7 @@
 namespace densefb::kernels {
 const KernelSet* Avx512Kernels() {
   static const KernelSet set{"avx512", &avx512::GemmNt, &avx512::Dot, &avx512::HnswDistance, &avx512::HnswSearch,
-                             &avx512::SelectAbove, &avx512::Attention};
+                             &avx512::SelectAbove};
   return &set;
 }
 }  // namespace densefb::kernels

@@ -9,8 +9,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/parallel.h"
 #include "densefb/multivector.h"
-#include "index/parallel.h"
 #include "multivector/maxsim_internal.h"
 
 namespace densefb {

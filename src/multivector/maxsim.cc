@@ -5,9 +5,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/parallel.h"
 #include "densefb/multivector.h"
 #include "index/kernels.h"
-#include "index/parallel.h"
 #include "multivector/maxsim_internal.h"
 
 namespace densefb {

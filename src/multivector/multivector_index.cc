@@ -17,12 +17,12 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/parallel.h"
 #include "densefb/file_format.h"
 #include "densefb/flat_index.h"
 #include "densefb/hnsw_index.h"
 #include "densefb/multivector.h"
 #include "index/kernels.h"
-#include "index/parallel.h"
 #include "multivector/maxsim_internal.h"
 
 namespace densefb {

@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "densefb/rerankers.h"
-#include "index/parallel.h"
+#include "common/parallel.h"
 
 namespace densefb {
 

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/parallel.h"
 #include "densefb/bm25.h"
 #include "densefb/file_format.h"
-#include "index/parallel.h"
 #include "sparse/searcher.h"
 
 namespace densefb {

@@ -10,8 +10,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "common/parallel.h"
 #include "densefb/bm25.h"
-#include "index/parallel.h"
 #include "sparse/searcher.h"
 
 namespace densefb {

@@ -12,9 +12,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/attention.h"
 #include "densefb/file_format.h"
 #include "index/checks.h"
-#include "index/kernels.h"
 #include "torch/model_files.h"
 
 namespace densefb::torch_impl {
@@ -163,7 +163,7 @@ void DenseAddResidual(const torch::nn::Linear& dense, const at::Tensor& x, const
 }
 
 // Multi-head attention over (B, S, H) projections q, k, v (contiguous, float32, CPU) through
-// kernels::KernelSet::attention, one (sequence, head) at a time, keys past each sequence's
+// kernels::BestAttention(), one (sequence, head) at a time, keys past each sequence's
 // length masked; returns the context as (B * S, H). The same arithmetic as SDPA's math path
 // (softmax(q k^T / sqrt(d)) v), exact two-pass softmax in registers. Single-threaded, MiniLM's
 // attention shape (256 tokens, 12 heads of 32) took ~42 ms per batch of 32 against ~44 ms for
@@ -177,7 +177,7 @@ at::Tensor Attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   const float* kp = k.data_ptr<float>();
   const float* vp = v.data_ptr<float>();
   float* out = ctx.data_ptr<float>();
-  const kernels::AttentionFn attend = kernels::Best().attention;
+  const kernels::AttentionFn attend = kernels::BestAttention();
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   at::parallel_for(0, b * heads, 1, [&](std::int64_t first, std::int64_t last) {
     std::vector<float> scratch(static_cast<std::size_t>(kernels::AttentionScratchFloats(s, d)));
@@ -258,7 +258,7 @@ at::Tensor BertModelImpl::forward(const at::Tensor& input_ids, const at::Tensor&
   // masks are prefixes of ones (right padding, as the tokenizer pads), attention runs on
   // sequence lengths instead of a mask.
   const std::int64_t head_dim = config.hidden_size / config.num_attention_heads;
-  if (x.is_cpu() && x.scalar_type() == at::kFloat && kernels::Best().attention != nullptr &&
+  if (x.is_cpu() && x.scalar_type() == at::kFloat && kernels::BestAttention() != nullptr &&
       kernels::AttentionSupports(head_dim)) {
     const at::Tensor count = mask.sum(1);
     const at::Tensor prefix = at::arange(mask.size(1), count.options()).unsqueeze(0).lt(count.unsqueeze(1));

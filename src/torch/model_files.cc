@@ -167,7 +167,7 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const std::string& path, bool requir
 
 absl::StatusOr<at::Device> ParseDevice(const std::string& device) {
   const auto invalid = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("device \"", device, "\": ", why,
+    return absl::InvalidArgumentError(absl::StrCat("invalid device \"", device, "\": ", why,
                                                    " (expected \"cpu\", \"cuda\" or \"cuda:N\")"));
   };
   std::optional<at::Device> parsed;

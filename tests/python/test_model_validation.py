@@ -300,6 +300,11 @@ def test_max_length_beyond_the_position_embeddings(tiny, tmp_path):
         ColbertEncoder.from_pretrained(root / "bi", format="bert")
     # the tokenizer's model_max_length (512) is capped at the position embeddings, as before
     assert CrossEncoder.from_pretrained(root / "cross").max_length == 64
+    # without a model_max_length in tokenizer_config.json, max_position_embeddings is the length
+    config = json.loads((root / "cross" / "tokenizer_config.json").read_text())
+    config.pop("model_max_length", None)
+    (root / "cross" / "tokenizer_config.json").write_text(json.dumps(config))
+    assert CrossEncoder.from_pretrained(root / "cross").max_length == 64
 
 
 # ---- sentence_bert_config.json and other module files ---------------------------------------

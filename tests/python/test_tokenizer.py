@@ -320,7 +320,7 @@ CONFIGS = {
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_every_code_point(tmp_path, minilm_dir, config):
     """Normalization, pre-tokenization and ids of "a<c>a" for all 1.1M code points: this guards
-    the Unicode tables of src/text/wordpiece.cc against `tokenizers`' (and Rust's) versions."""
+    the Unicode tables of src/text/unicode_tables.cc against `tokenizers`' (and Rust's) versions."""
     d = variant_dir(tmp_path, minilm_dir, config, **CONFIGS[config])
     ours = Tokenizer.from_pretrained(d)
     ref = raw_tokenizer(d / "tokenizer.json")

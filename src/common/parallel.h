@@ -1,6 +1,6 @@
 // Internal: a minimal parallel-for over [0, n) with a bounded number of threads.
-#ifndef DENSEFB_SRC_INDEX_PARALLEL_H_
-#define DENSEFB_SRC_INDEX_PARALLEL_H_
+#ifndef DENSEFB_SRC_COMMON_PARALLEL_H_
+#define DENSEFB_SRC_COMMON_PARALLEL_H_
 
 #include <algorithm>
 #include <atomic>
@@ -49,4 +49,4 @@ void ParallelFor(std::int64_t n, int threads, Fn&& fn) {
 
 }  // namespace densefb
 
-#endif  // DENSEFB_SRC_INDEX_PARALLEL_H_
+#endif  // DENSEFB_SRC_COMMON_PARALLEL_H_
