@@ -33,7 +33,8 @@ enum class Normalization : std::uint8_t {
   kNone = 0,            // s
   kMinMax = 1,          // (s - min) / (max - min); all-equal list -> every score 1.0 (Pyserini's fusion)
   kZScore = 2,          // (s - mean) / std, population std; all-equal list -> every score 0
-  kSum = 3,             // s / sum(s); sum 0 -> every score 0 (meant for non-negative scores)
+  kSum = 3,             // (s - min) / sum(s - min), denominator floored at 1e-9; all-equal
+                        // list -> every score 0 (ranx's sum_norm, Montague & Aslam 2001)
   kCenteredMinMax = 4,  // (s - (min + max) / 2) / (max - min) (Pyserini's HybridSearcher); all-equal -> 0
 };
 

@@ -404,6 +404,9 @@ absl::string_view NormalizationName(Normalization n) {
   return "unknown";
 }
 
+// ranx's floor on the denominator of the sum normalisation.
+constexpr double kSumNormFloor = 1e-9;
+
 void NormalizeScores(absl::Span<double> scores, Normalization n) {
   if (scores.empty() || n == Normalization::kNone) return;
   const auto [lo_it, hi_it] = std::minmax_element(scores.begin(), scores.end());
@@ -437,9 +440,12 @@ void NormalizeScores(absl::Span<double> scores, Normalization n) {
       return;
     }
     case Normalization::kSum: {
+      // ranx's sum_norm (Montague & Aslam 2001): shifted to a minimum of 0, then divided by
+      // the shifted sum, floored at 1e-9 as ranx does; an all-equal list is all 0.
       double total = 0;
-      for (double s : scores) total += s;
-      for (double& s : scores) s = total == 0 ? 0.0 : s / total;
+      for (double s : scores) total += s - lo;
+      const double denominator = std::max(total, kSumNormFloor);
+      for (double& s : scores) s = (s - lo) / denominator;
       return;
     }
   }

@@ -25,9 +25,8 @@ def ref_normalize(s: np.ndarray, how: str) -> np.ndarray:
         return np.ones_like(s) if hi == lo else (s - lo) / (hi - lo)
     if how == "zscore":
         return np.zeros_like(s) if hi == lo else (s - s.mean()) / s.std()
-    if how == "sum":
-        total = s.sum()
-        return np.zeros_like(s) if total == 0 else s / total
+    if how == "sum":  # ranx's sum_norm: shifted by the min, denominator floored at 1e-9
+        return (s - lo) / max((s - lo).sum(), 1e-9)
     if how == "centered-minmax":
         return np.zeros_like(s) if hi == lo else (s - (lo + hi) / 2) / (hi - lo)
     raise ValueError(how)
@@ -321,9 +320,44 @@ def test_ranx_run_is_accepted_and_differences_are_as_documented(ranx_inputs):
     assert normalize(flat, "minmax").to_dict() == {"q": {"a": 1.0, "b": 1.0}}
     assert ranx.fuse([ranx.Run(flat), ranx.Run(flat)], norm="min-max", method="sum").to_dict() == \
         {"q": {"a": 0.0, "b": 0.0}}
-    # ranx's "sum" normalisation is (s - min) / sum(s - min); ours is s / sum(s)
+    # "sum" is ranx's (s - min) / sum(s - min); an all-equal list is 0 in both
     three = {"q": {"a": 1.0, "b": 2.0, "c": 3.0}}
-    assert normalize(three, "sum").to_dict()["q"] == pytest.approx({"a": 1 / 6, "b": 2 / 6, "c": 3 / 6})
+    assert normalize(three, "sum").to_dict()["q"] == pytest.approx({"a": 0.0, "b": 1 / 3, "c": 2 / 3})
+    assert normalize(flat, "sum").to_dict() == {"q": {"a": 0.0, "b": 0.0}}
+    assert ranx.fuse([ranx.Run(flat), ranx.Run(flat)], norm="sum", method="sum").to_dict() == \
+        {"q": {"a": 0.0, "b": 0.0}}
+
+
+@pytest.fixture(scope="module")
+def bm25_and_dense(scifact, runs):
+    """A real run pair: SciFact BM25 (100 deep) and exact dense retrieval (100 deep), restricted
+    to the queries where neither list has tied scores (ranx orders ties arbitrarily)."""
+    from densefb.sparse import Bm25Index
+    bm25 = Bm25Index.build(scifact.corpus).search_run(scifact.queries.texts, scifact.queries.ids, k=100)
+    dicts = [bm25.to_dict(), runs[0].to_dict()]
+    keep = [q for q in dicts[1]
+            if all(q in d and len(set(d[q].values())) == len(d[q]) for d in dicts)]
+    assert len(keep) >= 100  # BM25 ties (same tf and length) rule out about half
+    return [{q: d[q] for q in keep} for d in dicts]
+
+
+@pytest.mark.parametrize("ours,theirs,params", [
+    ("combsum", "sum", None), ("combmnz", "mnz", None), ("combmax", "max", None),
+    ("interpolation", "wsum", {"weights": [0.3, 0.7]}),
+])
+def test_sum_normalisation_matches_ranx_on_bm25_and_dense(bm25_and_dense, ours, theirs, params):
+    ranx = pytest.importorskip("ranx")
+    sub = bm25_and_dense
+    extra = {"weights": params["weights"], "missing": "zero"} if params else {}
+    got = fuse(sub, ours, normalization="sum", top=0, **extra)
+    want = ranx.fuse([ranx.Run(d) for d in sub], norm="sum", method=theirs, params=params or {})
+    ranx_compare(f"{ours}/sum/bm25+dense", got, want)
+    # and the normalisation alone, per query
+    for d in sub:
+        ours_n = normalize(d, "sum").to_dict()
+        theirs_n = ranx.normalize(ranx.Run(d), "sum").to_dict()
+        for q in d:
+            assert max(abs(ours_n[q][doc] - s) for doc, s in theirs_n[q].items()) < 1e-12
 
 
 # ---- hand-computed cases -------------------------------------------------------------------
