@@ -208,6 +208,21 @@ TEST_CASE("depth cuts the inputs, top cuts the output, queries stay aligned") {
   rrf.top = 2;
   CheckList(FuseOk({&kL1, &kL2}, rrf), {{2, 5.0 / 6}, {1, 0.75}});
 
+  // Score methods normalise over the whole list, then cut (Pyserini's order): with depth 2,
+  // L1 -> min-max of {3, 2, 1} = {1: 1, 2: .5, 3: 0} -> {1: 1, 2: .5}, L2 -> {2: 1, 4: .5};
+  // combsum = {2: 1.5, 1: 1, 4: .5}. Cutting first would give {2: 1, 1: 1, 4: 0}.
+  CombOptions comb;
+  comb.depth = 2;
+  CheckList(FuseOk({&kL1, &kL2}, comb), {{2, 1.5}, {1, 1}, {4, 0.5}});
+  InterpolationOptions interp;
+  interp.depth = 2;
+  interp.missing = MissingScore::kMin;  // the minimum of the cut, normalised list: .5 each
+  CheckList(FuseOk({&kL1, &kL2}, interp), {{1, 1.5}, {2, 1.5}, {4, 1.0}});  // tie: smaller id
+  // Rank methods do not depend on the order: ranks in the cut list are the ranks in the list.
+  rrf.top = 0;
+  rrf.depth = 2;  // L1 -> {1: 1, 2: 2}, L2 -> {2: 1, 4: 2}
+  CheckList(FuseOk({&kL1, &kL2}, rrf), {{2, 1.0 / 3 + 0.5}, {1, 0.5}, {4, 1.0 / 3}});
+
   // two queries, the second empty in one input
   BatchRanking a{{{{1, 1.f}}, {{5, 2.f}, {6, 1.f}}}};
   BatchRanking b{{{{2, 1.f}}, {}}};

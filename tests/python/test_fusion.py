@@ -48,15 +48,21 @@ def ref_fuse(runs, method, k=60.0, weights=None, normalization="minmax", missing
     qids = list(dict.fromkeys(q for r in runs for q in r))
     out = {}
     for q in qids:
-        ranked = [ref_rank(r.get(q, {}), depth) for r in runs]
-        cands = sorted({d for ids, _ in ranked for d in ids})
-        col = {d: j for j, d in enumerate(cands)}
-        m = np.full((n, len(cands)), np.nan)
-        for i, (ids, scores) in enumerate(ranked):
+        # score methods: normalised over the whole list, then cut to depth (Pyserini's order)
+        ranked = []
+        for r in runs:
+            ids, scores = ref_rank(r.get(q, {}))
             if method in ("rrf", "borda"):
                 values = np.arange(1, len(ids) + 1, dtype=np.float64)
             else:
                 values = ref_normalize(scores, normalization)
+            if depth:
+                ids, values = ids[:depth], values[:depth]
+            ranked.append((ids, values))
+        cands = sorted({d for ids, _ in ranked for d in ids})
+        col = {d: j for j, d in enumerate(cands)}
+        m = np.full((n, len(cands)), np.nan)
+        for i, (ids, values) in enumerate(ranked):
             m[i, [col[d] for d in ids]] = values
         present = ~np.isnan(m)
         if method == "rrf":
@@ -358,6 +364,26 @@ def test_sum_normalisation_matches_ranx_on_bm25_and_dense(bm25_and_dense, ours, 
         theirs_n = ranx.normalize(ranx.Run(d), "sum").to_dict()
         for q in d:
             assert max(abs(ours_n[q][doc] - s) for doc, s in theirs_n[q].items()) < 1e-12
+
+
+def test_normalisation_comes_before_the_depth_cut():
+    """Score methods normalise the whole list, then cut it to depth (as Pyserini); rank
+    methods are the same either way."""
+    a = {"q": {"d1": 10.0, "d2": 6.0, "d3": 5.0, "d4": 0.0}}
+    b = {"q": {"d2": 1.0, "d5": 0.5, "d6": 0.0}}
+    got = dict(scores(fuse([a, b], "combsum", normalization="minmax", depth=2, top=0)))
+    # a -> min-max over all four {d1: 1, d2: .6, d3: .5, d4: 0}, cut {d1: 1, d2: .6};
+    # b -> {d2: 1, d5: .5, d6: 0}, cut {d2: 1, d5: .5}. (Cut first, d2 would get 0 + 1.)
+    assert got == pytest.approx({"d2": 1.6, "d1": 1.0, "d5": 0.5})
+    assert dict(scores(fuse([a, b], "combsum", normalization="sum", depth=2, top=0))) == pytest.approx(
+        {"d1": 10 / 21 + 0.0, "d2": 6 / 21 + 1 / 1.5, "d5": 0.5 / 1.5})
+    # the same as normalising first by hand and fusing without a depth
+    pre = [normalize(a, "minmax").to_dict(), normalize(b, "minmax").to_dict()]
+    cut = [{"q": dict(sorted(r["q"].items(), key=lambda x: -x[1])[:2])} for r in pre]
+    assert got == pytest.approx(dict(scores(fuse(cut, "combsum", normalization="none", top=0))))
+    # rank methods: ranks in the cut list are the ranks in the whole list
+    rrf = dict(scores(fuse([a, b], "rrf", k=1, depth=2, top=0)))
+    assert rrf == pytest.approx({"d1": 1 / 2, "d2": 1 / 3 + 1 / 2, "d5": 1 / 3})
 
 
 # ---- hand-computed cases -------------------------------------------------------------------
