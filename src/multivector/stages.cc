@@ -77,9 +77,10 @@ class MaxSimStage final : public Stage {
 };
 
 absl::StatusOr<std::unique_ptr<Stage>> MakeMaxSim(StageArgs& args) {
-  DENSEFB_ASSIGN_OR_RETURN(std::int64_t k, args.GetInt("k", 1000));
-  DENSEFB_ASSIGN_OR_RETURN(std::int64_t token_k, args.GetInt("token_k", 100));
-  DENSEFB_ASSIGN_OR_RETURN(std::int64_t ef, args.GetInt("ef_search", 0));
+  const MultiVectorSearchOptions d;  // the defaults
+  DENSEFB_ASSIGN_OR_RETURN(std::int64_t k, args.GetInt("k", d.k));
+  DENSEFB_ASSIGN_OR_RETURN(std::int64_t token_k, args.GetInt("token_k", d.token_k));
+  DENSEFB_ASSIGN_OR_RETURN(std::int64_t ef, args.GetInt("ef_search", d.ef_search));
   DENSEFB_RETURN_IF_ERROR(Range("maxsim", "k", static_cast<double>(k), 1, 1 << 30));
   DENSEFB_RETURN_IF_ERROR(Range("maxsim", "token_k", static_cast<double>(token_k), 1, 1 << 20));
   DENSEFB_RETURN_IF_ERROR(Range("maxsim", "ef_search", static_cast<double>(ef), 0, 1 << 20));
@@ -126,6 +127,10 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeRerankMaxSim(StageArgs& args) {
 
 // ---- colbert_prf --------------------------------------------------------------------------
 
+const char* CandidatesName(ColbertPrfConfig::RerankCandidates c) {
+  return c == ColbertPrfConfig::RerankCandidates::kInput ? "input" : "all";
+}
+
 class ColbertPrfStage final : public Stage {
  public:
   ColbertPrfStage(ColbertPrf prf, double beta, std::int64_t k, int token_k, int ef_search)
@@ -153,8 +158,9 @@ class ColbertPrfStage final : public Stage {
     const ColbertPrfConfig& c = prf_.config();
     return absl::StrCat("colbert_prf(fb_docs=", c.fb_docs, ",k=", c.clusters, ",fb_embs=", c.fb_embs,
                         ",beta=", SpecNumber(beta_), ",mode=",
-                        c.mode == ColbertPrfConfig::Mode::kRank ? "rank" : "rerank", ",depth=", k_,
-                        ",token_k=", token_k_, ",ef_search=", ef_search_, ",seed=", c.seed, ")");
+                        c.mode == ColbertPrfConfig::Mode::kRank ? "rank" : "rerank", ",candidates=",
+                        CandidatesName(c.rerank_candidates), ",depth=", k_, ",token_k=", token_k_,
+                        ",ef_search=", ef_search_, ",seed=", c.seed, ")");
   }
   std::vector<std::string> Requires() const override { return {"corpus", "multivector", "token_encoder"}; }
   bool NeedsRanking() const override { return true; }
@@ -169,16 +175,20 @@ class ColbertPrfStage final : public Stage {
 
 absl::StatusOr<std::unique_ptr<Stage>> MakeColbertPrf(StageArgs& args) {
   const std::string stage = "colbert_prf";
+  // Defaults: ColbertPrfConfig's fields and MultiVectorSearchOptions' (depth = its k).
   ColbertPrfConfig c;
-  DENSEFB_ASSIGN_OR_RETURN(std::int64_t fb_docs, args.GetInt("fb_docs", 3));
-  DENSEFB_ASSIGN_OR_RETURN(std::int64_t k, args.GetInt("k", 24));
-  DENSEFB_ASSIGN_OR_RETURN(std::int64_t fb_embs, args.GetInt("fb_embs", 10));
-  DENSEFB_ASSIGN_OR_RETURN(double beta, args.GetDouble("beta", 1.0));
-  DENSEFB_ASSIGN_OR_RETURN(std::string mode, args.GetString("mode", "rerank"));
-  DENSEFB_ASSIGN_OR_RETURN(std::int64_t depth, args.GetInt("depth", 1000));
-  DENSEFB_ASSIGN_OR_RETURN(std::int64_t token_k, args.GetInt("token_k", 100));
-  DENSEFB_ASSIGN_OR_RETURN(std::int64_t ef, args.GetInt("ef_search", 0));
-  DENSEFB_ASSIGN_OR_RETURN(std::int64_t seed, args.GetInt("seed", 42));
+  const MultiVectorSearchOptions d;
+  DENSEFB_ASSIGN_OR_RETURN(std::int64_t fb_docs, args.GetInt("fb_docs", c.fb_docs));
+  DENSEFB_ASSIGN_OR_RETURN(std::int64_t k, args.GetInt("k", c.clusters));
+  DENSEFB_ASSIGN_OR_RETURN(std::int64_t fb_embs, args.GetInt("fb_embs", c.fb_embs));
+  DENSEFB_ASSIGN_OR_RETURN(double beta, args.GetDouble("beta", c.beta));
+  DENSEFB_ASSIGN_OR_RETURN(std::string mode,
+                           args.GetString("mode", c.mode == ColbertPrfConfig::Mode::kRank ? "rank" : "rerank"));
+  DENSEFB_ASSIGN_OR_RETURN(std::string candidates, args.GetString("candidates", CandidatesName(c.rerank_candidates)));
+  DENSEFB_ASSIGN_OR_RETURN(std::int64_t depth, args.GetInt("depth", d.k));
+  DENSEFB_ASSIGN_OR_RETURN(std::int64_t token_k, args.GetInt("token_k", d.token_k));
+  DENSEFB_ASSIGN_OR_RETURN(std::int64_t ef, args.GetInt("ef_search", d.ef_search));
+  DENSEFB_ASSIGN_OR_RETURN(std::int64_t seed, args.GetInt("seed", static_cast<std::int64_t>(c.seed)));
   DENSEFB_RETURN_IF_ERROR(Range(stage, "fb_docs", static_cast<double>(fb_docs), 1, 1 << 20));
   DENSEFB_RETURN_IF_ERROR(Range(stage, "k", static_cast<double>(k), 2, 1 << 20));
   DENSEFB_RETURN_IF_ERROR(Range(stage, "fb_embs", static_cast<double>(fb_embs), 1, 1 << 20));
@@ -193,6 +203,14 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeColbertPrf(StageArgs& args) {
   } else {
     return absl::InvalidArgumentError(
         absl::StrCat("stage 'colbert_prf': mode = '", mode, "' must be 'rerank' or 'rank'"));
+  }
+  if (candidates == "all") {
+    c.rerank_candidates = ColbertPrfConfig::RerankCandidates::kAllCandidates;
+  } else if (candidates == "input") {
+    c.rerank_candidates = ColbertPrfConfig::RerankCandidates::kInput;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stage 'colbert_prf': candidates = '", candidates, "' must be 'all' or 'input'"));
   }
   c.fb_docs = static_cast<int>(fb_docs);
   c.clusters = static_cast<int>(k);
@@ -209,20 +227,29 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeColbertPrf(StageArgs& args) {
 
 void RegisterMultiVectorStages() {
   using pipeline_internal::RegisterBuiltinStage;
+  const MultiVectorSearchOptions d;
+  const ColbertPrfConfig c;
   (void)RegisterBuiltinStage(
       "maxsim", MakeMaxSim,
-      "maxsim(k=1000,token_k=100,ef_search=0): end-to-end late interaction: the documents of the token_k "
-      "nearest document tokens of every query token (multi-vector token index), scored by exact MaxSim");
+      absl::StrCat("maxsim(k=", d.k, ",token_k=", d.token_k, ",ef_search=", d.ef_search,
+                   "): end-to-end late interaction: the documents of the token_k nearest document tokens of "
+                   "every query token (multi-vector token index), scored by exact MaxSim"));
   (void)RegisterBuiltinStage(
       "rerank_maxsim", MakeRerankMaxSim,
       "rerank_maxsim(depth=0): re-scores the ranking (its top depth; 0 = all) by exact MaxSim; documents "
       "not in the multi-vector index are encoded with the token encoder from the corpus");
   (void)RegisterBuiltinStage(
       "colbert_prf", MakeColbertPrf,
-      "colbert_prf(fb_docs=3,k=24,fb_embs=10,beta=1,mode=rerank,depth=1000,token_k=100,ef_search=0,seed=42): "
-      "ColBERT-PRF: k-means over the top fb_docs documents' token embeddings, the fb_embs centroids of "
-      "highest IDF appended with weight beta*idf; mode=rerank re-scores the ranking, mode=rank retrieves "
-      "again (then exact MaxSim); depth results kept");
+      absl::StrCat("colbert_prf(fb_docs=", c.fb_docs, ",k=", c.clusters, ",fb_embs=", c.fb_embs,
+                   ",beta=", SpecNumber(c.beta), ",mode=",
+                   c.mode == ColbertPrfConfig::Mode::kRank ? "rank" : "rerank", ",candidates=",
+                   CandidatesName(c.rerank_candidates), ",depth=", d.k, ",token_k=", d.token_k,
+                   ",ef_search=", d.ef_search, ",seed=", c.seed,
+                   "): ColBERT-PRF: k-means over the top fb_docs documents' token embeddings, the fb_embs "
+                   "centroids of highest IDF appended with weight beta*idf; mode=rerank re-scores the whole "
+                   "first-pass candidate set (candidates=all: the ranking plus the original query's token_k "
+                   "candidates, as pyterrier_colbert; candidates=input: the ranking only), mode=rank "
+                   "retrieves again (then exact MaxSim); depth results kept"));
 }
 
 }  // namespace densefb::multivector_internal
