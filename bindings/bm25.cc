@@ -88,6 +88,8 @@ std::vector<std::int64_t> DocIds(const IdArray& ids, const char* what) {
 }  // namespace
 
 void RegisterBm25(py::module_& m) {
+  // Python's default for lucene_norms (densefb.sparse reads it; Bm25Params holds it).
+  m.attr("BM25_DEFAULT_LUCENE_NORMS") = Bm25Params{}.lucene_norms;
   m.def("porter_stem", [](const std::string& w) { return PorterStem(w); }, py::arg("word"),
         "Porter stem of a lower-case word, as Lucene's PorterStemFilter computes it.");
   m.def("english_stop_words", &EnglishStopWords, "Lucene's 33 English stop words, sorted.");
@@ -104,14 +106,14 @@ void RegisterBm25(py::module_& m) {
              const Bm25BuildOptions o = BuildOptions(k1, b, stopwords, stemmer, lucene_norms, num_threads);
              return ValueOrThrow(WithoutGil([&] { return Bm25Index::Build(corpus, o); }));
            }, py::arg("corpus"), py::arg("k1") = 0.9f, py::arg("b") = 0.4f, py::arg("stopwords") = true,
-           py::arg("stemmer") = "porter", py::arg("lucene_norms") = false, py::arg("num_threads") = 0)
+           py::arg("stemmer") = "porter", py::arg("lucene_norms") = Bm25Params{}.lucene_norms, py::arg("num_threads") = 0)
       .def_static("build_texts", [](const std::vector<std::string>& names, const std::vector<std::string>& texts,
                                     float k1, float b, bool stopwords, const std::string& stemmer,
                                     bool lucene_norms, const Int& num_threads) {
              const Bm25BuildOptions o = BuildOptions(k1, b, stopwords, stemmer, lucene_norms, num_threads);
              return ValueOrThrow(WithoutGil([&] { return Bm25Index::Build(names, texts, o); }));
            }, py::arg("names"), py::arg("texts"), py::arg("k1") = 0.9f, py::arg("b") = 0.4f,
-           py::arg("stopwords") = true, py::arg("stemmer") = "porter", py::arg("lucene_norms") = false,
+           py::arg("stopwords") = true, py::arg("stemmer") = "porter", py::arg("lucene_norms") = Bm25Params{}.lucene_norms,
            py::arg("num_threads") = 0)
       .def_static("load", [](const py::object& path) {
              const std::string p = PathArg(path);

@@ -135,6 +135,8 @@ ColbertPrfConfig::Mode ParseMode(const std::string& mode) {
 }  // namespace
 
 void RegisterMultiVector(py::module_& m) {
+  // Python's default token_k (densefb.multivector reads it; multivector.h holds it).
+  m.attr("DEFAULT_TOKEN_K") = kDefaultTokenK;
   py::class_<MultiVectorIndex, std::shared_ptr<MultiVectorIndex>>(m, "MultiVectorIndex")
       .def(py::init([](const Int& dim) {
              return std::shared_ptr<MultiVectorIndex>(ValueOrThrow(MultiVectorIndex::Create(dim.As<int>("dim", 1))));
@@ -274,7 +276,7 @@ void RegisterMultiVector(py::module_& m) {
                out.append(ids);
              }
              return out;
-           }, py::arg("queries"), py::arg("token_k") = 100, py::arg("ef_search") = 0, py::arg("num_threads") = 0)
+           }, py::arg("queries"), py::arg("token_k") = kDefaultTokenK, py::arg("ef_search") = 0, py::arg("num_threads") = 0)
       .def("search", [](const MultiVectorIndex& index, const py::sequence& queries, const py::object& weights,
                         const Int& k_arg, const Int& token_k, const Int& ef_search, const Int& num_threads) {
              std::vector<TokenQuery> q = QueriesArg(queries, weights);
@@ -284,7 +286,7 @@ void RegisterMultiVector(py::module_& m) {
                                         num_threads.As<int>("num_threads", 0)};
              BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.Search(q, o); }));
              return RankingArrays(r, k);
-           }, py::arg("queries"), py::arg("weights") = py::none(), py::arg("k") = 1000, py::arg("token_k") = 100,
+           }, py::arg("queries"), py::arg("weights") = py::none(), py::arg("k") = 1000, py::arg("token_k") = kDefaultTokenK,
            py::arg("ef_search") = 0, py::arg("num_threads") = 0);
 
   m.def("maxsim_rerank", [](const py::sequence& queries, const py::sequence& candidates, const py::object& weights,
@@ -313,7 +315,8 @@ void RegisterMultiVector(py::module_& m) {
 
   py::class_<ColbertPrf>(m, "ColbertPrf")
       .def(py::init([](const Int& fb_docs, const Int& k, const Int& fb_embs, float beta, const Int& neighbours,
-                       const Int& seed, const Int& max_iter, double tol, const std::string& mode) {
+                       const Int& seed, const Int& max_iter, double tol, const std::string& mode,
+                       const std::string& candidates) {
              ColbertPrfConfig c;
              c.fb_docs = fb_docs.As<int>("fb_docs");
              c.clusters = k.As<int>("k");
@@ -324,17 +327,28 @@ void RegisterMultiVector(py::module_& m) {
              c.max_iter = max_iter.As<int>("max_iter");
              c.tol = tol;
              c.mode = ParseMode(mode);
+             if (candidates == "all") {
+               c.rerank_candidates = ColbertPrfConfig::RerankCandidates::kAllCandidates;
+             } else if (candidates == "input") {
+               c.rerank_candidates = ColbertPrfConfig::RerankCandidates::kInput;
+             } else {
+               throw py::value_error("candidates = '" + candidates + "' must be 'all' or 'input'");
+             }
              return ValueOrThrow(ColbertPrf::Create(c));
            }),
            py::arg("fb_docs") = 3, py::arg("k") = 24, py::arg("fb_embs") = 10, py::arg("beta") = 1.0f,
            py::arg("neighbours") = 10, py::arg("seed") = 42, py::arg("max_iter") = 300, py::arg("tol") = 1e-4,
-           py::arg("mode") = "rerank")
+           py::arg("mode") = "rerank", py::arg("candidates") = "all")
       .def_property_readonly("fb_docs", [](const ColbertPrf& p) { return p.config().fb_docs; })
       .def_property_readonly("k", [](const ColbertPrf& p) { return p.config().clusters; })
       .def_property_readonly("fb_embs", [](const ColbertPrf& p) { return p.config().fb_embs; })
       .def_property_readonly("beta", [](const ColbertPrf& p) { return p.config().beta; })
       .def_property_readonly("neighbours", [](const ColbertPrf& p) { return p.config().neighbours; })
       .def_property_readonly("seed", [](const ColbertPrf& p) { return p.config().seed; })
+      .def_property_readonly("candidates", [](const ColbertPrf& p) {
+        return std::string(p.config().rerank_candidates == ColbertPrfConfig::RerankCandidates::kInput ? "input"
+                                                                                                     : "all");
+      })
       .def_property_readonly("mode", [](const ColbertPrf& p) {
         return std::string(p.config().mode == ColbertPrfConfig::Mode::kRank ? "rank" : "rerank");
       })
@@ -375,7 +389,7 @@ void RegisterMultiVector(py::module_& m) {
              BatchRanking r = ValueOrThrow(WithoutGil([&] { return prf.Run(source, q, c, o); }));
              return RankingArrays(r, k);
            }, py::arg("index"), py::arg("queries"), py::arg("first_pass"), py::arg("weights") = py::none(),
-           py::arg("k") = 1000, py::arg("token_k") = 100, py::arg("ef_search") = 0, py::arg("doc_ids") = py::none(),
+           py::arg("k") = 1000, py::arg("token_k") = kDefaultTokenK, py::arg("ef_search") = 0, py::arg("doc_ids") = py::none(),
            py::arg("doc_vectors") = py::none(), py::arg("num_threads") = 0);
 }
 

@@ -51,9 +51,13 @@
 // its number of occurrences in the analysed query: Lucene's bag-of-words query adds one
 // SHOULD clause per occurrence (or one clause boosted by the count), which sums to the same.
 // RM3 and SearchWeighted use arbitrary positive weights (Lucene's BoostQuery).
-// Lucene stores dl lossily (SmallFloat.intToByte4: exact up to 40, then 4 significant bits),
-// so its scores differ slightly from this exact formula. The exact formula is the default;
-// Bm25Params::lucene_norms = true quantises dl the way Lucene does.
+// Lucene stores dl lossily (SmallFloat.intToByte4: exact up to 40, then 4 significant bits)
+// and scores with the decoded length (avgdl stays exact: sum of the true lengths / N). That
+// is the default here too (Bm25Params::lucene_norms = true), so scores are Anserini's and
+// Pyserini's; lucene_norms = false uses the exact dl of the formula above instead.
+// Index files store the flag (a uint32 after b, in every version-1 file) and Load keeps it:
+// a file written before quantised norms became the default stores 0 and still loads with
+// exact lengths (SetParams / set_bm25 changes it).
 // Scores are float (as in Lucene): idf and the length norm are computed in double and
 // rounded, per-term contributions and their sums are float.
 //
@@ -119,7 +123,9 @@ class EnglishAnalyzer {
 struct Bm25Params {
   float k1 = 0.9f;            // >= 0
   float b = 0.4f;             // in [0, 1]
-  bool lucene_norms = false;  // quantise document lengths as Lucene's 1-byte norms do
+  // Quantise document lengths as Lucene's 1-byte norms do (Anserini / Pyserini); false =
+  // exact lengths. The one place this default is written (bindings and Python read it).
+  bool lucene_norms = true;
 };
 
 struct Bm25BuildOptions {

@@ -2,10 +2,11 @@
 // CombSUM / CombMNZ / CombMAX and Borda count over N rankings of the same queries.
 //
 // Every method works one query at a time:
-//   1. each input list is sorted best first (score descending, ties by smaller id) and cut
-//      to its best `depth` entries (0 keeps all);
-//   2. score methods normalise each list over that cut list (its own depth);
-//      rank methods use 1-based ranks in it;
+//   1. each input list is sorted best first (score descending, ties by smaller id);
+//   2. score methods normalise each list over the WHOLE list as given, and only then cut it
+//      to its best `depth` entries (0 keeps all), as Pyserini's fusion does (it rescores a
+//      run, then its merge reads the top `depth` of each topic); rank methods cut to `depth`
+//      and use 1-based ranks (the same ranks as in the whole list);
 //   3. the candidates are the union of the lists; each gets a fused score (formulas below,
 //      docs/fusion.md);
 //   4. the fused list is sorted best first (ties by smaller id) and cut to `top` (0 = all).
@@ -35,7 +36,8 @@ enum class Normalization : std::uint8_t {
   kNone = 0,            // s
   kMinMax = 1,          // (s - min) / (max - min); all-equal list -> every score 1.0 (Pyserini's fusion)
   kZScore = 2,          // (s - mean) / std, population std; all-equal list -> every score 0
-  kSum = 3,             // s / sum(s); sum 0 -> every score 0 (meant for non-negative scores)
+  kSum = 3,             // (s - min) / sum(s - min), denominator floored at 1e-9; all-equal
+                        // list -> every score 0 (ranx's sum_norm, Montague & Aslam 2001)
   kCenteredMinMax = 4,  // (s - (min + max) / 2) / (max - min) (Pyserini's HybridSearcher); all-equal -> 0
 };
 
@@ -68,7 +70,7 @@ struct InterpolationOptions {
   std::vector<double> weights;  // one per input, finite; empty = all 1.0
   Normalization normalization = Normalization::kMinMax;
   MissingScore missing = MissingScore::kZero;
-  std::int64_t depth = 0;  // input lists cut to their best `depth` first; 0 = all; >= 0
+  std::int64_t depth = 0;  // input lists cut to their best `depth` after normalising; 0 = all; >= 0
   std::int64_t top = 0;    // fused lists cut to `top`; 0 = all; >= 0
   // InvalidArgument naming the first bad field: weights count != num_inputs or non-finite,
   // depth or top negative, num_inputs == 0.

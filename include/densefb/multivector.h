@@ -61,9 +61,13 @@ struct TokenIndexConfig {
   std::int64_t chunk_rows = 1 << 16;  // token rows added per Add call
 };
 
+// Default k' of candidate generation: nearest document tokens fetched per query token,
+// pyterrier_colbert's faiss_depth (1000). The one place this default is written.
+inline constexpr int kDefaultTokenK = 1000;
+
 struct MultiVectorSearchOptions {
   int k = 1000;             // documents returned per query (after exact MaxSim)
-  int token_k = 100;        // k': nearest document tokens fetched per query token
+  int token_k = kDefaultTokenK;  // k': nearest document tokens fetched per query token
   int ef_search = 0;        // HNSW token index: ef (0 = its default; hnswlib uses max(ef, token_k))
   int num_threads = 0;      // 0 = all hardware threads
 };
@@ -202,8 +206,16 @@ float MaxSim(const TokenQuery& query, ConstMatrixView doc);
 //   4. each centroid weighted by its token's IDF, log((1 + N) / (df + 1));
 //   5. centroids ranked by IDF descending (stable: ties keep cluster order), the top fb_embs
 //      appended to the query with weight beta * idf (original rows keep their weights);
-//   6. reranker: the expanded query re-scores the first-pass candidates by exact weighted
-//      MaxSim; ranker: new candidate generation with the expanded query, then exact scoring.
+//   6. reranker: the expanded query re-scores the WHOLE first-pass candidate set by exact
+//      weighted MaxSim (rerank_candidates below), then the best k are kept; ranker: new
+//      candidate generation with the expanded query (token_k per query row), then exact
+//      scoring.
+// pyterrier_colbert's reranker is `dense_e2e >> ColbertPRF >> index_scorer % 1000`, where
+// dense_e2e is NOT cut: every document of the original query's FAISS candidates (faiss_depth
+// = 1000 nearest tokens per query token) is re-scored. A first pass here is usually cut
+// (maxsim keeps its best k), so by default the reranker adds back the original query's
+// end-to-end candidates: for a `maxsim` first pass with the same token_k that is exactly
+// pyterrier_colbert's set, whatever maxsim's k.
 struct ColbertPrfConfig {
   int fb_docs = 3;
   int clusters = 24;      // K of k-means; pyterrier_colbert asserts K > fb_embs
@@ -215,6 +227,13 @@ struct ColbertPrfConfig {
   double tol = 1e-4;      // k-means: stop when the centre shift <= tol * mean variance
   enum class Mode : std::uint8_t { kRerank, kRank };
   Mode mode = Mode::kRerank;
+  // Which documents the reranker (kRerank) re-scores with the expanded query:
+  //   kAllCandidates: the documents of the input ranking together with the original query's
+  //                   whole candidate set (MultiVectorIndex::Candidates of the queries as
+  //                   given, with the run's token_k / ef_search), i.e. the first pass uncut;
+  //   kInput:         the documents of the input ranking only (e.g. to rerank a BM25 list).
+  enum class RerankCandidates : std::uint8_t { kAllCandidates, kInput };
+  RerankCandidates rerank_candidates = RerankCandidates::kAllCandidates;
   absl::Status Validate() const;
 };
 
@@ -256,8 +275,10 @@ class ColbertPrf {
                                                  absl::Span<const TokenQuery> queries,
                                                  const BatchRanking& first_pass, int num_threads = 0,
                                                  std::vector<PrfExpansion>* details = nullptr) const;
-  // Expand, then rerank the first-pass candidates (kRerank) or retrieve again (kRank); top k.
-  // `source.index` must hold a token index (token statistics and nearest tokens).
+  // Expand, then rerank the first-pass candidate set (kRerank; which set: rerank_candidates)
+  // or retrieve again (kRank); top options.k. options.token_k (default kDefaultTokenK) and
+  // ef_search drive candidate generation in both modes. `source.index` must hold a token
+  // index (token statistics and nearest tokens).
   absl::StatusOr<BatchRanking> Run(const DocumentTokenSource& source,
                                    absl::Span<const TokenQuery> queries,
                                    const BatchRanking& first_pass,

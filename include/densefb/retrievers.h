@@ -19,12 +19,11 @@
 #include "densefb/bm25.h"
 #include "densefb/encoder.h"
 #include "densefb/index.h"
+#include "densefb/multivector.h"
 #include "densefb/params.h"
 #include "densefb/retriever.h"
 
 namespace densefb {
-
-class MultiVectorIndex;  // densefb/multivector.h
 
 struct DenseRetrieverConfig {
   std::int64_t k = 1000;  // documents per query (capped at the index size)
@@ -90,13 +89,15 @@ class Bm25Retriever final : public Retriever {
 };
 
 struct MaxSimRetrieverConfig {
-  std::int64_t k = 1000;
-  int token_k = 100;
+  std::int64_t k = 1000;          // documents per query; 0 = every candidate, all scored
+  int token_k = kDefaultTokenK;   // nearest document tokens per query token (pyterrier_colbert's faiss_depth)
   int ef_search = 0;
 };
 
 // End-to-end late interaction: the documents of the token_k nearest document tokens of every
-// query token, scored by exact (weighted) MaxSim. Registered as "maxsim" with resources
+// query token, scored by exact (weighted) MaxSim; k = 0 keeps every candidate (pyterrier_colbert's
+// end-to-end retrieval, whose whole candidate set its ColBERT-PRF reranker re-scores:
+// `maxsim(k=0) >> colbert_prf >> rerank_maxsim`). Registered as "maxsim" with resources
 // "multivector" (MultiVectorIndex) and "token_encoder" (TokenEncoder).
 class MaxSimRetriever final : public Retriever {
  public:

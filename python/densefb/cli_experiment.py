@@ -128,7 +128,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "ef_construction=200, ef_search=10, seed=100 (the defaults)")
     parser.add_argument("--bm25-arg", action="append", metavar="KEY=VALUE",
                         help="BM25 index option, repeatable: k1=0.9, b=0.4, stopwords=true, "
-                             "stemmer=porter|none, lucene_norms=false (the defaults)")
+                             "stemmer=porter|none, lucene_norms=true (the defaults; lucene_norms=false: "
+                             "exact document lengths instead of Lucene's quantised norms)")
     parser.add_argument("--token-model", metavar="NAME_OR_PATH",
                         help="ColBERT-style token encoder for multi-vector stages (default: --model)")
     parser.add_argument("--token-arg", action="append", metavar="KEY=VALUE",

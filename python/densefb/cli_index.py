@@ -3,7 +3,7 @@ corpus of a BEIR folder, into an index folder that ``densefb search`` reads.
 
     densefb index DATASET --output DIR [--model NAME_OR_PATH] [--dense flat|hnsw|none] [--bm25]
                   [--metric ip|cosine] [--M 16] [--ef-construction 200] [--ef-search 10]
-                  [--k1 0.9] [--b 0.4] [--vectors FILE.npy] [--batch-size 32] [--max-length N]
+                  [--k1 0.9] [--b 0.4] [--exact-lengths] [--vectors FILE.npy] [--batch-size 32] [--max-length N]
                   [--threads N] [--overwrite] [--quiet]
 
 The folder holds ``dense.flat`` or ``dense.hnsw``, ``bm25.index``, ``docids.txt`` (document ids
@@ -104,6 +104,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="also build a BM25 index (Lucene English analysis; title and text)")
     bm25.add_argument("--k1", type=float, default=0.9, help="BM25 k1 (default: 0.9, Pyserini's)")
     bm25.add_argument("--b", type=float, default=0.4, help="BM25 b (default: 0.4, Pyserini's)")
+    bm25.add_argument("--exact-lengths", action="store_true",
+                      help="score with exact document lengths instead of Lucene's quantised "
+                           "1-byte length norms (the default, as Anserini and Pyserini)")
     parser.add_argument("--threads", type=util.non_negative_int, default=0, metavar="N",
                         help="threads for encoding and indexing; 0 = all cores (default: 0)")
     parser.add_argument("--overwrite", action="store_true",
@@ -274,10 +277,12 @@ def _build_into(out: Path, args: argparse.Namespace, dataset: Path, corpus_path:
 
     if args.bm25:
         util.note(args, f"building BM25 over {len(corpus)} documents")
-        bm25 = densefb.Bm25Index.build(corpus, k1=args.k1, b=args.b, num_threads=args.threads)
+        norms = {"lucene_norms": False} if args.exact_lengths else {}
+        bm25 = densefb.Bm25Index.build(corpus, k1=args.k1, b=args.b, num_threads=args.threads, **norms)
         bm25.save(out / "bm25.index")
         manifest["bm25"] = {"file": "bm25.index", "k1": args.k1, "b": args.b, "stopwords": True,
-                            "stemmer": "porter", "num_terms": bm25.num_terms}
+                            "stemmer": "porter", "lucene_norms": bm25.lucene_norms,
+                            "num_terms": bm25.num_terms}
 
     (out / util.DOC_IDS).write_bytes(ids_bytes)
     manifest["build_seconds"] = round(time.perf_counter() - started, 3)

@@ -211,9 +211,9 @@ class ExperimentResources:
         return index
 
     def _bm25(self):
-        from densefb.sparse import Bm25Index
+        from densefb.sparse import DEFAULT_LUCENE_NORMS, Bm25Index
         params = {"k1": 0.9, "b": 0.4, "stopwords": True, "stemmer": "porter",
-                  "lucene_norms": False}
+                  "lucene_norms": DEFAULT_LUCENE_NORMS}
         params.update(self.bm25_args)
         key = _key({"corpus_sha256": self._corpus_sha256(), "bm25": params,
                     "densefb": __version__})

@@ -22,6 +22,10 @@ import numpy as np
 
 from densefb import _core
 
+# Default token_k (nearest document tokens per query token; pyterrier_colbert's faiss_depth),
+# from the C++ library (densefb/multivector.h, kDefaultTokenK).
+DEFAULT_TOKEN_K: int = _core.DEFAULT_TOKEN_K
+
 __all__ = ["MultiVectorIndex", "ColbertPrf", "maxsim_rerank", "build_multivector_index", "kmeans",
            "excluded_token_ids"]
 
@@ -143,13 +147,13 @@ class MultiVectorIndex:
         """Exact weighted MaxSim of one (tokens, dim) query against documents ``docs``."""
         return self._impl.score(np.asarray(query, dtype=np.float32), np.asarray(docs, dtype=np.int64), weights)
 
-    def candidates(self, queries: Queries, token_k: int = 100, *, ef_search: int = 0,
+    def candidates(self, queries: Queries, token_k: int = DEFAULT_TOKEN_K, *, ef_search: int = 0,
                    num_threads: int = 0) -> List[np.ndarray]:
         """Candidate document ids of each query (sorted): the documents of the ``token_k`` nearest
         token rows of every query token."""
         return self._impl.candidates(_queries(queries), token_k, ef_search, num_threads)
 
-    def search(self, queries: Queries, k: int = 1000, *, token_k: int = 100,
+    def search(self, queries: Queries, k: int = 1000, *, token_k: int = DEFAULT_TOKEN_K,
                weights: Optional[Sequence[Optional[np.ndarray]]] = None, ef_search: int = 0,
                num_threads: int = 0) -> Ranked:
         """End-to-end retrieval: candidates from the token index, then exact MaxSim; returns
@@ -215,22 +219,27 @@ class ColbertPrf:
     """ColBERT-PRF (defaults fb_docs=3, k=24 clusters, fb_embs=10, beta=1, as the paper and
     pyterrier_colbert's ``ColBERTFactory.prf``).
 
-    mode="rerank": the expanded query re-scores the first-pass candidates; mode="rank": new
+    mode="rerank": the expanded query re-scores the whole first-pass candidate set, as
+    pyterrier_colbert's reranker (whose first pass is not cut): with ``candidates="all"``
+    (default) the documents of the given first pass together with the original query's
+    end-to-end candidates (the ``token_k`` nearest document tokens of each query token), with
+    ``candidates="input"`` only the given first pass (e.g. a BM25 list). mode="rank": new
     end-to-end retrieval with the expanded query (candidate generation ignores the weights),
     then exact weighted MaxSim. k-means is seeded (``seed``, default 42) and deterministic.
     """
 
     def __init__(self, fb_docs: int = 3, k: int = 24, fb_embs: int = 10, beta: float = 1.0, *,
-                 mode: str = "rerank", neighbours: int = 10, seed: int = 42, max_iter: int = 300,
-                 tol: float = 1e-4):
+                 mode: str = "rerank", candidates: str = "all", neighbours: int = 10, seed: int = 42,
+                 max_iter: int = 300, tol: float = 1e-4):
         self._impl = _core.ColbertPrf(fb_docs=fb_docs, k=k, fb_embs=fb_embs, beta=beta, neighbours=neighbours,
-                                      seed=seed, max_iter=max_iter, tol=tol, mode=mode)
+                                      seed=seed, max_iter=max_iter, tol=tol, mode=mode, candidates=candidates)
 
     fb_docs = property(lambda self: self._impl.fb_docs)
     k = property(lambda self: self._impl.k)
     fb_embs = property(lambda self: self._impl.fb_embs)
     beta = property(lambda self: self._impl.beta)
     mode = property(lambda self: self._impl.mode)
+    candidates = property(lambda self: self._impl.candidates)
     seed = property(lambda self: self._impl.seed)
 
     def expand(self, index: MultiVectorIndex, queries: Queries, first_pass, *,
@@ -250,11 +259,13 @@ class ColbertPrf:
                                  doc_vectors=doc_vectors, num_threads=num_threads)
 
     def run(self, index: MultiVectorIndex, queries: Queries, first_pass, k: int = 1000, *,
-            token_k: int = 100, ef_search: int = 0, encoder=None, texts: Optional[Sequence[str]] = None,
+            token_k: int = DEFAULT_TOKEN_K, ef_search: int = 0, encoder=None, texts: Optional[Sequence[str]] = None,
             weights: Optional[Sequence[Optional[np.ndarray]]] = None, num_threads: int = 0) -> Ranked:
-        """Expands each query from its first-pass ranking and reranks (mode "rerank": the
-        first-pass candidates) or retrieves again (mode "rank"); returns ``(scores, ids)`` (n, k).
-        Documents not in ``index`` are encoded on the fly with ``encoder`` from ``texts``."""
+        """Expands each query from its first-pass ranking and reranks (mode "rerank": the whole
+        first-pass candidate set, see ``candidates``) or retrieves again (mode "rank"); returns
+        ``(scores, ids)`` (n, k). ``token_k`` (default 1000, pyterrier_colbert's faiss_depth)
+        drives candidate generation in both modes. Documents not in ``index`` are encoded on
+        the fly with ``encoder`` from ``texts``."""
         fp = _id_lists(first_pass)
         needed = [ids[ids >= 0] if self.mode == "rerank" else ids[ids >= 0][: self.fb_docs] for ids in fp]
         doc_ids, doc_vectors = _given_docs(index, needed, encoder, texts, 32)
@@ -264,7 +275,7 @@ class ColbertPrf:
 
     def __repr__(self) -> str:
         return (f"ColbertPrf(fb_docs={self.fb_docs}, k={self.k}, fb_embs={self.fb_embs}, beta={self.beta:g}, "
-                f"mode={self.mode!r})")
+                f"mode={self.mode!r}, candidates={self.candidates!r})")
 
 
 _UNUSED = re.compile(r"^\[unused\d+\]$")

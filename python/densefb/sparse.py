@@ -18,8 +18,9 @@ What it reproduces (defaults as Pyserini's ``LuceneSearcher``):
 
   with N the number of documents that have at least one indexed term, dl the number of
   indexed tokens (stop words removed), avgdl = sum(dl) / N, and w_t the number of times t
-  occurs in the analysed query (as Lucene's bag-of-words BooleanQuery). Document lengths are
-  exact by default; ``lucene_norms=True`` quantises them to Lucene's 1-byte norms.
+  occurs in the analysed query (as Lucene's bag-of-words BooleanQuery). By default dl is
+  quantised as Lucene's 1-byte norms store it (``lucene_norms=True``, what Anserini and
+  Pyserini score with; avgdl stays exact); ``lucene_norms=False`` uses exact lengths.
 * RM3 as Pyserini's Python port (``fb_terms=10, fb_docs=10, original_query_weight=0.5``,
   ``filter_terms=True``): see :meth:`Bm25Index.rm3_query`.
 
@@ -39,6 +40,9 @@ import numpy as np
 
 from densefb import _core
 from densefb._core import Corpus, Run, make_run
+
+# Default of ``lucene_norms`` (quantised document lengths), from the C++ Bm25Params.
+DEFAULT_LUCENE_NORMS: bool = _core.BM25_DEFAULT_LUCENE_NORMS
 
 __all__ = [
     "Bm25Index",
@@ -125,7 +129,7 @@ class Bm25Index:
     def build(cls, corpus_or_texts: Union[Corpus, Sequence[str], Sequence[Tuple[str, str]]],
               k1: float = 0.9, b: float = 0.4, stopwords: bool = True, stemmer: str = "porter",
               num_threads: int = 0, ids: Optional[Sequence[str]] = None,
-              lucene_norms: bool = False) -> "Bm25Index":
+              lucene_norms: bool = DEFAULT_LUCENE_NORMS) -> "Bm25Index":
         """Indexes a collection.
 
         Args:
@@ -139,8 +143,8 @@ class Bm25Index:
             num_threads: analysis threads, 0 = all cores (default). The index is identical
                 whatever the thread count.
             ids: document ids for a sequence of texts (default ``"0"``, ``"1"``, ...).
-            lucene_norms: quantise document lengths as Lucene's 1-byte norms (default False:
-                exact lengths).
+            lucene_norms: quantise document lengths as Lucene's 1-byte norms, as Anserini
+                and Pyserini score (default True); False: exact lengths. Saved with the index.
         Returns:
             The index. ValueError on invalid parameters.
         """
@@ -222,6 +226,11 @@ class Bm25Index:
     @property
     def b(self) -> float:
         return self._index.b
+
+    @property
+    def lucene_norms(self) -> bool:
+        """True if document lengths are quantised as Lucene's norms (False: exact)."""
+        return self._index.lucene_norms
 
     @property
     def stopwords(self) -> bool:

@@ -178,14 +178,25 @@ std::optional<BadEntry> FindBadEntry(const std::vector<Item>& list) {
   return std::nullopt;
 }
 
-// Sorts best first and keeps the best `depth` entries (0 = all).
-void RankAndCut(std::vector<Item>& list, std::int64_t depth) {
+bool ByRank(const Spec& spec) { return spec.kind == Kind::kRrf || spec.kind == Kind::kBorda; }
+
+// Sorts best first; for the score methods normalises the scores over the WHOLE list (as
+// Pyserini rescores a run before its merge reads the top `depth`); then keeps the best
+// `depth` entries (0 = all). The normalisations are monotone, so the order is unchanged.
+void RankNormalizeAndCut(std::vector<Item>& list, const Spec& spec, std::vector<double>& buffer) {
   std::sort(list.begin(), list.end(), ItemBefore);
-  if (depth > 0 && static_cast<std::int64_t>(list.size()) > depth) list.resize(depth);
+  if (!ByRank(spec) && spec.normalization != Normalization::kNone) {
+    buffer.resize(list.size());
+    for (std::size_t r = 0; r < list.size(); ++r) buffer[r] = list[r].score;
+    NormalizeScores(absl::MakeSpan(buffer), spec.normalization);
+    for (std::size_t r = 0; r < list.size(); ++r) list[r].score = buffer[r];
+  }
+  if (spec.depth > 0 && static_cast<std::int64_t>(list.size()) > spec.depth) list.resize(spec.depth);
 }
 
-// Fuses one query's lists (each already ranked and cut to depth, ids unique, scores finite).
-// Returns the union of the lists with fused scores, ranked best first (not cut to top).
+// Fuses one query's lists (each already ranked, normalised for the score methods and cut to
+// depth; ids unique, scores finite). Returns the union of the lists with fused scores, ranked
+// best first (not cut to top).
 std::vector<Item> FuseQuery(const std::vector<std::vector<Item>>& lists, const Spec& spec) {
   const std::size_t n = lists.size();
   absl::flat_hash_map<std::int64_t, std::size_t> slot_of;
@@ -201,7 +212,7 @@ std::vector<Item> FuseQuery(const std::vector<std::vector<Item>>& lists, const S
   // the candidate in list i; NaN where the list lacks it.
   std::vector<double> value(n * u, kAbsent);
   std::vector<double> fill(n, 0.0);  // what an absent candidate gets from list i (interpolation)
-  const bool by_rank = spec.kind == Kind::kRrf || spec.kind == Kind::kBorda;
+  const bool by_rank = ByRank(spec);
   std::vector<double> v;
   for (std::size_t i = 0; i < n; ++i) {
     const auto& list = lists[i];
@@ -209,11 +220,8 @@ std::vector<Item> FuseQuery(const std::vector<std::vector<Item>>& lists, const S
     for (std::size_t r = 0; r < list.size(); ++r) {
       v[r] = by_rank ? static_cast<double>(r + 1) : list[r].score;
     }
-    if (!by_rank) {
-      NormalizeScores(absl::MakeSpan(v), spec.normalization);
-      if (spec.missing == MissingScore::kMin && !v.empty()) {
-        fill[i] = *std::min_element(v.begin(), v.end());
-      }
+    if (!by_rank && spec.missing == MissingScore::kMin && !v.empty()) {
+      fill[i] = *std::min_element(v.begin(), v.end());  // the kept list's minimum, normalised
     }
     for (std::size_t r = 0; r < list.size(); ++r) value[i * u + slot_of[list[r].id]] = v[r];
   }
@@ -291,6 +299,7 @@ absl::StatusOr<BatchRanking> FuseBatch(absl::Span<const BatchRanking* const> inp
   BatchRanking fused;
   fused.lists.resize(num_queries);
   std::vector<std::vector<Item>> lists(inputs.size());
+  std::vector<double> buffer;
   for (std::size_t q = 0; q < num_queries; ++q) {
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       const Ranking& in = inputs[i]->lists[q];
@@ -306,7 +315,7 @@ absl::StatusOr<BatchRanking> FuseBatch(absl::Span<const BatchRanking* const> inp
                 : absl::StrCat("fusion input ", i, ", query row ", q, ": document id ", bad->id,
                                " has a non-finite score (", FormatNumber(bad->score), ")"));
       }
-      RankAndCut(list, spec.depth);
+      RankNormalizeAndCut(list, spec, buffer);
     }
     const std::vector<Item> items = FuseQuery(lists, spec);
     Ranking& out = fused.lists[q];
@@ -332,6 +341,7 @@ absl::StatusOr<Run> FuseRunList(absl::Span<const Run* const> runs, const Options
   }
 
   std::vector<std::vector<Item>> lists(runs.size());
+  std::vector<double> buffer;
   std::vector<absl::string_view> names;
   absl::flat_hash_map<absl::string_view, std::int64_t> local_id;
   for (std::size_t q = 0; q < fused.num_queries(); ++q) {
@@ -366,7 +376,7 @@ absl::StatusOr<Run> FuseRunList(absl::Span<const Run* const> runs, const Options
                                "\": document \"", doc, "\" has a non-finite score (",
                                FormatNumber(bad->score), ")"));
       }
-      RankAndCut(list, spec.depth);
+      RankNormalizeAndCut(list, spec, buffer);
     }
     std::vector<Item> items = FuseQuery(lists, spec);
     if (spec.top > 0 && static_cast<std::int64_t>(items.size()) > spec.top) items.resize(spec.top);
@@ -404,6 +414,9 @@ absl::string_view NormalizationName(Normalization n) {
   return "unknown";
 }
 
+// ranx's floor on the denominator of the sum normalisation.
+constexpr double kSumNormFloor = 1e-9;
+
 void NormalizeScores(absl::Span<double> scores, Normalization n) {
   if (scores.empty() || n == Normalization::kNone) return;
   const auto [lo_it, hi_it] = std::minmax_element(scores.begin(), scores.end());
@@ -437,9 +450,12 @@ void NormalizeScores(absl::Span<double> scores, Normalization n) {
       return;
     }
     case Normalization::kSum: {
+      // ranx's sum_norm (Montague & Aslam 2001): shifted to a minimum of 0, then divided by
+      // the shifted sum, floored at 1e-9 as ranx does; an all-equal list is all 0.
       double total = 0;
-      for (double s : scores) total += s;
-      for (double& s : scores) s = total == 0 ? 0.0 : s / total;
+      for (double s : scores) total += s - lo;
+      const double denominator = std::max(total, kSumNormFloor);
+      for (double& s : scores) s = (s - lo) / denominator;
       return;
     }
   }

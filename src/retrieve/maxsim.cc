@@ -1,4 +1,5 @@
 // MaxSimRetriever (include/densefb/retrievers.h): end-to-end late-interaction retrieval.
+#include <algorithm>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -11,7 +12,7 @@ namespace densefb {
 const ParamTable<MaxSimRetriever::Config>& MaxSimRetriever::Params() {
   static const auto* table = new ParamTable<Config>(
       ParamTable<Config>("maxsim")
-          .Integer("k", &Config::k, 1, 1 << 30, "documents retrieved per query")
+          .Integer("k", &Config::k, 0, 1 << 30, "documents retrieved per query; 0 = every candidate")
           .Integer("token_k", &Config::token_k, 1, 1 << 20,
                    "nearest document tokens per query token (candidate generation)")
           .Integer("ef_search", &Config::ef_search, 0, 1 << 20,
@@ -43,7 +44,8 @@ absl::StatusOr<BatchRanking> MaxSimRetriever::Retrieve(QueryState& queries) cons
   DENSEFB_RETURN_IF_ERROR(queries.EnsureTokenQueries(encoder_.get(), "maxsim"));
   if (queries.size() == 0) return BatchRanking{};
   MultiVectorSearchOptions o;
-  o.k = static_cast<int>(config_.k);
+  o.k = static_cast<int>(config_.k > 0 ? std::min<std::int64_t>(config_.k, index_->size())
+                                        : std::max<std::int64_t>(index_->size(), 1));
   o.token_k = config_.token_k;
   o.ef_search = config_.ef_search;
   o.num_threads = queries.options.num_threads;

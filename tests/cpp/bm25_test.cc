@@ -204,18 +204,43 @@ TEST_CASE("BM25 on a tiny corpus equals the formula computed by hand") {
   CHECK_FALSE(Bm25Index::Build(Strings{}, Strings{"x"}, {{}, {0.9f, 2.0f}, 0}).ok());  // b > 1
 }
 
-TEST_CASE("Lucene norm quantisation is available as an option") {
-  // A 100-token document: Lucene stores its length as 96 (SmallFloat.intToByte4).
+TEST_CASE("Lucene norm quantisation is the default; exact lengths are an option; files keep the flag") {
+  // A 100-token document: Lucene stores its length as 96 (SmallFloat.intToByte4); avgdl is exact.
   std::string long_doc;
   for (int i = 0; i < 99; ++i) long_doc += "filler" + std::to_string(i) + " ";
   long_doc += "target";
-  Bm25BuildOptions options;
-  options.bm25.lucene_norms = true;
-  const auto index = Bm25Index::Build(Strings{}, Strings{long_doc, "target short"}, options).value();
+  const Strings texts = {long_doc, "target short"};
   const double avgdl = 102.0 / 2;
-  const auto s = index->Score("target", std::vector<std::int64_t>{0, 1}).value();
+  CHECK(Bm25Params{}.lucene_norms);
+  const auto quantised = Bm25Index::Build(Strings{}, texts).value();
+  CHECK(quantised->params().lucene_norms);
+  const auto s = quantised->Score("target", std::vector<std::int64_t>{0, 1}).value();
   CHECK(s[0] == Approx(Bm25(1, 2, 2, 96, avgdl)).epsilon(1e-6));
   CHECK(s[1] == Approx(Bm25(1, 2, 2, 2, avgdl)).epsilon(1e-6));
+
+  Bm25BuildOptions exact_options;
+  exact_options.bm25.lucene_norms = false;
+  const auto exact = Bm25Index::Build(Strings{}, texts, exact_options).value();
+  const auto e = exact->Score("target", std::vector<std::int64_t>{0, 1}).value();
+  CHECK(e[0] == Approx(Bm25(1, 2, 2, 100, avgdl)).epsilon(1e-6));
+  CHECK(e[1] == s[1]);
+
+  // The flag is stored in the file and Load keeps it: an index saved with exact lengths (as
+  // every index built with the earlier default was) still scores with exact lengths.
+  const std::string dir = TempDir("bm25_norms");
+  REQUIRE(exact->Save(dir + "/exact").ok());
+  REQUIRE(quantised->Save(dir + "/quantised").ok());
+  const auto le = Bm25Index::Load(dir + "/exact").value();
+  const auto lq = Bm25Index::Load(dir + "/quantised").value();
+  CHECK_FALSE(le->params().lucene_norms);
+  CHECK(lq->params().lucene_norms);
+  CHECK(le->Score("target", std::vector<std::int64_t>{0}).value()[0] == e[0]);
+  CHECK(lq->Score("target", std::vector<std::int64_t>{0}).value()[0] == s[0]);
+  // SetParams switches either way.
+  Bm25Params p = le->params();
+  p.lucene_norms = true;
+  REQUIRE(le->SetParams(p).ok());
+  CHECK(le->Score("target", std::vector<std::int64_t>{0}).value()[0] == s[0]);
 }
 
 TEST_CASE("RM3 expansion of a tiny corpus by hand") {

@@ -55,9 +55,12 @@ TEST_CASE("normalisations of one list") {
   CHECK(v[1] == Approx(0).margin(1e-15));
   CHECK(v[2] == Approx(1.224744871391589));
 
-  v = {1, 2, 3, 4};
+  v = {1, 2, 3, 4};  // ranx's sum_norm: (s - 1) / (0 + 1 + 2 + 3)
   NormalizeScores(absl::MakeSpan(v), Normalization::kSum);
-  CHECK(v == std::vector<double>{0.1, 0.2, 0.3, 0.4});
+  CHECK(v[0] == 0);
+  CHECK(v[1] == Approx(1.0 / 6));
+  CHECK(v[2] == Approx(2.0 / 6));
+  CHECK(v[3] == Approx(3.0 / 6));
 
   v = {1, 2, 3};
   NormalizeScores(absl::MakeSpan(v), Normalization::kCenteredMinMax);  // (s - 2) / 2
@@ -79,8 +82,12 @@ TEST_CASE("normalisations of degenerate lists") {
   CHECK(norm(constant, Normalization::kMinMax) == std::vector<double>{1, 1, 1});  // Pyserini
   CHECK(norm(constant, Normalization::kZScore) == std::vector<double>{0, 0, 0});
   CHECK(norm(constant, Normalization::kCenteredMinMax) == std::vector<double>{0, 0, 0});
-  CHECK(norm({2, 2}, Normalization::kSum) == std::vector<double>{0.5, 0.5});
-  CHECK(norm({1, -1}, Normalization::kSum) == std::vector<double>{0, 0});  // sum 0
+  CHECK(norm({2, 2}, Normalization::kSum) == std::vector<double>{0, 0});  // all equal: 0, as ranx
+  CHECK(norm({1, -1}, Normalization::kSum) == std::vector<double>{1, 0});  // shifted by the min
+  // ranx floors the denominator at 1e-9: a spread below it is not blown up.
+  const auto tiny = norm({1e-12, 0}, Normalization::kSum);
+  CHECK(tiny[0] == Approx(1e-3));
+  CHECK(tiny[1] == 0);
   CHECK(norm({0.7}, Normalization::kMinMax) == std::vector<double>{1});
   CHECK(norm({}, Normalization::kZScore).empty());
 
@@ -200,6 +207,21 @@ TEST_CASE("depth cuts the inputs, top cuts the output, queries stay aligned") {
   rrf.depth = 0;
   rrf.top = 2;
   CheckList(FuseOk({&kL1, &kL2}, rrf), {{2, 5.0 / 6}, {1, 0.75}});
+
+  // Score methods normalise over the whole list, then cut (Pyserini's order): with depth 2,
+  // L1 -> min-max of {3, 2, 1} = {1: 1, 2: .5, 3: 0} -> {1: 1, 2: .5}, L2 -> {2: 1, 4: .5};
+  // combsum = {2: 1.5, 1: 1, 4: .5}. Cutting first would give {2: 1, 1: 1, 4: 0}.
+  CombOptions comb;
+  comb.depth = 2;
+  CheckList(FuseOk({&kL1, &kL2}, comb), {{2, 1.5}, {1, 1}, {4, 0.5}});
+  InterpolationOptions interp;
+  interp.depth = 2;
+  interp.missing = MissingScore::kMin;  // the minimum of the cut, normalised list: .5 each
+  CheckList(FuseOk({&kL1, &kL2}, interp), {{1, 1.5}, {2, 1.5}, {4, 1.0}});  // tie: smaller id
+  // Rank methods do not depend on the order: ranks in the cut list are the ranks in the list.
+  rrf.top = 0;
+  rrf.depth = 2;  // L1 -> {1: 1, 2: 2}, L2 -> {2: 1, 4: 2}
+  CheckList(FuseOk({&kL1, &kL2}, rrf), {{2, 1.0 / 3 + 0.5}, {1, 0.5}, {4, 1.0 / 3}});
 
   // two queries, the second empty in one input
   BatchRanking a{{{{1, 1.f}}, {{5, 2.f}, {6, 1.f}}}};

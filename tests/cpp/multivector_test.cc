@@ -410,15 +410,43 @@ TEST_CASE("ColBERT-PRF expands with IDF-ranked centroids and reranks", "[multive
     CHECK(e.expansion_token_ids[i] == tokens[order[i]]);
   }
   for (int i = 0; i < 4; ++i) CHECK(e.weights[i] == 1.0f);
-  // Rerank mode re-scores exactly the first-pass candidates with the expanded query.
-  auto reranked = *prf.Run(src, queries, first, o);
-  std::set<std::int64_t> a, b;
-  for (auto& d : first.lists[0]) a.insert(d.id);
+  // Rerank mode re-scores the whole first-pass candidate set with the expanded query: the
+  // first pass (cut to o.k = 15) plus the original query's end-to-end candidates (token_k).
+  CHECK(MultiVectorSearchOptions{}.token_k == 1000);  // pyterrier_colbert's faiss_depth
+  CHECK(ColbertPrfConfig{}.rerank_candidates == ColbertPrfConfig::RerankCandidates::kAllCandidates);
+  const BatchRanking pool = *index->Candidates(queries, o);
+  MultiVectorSearchOptions all = o;
+  all.k = 1000;
+  auto reranked = *prf.Run(src, queries, first, all);
+  std::set<std::int64_t> a, b, first_ids;
+  for (auto& d : first.lists[0]) first_ids.insert(d.id);
+  a = first_ids;
+  for (auto& d : pool.lists[0]) a.insert(d.id);
   for (auto& d : reranked.lists[0]) b.insert(d.id);
   CHECK(a == b);
+  CHECK(a.size() > first_ids.size());  // the cut first pass alone would miss some
   for (auto& d : reranked.lists[0]) {
     CHECK(d.score == Approx(ReferenceMaxSim(e.vectors, e.weights, toy.docs[d.id].vectors)).margin(1e-4));
   }
+  // The same top 15 as from an uncut first pass.
+  MultiVectorSearchOptions uncut = o;
+  uncut.k = 1000;
+  const BatchRanking first_uncut = *index->Search(queries, uncut);
+  const BatchRanking top = *prf.Run(src, queries, first, o);
+  const BatchRanking top_uncut = *prf.Run(src, queries, first_uncut, o);
+  REQUIRE(top.lists[0].size() == 15);
+  REQUIRE(top_uncut.lists[0].size() == 15);
+  for (std::size_t i = 0; i < 15; ++i) {
+    CHECK(top.lists[0][i].id == top_uncut.lists[0][i].id);
+    CHECK(top.lists[0][i].score == top_uncut.lists[0][i].score);
+  }
+  // candidates = kInput re-scores exactly the given first pass.
+  ColbertPrfConfig input_cfg = cfg;
+  input_cfg.rerank_candidates = ColbertPrfConfig::RerankCandidates::kInput;
+  auto input_only = *(*ColbertPrf::Create(input_cfg)).Run(src, queries, first, all);
+  std::set<std::int64_t> c;
+  for (auto& d : input_only.lists[0]) c.insert(d.id);
+  CHECK(c == first_ids);
   // Rank mode retrieves again.
   cfg.mode = ColbertPrfConfig::Mode::kRank;
   auto ranker = *ColbertPrf::Create(cfg);

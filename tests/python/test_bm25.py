@@ -166,7 +166,8 @@ def reference_tokens(text):
 
 @pytest.fixture(scope="module")
 def index(scifact):
-    return Bm25Index.build(scifact.corpus)
+    # exact document lengths, so that scores can be checked against the plain formula
+    return Bm25Index.build(scifact.corpus, lucene_norms=False)
 
 
 @pytest.fixture(scope="module")
@@ -256,8 +257,18 @@ def test_scores_equal_formula_on_scifact(scifact, index, doc_terms):
     print(f"\nBM25 max |score - formula| over 30 queries x top-100: {max_diff:.2e}")
 
 
-def test_lucene_norms_option_matches_quantized_formula(scifact, doc_terms):
-    index = Bm25Index.build(scifact.corpus, lucene_norms=True)
+def test_default_lucene_norms_match_quantized_formula(scifact, doc_terms, tmp_path):
+    index = Bm25Index.build(scifact.corpus)  # the default: Lucene's quantised norms
+    assert index.lucene_norms and densefb.sparse.DEFAULT_LUCENE_NORMS is True
+    explicit = Bm25Index.build(scifact.corpus, lucene_norms=True)
+    queries = scifact.queries.texts[:20]
+    for a, b in zip(index.search(queries, k=50), explicit.search(queries, k=50)):
+        np.testing.assert_array_equal(a, b)
+    # the flag is saved with the index; an exact-length file loads as exact
+    index.save(tmp_path / "q")
+    Bm25Index.build(scifact.corpus, lucene_norms=False).save(tmp_path / "e")
+    assert Bm25Index.load(tmp_path / "q").lucene_norms is True
+    assert Bm25Index.load(tmp_path / "e").lucene_norms is False
     lengths = np.array([lucene_quantized_length(len(t)) for t in doc_terms], dtype=np.float64)
     assert lucene_quantized_length(40) == 40 and lucene_quantized_length(41) == 40
     assert lucene_quantized_length(100) == 96
@@ -268,7 +279,7 @@ def test_lucene_norms_option_matches_quantized_formula(scifact, doc_terms):
 
 
 def test_other_parameters_and_weighted_queries(scifact, doc_terms):
-    index = Bm25Index.build(scifact.corpus, k1=1.2, b=0.75)
+    index = Bm25Index.build(scifact.corpus, k1=1.2, b=0.75, lucene_norms=False)
     text = scifact.queries.texts[3]
     ref = formula_scores(doc_terms, index.analyze(text), k1=1.2, b=0.75)
     ids = np.flatnonzero(ref)
@@ -325,7 +336,7 @@ def test_scifact_effectiveness_matches_pyserini(scifact, index):
     run = index.search_run(scifact.queries.texts, scifact.queries.ids, k=1000, remove_query=True)
     t_bm25 = time.perf_counter() - t0
     bm25 = densefb.evaluate(run, scifact.qrels, measures)
-    lucene = Bm25Index.build(scifact.corpus, lucene_norms=True)
+    lucene = Bm25Index.build(scifact.corpus)  # default: Lucene's norms
     bm25_lucene = densefb.evaluate(
         lucene.search_run(scifact.queries.texts, scifact.queries.ids, k=1000, remove_query=True),
         scifact.qrels, measures)

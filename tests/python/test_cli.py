@@ -84,6 +84,7 @@ def test_index_folder_and_manifest(scifact_index, scifact, scifact_vectors, shar
     assert manifest["dense"]["kind"] == "flat" and manifest["dense"]["metric"] == "ip"
     assert manifest["dense"]["num_vectors"] == 5183
     assert manifest["bm25"]["k1"] == 0.9 and manifest["bm25"]["b"] == 0.4
+    assert manifest["bm25"]["lucene_norms"] is True  # Lucene's quantised norms by default
     assert (scifact_index / "docids.txt").read_text().split("\n")[:-1] == list(scifact.corpus.ids)
     index = densefb.FlatIndex.load(scifact_index / "dense.flat")
     docs, _ = scifact_vectors

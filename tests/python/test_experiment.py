@@ -299,7 +299,7 @@ def test_experiment_outputs_and_sidecars(scifact, scifact_result, tmp_path):
             assert side["resources"]["dense_index"]["ntotal"] == 5183
         if "bm25" in s.spec:
             assert side["resources"]["bm25"]["params"] == {
-                "k1": 0.9, "b": 0.4, "stopwords": True, "stemmer": "porter", "lucene_norms": False}
+                "k1": 0.9, "b": 0.4, "stopwords": True, "stemmer": "porter", "lucene_norms": True}
         # The file evaluates to the table's numbers.
         assert densefb.evaluate(str(run_path), scifact.qrels, ["nDCG@10"])["nDCG@10"] == \
             pytest.approx(s.means["nDCG@10"], abs=1e-9)

@@ -25,9 +25,8 @@ def ref_normalize(s: np.ndarray, how: str) -> np.ndarray:
         return np.ones_like(s) if hi == lo else (s - lo) / (hi - lo)
     if how == "zscore":
         return np.zeros_like(s) if hi == lo else (s - s.mean()) / s.std()
-    if how == "sum":
-        total = s.sum()
-        return np.zeros_like(s) if total == 0 else s / total
+    if how == "sum":  # ranx's sum_norm: shifted by the min, denominator floored at 1e-9
+        return (s - lo) / max((s - lo).sum(), 1e-9)
     if how == "centered-minmax":
         return np.zeros_like(s) if hi == lo else (s - (lo + hi) / 2) / (hi - lo)
     raise ValueError(how)
@@ -49,15 +48,21 @@ def ref_fuse(runs, method, k=60.0, weights=None, normalization="minmax", missing
     qids = list(dict.fromkeys(q for r in runs for q in r))
     out = {}
     for q in qids:
-        ranked = [ref_rank(r.get(q, {}), depth) for r in runs]
-        cands = sorted({d for ids, _ in ranked for d in ids})
-        col = {d: j for j, d in enumerate(cands)}
-        m = np.full((n, len(cands)), np.nan)
-        for i, (ids, scores) in enumerate(ranked):
+        # score methods: normalised over the whole list, then cut to depth (Pyserini's order)
+        ranked = []
+        for r in runs:
+            ids, scores = ref_rank(r.get(q, {}))
             if method in ("rrf", "borda"):
                 values = np.arange(1, len(ids) + 1, dtype=np.float64)
             else:
                 values = ref_normalize(scores, normalization)
+            if depth:
+                ids, values = ids[:depth], values[:depth]
+            ranked.append((ids, values))
+        cands = sorted({d for ids, _ in ranked for d in ids})
+        col = {d: j for j, d in enumerate(cands)}
+        m = np.full((n, len(cands)), np.nan)
+        for i, (ids, values) in enumerate(ranked):
             m[i, [col[d] for d in ids]] = values
         present = ~np.isnan(m)
         if method == "rrf":
@@ -321,9 +326,64 @@ def test_ranx_run_is_accepted_and_differences_are_as_documented(ranx_inputs):
     assert normalize(flat, "minmax").to_dict() == {"q": {"a": 1.0, "b": 1.0}}
     assert ranx.fuse([ranx.Run(flat), ranx.Run(flat)], norm="min-max", method="sum").to_dict() == \
         {"q": {"a": 0.0, "b": 0.0}}
-    # ranx's "sum" normalisation is (s - min) / sum(s - min); ours is s / sum(s)
+    # "sum" is ranx's (s - min) / sum(s - min); an all-equal list is 0 in both
     three = {"q": {"a": 1.0, "b": 2.0, "c": 3.0}}
-    assert normalize(three, "sum").to_dict()["q"] == pytest.approx({"a": 1 / 6, "b": 2 / 6, "c": 3 / 6})
+    assert normalize(three, "sum").to_dict()["q"] == pytest.approx({"a": 0.0, "b": 1 / 3, "c": 2 / 3})
+    assert normalize(flat, "sum").to_dict() == {"q": {"a": 0.0, "b": 0.0}}
+    assert ranx.fuse([ranx.Run(flat), ranx.Run(flat)], norm="sum", method="sum").to_dict() == \
+        {"q": {"a": 0.0, "b": 0.0}}
+
+
+@pytest.fixture(scope="module")
+def bm25_and_dense(scifact, runs):
+    """A real run pair: SciFact BM25 (100 deep) and exact dense retrieval (100 deep), restricted
+    to the queries where neither list has tied scores (ranx orders ties arbitrarily)."""
+    from densefb.sparse import Bm25Index
+    bm25 = Bm25Index.build(scifact.corpus).search_run(scifact.queries.texts, scifact.queries.ids, k=100)
+    dicts = [bm25.to_dict(), runs[0].to_dict()]
+    keep = [q for q in dicts[1]
+            if all(q in d and len(set(d[q].values())) == len(d[q]) for d in dicts)]
+    assert len(keep) >= 100  # BM25 ties (same tf and length) rule out about half
+    return [{q: d[q] for q in keep} for d in dicts]
+
+
+@pytest.mark.parametrize("ours,theirs,params", [
+    ("combsum", "sum", None), ("combmnz", "mnz", None), ("combmax", "max", None),
+    ("interpolation", "wsum", {"weights": [0.3, 0.7]}),
+])
+def test_sum_normalisation_matches_ranx_on_bm25_and_dense(bm25_and_dense, ours, theirs, params):
+    ranx = pytest.importorskip("ranx")
+    sub = bm25_and_dense
+    extra = {"weights": params["weights"], "missing": "zero"} if params else {}
+    got = fuse(sub, ours, normalization="sum", top=0, **extra)
+    want = ranx.fuse([ranx.Run(d) for d in sub], norm="sum", method=theirs, params=params or {})
+    ranx_compare(f"{ours}/sum/bm25+dense", got, want)
+    # and the normalisation alone, per query
+    for d in sub:
+        ours_n = normalize(d, "sum").to_dict()
+        theirs_n = ranx.normalize(ranx.Run(d), "sum").to_dict()
+        for q in d:
+            assert max(abs(ours_n[q][doc] - s) for doc, s in theirs_n[q].items()) < 1e-12
+
+
+def test_normalisation_comes_before_the_depth_cut():
+    """Score methods normalise the whole list, then cut it to depth (as Pyserini); rank
+    methods are the same either way."""
+    a = {"q": {"d1": 10.0, "d2": 6.0, "d3": 5.0, "d4": 0.0}}
+    b = {"q": {"d2": 1.0, "d5": 0.5, "d6": 0.0}}
+    got = dict(scores(fuse([a, b], "combsum", normalization="minmax", depth=2, top=0)))
+    # a -> min-max over all four {d1: 1, d2: .6, d3: .5, d4: 0}, cut {d1: 1, d2: .6};
+    # b -> {d2: 1, d5: .5, d6: 0}, cut {d2: 1, d5: .5}. (Cut first, d2 would get 0 + 1.)
+    assert got == pytest.approx({"d2": 1.6, "d1": 1.0, "d5": 0.5})
+    assert dict(scores(fuse([a, b], "combsum", normalization="sum", depth=2, top=0))) == pytest.approx(
+        {"d1": 10 / 21 + 0.0, "d2": 6 / 21 + 1 / 1.5, "d5": 0.5 / 1.5})
+    # the same as normalising first by hand and fusing without a depth
+    pre = [normalize(a, "minmax").to_dict(), normalize(b, "minmax").to_dict()]
+    cut = [{"q": dict(sorted(r["q"].items(), key=lambda x: -x[1])[:2])} for r in pre]
+    assert got == pytest.approx(dict(scores(fuse(cut, "combsum", normalization="none", top=0))))
+    # rank methods: ranks in the cut list are the ranks in the whole list
+    rrf = dict(scores(fuse([a, b], "rrf", k=1, depth=2, top=0)))
+    assert rrf == pytest.approx({"d1": 1 / 2, "d2": 1 / 3 + 1 / 2, "d5": 1 / 3})
 
 
 # ---- hand-computed cases -------------------------------------------------------------------

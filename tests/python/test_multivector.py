@@ -285,6 +285,7 @@ def test_colbert_prf_matches_numpy_reference(index, tokens, excluded, mode):
     excluded_set = set(excluded)
     n = len(docs)
     _, got_ids = prf.run(index, queries, first, k=100, token_k=32)
+    cands = index.candidates(queries, token_k=32)
     for qi, q in enumerate(queries):
         fb = np.concatenate([docs[d] for d in first[qi][:fb_docs]])
         centroids, _ = ref_kmeans(fb, k)
@@ -312,15 +313,41 @@ def test_colbert_prf_matches_numpy_reference(index, tokens, excluded, mode):
         np.testing.assert_allclose(vectors, want_vectors, atol=1e-6)
         np.testing.assert_allclose(weights, want_weights, rtol=1e-6)
         assert exp_tokens.tolist() == [toks[c] for c in order]
-        # Scores: weighted MaxSim of the expanded query over the first-pass candidates (rerank)
-        # or over all documents (rank, compared on the returned documents).
+        # Scores: weighted MaxSim of the expanded query over the whole first-pass candidate set
+        # (rerank: the 100-deep first pass plus the original query's token_k candidates) or
+        # over all documents (rank, compared on the returned documents).
         ref = {d: ref_maxsim(want_vectors, docs[d], want_weights) for d in range(n)}
-        pool = first[qi][first[qi] >= 0] if mode == "rerank" else np.arange(n)
-        want_order = sorted(pool.tolist(), key=lambda d: (-ref[d], d))[:10]
+        pool = np.union1d(first[qi][first[qi] >= 0], cands[qi]) if mode == "rerank" else np.arange(n)
+        want_order = sorted(pool.tolist(), key=lambda d: (-ref[d], d))
         got = got_ids[qi][:10].tolist()
-        assert len(set(got) & set(want_order)) >= 9
+        assert len(set(got) & set(want_order[:10])) >= 9
         if mode == "rerank":
-            assert set(got_ids[qi][got_ids[qi] >= 0].tolist()) == set(pool.tolist())
+            assert len(pool) > 100  # more than the cut first pass
+            returned = got_ids[qi][got_ids[qi] >= 0].tolist()
+            assert len(returned) == 100 and set(returned) <= set(pool.tolist())
+            assert len(set(returned) & set(want_order[:100])) >= 98
+
+
+def test_colbert_prf_reranker_scores_the_whole_first_pass(index, tokens):
+    """As pyterrier_colbert (whose first pass is not cut): the reranker's result does not
+    depend on how deep the maxsim first pass was kept; candidates="input" re-scores only the
+    given list. token_k defaults to 1000 (pyterrier_colbert's faiss_depth)."""
+    _, _, qs, _ = tokens
+    assert densefb.multivector.DEFAULT_TOKEN_K == 1000
+    prf = ColbertPrf(beta=0.5)
+    assert (prf.mode, prf.candidates) == ("rerank", "all")
+    queries = qs[:6]
+    _, shallow = index.search(queries, k=20, token_k=32)
+    _, deep = index.search(queries, k=len(index), token_k=32)
+    a = prf.run(index, queries, shallow, k=50, token_k=32)
+    b = prf.run(index, queries, deep, k=50, token_k=32)
+    np.testing.assert_array_equal(a[1], b[1])
+    np.testing.assert_array_equal(a[0], b[0])
+    only = ColbertPrf(beta=0.5, candidates="input").run(index, queries, shallow, k=50, token_k=32)
+    for i in range(len(queries)):
+        assert set(only[1][i][only[1][i] >= 0].tolist()) == set(shallow[i].tolist())
+    with pytest.raises(ValueError, match="candidates"):
+        ColbertPrf(candidates="some")
 
 
 def test_maxsim_rerank_encodes_missing_documents(tokens, encoder, scifact):
@@ -419,3 +446,8 @@ def test_pipeline_stages(index, encoder, scifact, tokens):
         densefb.Pipeline.parse("maxsim >> colbert_prf(k=8,fb_embs=10)")
     with pytest.raises(ValueError, match="mode"):  # not a parameter of the feedback model
         densefb.Pipeline.parse("maxsim >> colbert_prf(mode=rerank)")
+    # default candidate depth: token_k 1000 (pyterrier_colbert's faiss_depth); k = 0 keeps every
+    # candidate, the set pyterrier_colbert's ColBERT-PRF reranker re-scores
+    assert densefb.Pipeline.parse("maxsim").spec == "maxsim(k=1000,token_k=1000,ef_search=0)"
+    assert densefb.Pipeline.parse("maxsim(k=0) >> colbert_prf >> rerank_maxsim").spec.startswith(
+        "maxsim(k=0,token_k=1000,ef_search=0) >> colbert_prf(")
