@@ -40,8 +40,8 @@ interp='interpolate(weights=[0.5,0.5],norm=minmax)'
   --dataset "$dataset" --model sentence-transformers/all-MiniLM-L6-v2 \
   --token-arg format=bert --token-arg doc_maxlen=180 --token-arg query_maxlen=32 \
   --pipeline 'maxsim' \
-  --pipeline 'maxsim >> colbert_prf(beta=1) >> rerank_maxsim' \
-  --pipeline 'maxsim >> colbert_prf(beta=0.5) >> rerank_maxsim' \
+  --pipeline 'maxsim(k=0) >> colbert_prf(beta=1) >> rerank_maxsim' \
+  --pipeline 'maxsim(k=0) >> colbert_prf(beta=0.5) >> rerank_maxsim' \
   --pipeline 'maxsim >> colbert_prf(beta=1) >> maxsim' \
   --pipeline 'dense >> rerank_maxsim' \
   --metrics nDCG@10 R@100 AP \
