@@ -467,17 +467,25 @@ void RegisterPipeline(py::module_& m) {
            py::arg("resources"), py::arg("query_ids"), py::arg("query_texts"), py::arg("k") = 1000,
            py::arg("num_threads") = 0, py::arg("encode_batch_size") = 32,
            py::arg("query_vectors") = py::none())
-      .def("rank", [](const Pipeline& p, const std::vector<std::string>& texts, std::int64_t k, int num_threads) {
+      .def("rank", [](const Pipeline& p, const std::vector<std::string>& texts, std::int64_t k, int num_threads,
+                      int encode_batch_size, std::optional<FloatArray> query_vectors) {
              std::vector<std::string> ids;
              for (std::size_t i = 0; i < texts.size(); ++i) ids.push_back(std::to_string(i));
              const Queries queries = MakeQueries(ids, texts);
              PipelineOptions options;
              options.k = k;
              options.num_threads = num_threads;
-             BatchRanking r = ValueOrRaise(WithoutGil([&] { return p.Run(queries, options); }));
+             options.encode_batch_size = encode_batch_size;
+             std::optional<RowMatrix> vectors;
+             if (query_vectors) {
+               const ConstMatrixView v = MatrixArg(*query_vectors, "query_vectors");
+               vectors = Eigen::Map<const RowMatrix>(v.data, v.rows, v.cols);
+             }
+             BatchRanking r = ValueOrRaise(WithoutGil([&] { return p.Run(queries, options, vectors ? &*vectors : nullptr); }));
              return ToArrays(r);
            },
            py::arg("query_texts"), py::arg("k") = 1000, py::arg("num_threads") = 0,
+           py::arg("encode_batch_size") = 32, py::arg("query_vectors") = py::none(),
            "Runs a bound pipeline; Faiss-style (scores, ids) arrays of document positions.")
       .def("__str__", &Pipeline::ToString);
 

@@ -225,6 +225,21 @@ class Pipeline:
         return self._p.run(resources._core, ids, texts, int(k), int(num_threads), int(batch_size),
                            vectors)
 
+    def rank(self, resources: Resources, queries: Union[QueriesLike, Sequence[str]], k: int = 1000, *,
+             num_threads: int = 0, batch_size: int = 32,
+             query_vectors: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """As :meth:`run`, returning Faiss-style ``(scores, ids)`` arrays of shape ``(n, k')``
+        (document positions, best first, padded with -inf / -1) instead of a Run: no document
+        names are needed. ``queries`` may also be a list of query texts."""
+        if not isinstance(resources, Resources):
+            raise TypeError(f"resources must be a densefb.Resources, not {type(resources).__name__}")
+        if isinstance(queries, (list, tuple)) and all(isinstance(q, str) for q in queries):
+            texts = list(queries)
+        else:
+            texts = _query_lists(queries)[1]
+        vectors = None if query_vectors is None else np.ascontiguousarray(query_vectors, dtype=np.float32)
+        return self._p.bind(resources._core).rank(texts, int(k), int(num_threads), int(batch_size), vectors)
+
     # -- composition --
 
     def __rshift__(self, other: Any) -> "Pipeline":

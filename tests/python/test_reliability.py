@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import densefb
-from densefb import AveragePrf, RocchioPrf, prf_search
+from densefb import AveragePRF, Dense, Resources, Rocchio
 
 
 def _max_main_thread_gap(fn):
@@ -56,10 +56,10 @@ OPS = {
     "hnsw": lambda s: s[1].search(s[3], 100, ef=128, num_threads=1),
     "bm25": lambda s: s[2].search(s[4], 100, num_threads=1),
     "rm3": lambda s: s[2].search(s[4], 100, num_threads=1, rm3={}),
-    "rocchio-flat": lambda s: prf_search(s[0], s[3], RocchioPrf(alpha=0.4, beta=0.6, topk=5), k=100,
-                                         num_threads=1),
-    "average-hnsw": lambda s: prf_search(s[1], s[3], AveragePrf(k=3), k=100, ef_search=128,
-                                         num_threads=1),
+    "rocchio-flat": lambda s: (Dense(k=100) >> Rocchio(alpha=0.4, beta=0.6, topk=5) >> Dense(k=100)).rank(
+        Resources(dense_index=s[0]), s[4], k=100, num_threads=1, query_vectors=s[3]),
+    "average-hnsw": lambda s: (Dense(k=100, ef_search=128) >> AveragePRF(k=3) >> Dense(k=100, ef_search=128)).rank(
+        Resources(dense_index=s[1]), s[4], k=100, num_threads=1, query_vectors=s[3]),
 }
 
 
@@ -132,7 +132,8 @@ def test_non_finite_numbers_are_rejected_with_the_position(shared):
         with pytest.raises(ValueError, match="infinite"):
             index.add(bad)
     with pytest.raises(ValueError, match="not finite in float32"):
-        prf_search(flat, queries[:2], RocchioPrf(alpha=1e300, beta=0.5, topk=2), k=10)
+        (Dense(k=10) >> Rocchio(alpha=1e300, beta=0.5, topk=2) >> Dense(k=10)).rank(
+            Resources(dense_index=flat), ["a", "b"], k=10, query_vectors=queries[:2])
     # scores: NaN is an error for evaluation and fusion, +-inf ranks first / last in evaluation
     qrels = {"q": {"a": 1}}
     with pytest.raises(ValueError, match="NaN"):
@@ -186,7 +187,10 @@ def test_k_zero_and_k_beyond_the_corpus():
         s, i = index.search(x[:2], 9)
         assert (i[:, :5] >= 0).all() and (i[:, 5:] == -1).all() and np.isneginf(s[:, 5:]).all()
         assert sorted(i[0, :5]) == [0, 1, 2, 3, 4]
-        s, i = prf_search(index, x[:2], AveragePrf(k=10), k=9)
+        s, i = (Dense(k=9) >> AveragePRF(k=10) >> Dense(k=9)).rank(
+            Resources(dense_index=index), ["a", "b"], k=9, query_vectors=x[:2])
+        s, i = np.pad(s, ((0, 0), (0, 9 - s.shape[1])), constant_values=-np.inf), \
+            np.pad(i, ((0, 0), (0, 9 - i.shape[1])), constant_values=-1)
         assert (i[:, 5:] == -1).all() and sorted(i[1, :5]) == [0, 1, 2, 3, 4]
         run = densefb.make_run(["q0", "q1"], i, s, [f"d{j}" for j in range(5)])
         assert all(len(run.to_dict()[q]) == 5 for q in ("q0", "q1"))  # padding dropped

@@ -13,14 +13,12 @@ import numpy as np
 import pytest
 
 import densefb
-from densefb.feedback import AveragePrf, RocchioPrf, prf_search
-
 HUGE_CALLS = textwrap.dedent(
     """
     import resource
     import numpy as np
     import densefb
-    from densefb.feedback import AveragePrf, RocchioPrf, prf_search
+    from densefb import AveragePRF, Dense, Rescore, Resources, Rocchio
     from densefb.multivector import MultiVectorIndex
     from densefb.sparse import Bm25Index
 
@@ -49,10 +47,14 @@ HUGE_CALLS = textwrap.dedent(
     shape("hnsw_ef", hnsw.search(q, k=10, ef=2**31 - 1))
     shape("bm25", bm25.search(["word1", "word2 text3"], k=10**9))
     shape("bm25_rm3", bm25.search(["word1"], k=10**9, rm3={}))
-    shape("avg_prf", prf_search(flat, q, AveragePrf(k=10**12), k=10**9))
-    shape("rocchio_prf", prf_search(flat, q, RocchioPrf(topk=10**12), k=10**9))
-    shape("rocchio_rerank", prf_search(hnsw, q, RocchioPrf(topk=10**12), first_k=10**9, k=10**9,
-                                       rerank=True, ef_search=2**31 - 1))
+    texts = ["q"] * len(q)
+    big = 2**30  # the largest depth a stage takes: capped at the index size when searching
+    shape("avg_prf", (Dense(k=big) >> AveragePRF(k=2**20) >> Dense(k=big)).rank(
+        Resources(dense_index=flat), texts, k=10**9, query_vectors=q))
+    shape("rocchio_prf", (Dense(k=big) >> Rocchio(topk=2**20) >> Dense(k=big)).rank(
+        Resources(dense_index=flat), texts, k=10**9, query_vectors=q))
+    shape("rocchio_rerank", (Dense(k=big, ef_search=big) >> Rocchio(topk=2**20) >> Rescore(k=big)).rank(
+        Resources(dense_index=hnsw), texts, k=10**9, query_vectors=q))
     shape("multivector", mv.search([q[:3], q[3:6]], k=10**9, token_k=10**9))
     shape("multivector_rerank", mv.rerank([q[:3]], [np.arange(10)], k=10**9))
     print("done", flush=True)
@@ -121,18 +123,16 @@ def test_hnsw_ef_refused_at_build_and_search_naming_it():
 
 
 def test_feedback_parameters_checked_by_name():
-    model = RocchioPrf(topk=10**12)  # a size beyond int means all there is: capped
-    assert model.topk == 2**31 - 1
-    with pytest.raises(TypeError, match="topk must be an integer, got float 2.5"):
-        RocchioPrf(topk=2.5)
-    with pytest.raises(TypeError, match="k must be an integer, got bool True"):
-        AveragePrf(k=True)
-    with pytest.raises(TypeError, match="depth must be an integer"):
-        model.depth = 1.5
-    index = densefb.FlatIndex(2)
-    index.add(np.eye(2, dtype=np.float32))
-    with pytest.raises(TypeError, match="first_k must be an integer, got float 3.0"):
-        prf_search(index, np.ones((1, 2), np.float32), AveragePrf(1), first_k=3.0, k=2)
+    from densefb import AveragePRF, Rocchio
+
+    with pytest.raises(ValueError, match=r"topk = 1000000000000 is out of range \[1, 1048576\]"):
+        Rocchio(topk=10**12)
+    with pytest.raises(ValueError, match="topk.*2.5"):
+        Rocchio(topk=2.5)
+    with pytest.raises(ValueError, match="k.*true"):
+        AveragePRF(k=True)
+    with pytest.raises(ValueError, match="depth.*1.5"):
+        Rocchio(depth=1.5)
 
 
 @pytest.mark.parametrize("ids, message", [
