@@ -31,6 +31,7 @@ build/consumer/consumer
 echo "== C++: examples/cpp (model + flat index + Rocchio PRF) against the installed package, on SciFact"
 cmake -S examples/cpp -B build/example -DCMAKE_PREFIX_PATH="$PWD/build/ci-install;$torch_prefix" >/dev/null
 cmake --build build/example -j"$jobs" >/dev/null
+build/example/user_roles >/dev/null   # user-written roles, composed from objects and from specs
 model_dir=$(.venv/bin/python -c 'import runpy; m = runpy.run_path("python/densefb/models.py")
 print(m["resolve_model"]("sentence-transformers/all-MiniLM-L6-v2"))')
 rm -f build/example/scifact-subset.flat

@@ -9,9 +9,12 @@
 //     else build it and save it there.
 // --max-docs N: index only the documents judged for the split's queries plus the first
 //     documents of the corpus, N in all (0 = the whole corpus; default 0).
-// Runs dense retrieval, then Rocchio PRF twice: with PrfSearch (feedback.h) and with the
-// Pipeline API (pipeline.h, spec "dense >> rocchio(...) >> dense"), which must agree. Prints the
-// first query's top documents and nDCG@10 / R@100 of each run. Exit status 1 on error.
+// Runs dense retrieval, then Rocchio PRF as one pipeline built two ways (pipeline.h): from
+// objects (`dense >> rocchio >> dense`, with DenseRetriever and RocchioPrf) and from the spec
+// "dense >> rocchio(...) >> dense" with the index and encoder given as Resources; the two must
+// print the same spec and give the same rankings. Prints the first query's top documents and
+// nDCG@10 / R@100 of each run. Exit status 1 on error.
+// (user_roles.cc shows how to write a retriever, feedback model, reranker and fusion of your own.)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +31,7 @@
 #include "densefb/flat_index.h"
 #include "densefb/indexing.h"
 #include "densefb/pipeline.h"
+#include "densefb/retrievers.h"
 #include "densefb/status.h"
 #include "densefb/torch/encoders.h"
 
@@ -119,7 +123,7 @@ absl::Status Main(const Args& args) {
   const auto start = std::chrono::steady_clock::now();
   densefb::BertEncoderConfig config;
   config.model_dir = args.model_dir;
-  DENSEFB_ASSIGN_OR_RETURN(std::unique_ptr<densefb::Encoder> encoder, densefb::MakeBertEncoder(config));
+  DENSEFB_ASSIGN_OR_RETURN(std::shared_ptr<const densefb::Encoder> encoder, densefb::MakeBertEncoder(config));
   DENSEFB_ASSIGN_OR_RETURN(densefb::BeirDataset ds, densefb::LoadBeirDataset(args.beir_dir, args.split));
   DENSEFB_ASSIGN_OR_RETURN(densefb::Corpus corpus, SelectDocuments(ds, args.max_docs));
   std::printf("%s: %zu of %zu documents, %zu queries; model %s (dim %d)\n", args.beir_dir.c_str(),
@@ -127,7 +131,7 @@ absl::Status Main(const Args& args) {
               encoder->Dimension());
 
   // The flat index: loaded if saved before, else encoded (in chunks) and saved.
-  std::unique_ptr<densefb::FlatIndex> index;
+  std::shared_ptr<densefb::FlatIndex> index;
   if (!args.index_path.empty() && std::filesystem::exists(args.index_path)) {
     DENSEFB_ASSIGN_OR_RETURN(index, densefb::FlatIndex::Load(args.index_path));
     if (index->size() != static_cast<std::int64_t>(corpus.size()) || index->dim() != encoder->Dimension()) {
@@ -158,44 +162,78 @@ absl::Status Main(const Args& args) {
   densefb::SearchOptions options;
   options.k = args.k;
   DENSEFB_ASSIGN_OR_RETURN(densefb::SearchResult dense, index->Search(densefb::View(queries), options));
-  const densefb::RocchioPrf rocchio(/*alpha=*/0.4, /*beta=*/0.6, /*gamma=*/0.1, /*topk=*/5);
-  DENSEFB_RETURN_IF_ERROR(rocchio.Validate());
-  DENSEFB_ASSIGN_OR_RETURN(densefb::SearchResult prf,
-                           densefb::PrfSearch(*index, densefb::View(queries), rocchio,
-                                              /*first_k=*/5, /*final_k=*/args.k, options));
 
-  // The same with the Pipeline API: one spec, the stages run over borrowed resources (the query
-  // vectors computed above are passed in, so the texts are not encoded again).
-  DENSEFB_ASSIGN_OR_RETURN(densefb::Pipeline pipeline,
-                           densefb::Pipeline::Parse("dense >> rocchio(alpha=0.4,beta=0.6,topk=5) >> dense"));
+  // Rocchio PRF from objects: the retriever and the feedback model hold the index (and the
+  // encoder, for queries that come without vectors) and compose with >>. The first search is
+  // planned 5 deep (what rocchio reads; Pipeline::Explain shows the plan).
+  auto retriever = std::make_shared<densefb::DenseRetriever>(
+      index, encoder, densefb::DenseRetriever::Config{/*k=*/args.k, /*ef_search=*/0});
+  densefb::RocchioPrf::Config rocchio_config;
+  rocchio_config.alpha = 0.4;
+  rocchio_config.beta = 0.6;
+  rocchio_config.topk = 5;
+  auto rocchio = std::make_shared<densefb::RocchioPrf>(index, rocchio_config, encoder);
+  const densefb::Pipeline from_objects = retriever >> rocchio >> retriever;
+
+  // The same pipeline from a spec: the stages take the index and the encoder from Resources
+  // by their names ("dense_index", "encoder").
   densefb::Resources resources;
-  resources.corpus = &corpus;
-  resources.encoder = encoder.get();
-  resources.dense_index = index.get();
+  resources.Set<densefb::VectorIndex>(densefb::resource::kDenseIndex, index)
+      .Set<densefb::Encoder>(densefb::resource::kEncoder, encoder);
+  DENSEFB_ASSIGN_OR_RETURN(
+      densefb::Pipeline from_spec,
+      densefb::Pipeline::Parse(absl::StrCat("dense(k=", args.k, ") >> rocchio(alpha=0.4,beta=0.6,topk=5) >> dense(k=",
+                                            args.k, ")"),
+                               resources));
+  if (from_objects.ToString() != from_spec.ToString()) {
+    return absl::InternalError(absl::StrCat("the two pipelines differ: ", from_objects.ToString(), " vs ",
+                                            from_spec.ToString()));
+  }
+  // The query vectors computed above are passed in, so the texts are not encoded again.
   densefb::PipelineOptions pipeline_options;
   pipeline_options.k = args.k;
-  DENSEFB_ASSIGN_OR_RETURN(densefb::Run pipeline_run,
-                           pipeline.Search(resources, ds.queries, pipeline_options, &queries));
+  DENSEFB_ASSIGN_OR_RETURN(densefb::BatchRanking objects_ranking,
+                           from_objects.Run(ds.queries, pipeline_options, &queries));
+  DENSEFB_ASSIGN_OR_RETURN(densefb::BatchRanking spec_ranking, from_spec.Run(ds.queries, pipeline_options, &queries));
+  for (std::size_t q = 0; q < objects_ranking.size(); ++q) {
+    const densefb::Ranking& a = objects_ranking.lists[q];
+    const densefb::Ranking& b = spec_ranking.lists[q];
+    bool same = a.size() == b.size();
+    for (std::size_t j = 0; same && j < a.size(); ++j) same = a[j].id == b[j].id && a[j].score == b[j].score;
+    if (!same) {
+      return absl::InternalError(absl::StrCat("query ", ds.queries[q].id, ": the two pipelines rank differently"));
+    }
+  }
+  DENSEFB_ASSIGN_OR_RETURN(densefb::Run objects_run, from_objects.Search(ds.queries, corpus.ids().names(),
+                                                                         pipeline_options, &queries));
+  DENSEFB_ASSIGN_OR_RETURN(densefb::Run spec_run, from_spec.Search(ds.queries, corpus.ids().names(),
+                                                                   pipeline_options, &queries));
 
   std::printf("query %s: %s\n", ds.queries[0].id.c_str(), ds.queries[0].text.c_str());
   PrintTop("dense", dense, corpus);
-  PrintTop(rocchio.ToString().c_str(), prf, corpus);
+  std::printf("  %s:\n", rocchio->ToString().c_str());
+  for (std::size_t r = 0; r < 3 && r < objects_ranking.lists[0].size(); ++r) {
+    const densefb::ScoredDoc& hit = objects_ranking.lists[0][r];
+    const densefb::Document& doc = corpus[static_cast<std::size_t>(hit.id)];
+    std::printf("    %zu. %-10s %.4f  %.70s\n", r + 1, doc.id.c_str(), hit.score,
+                (doc.title.empty() ? doc.text : doc.title).c_str());
+  }
+  std::printf("  plan: %s\n", from_objects.Explain().c_str());
 
   const std::vector<std::string> measures = {"nDCG@10", "R@100"};
   DENSEFB_ASSIGN_OR_RETURN(densefb::Run dense_run, ToRun(dense, ds.queries, corpus, "dense"));
-  DENSEFB_ASSIGN_OR_RETURN(densefb::Run prf_run, ToRun(prf, ds.queries, corpus, "PrfSearch"));
   std::printf("\n%8s %8s  %-12s %s\n", measures[0].c_str(), measures[1].c_str(), "API", "run");
   std::vector<double> ndcg;
   for (const auto& [api, name, run] :
        {std::tuple<const char*, std::string, const densefb::Run*>{"VectorIndex", "dense", &dense_run},
-        {"PrfSearch", "dense >> " + rocchio.ToString() + " >> dense", &prf_run},
-        {"Pipeline", pipeline.ToString(), &pipeline_run}}) {
+        {"objects", from_objects.ToString(), &objects_run},
+        {"spec", from_spec.ToString(), &spec_run}}) {
     DENSEFB_ASSIGN_OR_RETURN(densefb::EvalResult eval, densefb::Evaluate(*run, ds.qrels, measures));
     std::printf("%8.4f %8.4f  %-12s %s\n", eval.mean[0], eval.mean[1], api, name.c_str());
     ndcg.push_back(eval.mean[0]);
   }
-  if (ndcg[1] != ndcg[2]) {  // the two APIs compute the same thing
-    return absl::InternalError("PrfSearch and the pipeline disagree");
+  if (ndcg[1] != ndcg[2]) {  // the two ways build the same pipeline
+    return absl::InternalError("the pipelines from objects and from the spec disagree");
   }
   std::printf("(%zu queries, %.1f s in all)\n", ds.queries.size(), Seconds(start));
   return absl::OkStatus();

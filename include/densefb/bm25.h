@@ -62,7 +62,8 @@
 // rounded, per-term contributions and their sums are float.
 //
 // ---- RM3 ------------------------------------------------------------------------------------
-// See Rm3Options and Rm3ExpandQuery below.
+// See Rm3Options and Rm3ExpandQuery below. The search itself (first pass, expansion, second
+// pass) is the pipeline `bm25 >> rm3 >> bm25` (Rm3 in densefb/feedback.h).
 #ifndef DENSEFB_BM25_H_
 #define DENSEFB_BM25_H_
 
@@ -222,13 +223,6 @@ class Bm25Index {
   // first. For reranking and fusion.
   absl::StatusOr<BatchRanking> Rescore(absl::Span<const std::string> queries,
                                        const BatchRanking& candidates, int num_threads = 0) const;
-
-  // ---- RM3 (src/sparse/rm3.cc) ----
-  // First pass BM25 (top fb_docs), RM3 expansion, second pass with the expanded query.
-  // `expanded`, if not null, receives each query's expanded query.
-  absl::StatusOr<BatchRanking> SearchRm3(absl::Span<const std::string> queries, std::int64_t k,
-                                         const Rm3Options& options, int num_threads = 0,
-                                         std::vector<WeightedQuery>* expanded = nullptr) const;
 
  private:
   friend class Bm25Builder;

@@ -166,28 +166,4 @@ absl::StatusOr<WeightedQuery> Rm3ExpandQuery(const Bm25Index& index, const Weigh
   return Expand(index, query, feedback, options);
 }
 
-absl::StatusOr<BatchRanking> Bm25Index::SearchRm3(absl::Span<const std::string> queries, std::int64_t k,
-                                                  const Rm3Options& options, int num_threads,
-                                                  std::vector<WeightedQuery>* expanded) const {
-  DENSEFB_RETURN_IF_ERROR(CheckOptions(options));
-  if (k < 0) return absl::InvalidArgumentError(absl::StrCat("k = ", k, " is negative"));
-  if (num_threads < 0) return absl::InvalidArgumentError(absl::StrCat("num_threads = ", num_threads, " is negative"));
-  BatchRanking result;
-  result.lists.resize(queries.size());
-  if (expanded != nullptr) expanded->assign(queries.size(), {});
-  const int threads = ResolveThreads(num_threads);
-  std::vector<sparse::Workspace> ws(threads);
-  ParallelFor(static_cast<std::int64_t>(queries.size()), threads, [&](std::int64_t q, int worker) {
-    sparse::Workspace& w = ws[worker];
-    WeightedQuery original;
-    Bm25Searcher::AnalyzeQuery(*this, queries[q], &w.terms, &original);
-    Ranking feedback;
-    Bm25Searcher::TopK(*this, Bm25Searcher::Resolve(*this, original), options.fb_docs, &w, &feedback);
-    WeightedQuery rm3 = Expand(*this, original, feedback, options);
-    Bm25Searcher::TopK(*this, Bm25Searcher::Resolve(*this, rm3), k, &w, &result.lists[q]);
-    if (expanded != nullptr) (*expanded)[q] = std::move(rm3);
-  });
-  return result;
-}
-
 }  // namespace densefb

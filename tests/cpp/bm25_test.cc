@@ -9,7 +9,10 @@
 
 #include "densefb/bm25.h"
 #include "densefb/data.h"
+#include "densefb/feedback.h"
 #include "densefb/file_format.h"
+#include "densefb/pipeline.h"
+#include "densefb/retrievers.h"
 #include "test_util.h"
 
 namespace densefb {
@@ -248,7 +251,7 @@ TEST_CASE("RM3 expansion of a tiny corpus by hand") {
   // (dropped by the 10% rule).
   Strings texts = {"apple banana banana cherry", "apple durian", "zebra", "yak", "xenon",
                    "walrus", "vulture", "urchin", "tiger", "sloth"};
-  const auto index = Bm25Index::Build(Strings{}, texts).value();
+  const std::shared_ptr<const Bm25Index> index = Bm25Index::Build(Strings{}, texts).value();
   const WeightedQuery q = index->AnalyzeQuery("apple");
   REQUIRE(q.size() == 1);
   const BatchRanking first = index->Search(Strings{"apple"}, 10).value();
@@ -272,10 +275,21 @@ TEST_CASE("RM3 expansion of a tiny corpus by hand") {
   const WeightedQuery one = Rm3ExpandQuery(*index, q, first.lists[0], o).value();
   REQUIRE(one.size() == 2);
   CHECK(one[0].second == Approx(0.5));
-  // The full pipeline returns the expansion and ranks with it.
-  std::vector<WeightedQuery> expanded;
-  const BatchRanking second = index->SearchRm3(Strings{"apple", "the"}, 5, Rm3Options{}, 1, &expanded).value();
+  // The pipeline bm25 >> rm3 leaves the expansion in the query state; bm25 >> rm3 >> bm25
+  // ranks with it.
+  const auto bm25 = std::make_shared<Bm25Retriever>(index);
+  const auto model = std::make_shared<Rm3>(index);
+  QueryState state;
+  state.query_ids = {"q1", "q2"};
+  state.query_texts = {"apple", "the"};
+  state.options.num_threads = 1;
+  REQUIRE((bm25 >> model).Run(state).ok());
+  const std::vector<WeightedQuery>& expanded = state.bm25_queries;
   REQUIRE(expanded.size() == 2);
+  CHECK(expanded[0] == Rm3ExpandQuery(*index, q, first.lists[0], Rm3Options{}).value());
+  state.bm25_queries.clear();
+  const BatchRanking second =
+      (bm25 >> model >> std::make_shared<Bm25Retriever>(index, Bm25Retriever::Config{5, -1, -1})).Run(state).value();
   CHECK(expanded[0].size() == 4);
   CHECK(expanded[1].empty());
   CHECK(second.lists[1].empty());

@@ -15,14 +15,17 @@
 #include "densefb/fusion.h"
 #include "densefb/hnsw_index.h"
 #include "densefb/pipeline.h"
+#include "densefb/rerankers.h"
+#include "densefb/retrievers.h"
+#include "feedback/vector_prf.h"
 
 namespace densefb {
 namespace {
 
 using Catch::Matchers::Contains;
 
-Pipeline ParseOk(const std::string& spec) {
-  absl::StatusOr<Pipeline> p = Pipeline::Parse(spec);
+Pipeline ParseOk(const std::string& spec, const Resources& resources = {}) {
+  absl::StatusOr<Pipeline> p = Pipeline::Parse(spec, resources);
   INFO(spec << " -> " << p.status().ToString());
   REQUIRE(p.ok());
   return *std::move(p);
@@ -114,12 +117,14 @@ TEST_CASE("spec errors name the column and what was expected", "[pipeline][spec]
   CHECK_THAT(ParseError("dense(k=0)"), Contains("k = 0") && Contains("out of range"));
   CHECK_THAT(ParseError("dense >> avg(normalize=maybe) >> dense"), Contains("true or false"));
   CHECK_THAT(ParseError("bm25 >> rm3(original_query_weight=2) >> bm25"), Contains("[0, 1]"));
-  CHECK_THAT(ParseError("bm25 >> rm3(scores=dense) >> bm25"), Contains("'ranking'"));
+  CHECK_THAT(ParseError("bm25 >> rm3(scores=dense) >> bm25"),
+             Contains("stage 'rm3'") && Contains("scores = 'dense'") && Contains("ranking, bm25"));
   CHECK_THAT(ParseError("bm25 >> cut"), Contains("needs k"));
   CHECK_THAT(ParseError("bm25(k1=lucene)"), Contains("'index'"));
   CHECK_THAT(ParseError("bm25(b=1.5)"), Contains("[0, 1]"));
   // Fusion.
-  CHECK_THAT(ParseError("fuse(dense)"), Contains("unknown fusion method 'dense'"));
+  CHECK_THAT(ParseError("fuse(dense, bm25, bm25)"), Contains("unknown fusion method 'dense'"));
+  CHECK_THAT(ParseError("fuse(dense)"), Contains("column 11") && Contains("at least two pipelines"));
   CHECK_THAT(ParseError("fuse(rrf, dense)"), Contains("a second pipeline"));
   CHECK_THAT(ParseError("fuse(rrf)"), Contains("at least two pipelines"));
   CHECK_THAT(ParseError("fuse rrf"), Contains("column 6") && Contains("'(' after 'fuse'"));
@@ -144,8 +149,10 @@ TEST_CASE("spec errors name the column and what was expected", "[pipeline][spec]
   REQUIRE(index.ok());
   REQUIRE((*index)->Add(View(v)).ok());
   Resources r;
-  r.dense_index = index->get();
-  auto run = fragment->Run(r, queries, {}, &v);
+  r.Set<VectorIndex>(resource::kDenseIndex, std::shared_ptr<const VectorIndex>(std::move(*index)));
+  absl::StatusOr<Pipeline> bound = fragment->Bind(r);
+  REQUIRE(bound.ok());
+  auto run = bound->Run(queries, {}, &v);
   REQUIRE_FALSE(run.ok());
   CHECK(run.status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK_THAT(std::string(run.status().message()), Contains("needs a ranking from an earlier stage"));
@@ -153,42 +160,51 @@ TEST_CASE("spec errors name the column and what was expected", "[pipeline][spec]
 }
 
 TEST_CASE("registered stages are parsed like the built-in ones", "[pipeline][registry]") {
-  class Reverse final : public Stage {
+  class Reverse final : public Reranker {
    public:
     explicit Reverse(std::int64_t keep) : keep_(keep) {}
-    absl::Status Run(const Resources&, QueryState& state) const override {
-      DENSEFB_RETURN_IF_ERROR(state.RequireRanking("test_reverse"));
-      for (Ranking& list : state.ranking.lists) {
+    absl::StatusOr<BatchRanking> Rerank(QueryState&, BatchRanking ranking) const override {
+      for (Ranking& list : ranking.lists) {
         std::reverse(list.begin(), list.end());
         if (static_cast<std::int64_t>(list.size()) > keep_) list.resize(keep_);
       }
-      return absl::OkStatus();
+      return ranking;
     }
     std::string ToString() const override { return "test_reverse(keep=" + std::to_string(keep_) + ")"; }
-    std::vector<std::string> Requires() const override { return {}; }
-    bool NeedsRanking() const override { return true; }
 
    private:
     std::int64_t keep_;
   };
-  static const absl::Status registered = RegisterStage(
-      "test_reverse",
-      [](StageArgs& args) -> absl::StatusOr<std::unique_ptr<Stage>> {
+  auto unused = [](StageArgs&, const Resources&) -> absl::StatusOr<std::shared_ptr<const Reranker>> {
+    return absl::InternalError("unused");
+  };
+  static const absl::Status registered = RegisterReranker(
+      StageInfo{"test_reverse", StageRole::kReranker, "test stage", {{"keep", "2", "documents kept"}}, {}},
+      [](StageArgs& args, const Resources&) -> absl::StatusOr<std::shared_ptr<const Reranker>> {
         DENSEFB_ASSIGN_OR_RETURN(std::int64_t keep, args.GetInt("keep", 2));
-        return std::unique_ptr<Stage>(new Reverse(keep));
-      },
-      "test stage");
+        return std::make_shared<Reverse>(keep);
+      });
   REQUIRE(registered.ok());
-  CHECK(RegisterStage("test_reverse", [](StageArgs&) -> absl::StatusOr<std::unique_ptr<Stage>> {
-          return absl::InternalError("unused");
-        }).code() == absl::StatusCode::kAlreadyExists);
-  CHECK(RegisterStage("fuse", [](StageArgs&) -> absl::StatusOr<std::unique_ptr<Stage>> {
-          return absl::InternalError("unused");
-        }).code() == absl::StatusCode::kInvalidArgument);
+  CHECK(RegisterReranker(StageInfo{"test_reverse", StageRole::kReranker, "", {}, {}}, unused).code() ==
+        absl::StatusCode::kAlreadyExists);
+  // Stage names are one name space over the three sequential roles.
+  CHECK(RegisterReranker(StageInfo{"dense", StageRole::kReranker, "", {}, {}}, unused).code() ==
+        absl::StatusCode::kAlreadyExists);
+  CHECK(RegisterReranker(StageInfo{"fuse", StageRole::kReranker, "", {}, {}}, unused).code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(RegisterReranker(StageInfo{"9lives", StageRole::kReranker, "", {}, {}}, unused).code() ==
+        absl::StatusCode::kInvalidArgument);
   CHECK(ParseOk("bm25 >> test_reverse").ToString() == "bm25(k=1000,k1=index,b=index) >> test_reverse(keep=2)");
   CHECK_THAT(ParseError("bm25 >> test_reverse(drop=1)"), Contains("it accepts keep"));
+  // A reranker reads a ranking: alone it is refused like the built-in ones.
+  CHECK_THAT(ParseError("test_reverse"), Contains("needs a ranking"));
   bool listed = false;
-  for (const StageInfo& info : RegisteredStages()) listed = listed || info.name == "test_reverse";
+  for (const StageInfo& info : RegisteredStages()) {
+    if (info.name == "test_reverse") {
+      listed = true;
+      CHECK(info.role == StageRole::kReranker);
+    }
+  }
   CHECK(listed);
 
   // Runs on a toy BM25 index.
@@ -198,10 +214,10 @@ TEST_CASE("registered stages are parsed like the built-in ones", "[pipeline][reg
   Queries queries;
   REQUIRE(queries.Add({"q1", "apple"}).ok());
   Resources r;
-  r.bm25 = bm25->get();
-  auto direct = (*bm25)->Search(std::vector<std::string>{"apple"}, 1000);
+  r.Set<Bm25Index>(resource::kBm25, std::shared_ptr<const Bm25Index>(std::move(*bm25)));
+  auto direct = r.Get<Bm25Index>(resource::kBm25)->Search(std::vector<std::string>{"apple"}, 1000);
   REQUIRE(direct.ok());
-  auto run = ParseOk("bm25 >> test_reverse(keep=2)").Run(r, queries);
+  auto run = ParseOk("bm25 >> test_reverse(keep=2)", r).Run(queries);
   REQUIRE(run.ok());
   REQUIRE(run->lists[0].size() == 2);
   CHECK(run->lists[0][0].id == direct->lists[0].back().id);
@@ -209,7 +225,7 @@ TEST_CASE("registered stages are parsed like the built-in ones", "[pipeline][reg
 
 // A small random collection for runs against the components.
 struct Toy {
-  std::unique_ptr<FlatIndex> index;
+  std::shared_ptr<FlatIndex> index;
   RowMatrix queries;
   Queries query_set;
   Toy(Metric metric, int n = 300, int d = 16, int nq = 7) {
@@ -225,7 +241,67 @@ struct Toy {
     REQUIRE(index->Add(View(docs)).ok());
     for (int i = 0; i < nq; ++i) REQUIRE(query_set.Add({"q" + std::to_string(i), "text"}).ok());
   }
+  Resources resources() const {
+    Resources r;
+    r.Set<VectorIndex>(resource::kDenseIndex, std::shared_ptr<const VectorIndex>(index));
+    return r;
+  }
 };
+
+// The reference computation of vector PRF with a fresh second search (what PrfSearch did): a
+// first exact search `first_k` deep, the rule's new vectors from those lists, a second search.
+SearchResult ReferencePrfSearch(const FlatIndex& index, const RowMatrix& queries,
+                                const feedback_internal::VectorRule& rule, std::int64_t first_k,
+                                std::int64_t final_k) {
+  SearchOptions so;
+  so.k = first_k;
+  so.num_threads = 1;
+  absl::StatusOr<SearchResult> first = index.Search(View(queries), so);
+  REQUIRE(first.ok());
+  absl::StatusOr<RowMatrix> refined = rule.Refine(index, View(queries), first->ids);
+  REQUIRE(refined.ok());
+  so.k = final_k;
+  absl::StatusOr<SearchResult> second = index.Search(View(*refined), so);
+  REQUIRE(second.ok());
+  return *std::move(second);
+}
+
+// The same with the first-pass candidates re-scored by the new vector (what PrfRerank did):
+// the stored vectors' dot product (cosine: over both norms), sorted best first, ties by id.
+BatchRanking ReferencePrfRerank(const FlatIndex& index, const RowMatrix& queries,
+                                const feedback_internal::VectorRule& rule, std::int64_t first_k) {
+  SearchOptions so;
+  so.k = first_k;
+  so.num_threads = 1;
+  absl::StatusOr<SearchResult> first = index.Search(View(queries), so);
+  REQUIRE(first.ok());
+  absl::StatusOr<RowMatrix> refined = rule.Refine(index, View(queries), first->ids);
+  REQUIRE(refined.ok());
+  const std::int64_t d = index.dim();
+  BatchRanking out;
+  out.lists.resize(static_cast<std::size_t>(queries.rows()));
+  for (std::int64_t i = 0; i < queries.rows(); ++i) {
+    const Eigen::Map<const Eigen::VectorXf> q(refined->row(i).data(), d);
+    for (std::int64_t j = 0; j < first->ids.cols(); ++j) {
+      const std::int64_t id = first->ids(i, j);
+      if (id == kNoId) continue;
+      std::vector<float> stored(static_cast<std::size_t>(d));
+      const std::vector<std::int64_t> one = {id};
+      REQUIRE(index.Reconstruct(one, MutableMatrixView{stored.data(), 1, d}).ok());
+      const Eigen::Map<const Eigen::VectorXf> v(stored.data(), d);
+      float score = q.dot(v);
+      if (index.metric() == Metric::kCosine) {
+        const float denom = q.norm() * v.norm();
+        score = denom > 0 ? score / denom : 0.f;
+      }
+      out.lists[i].push_back({id, score});
+    }
+    std::sort(out.lists[i].begin(), out.lists[i].end(), [](const ScoredDoc& a, const ScoredDoc& b) {
+      return a.score != b.score ? a.score > b.score : a.id < b.id;
+    });
+  }
+  return out;
+}
 
 void CheckSame(const BatchRanking& got, const SearchResult& want, std::int64_t k) {
   REQUIRE(got.size() == static_cast<std::size_t>(want.ids.rows()));
@@ -238,41 +314,62 @@ void CheckSame(const BatchRanking& got, const SearchResult& want, std::int64_t k
   }
 }
 
-TEST_CASE("vector PRF stages equal PrfSearch and PrfRerank", "[pipeline][run]") {
+void CheckSame(const BatchRanking& got, const BatchRanking& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t q = 0; q < got.size(); ++q) {
+    REQUIRE(got.lists[q].size() == want.lists[q].size());
+    for (std::size_t j = 0; j < got.lists[q].size(); ++j) {
+      CHECK(got.lists[q][j].id == want.lists[q][j].id);
+      CHECK(got.lists[q][j].score == want.lists[q][j].score);
+    }
+  }
+}
+
+TEST_CASE("vector PRF stages equal the reference PRF search and re-scoring", "[pipeline][run]") {
   for (Metric metric : {Metric::kInnerProduct, Metric::kCosine}) {
     Toy toy(metric);
-    Resources r;
-    r.dense_index = toy.index.get();
+    const Resources r = toy.resources();
     PipelineOptions options;
     options.k = 20;
-    RocchioPrf rocchio(0.4, 0.6, 0.2, 5, 3, 50);
-    SearchOptions so;
-    so.num_threads = 1;
-    auto want = PrfSearch(*toy.index, View(toy.queries), rocchio, 50, 20, so);
-    REQUIRE(want.ok());
-    auto got = ParseOk("dense(k=50) >> rocchio(alpha=0.4,beta=0.6,gamma=0.2,topk=5,bottomk=3,depth=50) >> dense(k=20)")
-                   .Run(r, toy.query_set, options, &toy.queries);
-    REQUIRE(got.ok());
-    CheckSame(*got, *want, 20);
+    const feedback_internal::RocchioRule rocchio(0.4, 0.6, 0.2, 5, 3, 50);
+    const SearchResult want = ReferencePrfSearch(*toy.index, toy.queries, rocchio, 50, 20);
+    // From a spec with resources, and from objects.
+    const Pipeline from_spec =
+        ParseOk("dense(k=50) >> rocchio(alpha=0.4,beta=0.6,gamma=0.2,topk=5,bottomk=3,depth=50) >> dense(k=20)", r);
+    auto first = std::make_shared<DenseRetriever>(toy.index, nullptr, DenseRetriever::Config{50, 0});
+    auto second = std::make_shared<DenseRetriever>(toy.index, nullptr, DenseRetriever::Config{20, 0});
+    const Pipeline from_objects =
+        first >> std::make_shared<RocchioPrf>(toy.index, RocchioPrf::Config{0.4, 0.6, 0.2, 5, 3, 50, false}) >>
+        second;
+    CHECK(from_objects.ToString() == from_spec.ToString());
+    for (const Pipeline* p : {&from_spec, &from_objects}) {
+      auto got = p->Run(toy.query_set, options, &toy.queries);
+      REQUIRE(got.ok());
+      CheckSame(*got, want, 20);
+    }
 
-    AveragePrf avg(3);
-    auto want_rerank = PrfRerank(*toy.index, View(toy.queries), avg, 100, 100, so);
-    REQUIRE(want_rerank.ok());
+    const feedback_internal::AverageRule avg(3);
+    const BatchRanking want_rerank = ReferencePrfRerank(*toy.index, toy.queries, avg, 100);
     options.k = 100;
-    auto got_rerank = ParseOk("dense(k=100) >> avg(k=3) >> rescore").Run(r, toy.query_set, options, &toy.queries);
+    auto got_rerank = ParseOk("dense(k=100) >> avg(k=3) >> rescore", r).Run(toy.query_set, options, &toy.queries);
     REQUIRE(got_rerank.ok());
-    CheckSame(*got_rerank, *want_rerank, 100);
+    CheckSame(*got_rerank, want_rerank);
+    auto dense100 = std::make_shared<DenseRetriever>(toy.index, nullptr, DenseRetriever::Config{100, 0});
+    const Pipeline rerank_objects = dense100 >> std::make_shared<AveragePrf>(toy.index, AveragePrf::Config{3, false}) >>
+                                    std::make_shared<Rescore>(toy.index, nullptr);
+    auto got_objects = rerank_objects.Run(toy.query_set, options, &toy.queries);
+    REQUIRE(got_objects.ok());
+    CheckSame(*got_objects, want_rerank);
   }
 }
 
 TEST_CASE("fusion nodes equal Fuse over the branches' rankings", "[pipeline][run]") {
   Toy toy(Metric::kInnerProduct);
-  Resources r;
-  r.dense_index = toy.index.get();
+  const Resources r = toy.resources();
   PipelineOptions options;
   options.k = 0;
-  auto a = ParseOk("dense(k=30)").Run(r, toy.query_set, options, &toy.queries);
-  auto b = ParseOk("dense(k=40) >> avg(k=2) >> dense(k=40)").Run(r, toy.query_set, options, &toy.queries);
+  auto a = ParseOk("dense(k=30)", r).Run(toy.query_set, options, &toy.queries);
+  auto b = ParseOk("dense(k=40) >> avg(k=2) >> dense(k=40)", r).Run(toy.query_set, options, &toy.queries);
   REQUIRE((a.ok() && b.ok()));
   InterpolationOptions io;
   io.weights = {0.3, 0.7};
@@ -281,8 +378,8 @@ TEST_CASE("fusion nodes equal Fuse over the branches' rankings", "[pipeline][run
   auto want = Fuse(std::vector<const BatchRanking*>{&*a, &*b}, io);
   REQUIRE(want.ok());
   auto got = ParseOk("fuse(interpolate(weights=[0.3,0.7],norm=zscore,missing=min), dense(k=30), "
-                     "dense(k=40) >> avg(k=2) >> dense(k=40))")
-                 .Run(r, toy.query_set, options, &toy.queries);
+                     "dense(k=40) >> avg(k=2) >> dense(k=40))", r)
+                 .Run(toy.query_set, options, &toy.queries);
   REQUIRE(got.ok());
   REQUIRE(got->size() == want->size());
   for (std::size_t q = 0; q < got->size(); ++q) {
@@ -293,13 +390,13 @@ TEST_CASE("fusion nodes equal Fuse over the branches' rankings", "[pipeline][run
     }
   }
   // After a fusion node, feedback refines the incoming (original) vector from the fused list.
-  auto fused_then_prf = ParseOk("fuse(rrf, dense(k=30), dense(k=40) >> avg(k=2) >> dense(k=40)) >> avg(k=3) >> dense(k=10)")
-                            .Run(r, toy.query_set, options, &toy.queries);
+  auto fused_then_prf = ParseOk("fuse(rrf, dense(k=30), dense(k=40) >> avg(k=2) >> dense(k=40)) >> avg(k=3) >> dense(k=10)", r)
+                            .Run(toy.query_set, options, &toy.queries);
   REQUIRE(fused_then_prf.ok());
   RrfOptions rrf;
   auto fused = Fuse(std::vector<const BatchRanking*>{&*a, &*b}, rrf);
   REQUIRE(fused.ok());
-  auto refined = AveragePrf(3).Refine(*toy.index, View(toy.queries), *fused);
+  auto refined = feedback_internal::AverageRule(3).Refine(*toy.index, View(toy.queries), *fused);
   REQUIRE(refined.ok());
   SearchOptions so;
   so.k = 10;
@@ -310,37 +407,41 @@ TEST_CASE("fusion nodes equal Fuse over the branches' rankings", "[pipeline][run
 
 TEST_CASE("a retriever feeding PRF retrieves only as deep as the feedback reads", "[pipeline][run]") {
   Toy toy(Metric::kInnerProduct);
-  Resources r;
-  r.dense_index = toy.index.get();
+  const Resources r = toy.resources();
   PipelineOptions options;
   options.k = 30;
-  const Pipeline avg = ParseOk("dense >> avg(k=3) >> dense");
-  CHECK(avg.Explain(r) == "dense(k=3,ef_search=0) >> avg(k=3,normalize=false) >> dense(k=1000,ef_search=0)");
+  const Pipeline avg = ParseOk("dense >> avg(k=3) >> dense", r);
+  CHECK(avg.Explain() == "dense(k=3,ef_search=0) >> avg(k=3,normalize=false) >> dense(k=1000,ef_search=0)");
   // The same rankings as a 1000-deep first pass (the spec is unchanged, only the plan).
-  auto got = avg.Run(r, toy.query_set, options, &toy.queries);
-  auto want = PrfSearch(*toy.index, View(toy.queries), AveragePrf(3), 1000, 30, SearchOptions{});
+  auto got = avg.Run(toy.query_set, options, &toy.queries);
   REQUIRE(got.ok());
-  REQUIRE(want.ok());
-  CheckSame(*got, *want, 30);
+  CheckSame(*got, ReferencePrfSearch(*toy.index, toy.queries, feedback_internal::AverageRule(3), 1000, 30), 30);
+  // The same plan for the pipeline built from objects.
+  auto dense = std::make_shared<DenseRetriever>(toy.index, nullptr);
+  const Pipeline objects = dense >> std::make_shared<AveragePrf>(toy.index) >> dense;
+  CHECK(objects.Explain() == avg.Explain());
   // Rocchio reads topk, or depth when set; negatives from the tail of the whole list: no cut.
-  CHECK(ParseOk("dense >> rocchio(topk=5) >> dense").Explain(r).rfind("dense(k=5,", 0) == 0);
-  CHECK(ParseOk("dense >> rocchio(topk=5,bottomk=2,depth=50) >> dense").Explain(r).rfind("dense(k=50,", 0) == 0);
-  CHECK(ParseOk("dense >> rocchio(topk=5,bottomk=2) >> dense").Explain(r).rfind("dense(k=1000,", 0) == 0);
+  CHECK(ParseOk("dense >> rocchio(topk=5) >> dense", r).Explain().rfind("dense(k=5,", 0) == 0);
+  CHECK(ParseOk("dense >> rocchio(topk=5,bottomk=2,depth=50) >> dense", r).Explain().rfind("dense(k=50,", 0) == 0);
+  CHECK(ParseOk("dense >> rocchio(topk=5,bottomk=2) >> dense", r).Explain().rfind("dense(k=1000,", 0) == 0);
   // Nothing is cut where the ranking survives (rescore reads it all; a pipeline ending in PRF
   // returns the first pass), nor over an approximate index.
-  CHECK(ParseOk("dense >> avg(k=3) >> rescore").Explain(r).rfind("dense(k=1000,", 0) == 0);
-  CHECK(ParseOk("dense >> avg(k=3)").Explain(r).rfind("dense(k=1000,", 0) == 0);
+  CHECK(ParseOk("dense >> avg(k=3) >> rescore", r).Explain().rfind("dense(k=1000,", 0) == 0);
+  CHECK(ParseOk("dense >> avg(k=3)", r).Explain().rfind("dense(k=1000,", 0) == 0);
   auto hnsw = HnswIndex::Create(16, Metric::kInnerProduct);
   REQUIRE(hnsw.ok());
   Resources approximate;
-  approximate.dense_index = hnsw->get();
-  CHECK(avg.Explain(approximate) == avg.ToString());
+  approximate.Set<VectorIndex>(resource::kDenseIndex, std::shared_ptr<const VectorIndex>(std::move(*hnsw)));
+  CHECK(ParseOk("dense >> avg(k=3) >> dense", approximate).Explain() == avg.ToString());
   // BM25 before RM3 retrieves fb_docs deep.
+  auto bm25 = Bm25Index::Build({}, {"apple banana", "apple", "banana cherry"});
+  REQUIRE(bm25.ok());
   Resources sparse;
-  CHECK(ParseOk("bm25 >> rm3(fb_docs=10) >> bm25").Explain(sparse).rfind("bm25(k=10,", 0) == 0);
+  sparse.Set<Bm25Index>(resource::kBm25, std::shared_ptr<const Bm25Index>(std::move(*bm25)));
+  CHECK(ParseOk("bm25 >> rm3(fb_docs=10) >> bm25", sparse).Explain().rfind("bm25(k=10,", 0) == 0);
 }
 
-TEST_CASE("bm25 >> rm3 >> bm25 equals SearchRm3", "[pipeline][run]") {
+TEST_CASE("bm25 >> rm3 >> bm25 equals BM25, RM3 expansion, BM25 again", "[pipeline][run]") {
   const std::vector<std::string> texts = {
       "the cat sat on the mat with another cat", "dogs and cats living together",
       "a bird in the hand is worth two in the bush", "cats chase mice and birds",
@@ -358,17 +459,37 @@ TEST_CASE("bm25 >> rm3 >> bm25 equals SearchRm3", "[pipeline][run]") {
   o.filter_terms = true;
   // filter_terms drops terms with df / N > 0.1; with 10 documents keep all for a real expansion.
   o.filter_terms = false;
-  auto want = (*bm25)->SearchRm3(qtexts, 7, o);
+  // The reference: the first pass fb_docs deep, the expansion of each query, the second pass.
+  const std::shared_ptr<const Bm25Index> index = std::move(*bm25);
+  auto first = index->Search(qtexts, o.fb_docs, 1);
+  REQUIRE(first.ok());
+  std::vector<WeightedQuery> expanded;
+  for (std::size_t q = 0; q < qtexts.size(); ++q) {
+    auto e = Rm3ExpandQuery(*index, index->AnalyzeQuery(qtexts[q]), first->lists[q], o);
+    REQUIRE(e.ok());
+    expanded.push_back(*std::move(e));
+  }
+  auto want = index->SearchWeighted(expanded, 7, 1);
   REQUIRE(want.ok());
   Resources r;
-  r.bm25 = bm25->get();
+  r.Set<Bm25Index>(resource::kBm25, index);
+  const Pipeline from_spec =
+      ParseOk("bm25 >> rm3(fb_docs=3,fb_terms=5,original_query_weight=0.6,filter_terms=false) >> bm25(k=7)", r);
+  Rm3::Config rm3;
+  static_cast<Rm3Options&>(rm3) = o;
+  auto bm25_retriever = std::make_shared<Bm25Retriever>(index);
+  const Pipeline from_objects = bm25_retriever >> std::make_shared<Rm3>(index, rm3) >>
+                                std::make_shared<Bm25Retriever>(index, Bm25Retriever::Config{7, -1, -1});
+  CHECK(from_objects.ToString() == from_spec.ToString());
   PipelineOptions options;
   options.k = 7;
   for (int threads : {1, 3}) {
     options.num_threads = threads;
-    auto got = ParseOk("bm25 >> rm3(fb_docs=3,fb_terms=5,original_query_weight=0.6,filter_terms=false) >> bm25(k=7)")
-                   .Run(r, queries, options);
+    auto got = from_spec.Run(queries, options);
     REQUIRE(got.ok());
+    auto got_objects = from_objects.Run(queries, options);
+    REQUIRE(got_objects.ok());
+    CheckSame(*got_objects, *got);
     REQUIRE(got->size() == want->size());
     for (std::size_t q = 0; q < got->size(); ++q) {
       REQUIRE(got->lists[q].size() == want->lists[q].size());
@@ -383,42 +504,50 @@ TEST_CASE("bm25 >> rm3 >> bm25 equals SearchRm3", "[pipeline][run]") {
 TEST_CASE("missing resources and rankings are FailedPrecondition naming them", "[pipeline][run]") {
   Queries queries;
   REQUIRE(queries.Add({"q", "text"}).ok());
-  Resources r;
-  auto s = ParseOk("bm25").Run(r, queries);
+  auto s = ParseOk("bm25").Run(queries);
   REQUIRE_FALSE(s.ok());
   CHECK(s.status().code() == absl::StatusCode::kFailedPrecondition);
   CHECK_THAT(std::string(s.status().message()), Contains("needs a BM25 index (resource 'bm25')"));
   Toy toy(Metric::kInnerProduct);
-  r.dense_index = toy.index.get();
-  auto e = ParseOk("dense").Run(r, queries);
+  const Resources r = toy.resources();
+  auto e = ParseOk("dense", r).Run(queries);
   REQUIRE_FALSE(e.ok());
   CHECK_THAT(std::string(e.status().message()), Contains("resource 'encoder'"));
-  auto search = ParseOk("dense").Search(r, toy.query_set, {}, &toy.queries);
+  // A spec parsed without resources runs once bound.
+  const Pipeline unbound = ParseOk("dense(k=5)");
+  auto missing = unbound.Run(toy.query_set, {}, &toy.queries);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.status().code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_THAT(std::string(missing.status().message()), Contains("resource 'dense_index'"));
+  auto rebound = unbound.Bind(r);
+  REQUIRE(rebound.ok());
+  CHECK(rebound->ToString() == unbound.ToString());
+  CHECK(rebound->Run(toy.query_set, {}, &toy.queries).ok());
+  auto search = ParseOk("dense", r).Search(toy.query_set, {}, {}, &toy.queries);
   REQUIRE_FALSE(search.ok());
-  CHECK_THAT(std::string(search.status().message()), Contains("document names"));
+  CHECK_THAT(std::string(search.status().message()), Contains("outside the 0 document ids"));
   PipelineOptions stop;
   int polls = 0;
   stop.interrupted = [&polls] { return ++polls > 1; };  // lets the first stage run
-  auto cancelled = ParseOk("dense >> avg >> dense").Run(r, toy.query_set, stop, &toy.queries);
+  auto cancelled = ParseOk("dense >> avg >> dense", r).Run(toy.query_set, stop, &toy.queries);
   REQUIRE_FALSE(cancelled.ok());
   CHECK(cancelled.status().code() == absl::StatusCode::kCancelled);
   CHECK(polls == 2);
   RowMatrix wrong(7, 3);
   wrong.setOnes();
-  auto dim = ParseOk("dense").Run(r, toy.query_set, {}, &wrong);
+  auto dim = ParseOk("dense", r).Run(toy.query_set, {}, &wrong);
   REQUIRE_FALSE(dim.ok());
   CHECK_THAT(std::string(dim.status().message()), Contains("dimension 3") && Contains("dimension 16"));
 }
 
 TEST_CASE("a pipeline runs from several threads at once with identical results", "[pipeline][run]") {
   Toy toy(Metric::kCosine, 500, 16, 20);
-  Resources r;
-  r.dense_index = toy.index.get();
-  const Pipeline p = ParseOk("fuse(rrf, dense(k=50), dense(k=50) >> avg(k=3) >> dense(k=50)) >> rocchio >> rescore");
+  const Resources r = toy.resources();
+  const Pipeline p = ParseOk("fuse(rrf, dense(k=50), dense(k=50) >> avg(k=3) >> dense(k=50)) >> rocchio >> rescore", r);
   PipelineOptions options;
   options.k = 50;
   options.num_threads = 1;
-  auto want = p.Run(r, toy.query_set, options, &toy.queries);
+  auto want = p.Run(toy.query_set, options, &toy.queries);
   REQUIRE(want.ok());
   std::vector<absl::StatusOr<BatchRanking>> results(4, absl::UnknownError("not run"));
   std::vector<std::thread> threads;
@@ -426,7 +555,7 @@ TEST_CASE("a pipeline runs from several threads at once with identical results",
     threads.emplace_back([&, t] {
       PipelineOptions o = options;
       o.num_threads = t + 1;
-      results[t] = p.Run(r, toy.query_set, o, &toy.queries);
+      results[t] = p.Run(toy.query_set, o, &toy.queries);
     });
   }
   for (auto& th : threads) th.join();
@@ -467,21 +596,24 @@ std::string NestedFuse(const std::string& leaf, int depth) {
 TEST_CASE("nested fusion is parsed with work linear in its depth", "[pipeline][spec][reliability]") {
   // A leaf stage that counts how often the parser asks it: every fusion level used to ask its
   // branches twice, 2^depth calls in all (depth 28 took seconds, 40 never finished).
+  // A leaf retriever that counts how often the parser builds it: every fusion level used to
+  // process its branches twice, 2^depth calls in all (depth 28 took seconds, 40 never finished).
   static int calls = 0;
-  class Counted final : public Stage {
+  class Counted final : public Retriever {
    public:
-    absl::Status Run(const Resources&, QueryState&) const override { return absl::OkStatus(); }
-    std::string ToString() const override { return "test_counted"; }
-    std::vector<std::string> Requires() const override { return {"bm25"}; }
-    bool NeedsRanking() const override {
-      ++calls;
-      return false;
+    absl::StatusOr<BatchRanking> Retrieve(QueryState& queries) const override {
+      BatchRanking out;
+      out.lists.resize(queries.size());
+      return out;
     }
+    std::string ToString() const override { return "test_counted"; }
   };
-  static const absl::Status registered = RegisterStage(
-      "test_counted",
-      [](StageArgs&) -> absl::StatusOr<std::unique_ptr<Stage>> { return std::unique_ptr<Stage>(new Counted); },
-      "test stage counting NeedsRanking calls");
+  static const absl::Status registered = RegisterRetriever(
+      StageInfo{"test_counted", StageRole::kRetriever, "test stage counting its constructions", {}, {"bm25"}},
+      [](StageArgs&, const Resources&) -> absl::StatusOr<std::shared_ptr<const Retriever>> {
+        ++calls;
+        return std::make_shared<Counted>();
+      });
   REQUIRE(registered.ok());
   for (int depth : {1, 20, kMaxSpecNesting}) {
     calls = 0;
@@ -518,13 +650,15 @@ TEST_CASE("nesting beyond kMaxSpecNesting is a column error, never a stack overf
   auto bm25 = Bm25Index::Build({}, texts);
   REQUIRE(bm25.ok());
   Resources r;
-  r.bm25 = bm25->get();
-  CHECK(deepest.Explain(r) == canonical);
+  r.Set<Bm25Index>(resource::kBm25, std::shared_ptr<const Bm25Index>(std::move(*bm25)));
+  absl::StatusOr<Pipeline> bound = deepest.Bind(r);
+  REQUIRE(bound.ok());
+  CHECK(bound->Explain() == canonical);
   Queries queries;
   REQUIRE(queries.Add({"q1", "apple"}).ok());
-  absl::StatusOr<BatchRanking> ranking = deepest.Run(r, queries);
+  absl::StatusOr<BatchRanking> ranking = bound->Run(queries);
   REQUIRE(ranking.ok());
-  absl::StatusOr<BatchRanking> plain = ParseOk("bm25").Run(r, queries);
+  absl::StatusOr<BatchRanking> plain = ParseOk("bm25", r).Run(queries);
   REQUIRE(plain.ok());
   REQUIRE(ranking->lists[0].size() == plain->lists[0].size());
   for (std::size_t i = 0; i < plain->lists[0].size(); ++i) CHECK(ranking->lists[0][i].id == plain->lists[0][i].id);
@@ -577,8 +711,9 @@ TEST_CASE("spec arguments are range-checked, naming the argument", "[pipeline][s
   CHECK_THAT(ParseError("dense(k=0)"), Contains("k = 0"));
   CHECK_THAT(ParseError("dense(ef_search=-1)"), Contains("ef_search"));
   // k1 = -1 used to be taken as 'index'.
-  CHECK_THAT(ParseError("bm25(k1=-1)"), Contains("k1 = -1") && Contains(">= 0"));
-  CHECK_THAT(ParseError("fuse(rrf(k=0), dense, bm25)"), Contains("k must be"));
+  CHECK_THAT(ParseError("bm25(k1=-1)"), Contains("stage 'bm25'") && Contains("k1 = -1") && Contains("[0, "));
+  CHECK_THAT(ParseError("fuse(rrf(k=0), dense, bm25)"),
+             Contains("stage 'rrf'") && Contains("k = 0") && Contains("out of range"));
   CHECK_THAT(ParseError("fuse(rrf(depth=-1), dense, bm25)"), Contains("depth"));
 }
 
@@ -591,23 +726,23 @@ TEST_CASE("retrievers cap k by the index size before allocating", "[pipeline][ru
   auto bm25 = Bm25Index::Build({}, {"apple banana", "apple", "banana cherry"});
   REQUIRE(bm25.ok());
   Resources r;
-  r.dense_index = index->get();
-  r.bm25 = bm25->get();
+  r.Set<VectorIndex>(resource::kDenseIndex, std::shared_ptr<const VectorIndex>(std::move(*index)));
+  r.Set<Bm25Index>(resource::kBm25, std::shared_ptr<const Bm25Index>(std::move(*bm25)));
   Queries queries;
   REQUIRE(queries.Add({"q1", "apple"}).ok());
   REQUIRE(queries.Add({"q2", "banana"}).ok());
   RowMatrix q = v.topRows(2);
-  const Pipeline dense = ParseOk("dense(k=1073741824,ef_search=1073741824)");
+  const Pipeline dense = ParseOk("dense(k=1073741824,ef_search=1073741824)", r);
   CHECK(dense.ToString() == "dense(k=1073741824,ef_search=1073741824)");
-  absl::StatusOr<BatchRanking> d = dense.Run(r, queries, {}, &q);
+  absl::StatusOr<BatchRanking> d = dense.Run(queries, {}, &q);
   REQUIRE(d.ok());
   CHECK(d->lists[0].size() == 5);
-  absl::StatusOr<BatchRanking> b = ParseOk("bm25(k=2147483648)").Run(r, queries);
+  absl::StatusOr<BatchRanking> b = ParseOk("bm25(k=2147483648)", r).Run(queries);
   REQUIRE(b.ok());
   CHECK(b->lists[0].size() == 2);
   absl::StatusOr<BatchRanking> fused =
-      ParseOk("fuse(rrf(depth=2147483648,top=1000000000), dense(k=1073741824), bm25(k=1073741824))")
-          .Run(r, queries, {}, &q);
+      ParseOk("fuse(rrf(depth=2147483648,top=1000000000), dense(k=1073741824), bm25(k=1073741824))", r)
+          .Run(queries, {}, &q);
   REQUIRE(fused.ok());
   CHECK(fused->lists[0].size() <= 5);
 }

@@ -32,6 +32,9 @@
 #include "densefb/flat_index.h"
 #include "densefb/hnsw_index.h"
 #include "densefb/multivector.h"
+#include "densefb/pipeline.h"
+#include "densefb/rerankers.h"
+#include "densefb/retrievers.h"
 #include "densefb/safetensors.h"
 #include "densefb/tokenizer.h"
 #include "test_util.h"
@@ -99,29 +102,47 @@ TEST_CASE("8 threads at once on shared objects: flat, HNSW, BM25, RM3, vector PR
   const RowMatrix docs = RandomMatrix(4000, 48, 21);
   const RowMatrix queries = RandomMatrix(static_cast<std::int64_t>(texts.queries.size()), 48, 22);
 
-  auto flat = FlatIndex::Create(48, Metric::kCosine).value();
+  std::shared_ptr<FlatIndex> flat = FlatIndex::Create(48, Metric::kCosine).value();
   REQUIRE(flat->Add(View(docs)).ok());
   HnswConfig config;
   config.M = 8;
   config.ef_construction = 64;
   config.num_threads = 2;
-  auto hnsw = HnswIndex::Create(48, Metric::kInnerProduct, config).value();
+  std::shared_ptr<HnswIndex> hnsw = HnswIndex::Create(48, Metric::kInnerProduct, config).value();
   REQUIRE(hnsw->Add(View(docs)).ok());
   Bm25BuildOptions build;
   build.num_threads = 2;
-  auto bm25 = Bm25Index::Build(std::vector<std::string>{}, texts.docs, build).value();
+  std::shared_ptr<Bm25Index> bm25 = Bm25Index::Build(std::vector<std::string>{}, texts.docs, build).value();
   WordPieceOptions tok_options;
   auto tok = WordPieceTokenizer::FromVocab({"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "of",
                                             "cell", "##s", "protein", "cancer", "gene", "a", "##e"},
                                            tok_options).value();
   const std::vector<absl::string_view> views(texts.queries.begin(), texts.queries.end());
-  const RocchioPrf rocchio(0.4, 0.6, 0.1, 5);
-  const AveragePrf average(3);
+  // Vector PRF and RM3 as pipelines: a first pass, the feedback model, a second search.
+  auto dense = [](std::shared_ptr<const VectorIndex> index, std::int64_t k) {
+    return std::make_shared<DenseRetriever>(std::move(index), nullptr, DenseRetriever::Config{k, 64});
+  };
+  const Pipeline prf_flat = dense(flat, 10) >> std::make_shared<RocchioPrf>(flat, RocchioPrf::Config{0.4, 0.6, 0.1, 5}) >>
+                            dense(flat, 20);
+  const Pipeline prf_hnsw = dense(hnsw, 3) >> std::make_shared<AveragePrf>(hnsw, AveragePrf::Config{3, false}) >>
+                            dense(hnsw, 20);
+  const Pipeline rm3 = std::make_shared<Bm25Retriever>(bm25) >> std::make_shared<Rm3>(bm25) >>
+                       std::make_shared<Bm25Retriever>(bm25, Bm25Retriever::Config{20, -1, -1});
+  Queries query_set;
+  for (std::size_t i = 0; i < texts.queries.size(); ++i) {
+    REQUIRE(query_set.Add({"q" + std::to_string(i), texts.queries[i]}).ok());
+  }
+  auto run_pipeline = [&](const Pipeline& p, int threads, const RowMatrix* vectors) {
+    PipelineOptions o;
+    o.k = 20;
+    o.num_threads = threads;
+    return p.Run(query_set, o, vectors);
+  };
 
   // Each operation, as the sequential reference computes it with one thread.
   struct Outputs {
-    SearchResult flat, hnsw, prf_flat, prf_hnsw;
-    BatchRanking bm25, rm3;
+    SearchResult flat, hnsw;
+    BatchRanking prf_flat, prf_hnsw, bm25, rm3;
     BatchEncoding tokens;
   };
   auto run = [&](int op, int threads, Outputs* out) -> absl::Status {
@@ -132,10 +153,10 @@ TEST_CASE("8 threads at once on shared objects: flat, HNSW, BM25, RM3, vector PR
     switch (op) {
       case 0: { DENSEFB_ASSIGN_OR_RETURN(out->flat, flat->Search(View(queries), options)); break; }
       case 1: { DENSEFB_ASSIGN_OR_RETURN(out->hnsw, hnsw->Search(View(queries), options)); break; }
-      case 2: { DENSEFB_ASSIGN_OR_RETURN(out->prf_flat, PrfSearch(*flat, View(queries), rocchio, 10, 20, options)); break; }
-      case 3: { DENSEFB_ASSIGN_OR_RETURN(out->prf_hnsw, PrfSearch(*hnsw, View(queries), average, 0, 20, options)); break; }
+      case 2: { DENSEFB_ASSIGN_OR_RETURN(out->prf_flat, run_pipeline(prf_flat, threads, &queries)); break; }
+      case 3: { DENSEFB_ASSIGN_OR_RETURN(out->prf_hnsw, run_pipeline(prf_hnsw, threads, &queries)); break; }
       case 4: { DENSEFB_ASSIGN_OR_RETURN(out->bm25, bm25->Search(texts.queries, 20, threads)); break; }
-      case 5: { DENSEFB_ASSIGN_OR_RETURN(out->rm3, bm25->SearchRm3(texts.queries, 20, {}, threads)); break; }
+      case 5: { DENSEFB_ASSIGN_OR_RETURN(out->rm3, run_pipeline(rm3, threads, nullptr)); break; }
       default: {
         BatchOptions b;
         b.max_length = 64;
@@ -182,7 +203,15 @@ TEST_CASE("8 threads at once on shared objects: flat, HNSW, BM25, RM3, vector PR
   CHECK(calls == kThreads * kRounds * kOps);
   // The reference itself is not degenerate.
   CHECK(expected.flat.ids(0, 19) >= 0);
-  CHECK(expected.prf_flat.ids != expected.flat.ids);
+  bool prf_changed = false;
+  for (std::int64_t i = 0; i < expected.flat.ids.rows(); ++i) {
+    REQUIRE(expected.prf_flat.lists[i].size() == static_cast<std::size_t>(expected.flat.ids.cols()));
+    for (std::int64_t j = 0; j < expected.flat.ids.cols(); ++j) {
+      prf_changed = prf_changed || expected.prf_flat.lists[i][j].id != expected.flat.ids(i, j);
+    }
+  }
+  CHECK(prf_changed);
+  CHECK_FALSE(Same(expected.rm3, expected.bm25));
   std::size_t matched = 0;
   for (const auto& list : expected.bm25.lists) matched += !list.empty();
   CHECK(matched == texts.queries.size());
@@ -416,19 +445,28 @@ TEST_CASE("Regression: a huge thread count (from a file or a caller) sizes no al
 }
 
 TEST_CASE("Vector PRF whose weights overflow float32 is an error, not an infinite query") {
-  auto index = FlatIndex::Create(2, Metric::kInnerProduct).value();
+  std::shared_ptr<FlatIndex> index = FlatIndex::Create(2, Metric::kInnerProduct).value();
   RowMatrix docs(2, 2);
   docs << 1, 0, 0, 1;
   REQUIRE(index->Add(View(docs)).ok());
   RowMatrix q(1, 2);
   q << 1, 1;
+  Queries queries;
+  REQUIRE(queries.Add({"q", "text"}).ok());
+  auto dense = std::make_shared<DenseRetriever>(index, nullptr, DenseRetriever::Config{2, 0});
+  auto prf = [&](double alpha, double beta) {
+    return dense >> std::make_shared<RocchioPrf>(index, RocchioPrf::Config{alpha, beta, 0, 1}) >> dense;
+  };
   // alpha q = 1e300 is finite in double but not in float32.
-  auto bad = PrfSearch(*index, View(q), RocchioPrf(1e300, 0.5, 0, 1), 0, 2);
+  auto bad = prf(1e300, 0.5).Run(queries, {}, &q);
   REQUIRE_FALSE(bad.ok());
-  CHECK_THAT(std::string(bad.status().message()), Contains("not finite in float32") && Contains("query 0"));
-  auto fine = PrfSearch(*index, View(q), RocchioPrf(1e18, 1e18, 0, 1), 0, 2);
+  CHECK(bad.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(bad.status().message()),
+             Contains("rocchio") && Contains("not finite in float32") && Contains("query 0"));
+  auto fine = prf(1e18, 1e18).Run(queries, {}, &q);
   REQUIRE(fine.ok());  // q' = (2e18, 1e18) is a legal query
-  CHECK(std::isfinite(fine->scores(0, 0)));
+  REQUIRE_FALSE(fine->lists[0].empty());
+  CHECK(std::isfinite(fine->lists[0][0].score));
 }
 
 TEST_CASE("BM25 edge cases: duplicate names, empty and stop-word-only queries, k = 0, k > matches") {
@@ -438,7 +476,7 @@ TEST_CASE("BM25 edge cases: duplicate names, empty and stop-word-only queries, k
   CHECK(dup.status().code() == absl::StatusCode::kAlreadyExists);
   CHECK_THAT(std::string(dup.status().message()), Contains("\"a\" is given twice (documents 0 and 2)"));
 
-  auto index = Bm25Index::Build(std::vector<std::string>{"a", "b", "c", "d"}, texts).value();
+  std::shared_ptr<Bm25Index> index = Bm25Index::Build(std::vector<std::string>{"a", "b", "c", "d"}, texts).value();
   CHECK(index->DocLength(3) == 0);  // only stop words: no indexed term
   const auto r = index->Search({"", "the of and", "cat", "cat dog"}, 10, 1).value();
   REQUIRE(r.size() == 4);
@@ -450,9 +488,17 @@ TEST_CASE("BM25 edge cases: duplicate names, empty and stop-word-only queries, k
   REQUIRE(zero.size() == 1);
   CHECK(zero.lists[0].empty());
   CHECK_FALSE(index->Search({"cat"}, -1, 1).ok());
-  const auto rm3 = index->SearchRm3({"", "the"}, 5, {}, 1).value();
-  CHECK(rm3.lists[0].empty());
-  CHECK(rm3.lists[1].empty());
+  // BM25 + RM3 of queries without indexed terms: empty lists, no error.
+  QueryState state;
+  state.query_ids = {"empty", "stop"};
+  state.query_texts = {"", "the"};
+  state.options.num_threads = 1;
+  const Pipeline rm3 = std::make_shared<Bm25Retriever>(index) >> std::make_shared<Rm3>(index) >>
+                       std::make_shared<Bm25Retriever>(index, Bm25Retriever::Config{5, -1, -1});
+  const auto expanded = rm3.Run(state).value();
+  REQUIRE(expanded.size() == 2);
+  CHECK(expanded.lists[0].empty());
+  CHECK(expanded.lists[1].empty());
 }
 
 // ---- files ------------------------------------------------------------------------------------

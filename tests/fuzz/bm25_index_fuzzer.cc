@@ -3,11 +3,15 @@
 // expose consistent forward and inverted lists, and save / load again.
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "densefb/bm25.h"
+#include "densefb/feedback.h"
+#include "densefb/pipeline.h"
+#include "densefb/retrievers.h"
 #include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -40,7 +44,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   queries.push_back(q);
   densefb::WeightedQuery weighted;
   for (std::int32_t t = 0; t < x.num_terms() && t < 6; ++t) weighted.emplace_back(x.Term(t), 1.0f + t);
-  for (const auto& ranking : {x.Search(queries, 5, 1), x.SearchRm3(queries, 5, {}, 1),
+  // BM25 + RM3: the pipeline bm25 >> rm3 >> bm25 over the loaded index.
+  const std::shared_ptr<const densefb::Bm25Index> shared(&x, [](const densefb::Bm25Index*) {});
+  const densefb::Pipeline rm3 = std::make_shared<densefb::Bm25Retriever>(shared) >>
+                                std::make_shared<densefb::Rm3>(shared) >>
+                                std::make_shared<densefb::Bm25Retriever>(shared, densefb::Bm25Retriever::Config{5, -1, -1});
+  densefb::QueryState state;
+  for (std::size_t i = 0; i < queries.size(); ++i) state.query_ids.push_back(absl::StrCat("q", i));
+  state.query_texts = queries;
+  state.options.num_threads = 1;
+  for (const auto& ranking : {x.Search(queries, 5, 1), rm3.Run(state),
                               x.SearchWeighted({weighted}, 5, 1)}) {
     FUZZ_CHECK(ranking.ok());
     for (const auto& list : ranking->lists) {

@@ -49,7 +49,7 @@ void Check(const std::string& spec, bool fragment) {
   FUZZ_CHECK(again->ToString() == canonical);
   FUZZ_CHECK(again->Requires() == p->Requires());
   // Planning and printing walk the whole tree: bounded, like the parse.
-  FUZZ_CHECK(IsUtf8(p->Explain(densefb::Resources{})));
+  FUZZ_CHECK(IsUtf8(p->Explain()));
 }
 
 }  // namespace
