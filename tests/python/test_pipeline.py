@@ -152,7 +152,7 @@ def test_rrf_node_equals_ranx(scifact, vectors, resources, doc_pos):
     # ranx orders ties arbitrarily: compare on queries whose inputs have no tied scores.
     keep = [q for q in dense if len(set(dense[q].values())) == len(dense[q])
             and len(set(sparse.get(q, {}).values())) == len(sparse.get(q, {})) and sparse.get(q)]
-    assert len(keep) >= 200
+    assert len(keep) >= 120  # quantised BM25 norms tie more often
     got = fuse(RRF(), Dense(k=100), BM25(k=100)).run(resources, scifact.queries, k=0,
                                                         query_vectors=Q).to_dict()
     want = ranx.fuse([ranx.Run({q: dense[q] for q in keep}), ranx.Run({q: sparse[q] for q in keep})],
@@ -420,7 +420,7 @@ def test_non_ascii_in_a_spec_is_a_column_error():
     ("dense(k=99999999999999999999)", r"argument k=99999999999999999999 is too large"),
     ("dense(k=0)", r"k = 0 is out of range"),
     ("dense(k=0x10)", r"'0x10' is not a finite decimal number"),
-    ("bm25(k1=-1)", r"k1 = -1 must be >= 0"),
+    ("bm25(k1=-1)", r"k1 = -1 must be in \[0, "),
 ])
 def test_spec_arguments_are_refused_naming_them(spec, message):
     with pytest.raises(ValueError, match=r"^pipeline spec column \d+: .*" + message):

@@ -1,0 +1,920 @@
+"""
+densefb compiled core (private; use the densefb package)
+"""
+from __future__ import annotations
+import collections.abc
+import numpy
+import numpy.typing
+import typing
+__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Index', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'english_stop_words', 'evaluate', 'fuse_runs', 'holm_bonferroni', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
+class Corpus:
+    """
+    Documents of a collection, addressed by string id or position.
+    """
+    def __getitem__(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> dict:
+        """
+        The i-th document as {'_id', 'title', 'text'}.
+        """
+    def __len__(self) -> int:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def position(self, doc_id: str) -> int:
+        """
+        Internal (row) id of a document id; KeyError if unknown.
+        """
+    def texts(self) -> list[str]:
+        """
+        Texts to encode: "title text" (title omitted when empty).
+        """
+    @property
+    def ids(self) -> list[str]:
+        """
+        Document ids in corpus order (position = internal id).
+        """
+class Queries:
+    """
+    Queries of a collection.
+    """
+    @staticmethod
+    def to_dataframe(queries: Queries) -> 'pandas.DataFrame':
+        """
+        Queries as a PyTerrier topics frame: columns ``qid, query``.
+        """
+    def __getitem__(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> tuple[str, str]:
+        """
+        The i-th query as (id, text).
+        """
+    def __len__(self) -> int:
+        ...
+    def __repr__(self) -> str:
+        ...
+    @property
+    def ids(self) -> list[str]:
+        ...
+    @property
+    def texts(self) -> list[str]:
+        ...
+class Qrels:
+    """
+    Graded relevance judgments: {query id: {doc id: grade}}.
+    """
+    @staticmethod
+    def from_dataframe(df: 'pandas.DataFrame') -> Qrels:
+        """
+        A :class:`densefb.Qrels` from a frame with columns ``qid, docno, label`` (PyTerrier's
+            qrels); a pair given twice keeps its last label, as trec_eval does.
+        
+            Raises:
+                ValueError: a missing column or value, or a label that is not an integer.
+            
+        """
+    @staticmethod
+    def from_dict(qrels: dict) -> Qrels:
+        """
+        From {query id: {doc id: grade}} (the pytrec_eval convention).
+        """
+    @staticmethod
+    def to_dataframe(qrels: Qrels) -> 'pandas.DataFrame':
+        """
+        Judgments as a PyTerrier qrels frame: columns ``qid, docno, label`` (label int64).
+        """
+    def __init__(self) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def set(self, query_id: str, doc_id: str, grade: typing.Any) -> None:
+        """
+        Adds or overwrites one judgment.
+        """
+    def to_dict(self) -> dict:
+        ...
+    @property
+    def num_judgments(self) -> int:
+        ...
+    @property
+    def query_ids(self) -> list[str]:
+        ...
+class Run:
+    """
+    Ranked, scored documents per query (higher score = better).
+    """
+    @staticmethod
+    def from_dataframe(df: 'pandas.DataFrame', name: str = 'densefb') -> Run:
+        """
+        A :class:`densefb.Run` from a frame with columns ``qid, docno, score`` (e.g. PyTerrier's
+            ``transform`` output; other columns such as ``rank``, ``query``, ``docid`` are ignored).
+        
+            ``qid`` and ``docno`` are converted to strings (as PyTerrier's
+            ``coerce_dataframe_types``). Queries keep their first-appearance order, rows their order
+            within a query. The scores define the ranking (evaluation re-sorts as trec_eval does).
+        
+            Raises:
+                ValueError: a missing column, a missing (NaN) value, or a document listed twice for
+                    one query.
+            
+        """
+    @staticmethod
+    def from_dict(run: dict) -> Run:
+        """
+        From {query id: {doc id: score}} (the pytrec_eval convention).
+        """
+    @staticmethod
+    def to_dataframe(run: Run) -> 'pandas.DataFrame':
+        """
+        A run as a PyTerrier result frame: columns ``qid, docno, score, rank``.
+        
+            Queries in the run's order; within a query, rows sorted by score descending, ties by
+            document id descending (trec_eval's order), ``rank`` 0, 1, 2, ... (PyTerrier's convention:
+            the first rank is 0). The run itself is not modified.
+            
+        """
+    def __contains__(self, arg0: str) -> bool:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def add(self, query_id: str, doc_ids: collections.abc.Sequence[str], scores: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> None:
+        """
+        Adds one query's ranking; ValueError if the query is already in the run, for an invalid id or a NaN score.
+        """
+    def get(self, query_id: str) -> list[tuple[str, float]]:
+        """
+        [(doc id, score), ...] of a query, in stored order.
+        """
+    def sort(self, depth: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        """
+        Sorts each list by score (ties: doc id descending, as trec_eval) and keeps `depth` (0 = all).
+        """
+    def to_dict(self) -> dict:
+        ...
+    @property
+    def name(self) -> str:
+        """
+        Run tag written in TREC files.
+        """
+    @name.setter
+    def name(self, arg0: str) -> None:
+        ...
+    @property
+    def num_entries(self) -> int:
+        ...
+    @property
+    def query_ids(self) -> list[str]:
+        ...
+class BeirDataset:
+    """
+    A BEIR folder: corpus, judged queries of a split, qrels.
+    """
+    def __repr__(self) -> str:
+        ...
+    @property
+    def corpus(self) -> Corpus:
+        ...
+    @property
+    def path(self) -> str:
+        ...
+    @property
+    def qrels(self) -> Qrels:
+        ...
+    @property
+    def queries(self) -> Queries:
+        ...
+    @property
+    def split(self) -> str:
+        ...
+class Measure:
+    """
+    An evaluation measure in ir_measures notation (e.g. 'nDCG@10', 'AP(rel=2)'); trec_eval names such as 'ndcg_cut_10' parse too.
+    """
+    def __eq__(self, arg0: Measure) -> bool:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __init__(self, name: str) -> None:
+        """
+        Parses a measure name; ValueError if unknown or malformed.
+        """
+    def __repr__(self) -> str:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def cutoff(self) -> typing.Any:
+        """
+        Rank cutoff k, or None.
+        """
+    @property
+    def name(self) -> str:
+        """
+        The measure family: nDCG, AP, RR, R, P or Judged.
+        """
+    @property
+    def rel_level(self) -> typing.Any:
+        """
+        Per-measure relevance threshold, or None (the evaluation's).
+        """
+class EvalResult:
+    """
+    Per-query and mean values of evaluated measures.
+    """
+    @property
+    def mean(self) -> list[float]:
+        """
+        Mean of each measure over query_ids.
+        """
+    @property
+    def measures(self) -> list[str]:
+        """
+        Canonical measure names, as asked.
+        """
+    @property
+    def per_query(self) -> list[list[float]]:
+        """
+        per_query[q][m], rows as query_ids.
+        """
+    @property
+    def query_ids(self) -> list[str]:
+        """
+        Evaluated queries, in qrels order.
+        """
+class VectorIndex:
+    """
+    Base class of the vector indexes.
+    """
+    def reserve(self, n: int) -> None:
+        """
+        Makes room for n vectors in total, so that adding up to n allocates no larger storage
+        (no transient copy of the old one); never shrinks. MemoryError when the memory is not there.
+        """
+    @property
+    def dim(self) -> int:
+        ...
+    @property
+    def ntotal(self) -> int:
+        ...
+class FlatIndex(VectorIndex):
+    """
+    Exact top-k search over float32 vectors by inner product ("ip") or cosine ("cosine").
+    
+    Blocked GEMM with a bounded heap per query (memory independent of the corpus size),
+    multithreaded, deterministic: ties go to the earlier-added vector. Scores are higher-is-better.
+    
+        index = densefb.FlatIndex(384, metric="ip")
+        index.add(doc_vectors)                 # ids 0..n-1, or add(x, ids=...)
+        scores, ids = index.search(queries, k=10)   # (n_queries, min(k, ntotal)) arrays
+    """
+    @staticmethod
+    def load(path: typing.Any) -> FlatIndex:
+        """
+        Loads an index saved by save(); OSError if the file is corrupt or truncated.
+        """
+    def __init__(self, dim: int, metric: str = 'ip') -> None:
+        """
+        dim: vector dimension (>= 1); metric: "ip" (inner product) or "cosine".
+        """
+    def __len__(self) -> int:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def add(self, vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None) -> None:
+        """
+        Adds (n, dim) vectors. ids: n distinct non-negative int64 (default: continue from ntotal).
+        """
+    def reconstruct(self, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        Stored vectors of ids, (len(ids), dim), exactly as added. KeyError for an unknown id.
+        """
+    def save(self, path: typing.Any) -> None:
+        """
+        Writes the index atomically (versioned, checksummed).
+        """
+    def search(self, queries: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: int, num_threads: int = 0) -> tuple:
+        """
+        Top-k of each query: returns (scores float32 (n, k'), ids int64 (n, k')), best first,
+        where k' = min(k, ntotal): k larger than the index returns every vector (any k >= 0,
+        nothing is allocated beyond what exists); an empty index gives (n, 0) arrays.
+        num_threads: 0 = all cores.
+        """
+    @property
+    def dim(self) -> int:
+        ...
+    @property
+    def ids(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        Ids of the stored vectors in insertion order (a copy).
+        """
+    @property
+    def metric(self) -> str:
+        ...
+    @property
+    def ntotal(self) -> int:
+        ...
+class HnswIndex(VectorIndex):
+    """
+    Approximate top-k search with an HNSW graph (hnswlib), inner product ("ip") or cosine.
+    
+    Parameters keep hnswlib's names and defaults. Scores are the inner product (or cosine),
+    higher is better; each row is sorted best first, ties by smaller id; slots beyond what the
+    search found hold score -inf and id -1. Vectors are stored exactly as added (cosine too), so
+    reconstruct() returns them unchanged. search() is thread-safe and never changes the index:
+    the candidate list size ef is a per-call argument (default: the index's ef_search).
+    
+    A build with num_threads=1 is reproducible bit for bit (fixed seed); a multi-threaded build
+    inserts in thread order, so its graph may differ from run to run.
+    
+        index = densefb.HnswIndex(384, metric="ip", M=16, ef_construction=200)
+        index.add(doc_vectors)                       # ids 0..n-1, or add(x, ids=...)
+        scores, ids = index.search(queries, k=10, ef=64)
+    """
+    @staticmethod
+    def load(path: typing.Any) -> HnswIndex:
+        """
+        Loads an index written by save() (path: str or os.PathLike).
+        FileNotFoundError if missing; OSError if truncated or corrupt; ValueError
+        if it is not an HNSW index file; NotImplementedError for a newer format.
+        """
+    def __init__(self, dim: int, metric: str = 'ip', M: int = 16, ef_construction: int = 200, ef_search: int = 10, seed: int = 100, num_threads: int = 0) -> None:
+        """
+        dim: vector dimension (>= 1).
+        metric: "ip" (inner product, default) or "cosine".
+        M: graph links per node, 2*M on the base layer (default 16, 2..10000).
+        ef_construction: candidate list size while building (default 200, 1..2**31-1).
+        ef_search: default candidate list size while searching (default 10, 1..2**31-1;
+            a search never keeps more candidates than the index has vectors).
+        seed: seed of the level generator (default 100, hnswlib's).
+        num_threads: threads used by add(); 0 (default) = all cores, 1 = reproducible.
+        """
+    def __len__(self) -> int:
+        """
+        Number of stored vectors.
+        """
+    def __repr__(self) -> str:
+        ...
+    def add(self, vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None) -> None:
+        """
+        Adds vectors, a float32 (n, dim) array (C-contiguous float32 is used without a
+        copy; other arrays are converted; a 1-d array is one vector).
+        ids: None (default: continue from ntotal) or n distinct non-negative int64 ids
+        not in the index yet. Vectors must be finite. Uses the index's num_threads.
+        ValueError on a wrong dimension, NaN/Inf, or bad/duplicate ids.
+        """
+    def reconstruct(self, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        Stored vectors of ids (1-d int64), a float32 (len(ids), dim) array, exactly as
+        added (also for cosine). KeyError for an id not in the index.
+        """
+    def save(self, path: typing.Any) -> None:
+        """
+        Writes the index to path (str or os.PathLike) atomically: versioned, checksummed,
+        written to a temporary file and renamed, so a failed save leaves the old file.
+        """
+    def search(self, queries: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: int, ef: int | None = None, num_threads: int = 0) -> tuple:
+        """
+        Approximate top-k of each query.
+        queries: float32 (n, dim) array; a 1-d array is one query.
+        k: results per query (>= 0; any larger k than ntotal returns ntotal columns).
+        ef: candidate list size for this call (1..2**31-1; None = the index's ef_search);
+            the search keeps min(max(ef, k), ntotal) candidates. Does not change the index.
+        num_threads: 0 (default) = all cores.
+        Returns (scores float32 (n, k'), ids int64 (n, k')) with k' = min(k, ntotal), best
+        first; results the search did not find are score -inf, id -1.
+        """
+    @property
+    def M(self) -> int:
+        """
+        Graph links per node (2*M on the base layer).
+        """
+    @property
+    def dim(self) -> int:
+        """
+        Vector dimension.
+        """
+    @property
+    def ef_construction(self) -> int:
+        """
+        Candidate list size used while building.
+        """
+    @property
+    def ef_search(self) -> int:
+        """
+        Default ef of search() (override per call with ef=).
+        """
+    @property
+    def metric(self) -> str:
+        """
+        "ip" or "cosine".
+        """
+    @property
+    def ntotal(self) -> int:
+        """
+        Number of stored vectors.
+        """
+    @property
+    def num_threads(self) -> int:
+        """
+        Threads used by add() (0 = all cores).
+        """
+    @property
+    def seed(self) -> int:
+        """
+        Seed of the level generator.
+        """
+class WordPieceTokenizer:
+    """
+    BERT WordPiece tokenizer identical to Hugging Face tokenizers' BertTokenizerFast (compiled core
+    of densefb.Tokenizer; use that class). Const methods are thread-safe; batch work releases the GIL.
+    """
+    @staticmethod
+    def from_directory(path: typing.Any) -> WordPieceTokenizer:
+        """
+        Loads a Hugging Face tokenizer folder: tokenizer.json, else vocab.txt +
+        tokenizer_config.json. FileNotFoundError if neither exists, NotImplementedError for a
+        tokenizer that is not BERT WordPiece, ValueError for malformed files.
+        """
+    @staticmethod
+    def from_tokenizer_json(path: typing.Any, tokenizer_config: typing.Any = None) -> WordPieceTokenizer:
+        """
+        Loads a tokenizer.json (and optionally the tokenizer_config.json beside it).
+        """
+    def encode(self, text: str, max_length: typing.SupportsInt | typing.SupportsIndex = 0, add_special_tokens: bool = True) -> list:
+        """
+        Token ids of one text ([CLS] ... [SEP]); max_length 0: no truncation.
+        """
+    def encode_batch(self, texts: typing.Any, pairs: typing.Any = None, max_length: typing.SupportsInt | typing.SupportsIndex = 0, add_special_tokens: bool = True, pad_to_multiple_of: typing.SupportsInt | typing.SupportsIndex = 0, num_threads: typing.SupportsInt | typing.SupportsIndex = 1) -> tuple[numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64], numpy.typing.NDArray[numpy.int64]]:
+        """
+        (input_ids, attention_mask, token_type_ids): int64 (n, longest) arrays, right-padded.
+        """
+    def encode_pair(self, a: str, b: str, max_length: typing.SupportsInt | typing.SupportsIndex = 0, add_special_tokens: bool = True) -> tuple[list, list]:
+        """
+        (ids, token_type_ids) of [CLS] a [SEP] b [SEP], longest_first truncation.
+        """
+    def id_to_token(self, id: typing.SupportsInt | typing.SupportsIndex) -> str:
+        """
+        Token of an id; IndexError if unknown.
+        """
+    def normalize(self, text: str) -> str:
+        """
+        The BertNormalizer output of a text.
+        """
+    def num_special_tokens(self, pair: bool = False) -> int:
+        ...
+    def pre_tokenize(self, text: str) -> list[str]:
+        """
+        The normalized words of a text, before WordPiece.
+        """
+    def token_to_id(self, token: str) -> typing.Any:
+        """
+        Id of a token, or None.
+        """
+    def tokenize(self, text: str) -> list[str]:
+        """
+        Token strings of a text, without special tokens.
+        """
+    @property
+    def added_tokens(self) -> dict:
+        """
+        {content: id} of the added tokens matched before WordPiece.
+        """
+    @property
+    def cls_token_id(self) -> typing.Any:
+        ...
+    @property
+    def do_lower_case(self) -> bool:
+        ...
+    @property
+    def mask_token_id(self) -> typing.Any:
+        ...
+    @property
+    def model_max_length(self) -> typing.Any:
+        ...
+    @property
+    def num_ids(self) -> int:
+        ...
+    @property
+    def pad_token_id(self) -> typing.Any:
+        ...
+    @property
+    def sep_token_id(self) -> typing.Any:
+        ...
+    @property
+    def strip_accents(self) -> bool:
+        ...
+    @property
+    def unk_token_id(self) -> typing.Any:
+        ...
+    @property
+    def vocab_size(self) -> int:
+        ...
+class Bm25Index:
+    """
+    BM25 over an inverted index (see densefb.sparse.Bm25Index).
+    """
+    @staticmethod
+    def build_corpus(corpus: Corpus, k1: typing.SupportsFloat | typing.SupportsIndex = 0.8999999761581421, b: typing.SupportsFloat | typing.SupportsIndex = 0.4000000059604645, stopwords: bool = True, stemmer: str = 'porter', lucene_norms: bool = True, num_threads: int = 0) -> Bm25Index:
+        ...
+    @staticmethod
+    def build_texts(names: collections.abc.Sequence[str], texts: collections.abc.Sequence[str], k1: typing.SupportsFloat | typing.SupportsIndex = 0.8999999761581421, b: typing.SupportsFloat | typing.SupportsIndex = 0.4000000059604645, stopwords: bool = True, stemmer: str = 'porter', lucene_norms: bool = True, num_threads: int = 0) -> Bm25Index:
+        ...
+    @staticmethod
+    def load(path: typing.Any) -> Bm25Index:
+        ...
+    def __len__(self) -> int:
+        ...
+    def analyze(self, text: str) -> list[str]:
+        ...
+    def analyze_query(self, text: str) -> dict:
+        ...
+    def doc_freq(self, term: str) -> int:
+        ...
+    def doc_length(self, doc: int) -> int:
+        ...
+    def doc_vector(self, doc: int) -> dict:
+        ...
+    def idf(self, term: str) -> float:
+        ...
+    def rescore(self, queries: collections.abc.Sequence[str], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], num_threads: int = 0) -> tuple:
+        ...
+    def rm3_expand(self, query: dict, feedback_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], feedback_scores: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], fb_terms: int = 10, fb_docs: int = 10, original_query_weight: typing.SupportsFloat | typing.SupportsIndex = 0.5, filter_terms: bool = True) -> dict:
+        ...
+    def save(self, path: typing.Any) -> None:
+        ...
+    def score(self, query: typing.Any, doc_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    def search(self, queries: collections.abc.Sequence[str], k: int, num_threads: int = 0) -> tuple:
+        ...
+    def search_weighted(self, queries: collections.abc.Sequence[dict], k: int, num_threads: int = 0) -> tuple:
+        ...
+    def set_bm25(self, k1: typing.SupportsFloat | typing.SupportsIndex, b: typing.SupportsFloat | typing.SupportsIndex, lucene_norms: bool | None = None) -> None:
+        ...
+    @property
+    def avgdl(self) -> float:
+        ...
+    @property
+    def b(self) -> float:
+        ...
+    @property
+    def doc_count(self) -> int:
+        ...
+    @property
+    def doc_ids(self) -> list[str]:
+        ...
+    @property
+    def k1(self) -> float:
+        ...
+    @property
+    def lucene_norms(self) -> bool:
+        ...
+    @property
+    def num_docs(self) -> int:
+        ...
+    @property
+    def num_postings(self) -> int:
+        ...
+    @property
+    def num_terms(self) -> int:
+        ...
+    @property
+    def stemmer(self) -> str:
+        ...
+    @property
+    def stopwords(self) -> bool:
+        ...
+    @property
+    def total_terms(self) -> int:
+        ...
+class TTestResult:
+    """
+    Result of a paired t-test (scipy.stats.ttest_rel).
+    """
+    def __repr__(self) -> str:
+        ...
+    @property
+    def df(self) -> float:
+        """
+        degrees of freedom (n - 1)
+        """
+    @property
+    def mean_difference(self) -> float:
+        """
+        mean of x - y
+        """
+    @property
+    def n(self) -> int:
+        """
+        number of pairs
+        """
+    @property
+    def pvalue(self) -> float:
+        """
+        p-value
+        """
+    @property
+    def statistic(self) -> float:
+        """
+        t
+        """
+class WilcoxonResult:
+    """
+    Result of a Wilcoxon signed-rank test (scipy.stats.wilcoxon).
+    """
+    def __repr__(self) -> str:
+        ...
+    @property
+    def method(self) -> str:
+        """
+        the method used: 'exact', 'permutation' or 'asymptotic'
+        """
+    @property
+    def n(self) -> int:
+        """
+        number of pairs
+        """
+    @property
+    def n_zero(self) -> int:
+        """
+        pairs with a zero difference
+        """
+    @property
+    def pvalue(self) -> float:
+        """
+        p-value
+        """
+    @property
+    def statistic(self) -> float:
+        """
+        min(R+, R-) for a two-sided test, R+ for a one-sided one
+        """
+    @property
+    def zstatistic(self) -> float:
+        """
+        normal deviate when the normal approximation was used, else NaN
+        """
+class MultiVectorIndex:
+    @staticmethod
+    def load(path: str) -> MultiVectorIndex:
+        ...
+    def __init__(self, dim: int) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def add(self, docs: collections.abc.Sequence, token_ids: collections.abc.Sequence) -> None:
+        ...
+    def build_token_index(self, kind: str = 'flat', M: int = 16, ef_construction: int = 200, ef_search: int = 10, seed: int = 100, num_threads: int = 0) -> None:
+        ...
+    def candidates(self, queries: collections.abc.Sequence, token_k: int = 1000, ef_search: int = 0, num_threads: int = 0) -> list:
+        ...
+    def document(self, doc: int) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    def document_frequency(self, token_id: int) -> int:
+        ...
+    def document_token_ids(self, doc: int) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+    def idf(self, token_id: int) -> float:
+        ...
+    def nearest_tokens(self, vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: int = 10, ef_search: int = 0, num_threads: int = 0) -> tuple:
+        ...
+    def save(self, path: str) -> None:
+        ...
+    def score(self, query: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], docs: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], weights: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    def search(self, queries: collections.abc.Sequence, weights: typing.Any = None, k: int = 1000, token_k: int = 1000, ef_search: int = 0, num_threads: int = 0) -> tuple:
+        ...
+    @property
+    def dim(self) -> int:
+        ...
+    @property
+    def doc_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
+        ...
+    @property
+    def excluded_token_ids(self) -> list[int]:
+        ...
+    @excluded_token_ids.setter
+    def excluded_token_ids(self, arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.int32]) -> None:
+        ...
+    @property
+    def has_token_index(self) -> bool:
+        ...
+    @property
+    def memory_mapped(self) -> bool:
+        ...
+    @property
+    def num_tokens(self) -> int:
+        ...
+    @property
+    def size(self) -> int:
+        ...
+    @property
+    def token_ids(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+class ColbertPrf:
+    def __init__(self, fb_docs: int = 3, k: int = 24, fb_embs: int = 10, beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, neighbours: int = 10, seed: int = 42, max_iter: int = 300, tol: typing.SupportsFloat | typing.SupportsIndex = 0.0001, mode: str = 'rerank', candidates: str = 'all') -> None:
+        ...
+    def expand(self, index: MultiVectorIndex, queries: collections.abc.Sequence, first_pass: collections.abc.Sequence, weights: typing.Any = None, doc_ids: typing.Any = None, doc_vectors: typing.Any = None, num_threads: int = 0) -> tuple[list, list]:
+        ...
+    def run(self, index: MultiVectorIndex, queries: collections.abc.Sequence, first_pass: collections.abc.Sequence, weights: typing.Any = None, k: int = 1000, token_k: int = 1000, ef_search: int = 0, doc_ids: typing.Any = None, doc_vectors: typing.Any = None, num_threads: int = 0) -> tuple:
+        ...
+    @property
+    def beta(self) -> float:
+        ...
+    @property
+    def candidates(self) -> str:
+        ...
+    @property
+    def fb_docs(self) -> int:
+        ...
+    @property
+    def fb_embs(self) -> int:
+        ...
+    @property
+    def k(self) -> int:
+        ...
+    @property
+    def mode(self) -> str:
+        ...
+    @property
+    def neighbours(self) -> int:
+        ...
+    @property
+    def seed(self) -> int:
+        ...
+class Retriever:
+    """
+    Base class of retrievers (see densefb.Retriever).
+    """
+    def __init__(self) -> None:
+        ...
+    def _spec(self) -> str:
+        ...
+class FeedbackModel:
+    """
+    Base class of feedback models.
+    """
+    def __init__(self) -> None:
+        ...
+    def _spec(self) -> str:
+        ...
+class Reranker:
+    """
+    Base class of rerankers.
+    """
+    def __init__(self) -> None:
+        ...
+    def _spec(self) -> str:
+        ...
+class Fusion:
+    """
+    Base class of fusion methods.
+    """
+    def __init__(self) -> None:
+        ...
+    def _spec(self, num_inputs: typing.SupportsInt | typing.SupportsIndex = 2) -> str:
+        ...
+class PipelineResources:
+    """
+    Resources of a pipeline run (see densefb.Resources).
+    """
+    def __init__(self, corpus: typing.Any = None, encoder: typing.Any = None, dense_index: typing.Any = None, bm25: typing.Any = None, token_encoder: typing.Any = None, multivector: typing.Any = None, cross_encoder: typing.Any = None) -> None:
+        ...
+    def has(self, name: str) -> bool:
+        ...
+    @property
+    def names(self) -> list[str]:
+        ...
+class Pipeline:
+    """
+    A pipeline of stages (see densefb.Pipeline).
+    """
+    @staticmethod
+    def fuse(method: typing.Any, branches: collections.abc.Sequence[Pipeline]) -> Pipeline:
+        ...
+    @staticmethod
+    def fuse_spec(method: str, branches: collections.abc.Sequence[Pipeline]) -> Pipeline:
+        ...
+    @staticmethod
+    def of(stage: typing.Any) -> Pipeline:
+        ...
+    @staticmethod
+    def parse(spec: str, fragment: bool = False, resources: PipelineResources = None) -> Pipeline:
+        ...
+    def __str__(self) -> str:
+        ...
+    def bind(self, resources: PipelineResources) -> Pipeline:
+        ...
+    def explain(self) -> str:
+        ...
+    def rank(self, query_texts: collections.abc.Sequence[str], k: typing.SupportsInt | typing.SupportsIndex = 1000, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, encode_batch_size: typing.SupportsInt | typing.SupportsIndex = 32, query_vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> tuple:
+        """
+        Runs a bound pipeline; Faiss-style (scores, ids) arrays of document positions.
+        """
+    def run(self, resources: PipelineResources, query_ids: collections.abc.Sequence[str], query_texts: collections.abc.Sequence[str], k: typing.SupportsInt | typing.SupportsIndex = 1000, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, encode_batch_size: typing.SupportsInt | typing.SupportsIndex = 32, query_vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> Run:
+        ...
+    def then(self, next: Pipeline) -> Pipeline:
+        ...
+    def validate(self) -> None:
+        ...
+    @property
+    def num_stages(self) -> int:
+        ...
+    @property
+    def requires(self) -> list[str]:
+        ...
+    @property
+    def spec(self) -> str:
+        ...
+def analyze(text: str, stopwords: bool = True, stemmer: str = 'porter') -> list[str]:
+    """
+    Terms of text by Lucene's EnglishAnalyzer chain.
+    """
+def bonferroni(pvalues: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> list[float]:
+    ...
+def check_id(id: str, what: str = 'id') -> None:
+    """
+    ValueError unless `id` can round-trip through every text format (non-empty UTF-8 without whitespace or control characters).
+    """
+def english_stop_words() -> list[str]:
+    """
+    Lucene's 33 English stop words, sorted.
+    """
+def evaluate(run: Run, qrels: Qrels, measures: collections.abc.Sequence[str], *, rel_level: typing.SupportsInt | typing.SupportsIndex = 1, average_over_qrels: bool = False) -> EvalResult:
+    """
+    Evaluates a Run against Qrels as trec_eval does (see densefb.evaluate).
+    """
+def fuse_runs(runs: collections.abc.Sequence[Run], method: str, k: typing.SupportsFloat | typing.SupportsIndex, weights: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex] | None, normalization: str, missing: str, depth: int, top: int) -> Run:
+    """
+    Fuses Runs (private; use densefb.fusion.fuse). The run name is the method with its parameters.
+    """
+def holm_bonferroni(pvalues: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> list[float]:
+    ...
+def kmeans(points: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], clusters: int, seed: int = 42, max_iter: int = 300, tol: typing.SupportsFloat | typing.SupportsIndex = 0.0001) -> tuple[numpy.typing.NDArray[numpy.float32], list[int], int]:
+    ...
+def load_beir(path: str, split: str = 'test') -> BeirDataset:
+    """
+    Loads a BEIR folder (corpus.jsonl[.gz], queries.jsonl[.gz], qrels/<split>.tsv).
+    """
+def make_run(query_ids: collections.abc.Sequence[str], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], scores: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], doc_ids: collections.abc.Sequence[str], name: str = 'densefb') -> Run:
+    """
+    Builds a Run from search results: ids index doc_ids; -1 padding is skipped. ValueError for a NaN or infinite score, a document twice in a row, or an invalid id.
+    """
+def maxsim_rerank(queries: collections.abc.Sequence, candidates: collections.abc.Sequence, weights: typing.Any = None, index: MultiVectorIndex = None, doc_ids: typing.Any = None, doc_vectors: typing.Any = None, k: int = 0, num_threads: int = 0) -> tuple:
+    ...
+def normalize_run(run: Run, method: str) -> Run:
+    """
+    A copy of the run with every query's scores normalised (private; use densefb.fusion.normalize).
+    """
+def paired_ttest(x: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], y: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], alternative: str = 'two-sided') -> TTestResult:
+    ...
+def pipeline_stages() -> list:
+    """
+    Every registered stage and fusion method: name, role, help, params (name, default, help), resources.
+    """
+def porter_stem(word: str) -> str:
+    """
+    Porter stem of a lower-case word, as Lucene's PorterStemFilter computes it.
+    """
+def read_beir_corpus(path: str) -> Corpus:
+    ...
+def read_beir_qrels(path: str) -> Qrels:
+    ...
+def read_beir_queries(path: str) -> Queries:
+    ...
+def read_topics_tsv(path: str) -> Queries:
+    """
+    Reads topics "qid<TAB>text" a line (Pyserini's TSV) as Queries.
+    """
+def read_trec_qrels(path: str) -> Qrels:
+    ...
+def read_trec_run(path: str) -> Run:
+    ...
+def register_stage(role: str, name: str, factory: typing.Any, help: str = '', resources: collections.abc.Sequence[str] = []) -> None:
+    ...
+def regularized_incomplete_beta(a: typing.SupportsFloat | typing.SupportsIndex, b: typing.SupportsFloat | typing.SupportsIndex, x: typing.SupportsFloat | typing.SupportsIndex) -> float:
+    ...
+def standard_tokenize(text: str) -> list[str]:
+    """
+    Tokens of Lucene's StandardTokenizer (UAX #29 words), original case.
+    """
+def student_t_cdf(t: typing.SupportsFloat | typing.SupportsIndex, df: typing.SupportsFloat | typing.SupportsIndex) -> float:
+    ...
+def student_t_sf(t: typing.SupportsFloat | typing.SupportsIndex, df: typing.SupportsFloat | typing.SupportsIndex) -> float:
+    ...
+def unregister_stage(role: str, name: str) -> None:
+    ...
+def wilcoxon(x: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], y: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], zero_method: str = 'wilcox', correction: bool = False, alternative: str = 'two-sided', method: str = 'auto') -> WilcoxonResult:
+    ...
+def write_trec_qrels(path: str, qrels: Qrels) -> None:
+    """
+    Writes TREC qrels atomically.
+    """
+def write_trec_run(path: str, run: Run) -> None:
+    """
+    Writes a TREC run file atomically.
+    """
+BM25_DEFAULT_LUCENE_NORMS: bool = True
+DEFAULT_TOKEN_K: int = 1000
+__version__: str = '0.1.0'
