@@ -1,4 +1,4 @@
-// Internal: the query evaluation shared by src/sparse/bm25_index.cc and src/sparse/rm3.cc.
+// Internal: the query evaluation of src/sparse/bm25_index.cc.
 #ifndef DENSEFB_SRC_SPARSE_SEARCHER_H_
 #define DENSEFB_SRC_SPARSE_SEARCHER_H_
 

@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/parallel.h"
 #include "densefb/bm25.h"
-#include "sparse/searcher.h"
 
 namespace densefb {
 namespace {
