@@ -10,7 +10,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "common/parallel.h"
 #include "densefb/bm25.h"
 
 namespace densefb {

@@ -185,6 +185,37 @@ def test_search_pipeline_spec_equals_flags_and_fusion(scifact_index, scifact, tm
             np.testing.assert_allclose([s for _, s in have], [s for _, s in need], rtol=1e-5, atol=1e-6)
 
 
+def test_plugin_module_registers_a_python_stage(scifact_index, scifact, tmp_path, monkeypatch):
+    """--plugin MODULE imports a module whose densefb.register(...) makes a Python stage usable in
+    --pipeline specs."""
+    (tmp_path / "my_stages.py").write_text(
+        "import numpy as np\n"
+        "import densefb\n\n"
+        "class Reverse(densefb.Reranker):\n"
+        "    def __init__(self, k=10):\n"
+        "        super().__init__()\n"
+        "        self.k = k\n\n"
+        "    def rerank(self, queries, scores, ids):\n"
+        "        ids = ids[:, :self.k][:, ::-1].copy()\n"
+        "        return np.tile(np.arange(ids.shape[1], 0, -1, dtype=np.float32), (ids.shape[0], 1)), ids\n\n"
+        "densefb.register('reverse_top', Reverse, help='the top k in reverse order')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    tsv = tmp_path / "topics.tsv"
+    qids, texts = list(scifact.queries.ids)[:10], list(scifact.queries.texts)[:10]
+    tsv.write_text("".join(f"{q}\t{t}\n" for q, t in zip(qids, texts)))
+    common = ["--queries", str(tsv), "-k", "10", "--quiet"]
+    try:
+        assert cli.main(["search", str(scifact_index), *common, "-o", str(tmp_path / "dense.trec")]) == 0
+        assert cli.main(["search", str(scifact_index), *common, "-o", str(tmp_path / "mine.trec"),
+                         "--plugin", "my_stages", "--pipeline", "dense(k=10) >> reverse_top(k=5)"]) == 0
+        dense, mine = read_run(tmp_path / "dense.trec"), read_run(tmp_path / "mine.trec")
+        for q in qids:
+            assert [d for d, _, _ in mine[q]] == [d for d, _, _ in dense[q][:5]][::-1]
+        assert (tmp_path / "mine.trec").read_text().split("\n", 1)[0].split()[-1].endswith("reverse_top(k=5)")
+    finally:
+        densefb.unregister("reverse_top")
+
+
 # ---- encoding a small real folder; HNSW; progress bars on a terminal --------------------------------
 
 @pytest.fixture(scope="module")
