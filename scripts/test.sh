@@ -52,7 +52,7 @@ phase build "core, Catch2 tests, densefb._core, densefb._torch and the wheel: on
 rm -rf build/wheel
 DENSEFB_WITH_TORCH=ON .venv/bin/python -m pip wheel -v --no-build-isolation --no-deps -w build/wheel . \
   -Cbuild-dir=build/ci -Ccmake.define.DENSEFB_BUILD_TESTS=ON -Ccmake.define.DENSEFB_INSTALL=ON \
-  -Ccmake.define.DENSEFB_WARNINGS_AS_ERRORS=ON 2>&1 | grep -v '^  *\(copying\|adding\) '
+  -Ccmake.define.DENSEFB_WARNINGS_AS_ERRORS=ON 2>&1 | grep --line-buffered -v '^  *\(copying\|adding\) '
 wheel=$(ls build/wheel/densefb-*.whl)
 
 phase ctest "C++ tests (build/ci)"
