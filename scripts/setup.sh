@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 debs=(build-essential cmake pkg-config git libeigen3-dev libabsl-dev catch2 libhnswlib-dev
       zlib1g-dev nlohmann-json3-dev libutf8proc-dev python3-venv
+      ccache  # scripts/test.sh compiles through it when present: a rerun's compiles are cache hits
       clang libclang-rt-dev)  # Clang + libFuzzer: scripts/sanitize.sh, scripts/fuzz.sh
 missing=()
 for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done

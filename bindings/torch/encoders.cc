@@ -11,6 +11,7 @@
 #include "../array.h"
 #include "../bindings.h"
 #include "densefb/indexing.h"
+#include "densefb/pipeline.h"
 #include "densefb/torch/encoders.h"
 
 namespace densefb::py_bindings {
@@ -184,6 +185,8 @@ PYBIND11_MODULE(_torch, m) {
   using densefb::Encoder;
   m.doc() = "densefb libtorch encoders (private; use densefb.Encoder)";
   m.def("cuda_available", &densefb::CudaAvailable);
+  // As densefb._core._core_address: equal when both modules share one libdensefb.
+  m.def("_core_address", [] { return reinterpret_cast<std::uintptr_t>(&densefb::RegisterStage); });
   // The index object comes from densefb._core; pybind11 finds its type across modules.
   m.def("encode_and_add", [](const Encoder& encoder, const std::vector<std::string>& texts,
                              densefb::VectorIndex& index, std::optional<b::IdArray> ids, int batch_size,
