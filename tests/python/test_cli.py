@@ -176,9 +176,14 @@ def test_search_pipeline_spec_equals_flags_and_fusion(scifact_index, scifact, tm
     expected_rrf = fuse([runs["dense"], runs["bm25"]], method="rrf", k=60, top=100)
     # RRF: equal at the top; deeper, BM25 score ties may be ranked in another order in the
     # TREC files than in memory, which moves reciprocal ranks slightly.
-    for got, want, depth in ((runs["spec"], runs["flags"], 100), (runs["rrf"], expected_rrf, 20)):
+    # Tied BM25 scores (common with Lucene's quantised length norms) are ranked by smaller position
+    # in the pipeline and by docid in the TREC files' fusion: RRF is compared where BM25 has no tie.
+    untied = [q for q in qids if len({s for _, s in runs["bm25"].get(q)}) == len(runs["bm25"].get(q))]
+    assert len(untied) >= 8
+    for got, want, depth, queries in ((runs["spec"], runs["flags"], 100, qids),
+                                      (runs["rrf"], expected_rrf, 20, untied)):
         assert got.query_ids == qids
-        for q in qids:
+        for q in queries:
             have = sorted(got.get(q), key=lambda e: (-e[1], e[0]))[:depth]
             need = sorted(want.get(q), key=lambda e: (-e[1], e[0]))[:depth]
             assert [d for d, _ in have[:20]] == [d for d, _ in need[:20]], q
