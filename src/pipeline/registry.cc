@@ -112,29 +112,25 @@ absl::Status InStage(const absl::Status& s, const std::string& name) {
 
 namespace pipeline_internal {
 
-absl::Status AddRetriever(StageInfo info, RetrieverFactory factory) {
-  Entry e = MakeEntry(std::move(info), StageRole::kRetriever);
+template <typename Factory>
+absl::Status AddRole(StageInfo info, StageRole role, Factory factory, Factory Entry::*slot) {
+  Entry e = MakeEntry(std::move(info), role);
   const bool has = static_cast<bool>(factory);
-  e.retriever = std::move(factory);
+  e.*slot = std::move(factory);
   return Add(std::move(e), has);
+}
+
+absl::Status AddRetriever(StageInfo info, RetrieverFactory factory) {
+  return AddRole(std::move(info), StageRole::kRetriever, std::move(factory), &Entry::retriever);
 }
 absl::Status AddFeedbackModel(StageInfo info, FeedbackModelFactory factory) {
-  Entry e = MakeEntry(std::move(info), StageRole::kFeedbackModel);
-  const bool has = static_cast<bool>(factory);
-  e.feedback = std::move(factory);
-  return Add(std::move(e), has);
+  return AddRole(std::move(info), StageRole::kFeedbackModel, std::move(factory), &Entry::feedback);
 }
 absl::Status AddReranker(StageInfo info, RerankerFactory factory) {
-  Entry e = MakeEntry(std::move(info), StageRole::kReranker);
-  const bool has = static_cast<bool>(factory);
-  e.reranker = std::move(factory);
-  return Add(std::move(e), has);
+  return AddRole(std::move(info), StageRole::kReranker, std::move(factory), &Entry::reranker);
 }
 absl::Status AddFusion(StageInfo info, FusionFactory factory) {
-  Entry e = MakeEntry(std::move(info), StageRole::kFusion);
-  const bool has = static_cast<bool>(factory);
-  e.fusion = std::move(factory);
-  return Add(std::move(e), has);
+  return AddRole(std::move(info), StageRole::kFusion, std::move(factory), &Entry::fusion);
 }
 
 absl::StatusOr<PipelineStep> MakeStep(const std::string& name, StageArgs& args,
