@@ -25,5 +25,5 @@ PYBIND11_MODULE(_core, m) {
   b::RegisterPipeline(m);  // after the types its resources borrow
   // The address of a core function as this module sees it: densefb._torch reports the same
   // one when both link the one shared libdensefb (tests/python/test_one_core.py).
-  m.def("_core_address", [] { return reinterpret_cast<std::uintptr_t>(&densefb::RegisterStage); });
+  m.def("_core_address", [] { return reinterpret_cast<std::uintptr_t>(&densefb::RegisteredStages); });
 }

@@ -186,7 +186,7 @@ PYBIND11_MODULE(_torch, m) {
   m.doc() = "densefb libtorch encoders (private; use densefb.Encoder)";
   m.def("cuda_available", &densefb::CudaAvailable);
   // As densefb._core._core_address: equal when both modules share one libdensefb.
-  m.def("_core_address", [] { return reinterpret_cast<std::uintptr_t>(&densefb::RegisterStage); });
+  m.def("_core_address", [] { return reinterpret_cast<std::uintptr_t>(&densefb::RegisteredStages); });
   // The index object comes from densefb._core; pybind11 finds its type across modules.
   m.def("encode_and_add", [](const Encoder& encoder, const std::vector<std::string>& texts,
                              densefb::VectorIndex& index, std::optional<b::IdArray> ids, int batch_size,
