@@ -148,8 +148,8 @@ void RegisterBm25(py::module_& m) {
              for (std::size_t i = 0; i < ids.size(); ++i) feedback.push_back({ids[i], scores[i]});
              const Rm3Options o = MakeRm3(fb_terms, fb_docs, original_query_weight, filter_terms);
              return QueryToDict(ValueOrThrow(Rm3ExpandQuery(index, QueryFromDict(query), feedback, o)));
-           }, py::arg("query"), py::arg("feedback_ids"), py::arg("feedback_scores"), py::arg("fb_terms") = 10,
-           py::arg("fb_docs") = 10, py::arg("original_query_weight") = 0.5f, py::arg("filter_terms") = true)
+           }, py::arg("query"), py::arg("feedback_ids"), py::arg("feedback_scores"), py::arg("fb_terms"),
+           py::arg("fb_docs"), py::arg("original_query_weight"), py::arg("filter_terms"))
       .def("score", [](const Bm25Index& index, const py::object& query, const IdArray& id_array) {
              const std::vector<std::int64_t> ids = DocIds(id_array, "doc_ids");
              WeightedQuery q = py::isinstance<py::dict>(query) ? QueryFromDict(query.cast<py::dict>())

@@ -126,10 +126,24 @@ struct GivenDocs {
   }
 };
 
-ColbertPrfConfig::Mode ParseMode(const std::string& mode) {
-  if (mode == "rerank") return ColbertPrfConfig::Mode::kRerank;
-  if (mode == "rank") return ColbertPrfConfig::Mode::kRank;
-  throw py::value_error("mode must be \"rerank\" or \"rank\", got \"" + mode + "\"");
+// A Python keyword argument as a spec value (what the parameter tables read).
+SpecValue SpecValueOf(const std::string& key, py::handle v) {
+  SpecValue out;
+  if (py::isinstance<py::bool_>(v)) {
+    out.kind = SpecValue::Kind::kBool;
+    out.boolean = v.cast<bool>();
+    out.text = out.boolean ? "true" : "false";
+  } else if (py::isinstance<py::int_>(v) || py::isinstance<py::float_>(v)) {
+    out.kind = SpecValue::Kind::kNumber;
+    out.number = v.cast<double>();
+    out.text = py::str(v).cast<std::string>();
+  } else if (py::isinstance<py::str>(v)) {
+    out.text = v.cast<std::string>();
+  } else {
+    throw py::type_error("argument " + key + ": a " + std::string(py::str(py::type::of(v).attr("__name__"))) +
+                         " is not a number, bool or string");
+  }
+  return out;
 }
 
 }  // namespace
@@ -314,44 +328,28 @@ void RegisterMultiVector(py::module_& m) {
         py::arg("tol") = 1e-4);
 
   py::class_<ColbertPrf>(m, "ColbertPrf")
-      .def(py::init([](const Int& fb_docs, const Int& k, const Int& fb_embs, float beta, const Int& neighbours,
-                       const Int& seed, const Int& max_iter, double tol, const std::string& mode,
-                       const std::string& candidates) {
-             ColbertPrfConfig c;
-             c.fb_docs = fb_docs.As<int>("fb_docs");
-             c.clusters = k.As<int>("k");
-             c.fb_embs = fb_embs.As<int>("fb_embs");
-             c.beta = beta;
-             c.neighbours = neighbours.As<int>("neighbours");
-             c.seed = static_cast<std::uint64_t>(seed.As<std::int64_t>("seed", 0));
-             c.max_iter = max_iter.As<int>("max_iter");
-             c.tol = tol;
-             c.mode = ParseMode(mode);
-             if (candidates == "all") {
-               c.rerank_candidates = ColbertPrfConfig::RerankCandidates::kAllCandidates;
-             } else if (candidates == "input") {
-               c.rerank_candidates = ColbertPrfConfig::RerankCandidates::kInput;
-             } else {
-               throw py::value_error("candidates = '" + candidates + "' must be 'all' or 'input'");
+      .def(py::init([](const py::dict& params) {
+             // The colbert_prf stage's parameters and defaults (one table); the k-means settings
+             // keep the config's defaults.
+             std::vector<std::pair<std::string, SpecValue>> args;
+             for (const auto& [key, value] : params) {
+               const std::string name = py::str(key).cast<std::string>();
+               args.emplace_back(name, SpecValueOf(name, value));
              }
+             StageArgs stage_args("colbert_prf", std::move(args));
+             ColbertPrfConfig c;
+             ThrowIfError(ColbertPrfFeedback::Params().Read(stage_args, &c));
+             ThrowIfError(stage_args.Finish());
              return ValueOrThrow(ColbertPrf::Create(c));
            }),
-           py::arg("fb_docs") = 3, py::arg("k") = 24, py::arg("fb_embs") = 10, py::arg("beta") = 1.0f,
-           py::arg("neighbours") = 10, py::arg("seed") = 42, py::arg("max_iter") = 300, py::arg("tol") = 1e-4,
-           py::arg("mode") = "rerank", py::arg("candidates") = "all")
+           py::arg("params"))
+      .def_property_readonly("spec", [](const ColbertPrf& p) { return ColbertPrfFeedback::Params().Print(p.config()); })
       .def_property_readonly("fb_docs", [](const ColbertPrf& p) { return p.config().fb_docs; })
       .def_property_readonly("k", [](const ColbertPrf& p) { return p.config().clusters; })
       .def_property_readonly("fb_embs", [](const ColbertPrf& p) { return p.config().fb_embs; })
       .def_property_readonly("beta", [](const ColbertPrf& p) { return p.config().beta; })
       .def_property_readonly("neighbours", [](const ColbertPrf& p) { return p.config().neighbours; })
       .def_property_readonly("seed", [](const ColbertPrf& p) { return p.config().seed; })
-      .def_property_readonly("candidates", [](const ColbertPrf& p) {
-        return std::string(p.config().rerank_candidates == ColbertPrfConfig::RerankCandidates::kInput ? "input"
-                                                                                                     : "all");
-      })
-      .def_property_readonly("mode", [](const ColbertPrf& p) {
-        return std::string(p.config().mode == ColbertPrfConfig::Mode::kRank ? "rank" : "rerank");
-      })
       .def("expand", [](const ColbertPrf& prf, std::shared_ptr<MultiVectorIndex> index, const py::sequence& queries,
                         const py::sequence& first_pass, const py::object& weights, const py::object& doc_ids,
                         const py::object& doc_vectors, const Int& num_threads_arg) {
@@ -374,23 +372,7 @@ void RegisterMultiVector(py::module_& m) {
              }
              return py::make_tuple(QueriesOut(e), info);
            }, py::arg("index"), py::arg("queries"), py::arg("first_pass"), py::arg("weights") = py::none(),
-           py::arg("doc_ids") = py::none(), py::arg("doc_vectors") = py::none(), py::arg("num_threads") = 0)
-      .def("run", [](const ColbertPrf& prf, std::shared_ptr<MultiVectorIndex> index, const py::sequence& queries,
-                     const py::sequence& first_pass, const py::object& weights, const Int& k_arg,
-                     const Int& token_k, const Int& ef_search, const py::object& doc_ids,
-                     const py::object& doc_vectors, const Int& num_threads) {
-             std::vector<TokenQuery> q = QueriesArg(queries, weights);
-             BatchRanking c = CandidatesArg(first_pass);
-             const GivenDocs given(doc_ids, doc_vectors);
-             const DocumentTokenSource source = given.Source(index.get());
-             const int k = k_arg.Count<int>("k");
-             MultiVectorSearchOptions o{k, token_k.Count<int>("token_k"), ef_search.As<int>("ef_search", 0),
-                                        num_threads.As<int>("num_threads", 0)};
-             BatchRanking r = ValueOrThrow(WithoutGil([&] { return prf.Run(source, q, c, o); }));
-             return RankingArrays(r, k);
-           }, py::arg("index"), py::arg("queries"), py::arg("first_pass"), py::arg("weights") = py::none(),
-           py::arg("k") = 1000, py::arg("token_k") = kDefaultTokenK, py::arg("ef_search") = 0, py::arg("doc_ids") = py::none(),
-           py::arg("doc_vectors") = py::none(), py::arg("num_threads") = 0);
+           py::arg("doc_ids") = py::none(), py::arg("doc_vectors") = py::none(), py::arg("num_threads") = 0);
 }
 
 }  // namespace densefb::py_bindings

@@ -414,13 +414,8 @@ void RegisterPipeline(py::module_& m) {
                     return ValueOrRaise(Pipeline::Fuse(Share<Fusion>(method), branches));
                   }, py::arg("method"), py::arg("branches"))
       .def_static("fuse_spec", [](const std::string& method, const std::vector<Pipeline>& branches) {
-                    // The registered fusion method of `method` ("rrf(k=60)"), built by the spec parser
-                    // for as many inputs as branches (placeholder branches), then fused over these.
-                    std::string spec = "fuse(" + method;
-                    for (std::size_t i = 0; i < branches.size(); ++i) spec += ",cut(k=1)";
-                    spec += ")";
-                    Pipeline parsed = ValueOrRaise(Pipeline::ParseFragment(spec));
-                    return ValueOrRaise(Pipeline::Fuse(parsed.steps().front().fusion, branches));
+                    // The registered fusion method that `method` names ("rrf(k=60)").
+                    return ValueOrRaise(Pipeline::Fuse(ValueOrRaise(ParseFusion(method, branches.size())), branches));
                   }, py::arg("method"), py::arg("branches"))
       .def("then", &Pipeline::Then, py::arg("next"))
       .def("validate", [](const Pipeline& p) { ThrowIfError(p.Validate()); })
@@ -488,6 +483,16 @@ void RegisterPipeline(py::module_& m) {
            py::arg("encode_batch_size") = 32, py::arg("query_vectors") = py::none(),
            "Runs a bound pipeline; Faiss-style (scores, ids) arrays of document positions.")
       .def("__str__", &Pipeline::ToString);
+
+  m.def("fuse_runs", [](const std::vector<const Run*>& runs, const py::object& method) {
+    // `method`: a fusion method spec ("rrf(k=60)") or a Fusion object (built-in or Python).
+    std::shared_ptr<const Fusion> fusion =
+        py::isinstance<py::str>(method) ? ValueOrRaise(ParseFusion(method.cast<std::string>(), runs.size()))
+                                        : Share<Fusion>(method);
+    return ValueOrRaise(WithoutGil([&] { return fusion->FuseRuns(runs); }));
+  }, py::arg("runs"), py::arg("method"),
+     "Fuses Runs with a fusion method spec or object (private; use densefb.fuse). The run's name is "
+     "the method's canonical spec.");
 
   m.def("pipeline_stages", [] {
     py::list out;

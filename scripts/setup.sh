@@ -2,20 +2,29 @@
 # Installs everything densefb needs on a fresh Debian 12 machine: the C++ dependencies from
 # Debian, and a project virtual environment (.venv) with the pinned Python packages.
 # Idempotent: a second run only checks.
+#
+#   scripts/setup.sh            # both
+#   scripts/setup.sh debian     # the Debian packages only (what the C++ build needs)
+#   scripts/setup.sh python     # the virtual environment only
 set -euo pipefail
+part=${1:-all}
+case "$part" in all|debian|python) ;; *) echo "setup: unknown part '$part' (all, debian or python)" >&2; exit 2;; esac
 cd "$(dirname "$0")/.."
 
 debs=(build-essential cmake pkg-config git libeigen3-dev libabsl-dev catch2 libhnswlib-dev
       zlib1g-dev nlohmann-json3-dev libutf8proc-dev python3-venv
       ccache  # scripts/test.sh compiles through it when present: a rerun's compiles are cache hits
       clang libclang-rt-dev)  # Clang + libFuzzer: scripts/sanitize.sh, scripts/fuzz.sh
-missing=()
-for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing Debian packages: ${missing[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+if [ "$part" != python ]; then
+  missing=()
+  for d in "${debs[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
+  fi
+  [ "$part" = debian ] && { echo "setup: Debian packages ok"; exit 0; }
 fi
 
 PYTHON=${PYTHON:-python3}

@@ -7,6 +7,11 @@
 # wheel into .venv and into a fresh virtual environment without torch, and runs pytest.
 # Each phase's wall time is printed as it ends, and a summary table at the end.
 #
+# The sanitizer build and its CTest run in the background at low priority (nice 10) from the
+# moment the Debian packages are in: they use the CPU time the foreground leaves idle (package
+# downloads, single-threaded tests) and yield to it otherwise. The "sanitize" phase waits for
+# them and prints their log; a failure there fails the run like any other phase.
+#
 #   scripts/test.sh [pytest args]
 # Env: DENSEFB_JOBS (parallel jobs, default 2), DENSEFB_FUZZ_SECONDS (per fuzz target, default
 #      20), DENSEFB_CI_ISOLATED_BUILD=1 (also run an isolated `pip install .` in a fresh virtual
@@ -33,17 +38,33 @@ summary() {
   local i
   for i in "${!phase_names[@]}"; do printf '   %-16s %6s s\n' "${phase_names[$i]}" "${phase_secs[$i]}"; done
   printf '   %-16s %6s s\n' total $(( $(date +%s) - run_start ))
+  grep -h "in the background (rc" "${sanitize_log:-/dev/null}" 2>/dev/null | sed 's/^== /   (/; s/$/)/' || true
 }
-trap summary EXIT
+sanitize_pid=""
+stop_background() {
+  [ -n "$sanitize_pid" ] && kill -- -"$sanitize_pid" 2>/dev/null || true
+}
+trap 'summary; stop_background' EXIT
 
 phase setup "dependencies (scripts/setup.sh)"
-scripts/setup.sh
+scripts/setup.sh debian
 if command -v ccache >/dev/null; then
   # Identical compiles (a rerun, a second checkout) become cache hits.
   export CMAKE_CXX_COMPILER_LAUNCHER=ccache CMAKE_C_COMPILER_LAUNCHER=ccache
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 fi
 export CMAKE_BUILD_PARALLEL_LEVEL=$jobs
+
+# The sanitizer build (with the fuzz targets) and its CTest, in the background (see above), in
+# their own process group so that an early exit stops them.
+mkdir -p build
+sanitize_log=build/sanitize.log
+setsid nice -n 10 bash -c 'start=$(date +%s); DENSEFB_FUZZ=ON scripts/sanitize.sh; rc=$?
+  echo "== sanitizer build and CTest took $(( $(date +%s) - start )) s in the background (rc $rc)"; exit $rc' \
+  >"$sanitize_log" 2>&1 &
+sanitize_pid=$!
+echo "setup: sanitizer build and CTest started in the background (log: $sanitize_log)"
+scripts/setup.sh python
 
 phase build "core, Catch2 tests, densefb._core, densefb._torch and the wheel: one build tree (build/ci)"
 # scikit-build-core configures and builds build/ci with the tests, the CMake package and the
@@ -57,13 +78,6 @@ wheel=$(ls build/wheel/densefb-*.whl)
 
 phase ctest "C++ tests (build/ci)"
 (cd build/ci && ctest --output-on-failure -j"$jobs")
-
-phase sanitize "CTest under ASan + UBSan (Clang, build/asan)"
-DENSEFB_FUZZ=ON scripts/sanitize.sh
-
-phase fuzz "each libFuzzer target for a bounded time (build/asan)"
-DENSEFB_FUZZ_BUILD=build/asan DENSEFB_FUZZ_SECONDS=${DENSEFB_FUZZ_SECONDS:-20} \
-  DENSEFB_FUZZ_SEED=${DENSEFB_FUZZ_SEED:-1} scripts/fuzz.sh
 
 phase consumer "installed CMake package consumed with find_package(densefb)"
 rm -rf build/ci-install
@@ -117,4 +131,15 @@ PY
 phase pytest "the wheel installed into .venv, then pytest"
 .venv/bin/python -m pip install -q --no-deps --force-reinstall "$wheel"
 .venv/bin/python -m pytest tests/python -q --durations=15 "$@"
+
+phase sanitize "waiting for the background sanitizer build and CTest under ASan + UBSan (Clang, build/asan)"
+sanitize_rc=0
+wait "$sanitize_pid" || sanitize_rc=$?
+sanitize_pid=""
+cat "$sanitize_log"
+[ "$sanitize_rc" -eq 0 ] || { echo "sanitizers: FAILED (rc $sanitize_rc); log above ($sanitize_log)"; exit 1; }
+
+phase fuzz "each libFuzzer target for a bounded time (build/asan)"
+DENSEFB_FUZZ_BUILD=build/asan DENSEFB_FUZZ_SECONDS=${DENSEFB_FUZZ_SECONDS:-20} \
+  DENSEFB_FUZZ_SEED=${DENSEFB_FUZZ_SEED:-1} scripts/fuzz.sh
 end_phase

@@ -155,6 +155,7 @@ class RrfFusion final : public Fusion {
   absl::StatusOr<BatchRanking> Fuse(absl::Span<const BatchRanking* const> inputs) const override;
   std::string ToString(std::size_t num_inputs) const override;
   absl::Status CheckInputs(std::size_t num_inputs) const override;
+  absl::StatusOr<Run> FuseRuns(absl::Span<const Run* const> runs) const override;
   const RrfOptions& options() const { return options_; }
 
  private:
@@ -168,6 +169,7 @@ class InterpolationFusion final : public Fusion {
   absl::StatusOr<BatchRanking> Fuse(absl::Span<const BatchRanking* const> inputs) const override;
   std::string ToString(std::size_t num_inputs) const override;
   absl::Status CheckInputs(std::size_t num_inputs) const override;
+  absl::StatusOr<Run> FuseRuns(absl::Span<const Run* const> runs) const override;
   const InterpolationOptions& options() const { return options_; }
 
  private:
@@ -181,6 +183,7 @@ class CombFusion final : public Fusion {
   absl::StatusOr<BatchRanking> Fuse(absl::Span<const BatchRanking* const> inputs) const override;
   std::string ToString(std::size_t num_inputs) const override;
   absl::Status CheckInputs(std::size_t num_inputs) const override;
+  absl::StatusOr<Run> FuseRuns(absl::Span<const Run* const> runs) const override;
   const CombOptions& options() const { return options_; }
 
  private:
@@ -194,6 +197,7 @@ class BordaFusion final : public Fusion {
   absl::StatusOr<BatchRanking> Fuse(absl::Span<const BatchRanking* const> inputs) const override;
   std::string ToString(std::size_t num_inputs) const override;
   absl::Status CheckInputs(std::size_t num_inputs) const override;
+  absl::StatusOr<Run> FuseRuns(absl::Span<const Run* const> runs) const override;
   const BordaOptions& options() const { return options_; }
 
  private:

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/types/span.h"
+#include "densefb/data.h"
 #include "densefb/ranking.h"
 #include "densefb/status.h"
 
@@ -30,6 +31,16 @@ class Fusion {
     (void)num_inputs;
     return absl::OkStatus();
   }
+
+  // Fuses string-id runs (e.g. TREC run files) query by query. Queries: the union of the runs'
+  // queries, in the first run's order and then in order of first appearance; a query absent
+  // from a run is an empty list there. Each input list is given to Fuse() ranked as trec_eval
+  // ranks it (score descending, ties by document id descending) with per-query ids numbered so
+  // that "ties by smaller id" is that order, and the output lists keep it. The run's name is
+  // ToString(runs.size()). A document listed twice or a non-finite score is InvalidArgument
+  // naming the run, query and document. This default passes scores to Fuse() as float; the
+  // built-in methods override it to stay in double throughout.
+  virtual absl::StatusOr<Run> FuseRuns(absl::Span<const Run* const> runs) const;
 };
 
 }  // namespace densefb

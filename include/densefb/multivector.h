@@ -205,17 +205,13 @@ float MaxSim(const TokenQuery& query, ConstMatrixView doc);
 //      first); a centroid with no valid token is skipped;
 //   4. each centroid weighted by its token's IDF, log((1 + N) / (df + 1));
 //   5. centroids ranked by IDF descending (stable: ties keep cluster order), the top fb_embs
-//      appended to the query with weight beta * idf (original rows keep their weights);
-//   6. reranker: the expanded query re-scores the WHOLE first-pass candidate set by exact
-//      weighted MaxSim (rerank_candidates below), then the best k are kept; ranker: new
-//      candidate generation with the expanded query (token_k per query row), then exact
-//      scoring.
-// pyterrier_colbert's reranker is `dense_e2e >> ColbertPRF >> index_scorer % 1000`, where
-// dense_e2e is NOT cut: every document of the original query's FAISS candidates (faiss_depth
-// = 1000 nearest tokens per query token) is re-scored. A first pass here is usually cut
-// (maxsim keeps its best k), so by default the reranker adds back the original query's
-// end-to-end candidates: for a `maxsim` first pass with the same token_k that is exactly
-// pyterrier_colbert's set, whatever maxsim's k.
+//      appended to the query with weight beta * idf (original rows keep their weights).
+// Ranking with the expanded query is the next stage's: ColbertPrfFeedback below is the
+// algorithm in pipelines. pyterrier_colbert's reranker, `dense_e2e >> ColbertPRF >>
+// index_scorer % 1000`, re-scores every document of the original query's FAISS candidates
+// (dense_e2e is NOT cut; faiss_depth = 1000 nearest tokens per query token): here
+// `maxsim(k=0) >> colbert_prf >> rerank_maxsim`. Its ranker (new candidate generation with the
+// expanded query) is `maxsim >> colbert_prf >> maxsim`.
 struct ColbertPrfConfig {
   int fb_docs = 3;
   int clusters = 24;      // K of k-means; pyterrier_colbert asserts K > fb_embs
@@ -225,15 +221,6 @@ struct ColbertPrfConfig {
   std::uint64_t seed = 42;
   int max_iter = 300;     // k-means Lloyd iterations
   double tol = 1e-4;      // k-means: stop when the centre shift <= tol * mean variance
-  enum class Mode : std::uint8_t { kRerank, kRank };
-  Mode mode = Mode::kRerank;
-  // Which documents the reranker (kRerank) re-scores with the expanded query:
-  //   kAllCandidates: the documents of the input ranking together with the original query's
-  //                   whole candidate set (MultiVectorIndex::Candidates of the queries as
-  //                   given, with the run's token_k / ef_search), i.e. the first pass uncut;
-  //   kInput:         the documents of the input ranking only (e.g. to rerank a BM25 list).
-  enum class RerankCandidates : std::uint8_t { kAllCandidates, kInput };
-  RerankCandidates rerank_candidates = RerankCandidates::kAllCandidates;
   absl::Status Validate() const;
 };
 
@@ -275,15 +262,6 @@ class ColbertPrf {
                                                  absl::Span<const TokenQuery> queries,
                                                  const BatchRanking& first_pass, int num_threads = 0,
                                                  std::vector<PrfExpansion>* details = nullptr) const;
-  // Expand, then rerank the first-pass candidate set (kRerank; which set: rerank_candidates)
-  // or retrieve again (kRank); top options.k. options.token_k (default kDefaultTokenK) and
-  // ef_search drive candidate generation in both modes. `source.index` must hold a token
-  // index (token statistics and nearest tokens).
-  absl::StatusOr<BatchRanking> Run(const DocumentTokenSource& source,
-                                   absl::Span<const TokenQuery> queries,
-                                   const BatchRanking& first_pass,
-                                   const MultiVectorSearchOptions& options,
-                                   std::vector<TokenQuery>* expanded = nullptr) const;
 
  private:
   explicit ColbertPrf(ColbertPrfConfig config) : config_(config) {}
@@ -323,8 +301,8 @@ class MaxSimReranker final : public Reranker {
 
 // ColBERT-PRF's query expansion (ColbertPrf::Expand) as a feedback model: the token queries
 // get the chosen centroids appended with weight beta * idf. The next stage scores with them:
-// `maxsim >> colbert_prf >> rerank_maxsim` is pyterrier_colbert's reranker (it re-scores the
-// whole first-pass candidate set), `maxsim >> colbert_prf >> maxsim` its ranker. Registered as
+// `maxsim(k=0) >> colbert_prf >> rerank_maxsim` is pyterrier_colbert's reranker (it re-scores
+// the whole first-pass candidate set), `maxsim >> colbert_prf >> maxsim` its ranker. Registered as
 // "colbert_prf"; resources "multivector" (token statistics and nearest tokens),
 // "token_encoder", "corpus" (feedback documents not in the index).
 class ColbertPrfFeedback final : public FeedbackModel {

@@ -127,6 +127,12 @@ absl::Status Unregister(StageRole role, const std::string& name);
 // Every registered name of all four roles, sorted by name (fusion methods after the stages).
 std::vector<StageInfo> RegisteredStages();
 
+// The registered fusion method that `method` names with its arguments, as in a spec's
+// fuse(METHOD, ...), e.g. "rrf(k=60)" or "interpolate(weights=[0.3,0.7])", built for
+// `num_inputs` inputs. InvalidArgument with the column for a malformed or unknown method.
+absl::StatusOr<std::shared_ptr<const Fusion>> ParseFusion(absl::string_view method,
+                                                          std::size_t num_inputs);
+
 // ---- pipelines ----------------------------------------------------------------------------
 
 class Pipeline;

@@ -540,7 +540,7 @@ class Bm25Index:
         ...
     def rescore(self, queries: collections.abc.Sequence[str], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], num_threads: int = 0) -> tuple:
         ...
-    def rm3_expand(self, query: dict, feedback_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], feedback_scores: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], fb_terms: int = 10, fb_docs: int = 10, original_query_weight: typing.SupportsFloat | typing.SupportsIndex = 0.5, filter_terms: bool = True) -> dict:
+    def rm3_expand(self, query: dict, feedback_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], feedback_scores: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], fb_terms: int, fb_docs: int, original_query_weight: typing.SupportsFloat | typing.SupportsIndex, filter_terms: bool) -> dict:
         ...
     def save(self, path: typing.Any) -> None:
         ...
@@ -713,17 +713,12 @@ class MultiVectorIndex:
     def token_ids(self) -> numpy.typing.NDArray[numpy.int32]:
         ...
 class ColbertPrf:
-    def __init__(self, fb_docs: int = 3, k: int = 24, fb_embs: int = 10, beta: typing.SupportsFloat | typing.SupportsIndex = 1.0, neighbours: int = 10, seed: int = 42, max_iter: int = 300, tol: typing.SupportsFloat | typing.SupportsIndex = 0.0001, mode: str = 'rerank', candidates: str = 'all') -> None:
+    def __init__(self, params: dict) -> None:
         ...
     def expand(self, index: MultiVectorIndex, queries: collections.abc.Sequence, first_pass: collections.abc.Sequence, weights: typing.Any = None, doc_ids: typing.Any = None, doc_vectors: typing.Any = None, num_threads: int = 0) -> tuple[list, list]:
         ...
-    def run(self, index: MultiVectorIndex, queries: collections.abc.Sequence, first_pass: collections.abc.Sequence, weights: typing.Any = None, k: int = 1000, token_k: int = 1000, ef_search: int = 0, doc_ids: typing.Any = None, doc_vectors: typing.Any = None, num_threads: int = 0) -> tuple:
-        ...
     @property
     def beta(self) -> float:
-        ...
-    @property
-    def candidates(self) -> str:
         ...
     @property
     def fb_docs(self) -> int:
@@ -735,13 +730,13 @@ class ColbertPrf:
     def k(self) -> int:
         ...
     @property
-    def mode(self) -> str:
-        ...
-    @property
     def neighbours(self) -> int:
         ...
     @property
     def seed(self) -> int:
+        ...
+    @property
+    def spec(self) -> str:
         ...
 class Retriever:
     """
@@ -827,6 +822,8 @@ class Pipeline:
     @property
     def spec(self) -> str:
         ...
+def _core_address() -> int:
+    ...
 def analyze(text: str, stopwords: bool = True, stemmer: str = 'porter') -> list[str]:
     """
     Terms of text by Lucene's EnglishAnalyzer chain.
@@ -845,9 +842,9 @@ def evaluate(run: Run, qrels: Qrels, measures: collections.abc.Sequence[str], *,
     """
     Evaluates a Run against Qrels as trec_eval does (see densefb.evaluate).
     """
-def fuse_runs(runs: collections.abc.Sequence[Run], method: str, k: typing.SupportsFloat | typing.SupportsIndex, weights: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex] | None, normalization: str, missing: str, depth: int, top: int) -> Run:
+def fuse_runs(runs: collections.abc.Sequence[Run], method: typing.Any) -> Run:
     """
-    Fuses Runs (private; use densefb.fusion.fuse). The run name is the method with its parameters.
+    Fuses Runs with a fusion method spec or object (private; use densefb.fuse). The run's name is the method's canonical spec.
     """
 def holm_bonferroni(pvalues: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> list[float]:
     ...

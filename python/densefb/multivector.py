@@ -6,11 +6,12 @@ exact weighted MaxSim, ``score(q, d) = sum_i w_i * max_j <q_i, d_j>``; end-to-en
 the ``token_k`` nearest document tokens of every query token from a token index (exact "flat" or
 approximate "hnsw"), unites their documents and scores them exactly.
 
-:class:`ColbertPrf` is ColBERT-PRF (Wang et al., ICTIR 2021) as pyterrier_colbert's
-``ColbertPRF`` computes it: k-means over the token embeddings of the top ``fb_docs`` documents,
-each centroid labelled with the most frequent token among its 10 nearest token embeddings,
-ranked by that token's IDF ``log((1 + N) / (df + 1))``; the top ``fb_embs`` centroids are appended
-to the query with weight ``beta * idf``.
+:class:`ColbertPrf` is ColBERT-PRF's query expansion (Wang et al., ICTIR 2021) as
+pyterrier_colbert's ``ColbertPRF`` computes it: k-means over the token embeddings of the top
+``fb_docs`` documents, each centroid labelled with the most frequent token among its 10 nearest
+token embeddings, ranked by that token's IDF ``log((1 + N) / (df + 1))``; the top ``fb_embs``
+centroids are appended to the query with weight ``beta * idf``. Ranking with it is the
+``colbert_prf`` pipeline stage's (``maxsim(k=0) >> colbert_prf >> rerank_maxsim``).
 """
 from __future__ import annotations
 
@@ -216,30 +217,26 @@ def kmeans(points: np.ndarray, clusters: int, seed: int = 42, max_iter: int = 30
 
 
 class ColbertPrf:
-    """ColBERT-PRF (defaults fb_docs=3, k=24 clusters, fb_embs=10, beta=1, as the paper and
-    pyterrier_colbert's ``ColBERTFactory.prf``).
+    """ColBERT-PRF's query expansion, to inspect what it chooses (:meth:`expand`).
 
-    mode="rerank": the expanded query re-scores the whole first-pass candidate set, as
-    pyterrier_colbert's reranker (whose first pass is not cut): with ``candidates="all"``
-    (default) the documents of the given first pass together with the original query's
-    end-to-end candidates (the ``token_k`` nearest document tokens of each query token), with
-    ``candidates="input"`` only the given first pass (e.g. a BM25 list). mode="rank": new
-    end-to-end retrieval with the expanded query (candidate generation ignores the weights),
-    then exact weighted MaxSim. k-means is seeded (``seed``, default 42) and deterministic.
+    Parameters are the ``colbert_prf`` stage's (``densefb.stage_defaults("colbert_prf")``:
+    fb_docs 3, k 24 clusters, fb_embs 10, beta 1, seed 42, as the paper and pyterrier_colbert's
+    ``ColBERTFactory.prf``); k-means is seeded and deterministic. To rank with it, use the stage
+    in a pipeline, which is the one implementation of the reranker and the ranker::
+
+        maxsim(k=0) >> colbert_prf >> rerank_maxsim   # pyterrier_colbert's reranker: the whole
+                                                      # first-pass candidate set re-scored
+        maxsim >> colbert_prf >> maxsim               # its ranker: new candidate generation
+        bm25 >> colbert_prf >> rerank_maxsim          # re-scores the BM25 list only
     """
 
-    def __init__(self, fb_docs: int = 3, k: int = 24, fb_embs: int = 10, beta: float = 1.0, *,
-                 mode: str = "rerank", candidates: str = "all", neighbours: int = 10, seed: int = 42,
-                 max_iter: int = 300, tol: float = 1e-4):
-        self._impl = _core.ColbertPrf(fb_docs=fb_docs, k=k, fb_embs=fb_embs, beta=beta, neighbours=neighbours,
-                                      seed=seed, max_iter=max_iter, tol=tol, mode=mode, candidates=candidates)
+    def __init__(self, **params):
+        self._impl = _core.ColbertPrf(params)
 
     fb_docs = property(lambda self: self._impl.fb_docs)
     k = property(lambda self: self._impl.k)
     fb_embs = property(lambda self: self._impl.fb_embs)
     beta = property(lambda self: self._impl.beta)
-    mode = property(lambda self: self._impl.mode)
-    candidates = property(lambda self: self._impl.candidates)
     seed = property(lambda self: self._impl.seed)
 
     def expand(self, index: MultiVectorIndex, queries: Queries, first_pass, *,
@@ -258,24 +255,8 @@ class ColbertPrf:
         return self._impl.expand(index._impl, _queries(queries), fp, weights=weights, doc_ids=doc_ids,
                                  doc_vectors=doc_vectors, num_threads=num_threads)
 
-    def run(self, index: MultiVectorIndex, queries: Queries, first_pass, k: int = 1000, *,
-            token_k: int = DEFAULT_TOKEN_K, ef_search: int = 0, encoder=None, texts: Optional[Sequence[str]] = None,
-            weights: Optional[Sequence[Optional[np.ndarray]]] = None, num_threads: int = 0) -> Ranked:
-        """Expands each query from its first-pass ranking and reranks (mode "rerank": the whole
-        first-pass candidate set, see ``candidates``) or retrieves again (mode "rank"); returns
-        ``(scores, ids)`` (n, k). ``token_k`` (default 1000, pyterrier_colbert's faiss_depth)
-        drives candidate generation in both modes. Documents not in ``index`` are encoded on
-        the fly with ``encoder`` from ``texts``."""
-        fp = _id_lists(first_pass)
-        needed = [ids[ids >= 0] if self.mode == "rerank" else ids[ids >= 0][: self.fb_docs] for ids in fp]
-        doc_ids, doc_vectors = _given_docs(index, needed, encoder, texts, 32)
-        return self._impl.run(index._impl, _queries(queries), fp, weights=weights, k=k, token_k=token_k,
-                              ef_search=ef_search, doc_ids=doc_ids, doc_vectors=doc_vectors,
-                              num_threads=num_threads)
-
     def __repr__(self) -> str:
-        return (f"ColbertPrf(fb_docs={self.fb_docs}, k={self.k}, fb_embs={self.fb_embs}, beta={self.beta:g}, "
-                f"mode={self.mode!r}, candidates={self.candidates!r})")
+        return self._impl.spec
 
 
 _UNUSED = re.compile(r"^\[unused\d+\]$")

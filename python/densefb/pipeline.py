@@ -38,6 +38,7 @@ import numpy as np
 
 from densefb import _core
 from densefb import fusion as _fusion
+from densefb._spec import call_spec as _call_spec
 from densefb.data import Run
 
 __all__ = [
@@ -124,25 +125,6 @@ def _query_lists(queries: QueriesLike) -> Tuple[List[str], List[str]]:
         return [str(k) for k in queries.keys()], [str(v) for v in queries.values()]
     pairs = list(queries)
     return [str(q) for q, _ in pairs], [str(t) for _, t in pairs]
-
-
-def _format_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        return repr(float(v))
-    if isinstance(v, str):
-        return f'"{v}"' if '"' not in v else f"'{v}'"
-    if isinstance(v, (list, tuple, np.ndarray)):
-        return "[" + ",".join(_format_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {type(v).__name__} {v!r} as a pipeline argument")
-
-
-def _call_spec(name: str, params: Mapping[str, Any]) -> str:
-    args = [f"{k}={_format_value(v)}" for k, v in params.items() if v is not None]
-    return f"{name}({','.join(args)})" if args else name
 
 
 class Pipeline:
@@ -652,14 +634,23 @@ class Cut(Stage):
 # ---- fusion ------------------------------------------------------------------------------------
 
 class FusionMethod:
-    """A fusion method with its parameters, for :func:`fuse` (see ``densefb.fusion.fuse`` for
-    the formulas). Common parameters: ``weights`` (one per fused pipeline; None = all 1),
+    """A fusion method with its parameters, for :func:`fuse` over pipelines or runs (formulas:
+    :func:`densefb.fusion.fuse`). Parameters and defaults come from the method's C++ table
+    (:func:`stage_defaults`); common ones: ``weights`` (one per fused input; default all 1),
     ``depth`` (each input list cut to its best depth first; 0 = all), ``top`` (fused lists cut
-    to top; 0 = all)."""
+    to top; 0 = all). Arguments left out (or ``None``) take the table's default."""
 
     _name = ""
 
-    def __init__(self, **params: Any) -> None:
+    def __init__(self, *args: Any, **params: Any) -> None:
+        if args:  # positional arguments in the order of the method's parameter table
+            names = list(stage_defaults(self._name))
+            if len(args) > len(names):
+                raise TypeError(f"{self._name} takes at most {len(names)} positional arguments ({', '.join(names)})")
+            for key, value in zip(names, args):
+                if key in params:
+                    raise TypeError(f"{self._name}: {key} given twice")
+                params[key] = value
         self.params = {k: v for k, v in params.items() if v is not None}
 
     @property
@@ -676,10 +667,6 @@ class RRF(FusionMethod):
 
     _name = "rrf"
 
-    def __init__(self, k: float = 60, weights: Optional[Sequence[float]] = None, depth: int = 0,
-                 top: int = 0) -> None:
-        super().__init__(k=float(k), weights=weights, depth=depth, top=top)
-
 
 class Interpolate(FusionMethod):
     """Interpolation of normalised scores, ``sum_i w_i * norm_i(s_i(d))``; a document missing from
@@ -689,30 +676,20 @@ class Interpolate(FusionMethod):
 
     _name = "interpolate"
 
-    def __init__(self, weights: Optional[Sequence[float]] = None, norm: str = "minmax",
-                 missing: str = "zero", depth: int = 0, top: int = 0) -> None:
-        super().__init__(weights=weights, norm=norm, missing=missing, depth=depth, top=top)
 
-
-class _Comb(FusionMethod):
-    def __init__(self, weights: Optional[Sequence[float]] = None, norm: str = "minmax",
-                 depth: int = 0, top: int = 0) -> None:
-        super().__init__(weights=weights, norm=norm, depth=depth, top=top)
-
-
-class CombSUM(_Comb):
+class CombSUM(FusionMethod):
     """CombSUM: sum of ``w_i * norm_i(s)`` over the lists containing d (``norm`` default minmax)."""
 
     _name = "combsum"
 
 
-class CombMNZ(_Comb):
+class CombMNZ(FusionMethod):
     """CombMNZ: CombSUM times the number of lists containing d."""
 
     _name = "combmnz"
 
 
-class CombMAX(_Comb):
+class CombMAX(FusionMethod):
     """CombMAX: the max of ``w_i * norm_i(s)`` over the lists containing d."""
 
     _name = "combmax"
@@ -723,9 +700,6 @@ class Borda(FusionMethod):
     ``(C - len(list) + 1) / 2`` when absent; weighted sum."""
 
     _name = "borda"
-
-    def __init__(self, weights: Optional[Sequence[float]] = None, depth: int = 0, top: int = 0) -> None:
-        super().__init__(weights=weights, depth=depth, top=top)
 
 
 def _fuse_pipelines(method: Any, pipelines: Sequence[Any]) -> Pipeline:
@@ -781,12 +755,14 @@ def pipeline_stages() -> Dict[str, str]:
 
 
 def _install_signatures() -> None:
-    """The built-in stage classes' signatures, from the C++ parameter tables."""
+    """The built-in stage and fusion classes' signatures, from the C++ parameter tables."""
     import inspect
-    for cls in (Dense, BM25, RM3, AveragePRF, Rocchio, Rescore, TextPRF, CrossEncoderRerank, Cut):
+    for cls in (Dense, BM25, RM3, AveragePRF, Rocchio, Rescore, TextPRF, CrossEncoderRerank, Cut,
+                RRF, Interpolate, CombSUM, CombMNZ, CombMAX, Borda):
         defaults = stage_defaults(cls._name)
         params = [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                    default=None if k in ("k1", "b") else v)
+                                    # k1/b: the index's; weights: all 1 ("ones" in the table)
+                                    default=None if k in ("k1", "b", "weights") else v)
                   for k, v in defaults.items()]
         if cls is Cut:
             params = [inspect.Parameter("k", inspect.Parameter.POSITIONAL_OR_KEYWORD)]

@@ -34,7 +34,7 @@ Example::
 from __future__ import annotations
 
 import os
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -360,8 +360,7 @@ class Bm25Index:
                     ids[row][ids[row] == p] = -1
         return make_run(query_ids, ids, scores, names, name)
 
-    def rm3_query(self, query: str, fb_terms: int = 10, fb_docs: int = 10,
-                  original_query_weight: float = 0.5, filter_terms: bool = True) -> Dict[str, float]:
+    def rm3_query(self, query: str, **options: Any) -> Dict[str, float]:
         """The RM3-expanded query of ``query`` (Pyserini's Python port of RM3).
 
         First a BM25 search for the top ``fb_docs`` documents; then:
@@ -374,25 +373,23 @@ class Bm25Index:
 
         Args:
             query: the query text.
-            fb_terms: feedback terms, >= 1 (default 10).
-            fb_docs: feedback documents, >= 1 (default 10).
-            original_query_weight: w in [0, 1] (default 0.5).
-            filter_terms: keep only alphanumeric feedback terms (default True, Pyserini's).
+            **options: any of :data:`RM3_DEFAULTS`, the ``rm3`` stage's parameters and defaults
+                (Pyserini's): ``fb_terms`` (>= 1, 10), ``fb_docs`` (>= 1, 10),
+                ``original_query_weight`` (w in [0, 1], 0.5), ``filter_terms`` (keep only
+                alphanumeric feedback terms, True).
         Returns:
             ``{term: weight}``, weights > 0, largest first.
         """
-        scores, ids = self._index.search([query], fb_docs, 0)
+        o = {**RM3_DEFAULTS, **_rm3_options(options)}
+        scores, ids = self._index.search([query], o["fb_docs"], 0)
         keep = ids[0] >= 0
         return self._index.rm3_expand(self._index.analyze_query(query), ids[0][keep].tolist(),
-                                      scores[0][keep].tolist(), fb_terms, fb_docs,
-                                      original_query_weight, filter_terms)
+                                      scores[0][keep].tolist(), o["fb_terms"], o["fb_docs"],
+                                      o["original_query_weight"], o["filter_terms"])
 
-    def rm3_queries(self, queries: Sequence[str], fb_terms: int = 10, fb_docs: int = 10,
-                    original_query_weight: float = 0.5, filter_terms: bool = True,
-                    num_threads: int = 0) -> List[Dict[str, float]]:
-        """:meth:`rm3_query` for many queries at once (parameters as there)."""
-        return [self.rm3_query(q, fb_terms, fb_docs, original_query_weight, filter_terms)
-                for q in queries]
+    def rm3_queries(self, queries: Sequence[str], **options: Any) -> List[Dict[str, float]]:
+        """:meth:`rm3_query` for many queries at once (options as there)."""
+        return [self.rm3_query(q, **options) for q in queries]
 
     def score(self, query: Union[str, Mapping[str, float]], doc_ids: Iterable[Union[int, str]]) -> np.ndarray:
         """BM25 scores of given documents for one query (for reranking and fusion).

@@ -8,7 +8,6 @@
 #include <Eigen/Core>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/parallel.h"
 #include "densefb/multivector.h"
@@ -345,38 +344,6 @@ absl::StatusOr<std::vector<TokenQuery>> ColbertPrf::Expand(const DocumentTokenSo
     at += kc;
   }
   return out;
-}
-
-absl::StatusOr<BatchRanking> ColbertPrf::Run(const DocumentTokenSource& source, absl::Span<const TokenQuery> queries,
-                                             const BatchRanking& first_pass, const MultiVectorSearchOptions& options,
-                                             std::vector<TokenQuery>* expanded) const {
-  if (options.k < 1) return absl::InvalidArgumentError(absl::StrCat("k = ", options.k, " must be >= 1"));
-  DENSEFB_ASSIGN_OR_RETURN(std::vector<TokenQuery> e, Expand(source, queries, first_pass, options.num_threads));
-  absl::StatusOr<BatchRanking> result;
-  if (config_.mode == ColbertPrfConfig::Mode::kRerank) {
-    if (config_.rerank_candidates == ColbertPrfConfig::RerankCandidates::kInput) {
-      result = MaxSimRerank(source, e, first_pass, options.k, options.num_threads);
-    } else {
-      // The whole first-pass candidate set: the input ranking plus the original queries'
-      // end-to-end candidates it lacks (a cut first pass dropped them).
-      DENSEFB_ASSIGN_OR_RETURN(BatchRanking pool, source.index->Candidates(queries, options));
-      BatchRanking candidates = first_pass;
-      for (std::size_t q = 0; q < candidates.size(); ++q) {
-        Ranking& list = candidates.lists[q];
-        absl::flat_hash_set<std::int64_t> seen;
-        seen.reserve(list.size());
-        for (const ScoredDoc& d : list) seen.insert(d.id);
-        for (const ScoredDoc& d : pool.lists[q]) {
-          if (seen.insert(d.id).second) list.push_back({d.id, 0.0f});
-        }
-      }
-      result = MaxSimRerank(source, e, candidates, options.k, options.num_threads);
-    }
-  } else {
-    result = source.index->Search(e, options);
-  }
-  if (expanded != nullptr) *expanded = std::move(e);
-  return result;
 }
 
 }  // namespace densefb

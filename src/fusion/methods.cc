@@ -1,9 +1,13 @@
 // The fusion methods as Fusion objects (include/densefb/fusion.h): parameter tables, input
 // checks and canonical specs over the Fuse functions of src/fusion/fusion.cc.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "densefb/fusion.h"
@@ -94,7 +98,96 @@ absl::Status Check(const std::string& method, const Options& o, std::size_t n) {
   return absl::OkStatus();
 }
 
+// The built-ins' FuseRuns: densefb::FuseRuns over the options (double scores throughout), named
+// by the canonical spec like every Fusion.
+template <typename Options>
+absl::StatusOr<Run> RunsByOptions(const Fusion& method, absl::Span<const Run* const> runs,
+                                  const Options& options) {
+  DENSEFB_RETURN_IF_ERROR(method.CheckInputs(runs.size()));
+  DENSEFB_ASSIGN_OR_RETURN(Run fused, densefb::FuseRuns(runs, options));
+  fused.name = method.ToString(runs.size());
+  return fused;
+}
+
 }  // namespace
+
+// ---- any Fusion over string-id runs ----------------------------------------------------------
+
+absl::StatusOr<Run> Fusion::FuseRuns(absl::Span<const Run* const> runs) const {
+  DENSEFB_RETURN_IF_ERROR(CheckInputs(runs.size()));
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    if (runs[i] == nullptr) return absl::InvalidArgumentError(absl::StrCat("run ", i, " is null"));
+  }
+  Run fused;
+  fused.name = ToString(runs.size());
+  for (const Run* run : runs) {
+    for (const std::string& qid : run->query_ids()) {
+      if (fused.FindQuery(qid) < 0) DENSEFB_RETURN_IF_ERROR(fused.AddQuery(qid).status());
+    }
+  }
+  const std::size_t num_queries = fused.num_queries();
+  std::vector<BatchRanking> inputs(runs.size());
+  for (BatchRanking& in : inputs) in.lists.resize(num_queries);
+  // names[q][id]: the document of per-query id `id`; ids number the query's documents by
+  // document id descending, so "ties by smaller id" is trec_eval's "ties by id descending".
+  std::vector<std::vector<absl::string_view>> names(num_queries);
+  absl::flat_hash_map<absl::string_view, std::int64_t> local_id;
+  std::vector<char> seen;
+  for (std::size_t q = 0; q < num_queries; ++q) {
+    const std::string& qid = fused.query_ids()[q];
+    auto& docs = names[q];
+    for (const Run* run : runs) {
+      const std::int64_t row = run->FindQuery(qid);
+      if (row < 0) continue;
+      for (const Run::Entry& e : run->list(row)) docs.push_back(e.doc_id);
+    }
+    std::sort(docs.begin(), docs.end(), std::greater<absl::string_view>());
+    docs.erase(std::unique(docs.begin(), docs.end()), docs.end());
+    local_id.clear();
+    for (std::size_t j = 0; j < docs.size(); ++j) local_id[docs[j]] = static_cast<std::int64_t>(j);
+    for (std::size_t i = 0; i < runs.size(); ++i) {
+      const std::int64_t row = runs[i]->FindQuery(qid);
+      if (row < 0) continue;
+      Ranking& list = inputs[i].lists[q];
+      seen.assign(docs.size(), 0);
+      for (const Run::Entry& e : runs[i]->list(row)) {
+        const std::int64_t id = local_id[e.doc_id];
+        const auto where = [&] {
+          return absl::StrCat("run ", i, " (\"", runs[i]->name, "\"), query \"", qid, "\": document \"",
+                              e.doc_id, "\"");
+        };
+        if (seen[id]) return absl::InvalidArgumentError(absl::StrCat(where(), " is listed twice"));
+        if (!std::isfinite(e.score)) {
+          return absl::InvalidArgumentError(absl::StrCat(where(), " has a non-finite score (", e.score, ")"));
+        }
+        seen[id] = 1;
+        list.push_back({id, static_cast<float>(e.score)});
+      }
+      SortRanking(list);
+    }
+  }
+  std::vector<const BatchRanking*> pointers;
+  for (const BatchRanking& in : inputs) pointers.push_back(&in);
+  DENSEFB_ASSIGN_OR_RETURN(BatchRanking out, Fuse(pointers));
+  const std::string method = ToString(runs.size());
+  if (out.size() != num_queries) {
+    return absl::InternalError(absl::StrCat("fusion method '", method, "' returned ", out.size(),
+                                            " lists for ", num_queries, " queries"));
+  }
+  for (std::size_t q = 0; q < num_queries; ++q) {
+    auto& list = fused.list(q);
+    list.reserve(out.lists[q].size());
+    for (const ScoredDoc& d : out.lists[q]) {
+      if (d.id < 0 || d.id >= static_cast<std::int64_t>(names[q].size())) {
+        return absl::OutOfRangeError(absl::StrCat("fusion method '", method, "' returned document id ", d.id,
+                                                  " for query \"", fused.query_ids()[q], "\", which has ",
+                                                  names[q].size(), " candidate documents"));
+      }
+      list.push_back({std::string(names[q][d.id]), static_cast<double>(d.score)});
+    }
+  }
+  return fused;
+}
 
 // ---- rrf --------------------------------------------------------------------------------------
 
@@ -109,6 +202,9 @@ absl::StatusOr<BatchRanking> RrfFusion::Fuse(absl::Span<const BatchRanking* cons
 }
 std::string RrfFusion::ToString(std::size_t n) const { return Canonical(Params(), options_, n); }
 absl::Status RrfFusion::CheckInputs(std::size_t n) const { return Check("rrf", options_, n); }
+absl::StatusOr<Run> RrfFusion::FuseRuns(absl::Span<const Run* const> runs) const {
+  return RunsByOptions(*this, runs, options_);
+}
 
 // ---- interpolate ------------------------------------------------------------------------------
 
@@ -130,6 +226,9 @@ absl::StatusOr<BatchRanking> InterpolationFusion::Fuse(absl::Span<const BatchRan
 }
 std::string InterpolationFusion::ToString(std::size_t n) const { return Canonical(Params(), options_, n); }
 absl::Status InterpolationFusion::CheckInputs(std::size_t n) const { return Check("interpolate", options_, n); }
+absl::StatusOr<Run> InterpolationFusion::FuseRuns(absl::Span<const Run* const> runs) const {
+  return RunsByOptions(*this, runs, options_);
+}
 
 // ---- combsum / combmnz / combmax ---------------------------------------------------------------
 
@@ -150,6 +249,9 @@ std::string CombFusion::ToString(std::size_t n) const { return Canonical(Params(
 absl::Status CombFusion::CheckInputs(std::size_t n) const {
   return Check(std::string(CombRuleName(options_.rule)), options_, n);
 }
+absl::StatusOr<Run> CombFusion::FuseRuns(absl::Span<const Run* const> runs) const {
+  return RunsByOptions(*this, runs, options_);
+}
 
 // ---- borda ------------------------------------------------------------------------------------
 
@@ -162,5 +264,8 @@ absl::StatusOr<BatchRanking> BordaFusion::Fuse(absl::Span<const BatchRanking* co
 }
 std::string BordaFusion::ToString(std::size_t n) const { return Canonical(Params(), options_, n); }
 absl::Status BordaFusion::CheckInputs(std::size_t n) const { return Check("borda", options_, n); }
+absl::StatusOr<Run> BordaFusion::FuseRuns(absl::Span<const Run* const> runs) const {
+  return RunsByOptions(*this, runs, options_);
+}
 
 }  // namespace densefb

@@ -211,6 +211,7 @@ absl::StatusOr<std::shared_ptr<const Fusion>> MakeFusion(const std::string& name
   }
   const absl::Status inputs = (*made)->CheckInputs(num_inputs);
   if (!inputs.ok()) {
+    if (absl::StrContains(inputs.message(), absl::StrCat("'", name, "'"))) return inputs;
     return absl::Status(inputs.code(), absl::StrCat("fusion method '", name, "': ", inputs.message()));
   }
   return made;

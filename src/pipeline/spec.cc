@@ -14,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_join.h"
 #include "densefb/pipeline.h"
 #include "pipeline/internal.h"
@@ -422,6 +423,25 @@ class Parser {
     return Pipeline(std::move(steps));
   }
 
+  // A whole spec that is one fusion method, e.g. "rrf(k=60)", for `num_inputs` inputs.
+  absl::StatusOr<std::shared_ptr<const Fusion>> ParseFusionMethod(std::size_t num_inputs) {
+    if (Peek().type != Tok::kName) {
+      return Expected(absl::StrCat("a fusion method (", pipeline_internal::FusionNames(), ")"));
+    }
+    const std::size_t column = Peek().column;
+    const std::string method = Next().text;
+    std::vector<std::pair<std::string, SpecValue>> args;
+    if (Peek().type == Tok::kLParen) {
+      DENSEFB_ASSIGN_OR_RETURN(args, ParseArgs());
+    }
+    if (Peek().type != Tok::kEnd) return Expected("'(' or the end of the fusion method");
+    StageArgs method_args(method, std::move(args));
+    absl::StatusOr<std::shared_ptr<const Fusion>> fusion =
+        pipeline_internal::MakeFusion(method, method_args, num_inputs);
+    if (!fusion.ok()) return SpecError(column, fusion.status().message());
+    return fusion;
+  }
+
  private:
   const Token& Peek() const { return tokens_[std::min(pos_, tokens_.size() - 1)]; }
   const Token& Next() { return tokens_[std::min(pos_++, tokens_.size() - 1)]; }
@@ -610,6 +630,20 @@ absl::StatusOr<Pipeline> ParseSpec(absl::string_view spec, bool fragment, const 
 }
 
 }  // namespace
+
+absl::StatusOr<std::shared_ptr<const Fusion>> ParseFusion(absl::string_view method,
+                                                          std::size_t num_inputs) {
+  DENSEFB_ASSIGN_OR_RETURN(std::vector<Token> tokens, Lex(method));
+  if (tokens.size() == 1) return SpecError(1, "the fusion method is empty");
+  const Resources none;
+  Parser parser(std::move(tokens), /*fragment=*/true, none);
+  absl::StatusOr<std::shared_ptr<const Fusion>> fusion = parser.ParseFusionMethod(num_inputs);
+  if (fusion.ok()) return fusion;
+  // The errors name the column of `method`, which is not a whole pipeline spec.
+  std::string message(fusion.status().message());
+  absl::StrReplaceAll({{"pipeline spec column", "fusion method spec column"}}, &message);
+  return absl::Status(fusion.status().code(), message);
+}
 
 absl::StatusOr<Pipeline> Pipeline::ParseFragment(absl::string_view spec, const Resources& resources) {
   return ParseSpec(spec, /*fragment=*/true, resources);

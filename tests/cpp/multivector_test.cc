@@ -9,6 +9,8 @@
 #include <set>
 
 #include "densefb/multivector.h"
+#include "densefb/pipeline.h"
+#include "densefb/retrievers.h"
 #include "test_util.h"
 
 namespace densefb {
@@ -410,17 +412,32 @@ TEST_CASE("ColBERT-PRF expands with IDF-ranked centroids and reranks", "[multive
     CHECK(e.expansion_token_ids[i] == tokens[order[i]]);
   }
   for (int i = 0; i < 4; ++i) CHECK(e.weights[i] == 1.0f);
-  // Rerank mode re-scores the whole first-pass candidate set with the expanded query: the
-  // first pass (cut to o.k = 15) plus the original query's end-to-end candidates (token_k).
+  // In pipelines (the one implementation of the reranker and the ranker): the expanded query
+  // re-scores the whole first-pass candidate set after maxsim(k=0) (pyterrier_colbert's
+  // reranker), the given list after a cut maxsim, or retrieves again (its ranker).
   CHECK(MultiVectorSearchOptions{}.token_k == 1000);  // pyterrier_colbert's faiss_depth
-  CHECK(ColbertPrfConfig{}.rerank_candidates == ColbertPrfConfig::RerankCandidates::kAllCandidates);
-  const BatchRanking pool = *index->Candidates(queries, o);
-  MultiVectorSearchOptions all = o;
-  all.k = 1000;
-  auto reranked = *prf.Run(src, queries, first, all);
+  std::shared_ptr<const MultiVectorIndex> shared = std::move(index);
+  auto maxsim = [&](std::int64_t k) {
+    return std::make_shared<MaxSimRetriever>(shared, nullptr, MaxSimRetrieverConfig{k, o.token_k, 0});
+  };
+  const auto feedback = std::make_shared<ColbertPrfFeedback>(shared, nullptr, nullptr, cfg);
+  const auto rescore = std::make_shared<MaxSimReranker>(shared, nullptr, nullptr);
+  auto run = [&](const Pipeline& p) {
+    QueryState state;
+    state.query_ids = {"q0"};
+    state.query_texts = state.original_texts = {""};
+    state.token_queries = {queries[0].vectors};
+    state.token_weights = {std::vector<float>(static_cast<std::size_t>(queries[0].vectors.rows()), 1.0f)};
+    state.options.k = 0;
+    absl::StatusOr<BatchRanking> r = p.Run(state);
+    INFO(p.ToString() << ": " << r.status().ToString());
+    REQUIRE(r.ok());
+    return *std::move(r);
+  };
+  const BatchRanking pool = *shared->Candidates(queries, o);
+  const BatchRanking reranked = run(maxsim(0) >> feedback >> rescore);
   std::set<std::int64_t> a, b, first_ids;
   for (auto& d : first.lists[0]) first_ids.insert(d.id);
-  a = first_ids;
   for (auto& d : pool.lists[0]) a.insert(d.id);
   for (auto& d : reranked.lists[0]) b.insert(d.id);
   CHECK(a == b);
@@ -428,37 +445,23 @@ TEST_CASE("ColBERT-PRF expands with IDF-ranked centroids and reranks", "[multive
   for (auto& d : reranked.lists[0]) {
     CHECK(d.score == Approx(ReferenceMaxSim(e.vectors, e.weights, toy.docs[d.id].vectors)).margin(1e-4));
   }
-  // The same top 15 as from an uncut first pass.
-  MultiVectorSearchOptions uncut = o;
-  uncut.k = 1000;
-  const BatchRanking first_uncut = *index->Search(queries, uncut);
-  const BatchRanking top = *prf.Run(src, queries, first, o);
-  const BatchRanking top_uncut = *prf.Run(src, queries, first_uncut, o);
-  REQUIRE(top.lists[0].size() == 15);
-  REQUIRE(top_uncut.lists[0].size() == 15);
-  for (std::size_t i = 0; i < 15; ++i) {
-    CHECK(top.lists[0][i].id == top_uncut.lists[0][i].id);
-    CHECK(top.lists[0][i].score == top_uncut.lists[0][i].score);
-  }
-  // candidates = kInput re-scores exactly the given first pass.
-  ColbertPrfConfig input_cfg = cfg;
-  input_cfg.rerank_candidates = ColbertPrfConfig::RerankCandidates::kInput;
-  auto input_only = *(*ColbertPrf::Create(input_cfg)).Run(src, queries, first, all);
+  // After a cut first pass (maxsim(k=15)), exactly its 15 documents, scored the same.
+  const BatchRanking cut = run(maxsim(15) >> feedback >> rescore);
   std::set<std::int64_t> c;
-  for (auto& d : input_only.lists[0]) c.insert(d.id);
+  for (auto& d : cut.lists[0]) c.insert(d.id);
   CHECK(c == first_ids);
-  // Rank mode retrieves again.
-  cfg.mode = ColbertPrfConfig::Mode::kRank;
-  auto ranker = *ColbertPrf::Create(cfg);
-  auto ranked = *ranker.Run(src, queries, first, o);
+  // The ranker retrieves again with the expanded query.
+  const BatchRanking ranked = run(maxsim(15) >> feedback >> maxsim(15));
   REQUIRE(ranked.lists[0].size() == 15);
-  CHECK(ranked.lists[0][0].score == Approx(ReferenceMaxSim(e.vectors, e.weights, toy.docs[ranked.lists[0][0].id].vectors)).margin(1e-4));
+  for (auto& d : ranked.lists[0]) {
+    CHECK(d.score == Approx(ReferenceMaxSim(e.vectors, e.weights, toy.docs[d.id].vectors)).margin(1e-4));
+  }
   // Bad configurations.
   ColbertPrfConfig bad;
   bad.fb_embs = 24;
   CHECK_THAT(std::string(ColbertPrf::Create(bad).status().message()), Contains("fb_embs"));
   // No token index.
-  auto bare = BuildToy(toy, dim);
+  auto bare = BuildToy(toy, dim);  // no token index
   DocumentTokenSource bare_src;
   bare_src.index = bare.get();
   CHECK(prf.Expand(bare_src, queries, first).status().code() == absl::StatusCode::kFailedPrecondition);

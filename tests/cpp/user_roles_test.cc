@@ -493,5 +493,67 @@ TEST_CASE("registered user roles are built from specs", "[pipeline][user][regist
   CHECK(Unregister(StageRole::kFusion, "test_max").ok());
 }
 
+TEST_CASE("a user fusion fuses string-id runs; ParseFusion builds the registered methods",
+          "[fusion][user]") {
+  Run a;
+  a.name = "a";
+  std::size_t q = a.AddQuery("q1").value();
+  a.list(q) = {{"d1", 0.5}, {"d3", 0.5}, {"d2", 0.9}};
+  Run b;
+  b.name = "b";
+  q = b.AddQuery("q2").value();
+  b.list(q) = {{"x", 1.0}, {"c", 1.0}, {"y", 1.0}};
+  q = b.AddQuery("q1").value();
+  b.list(q) = {{"d1", 3.0}, {"d9", 2.0}};
+
+  // The default Fusion::FuseRuns: per-query ids, the user's Fuse, names back.
+  const MaxFusion max;
+  absl::StatusOr<Run> fused = max.FuseRuns({&a, &b});
+  INFO(fused.status().ToString());
+  REQUIRE(fused.ok());
+  CHECK(fused->name == "test_max");
+  CHECK(fused->query_ids() == std::vector<std::string>{"q1", "q2"});
+  auto docs = [](const std::vector<Run::Entry>& list) {
+    std::vector<std::string> out;
+    for (const Run::Entry& e : list) out.push_back(e.doc_id);
+    return out;
+  };
+  CHECK(docs(fused->list(0)) == std::vector<std::string>{"d1", "d9", "d2", "d3"});
+  CHECK(fused->list(0)[0].score == 3.0);
+  CHECK(fused->list(0)[2].score == Approx(0.9));
+  // Equal scores: trec_eval's order, document id descending.
+  CHECK(docs(fused->list(1)) == std::vector<std::string>{"y", "x", "c"});
+
+  Run dup;
+  dup.name = "dup";
+  q = dup.AddQuery("q1").value();
+  dup.list(q) = {{"d1", 1.0}, {"d1", 2.0}};
+  absl::StatusOr<Run> bad = max.FuseRuns({&a, &dup});
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(std::string(bad.status().message()),
+             Contains("run 1 (\"dup\"), query \"q1\": document \"d1\" is listed twice"));
+
+  // ParseFusion: the spec grammar's fusion methods, from the registry.
+  absl::StatusOr<std::shared_ptr<const Fusion>> rrf = ParseFusion("rrf(k=1)", 2);
+  REQUIRE(rrf.ok());
+  CHECK((*rrf)->ToString(2) == "rrf(k=1,weights=[1,1],depth=0,top=0)");
+  absl::StatusOr<Run> by_rrf = (*rrf)->FuseRuns({&a, &b});
+  REQUIRE(by_rrf.ok());
+  CHECK(by_rrf->name == "rrf(k=1,weights=[1,1],depth=0,top=0)");
+  CHECK(docs(by_rrf->list(0)) == std::vector<std::string>{"d1", "d2", "d9", "d3"});
+  CHECK(by_rrf->list(0)[0].score == Approx(0.25 + 0.5));
+  absl::StatusOr<std::shared_ptr<const Fusion>> wrong = ParseFusion("rrf(k=0)", 2);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK_THAT(std::string(wrong.status().message()), Contains("rrf") && Contains("k"));
+  wrong = ParseFusion("nope(k=1)", 2);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK_THAT(std::string(wrong.status().message()), Contains("unknown fusion method 'nope'"));
+  wrong = ParseFusion("interpolate(weights=[1,2,3])", 2);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK_THAT(std::string(wrong.status().message()), Contains("3 weights for 2"));
+  CHECK_FALSE(ParseFusion("rrf >> dense", 2).ok());
+  CHECK_FALSE(ParseFusion("", 2).ok());
+}
+
 }  // namespace
 }  // namespace densefb

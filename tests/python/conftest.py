@@ -70,6 +70,29 @@ def vectors(scifact_vectors):
 
 
 @pytest.fixture(scope="session")
+def scifact_bm25(scifact):
+    """BM25 over the SciFact corpus with the default settings (Lucene's norms); shared, so tests
+    must not change it (set_bm25)."""
+    import densefb
+
+    return densefb.Bm25Index.build(scifact.corpus)
+
+
+@pytest.fixture(scope="session")
+def scifact_doc_pos(scifact):
+    """{document id: corpus position} of SciFact."""
+    return {d: i for i, d in enumerate(scifact.corpus.ids)}
+
+
+@pytest.fixture(scope="session")
+def scifact_resources(scifact, scifact_flat, scifact_bm25):
+    """Pipeline resources over SciFact: corpus, the exact inner-product index and BM25."""
+    import densefb
+
+    return densefb.Resources(corpus=scifact.corpus, dense_index=scifact_flat, bm25=scifact_bm25)
+
+
+@pytest.fixture(scope="session")
 def scifact_flat(vectors):
     """An exact inner-product index of the SciFact doc vectors (ids = corpus positions); shared,
     so tests must not add to it."""

@@ -174,11 +174,12 @@ def test_borda_matches_numpy(runs, dicts, weights):
 
 @pytest.mark.parametrize("method", ["rrf", "interpolation", "combmnz", "borda"])
 def test_depth_and_top(runs, dicts, method):
-    got = fuse(runs, method, depth=30, top=0, missing="min")
+    extra = {"missing": "min"} if method == "interpolation" else {}  # the others have no such rule
+    got = fuse(runs, method, depth=30, top=0, **extra)
     check(f"{method}/depth=30", got, ref_fuse(dicts, method, depth=30, missing="min"))
     for q in list(dicts[0])[:20]:
         assert len(got.get(q)) <= 60
-    cut = fuse(runs, method, depth=30, top=20, missing="min")
+    cut = fuse(runs, method, depth=30, top=20, **extra)
     for q in dicts[0]:
         assert cut.get(q) == got.get(q)[:20]
 
@@ -434,27 +435,84 @@ def test_ties_by_hand():
 
 
 def test_name_and_top_default():
+    """The run's name is the method's canonical spec; the defaults are the method's table's
+    (the same as a pipeline's fuse(...)): top 0 keeps every fused document, as ranx."""
     fused = fuse([A, B])
-    assert fused.name == "rrf(k=60,weights=ones,depth=0,top=1000)"
+    assert fused.name == "rrf(k=60,weights=[1,1],depth=0,top=0)"
+    assert densefb.stage_defaults("rrf") == {"k": 60, "weights": "ones", "depth": 0, "top": 0}
+    assert len(scores(fused)) == 4
     assert fuse([A, B], "combsum", name="hybrid").name == "hybrid"
     assert len(scores(fuse([A, B], top=2))) == 2
+
+
+class MaxOfMinMax(densefb.Fusion):
+    """A user-defined fusion: per query, the max over the lists of min-max normalised scores."""
+
+    def fuse(self, runs):
+        n = runs[0][0].shape[0]
+        rows = []
+        for q in range(n):
+            best = {}
+            for s, ids in runs:
+                keep = ids[q] >= 0
+                v, d = s[q][keep].astype(np.float64), ids[q][keep]
+                if len(v):
+                    lo, hi = v.min(), v.max()
+                    for doc, x in zip(d, (v - lo) / (hi - lo) if hi > lo else np.ones_like(v)):
+                        best[int(doc)] = max(best.get(int(doc), -np.inf), x)
+            rows.append(sorted(best.items(), key=lambda t: (-t[1], t[0])))
+        width = max(1, max(len(r) for r in rows))
+        S = np.full((n, width), -np.inf, dtype=np.float32)
+        I = np.full((n, width), -1, dtype=np.int64)
+        for q, r in enumerate(rows):
+            I[q, :len(r)] = [d for d, _ in r]
+            S[q, :len(r)] = [x for _, x in r]
+        return S, I
+
+
+def test_runs_fuse_with_method_objects_specs_and_user_fusions(runs, dicts):
+    """One implementation: run fusion builds the registered method from a name and keywords, a
+    method spec or a method object alike; a user's densefb.Fusion fuses runs too (per-query ids
+    numbered by document id descending, so its ties follow trec_eval's order)."""
+    by_name = fuse(runs, "rrf", k=10, top=0).to_dict()
+    assert fuse(runs, "rrf(k=10)").to_dict() == by_name
+    assert fuse(runs, densefb.RRF(k=10)).to_dict() == by_name
+    assert repr(densefb.RRF(k=10)) == "densefb.RRF(rrf(k=10))"
+    with pytest.raises(TypeError, match="already has its arguments"):
+        fuse(runs, "rrf(k=10)", k=5)
+    got = fuse(runs, MaxOfMinMax())
+    assert got.name == "MaxOfMinMax"
+    want = ref_fuse(dicts, "combmax", normalization="minmax")
+    assert compare(got, want, tol=1e-6) < 1e-6  # float32 scores: ties within 1e-6 may swap
+    # the built-in CombMAX gives the same scores (in double instead of the user's float32)
+    builtin = fuse(runs, "combmax", norm="minmax").to_dict()
+    for q, docs in got.to_dict().items():
+        assert docs.keys() == builtin[q].keys()
+        assert max(abs(v - builtin[q][d]) for d, v in docs.items()) < 1e-6
 
 
 def test_errors():
     with pytest.raises(ValueError, match="unknown fusion method 'wsum'"):
         fuse([A, B], "wsum")
-    with pytest.raises(ValueError, match="got 3 weights for 2 inputs"):
+    with pytest.raises(ValueError, match="has 3 weights for 2"):
         fuse([A, B], "interpolation", weights=[1, 2, 3])
-    with pytest.raises(ValueError, match="weight 0 is nan"):
+    with pytest.raises(ValueError, match="argument weights=\\[nan, 1\\]: nan is not a finite number"):
         fuse([A, B], "rrf", weights=[float("nan"), 1])
-    with pytest.raises(ValueError, match="k must be a finite number > 0"):
+    with pytest.raises(ValueError, match="weight 1 = -1; weights are finite and >= 0"):
+        fuse([A, B], "rrf", weights=[-1, 1])
+    with pytest.raises(ValueError, match="k = 0 is out of range"):
         fuse([A, B], "rrf", k=0)
     with pytest.raises(ValueError, match="unknown normalization \"l2\""):
         fuse([A, B], "combsum", normalization="l2")
     with pytest.raises(ValueError, match="unknown missing-document rule"):
         fuse([A, B], "interpolation", missing="max")
-    with pytest.raises(ValueError, match="top = -1 is negative"):
+    with pytest.raises(ValueError, match="top = -1 is out of range"):
         fuse([A, B], top=-1)
+    # a parameter the method does not have is an error, not silently ignored
+    with pytest.raises(ValueError, match="'rrf' has no argument 'missing'; it accepts k, weights, depth, top"):
+        fuse([A, B], "rrf", missing="min")
+    with pytest.raises(ValueError, match="fusion method spec column 7: expected a value"):
+        fuse([A, B], "rrf(k=)")
     with pytest.raises(ValueError, match="at least one run"):
         fuse([])
     with pytest.raises(TypeError, match="sequence of runs"):

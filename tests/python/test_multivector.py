@@ -246,16 +246,21 @@ def test_candidates_are_documents_of_nearest_tokens(index, tokens):
         assert set(cands[i].tolist()) == set(row_doc[top.ravel()].tolist())
 
 
-def test_deterministic_for_any_thread_count(index, tokens):
-    _, _, qs, _ = tokens
+def prf_pipeline(first: str, prf: str, then: str):
+    return densefb.Pipeline(f"{first} >> {prf} >> {then}")
+
+
+def test_deterministic_for_any_thread_count(index, tokens, encoder):
+    _, _, qs, texts = tokens
     s1, i1 = index.search(qs, k=50, token_k=32, num_threads=1)
-    prf = ColbertPrf(mode="rank")
-    r1 = prf.run(index, qs, i1, k=50, token_k=32, num_threads=1)
+    res = densefb.Resources(multivector=index, token_encoder=encoder)
+    ranker = prf_pipeline("maxsim(k=50,token_k=32)", "colbert_prf", "maxsim(k=50,token_k=32)")
+    r1 = ranker.rank(res, texts, k=50, num_threads=1)
     for t in (2, 4):
         st, it = index.search(qs, k=50, token_k=32, num_threads=t)
         np.testing.assert_array_equal(it, i1)
         np.testing.assert_array_equal(st, s1)
-        rt = prf.run(index, qs, i1, k=50, token_k=32, num_threads=t)
+        rt = ranker.rank(res, texts, k=50, num_threads=t)
         np.testing.assert_array_equal(rt[0], r1[0])
         np.testing.assert_array_equal(rt[1], r1[1])
 
@@ -273,10 +278,14 @@ def test_kmeans_matches_numpy_reference(index, tokens):
 
 
 @pytest.mark.parametrize("mode", ["rerank", "rank"])
-def test_colbert_prf_matches_numpy_reference(index, tokens, excluded, mode):
-    docs, ids, qs, _ = tokens
+def test_colbert_prf_matches_numpy_reference(index, tokens, excluded, encoder, mode):
+    """The expansion step by step, and the pipelines built on it: the reranker
+    ``maxsim(k=0) >> colbert_prf >> rerank_maxsim`` (the whole first-pass candidate set, as
+    pyterrier_colbert) and the ranker ``maxsim >> colbert_prf >> maxsim``."""
+    docs, ids, qs, texts = tokens
     fb_docs, k, fb_embs, beta = 3, 24, 10, 0.5
-    prf = ColbertPrf(fb_docs=fb_docs, k=k, fb_embs=fb_embs, beta=beta, mode=mode)
+    prf = ColbertPrf(fb_docs=fb_docs, k=k, fb_embs=fb_embs, beta=beta)
+    assert repr(prf) == "colbert_prf(fb_docs=3,k=24,fb_embs=10,beta=0.5,seed=42)"
     queries = qs[:8]
     _, first = index.search(queries, k=100, token_k=32)
     expanded, details = prf.expand(index, queries, first)
@@ -284,7 +293,9 @@ def test_colbert_prf_matches_numpy_reference(index, tokens, excluded, mode):
     all_ids = np.concatenate(ids)
     excluded_set = set(excluded)
     n = len(docs)
-    _, got_ids = prf.run(index, queries, first, k=100, token_k=32)
+    spec = prf_pipeline("maxsim(k=0,token_k=32)" if mode == "rerank" else "maxsim(k=100,token_k=32)",
+                        repr(prf), "rerank_maxsim" if mode == "rerank" else "maxsim(k=100,token_k=32)")
+    _, got_ids = spec.rank(densefb.Resources(multivector=index, token_encoder=encoder), texts[:8], k=100)
     cands = index.candidates(queries, token_k=32)
     for qi, q in enumerate(queries):
         fb = np.concatenate([docs[d] for d in first[qi][:fb_docs]])
@@ -314,10 +325,10 @@ def test_colbert_prf_matches_numpy_reference(index, tokens, excluded, mode):
         np.testing.assert_allclose(weights, want_weights, rtol=1e-6)
         assert exp_tokens.tolist() == [toks[c] for c in order]
         # Scores: weighted MaxSim of the expanded query over the whole first-pass candidate set
-        # (rerank: the 100-deep first pass plus the original query's token_k candidates) or
-        # over all documents (rank, compared on the returned documents).
+        # (rerank: every candidate of the original query's token_k nearest tokens) or over all
+        # documents (rank, compared on the returned documents).
         ref = {d: ref_maxsim(want_vectors, docs[d], want_weights) for d in range(n)}
-        pool = np.union1d(first[qi][first[qi] >= 0], cands[qi]) if mode == "rerank" else np.arange(n)
+        pool = cands[qi] if mode == "rerank" else np.arange(n)
         want_order = sorted(pool.tolist(), key=lambda d: (-ref[d], d))
         got = got_ids[qi][:10].tolist()
         assert len(set(got) & set(want_order[:10])) >= 9
@@ -328,26 +339,29 @@ def test_colbert_prf_matches_numpy_reference(index, tokens, excluded, mode):
             assert len(set(returned) & set(want_order[:100])) >= 98
 
 
-def test_colbert_prf_reranker_scores_the_whole_first_pass(index, tokens):
-    """As pyterrier_colbert (whose first pass is not cut): the reranker's result does not
-    depend on how deep the maxsim first pass was kept; candidates="input" re-scores only the
-    given list. token_k defaults to 1000 (pyterrier_colbert's faiss_depth)."""
-    _, _, qs, _ = tokens
+def test_colbert_prf_reranker_scores_the_candidates_it_is_given(index, tokens, encoder):
+    """``maxsim(k=0)`` keeps the whole candidate set, so ``maxsim(k=0) >> colbert_prf >>
+    rerank_maxsim`` re-scores all of it (pyterrier_colbert's reranker, whose first pass is not
+    cut); after a cut first pass the reranker re-scores just that list. token_k defaults to
+    1000 (pyterrier_colbert's faiss_depth)."""
+    _, _, qs, texts = tokens
     assert densefb.multivector.DEFAULT_TOKEN_K == 1000
-    prf = ColbertPrf(beta=0.5)
-    assert (prf.mode, prf.candidates) == ("rerank", "all")
-    queries = qs[:6]
-    _, shallow = index.search(queries, k=20, token_k=32)
-    _, deep = index.search(queries, k=len(index), token_k=32)
-    a = prf.run(index, queries, shallow, k=50, token_k=32)
-    b = prf.run(index, queries, deep, k=50, token_k=32)
-    np.testing.assert_array_equal(a[1], b[1])
-    np.testing.assert_array_equal(a[0], b[0])
-    only = ColbertPrf(beta=0.5, candidates="input").run(index, queries, shallow, k=50, token_k=32)
+    assert densefb.stage_defaults("maxsim")["token_k"] == 1000
+    res = densefb.Resources(multivector=index, token_encoder=encoder)
+    queries = texts[:6]
+    cands = index.candidates(qs[:6], token_k=32)
+    whole = prf_pipeline("maxsim(k=0,token_k=32)", "colbert_prf(beta=0.5)", "rerank_maxsim").rank(res, queries, k=0)
+    _, shallow = index.search(qs[:6], k=20, token_k=32)
+    cut = prf_pipeline("maxsim(k=20,token_k=32)", "colbert_prf(beta=0.5)", "rerank_maxsim").rank(res, queries, k=0)
     for i in range(len(queries)):
-        assert set(only[1][i][only[1][i] >= 0].tolist()) == set(shallow[i].tolist())
+        assert set(whole[1][i][whole[1][i] >= 0].tolist()) == set(cands[i].tolist())
+        assert set(cut[1][i][cut[1][i] >= 0].tolist()) == set(shallow[i].tolist())
+        # the same expanded query scores both: a document's score does not depend on the depth
+        both = dict(zip(whole[1][i].tolist(), whole[0][i].tolist()))
+        for d, v in zip(cut[1][i].tolist(), cut[0][i].tolist()):
+            assert v == both[d]
     with pytest.raises(ValueError, match="candidates"):
-        ColbertPrf(candidates="some")
+        ColbertPrf(candidates="all")
 
 
 def test_maxsim_rerank_encodes_missing_documents(tokens, encoder, scifact):
@@ -415,7 +429,8 @@ def test_bad_input_errors(index, tokens):
 
 
 def test_pipeline_stages(index, encoder, scifact, tokens):
-    """maxsim, rerank_maxsim and colbert_prf as pipeline stages give what the direct calls give."""
+    """maxsim, rerank_maxsim and colbert_prf as pipeline stages give what the expansion and exact
+    MaxSim give."""
     if not hasattr(densefb, "Pipeline"):
         pytest.skip("no pipeline module")
     _, _, qs, qtexts = tokens
@@ -428,11 +443,13 @@ def test_pipeline_stages(index, encoder, scifact, tokens):
     pairs = [(f"q{i}", t) for i, t in enumerate(qtexts[:4])]
     run = p.run(res, pairs, k=10)
     _, first = index.search(qs[:4], k=50, token_k=32)
-    scores, ids = ColbertPrf(beta=0.5, mode="rerank").run(index, qs[:4], first, k=10, token_k=32)
+    expanded, _ = ColbertPrf(beta=0.5).expand(index, qs[:4], first)
     names = scifact.corpus.ids
     for i in range(4):
+        vectors, weights, _ = expanded[i]
+        exact = index.score(vectors, first[i], weights=weights)  # the expanded query over maxsim's 50
+        want = [names[first[i][j]] for j in np.argsort(-exact, kind="stable")[:10]]
         got_ids = [d for d, _ in run.get(f"q{i}")]
-        want = [names[d] for d in ids[i]]
         assert len(set(got_ids[:10]) & set(want)) >= 9
     # rerank_maxsim over maxsim's own list keeps its scores.
     r2 = densefb.Pipeline.parse("maxsim(k=20,token_k=32) >> rerank_maxsim").run(res, pairs[:2], k=20)

@@ -25,18 +25,18 @@ def flat(scifact_flat):
 
 
 @pytest.fixture(scope="module")
-def bm25(scifact):
-    return densefb.Bm25Index.build(scifact.corpus)
+def bm25(scifact_bm25):
+    return scifact_bm25
 
 
 @pytest.fixture(scope="module")
-def resources(scifact, flat, bm25):
-    return Resources(corpus=scifact.corpus, dense_index=flat, bm25=bm25)
+def resources(scifact_resources):
+    return scifact_resources
 
 
 @pytest.fixture(scope="module")
-def doc_pos(scifact):
-    return {d: i for i, d in enumerate(scifact.corpus.ids)}
+def doc_pos(scifact_doc_pos):
+    return scifact_doc_pos
 
 
 def ranked(run: densefb.Run, qid: str, doc_pos):

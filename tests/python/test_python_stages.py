@@ -10,22 +10,7 @@ import pytest
 import densefb
 from densefb import AveragePRF, BM25, Dense, Pipeline, Resources, fuse
 
-from test_pipeline import assert_same_ranking, np_search, ranked
-
-
-@pytest.fixture(scope="module")
-def bm25(scifact):
-    return densefb.Bm25Index.build(scifact.corpus)
-
-
-@pytest.fixture(scope="module")
-def resources(scifact, scifact_flat, bm25):
-    return Resources(corpus=scifact.corpus, dense_index=scifact_flat, bm25=bm25)
-
-
-@pytest.fixture(scope="module")
-def doc_pos(scifact):
-    return {d: i for i, d in enumerate(scifact.corpus.ids)}
+from test_pipeline import assert_same_ranking, bm25, doc_pos, np_search, ranked, resources  # noqa: F401 (fixtures)
 
 
 # ---- the user's stages -------------------------------------------------------------------------
