@@ -447,6 +447,19 @@ def stage_defaults(name: str) -> Dict[str, Any]:
     raise ValueError(f"unknown stage {name!r}")
 
 
+def _with_positional(name: str, args: Sequence[Any], params: Dict[str, Any]) -> Dict[str, Any]:
+    """``params`` plus positional ``args`` in the order of the stage's parameter table."""
+    if args:
+        names = list(stage_defaults(name))
+        if len(args) > len(names):
+            raise TypeError(f"{name} takes at most {len(names)} positional arguments ({', '.join(names)})")
+        for key, value in zip(names, args):
+            if key in params:
+                raise TypeError(f"{name}: {key} given twice")
+            params[key] = value
+    return params
+
+
 class Stage(Pipeline):
     """A single stage by name, for any registered stage (e.g. ``Stage("maxsim", k=100)``).
 
@@ -463,15 +476,7 @@ class Stage(Pipeline):
             if not args or not isinstance(args[0], str):
                 raise TypeError("Stage() needs a stage name")
             name, args = args[0], args[1:]
-        if args:  # positional arguments in the order of the stage's parameter table
-            names = list(stage_defaults(name))
-            if len(args) > len(names):
-                raise TypeError(f"{name} takes at most {len(names)} positional arguments ({', '.join(names)})")
-            for key, value in zip(names, args):
-                if key in params:
-                    raise TypeError(f"{name}: {key} given twice")
-                params[key] = value
-        super().__init__(_call_spec(name, params))
+        super().__init__(_call_spec(name, _with_positional(name, args, params)))
 
 
 class Dense(Stage):
@@ -643,14 +648,7 @@ class FusionMethod:
     _name = ""
 
     def __init__(self, *args: Any, **params: Any) -> None:
-        if args:  # positional arguments in the order of the method's parameter table
-            names = list(stage_defaults(self._name))
-            if len(args) > len(names):
-                raise TypeError(f"{self._name} takes at most {len(names)} positional arguments ({', '.join(names)})")
-            for key, value in zip(names, args):
-                if key in params:
-                    raise TypeError(f"{self._name}: {key} given twice")
-                params[key] = value
+        params = _with_positional(self._name, args, params)
         self.params = {k: v for k, v in params.items() if v is not None}
 
     @property

@@ -14,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "fusion/run_ids.h"
 
 namespace densefb {
 namespace {
@@ -332,13 +333,8 @@ absl::StatusOr<Run> FuseRunList(absl::Span<const Run* const> runs, const Options
   DENSEFB_RETURN_IF_ERROR(CheckNotNull(runs, "run"));
   const Spec spec = MakeSpec(options, runs.size());
 
-  Run fused;
+  DENSEFB_ASSIGN_OR_RETURN(Run fused, fusion_internal::UnionOfQueries(runs));
   fused.name = spec.description;
-  for (const Run* run : runs) {
-    for (const std::string& qid : run->query_ids()) {
-      if (fused.FindQuery(qid) < 0) DENSEFB_RETURN_IF_ERROR(fused.AddQuery(qid).status());
-    }
-  }
 
   std::vector<std::vector<Item>> lists(runs.size());
   std::vector<double> buffer;
@@ -346,19 +342,8 @@ absl::StatusOr<Run> FuseRunList(absl::Span<const Run* const> runs, const Options
   absl::flat_hash_map<absl::string_view, std::int64_t> local_id;
   for (std::size_t q = 0; q < fused.num_queries(); ++q) {
     const std::string& qid = fused.query_ids()[q];
-    // Local ids: the query's documents sorted by id descending, so "ties by smaller id" in
-    // FuseQuery is trec_eval's "ties by document id descending".
-    names.clear();
-    for (const Run* run : runs) {
-      const std::int64_t row = run->FindQuery(qid);
-      if (row < 0) continue;
-      for (const Run::Entry& e : run->list(row)) names.push_back(e.doc_id);
-    }
-    std::sort(names.begin(), names.end(), std::greater<absl::string_view>());
-    names.erase(std::unique(names.begin(), names.end()), names.end());
-    local_id.clear();
-    local_id.reserve(names.size());
-    for (std::size_t j = 0; j < names.size(); ++j) local_id[names[j]] = static_cast<std::int64_t>(j);
+    // Local ids: "ties by smaller id" in FuseQuery is trec_eval's "ties by document id descending".
+    fusion_internal::NumberDocuments(runs, qid, &names, &local_id);
 
     for (std::size_t i = 0; i < runs.size(); ++i) {
       auto& list = lists[i];

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "densefb/fusion.h"
+#include "fusion/run_ids.h"
 
 namespace densefb {
 namespace {
@@ -118,33 +119,19 @@ absl::StatusOr<Run> Fusion::FuseRuns(absl::Span<const Run* const> runs) const {
   for (std::size_t i = 0; i < runs.size(); ++i) {
     if (runs[i] == nullptr) return absl::InvalidArgumentError(absl::StrCat("run ", i, " is null"));
   }
-  Run fused;
+  DENSEFB_ASSIGN_OR_RETURN(Run fused, fusion_internal::UnionOfQueries(runs));
   fused.name = ToString(runs.size());
-  for (const Run* run : runs) {
-    for (const std::string& qid : run->query_ids()) {
-      if (fused.FindQuery(qid) < 0) DENSEFB_RETURN_IF_ERROR(fused.AddQuery(qid).status());
-    }
-  }
   const std::size_t num_queries = fused.num_queries();
   std::vector<BatchRanking> inputs(runs.size());
   for (BatchRanking& in : inputs) in.lists.resize(num_queries);
-  // names[q][id]: the document of per-query id `id`; ids number the query's documents by
-  // document id descending, so "ties by smaller id" is trec_eval's "ties by id descending".
+  // names[q][id]: the document of per-query id `id` (fusion_internal::NumberDocuments).
   std::vector<std::vector<absl::string_view>> names(num_queries);
   absl::flat_hash_map<absl::string_view, std::int64_t> local_id;
   std::vector<char> seen;
   for (std::size_t q = 0; q < num_queries; ++q) {
     const std::string& qid = fused.query_ids()[q];
     auto& docs = names[q];
-    for (const Run* run : runs) {
-      const std::int64_t row = run->FindQuery(qid);
-      if (row < 0) continue;
-      for (const Run::Entry& e : run->list(row)) docs.push_back(e.doc_id);
-    }
-    std::sort(docs.begin(), docs.end(), std::greater<absl::string_view>());
-    docs.erase(std::unique(docs.begin(), docs.end()), docs.end());
-    local_id.clear();
-    for (std::size_t j = 0; j < docs.size(); ++j) local_id[docs[j]] = static_cast<std::int64_t>(j);
+    fusion_internal::NumberDocuments(runs, qid, &docs, &local_id);
     for (std::size_t i = 0; i < runs.size(); ++i) {
       const std::int64_t row = runs[i]->FindQuery(qid);
       if (row < 0) continue;

@@ -425,21 +425,9 @@ class Parser {
 
   // A whole spec that is one fusion method, e.g. "rrf(k=60)", for `num_inputs` inputs.
   absl::StatusOr<std::shared_ptr<const Fusion>> ParseFusionMethod(std::size_t num_inputs) {
-    if (Peek().type != Tok::kName) {
-      return Expected(absl::StrCat("a fusion method (", pipeline_internal::FusionNames(), ")"));
-    }
-    const std::size_t column = Peek().column;
-    const std::string method = Next().text;
-    std::vector<std::pair<std::string, SpecValue>> args;
-    if (Peek().type == Tok::kLParen) {
-      DENSEFB_ASSIGN_OR_RETURN(args, ParseArgs());
-    }
+    DENSEFB_ASSIGN_OR_RETURN(MethodCall call, ParseMethodCall());
     if (Peek().type != Tok::kEnd) return Expected("'(' or the end of the fusion method");
-    StageArgs method_args(method, std::move(args));
-    absl::StatusOr<std::shared_ptr<const Fusion>> fusion =
-        pipeline_internal::MakeFusion(method, method_args, num_inputs);
-    if (!fusion.ok()) return SpecError(column, fusion.status().message());
-    return fusion;
+    return MakeMethod(call, num_inputs);
   }
 
  private:
@@ -499,15 +487,7 @@ class Parser {
     const std::size_t fuse_column = Next().column;  // fuse
     if (Peek().type == Tok::kLParen) DENSEFB_RETURN_IF_ERROR(Enter(Peek().column));
     DENSEFB_RETURN_IF_ERROR(Expect(Tok::kLParen, "'(' after 'fuse'"));
-    if (Peek().type != Tok::kName) {
-      return Expected(absl::StrCat("a fusion method (", pipeline_internal::FusionNames(), ")"));
-    }
-    const std::size_t method_column = Peek().column;
-    const std::string method = Next().text;
-    std::vector<std::pair<std::string, SpecValue>> args;
-    if (Peek().type == Tok::kLParen) {
-      DENSEFB_ASSIGN_OR_RETURN(args, ParseArgs());
-    }
+    DENSEFB_ASSIGN_OR_RETURN(MethodCall call, ParseMethodCall());
     std::vector<Pipeline> branches;
     while (Peek().type == Tok::kComma) {
       Next();
@@ -524,14 +504,36 @@ class Parser {
     }
     DENSEFB_RETURN_IF_ERROR(Expect(Tok::kRParen, "',' or ')' closing 'fuse('"));
     --depth_;
-    StageArgs method_args(method, std::move(args));
-    absl::StatusOr<std::shared_ptr<const Fusion>> fusion =
-        pipeline_internal::MakeFusion(method, method_args, branches.size());
-    if (!fusion.ok()) return SpecError(method_column, fusion.status().message());
-    absl::StatusOr<Pipeline> node = Pipeline::Fuse(*std::move(fusion), std::move(branches));
-    if (!node.ok()) return SpecError(method_column, node.status().message());
+    DENSEFB_ASSIGN_OR_RETURN(std::shared_ptr<const Fusion> fusion, MakeMethod(call, branches.size()));
+    absl::StatusOr<Pipeline> node = Pipeline::Fuse(std::move(fusion), std::move(branches));
+    if (!node.ok()) return SpecError(call.column, node.status().message());
     stages->push_back({node->steps().front(), fuse_column});
     return absl::OkStatus();
+  }
+
+  // A fusion method with its arguments: NAME [ '(' args ')' ].
+  struct MethodCall {
+    std::size_t column = 0;
+    std::string name;
+    std::vector<std::pair<std::string, SpecValue>> args;
+  };
+  absl::StatusOr<MethodCall> ParseMethodCall() {
+    if (Peek().type != Tok::kName) {
+      return Expected(absl::StrCat("a fusion method (", pipeline_internal::FusionNames(), ")"));
+    }
+    MethodCall call;
+    call.column = Peek().column;
+    call.name = Next().text;
+    if (Peek().type == Tok::kLParen) {
+      DENSEFB_ASSIGN_OR_RETURN(call.args, ParseArgs());
+    }
+    return call;
+  }
+  absl::StatusOr<std::shared_ptr<const Fusion>> MakeMethod(MethodCall& call, std::size_t num_inputs) {
+    StageArgs args(call.name, std::move(call.args));
+    absl::StatusOr<std::shared_ptr<const Fusion>> fusion = pipeline_internal::MakeFusion(call.name, args, num_inputs);
+    if (!fusion.ok()) return SpecError(call.column, fusion.status().message());
+    return fusion;
   }
 
   absl::StatusOr<std::vector<std::pair<std::string, SpecValue>>> ParseArgs() {
