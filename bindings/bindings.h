@@ -44,6 +44,7 @@ void RegisterFusion(py::module_& m);      // normalize_run (bindings/fusion.cc)
 void RegisterStats(py::module_& m);       // paired_ttest, wilcoxon, holm_bonferroni (bindings/stats.cc)
 void RegisterMultiVector(py::module_& m);  // MultiVectorIndex, ColbertPrf, maxsim_rerank (bindings/multivector.cc)
 void RegisterPipeline(py::module_& m);     // Pipeline, PipelineResources (bindings/pipeline.cc)
+void RegisterLlm(py::module_& m);          // Generator, OpenAiGenerator, LLM cost (bindings/llm.cc)
 
 }  // namespace densefb::py_bindings
 

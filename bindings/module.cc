@@ -22,6 +22,7 @@ PYBIND11_MODULE(_core, m) {
   b::RegisterFusion(m);
   b::RegisterStats(m);
   b::RegisterMultiVector(m);
+  b::RegisterLlm(m);
   b::RegisterPipeline(m);  // after the types its resources borrow
   // The address of a core function as this module sees it: densefb._torch reports the same
   // one when both link the one shared libdensefb (tests/python/test_one_core.py).

@@ -12,7 +12,7 @@ case "$part" in all|debian|python) ;; *) echo "setup: unknown part '$part' (all,
 cd "$(dirname "$0")/.."
 
 debs=(build-essential cmake pkg-config git libeigen3-dev libabsl-dev catch2 libhnswlib-dev
-      zlib1g-dev nlohmann-json3-dev libutf8proc-dev python3-venv
+      zlib1g-dev nlohmann-json3-dev libutf8proc-dev python3-venv libcurl4-openssl-dev
       ccache  # scripts/test.sh compiles through it when present: a rerun's compiles are cache hits
       clang libclang-rt-dev)  # Clang + libFuzzer: scripts/sanitize.sh, scripts/fuzz.sh
 if [ "$part" != python ]; then

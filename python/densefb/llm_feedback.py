@@ -1,0 +1,2 @@
+"""llm_feedback"""
+__all__: list = []

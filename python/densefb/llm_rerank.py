@@ -1,0 +1,2 @@
+"""llm_rerank"""
+__all__: list = []

@@ -1,0 +1,7 @@
+#include "pipeline/internal.h"
+
+namespace densefb::pipeline_internal {
+
+void RegisterSelectivePrf() {}
+
+}  // namespace densefb::pipeline_internal
