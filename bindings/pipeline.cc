@@ -23,6 +23,7 @@
 #include "densefb/encoder.h"
 #include "densefb/index.h"
 #include "densefb/multivector.h"
+#include "densefb/generator.h"
 #include "densefb/pipeline.h"
 #include "densefb/torch/encoders.h"  // torch-free interfaces of the encoders densefb._torch registers
 
@@ -376,7 +377,8 @@ void RegisterPipeline(py::module_& m) {
   py::class_<PyResources>(m, "PipelineResources", "Resources of a pipeline run (see densefb.Resources).")
       .def(py::init([](const py::object& corpus, const py::object& encoder, const py::object& dense_index,
                        const py::object& bm25, const py::object& token_encoder,
-                       const py::object& multivector, const py::object& cross_encoder) {
+                       const py::object& multivector, const py::object& cross_encoder,
+                       const py::object& generator) {
              PyResources r;
              SetShared<Corpus>(r, resource::kCorpus, corpus);
              SetShared<Encoder>(r, resource::kEncoder, encoder);
@@ -385,6 +387,7 @@ void RegisterPipeline(py::module_& m) {
              SetEither<ColbertEncoder, TokenEncoder>(r, resource::kTokenEncoder, token_encoder);
              SetShared<MultiVectorIndex>(r, resource::kMultiVector, multivector);
              SetEither<CrossEncoder, PairScorer>(r, resource::kCrossEncoder, cross_encoder);
+             SetShared<Generator>(r, resource::kGenerator, generator);
              if (!corpus.is_none()) r.corpus = corpus.cast<const Corpus*>();
              if (!bm25.is_none()) r.bm25 = bm25.cast<const Bm25Index*>();
              return r;
@@ -392,7 +395,7 @@ void RegisterPipeline(py::module_& m) {
            py::arg("corpus") = py::none(), py::arg("encoder") = py::none(),
            py::arg("dense_index") = py::none(), py::arg("bm25") = py::none(),
            py::arg("token_encoder") = py::none(), py::arg("multivector") = py::none(),
-           py::arg("cross_encoder") = py::none())
+           py::arg("cross_encoder") = py::none(), py::arg("generator") = py::none())
       .def("has", [](const PyResources& r, const std::string& name) { return r.resources.Has(name); },
            py::arg("name"))
       .def_property_readonly("names", [](const PyResources& r) { return r.resources.Names(); });

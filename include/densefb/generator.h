@@ -38,6 +38,9 @@ struct GenerateOptions {
   double temperature = 0.0;   // 0 = greedy, what reproducible experiments use
   std::vector<std::string> stop;  // stop sequences (may be empty)
   std::string system;         // system message for chat models (may be empty)
+  // Which sample of a repeated prompt this is (HyDE's n passages at temperature > 0): part of
+  // the cache key, so that n samples are n entries; not sent to the model.
+  int sample = 0;
 };
 
 // One completion.

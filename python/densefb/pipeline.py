@@ -86,20 +86,22 @@ class Resources:
         token_encoder: a :class:`densefb.ColbertEncoder` (multi-vector stages).
         multivector: a :class:`densefb.MultiVectorIndex` (multi-vector stages).
         cross_encoder: a :class:`densefb.CrossEncoder` (``rerank_cross``).
+        generator: a :class:`densefb.Generator` (the LLM stages: ``rerank_listwise``,
+            ``query2doc``, ..., see ``docs/llm.md``).
 
     A stage that needs a missing resource raises ``ValueError`` naming it when the pipeline
     runs (``Pipeline.requires`` lists what a pipeline may use).
     """
 
     NAMES: Tuple[str, ...] = ("corpus", "encoder", "dense_index", "bm25", "token_encoder",
-                              "multivector", "cross_encoder")
+                              "multivector", "cross_encoder", "generator")
 
     def __init__(self, corpus=None, encoder=None, dense_index=None, bm25=None, token_encoder=None,
-                 multivector=None, cross_encoder=None) -> None:
+                 multivector=None, cross_encoder=None, generator=None) -> None:
         self._objects: Dict[str, Any] = {
             "corpus": corpus, "encoder": encoder, "dense_index": dense_index, "bm25": bm25,
             "token_encoder": token_encoder, "multivector": multivector,
-            "cross_encoder": cross_encoder}
+            "cross_encoder": cross_encoder, "generator": generator}
         self._core = _core.PipelineResources(**{k: (None if v is None else _unwrap(v))
                                                 for k, v in self._objects.items()})
 
