@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Index', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'english_stop_words', 'evaluate', 'fuse_runs', 'holm_bonferroni', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
+__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'english_stop_words', 'evaluate', 'fuse_runs', 'holm_bonferroni', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
 class Corpus:
     """
     Documents of a collection, addressed by string id or position.
@@ -738,6 +738,49 @@ class ColbertPrf:
     @property
     def spec(self) -> str:
         ...
+class Generator:
+    """
+    Base class of generators (see densefb.Generator).
+    """
+    def __init__(self) -> None:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def _spec(self) -> str:
+        ...
+    def first_token_logprobs(self, prompts: collections.abc.Sequence[str], labels: collections.abc.Sequence[str], system: str = '') -> list[list[float]]:
+        ...
+    def generate(self, prompts: collections.abc.Sequence[str], max_tokens: typing.SupportsInt | typing.SupportsIndex = 256, temperature: typing.SupportsFloat | typing.SupportsIndex = 0.0, stop: collections.abc.Sequence[str] = [], system: str = '', sample: typing.SupportsInt | typing.SupportsIndex = 0) -> list[str]:
+        ...
+    def stats(self) -> dict:
+        ...
+    @property
+    def model(self) -> str:
+        ...
+class OpenAiGenerator(Generator):
+    """
+    OpenAI-compatible HTTP client (see densefb.OpenAIGenerator).
+    """
+    def __init__(self, base_url: str = '', model: str = '', api_key: str = '', chat: bool = True, max_concurrency: typing.SupportsInt | typing.SupportsIndex = 8, timeout: typing.SupportsFloat | typing.SupportsIndex = 60.0, max_retries: typing.SupportsInt | typing.SupportsIndex = 4, backoff: typing.SupportsFloat | typing.SupportsIndex = 0.5) -> None:
+        ...
+    @property
+    def base_url(self) -> str:
+        ...
+    @property
+    def max_concurrency(self) -> int:
+        ...
+class CachingGenerator(Generator):
+    """
+    A persistent response cache in front of a generator.
+    """
+    def __init__(self, inner: Generator, dir: str) -> None:
+        ...
+    @property
+    def corrupt_entries(self) -> int:
+        ...
+    @property
+    def dir(self) -> str:
+        ...
 class Retriever:
     """
     Base class of retrievers (see densefb.Retriever).
@@ -774,7 +817,7 @@ class PipelineResources:
     """
     Resources of a pipeline run (see densefb.Resources).
     """
-    def __init__(self, corpus: typing.Any = None, encoder: typing.Any = None, dense_index: typing.Any = None, bm25: typing.Any = None, token_encoder: typing.Any = None, multivector: typing.Any = None, cross_encoder: typing.Any = None) -> None:
+    def __init__(self, corpus: typing.Any = None, encoder: typing.Any = None, dense_index: typing.Any = None, bm25: typing.Any = None, token_encoder: typing.Any = None, multivector: typing.Any = None, cross_encoder: typing.Any = None, generator: typing.Any = None) -> None:
         ...
     def has(self, name: str) -> bool:
         ...

@@ -29,11 +29,6 @@ bool NeedsRanking(const PipelineStep& step);
 // by the registry's initialisation, through the Add* functions below (RegisterX would wait on
 // that initialisation).
 void RegisterBuiltins();
-// The LLM stages, each defined beside its implementation: src/rerank/llm_rerankers.cc,
-// src/feedback/llm_feedback.cc, src/feedback/selective_prf.cc.
-void RegisterLlmRerankers();
-void RegisterLlmFeedback();
-void RegisterSelectivePrf();
 absl::Status AddRetriever(StageInfo info, RetrieverFactory factory);
 absl::Status AddFeedbackModel(StageInfo info, FeedbackModelFactory factory);
 absl::Status AddReranker(StageInfo info, RerankerFactory factory);

@@ -1,2 +1,0 @@
-"""llm_feedback"""
-__all__: list = []

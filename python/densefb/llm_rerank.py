@@ -1,2 +1,0 @@
-"""llm_rerank"""
-__all__: list = []

@@ -1,7 +1,0 @@
-#include "pipeline/internal.h"
-
-namespace densefb::pipeline_internal {
-
-void RegisterSelectivePrf() {}
-
-}  // namespace densefb::pipeline_internal

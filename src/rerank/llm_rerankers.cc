@@ -1,7 +1,0 @@
-#include "pipeline/internal.h"
-
-namespace densefb::pipeline_internal {
-
-void RegisterLlmRerankers() {}
-
-}  // namespace densefb::pipeline_internal
