@@ -15,6 +15,8 @@ from densefb.sparse import *  # noqa: F401,F403
 from densefb.multivector import *  # noqa: F401,F403
 from densefb.pipeline import *  # noqa: F401,F403  (after fusion: its fuse also fuses pipelines)
 from densefb.llm import *  # noqa: F401,F403
+from densefb.llm_rerank import *  # noqa: F401,F403
+from densefb.llm_feedback import *  # noqa: F401,F403
 from densefb.models import resolve_model
 from densefb.interop import *  # noqa: F401,F403
 from densefb.datasets import download_beir
@@ -26,12 +28,12 @@ from densefb import encoders as _encoders, indexing as _indexing, tokenizer as _
 from densefb import fusion as _fusion, sparse as _sparse
 from densefb import multivector as _multivector
 from densefb import pipeline as _pipeline
-from densefb import llm as _llm
+from densefb import llm as _llm, llm_rerank as _llm_rerank, llm_feedback as _llm_feedback
 
 __all__ = ["__version__", "resolve_model", "download_beir", *_interop.__all__, *_data.__all__, *_evaluation.__all__, *_index.__all__,
            *_tokenizer.__all__, *_encoders.__all__, *_indexing.__all__,
            *_fusion.__all__, *_sparse.__all__,
            *_multivector.__all__]
 __all__ += [n for n in _pipeline.__all__ if n not in __all__]
-__all__ += [*_llm.__all__]
+__all__ += [*_llm.__all__, *_llm_rerank.__all__, *_llm_feedback.__all__]
 __all__ += ["stats", "Experiment", "ExperimentResult", "reproduce_run"]

@@ -190,6 +190,10 @@ void RegisterBuiltins() {
   Check(AddFusion(FusionInfo(BordaFusion::Params(),
                              "Borda count as ranx's bordafuse: C - rank + 1 points, (C - |L| + 1) / 2 when absent"),
                   MakeFusionFactory<BordaOptions, BordaFusion>(BordaFusion::Params())));
+
+  RegisterLlmRerankers();
+  RegisterLlmFeedback();
+  RegisterSelectivePrf();
 }
 
 }  // namespace densefb::pipeline_internal

@@ -29,6 +29,12 @@ bool NeedsRanking(const PipelineStep& step);
 // by the registry's initialisation, through the Add* functions below (RegisterX would wait on
 // that initialisation).
 void RegisterBuiltins();
+// The LLM rerankers (src/rerank/llm_rerankers.cc), the generative feedback models
+// (src/feedback/llm_feedback.cc) and selective PRF (src/feedback/selective_prf.cc); called by
+// RegisterBuiltins.
+void RegisterLlmRerankers();
+void RegisterLlmFeedback();
+void RegisterSelectivePrf();
 absl::Status AddRetriever(StageInfo info, RetrieverFactory factory);
 absl::Status AddFeedbackModel(StageInfo info, FeedbackModelFactory factory);
 absl::Status AddReranker(StageInfo info, RerankerFactory factory);

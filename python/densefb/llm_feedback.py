@@ -1,0 +1,3 @@
+"""Generative feedback and selective PRF as pipeline stages."""
+
+__all__: list = []

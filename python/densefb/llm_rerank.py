@@ -1,0 +1,3 @@
+"""LLM rerankers as pipeline stages."""
+
+__all__: list = []
