@@ -6,6 +6,7 @@
 #define DENSEFB_FEEDBACK_MODEL_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "densefb/query_state.h"
@@ -38,6 +39,11 @@ class FeedbackModel {
 
   // See Retriever::bound.
   virtual bool bound() const { return true; }
+
+  // What the stage has counted since it was built, by name: e.g. an LLM reranker's windows and
+  // repaired permutations ({"windows": 900, "repaired_duplicates": 3}). Empty by default;
+  // thread-safe. Pipeline::Counters gathers them per stage.
+  virtual std::map<std::string, std::int64_t> Counters() const { return {}; }
 };
 
 }  // namespace densefb

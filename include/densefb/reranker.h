@@ -3,6 +3,8 @@
 #ifndef DENSEFB_RERANKER_H_
 #define DENSEFB_RERANKER_H_
 
+#include <cstdint>
+#include <map>
 #include <string>
 
 #include "densefb/query_state.h"
@@ -32,6 +34,11 @@ class Reranker {
 
   // See Retriever::bound.
   virtual bool bound() const { return true; }
+
+  // What the stage has counted since it was built, by name: e.g. an LLM reranker's windows and
+  // repaired permutations ({"windows": 900, "repaired_duplicates": 3}). Empty by default;
+  // thread-safe. Pipeline::Counters gathers them per stage.
+  virtual std::map<std::string, std::int64_t> Counters() const { return {}; }
 };
 
 }  // namespace densefb
