@@ -430,7 +430,7 @@ void RegisterPipeline(py::module_& m) {
       .def("explain", &Pipeline::Explain)
       .def("run", [](const Pipeline& p, const PyResources& r, const std::vector<std::string>& ids,
                      const std::vector<std::string>& texts, std::int64_t k, int num_threads,
-                     int encode_batch_size, std::optional<FloatArray> query_vectors) {
+                     int encode_batch_size, std::optional<FloatArray> query_vectors, py::object counters) {
              const std::vector<std::string>* names = nullptr;
              if (r.corpus != nullptr) {
                names = &r.corpus->ids().names();
@@ -458,13 +458,21 @@ void RegisterPipeline(py::module_& m) {
              }
              absl::StatusOr<Pipeline> bound = p.Bind(r.resources);
              if (!bound.ok()) return ValueOrRaise<densefb::Run>(bound.status());
-             return ValueOrRaise(WithoutGil([&] {
+             densefb::Run run = ValueOrRaise(WithoutGil([&] {
                return bound->Search(queries, *names, options, vectors ? &*vectors : nullptr);
              }));
+             if (!counters.is_none()) {
+               for (const Pipeline::StageCounters& c : bound->Counters()) {
+                 py::dict d;
+                 for (const auto& [name, value] : c.counters) d[py::str(name)] = value;
+                 counters[py::str(c.stage)] = d;
+               }
+             }
+             return run;
            },
            py::arg("resources"), py::arg("query_ids"), py::arg("query_texts"), py::arg("k") = 1000,
            py::arg("num_threads") = 0, py::arg("encode_batch_size") = 32,
-           py::arg("query_vectors") = py::none())
+           py::arg("query_vectors") = py::none(), py::arg("counters") = py::none())
       .def("rank", [](const Pipeline& p, const std::vector<std::string>& texts, std::int64_t k, int num_threads,
                       int encode_batch_size, std::optional<FloatArray> query_vectors) {
              std::vector<std::string> ids;

@@ -61,6 +61,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -195,6 +196,16 @@ class Pipeline {
   std::string Explain() const;
   // Resource names the stages built from specs read, sorted (objects built in code hold theirs).
   std::vector<std::string> Requires() const;
+
+  // What the stages counted (Reranker::Counters, FeedbackModel::Counters): one entry per stage
+  // with counts, in pipeline order. `stage` is the step's position and spec, e.g.
+  // "3 rerank_listwise(k=100,...)"; a fusion branch's steps are "2.b1.1 ...". Stages built
+  // from specs are rebuilt by Bind, so read the counters of the pipeline that ran.
+  struct StageCounters {
+    std::string stage;
+    std::map<std::string, std::int64_t> counters;
+  };
+  std::vector<StageCounters> Counters() const;
 
   const std::vector<PipelineStep>& steps() const { return steps_; }
   bool empty() const { return steps_.empty(); }

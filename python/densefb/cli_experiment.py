@@ -138,6 +138,24 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "embeddings), query_maxlen=32, doc_maxlen=180, mask_punctuation=true")
     parser.add_argument("--cross-encoder", metavar="NAME_OR_PATH",
                         help="cross-encoder for 'rerank_cross' stages")
+    llm = parser.add_argument_group(
+        "LLM stages", "an OpenAI-compatible server (vLLM, llama.cpp, a hosted API) for the "
+        "rerank_*/query2doc/hyde/prompt_prf/llm_terms stages; the API key is read from "
+        "$DENSEFB_LLM_API_KEY or $OPENAI_API_KEY only, so that it stays out of shell histories "
+        "and run sidecars")
+    llm.add_argument("--llm-base-url", metavar="URL",
+                     help="e.g. http://127.0.0.1:8000/v1 (default: $DENSEFB_LLM_BASE_URL, else "
+                          "$OPENAI_BASE_URL)")
+    llm.add_argument("--llm-model", metavar="NAME",
+                     help="the served model's name (default: $DENSEFB_LLM_MODEL)")
+    llm.add_argument("--llm-max-concurrency", type=util.positive_int, metavar="N",
+                     help="requests in flight at once (default: 8)")
+    llm.add_argument("--llm-timeout", type=float, metavar="SECONDS",
+                     help="seconds per request (default: 60)")
+    llm.add_argument("--llm-max-retries", type=util.non_negative_int, metavar="N",
+                     help="retries after 429/5xx/timeouts, with exponential backoff (default: 4)")
+    llm.add_argument("--llm-completions", action="store_true",
+                     help="use /completions instead of /chat/completions")
     parser.add_argument("--batch-size", type=util.positive_int, default=32, metavar="N",
                         help="texts per encoder batch (default: 32)")
     parser.add_argument("--threads", type=util.non_negative_int, default=0, metavar="N",
@@ -208,9 +226,19 @@ def experiment_kwargs(args: argparse.Namespace, command: str) -> Dict[str, Any]:
         bm25_args=check_bm25_args(parse_key_values(args.bm25_arg, "--bm25-arg")),
         token_model=args.token_model,
         token_args=parse_key_values(args.token_arg, "--token-arg"), cross_encoder=args.cross_encoder,
+        llm=llm_settings(args),
         batch_size=args.batch_size, num_threads=args.threads,
         quiet=True if args.quiet else None,
         command_line=" ".join(shlex.quote(a) for a in ["densefb"] + _argv(args, command)))
+
+
+def llm_settings(args: argparse.Namespace) -> Dict[str, Any]:
+    """densefb.OpenAIGenerator keyword arguments from the --llm-* options (None: not given)."""
+    if args.llm_timeout is not None and not (args.llm_timeout > 0 and args.llm_timeout < float("inf")):
+        raise UserError(f"--llm-timeout must be a positive number of seconds, got {args.llm_timeout}")
+    return {"base_url": args.llm_base_url, "model": args.llm_model,
+            "max_concurrency": args.llm_max_concurrency, "timeout": args.llm_timeout,
+            "max_retries": args.llm_max_retries, "chat": False if args.llm_completions else None}
 
 
 def _argv(args: argparse.Namespace, command: str) -> List[str]:

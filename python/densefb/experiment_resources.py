@@ -20,7 +20,7 @@ __all__ = ["ExperimentResources", "default_cache_dir", "check_bm25_args"]
 INDEX_KINDS = ("flat", "hnsw")
 # The resource names a pipeline may require (include/densefb/pipeline.h, Resources::Names()).
 RESOURCE_NAMES = ("corpus", "encoder", "dense_index", "bm25", "token_encoder", "multivector",
-                  "cross_encoder")
+                  "cross_encoder", "generator")
 
 
 def default_cache_dir() -> Path:
@@ -246,6 +246,22 @@ class ExperimentResources:
                                              "path": str(model_dir)}
         return CrossEncoder.from_pretrained(str(model_dir))
 
+    def _generator(self):
+        """The OpenAI-compatible client of the ``llm`` settings (arguments, else the
+        ``DENSEFB_LLM_*`` / ``OPENAI_*`` environment), behind a persistent response cache under
+        ``cache_dir/llm`` unless the cache is off."""
+        from densefb.llm import OpenAIGenerator
+        settings = dict(self.llm)
+        if self.use_cache and "cache_dir" not in settings:
+            settings["cache_dir"] = str(self.cache_dir / "llm")
+        gen = OpenAIGenerator(**settings)
+        self._provenance["generator"] = {
+            "model": gen.model, "base_url": settings.get("base_url") or "(environment)",
+            "cache": settings.get("cache_dir"),
+            **{k: settings[k] for k in ("max_concurrency", "timeout", "max_retries", "chat")
+               if k in settings}}
+        return gen
+
     def _multivector(self):
         from densefb.multivector import MultiVectorIndex, build_multivector_index
         enc = self._token_encoder()
@@ -273,7 +289,7 @@ class ExperimentResources:
         builders = {"corpus": lambda: self.dataset.corpus, "encoder": self._encoder,
                     "dense_index": self._dense_index, "bm25": self._bm25,
                     "token_encoder": self._token_encoder, "multivector": self._multivector,
-                    "cross_encoder": self._cross_encoder}
+                    "cross_encoder": self._cross_encoder, "generator": self._generator}
         for name in self.requires():
             if name in self._resources:
                 continue

@@ -32,6 +32,11 @@ class SystemResult:
     run_path: Optional[str] = None              # TREC run written (with save_runs)
     sidecar_path: Optional[str] = None
     run: Optional[Run] = field(default=None, repr=False)
+    # LLM cost of the run, from the generator's counters: requests (calls made), cache_hits,
+    # prompt_tokens, completion_tokens, seconds, retries, failures, queries; None without LLM
+    llm: Optional[Dict[str, float]] = None
+    # what the stages counted ({stage: {name: count}}, see densefb.Pipeline.run)
+    counters: Dict[str, Dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -133,11 +138,28 @@ class ExperimentResult:
     def _num_queries(self) -> int:
         return len(self.baseline.per_query)
 
+    _LLM_HEADER = ["LLM calls", "cached", "tokens in", "tokens out", "LLM s"]
+    _LLM_LEGEND = ("LLM cost of each run: calls made to the model (answers from the response cache "
+                   "counted apart), prompt and completion tokens as the server reported them, and "
+                   "seconds spent in calls (summed over concurrent requests)")
+
+    def _has_llm(self) -> bool:
+        return any(s.llm is not None for s in self.systems)
+
+    def _header(self) -> List[str]:
+        return ["pipeline"] + self.metrics + (self._LLM_HEADER if self._has_llm() else [])
+
     def _rows(self, markdown: bool = False) -> List[List[str]]:
         rows = []
         for s in self.systems:
-            rows.append([s.name] + [_fmt(s.means[m]) + self._marks(s.name, m, markdown)
-                                    for m in self.metrics])
+            row = [s.name] + [_fmt(s.means[m]) + self._marks(s.name, m, markdown)
+                              for m in self.metrics]
+            if self._has_llm():
+                c = s.llm
+                row += (["", "", "", "", ""] if c is None else
+                        [str(c["requests"]), str(c["cache_hits"]), str(c["prompt_tokens"]),
+                         str(c["completion_tokens"]), f"{c['seconds']:.1f}"])
+            rows.append(row)
         return rows
 
     def _significance_rows(self) -> List[List[str]]:
@@ -163,11 +185,12 @@ class ExperimentResult:
 
     def table(self) -> str:
         """The console table: means (with significance markers) and the tests, fixed width."""
-        header = ["pipeline"] + self.metrics
-        out = [_text_table(header, self._rows(), right_from=1)]
+        out = [_text_table(self._header(), self._rows(), right_from=1)]
         legend = self._legend()
         if legend:
             out.append(legend)
+        if self._has_llm():
+            out.append(self._LLM_LEGEND)
         if len(self.systems) > 1 and self.comparisons:
             out.append("")
             out.append(_text_table(self._SIG_HEADER, self._significance_rows(), right_from=2))
@@ -182,12 +205,13 @@ class ExperimentResult:
 
     def to_markdown(self) -> str:
         """A Markdown table of the means (significance marked) and one of the tests."""
-        header = ["pipeline"] + self.metrics
-        lines = [_md_table(header, [[_md_code(r[0])] + r[1:] for r in self._rows(markdown=True)],
+        lines = [_md_table(self._header(), [[_md_code(r[0])] + r[1:] for r in self._rows(markdown=True)],
                            right_from=1)]
         legend = self._legend(markdown=True)
         if legend:
             lines += ["", legend]
+        if self._has_llm():
+            lines += ["", self._LLM_LEGEND]
         if len(self.systems) > 1 and self.comparisons:
             rows = [[_md_code(r[0])] + r[1:] for r in self._significance_rows()]
             lines += ["", _md_table(self._SIG_HEADER, rows, right_from=2)]
@@ -212,6 +236,7 @@ class ExperimentResult:
                 "name": s.name, "pipeline": s.spec, "mean": s.means, "seconds": s.seconds,
                 "run_file": s.run_path, "sidecar": s.sidecar_path,
                 "num_queries": len(s.per_query), "per_query": s.per_query,
+                "llm_cost": s.llm, "stage_counters": s.counters,
             } for s in self.systems],
             "tests": [{
                 "system": c.system, "baseline": c.baseline, "metric": c.metric, "test": c.test,

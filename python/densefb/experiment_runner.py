@@ -70,6 +70,14 @@ class Experiment(ExperimentResources):
             token encoder, e.g. ``{"format": "bert", "doc_maxlen": 180}`` to use a plain BERT's
             token embeddings (part of the multi-vector cache key).
         cross_encoder: cross-encoder name or folder for ``rerank_cross``.
+        llm: settings of the OpenAI-compatible client for the LLM stages (keyword arguments of
+            :func:`densefb.OpenAIGenerator`: ``base_url``, ``model``, ``api_key``,
+            ``max_concurrency``, ``timeout``, ``max_retries``, ``chat``, ``cache_dir``); what is
+            not given comes from ``DENSEFB_LLM_*`` / ``OPENAI_*``. Answers are cached under
+            ``cache_dir/llm`` unless the cache is off, so a re-run costs nothing. A generator
+            object can be given instead as ``resources={"generator": gen}``. Each pipeline's
+            LLM cost (calls, cache hits, tokens, seconds) is measured from the generator's
+            counters and shown in the table.
         resources: pre-built resources by name (``{"dense_index": index, ...}``) used instead
             of assembling them; their provenance is recorded as given by the caller.
         query_vectors: ``(num_queries, dim)`` query vectors computed elsewhere, in the order of
@@ -98,6 +106,7 @@ class Experiment(ExperimentResources):
                  token_model: Optional[PathLike] = None,
                  token_args: Optional[Mapping[str, Any]] = None,
                  cross_encoder: Optional[PathLike] = None,
+                 llm: Optional[Mapping[str, Any]] = None,
                  resources: Optional[Mapping[str, Any]] = None,
                  query_vectors: Optional[Any] = None,
                  tests: Sequence[str] = TESTS, correction: str = "holm", alpha: float = 0.05,
@@ -166,6 +175,12 @@ class Experiment(ExperimentResources):
         self.token_model = None if token_model is None else str(token_model)
         self.token_args = dict(token_args or {})
         self.cross_encoder_name = None if cross_encoder is None else str(cross_encoder)
+        self.llm = {k: v for k, v in dict(llm or {}).items() if v is not None}
+        unknown = set(self.llm) - {"base_url", "model", "api_key", "max_concurrency", "timeout",
+                                   "max_retries", "backoff", "chat", "cache_dir"}
+        if unknown:
+            raise ValueError(f"unknown llm setting {sorted(unknown)[0]!r}: expected base_url, model, "
+                             "api_key, max_concurrency, timeout, max_retries, backoff, chat, cache_dir")
         self.k = int(k)
         self.use_cache = use_cache
         self.cache_dir = (Path(cache_dir) if cache_dir is not None
@@ -221,10 +236,16 @@ class Experiment(ExperimentResources):
             "command_line": self.command_line,
         }
 
-    def _run_one(self, pipeline, resources) -> Run:
+    def _run_one(self, pipeline, resources, counters=None) -> Run:
         return pipeline.run(resources, self.dataset.queries, k=self.k,
                             num_threads=self.num_threads, batch_size=self.batch_size,
-                            query_vectors=self.query_vectors)
+                            query_vectors=self.query_vectors, counters=counters)
+
+    def _llm_stats(self, pipeline) -> Optional[Dict[str, float]]:
+        gen = self._resources.get("generator")
+        if gen is None or "generator" not in pipeline.requires:
+            return None
+        return dict(gen.stats())
 
     def run(self) -> ExperimentResult:
         """Runs every pipeline, evaluates, tests; with save_runs, writes runs, sidecars and
@@ -243,11 +264,19 @@ class Experiment(ExperimentResources):
         systems: List[SystemResult] = []
         for i in _progress(range(len(self.pipelines)), len(self.pipelines), "pipelines", show):
             p = self.pipelines[i]
+            before = self._llm_stats(p)
+            counters: Dict[str, Dict[str, int]] = {}
             start = time.perf_counter()
-            run = self._run_one(p, resources)
+            run = self._run_one(p, resources, counters)
             seconds = time.perf_counter() - start
+            llm = None
+            if before is not None:
+                after = self._llm_stats(p)
+                llm = {k: after[k] - before[k] for k in after}
+                llm["queries"] = len(self.dataset.queries)
             means, rows = evaluate(run, self.dataset.qrels, self.metrics, per_query=True)
-            s = SystemResult(self.names[i], p.spec, means, rows, seconds, run=run)
+            s = SystemResult(self.names[i], p.spec, means, rows, seconds, run=run, llm=llm,
+                             counters=counters)
             if stage is not None:
                 run_name = f"{i:02d}-{_slug(self.names[i], 60)}.trec"
                 run.name = _slug(self.names[i], 60)
@@ -255,13 +284,18 @@ class Experiment(ExperimentResources):
                 side = self.sidecar(i, run_name)
                 side["mean"] = means
                 side["seconds"] = round(seconds, 3)
+                if llm is not None:
+                    side["llm_cost"] = llm
+                if counters:
+                    side["stage_counters"] = counters
                 (stage / f"{run_name}.json").write_text(json.dumps(side, indent=2) + "\n",
                                                        encoding="utf-8")
                 s.run_path = str(self.save_runs / run_name)
                 s.sidecar_path = f"{s.run_path}.json"
             self._note(f"[{i + 1}/{len(self.pipelines)}] {self.names[i]}: "
                        + "  ".join(f"{m} {_fmt(means[m])}" for m in self.metrics)
-                       + f"  ({seconds:.1f}s)")
+                       + f"  ({seconds:.1f}s"
+                       + (f", {llm['requests']} LLM calls" if llm is not None else "") + ")")
             systems.append(s)
         comparisons = compare_systems(systems, self.metrics, self.tests, self.correction) \
             if len(systems) > 1 else []
@@ -297,7 +331,13 @@ def reproduce_run(sidecar: PathLike, *, cache_dir: Optional[PathLike] = None,
     kind = params.pop("kind", "flat")
     bm25 = res.get("bm25", {}).get("params")
     model = (side.get("model") or {}).get("path") or (side.get("model") or {}).get("name")
-    exp = Experiment(ds["path"], [side["pipeline"]], model=model, split=ds["split"],
+    gen = res.get("generator") or {}
+    llm = {"model": gen.get("model"),
+           "base_url": None if gen.get("base_url") in (None, "(environment)") else gen["base_url"],
+           **{k: gen[k] for k in ("max_concurrency", "timeout", "max_retries", "chat") if k in gen}}
+    if gen.get("cache"):
+        llm["cache_dir"] = gen["cache"]
+    exp = Experiment(ds["path"], [side["pipeline"]], model=model, split=ds["split"], llm=llm,
                      k=side["k"], cache_dir=cache_dir, index=kind, index_args=params,
                      bm25_args=bm25, batch_size=side.get("batch_size", 32), quiet=quiet,
                      metrics=list((side.get("mean") or {"nDCG@10": 0}).keys()))

@@ -182,7 +182,8 @@ class Pipeline:
 
     def run(self, resources: Resources, queries: QueriesLike, k: int = 1000, *,
             num_threads: int = 0, batch_size: int = 32,
-            query_vectors: Optional[np.ndarray] = None) -> Run:
+            query_vectors: Optional[np.ndarray] = None,
+            counters: Optional[Dict[str, Dict[str, int]]] = None) -> Run:
         """Runs the pipeline on a batch of queries and returns a :class:`densefb.Run`.
 
         Args:
@@ -195,6 +196,10 @@ class Pipeline:
             batch_size: texts per encoder forward pass.
             query_vectors: optional ``(n, dim)`` float32 query vectors used instead of encoding
                 the query texts (in query order).
+            counters: a dict that receives what the stages counted in this run, by stage
+                (``{"3 rerank_listwise(...)": {"windows": 900, "repaired_missing": 2}}``; LLM
+                stages count windows, calls and repaired answers). Stages without counts are
+                left out.
 
         The run's name is the canonical spec without spaces. The GIL is released while built-in
         stages run (a Python stage takes it for its own call), so several Python threads may run
@@ -207,7 +212,7 @@ class Pipeline:
         if query_vectors is not None:
             vectors = np.ascontiguousarray(query_vectors, dtype=np.float32)
         return self._p.run(resources._core, ids, texts, int(k), int(num_threads), int(batch_size),
-                           vectors)
+                           vectors, counters)
 
     def rank(self, resources: Resources, queries: Union[QueriesLike, Sequence[str]], k: int = 1000, *,
              num_threads: int = 0, batch_size: int = 32,

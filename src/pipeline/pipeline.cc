@@ -1,6 +1,7 @@
 // Resources, QueryState and Pipeline (include/densefb/pipeline.h).
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -298,6 +299,31 @@ std::vector<std::string> Pipeline::Requires() const {
     }
   }
   return std::vector<std::string>(names.begin(), names.end());
+}
+
+namespace {
+
+void CollectCounters(const std::vector<PipelineStep>& steps, const std::string& prefix,
+                     std::vector<Pipeline::StageCounters>* out) {
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const PipelineStep& step = steps[i];
+    const std::string path = absl::StrCat(prefix, i + 1);
+    std::map<std::string, std::int64_t> counts;
+    if (step.feedback != nullptr) counts = step.feedback->Counters();
+    if (step.reranker != nullptr) counts = step.reranker->Counters();
+    if (!counts.empty()) out->push_back({absl::StrCat(path, " ", step.ToString()), std::move(counts)});
+    for (std::size_t b = 0; b < step.branches.size(); ++b) {
+      CollectCounters(step.branches[b].steps(), absl::StrCat(path, ".b", b + 1, "."), out);
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<Pipeline::StageCounters> Pipeline::Counters() const {
+  std::vector<StageCounters> out;
+  CollectCounters(steps_, "", &out);
+  return out;
 }
 
 namespace {
