@@ -93,6 +93,10 @@ class CachingGenerator final : public Generator {
   CachingGenerator(std::shared_ptr<const Generator> inner, std::string dir)
       : inner_(std::move(inner)), dir_(std::move(dir)) {}
   std::shared_ptr<const Generator> inner_;
+  // Cache lookups, one inner call for the misses, write-back (src/llm/cache.cc).
+  template <typename T, typename KeyFn, typename Decode, typename Fetch, typename Encode>
+  absl::StatusOr<std::vector<T>> Cached(absl::Span<const std::string> prompts, KeyFn key, Decode decode,
+                                        Fetch fetch, Encode encode) const;
   std::string dir_;
   mutable std::atomic<std::int64_t> corrupt_{0};
 };

@@ -139,20 +139,19 @@ GeneratorStats CachingGenerator::Stats() const {
   return s;
 }
 
-absl::StatusOr<std::vector<Generation>> CachingGenerator::Generate(absl::Span<const std::string> prompts,
-                                                                   const GenerateOptions& options) const {
-  const std::string model = inner_->Model();
-  std::vector<Generation> out(prompts.size());
+// The answers to `prompts`: each from its cache entry when `decode` accepts it, the rest from
+// one `fetch` call with the missing prompts, whose answers are written back with `encode`.
+template <typename T, typename KeyFn, typename Decode, typename Fetch, typename Encode>
+absl::StatusOr<std::vector<T>> CachingGenerator::Cached(absl::Span<const std::string> prompts, KeyFn key,
+                                                        Decode decode, Fetch fetch, Encode encode) const {
+  std::vector<T> out(prompts.size());
   std::vector<std::string> keys(prompts.size()), missing;
   std::vector<std::size_t> missing_at;
   for (std::size_t i = 0; i < prompts.size(); ++i) {
-    keys[i] = Key(model, "generate", prompts[i], options, {});
+    keys[i] = key(prompts[i]);
     Json v;
     const Lookup l = Read(dir_, keys[i], &v);
-    if (l == Lookup::kHit && v.is_object() && v.contains("text") && v["text"].is_string()) {
-      out[i].text = v["text"].get<std::string>();
-      out[i].prompt_tokens = v.value("prompt_tokens", std::int64_t{0});
-      out[i].completion_tokens = v.value("completion_tokens", std::int64_t{0});
+    if (l == Lookup::kHit && decode(v, &out[i])) {
       counters().AddCacheHit();
       continue;
     }
@@ -161,46 +160,49 @@ absl::StatusOr<std::vector<Generation>> CachingGenerator::Generate(absl::Span<co
     missing_at.push_back(i);
   }
   if (missing.empty()) return out;
-  DENSEFB_ASSIGN_OR_RETURN(std::vector<Generation> fresh, inner_->Generate(missing, options));
+  DENSEFB_ASSIGN_OR_RETURN(std::vector<T> fresh, fetch(absl::Span<const std::string>(missing)));
   for (std::size_t j = 0; j < missing_at.size(); ++j) {
     const std::size_t i = missing_at[j];
-    out[i] = fresh[j];
-    Json v = {{"text", out[i].text}, {"prompt_tokens", out[i].prompt_tokens},
-              {"completion_tokens", out[i].completion_tokens}};
-    DENSEFB_RETURN_IF_ERROR(Write(dir_, keys[i], v));
+    out[i] = std::move(fresh[j]);
+    DENSEFB_RETURN_IF_ERROR(Write(dir_, keys[i], encode(out[i])));
   }
   return out;
+}
+
+absl::StatusOr<std::vector<Generation>> CachingGenerator::Generate(absl::Span<const std::string> prompts,
+                                                                   const GenerateOptions& options) const {
+  const std::string model = inner_->Model();
+  return Cached<Generation>(
+      prompts, [&](const std::string& p) { return Key(model, "generate", p, options, {}); },
+      [](const Json& v, Generation* g) {
+        if (!v.is_object() || !v.contains("text") || !v["text"].is_string()) return false;
+        g->text = v["text"].get<std::string>();
+        g->prompt_tokens = v.value("prompt_tokens", std::int64_t{0});
+        g->completion_tokens = v.value("completion_tokens", std::int64_t{0});
+        return true;
+      },
+      [&](absl::Span<const std::string> missing) { return inner_->Generate(missing, options); },
+      [](const Generation& g) {
+        return Json{{"text", g.text}, {"prompt_tokens", g.prompt_tokens}, {"completion_tokens", g.completion_tokens}};
+      });
 }
 
 absl::StatusOr<std::vector<std::vector<double>>> CachingGenerator::FirstTokenLogprobs(
     absl::Span<const std::string> prompts, absl::Span<const std::string> labels, const GenerateOptions& options) const {
   const std::string model = inner_->Model();
-  std::vector<std::vector<double>> out(prompts.size());
-  std::vector<std::string> keys(prompts.size()), missing;
-  std::vector<std::size_t> missing_at;
-  for (std::size_t i = 0; i < prompts.size(); ++i) {
-    keys[i] = Key(model, "first_token_logprobs", prompts[i], options, labels);
-    Json v;
-    const Lookup l = Read(dir_, keys[i], &v);
-    if (l == Lookup::kHit && v.is_array() && v.size() == labels.size()) {
-      for (const Json& x : v) out[i].push_back(x.is_number() ? x.get<double>() : kNoLogprob);
-      counters().AddCacheHit();
-      continue;
-    }
-    if (l != Lookup::kMiss) corrupt_.fetch_add(1);
-    missing.push_back(prompts[i]);
-    missing_at.push_back(i);
-  }
-  if (missing.empty()) return out;
-  DENSEFB_ASSIGN_OR_RETURN(std::vector<std::vector<double>> fresh, inner_->FirstTokenLogprobs(missing, labels, options));
-  for (std::size_t j = 0; j < missing_at.size(); ++j) {
-    const std::size_t i = missing_at[j];
-    out[i] = fresh[j];
-    Json v = Json::array();
-    for (double x : out[i]) v.push_back(std::isfinite(x) ? Json(x) : Json(nullptr));
-    DENSEFB_RETURN_IF_ERROR(Write(dir_, keys[i], v));
-  }
-  return out;
+  return Cached<std::vector<double>>(
+      prompts, [&](const std::string& p) { return Key(model, "first_token_logprobs", p, options, labels); },
+      [&](const Json& v, std::vector<double>* row) {
+        if (!v.is_array() || v.size() != labels.size()) return false;
+        for (const Json& x : v) row->push_back(x.is_number() ? x.get<double>() : kNoLogprob);
+        return true;
+      },
+      [&](absl::Span<const std::string> missing) { return inner_->FirstTokenLogprobs(missing, labels, options); },
+      [](const std::vector<double>& row) {
+        Json v = Json::array();
+        for (double x : row) v.push_back(std::isfinite(x) ? Json(x) : Json(nullptr));
+        return v;
+      });
 }
 
 }  // namespace densefb
