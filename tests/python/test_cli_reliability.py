@@ -460,11 +460,11 @@ def test_save_runs_replaces_files_only_when_complete(capsys, beir, tmp_path, mon
             "--no-cache", "--quiet", "--metrics", "AP", "--save-runs", runs, "--json", tmp_path / "x.json"]
     real_run_one, calls = Experiment._run_one, []
 
-    def interrupted_second(self, pipeline, resources):
+    def interrupted_second(self, pipeline, resources, *rest):
         calls.append(pipeline)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return real_run_one(self, pipeline, resources)
+        return real_run_one(self, pipeline, resources, *rest)
     monkeypatch.setattr(Experiment, "_run_one", interrupted_second)
     code, out, err = run(capsys, *argv)
     assert (code, err) == (130, ["densefb experiment: interrupted"])
