@@ -129,7 +129,7 @@ struct ListwiseRerankConfig {
 
 // The windows [begin, end) a sliding window of `window` passages, `step` apart, covers on a list
 // of n, in the order they are ranked: from the bottom (n - window) up to the top (0). One window
-// if n <= window; none if n = 0.
+// if n <= window; none if n <= 1 (nothing to order).
 std::vector<std::pair<std::int64_t, std::int64_t>> SlidingWindows(std::int64_t n, int window, int step);
 
 // RankGPT / RankZephyr listwise reranking; the model writes a permutation of the window's

@@ -127,7 +127,7 @@ int ParseGrade(absl::string_view answer) {
 
 std::vector<std::pair<std::int64_t, std::int64_t>> SlidingWindows(std::int64_t n, int window, int step) {
   std::vector<std::pair<std::int64_t, std::int64_t>> out;
-  if (n <= 0) return out;
+  if (n <= 1) return out;  // nothing to order
   if (window < 1) window = 1;
   if (step < 1) step = 1;
   std::int64_t end = n;

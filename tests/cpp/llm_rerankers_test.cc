@@ -107,6 +107,7 @@ TEST_CASE("sliding windows run from the bottom up and reach the top") {
         W{{80, 100}, {70, 90}, {60, 80}, {50, 70}, {40, 60}, {30, 50}, {20, 40}, {10, 30}, {0, 20}});
   CHECK(SlidingWindows(25, 20, 10) == W{{5, 25}, {0, 15}});
   CHECK(SlidingWindows(10, 20, 10) == W{{0, 10}});
+  CHECK(SlidingWindows(1, 20, 10).empty());
   CHECK(SlidingWindows(0, 20, 10).empty());
 }
 
