@@ -149,7 +149,11 @@ struct PipelineStep {
   std::vector<std::string> resources;        // names it was built from (specs), for Requires()
 
   std::string ToString() const;
-  bool ReadsRanking() const { return role == StageRole::kFeedbackModel || role == StageRole::kReranker; }
+  // Rerankers read the ranking; feedback models do unless they read none of it (DepthRead() 0:
+  // generative feedback such as hyde or query2doc may start a pipeline).
+  bool ReadsRanking() const {
+    return role == StageRole::kReranker || (role == StageRole::kFeedbackModel && feedback->DepthRead() != 0);
+  }
 };
 
 template <typename T>

@@ -8,7 +8,9 @@ only give them Python signatures and documentation. Every model call is counted:
 ``Pipeline.run(..., counters={})`` fills in each stage's counters (windows, repaired answers).
 
     pipe = densefb.Dense(k=100) >> densefb.ListwiseRerank(k=100)
-    run = pipe.run(queries, dense_index=index, encoder=enc, corpus=corpus, generator=llm)
+    res = densefb.Resources(corpus=corpus, dense_index=index, encoder=enc, generator=llm)
+    counters = {}
+    run = pipe.run(res, queries, k=100, counters=counters)
 
 Answers of reasoning models (Rank-R1, ERank) are read after their ``<think>...</think>`` block.
 Prompt templates (``prompt=``) use ``{query}``, ``{num}`` and ``{passages}`` (``{query}`` and

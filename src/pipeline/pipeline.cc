@@ -224,7 +224,7 @@ absl::Status Pipeline::Validate() const {
       return absl::FailedPreconditionError(absl::StrCat(
           "stage '", step.ToString(), "' needs a ranking from an earlier stage"));
     }
-    has_ranking = true;
+    has_ranking = has_ranking || step.role != StageRole::kFeedbackModel;  // feedback passes it on
   }
   return absl::OkStatus();
 }

@@ -417,7 +417,7 @@ class Parser {
         return SpecError(p.column, absl::StrCat("stage '", spec, "' needs a ranking from an earlier stage "
                                                 "(e.g. 'dense >> ", spec, "')"));
       }
-      has_ranking = true;
+      has_ranking = has_ranking || p.step.role != StageRole::kFeedbackModel;  // feedback passes it on
       steps.push_back(std::move(p.step));
     }
     return Pipeline(std::move(steps));
