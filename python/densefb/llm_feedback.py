@@ -15,7 +15,7 @@ Each counts its model calls (``calls``), reasoning answers and empty answers
 
 from densefb.pipeline import Stage, stage_defaults
 
-__all__ = ["Query2Doc", "HyDE", "PromptPRF", "LLMTerms"]
+__all__ = ["Query2Doc", "HyDE", "PromptPRF", "LLMTerms", "Selective"]
 
 
 class Query2Doc(Stage):
@@ -93,12 +93,40 @@ class LLMTerms(Stage):
     _name = "llm_terms"
 
 
+class Selective(Stage):
+    """Selective PRF: applies the wrapped feedback ``model`` only to the queries whose first pass
+    a query-performance predictor trusts (value >= ``threshold``); the others keep their query
+    as it was.
+
+    Args:
+        model: the wrapped feedback model, as a spec string or a stage (default ``"rocchio"``).
+        predictor: over the first ``depth`` documents of each list: ``"gap"`` (s_1 - s_n),
+            ``"ratio"`` (s_1 / s_n), ``"nqc"`` (sd / |mean| of the scores) or ``"coherence"``
+            (default: the mean pairwise cosine of the documents' stored vectors; needs
+            ``dense_index``).
+        threshold: the trust threshold (the default was chosen on CISI and CACM by
+            ``scripts/selective_threshold.py``; see ``docs/effectiveness.md``).
+        depth: documents the predictor reads (default 10).
+
+    Counters: ``trusted``, ``kept`` and the model's own, prefixed ``model.``.
+    """
+
+    __slots__ = ()
+    _name = "selective"
+
+    def __init__(self, model=None, *args, **params):
+        if model is not None:
+            params["model"] = model if isinstance(model, str) else str(model)
+        super().__init__(*args, **params)
+
+
 def _install_signatures() -> None:
     import inspect
-    for cls in (Query2Doc, HyDE, PromptPRF, LLMTerms):
+    for cls in (Query2Doc, HyDE, PromptPRF, LLMTerms, Selective):
         cls.__signature__ = inspect.Signature(
             [inspect.Parameter(k, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=v)
              for k, v in stage_defaults(cls._name).items()])
 
 
 _install_signatures()
+
