@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "bindings.h"
 #include "densefb/generator.h"
+#include "densefb/llm_rerankers.h"
 #include "densefb/openai_client.h"
 
 namespace densefb::py_bindings {
@@ -209,6 +210,20 @@ void RegisterLlm(py::module_& m) {
            py::arg("inner"), py::arg("dir"), py::keep_alive<1, 2>())
       .def_property_readonly("dir", &CachingGenerator::dir)
       .def_property_readonly("corrupt_entries", &CachingGenerator::corrupt_entries);
+
+  m.def("grade_pairs",
+        [](const Generator& g, const std::vector<std::string>& queries, const std::vector<std::string>& passages,
+           const std::string& prompt, int max_words, int max_tokens) {
+          std::int64_t unparseable = 0;
+          std::vector<int> grades = ValueOrThrow(WithoutGil([&] {
+            return GradePairs(g, queries, passages, prompt, max_words, max_tokens, &unparseable);
+          }));
+          return py::make_tuple(grades, unparseable);
+        },
+        py::arg("generator"), py::arg("queries"), py::arg("passages"), py::arg("prompt") = "",
+        py::arg("max_words") = 300, py::arg("max_tokens") = 16,
+        "0-3 grades of (query, passage) pairs (-1: no grade in the answer) and the count of those.");
+  m.def("default_judge_prompt", [] { return PointwiseRerank::DefaultPrompt("grade"); });
 }
 
 }  // namespace densefb::py_bindings

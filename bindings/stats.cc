@@ -81,6 +81,12 @@ void RegisterStats(py::module_& m) {
         py::arg("pvalues"));
   m.def("bonferroni", [](const std::vector<double>& p) { return ValueOrThrow(Bonferroni(p)); },
         py::arg("pvalues"));
+  m.def("cohen_kappa", [](const std::vector<std::int64_t>& a, const std::vector<std::int64_t>& b) {
+        return ValueOrThrow(CohenKappa(a, b));
+      }, py::arg("a"), py::arg("b"));
+  m.def("kendall_tau", [](const std::vector<double>& x, const std::vector<double>& y) {
+        return ValueOrThrow(KendallTauB(x, y));
+      }, py::arg("x"), py::arg("y"));
   m.def("student_t_cdf", &StudentTCdf, py::arg("t"), py::arg("df"));
   m.def("student_t_sf", &StudentTSf, py::arg("t"), py::arg("df"));
   m.def("regularized_incomplete_beta", &RegularizedIncompleteBeta, py::arg("a"), py::arg("b"),

@@ -67,6 +67,16 @@ int ParseLabel(absl::string_view answer, const std::vector<std::string>& labels)
 // alone; -1 if none.
 int ParseGrade(absl::string_view answer);
 
+// The 0-3 relevance grade the generator gives each (query, passage) pair, with the prompt of
+// rerank_pointwise(mode=grade) (PointwiseRerank::DefaultPrompt("grade"), UMBRELA's scale) or
+// `prompt` ({query}, {passage}); passages are cut to max_words words. All pairs go to the
+// generator in one batch. An answer without a grade gives -1 (counted in *unparseable).
+// This is `densefb judge`'s model call.
+absl::StatusOr<std::vector<int>> GradePairs(const Generator& generator, const std::vector<std::string>& queries,
+                                            const std::vector<std::string>& passages, const std::string& prompt = "",
+                                            int max_words = 300, int max_tokens = 16,
+                                            std::int64_t* unparseable = nullptr);
+
 // ---- shared counters ------------------------------------------------------------------------
 
 // Thread-safe named counters for Counters().

@@ -36,7 +36,7 @@ namespace densefb {
 struct SelectivePrfConfig {
   std::string model = "rocchio";        // the wrapped feedback model, as a spec
   std::string predictor = "coherence";  // gap | ratio | nqc | coherence
-  double threshold = 0.55;              // trusted when predictor >= threshold
+  double threshold = 0.6154;            // trusted when predictor >= threshold (CISI+CACM choice)
   int depth = 10;                       // documents the predictor reads
 };
 

@@ -97,6 +97,20 @@ double StudentTSf(double t, double df);
 double NormalCdf(double z);
 double NormalSf(double z);
 
+// ---- agreement between two sets of labels or two rankings -----------------------------------
+
+// Cohen's kappa of two labelings of the same items (unweighted), as
+// sklearn.metrics.cohen_kappa_score: (p_o - p_e) / (1 - p_e) over the labels either uses. NaN
+// when p_e = 1 (both give every item one and the same label). InvalidArgument for different
+// lengths or no items.
+absl::StatusOr<double> CohenKappa(absl::Span<const std::int64_t> a, absl::Span<const std::int64_t> b);
+
+// Kendall's tau-b of two score vectors over the same items, as scipy.stats.kendalltau (variant
+// "b"): (C - D) / sqrt((P - T_x) (P - T_y)), P = n (n - 1) / 2 pairs, T_x / T_y the pairs tied
+// in x / y. NaN when either vector is constant (or n < 2). InvalidArgument for different lengths
+// or NaN values.
+absl::StatusOr<double> KendallTauB(absl::Span<const double> x, absl::Span<const double> y);
+
 }  // namespace densefb
 
 #endif  // DENSEFB_STATS_H_

@@ -20,6 +20,7 @@ from densefb.llm_feedback import *  # noqa: F401,F403
 from densefb.models import resolve_model
 from densefb.interop import *  # noqa: F401,F403
 from densefb.datasets import download_beir
+from densefb.judge import judge, compare_qrels, default_judge_prompt
 from densefb import stats  # paired t-test, Wilcoxon signed-rank, Holm-Bonferroni (as scipy)
 from densefb.experiment import Experiment, ExperimentResult, reproduce_run
 from densefb import interop as _interop
@@ -36,4 +37,4 @@ __all__ = ["__version__", "resolve_model", "download_beir", *_interop.__all__, *
            *_multivector.__all__]
 __all__ += [n for n in _pipeline.__all__ if n not in __all__]
 __all__ += [*_llm.__all__, *_llm_rerank.__all__, *_llm_feedback.__all__]
-__all__ += ["stats", "Experiment", "ExperimentResult", "reproduce_run"]
+__all__ += ["stats", "Experiment", "ExperimentResult", "reproduce_run", "judge", "compare_qrels", "default_judge_prompt"]

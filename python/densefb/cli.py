@@ -6,10 +6,10 @@ import sys
 from typing import Optional, Sequence
 
 from densefb._cli_util import EXIT_INTERRUPTED, one_line_argparse_errors, sigterm_as_interrupt
-from densefb import __version__, cli_eval, cli_experiment, cli_index, cli_search, cli_sweep
+from densefb import __version__, cli_eval, cli_experiment, cli_index, cli_judge, cli_search, cli_sweep
 
 # Each command module offers register(subparsers), which sets `func` on its parser.
-_COMMANDS = [cli_index, cli_search, cli_eval, cli_experiment, cli_sweep]
+_COMMANDS = [cli_index, cli_search, cli_eval, cli_experiment, cli_sweep, cli_judge]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,10 +2,14 @@
 
     densefb eval --run RUN --qrels QRELS --metrics nDCG@10 R@100 AP
                  [--per-query] [--json OUT] [--rel-level N] [--average-over-qrels]
+    densefb eval --compare-qrels QRELS_A QRELS_B [--run RUN ...] [--metrics nDCG@10] [--json OUT]
 
 QRELS is TREC qrels or a BEIR qrels .tsv (told apart by its header line). Prints a table of
 means (and with --per-query one row per query, like ``trec_eval -q``); --json also writes the
-means and per-query values. Errors are one line on stderr and exit status 2.
+means and per-query values. With --compare-qrels it compares two qrels sets instead (e.g. LLM
+judgments from ``densefb judge`` against human ones): Cohen's kappa on the pairs both judge
+(graded and binary), and with runs Kendall's tau-b between the system rankings the two qrels
+induce under the first metric. Errors are one line on stderr and exit status 2.
 """
 from __future__ import annotations
 
@@ -23,11 +27,14 @@ _DESCRIPTION = ("Evaluates a TREC run against qrels (TREC or BEIR .tsv) with tre
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", required=True, metavar="RUN",
-                        help="TREC run file: qid Q0 docid rank score tag")
-    parser.add_argument("--qrels", required=True, metavar="QRELS",
+    parser.add_argument("--run", nargs="+", metavar="RUN",
+                        help="TREC run file: qid Q0 docid rank score tag (with --compare-qrels: "
+                             "several, the systems ranked)")
+    parser.add_argument("--qrels", metavar="QRELS",
                         help="TREC qrels (qid iter docid grade) or BEIR qrels .tsv")
-    parser.add_argument("--metrics", required=True, nargs="+", metavar="METRIC",
+    parser.add_argument("--compare-qrels", nargs=2, metavar=("QRELS_A", "QRELS_B"),
+                        help="compare two qrels sets: Cohen's kappa, and Kendall's tau over --run systems")
+    parser.add_argument("--metrics", nargs="+", metavar="METRIC",
                         help="ir_measures names (nDCG@10 AP R@100 RR@10 P@5 Judged@10 "
                              "AP(rel=2)) or trec_eval names (ndcg_cut_10 map recall_100)")
     parser.add_argument("--per-query", action="store_true",
@@ -72,7 +79,41 @@ def run_eval(args: argparse.Namespace) -> int:
     return util.run_guarded("eval", lambda: _eval(args))
 
 
+def _compare(args: argparse.Namespace) -> int:
+    from densefb.judge import compare_qrels
+    metric = (args.metrics or ["nDCG@10"])[0]
+    Measure(metric)
+    util.check_output_parent(args.json, "--json")
+    runs = {r: r for r in (args.run or [])}
+    if len(runs) == 1:
+        raise util.UserError("--compare-qrels ranks systems: give two or more --run files, or none")
+    out = compare_qrels(args.compare_qrels[0], args.compare_qrels[1], runs or None, metric)
+    if args.json:
+        util.write_json_atomic(args.json, {"qrels_a": args.compare_qrels[0], "qrels_b": args.compare_qrels[1], **out})
+    stream = sys.stderr if util.is_stdout(args.json) else sys.stdout
+    print(f"pairs judged in both: {out['pairs']}", file=stream)
+    print(f"Cohen's kappa (grades): {out['kappa']:.4f}", file=stream)
+    print(f"Cohen's kappa (relevant or not): {out['kappa_binary']:.4f}", file=stream)
+    if runs:
+        width = max(len(n) for n in out["systems"])
+        print(f"{'system'.ljust(width)}  {metric} (A)  {metric} (B)", file=stream)
+        for n, a, b in zip(out["systems"], out["scores_a"], out["scores_b"]):
+            print(f"{n.ljust(width)}  {a:.4f}  {b:.4f}", file=stream)
+        print(f"Kendall's tau-b between the system rankings: {out['tau']:.4f}", file=stream)
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
+    if args.compare_qrels:
+        if args.qrels:
+            raise util.UserError("--compare-qrels takes the two qrels itself; leave out --qrels")
+        return _compare(args)
+    for option, value in (("--run", args.run), ("--qrels", args.qrels), ("--metrics", args.metrics)):
+        if not value:
+            raise util.UserError(f"the following arguments are required: {option}")
+    if len(args.run) != 1:
+        raise util.UserError("give one --run (several only with --compare-qrels)")
+    args.run = args.run[0]
     metrics = list(dict.fromkeys(args.metrics))  # a metric asked twice is shown once
     for name in metrics:
         Measure(name)  # unknown names fail before any file is read

@@ -18,7 +18,7 @@ from densefb import _core
 from densefb._core import TTestResult, WilcoxonResult
 
 __all__ = ["TTestResult", "WilcoxonResult", "paired_ttest", "wilcoxon", "holm_bonferroni",
-           "bonferroni"]
+           "bonferroni", "cohen_kappa", "kendall_tau"]
 
 
 def _values(x: Sequence[float], name: str) -> List[float]:
@@ -80,3 +80,16 @@ def holm_bonferroni(pvalues: Sequence[float]) -> List[float]:
 def bonferroni(pvalues: Sequence[float]) -> List[float]:
     """Bonferroni adjusted p-values ``min(1, m * p)`` (NaN stays NaN, not counted in m)."""
     return _core.bonferroni(_values(pvalues, "pvalues"))
+
+
+def cohen_kappa(a: Sequence[int], b: Sequence[int]) -> float:
+    """Cohen's kappa of two labelings of the same items, as
+    ``sklearn.metrics.cohen_kappa_score(a, b)`` (unweighted); NaN when both give every item one
+    and the same label."""
+    return _core.cohen_kappa([int(x) for x in a], [int(x) for x in b])
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's tau-b of two score vectors, as ``scipy.stats.kendalltau(x, y).statistic``; NaN
+    when either is constant."""
+    return _core.kendall_tau(_values(x, "x"), _values(y, "y"))

@@ -336,6 +336,38 @@ absl::StatusOr<BatchRanking> PointwiseRerank::Rerank(QueryState& queries, BatchR
   return ranking;
 }
 
+absl::StatusOr<std::vector<int>> GradePairs(const Generator& generator, const std::vector<std::string>& queries,
+                                            const std::vector<std::string>& passages, const std::string& prompt,
+                                            int max_words, int max_tokens, std::int64_t* unparseable) {
+  if (queries.size() != passages.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("grade_pairs: ", queries.size(), " queries but ", passages.size(),
+                                                   " passages; one query per passage"));
+  }
+  const std::string tmpl = prompt.empty() ? PointwiseRerank::DefaultPrompt("grade") : prompt;
+  DENSEFB_RETURN_IF_ERROR(llm::CheckTemplate(tmpl, {"query", "passage"}, "judge"));
+  std::vector<std::string> prompts;
+  prompts.reserve(queries.size());
+  for (std::size_t i = 0; i < queries.size(); ++i) {
+    DENSEFB_ASSIGN_OR_RETURN(
+        std::string p,
+        llm::FillTemplate(tmpl, {{"query", queries[i]}, {"passage", llm::TruncateWords(passages[i], max_words)}},
+                          "judge"));
+    prompts.push_back(std::move(p));
+  }
+  std::vector<int> grades;
+  if (prompts.empty()) return grades;
+  GenerateOptions options;
+  options.max_tokens = max_tokens;
+  DENSEFB_ASSIGN_OR_RETURN(std::vector<Generation> gens, generator.Generate(prompts, options));
+  std::int64_t bad = 0;
+  for (const Generation& g : gens) {
+    grades.push_back(ParseGrade(g.text));
+    bad += grades.back() < 0 ? 1 : 0;
+  }
+  if (unparseable != nullptr) *unparseable = bad;
+  return grades;
+}
+
 // ---- rerank_listwise ------------------------------------------------------------------------
 
 const ParamTable<ListwiseRerank::Config>& ListwiseRerank::Params() {

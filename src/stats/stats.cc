@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <utility>
 #include <vector>
@@ -379,6 +380,59 @@ absl::StatusOr<std::vector<double>> Bonferroni(absl::Span<const double> pvalues)
     if (!std::isnan(p)) p = std::min(1.0, m * p);
   }
   return adjusted;
+}
+
+// ---- agreement ------------------------------------------------------------------------------
+
+absl::StatusOr<double> CohenKappa(absl::Span<const std::int64_t> a, absl::Span<const std::int64_t> b) {
+  if (a.size() != b.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("cohen_kappa: the labelings have ", a.size(), " and ", b.size(),
+                                                   " items; they must label the same items"));
+  }
+  if (a.empty()) return absl::InvalidArgumentError("cohen_kappa: no items to compare");
+  std::map<std::int64_t, std::int64_t> count_a, count_b;
+  std::int64_t agree = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ++count_a[a[i]];
+    ++count_b[b[i]];
+    agree += a[i] == b[i] ? 1 : 0;
+  }
+  const double n = static_cast<double>(a.size());
+  const double po = static_cast<double>(agree) / n;
+  double pe = 0;
+  for (const auto& [label, ca] : count_a) {
+    auto it = count_b.find(label);
+    if (it != count_b.end()) pe += (static_cast<double>(ca) / n) * (static_cast<double>(it->second) / n);
+  }
+  if (pe >= 1.0) return std::numeric_limits<double>::quiet_NaN();
+  return (po - pe) / (1.0 - pe);
+}
+
+absl::StatusOr<double> KendallTauB(absl::Span<const double> x, absl::Span<const double> y) {
+  if (x.size() != y.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("kendall_tau: the score vectors have ", x.size(), " and ",
+                                                   y.size(), " items; they must score the same items"));
+  }
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (std::isnan(x[i]) || std::isnan(y[i])) {
+      return absl::InvalidArgumentError(absl::StrCat("kendall_tau: item ", i, " has a NaN score"));
+    }
+  }
+  const std::size_t n = x.size();
+  double concordant = 0, discordant = 0, tied_x = 0, tied_y = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t j = i + 1; j < n; ++j) {
+      const double dx = x[i] - x[j], dy = y[i] - y[j];
+      if (dx == 0) tied_x += 1;
+      if (dy == 0) tied_y += 1;
+      if (dx == 0 || dy == 0) continue;
+      ((dx > 0) == (dy > 0) ? concordant : discordant) += 1;
+    }
+  }
+  const double pairs = static_cast<double>(n) * static_cast<double>(n > 0 ? n - 1 : 0) / 2;
+  const double denom = std::sqrt((pairs - tied_x) * (pairs - tied_y));
+  if (!(denom > 0)) return std::numeric_limits<double>::quiet_NaN();
+  return std::clamp((concordant - discordant) / denom, -1.0, 1.0);
 }
 
 }  // namespace densefb
