@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'english_stop_words', 'evaluate', 'fuse_runs', 'holm_bonferroni', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
+__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
 class Corpus:
     """
     Documents of a collection, addressed by string id or position.
@@ -850,7 +850,7 @@ class Pipeline:
         """
         Runs a bound pipeline; Faiss-style (scores, ids) arrays of document positions.
         """
-    def run(self, resources: PipelineResources, query_ids: collections.abc.Sequence[str], query_texts: collections.abc.Sequence[str], k: typing.SupportsInt | typing.SupportsIndex = 1000, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, encode_batch_size: typing.SupportsInt | typing.SupportsIndex = 32, query_vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> Run:
+    def run(self, resources: PipelineResources, query_ids: collections.abc.Sequence[str], query_texts: collections.abc.Sequence[str], k: typing.SupportsInt | typing.SupportsIndex = 1000, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, encode_batch_size: typing.SupportsInt | typing.SupportsIndex = 32, query_vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, counters: typing.Any = None) -> Run:
         ...
     def then(self, next: Pipeline) -> Pipeline:
         ...
@@ -877,6 +877,10 @@ def check_id(id: str, what: str = 'id') -> None:
     """
     ValueError unless `id` can round-trip through every text format (non-empty UTF-8 without whitespace or control characters).
     """
+def cohen_kappa(a: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], b: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> float:
+    ...
+def default_judge_prompt() -> str:
+    ...
 def english_stop_words() -> list[str]:
     """
     Lucene's 33 English stop words, sorted.
@@ -889,7 +893,13 @@ def fuse_runs(runs: collections.abc.Sequence[Run], method: typing.Any) -> Run:
     """
     Fuses Runs with a fusion method spec or object (private; use densefb.fuse). The run's name is the method's canonical spec.
     """
+def grade_pairs(generator: Generator, queries: collections.abc.Sequence[str], passages: collections.abc.Sequence[str], prompt: str = '', max_words: typing.SupportsInt | typing.SupportsIndex = 300, max_tokens: typing.SupportsInt | typing.SupportsIndex = 16) -> tuple[list[int], int]:
+    """
+    0-3 grades of (query, passage) pairs (-1: no grade in the answer) and the count of those.
+    """
 def holm_bonferroni(pvalues: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> list[float]:
+    ...
+def kendall_tau(x: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], y: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex]) -> float:
     ...
 def kmeans(points: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], clusters: int, seed: int = 42, max_iter: int = 300, tol: typing.SupportsFloat | typing.SupportsIndex = 0.0001) -> tuple[numpy.typing.NDArray[numpy.float32], list[int], int]:
     ...
