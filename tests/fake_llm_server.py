@@ -74,7 +74,16 @@ def make_handler(state: _State):
         def log_message(self, *args) -> None:  # quiet
             pass
 
+        def _done(self) -> None:
+            # A request stops being active before its answer leaves: the client may start its
+            # next request as soon as it has the answer, and must not be seen as one too many.
+            if getattr(self, "_active", False):
+                self._active = False
+                with state.lock:
+                    state.active -= 1
+
         def _send(self, status: int, body: bytes, headers: Tuple[Tuple[str, str], ...] = ()) -> None:
+            self._done()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -107,11 +116,11 @@ def make_handler(state: _State):
                 state.active += 1
                 state.max_concurrent = max(state.max_concurrent, state.active)
                 state.auth.append(self.headers.get("Authorization", ""))
+            self._active = True
             try:
                 self._answer(raw)
             finally:
-                with state.lock:
-                    state.active -= 1
+                self._done()
 
         def _answer(self, raw: bytes) -> None:
             try:
