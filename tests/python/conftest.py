@@ -3,6 +3,7 @@ checkout) and reference embeddings of SciFact computed once with sentence-transf
 from __future__ import annotations
 
 import hashlib
+import sys
 import os
 from pathlib import Path
 
@@ -102,3 +103,16 @@ def scifact_flat(vectors):
     index = densefb.FlatIndex(D.shape[1], metric="ip")
     index.add(D)
     return index
+
+
+@pytest.fixture()
+def server():
+    """The deterministic OpenAI-compatible test server (tests/fake_llm_server.py) on 127.0.0.1:
+    its base URL, e.g. "http://127.0.0.1:40123/v1"; stopped after the test."""
+    sys.path.insert(0, str(REPO / "tests"))
+    import fake_llm_server
+
+    srv, port = fake_llm_server.start()
+    yield f"http://127.0.0.1:{port}/v1"
+    srv.shutdown()
+    srv.server_close()

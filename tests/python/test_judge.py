@@ -3,16 +3,12 @@ oracle stand-in judge reproduces held-back human judgments of the SciFact pool e
 (kappa = 1, tau = 1); `densefb judge` and `densefb eval --compare-qrels` against the test server."""
 import json
 import re
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import densefb
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import fake_llm_server  # noqa: E402
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -80,14 +76,6 @@ def test_oracle_judge_reproduces_the_human_pool(scifact, pooled):
     gen2 = Oracle()
     again = densefb.judge(list(runs.values()), scifact.corpus, scifact.queries, gen2, k=10, qrels=human)
     assert again["generated"] == 0 and gen2.stats()["requests"] == 0 and again["qrels"] == human
-
-
-@pytest.fixture()
-def server():
-    srv, port = fake_llm_server.start()
-    yield f"http://127.0.0.1:{port}/v1"
-    srv.shutdown()
-    srv.server_close()
 
 
 def _cli(*argv):

@@ -15,14 +15,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import fake_llm_server  # noqa: E402
 
 
-@pytest.fixture()
-def server():
-    srv, port = fake_llm_server.start()
-    yield f"http://127.0.0.1:{port}/v1"
-    srv.shutdown()
-    srv.server_close()
-
-
 def server_stats(url):
     with urllib.request.urlopen(url + "/stats", timeout=5) as r:
         return json.loads(r.read())

@@ -3,7 +3,6 @@ settings, the cost columns, the response cache (a re-run makes no calls and give
 numbers) and the stage counters in the JSON and the sidecars."""
 import json
 import math
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -11,19 +10,9 @@ import pytest
 
 import densefb
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import fake_llm_server  # noqa: E402
 from test_experiment import small_beir  # noqa: E402,F401  (the fixture)
 
 RERANK = "bm25 >> rerank_listwise(k=30)"
-
-
-@pytest.fixture()
-def server():
-    srv, port = fake_llm_server.start()
-    yield f"http://127.0.0.1:{port}/v1"
-    srv.shutdown()
-    srv.server_close()
 
 
 def requests_seen(url):
