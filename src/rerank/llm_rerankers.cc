@@ -236,6 +236,38 @@ absl::Status WithQuery(const absl::Status& s, const char* stage) {
   return absl::Status(s.code(), absl::StrCat("stage '", stage, "': ", s.message()));
 }
 
+absl::Status CheckWindowConfig(const char* stage, int window, int step, const std::string& prompt) {
+  if (step > window) {
+    return absl::InvalidArgumentError(absl::StrCat("stage '", stage, "': step = ", step, " exceeds window = ", window,
+                                                   " (passages between windows would never move)"));
+  }
+  return CheckPrompt(prompt, kWindowPlaceholders, stage);
+}
+
+// The sliding windows of every query's list; round r holds each query's r-th window (windows of
+// one query depend on each other, those of different queries do not).
+struct WindowPlan {
+  std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> windows;  // [query][round]
+  std::size_t rounds = 0;
+};
+
+WindowPlan PlanWindows(const BatchRanking& ranking, int window, int step) {
+  WindowPlan plan;
+  plan.windows.resize(ranking.lists.size());
+  for (std::size_t i = 0; i < ranking.lists.size(); ++i) {
+    plan.windows[i] = SlidingWindows(static_cast<std::int64_t>(ranking.lists[i].size()), window, step);
+    plan.rounds = std::max(plan.rounds, plan.windows[i].size());
+  }
+  return plan;
+}
+
+// The window's documents in a new order: list[b + j] = old list[b + order[j]].
+template <typename Order>
+void Reorder(Ranking& list, std::int64_t b, const Order& order) {
+  const Ranking old(list.begin() + b, list.begin() + b + static_cast<std::int64_t>(order.size()));
+  for (std::size_t j = 0; j < order.size(); ++j) list[b + static_cast<std::int64_t>(j)] = old[order[j]];
+}
+
 }  // namespace
 
 // ---- rerank_pointwise -----------------------------------------------------------------------
@@ -379,14 +411,7 @@ const ParamTable<ListwiseRerank::Config>& ListwiseRerank::Params() {
           .Integer("max_words", &Config::max_words, 1, 1 << 20, "passage words shown to the model")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "completion tokens at most")
           .Text("prompt", &Config::prompt, {}, "prompt template with {query}, {num}, {passages}; empty = the default")
-          .Check([](const Config& c) -> absl::Status {
-            if (c.step > c.window) {
-              return absl::InvalidArgumentError(absl::StrCat("stage 'rerank_listwise': step = ", c.step,
-                                                             " exceeds window = ", c.window,
-                                                             " (passages between windows would never move)"));
-            }
-            return CheckPrompt(c.prompt, kWindowPlaceholders, "rerank_listwise");
-          }));
+          .Check([](const Config& c) { return CheckWindowConfig("rerank_listwise", c.window, c.step, c.prompt); }));
   return *table;
 }
 
@@ -412,15 +437,11 @@ absl::StatusOr<BatchRanking> ListwiseRerank::Rerank(QueryState& queries, BatchRa
   DENSEFB_RETURN_IF_ERROR(PrepareLists(kStage, corpus_.get(), generator_.get(), config_.k, queries, ranking));
   const std::string tmpl = config_.prompt.empty() ? DefaultPrompt() : config_.prompt;
   const std::size_t nq = ranking.lists.size();
-  std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> windows(nq);
-  std::size_t rounds = 0;
-  for (std::size_t i = 0; i < nq; ++i) {
-    windows[i] = SlidingWindows(static_cast<std::int64_t>(ranking.lists[i].size()), config_.window, config_.step);
-    rounds = std::max(rounds, windows[i].size());
-  }
+  const WindowPlan plan = PlanWindows(ranking, config_.window, config_.step);
+  const auto& windows = plan.windows;
+  const std::size_t rounds = plan.rounds;
   GenerateOptions options;
   options.max_tokens = config_.max_tokens;
-  // Windows of one query depend on each other; round r holds every query's r-th window.
   for (std::size_t r = 0; r < rounds; ++r) {
     std::vector<std::string> prompts;
     std::vector<std::size_t> owners;
@@ -451,9 +472,7 @@ absl::StatusOr<BatchRanking> ListwiseRerank::Rerank(QueryState& queries, BatchRa
       if (repairs.duplicates > 0) counters_.Add("repaired_duplicates");
       if (repairs.missing > 0) counters_.Add("repaired_missing");
       if (repairs.out_of_range > 0) counters_.Add("repaired_out_of_range");
-      Ranking& list = ranking.lists[i];
-      const Ranking old(list.begin() + b, list.begin() + e);
-      for (int j = 0; j < m; ++j) list[b + j] = old[perm[j]];
+      Reorder(ranking.lists[i], b, perm);
     }
   }
   for (Ranking& list : ranking.lists) ScoreByPosition(list);
@@ -470,14 +489,7 @@ const ParamTable<FirstRerank::Config>& FirstRerank::Params() {
           .Integer("step", &Config::step, 1, 26, "windows start this many places apart, from the bottom up")
           .Integer("max_words", &Config::max_words, 1, 1 << 20, "passage words shown to the model")
           .Text("prompt", &Config::prompt, {}, "prompt template with {query}, {num}, {passages}; empty = the default")
-          .Check([](const Config& c) -> absl::Status {
-            if (c.step > c.window) {
-              return absl::InvalidArgumentError(absl::StrCat("stage 'rerank_first': step = ", c.step,
-                                                             " exceeds window = ", c.window,
-                                                             " (passages between windows would never move)"));
-            }
-            return CheckPrompt(c.prompt, kWindowPlaceholders, "rerank_first");
-          }));
+          .Check([](const Config& c) { return CheckWindowConfig("rerank_first", c.window, c.step, c.prompt); }));
   return *table;
 }
 
@@ -501,12 +513,9 @@ absl::StatusOr<BatchRanking> FirstRerank::Rerank(QueryState& queries, BatchRanki
   DENSEFB_RETURN_IF_ERROR(PrepareLists(kStage, corpus_.get(), generator_.get(), config_.k, queries, ranking));
   const std::string tmpl = config_.prompt.empty() ? DefaultPrompt() : config_.prompt;
   const std::size_t nq = ranking.lists.size();
-  std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> windows(nq);
-  std::size_t rounds = 0;
-  for (std::size_t i = 0; i < nq; ++i) {
-    windows[i] = SlidingWindows(static_cast<std::int64_t>(ranking.lists[i].size()), config_.window, config_.step);
-    rounds = std::max(rounds, windows[i].size());
-  }
+  const WindowPlan plan = PlanWindows(ranking, config_.window, config_.step);
+  const auto& windows = plan.windows;
+  const std::size_t rounds = plan.rounds;
   GenerateOptions options;
   options.max_tokens = 1;
   for (std::size_t r = 0; r < rounds; ++r) {
@@ -540,9 +549,7 @@ absl::StatusOr<BatchRanking> FirstRerank::Rerank(QueryState& queries, BatchRanki
         std::iota(order.begin(), order.end(), 0);
         auto key = [&](int j) { return std::isnan(l[j]) ? -std::numeric_limits<double>::infinity() : l[j]; };
         std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return key(x) > key(y); });
-        Ranking& list = ranking.lists[i];
-        const Ranking old(list.begin() + b, list.begin() + b + static_cast<std::int64_t>(m));
-        for (std::size_t j = 0; j < m; ++j) list[b + j] = old[order[j]];
+        Reorder(ranking.lists[i], b, order);
       }
     }
   }
