@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "densefb/query_state.h"
 #include "densefb/ranking.h"
@@ -44,6 +45,10 @@ class FeedbackModel {
   // repaired permutations ({"windows": 900, "repaired_duplicates": 3}). Empty by default;
   // thread-safe. Pipeline::Counters gathers them per stage.
   virtual std::map<std::string, std::int64_t> Counters() const { return {}; }
+
+  // Resource names the stage reads beyond those its registry entry lists: a wrapper's are those
+  // of the model it wraps (selective PRF). Pipeline::Requires includes them.
+  virtual std::vector<std::string> ExtraResources() const { return {}; }
 };
 
 }  // namespace densefb

@@ -53,7 +53,7 @@ class SelectivePrf final : public FeedbackModel {
   // `model` is the wrapped feedback model (built from config.model by the registry; may be
   // given directly); `index` is read by the coherence predictor only.
   SelectivePrf(std::shared_ptr<const FeedbackModel> model, std::shared_ptr<const VectorIndex> index,
-               Config config = {});
+               Config config = {}, std::vector<std::string> model_resources = {});
 
   absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
   std::string ToString() const override;
@@ -61,6 +61,8 @@ class SelectivePrf final : public FeedbackModel {
   absl::Status Prepare(QueryState& queries) const override;
   bool bound() const override;
   std::map<std::string, std::int64_t> Counters() const override;
+  // The wrapped model's resources (as the registry built it from its spec).
+  std::vector<std::string> ExtraResources() const override { return model_resources_; }
 
   const FeedbackModel& model() const { return *model_; }
 
@@ -68,6 +70,7 @@ class SelectivePrf final : public FeedbackModel {
   std::shared_ptr<const FeedbackModel> model_;
   std::shared_ptr<const VectorIndex> index_;
   Config config_;
+  std::vector<std::string> model_resources_;
   mutable std::atomic<std::int64_t> trusted_{0}, kept_{0};
 };
 

@@ -69,8 +69,11 @@ const ParamTable<SelectivePrf::Config>& SelectivePrf::Params() {
 }
 
 SelectivePrf::SelectivePrf(std::shared_ptr<const FeedbackModel> model, std::shared_ptr<const VectorIndex> index,
-                           Config config)
-    : model_(std::move(model)), index_(std::move(index)), config_(std::move(config)) {}
+                           Config config, std::vector<std::string> model_resources)
+    : model_(std::move(model)),
+      index_(std::move(index)),
+      config_(std::move(config)),
+      model_resources_(std::move(model_resources)) {}
 
 std::string SelectivePrf::ToString() const {
   Config c = config_;
@@ -190,7 +193,8 @@ void RegisterSelectivePrf() {
                                                          "' is not one feedback model (e.g. 'rocchio(topk=5)')"));
         }
         return std::shared_ptr<const FeedbackModel>(std::make_shared<SelectivePrf>(
-            inner->steps()[0].feedback, r.Get<VectorIndex>(resource::kDenseIndex), std::move(config)));
+            inner->steps()[0].feedback, r.Get<VectorIndex>(resource::kDenseIndex), std::move(config),
+            inner->Requires()));
       });
 }
 

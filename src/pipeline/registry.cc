@@ -1,4 +1,5 @@
 // The registry of stage names and fusion methods (include/densefb/pipeline.h).
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <memory>
@@ -168,6 +169,11 @@ absl::StatusOr<PipelineStep> MakeStep(const std::string& name, StageArgs& args,
       auto made = entry.feedback(args, resources);
       if (!made.ok()) return InStage(made.status(), name);
       step.feedback = *std::move(made);
+      for (std::string& extra : step.feedback->ExtraResources()) {
+        if (std::find(step.resources.begin(), step.resources.end(), extra) == step.resources.end()) {
+          step.resources.push_back(std::move(extra));
+        }
+      }
       break;
     }
     case StageRole::kReranker: {

@@ -74,5 +74,8 @@ def test_spec_round_trip_and_errors(base):
     with pytest.raises(ValueError, match="not one feedback model"):
         densefb.Pipeline("dense >> selective(model='dense') >> dense").run(base["res"], {"q": "x"},
                                                                          query_vectors=base["Q"][:1])
+    # What the wrapped model reads is required too (densefb experiment loads it).
+    needs = set(densefb.Pipeline("dense >> selective(model='prompt_prf') >> dense").requires)
+    assert {"dense_index", "generator", "corpus", "encoder"} <= needs
     with pytest.raises(ValueError, match="gap, ratio, nqc, coherence"):
         densefb.Selective(predictor="luck")
