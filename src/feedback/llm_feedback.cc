@@ -317,9 +317,10 @@ absl::Status LlmTerms::Refine(QueryState& queries, const BatchRanking&) const {
   const std::vector<std::string> answers = Answers(*gens, counters_);
   for (std::size_t i = 0; i < queries.size(); ++i) {
     WeightedQuery& q = queries.bm25_queries[i];
-    for (const auto& [term, count] : bm25_->AnalyzeQuery(answers[i])) {
-      const float w = static_cast<float>(config_.term_weight) * count;
-      auto it = std::find_if(q.begin(), q.end(), [&](const auto& e) { return e.first == term; });
+    for (const auto& entry : bm25_->AnalyzeQuery(answers[i])) {
+      const std::string& term = entry.first;
+      const float w = static_cast<float>(config_.term_weight) * entry.second;
+      auto it = std::find_if(q.begin(), q.end(), [&term](const auto& e) { return e.first == term; });
       if (it != q.end()) {
         it->second += w;
       } else {
