@@ -288,10 +288,19 @@ def test_stale_temporary_of_a_killed_process_is_removed(capsys, folder, beir, tm
     assert not stale.exists()
 
 
+def _default_signals():
+    """In the child, before exec: the signal state a shell gives a command (nothing blocked,
+    SIGINT and SIGTERM at their defaults), whatever the test process inherited or changed."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _spawn(args, tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     return subprocess.Popen([sys.executable, "-m", "densefb.cli", *map(str, args)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_default_signals)
 
 
 @pytest.mark.parametrize("sig,status,word", [(signal.SIGINT, 130, "interrupted"),
