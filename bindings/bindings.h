@@ -4,6 +4,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <string>
 #include <utility>
 
 #include "densefb/status.h"
@@ -32,6 +33,12 @@ auto WithoutGil(Fn&& fn) {
   py::gil_scoped_release release;
   return fn();
 }
+
+// A Python exception raised inside a callback that C++ calls (a Python stage, a Python vector
+// index): FromPython keeps it for this thread and returns InternalError "<where> raised ...";
+// RaisePending re-raises the kept exception, unchanged, once the call is back in Python.
+absl::Status FromPython(py::error_already_set& e, const std::string& where);
+void RaisePending();
 
 // Registration of each area (one file each).
 void RegisterData(py::module_& m);

@@ -28,13 +28,14 @@
 #include "densefb/torch/encoders.h"  // torch-free interfaces of the encoders densefb._torch registers
 
 namespace densefb::py_bindings {
-namespace {
 
 // ---- Python errors raised inside stages ------------------------------------------------------
 
 // The Python exception a stage raised on this thread, re-raised by run() (the pipeline carries
 // only a status). Created and destroyed with the GIL held.
+namespace {
 thread_local std::unique_ptr<py::error_already_set> pending_error;
+}  // namespace
 
 absl::Status FromPython(py::error_already_set& e, const std::string& where) {
   std::string what = e.what();
@@ -49,6 +50,8 @@ void RaisePending() {
     throw py::error_already_set();
   }
 }
+
+namespace {
 
 // A shared_ptr to the C++ object behind a Python object that keeps the Python object alive (a
 // Python subclass of a role lives as long as a pipeline holds it).
