@@ -107,6 +107,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     bm25.add_argument("--exact-lengths", action="store_true",
                       help="score with exact document lengths instead of Lucene's quantised "
                            "1-byte length norms (the default, as Anserini and Pyserini)")
+    scale = parser.add_argument_group("scale-out on Ray (docs/scale-out.md)")
+    scale.add_argument("--shards", type=util.positive_int, default=None, metavar="N",
+                       help="split the collection into N shards, encoded and indexed on Ray; the "
+                            "folder gets one shard-NNN/ per shard and a sharded manifest, and a "
+                            "killed build resumes where it stopped")
+    scale.add_argument("--ray", default=None, metavar="ADDRESS",
+                       help="the Ray cluster to run on (e.g. auto or ray://head:10001); default: "
+                            "start a local Ray instance")
+    scale.add_argument("--actors", type=util.positive_int, default=None, metavar="N",
+                       help="encoder actors, each with one copy of the model (default: the "
+                            "cluster's CPUs / --threads-per-actor)")
+    scale.add_argument("--threads-per-actor", type=util.positive_int, default=1, metavar="N",
+                       help="CPUs and torch threads of each encoder actor (default: 1)")
     parser.add_argument("--threads", type=util.non_negative_int, default=0, metavar="N",
                         help="threads for encoding and indexing; 0 = all cores (default: 0)")
     parser.add_argument("--overwrite", action="store_true",
@@ -128,6 +141,11 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _check_args(args: argparse.Namespace) -> None:
+    if not args.shards:
+        given = [f for f, v in (("--ray", args.ray), ("--actors", args.actors),
+                                ("--threads-per-actor", args.threads_per_actor != 1)) if v]
+        if given:
+            raise UserError(f"{', '.join(given)} need --shards N")
     if args.dense == "none" and not args.bm25:
         raise UserError("nothing to build: --dense none needs --bm25")
     if args.dense != "none" and not args.model:
@@ -204,6 +222,8 @@ def build(args: argparse.Namespace) -> Dict[str, Any]:
     _check_args(args)
     dataset = resolve_dataset(args.dataset)
     corpus_path = _corpus_file(dataset)
+    if args.shards:
+        return _build_sharded(args, dataset)
     _check_output(args)
     with util.atomic_folder(args.output) as out:
         return _build_into(out, args, dataset, corpus_path)
@@ -290,6 +310,43 @@ def _build_into(out: Path, args: argparse.Namespace, dataset: Path, corpus_path:
     return manifest
 
 
+def _build_sharded(args: argparse.Namespace, dataset: Path) -> Dict[str, Any]:
+    """``--shards N``: densefb.distributed.build into the output folder. A folder holding shards
+    of an earlier, interrupted build with the same settings is resumed."""
+    from densefb import distributed
+
+    out = Path(args.output)
+    util.check_output_parent(args.output, "--output", folder=True)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        names = [p.name for p in out.iterdir()]
+        if not any(n.startswith("shard-") for n in names):
+            raise UserError(f"{out}: folder is not empty and holds no shards to resume (use --overwrite "
+                            f"to build into it)")
+    index_args: Dict[str, Any] = {"metric": args.metric}
+    if args.dense == "hnsw":
+        index_args.update(M=args.M, ef_construction=args.ef_construction, ef_search=args.ef_search)
+    bm25_args: Dict[str, Any] = {"k1": args.k1, "b": args.b}
+    if args.exact_lengths:
+        bm25_args["lucene_norms"] = False
+    vectors = None
+    if args.vectors:
+        import densefb
+
+        n = len(densefb._core.read_beir_corpus(os.fspath(_corpus_file(dataset))))
+        vectors = _load_vectors(args.vectors, n)
+    try:
+        return distributed.build(
+            dataset, out, shards=args.shards, model=args.model,
+            dense=None if args.dense == "none" else args.dense, index_args=index_args,
+            bm25=args.bm25, bm25_args=bm25_args, vectors=vectors, ray_address=args.ray,
+            num_actors=args.actors, cpus_per_actor=args.threads_per_actor, device=args.device,
+            batch_size=args.batch_size, show_progress=util.show_progress(args))
+    except distributed.ShardError as error:
+        raise UserError(str(error)) from None
+
+
 def run_index(args: argparse.Namespace) -> int:
     """Runs ``densefb index`` on parsed arguments; returns the exit status (0, 2 on error, 130 on
     Ctrl-C)."""
@@ -298,6 +355,17 @@ def run_index(args: argparse.Namespace) -> int:
 
 def _index(args: argparse.Namespace) -> int:
     manifest = build(args)
+    if manifest.get("format") == "densefb-sharded-index":
+        if not args.quiet:
+            kept = manifest["reused_shards"]
+            parts = [f"{len(manifest['shards'])} shards of {manifest['num_documents']} documents"]
+            if manifest["dense"]:
+                parts.append(f"{manifest['dense']['kind']} dense")
+            if manifest["bm25"]:
+                parts.append("BM25 with collection statistics")
+            resumed = f" ({len(kept)} kept from an earlier build)" if kept else ""
+            print(f"{args.output}: {', '.join(parts)} in {manifest['build_seconds']:.1f} s{resumed}")
+        return 0
     parts = []
     if manifest["dense"]:
         d = manifest["dense"]

@@ -15,6 +15,7 @@ computed against its qrels) or from a file: BEIR ``queries.jsonl[.gz]`` or a TSV
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -48,7 +49,11 @@ def _default(stage: str, param: str) -> Any:
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("index", metavar="INDEX_DIR", help="index folder written by 'densefb index'")
+    parser.add_argument("index", metavar="INDEX_DIR",
+                        help="index folder written by 'densefb index' (with --shards: searched on Ray)")
+    parser.add_argument("--ray", default=None, metavar="ADDRESS",
+                        help="sharded index: the Ray cluster its shard actors run on (default: start "
+                             "a local Ray instance)")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("-d", "--dataset", metavar="DIR",
                      help="BEIR folder (or a name under $DENSEFB_DATA): its judged queries of --split")
@@ -280,6 +285,47 @@ def _run_pipeline(args, folder: util.IndexFolder, query_ids, query_texts, datase
     return run, pipeline.spec
 
 
+def _sharded_manifest(index_dir: Path) -> Optional[Dict[str, Any]]:
+    """The manifest of a sharded index folder (densefb index --shards), else None."""
+    from densefb.distributed import SHARDED_FORMAT
+
+    path = index_dir / util.MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and manifest.get("format") == SHARDED_FORMAT else None
+
+
+def _run_sharded(args, manifest: Dict[str, Any], query_ids, query_texts, dataset):
+    """Runs the pipeline over a sharded index on Ray: the dense stages search the shards as one
+    index; ``bm25`` and ``rm3`` become their sharded stages (``sharded_bm25``, ``sharded_rm3``),
+    which score with the collection's statistics. Returns (run, canonical spec)."""
+    import re
+
+    import densefb
+    from densefb import distributed
+
+    with distributed.ShardedIndex(args.index, ray_address=args.ray) as index:
+        spec = densefb.Pipeline.parse(args.pipeline).spec
+        if manifest.get("bm25"):
+            spec = re.sub(r"(?<![\w.])(bm25|rm3)\(", r"sharded_\1(", spec)
+        pipeline = densefb.Pipeline.parse(spec)
+        needs = set(pipeline.requires)
+        unsupported = needs - {"encoder", "dense_index", "corpus"}
+        if unsupported:
+            raise UserError(f"pipeline {pipeline.spec!r} needs {', '.join(sorted(unsupported))}, which a "
+                            f"sharded index does not provide")
+        if needs & {"encoder", "dense_index"} and not manifest.get("dense"):
+            raise UserError(f"pipeline {pipeline.spec!r} needs a dense index; {args.index} has none")
+        encoder = _encoder(args, manifest) if "encoder" in needs else None
+        resources = index.resources(encoder=encoder, corpus=None if dataset is None else dataset.corpus)
+        util.note(args, f"running {pipeline.spec} on {len(query_ids)} queries over {index.num_shards} shards")
+        run = pipeline.run(resources, list(zip(query_ids, query_texts)), k=args.k,
+                           num_threads=args.threads, batch_size=args.batch_size)
+    return run, pipeline.spec
+
+
 def _check_metrics(args: argparse.Namespace):
     """Validates --metrics names (the C++ measure parser) and reads --qrels, before any work;
     returns the qrels (None without --qrels)."""
@@ -299,11 +345,16 @@ def search(args: argparse.Namespace) -> Tuple[Any, str, Optional[Dict[str, float
 
     util.check_output_parent(args.output, "--output")
     qrels = _check_metrics(args)
-    folder = util.IndexFolder(Path(args.index))
-    manifest = folder.manifest
+    sharded = _sharded_manifest(Path(args.index))
+    if sharded is not None:
+        folder, manifest = None, sharded
+    else:
+        folder = util.IndexFolder(Path(args.index))
+        manifest = folder.manifest
+        if args.ray:
+            raise UserError(f"--ray applies to a sharded index; {args.index} is not one")
     util.load_plugins(args)
     retriever = _check_args(args, manifest)
-    doc_ids = folder.doc_ids
     progress = util.show_progress(args)
 
     dataset = None
@@ -312,7 +363,13 @@ def search(args: argparse.Namespace) -> Tuple[Any, str, Optional[Dict[str, float
         util.note(args, f"reading {data_folder} ({args.split})")
         dataset = densefb.load_beir(data_folder, args.split)
         query_ids, query_texts = list(dataset.queries.ids), list(dataset.queries.texts)
-        if len(dataset.corpus) != len(doc_ids) or list(dataset.corpus.ids) != doc_ids:
+        if folder is not None:
+            doc_ids = folder.doc_ids
+            same = len(dataset.corpus) == len(doc_ids) and list(dataset.corpus.ids) == doc_ids
+        else:
+            doc_ids = range(manifest["num_documents"])
+            same = len(dataset.corpus) == manifest["num_documents"]
+        if not same:
             raise UserError(f"{data_folder}: its corpus differs from the one indexed in {args.index} "
                             f"({len(dataset.corpus)} vs {len(doc_ids)} documents, or other ids)")
         if qrels is None:
@@ -326,7 +383,10 @@ def search(args: argparse.Namespace) -> Tuple[Any, str, Optional[Dict[str, float
         args.pipeline = _flag_spec(args, retriever)
         if args.ef_search:
             args.ef_search = None  # written into the dense stage
-    run, description = _run_pipeline(args, folder, query_ids, query_texts, dataset)
+    if folder is None:
+        run, description = _run_sharded(args, manifest, query_ids, query_texts, dataset)
+    else:
+        run, description = _run_pipeline(args, folder, query_ids, query_texts, dataset)
     run.name = args.tag or "densefb-" + "".join(description.split())
     means = None
     if args.metrics:

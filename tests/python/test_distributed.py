@@ -1,0 +1,218 @@
+"""densefb.distributed on a local Ray instance (2 CPUs, one worker process per shard actor):
+sharded indexes built with densefb.distributed.build give the single index's rankings."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+import densefb  # noqa: E402
+from densefb import distributed as dd  # noqa: E402
+
+from conftest import packaged_minilm  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray instance for this module (two CPUs: encoder actors and shard actors run in
+    worker processes of their own)."""
+    started = not ray.is_initialized()
+    dd.init_ray(num_cpus=2)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tied_vectors(vectors):
+    """SciFact's document vectors with rows 0..99 copied over rows 4000..4099: exact score ties
+    between documents that land in different shards."""
+    D, Q = vectors
+    D = D.copy()
+    D[4000:4100] = D[0:100]
+    return D, Q
+
+
+@pytest.fixture(scope="module")
+def single_flat(tied_vectors):
+    D, _ = tied_vectors
+    index = densefb.FlatIndex(D.shape[1], metric="ip")
+    index.add(D)
+    return index
+
+
+def _build(shared_data, tmp_path_factory, name, **kwargs):
+    out = tmp_path_factory.mktemp(name)
+    dd.build(shared_data / "scifact", out, show_progress=False, **kwargs)
+    return out
+
+
+def test_plan_shards():
+    assert dd.plan_shards(10, 3) == [(0, 4), (4, 7), (7, 10)]
+    assert dd.plan_shards(10, sizes=[1, 2, 7]) == [(0, 1), (1, 3), (3, 10)]
+    with pytest.raises(ValueError, match="add up to 9"):
+        dd.plan_shards(10, sizes=[1, 8])
+    with pytest.raises(ValueError, match="every shard needs one"):
+        dd.plan_shards(2, 3)
+
+
+def test_merge_topk_orders_ties_by_id_and_pads_last():
+    a = (np.array([[3.0, 1.0, -np.inf]], np.float32), np.array([[7, 2, -1]]))
+    b = (np.array([[3.0, 2.0]], np.float32), np.array([[5, 9]]))
+    scores, ids = dd.merge_topk([a, b], 5)
+    assert ids.tolist() == [[5, 7, 9, 2, -1]]
+    assert scores[0, :4].tolist() == [3.0, 3.0, 2.0, 1.0]
+
+
+@pytest.mark.parametrize("sizes", [[2591, 2592], [1000, 3000, 1183], [1, 700, 1, 2000, 480, 1000, 1001]],
+                         ids=["2-shards", "3-uneven", "7-uneven"])
+def test_sharded_flat_equals_single_index_ties_included(local_ray, shared_data, tmp_path_factory,
+                                                        tied_vectors, single_flat, sizes):
+    D, Q = tied_vectors
+    out = _build(shared_data, tmp_path_factory, "flat", sizes=sizes, vectors=D, bm25=False)
+    with dd.ShardedIndex(out) as index:
+        assert index.num_shards == len(sizes)
+        scores, ids = index.dense.search(Q, 1000)
+    want_scores, want_ids = single_flat.search(Q, 1000)
+    np.testing.assert_array_equal(ids, want_ids)
+    np.testing.assert_array_equal(scores, want_scores)
+    # the duplicated rows do tie across shards, and the smaller position wins
+    s, i = single_flat.search(D[:5], 2)
+    assert (s[:, 0] == s[:, 1]).all() and (i[:, 0] < 4000).all() and (i[:, 1] >= 4000).all()
+
+
+@pytest.fixture(scope="module")
+def sharded_scifact(local_ray, shared_data, tmp_path_factory, vectors):
+    """SciFact in 3 uneven shards (flat + BM25), opened."""
+    D, _ = vectors
+    out = _build(shared_data, tmp_path_factory, "scifact3", sizes=[1500, 2500, 1183], vectors=D,
+                 model=os.fspath(packaged_minilm()))
+    with dd.ShardedIndex(out) as index:
+        yield index
+
+
+@pytest.mark.parametrize("spec", ["dense >> rocchio(topk=5) >> dense", "dense >> avg(k=3) >> dense",
+                                  "dense >> rocchio(alpha=1,beta=0.75,gamma=0.15,topk=3,bottomk=10) >> rescore"])
+def test_sharded_vector_prf_equals_single_index(sharded_scifact, scifact, scifact_flat, vectors, spec):
+    _, Q = vectors
+    got = densefb.Pipeline(spec).run(sharded_scifact.resources(encoder=None), scifact.queries, k=100,
+                                     query_vectors=Q)
+    want = densefb.Pipeline(spec).run(densefb.Resources(corpus=scifact.corpus, dense_index=scifact_flat),
+                                      scifact.queries, k=100, query_vectors=Q)
+    assert got.to_dict() == want.to_dict()
+
+
+def test_sharded_reconstruct_fetches_from_owning_shards(sharded_scifact, vectors):
+    D, _ = vectors
+    ids = np.array([5182, 0, 1499, 1500, 4000, 3999, 17])
+    np.testing.assert_array_equal(sharded_scifact.dense.reconstruct(ids), D[ids])
+    with pytest.raises(KeyError, match="5183"):
+        sharded_scifact.dense.reconstruct(np.array([5183]))
+
+
+def test_hnsw_shards_recall_against_exact(local_ray, shared_data, tmp_path_factory, vectors, scifact_flat):
+    D, Q = vectors
+    out = _build(shared_data, tmp_path_factory, "hnsw", shards=3, vectors=D, bm25=False, dense="hnsw",
+                 index_args={"M": 16, "ef_construction": 200, "ef_search": 64})
+    with dd.ShardedIndex(out) as index:
+        assert not index.dense.exact
+        _, ids = index.dense.search(Q, 10)
+    _, exact = scifact_flat.search(Q, 10)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids.tolist(), exact.tolist())])
+    assert recall >= 0.95, recall
+
+
+def test_ray_data_encoding_equals_in_process(local_ray, shared_data, tmp_path):
+    lines = gzip.open(shared_data / "scifact" / "corpus.jsonl.gz", "rt", encoding="utf-8").read().splitlines()
+    (tmp_path / "corpus.jsonl").write_text("\n".join(lines[:96]) + "\n", encoding="utf-8")
+    m = dd.build(tmp_path, tmp_path / "idx", shards=2, model=os.fspath(packaged_minilm()), bm25=False,
+                 num_actors=2, block_size=16, batch_size=16, show_progress=False)
+    assert m["model"]["precomputed"] is False
+    corpus = densefb._core.read_beir_corpus(os.fspath(tmp_path / "corpus.jsonl"))
+    want = densefb.Encoder.from_pretrained(packaged_minilm()).encode(corpus.texts(), batch_size=16,
+                                                                    show_progress=False)
+    with dd.ShardedIndex(tmp_path / "idx") as index:
+        got = index.dense.reconstruct(np.arange(len(corpus)))
+    assert np.abs(got - want).max() <= 1e-5
+    cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    assert cos.min() >= 0.99999
+
+
+def test_build_resumes_without_redoing_finished_shards(local_ray, shared_data, tmp_path, vectors):
+    D, _ = vectors
+    first = dd.build(shared_data / "scifact", tmp_path, shards=3, vectors=D, bm25=False, show_progress=False)
+    kept = tmp_path / "shard-000" / "dense.flat"
+    stamp = kept.stat().st_mtime_ns
+    # as if the build had been killed while writing the last shard
+    shutil.rmtree(tmp_path / "shard-002")
+    (tmp_path / "manifest.json").unlink()
+    second = dd.build(shared_data / "scifact", tmp_path, shards=3, vectors=D, bm25=False, show_progress=False)
+    assert second["reused_shards"] == [0, 1]
+    assert kept.stat().st_mtime_ns == stamp
+    assert [s["files"] for s in second["shards"]] == [s["files"] for s in first["shards"]]
+    # other settings are a different build: nothing is reused
+    third = dd.build(shared_data / "scifact", tmp_path, shards=3, vectors=D, bm25=False,
+                     index_args={"metric": "cosine"}, show_progress=False)
+    assert third["reused_shards"] == []
+
+
+def test_missing_or_corrupt_shard_file_is_refused_naming_it(local_ray, shared_data, tmp_path, vectors):
+    D, _ = vectors
+    dd.build(shared_data / "scifact", tmp_path, shards=2, vectors=D, bm25=False, show_progress=False)
+    target = tmp_path / "shard-001" / "dense.flat"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size: only the format's checksum can tell
+    target.write_bytes(bytes(data))
+    with pytest.raises(dd.ShardError, match=r"shard 1 .*dense\.flat"):
+        dd.ShardedIndex(tmp_path, max_restarts=0)
+    target.unlink()
+    with pytest.raises(FileNotFoundError, match=r"shard-001/dense\.flat"):
+        dd.ShardedIndex(tmp_path)
+
+
+def test_killed_actor_is_restarted_or_reported_never_partial(local_ray, shared_data, tmp_path, vectors,
+                                                             scifact_flat):
+    D, Q = vectors
+    dd.build(shared_data / "scifact", tmp_path, shards=3, vectors=D, bm25=False, show_progress=False)
+    want = scifact_flat.search(Q, 100)
+    with dd.ShardedIndex(tmp_path, max_restarts=1) as index:
+        ray.kill(index._actors[1], no_restart=False)  # between calls: Ray restarts it
+        got = index.dense.search(Q, 100)
+        np.testing.assert_array_equal(got[1], want[1])
+
+        # during a call: the call is retried on the restarted actor, or it fails naming the shard
+        big = np.tile(Q, (40, 1))
+        outcome = {}
+
+        def search():
+            try:
+                outcome["result"] = index.dense.search(big, 100)
+            except dd.ShardError as e:
+                outcome["error"] = e
+
+        t = threading.Thread(target=search)
+        t.start()
+        time.sleep(0.3)
+        ray.kill(index._actors[2], no_restart=False)
+        t.join(120)
+        if "result" in outcome:
+            np.testing.assert_array_equal(outcome["result"][1], np.tile(want[1], (40, 1)))
+        else:
+            assert "shard 2" in str(outcome["error"])
+
+        ray.kill(index._actors[0], no_restart=True)  # gone for good
+        with pytest.raises(dd.ShardError, match=r"shard 0 .*died"):
+            index.dense.search(Q, 100)
+        # inside a pipeline the same error reaches the caller
+        with pytest.raises(dd.ShardError, match="shard 0"):
+            densefb.Pipeline("dense").run(densefb.Resources(corpus=index.corpus(), dense_index=index.dense),
+                                          {"q": "x"}, k=10, query_vectors=Q[:1])
