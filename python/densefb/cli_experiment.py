@@ -11,6 +11,7 @@ after Holm-Bonferroni correction). Errors are one line on stderr and exit status
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
 from pathlib import Path
@@ -192,6 +193,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write each run as a TREC file with a JSON sidecar recording how it "
                              "was made (pipeline spec with every parameter, model, index, dataset, "
                              "seeds, version, date, command line), plus per-query.tsv")
+    scale = parser.add_argument_group("sharded index on Ray (docs/scale-out.md)")
+    scale.add_argument("--sharded-index", metavar="DIR",
+                       help="run the pipelines over a sharded index of the dataset (densefb index "
+                            "--shards): its shards are the dense index, and bm25 / rm3 run as their "
+                            "sharded stages")
+    scale.add_argument("--ray", default=None, metavar="ADDRESS",
+                       help="the Ray cluster of --sharded-index (default: start a local Ray instance)")
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -269,10 +277,16 @@ def _experiment(args: argparse.Namespace) -> int:
     if args.name and len(args.name) != len(args.pipeline):
         raise UserError(f"{len(args.name)} --name for {len(args.pipeline)} --pipeline")
     kwargs = experiment_kwargs(args, "experiment")
-    exp = Experiment(resolve_dataset(args.dataset), list(args.pipeline), names=args.name,
-                     metrics=metrics, tests=args.tests, correction=args.correction,
-                     alpha=args.alpha, save_runs=args.save_runs, **kwargs)
-    result = exp.run()
+    if args.ray and not args.sharded_index:
+        raise UserError("--ray needs --sharded-index")
+    with contextlib.ExitStack() as stack:
+        pipelines = list(args.pipeline)
+        if args.sharded_index:
+            pipelines, kwargs["resources"] = _sharded(args, stack, pipelines)
+        exp = Experiment(resolve_dataset(args.dataset), pipelines, names=args.name or list(args.pipeline),
+                         metrics=metrics, tests=args.tests, correction=args.correction,
+                         alpha=args.alpha, save_runs=args.save_runs, **kwargs)
+        result = exp.run()
     if args.json:
         result.save_json(args.json)
     if args.markdown:
@@ -280,6 +294,21 @@ def _experiment(args: argparse.Namespace) -> int:
     print(result.table(), file=sys.stderr if util.is_stdout(args.json) or util.is_stdout(args.markdown)
           else sys.stdout)
     return 0
+
+
+def _sharded(args: argparse.Namespace, stack: contextlib.ExitStack, pipelines: List[str]):
+    """Opens --sharded-index (closed with ``stack``) after checking that it indexes the
+    dataset's corpus; returns the pipelines as they run over it and the resources it gives."""
+    from densefb import distributed
+
+    index = stack.enter_context(distributed.ShardedIndex(args.sharded_index, ray_address=args.ray))
+    corpus = distributed._corpus_path(resolve_dataset(args.dataset))
+    if util.sha256_file(corpus) != index.manifest["dataset"]["corpus_sha256"]:
+        raise UserError(f"{args.sharded_index} indexes another corpus than {corpus} (checksums differ)")
+    resources: Dict[str, Any] = {}
+    if index.dense is not None:
+        resources["dense_index"] = index.dense
+    return [index.sharded_spec(p) for p in pipelines], resources
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -301,16 +301,11 @@ def _run_sharded(args, manifest: Dict[str, Any], query_ids, query_texts, dataset
     """Runs the pipeline over a sharded index on Ray: the dense stages search the shards as one
     index; ``bm25`` and ``rm3`` become their sharded stages (``sharded_bm25``, ``sharded_rm3``),
     which score with the collection's statistics. Returns (run, canonical spec)."""
-    import re
-
     import densefb
     from densefb import distributed
 
     with distributed.ShardedIndex(args.index, ray_address=args.ray) as index:
-        spec = densefb.Pipeline.parse(args.pipeline).spec
-        if manifest.get("bm25"):
-            spec = re.sub(r"(?<![\w.])(bm25|rm3)\(", r"sharded_\1(", spec)
-        pipeline = densefb.Pipeline.parse(spec)
+        pipeline = densefb.Pipeline.parse(index.sharded_spec(args.pipeline))
         needs = set(pipeline.requires)
         unsupported = needs - {"encoder", "dense_index", "corpus"}
         if unsupported:

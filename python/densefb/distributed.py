@@ -34,10 +34,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import json
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -448,6 +446,11 @@ class _ShardActor:
         """None when the shard's files are open, else why not."""
         return self.error
 
+    def rss_bytes(self) -> int:
+        """Resident memory of the actor's process."""
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
     def search(self, queries: np.ndarray, k: int, ef_search: int) -> Tuple[np.ndarray, np.ndarray]:
         if isinstance(self.dense, _core.HnswIndex) and ef_search > 0:
             return self.dense.search(queries, k, ef=ef_search, num_threads=self.num_threads)
@@ -684,6 +687,19 @@ class ShardedIndex:
         self._require("bm25")
         return ShardedRM3(self, **options)
 
+    def sharded_spec(self, spec: str) -> str:
+        """``spec`` as it runs over the shards, canonical: its ``bm25`` and ``rm3`` stages become
+        ``sharded_bm25`` and ``sharded_rm3`` (the dense stages need no change). What the
+        command line does with a spec given for a sharded index."""
+        import re
+
+        from densefb.pipeline import Pipeline
+
+        canonical = Pipeline.parse(spec).spec
+        if self.manifest.get("bm25"):
+            canonical = re.sub(r"(?<![\w.])(bm25|rm3)\(", r"sharded_\1(", canonical)
+        return canonical
+
     def corpus(self):
         """The corpus the index was built from (read from the path in the manifest, checked
         against its checksum)."""
@@ -728,6 +744,10 @@ class ShardedIndex:
     def _require(self, part: str) -> None:
         if not self.manifest.get(part):
             raise ValueError(f"{self.folder}: the index has no {part} shards")
+
+    def memory(self) -> List[int]:
+        """Resident memory (bytes) of each shard actor's process (Linux)."""
+        return self._call(range(self.num_shards), "rss_bytes", lambda i: ())
 
     def _shard_of(self, ids: np.ndarray) -> np.ndarray:
         return np.searchsorted(self._starts, ids, side="right") - 1

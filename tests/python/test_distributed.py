@@ -3,12 +3,10 @@ sharded indexes built with densefb.distributed.build give the single index's ran
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import shutil
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,3 +214,108 @@ def test_killed_actor_is_restarted_or_reported_never_partial(local_ray, shared_d
         with pytest.raises(dd.ShardError, match="shard 0"):
             densefb.Pipeline("dense").run(densefb.Resources(corpus=index.corpus(), dense_index=index.dense),
                                           {"q": "x"}, k=10, query_vectors=Q[:1])
+
+
+# ---- BM25 and RM3 over shards (collection statistics) --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cranfield(shared_data):
+    if not (shared_data / "cranfield").is_dir():
+        pytest.skip("no Cranfield in $DENSEFB_DATA")
+    return densefb.load_beir(shared_data / "cranfield", "test")
+
+
+def _bm25_case(request, shared_data, tmp_path_factory):
+    """(dataset, single BM25 index, opened sharded index) for SciFact in 3 uneven shards or
+    Cranfield in 7."""
+    name, sizes = request.param
+    data = request.getfixturevalue(name)
+    out = tmp_path_factory.mktemp(f"bm25-{name}")
+    dd.build(shared_data / name, out, sizes=sizes, dense=None, bm25=True, show_progress=False)
+    return data, densefb.Bm25Index.build(data.corpus), out
+
+
+@pytest.fixture(scope="module", params=[("scifact", [1500, 2500, 1183]),
+                                        ("cranfield", [100, 300, 1, 400, 99, 250, 250])],
+                ids=["scifact-3", "cranfield-7"])
+def bm25_case(request, local_ray, shared_data, tmp_path_factory):
+    data, single, out = _bm25_case(request, shared_data, tmp_path_factory)
+    with dd.ShardedIndex(out) as index:
+        yield data, single, index
+
+
+def test_sharded_bm25_scores_equal_single_index(bm25_case):
+    data, single, index = bm25_case
+    texts = list(data.queries.texts)
+    want_scores, want_ids = single.search(texts, 1000)
+    got_scores, got_ids = index._bm25_search(texts, 1000)
+    np.testing.assert_array_equal(got_ids, want_ids)
+    finite = want_ids >= 0
+    assert np.abs(got_scores[finite] - want_scores[finite]).max() <= 1e-6
+    # without the collection's statistics the shards would not agree with one index
+    shard = densefb.Bm25Index.load(index.folder / "shard-001" / "bm25.index")
+    start = index.shards[1]["start"]
+    local = shard.score(texts[0], range(shard.num_docs))
+    whole = single.score(texts[0], range(start, start + shard.num_docs))
+    assert np.abs(local - whole).max() > 1e-3
+
+
+def test_sharded_rm3_equals_single_index(bm25_case):
+    data, single, index = bm25_case
+    single_resources = densefb.Resources(corpus=data.corpus, bm25=single)
+    want = densefb.Pipeline("bm25 >> rm3 >> bm25").run(single_resources, data.queries, k=1000).to_dict()
+    resources = index.resources(encoder=None)
+    got = (index.bm25() >> index.rm3() >> index.bm25()).run(resources, data.queries, k=1000).to_dict()
+    assert got.keys() == want.keys()
+    for q in want:
+        assert list(got[q]) == list(want[q]), q
+        assert max(abs(got[q][d] - want[q][d]) for d in want[q]) <= 1e-6
+    # the spec names, as densefb search / experiment run them
+    spec = index.sharded_spec("bm25 >> rm3(fb_docs=5,fb_terms=20) >> bm25")
+    assert spec.startswith("sharded_bm25(k=1000) >> sharded_rm3(fb_terms=20,fb_docs=5")
+    got = densefb.Pipeline(spec).run(resources, data.queries, k=100).to_dict()
+    want = densefb.Pipeline("bm25 >> rm3(fb_docs=5,fb_terms=20) >> bm25").run(single_resources, data.queries,
+                                                                             k=100).to_dict()
+    assert {q: list(d) for q, d in got.items()} == {q: list(d) for q, d in want.items()}
+
+
+def test_sharded_stages_compose_with_fusion(sharded_scifact, scifact, scifact_flat, scifact_bm25, vectors):
+    _, Q = vectors
+    spec = "fuse(rrf(k=60), dense, bm25) >> avg(k=3) >> dense"
+    want = densefb.Pipeline(spec).run(densefb.Resources(corpus=scifact.corpus, dense_index=scifact_flat,
+                                                        bm25=scifact_bm25), scifact.queries, k=100,
+                                      query_vectors=Q).to_dict()
+    got = densefb.Pipeline(sharded_scifact.sharded_spec(spec)).run(sharded_scifact.resources(encoder=None),
+                                                                   scifact.queries, k=100,
+                                                                   query_vectors=Q).to_dict()
+    assert got == want
+
+
+def test_cli_index_shards_and_search_equal_single_index(local_ray, shared_data, tmp_path, vectors):
+    import subprocess
+    import sys
+
+    D, _ = vectors
+    np.save(tmp_path / "D.npy", D)
+    address = ray.get_runtime_context().gcs_address
+    model = os.fspath(packaged_minilm())
+
+    def cli(*args):
+        r = subprocess.run([sys.executable, "-m", "densefb.cli", *args], capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r
+
+    common = [os.fspath(shared_data / "scifact"), "--bm25", "--vectors", os.fspath(tmp_path / "D.npy"), "-m", model]
+    cli("index", *common, "-o", os.fspath(tmp_path / "single"))
+    r = cli("index", *common, "-o", os.fspath(tmp_path / "sharded"), "--shards", "3", "--ray", address)
+    assert "3 shards of 5183 documents" in r.stdout
+    for name, flags in (("rocchio", ["--prf", "rocchio"]), ("rm3", ["--retriever", "bm25", "--rm3"])):
+        runs = []
+        for index, extra in (("single", []), ("sharded", ["--ray", address])):
+            out = tmp_path / f"{index}-{name}.trec"
+            cli("search", os.fspath(tmp_path / index), "--dataset", os.fspath(shared_data / "scifact"),
+                "-o", os.fspath(out), "-k", "100", *flags, *extra)
+            runs.append(densefb.read_trec_run(out).to_dict())
+        assert runs[0] == runs[1], name
