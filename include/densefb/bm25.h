@@ -333,8 +333,34 @@ class Bm25Index {
 // from re-analysing text. Anserini's Java RM3 otherwise differs only in the alphanumeric test
 // of filter_terms (ASCII [a-z0-9]+ instead of Unicode letters and digits).
 // `feedback` is the first-pass ranking of `query` (its first fb_docs entries are used).
+// Rm3FeedbackDocs then Rm3Expand, with the index's CollectionNumDocs.
 absl::StatusOr<WeightedQuery> Rm3ExpandQuery(const Bm25Index& index, const WeightedQuery& query,
                                              const Ranking& feedback, const Rm3Options& options);
+
+// One feedback document as RM3 reads it: its first-pass score s_d and its term vector, each
+// term with its tf in the document and its df in the collection.
+struct Rm3FeedbackTerm {
+  std::string term;
+  std::int64_t tf = 0;  // >= 1
+  std::int64_t df = 0;  // in [1, num_docs]
+};
+struct Rm3FeedbackDoc {
+  float score = 0;  // finite
+  std::vector<Rm3FeedbackTerm> terms;  // distinct terms, any order
+};
+
+// The term vectors of `docs` (ids of this index) from the forward index, with df =
+// CollectionDocFreq and score = the entry's score; terms in term-id order. OutOfRange for an
+// id outside [0, num_docs). What a shard returns for the feedback documents it holds.
+absl::StatusOr<std::vector<Rm3FeedbackDoc>> Rm3FeedbackDocs(const Bm25Index& index, const Ranking& docs);
+
+// The RM3 formula above on explicit feedback documents (the first fb_docs of `feedback`, best
+// first) of a collection of `num_docs` documents (all of them, Lucene's numDocs). The result
+// does not depend on the order of terms within a document. InvalidArgument for invalid options,
+// a non-finite query weight or score, a repeated term, tf < 1 or df outside [1, num_docs],
+// naming the feedback document and term.
+absl::StatusOr<WeightedQuery> Rm3Expand(const WeightedQuery& query, absl::Span<const Rm3FeedbackDoc> feedback,
+                                        std::int64_t num_docs, const Rm3Options& options);
 
 }  // namespace densefb
 

@@ -632,5 +632,70 @@ TEST_CASE("Collection statistics that cannot hold the index are refused, naming 
              Contains("num_docs") && Contains("exceeds"));
 }
 
+TEST_CASE("RM3 on explicit feedback documents equals RM3 on the index, also across shards") {
+  const Strings texts = ShardCorpus();
+  Bm25BuildOptions options;
+  options.num_threads = 1;
+  const auto single = Bm25Index::Build(Strings{}, texts, options).value();
+  const Shards s = MakeShards(texts, options);
+  for (const std::string& text : kShardQueries) {
+    CAPTURE(text);
+    const WeightedQuery q = single->AnalyzeQuery(text);
+    for (const int fb_terms : {3, 10}) {
+      Rm3Options o;
+      o.fb_terms = fb_terms;
+      o.fb_docs = 5;
+      const Ranking first = single->Search(Strings{text}, o.fb_docs).value().lists[0];
+      const WeightedQuery want = Rm3ExpandQuery(*single, q, first, o).value();
+      REQUIRE(!want.empty());
+      // by hand from the forward index, terms in reverse order
+      std::vector<Rm3FeedbackDoc> docs;
+      for (const ScoredDoc& d : first) {
+        Rm3FeedbackDoc doc;
+        doc.score = d.score;
+        const auto terms = single->DocTerms(d.id);
+        const auto freqs = single->DocFreqs(d.id);
+        for (std::size_t e = terms.size(); e-- > 0;) {
+          doc.terms.push_back({single->Term(terms[e]), freqs[e], single->DocFreq(terms[e])});
+        }
+        docs.push_back(std::move(doc));
+      }
+      CHECK(Rm3Expand(q, docs, single->num_docs(), o).value() == want);
+      // from the shards holding the documents, with the shards' first passes merged
+      const Ranking merged = MergedSearch(s, text, o.fb_docs);
+      REQUIRE(merged.size() == first.size());
+      std::vector<Rm3FeedbackDoc> from_shards;
+      for (const ScoredDoc& d : merged) {
+        std::size_t i = s.offsets.size() - 1;
+        while (s.offsets[i] > d.id) --i;
+        const Ranking one = {{d.id - s.offsets[i], d.score}};
+        from_shards.push_back(Rm3FeedbackDocs(*s.shards[i], one).value()[0]);
+      }
+      CHECK(Rm3Expand(q, from_shards, s.stats.num_docs, o).value() == want);
+      // Rm3ExpandQuery on a shard reads the collection's num_docs and dfs: a feedback list of
+      // the shard's own documents expands as on the single index.
+      const Ranking local = s.shards[1]->Search(Strings{text}, o.fb_docs).value().lists[0];
+      Ranking global = local;
+      for (ScoredDoc& d : global) d.id += 11;
+      CHECK(Rm3ExpandQuery(*s.shards[1], q, local, o).value() == Rm3ExpandQuery(*single, q, global, o).value());
+    }
+  }
+  // Invalid feedback documents name the document and term.
+  const WeightedQuery q = {{"t1", 1.0f}};
+  std::vector<Rm3FeedbackDoc> docs(2);
+  docs[0] = {1.0f, {{"t2", 1, 1}}};
+  docs[1] = {0.5f, {{"t3", 1, 1}, {"t3", 2, 1}}};
+  CHECK_THAT(std::string(Rm3Expand(q, docs, 60, {}).status().message()),
+             Contains("feedback document 1: term \"t3\" is repeated"));
+  docs[1] = {0.5f, {{"t3", 0, 1}}};
+  CHECK_THAT(std::string(Rm3Expand(q, docs, 60, {}).status().message()), Contains("tf = 0"));
+  docs[1] = {0.5f, {{"t3", 1, 61}}};
+  CHECK_THAT(std::string(Rm3Expand(q, docs, 60, {}).status().message()), Contains("df = 61 outside [1, num_docs = 60]"));
+  docs[1] = {std::numeric_limits<float>::infinity(), {}};
+  CHECK_THAT(std::string(Rm3Expand(q, docs, 60, {}).status().message()), Contains("feedback document 1: score"));
+  CHECK(Rm3Expand(q, docs, 60, Rm3Options{1, 1, 0.5f, true}).ok());  // only the first fb_docs are read
+  CHECK(Rm3FeedbackDocs(*single, {{60, 1.0f}}).status().code() == absl::StatusCode::kOutOfRange);
+}
+
 }  // namespace
 }  // namespace densefb
