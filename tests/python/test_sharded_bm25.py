@@ -1,6 +1,7 @@
 """BM25 and RM3 over a collection split into shards (densefb.sparse: local_stats,
 merge_collection_stats, set_collection_stats, doc_term_vectors, rm3_expand), on SciFact: the
-merged shard rankings against one index over the whole corpus."""
+merged shard rankings against one index over the whole corpus, and weighted queries returned by a
+Python feedback model."""
 from __future__ import annotations
 
 import heapq
@@ -8,6 +9,8 @@ import heapq
 import numpy as np
 import pytest
 
+import densefb
+from densefb import BM25, Resources
 from densefb.sparse import Bm25Index, merge_collection_stats, rm3_expand, RM3_DEFAULTS
 
 K = 1000
@@ -196,3 +199,80 @@ def test_rm3_expand_is_checked():
         rm3_expand([("alpha", 1.0)], [(1.0, ["beta"], [1, 2], [1])], 100)
     with pytest.raises(ValueError, match="fb_terms = 0"):
         rm3_expand([("alpha", 1.0)], [doc], 100, fb_terms=0)
+
+
+# ---- a Python feedback model returning weighted queries ------------------------------------------
+
+class ShardedRm3(densefb.FeedbackModel):
+    """RM3 whose feedback documents are read from shards: returns weighted BM25 queries."""
+
+    def __init__(self, sharded, fb_docs):
+        super().__init__()
+        self.sharded, self.fb_docs = sharded, fb_docs
+        self.depth_read = fb_docs
+        self.seen = "not called"
+
+    def refine(self, queries, scores, ids):
+        self.seen = queries.bm25_queries
+        # bm25 searched the texts without keeping an analysis: analyse them here (any shard's
+        # analyser is the collection's)
+        analysed = queries.bm25_queries or [list(self.sharded.shards[0].analyze_query(t).items())
+                                            for t in queries.texts]
+        return [self.sharded.rm3_query(analysed[q], (ids[q][ids[q] >= 0], scores[q][ids[q] >= 0]), self.fb_docs)
+                for q in range(len(queries))]
+
+
+class Capture(densefb.FeedbackModel):
+    """Keeps the weighted queries it is given and passes them on unchanged."""
+
+    def refine(self, queries, scores, ids):
+        self.seen = queries.bm25_queries
+        return queries.bm25_queries
+
+
+def test_python_feedback_returning_weighted_queries(scifact, corpus):
+    single = Bm25Index.build(scifact.corpus)
+    texts, ids = corpus
+    sharded = Sharded(texts, ids, True)
+    model = ShardedRm3(sharded, RM3_DEFAULTS["fb_docs"])
+    p = BM25(k=K) >> model >> BM25(k=K)
+    run = p.run(Resources(bm25=single, corpus=scifact.corpus), scifact.queries, k=K)
+    assert model.seen is None
+    want = single.search_run(scifact.queries.texts, scifact.queries.ids, k=K, rm3={})
+    got, exp = run.to_dict(), want.to_dict()
+    assert got.keys() == exp.keys()
+    for qid in exp:
+        assert got[qid] == exp[qid], qid
+    # after rm3 a Python stage sees the expansion, and what it returns is searched
+    capture = Capture()
+    again = (BM25(k=K) >> densefb.RM3() >> capture >> BM25(k=K)).run(Resources(bm25=single), scifact.queries, k=K)
+    texts = scifact.queries.texts
+    assert capture.seen == [list(single.rm3_query(t).items()) for t in texts]
+    assert again.to_dict() == exp
+
+
+class Returns(densefb.FeedbackModel):
+    def __init__(self, value):
+        super().__init__()
+        self.value = value
+
+    def refine(self, queries, scores, ids):
+        return self.value(len(queries))
+
+
+@pytest.mark.parametrize("value, message", [
+    (lambda n: [[("a", 1.0)]] * (n + 1), "weighted queries for"),
+    (lambda n: [[("a", float("nan"))]] * n, "query row 0; weights must be finite"),
+    (lambda n: [[(1, 1.0)]] * n, "in query row 0; expected \\(term: str, weight: float\\)"),
+    (lambda n: [[("a", 1.0)]] + [("b", 1.0)] * (n - 1), "query row 1"),
+])
+def test_python_feedback_weighted_queries_are_checked(scifact, value, message):
+    single = Bm25Index.build([t for t in scifact.corpus.texts()[:200]])
+    p = BM25(k=10) >> Returns(value) >> BM25(k=10)
+    with pytest.raises(ValueError, match=message):
+        p.run(Resources(bm25=single), scifact.queries, k=10)
+
+
+def test_query_batch_has_no_bm25_queries_before_analysis():
+    b = densefb.QueryBatch(["q"], ["text"], None, ["text"])
+    assert b.bm25_queries is None
