@@ -3,10 +3,13 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "array.h"
@@ -85,6 +88,91 @@ std::vector<std::int64_t> DocIds(const IdArray& ids, const char* what) {
   return {span.begin(), span.end()};
 }
 
+// ---- collection statistics <-> dict ----
+
+constexpr const char* kStatsFields[] = {"num_docs", "doc_count", "total_terms", "doc_freqs"};
+
+py::dict StatsToDict(const Bm25CollectionStats& s) {
+  py::dict df;
+  for (const auto& [term, n] : s.doc_freqs) df[py::str(term)] = n;
+  py::dict out;
+  out["num_docs"] = s.num_docs;
+  out["doc_count"] = s.doc_count;
+  out["total_terms"] = s.total_terms;
+  out["doc_freqs"] = df;
+  return out;
+}
+
+// {"num_docs": int, "doc_count": int, "total_terms": int, "doc_freqs": {str: int}}, exactly these
+// keys (ValueError naming a missing or unknown one; TypeError for a value of the wrong type).
+Bm25CollectionStats StatsFromDict(const py::handle& obj, const std::string& what) {
+  if (!py::isinstance<py::dict>(obj)) {
+    throw py::type_error(what + " must be a dict, not " + std::string(py::str(py::type::of(obj).attr("__name__"))));
+  }
+  const py::dict d = py::reinterpret_borrow<py::dict>(obj);
+  for (auto item : d) {
+    const std::string key = py::str(item.first);
+    if (std::find(std::begin(kStatsFields), std::end(kStatsFields), key) == std::end(kStatsFields)) {
+      throw py::value_error(what + ": unknown key '" + key + "' (expected num_docs, doc_count, total_terms, doc_freqs)");
+    }
+  }
+  for (const char* key : kStatsFields) {
+    if (!d.contains(key)) throw py::value_error(what + ": missing key '" + key + "'");
+  }
+  Bm25CollectionStats s;
+  s.num_docs = Int(d["num_docs"]).As<std::int64_t>((what + "['num_docs']").c_str());
+  s.doc_count = Int(d["doc_count"]).As<std::int64_t>((what + "['doc_count']").c_str());
+  s.total_terms = Int(d["total_terms"]).As<std::int64_t>((what + "['total_terms']").c_str());
+  const py::object dfs = d["doc_freqs"];
+  if (!py::isinstance<py::dict>(dfs)) throw py::type_error(what + "['doc_freqs'] must be a dict {term: df}");
+  const py::dict df = dfs.cast<py::dict>();
+  s.doc_freqs.reserve(df.size());
+  for (auto item : df) {
+    if (!py::isinstance<py::str>(item.first)) throw py::type_error(what + "['doc_freqs']: terms must be str");
+    std::string term = item.first.cast<std::string>();
+    const std::string name = what + "['doc_freqs']['" + term + "']";
+    s.doc_freqs.emplace(std::move(term), Int(py::reinterpret_borrow<py::object>(item.second)).As<std::int64_t>(name.c_str()));
+  }
+  return s;
+}
+
+// ---- RM3 feedback documents <-> tuples ----
+
+py::tuple FeedbackDocToTuple(const Rm3FeedbackDoc& d) {
+  py::list terms, tfs, dfs;
+  for (const Rm3FeedbackTerm& e : d.terms) {
+    terms.append(py::str(e.term));
+    tfs.append(e.tf);
+    dfs.append(e.df);
+  }
+  return py::make_tuple(terms, tfs, dfs);
+}
+
+// (score, terms, tfs, dfs) with three sequences of one length.
+Rm3FeedbackDoc FeedbackDocFromTuple(const py::handle& obj, std::size_t i) {
+  const std::string what = "feedback[" + std::to_string(i) + "]";
+  if (!py::isinstance<py::sequence>(obj) || py::isinstance<py::str>(obj) || py::len(obj) != 4) {
+    throw py::type_error(what + " must be a (score, terms, tfs, dfs) tuple");
+  }
+  const py::sequence t = py::reinterpret_borrow<py::sequence>(obj);
+  Rm3FeedbackDoc d;
+  d.score = t[0].cast<float>();
+  const auto terms = t[1].cast<std::vector<std::string>>();
+  const auto tfs = t[2].cast<std::vector<std::int64_t>>();
+  const auto dfs = t[3].cast<std::vector<std::int64_t>>();
+  if (tfs.size() != terms.size() || dfs.size() != terms.size()) {
+    throw py::value_error(what + ": got " + std::to_string(terms.size()) + " terms, " + std::to_string(tfs.size()) +
+                          " tfs and " + std::to_string(dfs.size()) + " dfs; expected one of each per term");
+  }
+  d.terms.reserve(terms.size());
+  for (std::size_t e = 0; e < terms.size(); ++e) d.terms.push_back({terms[e], tfs[e], dfs[e]});
+  return d;
+}
+
+WeightedQuery QueryFromPairs(const std::vector<std::pair<std::string, float>>& pairs) {
+  return WeightedQuery(pairs.begin(), pairs.end());
+}
+
 }  // namespace
 
 void RegisterBm25(py::module_& m) {
@@ -99,6 +187,29 @@ void RegisterBm25(py::module_& m) {
         "Terms of text by Lucene's EnglishAnalyzer chain.");
   m.def("standard_tokenize", [](const std::string& t) { return EnglishAnalyzer::Tokenize(t); }, py::arg("text"),
         "Tokens of Lucene's StandardTokenizer (UAX #29 words), original case.");
+
+  m.def("merge_collection_stats", [](const py::list& shards) {
+          std::vector<Bm25CollectionStats> s;
+          for (std::size_t i = 0; i < shards.size(); ++i) {
+            s.push_back(StatsFromDict(shards[i], "collection statistics of shard " + std::to_string(i)));
+          }
+          return StatsToDict(ValueOrThrow(Bm25CollectionStats::Merge(s)));
+        }, py::arg("shards"),
+        "The collection statistics of shards with disjoint documents (Bm25CollectionStats::Merge).");
+  // Defaults: Rm3Options, the one place they are written.
+  m.def("rm3_expand", [](const std::vector<std::pair<std::string, float>>& query, const py::list& feedback,
+                         const Int& num_docs, const Int& fb_terms, const Int& fb_docs, float original_query_weight,
+                         bool filter_terms) {
+          std::vector<Rm3FeedbackDoc> docs;
+          for (std::size_t i = 0; i < feedback.size(); ++i) docs.push_back(FeedbackDocFromTuple(feedback[i], i));
+          const Rm3Options o = MakeRm3(fb_terms, fb_docs, original_query_weight, filter_terms);
+          return ValueOrThrow(Rm3Expand(QueryFromPairs(query), docs, num_docs.As<std::int64_t>("num_docs"), o));
+        }, py::arg("query"), py::arg("feedback"), py::arg("num_docs"),
+        py::arg("fb_terms") = Rm3Options{}.fb_terms,
+        py::arg("fb_docs") = Rm3Options{}.fb_docs,
+        py::arg("original_query_weight") = Rm3Options{}.original_query_weight,
+        py::arg("filter_terms") = Rm3Options{}.filter_terms,
+        "RM3 on explicit feedback documents (score, terms, tfs, dfs) of a collection of num_docs documents.");
 
   py::class_<Bm25Index>(m, "Bm25Index", "BM25 over an inverted index (see densefb.sparse.Bm25Index).")
       .def_static("build_corpus", [](const Corpus& corpus, float k1, float b, bool stopwords,
@@ -189,6 +300,21 @@ void RegisterBm25(py::module_& m) {
              if (lucene_norms) p.lucene_norms = *lucene_norms;
              ThrowIfError(index.SetParams(p));
            }, py::arg("k1"), py::arg("b"), py::arg("lucene_norms") = py::none())
+      .def("local_stats", [](const Bm25Index& index) { return StatsToDict(index.LocalStats()); })
+      .def("set_collection_stats", [](Bm25Index& index, const py::object& stats) {
+             ThrowIfError(index.SetCollectionStats(StatsFromDict(stats, "collection statistics")));
+           }, py::arg("stats"))
+      .def("clear_collection_stats", &Bm25Index::ClearCollectionStats)
+      .def_property_readonly("has_collection_stats", &Bm25Index::has_collection_stats)
+      .def_property_readonly("collection_num_docs", &Bm25Index::CollectionNumDocs)
+      .def("doc_term_vectors", [](const Bm25Index& index, const IdArray& id_array) {
+             Ranking docs;
+             for (std::int64_t id : DocIds(id_array, "doc_ids")) docs.push_back({id, 0.0f});
+             const std::vector<Rm3FeedbackDoc> vectors = ValueOrThrow(Rm3FeedbackDocs(index, docs));
+             py::list out;
+             for (const Rm3FeedbackDoc& d : vectors) out.append(FeedbackDocToTuple(d));
+             return out;
+           }, py::arg("doc_ids"))
       .def("doc_freq", [](const Bm25Index& index, const std::string& term) -> std::int64_t {
              const std::int32_t t = index.TermId(term);
              return t < 0 ? 0 : index.DocFreq(t);

@@ -126,7 +126,8 @@ absl::StatusOr<BatchRanking> FromArrays(const py::handle& result, std::size_t n,
 }
 
 // The batch as the Python stage sees it: densefb.pipeline.QueryBatch(ids, texts, vectors,
-// original_texts), copies (a stage may keep it).
+// original_texts, bm25_queries), copies (a stage may keep it). bm25_queries: per query a list of
+// (term, weight) pairs, or None until a stage has analysed the queries.
 py::object Batch(const QueryState& q) {
   py::object vectors = py::none();
   if (q.has_query_vectors()) {
@@ -134,8 +135,50 @@ py::object Batch(const QueryState& q) {
     std::copy(q.query_vectors.data(), q.query_vectors.data() + q.query_vectors.size(), v.mutable_data());
     vectors = v;
   }
+  py::object bm25 = py::none();
+  if (q.has_bm25_queries()) bm25 = py::cast(q.bm25_queries);
   return py::module_::import("densefb.pipeline").attr("QueryBatch")(q.query_ids, q.query_texts, vectors,
-                                                                    q.original_texts);
+                                                                    q.original_texts, bm25);
+}
+
+// Weighted BM25 queries returned by a Python feedback model: a list of n lists of (str term,
+// finite float weight) pairs. Errors name the query row.
+absl::StatusOr<std::vector<WeightedQuery>> WeightedQueriesFrom(const py::handle& r, std::size_t n,
+                                                              const std::string& who) {
+  const py::sequence rows = py::reinterpret_borrow<py::sequence>(r);
+  if (rows.size() != n) {
+    return absl::InvalidArgumentError(absl::StrCat(who, " returned ", rows.size(), " weighted queries for ", n,
+                                                   " queries; expected one per query"));
+  }
+  std::vector<WeightedQuery> out(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const py::handle row = rows[i];
+    if (!(py::isinstance<py::list>(row) || py::isinstance<py::tuple>(row))) {
+      return absl::InvalidArgumentError(absl::StrCat(who, " returned a ", std::string(py::str(py::type::of(row).attr("__name__"))),
+                                                     " for query row ", i, "; expected a list of (term, weight) pairs"));
+    }
+    for (py::handle pair : row) {
+      const auto bad = [&] {
+        return absl::InvalidArgumentError(absl::StrCat(who, " returned ", std::string(py::repr(pair)), " in query row ", i,
+                                                       "; expected (term: str, weight: float) pairs"));
+      };
+      if (!(py::isinstance<py::tuple>(pair) || py::isinstance<py::list>(pair)) || py::len(pair) != 2) return bad();
+      const py::sequence p = py::reinterpret_borrow<py::sequence>(pair);
+      if (!py::isinstance<py::str>(p[0]) || py::isinstance<py::str>(p[1]) || py::isinstance<py::bool_>(p[1])) return bad();
+      double w = 0;
+      try {
+        w = p[1].cast<double>();
+      } catch (const py::cast_error&) {
+        return bad();
+      }
+      if (!std::isfinite(w) || !std::isfinite(static_cast<float>(w))) {
+        return absl::InvalidArgumentError(absl::StrCat(who, " returned weight ", w, " for term \"", p[0].cast<std::string>(),
+                                                       "\" in query row ", i, "; weights must be finite"));
+      }
+      out[i].emplace_back(p[0].cast<std::string>(), static_cast<float>(w));
+    }
+  }
+  return out;
 }
 
 std::string SpecOf(const py::handle& self) {
@@ -179,12 +222,22 @@ class PyFeedbackModel : public FeedbackModel {
       py::tuple arrays = ToArrays(ranking);
       py::object r = f(Batch(queries), arrays[0], arrays[1]);
       if (py::isinstance<py::list>(r) || py::isinstance<py::tuple>(r)) {
+        // A list of lists: weighted BM25 queries; a list of str: new query texts.
+        const bool weighted = py::len(r) > 0 && (py::isinstance<py::list>(r[py::int_(0)]) ||
+                                                 py::isinstance<py::tuple>(r[py::int_(0)]));
+        if (weighted) {
+          DENSEFB_ASSIGN_OR_RETURN(std::vector<WeightedQuery> bm25,
+                                   WeightedQueriesFrom(r, queries.size(), absl::StrCat(who, ".refine")));
+          queries.bm25_queries = std::move(bm25);
+          return absl::OkStatus();
+        }
         std::vector<std::string> texts;
         for (py::handle t : r) {
           if (!py::isinstance<py::str>(t)) {
             return absl::InvalidArgumentError(absl::StrCat(who, ".refine returned a list holding a ",
                                                            std::string(py::str(py::type::of(t).attr("__name__"))),
-                                                           "; expected new query texts (str) or a vector array"));
+                                                           "; expected new query texts (str), weighted queries (lists of "
+                                                           "(term, weight) pairs) or a vector array"));
           }
           texts.push_back(t.cast<std::string>());
         }

@@ -61,6 +61,19 @@
 // Scores are float (as in Lucene): idf and the length norm are computed in double and
 // rounded, per-term contributions and their sums are float.
 //
+// ---- Sharded collections (global statistics) ------------------------------------------------
+// A collection split into shards, each a Bm25Index over its own documents, scores exactly as one
+// index over the whole collection when every shard scores with the collection's statistics
+// (Elasticsearch's DFS query-then-fetch): N (doc_count), avgdl (total_terms / doc_count) and
+// df(t) enter idf and the length norms; RM3 also reads num_docs and df(t) (its 10% rule). Each
+// shard's LocalStats() are added up (Bm25CollectionStats::Merge) and given to every shard with
+// SetCollectionStats(); the arithmetic is then the single index's, so scores are bit-identical
+// (document lengths, and Lucene's quantisation of them, are per document and need nothing).
+// Merging the shards' top-k lists (score descending, ties by the smaller collection-wide
+// position) gives the single index's top-k. For RM3 the feedback documents' term vectors come
+// from the shards that hold them (Rm3FeedbackDocs) and the expansion is computed once
+// (Rm3Expand).
+//
 // ---- RM3 ------------------------------------------------------------------------------------
 // See Rm3Options and Rm3ExpandQuery below. The search itself (first pass, expansion, second
 // pass) is the pipeline `bm25 >> rm3 >> bm25` (Rm3 in densefb/feedback.h).
@@ -149,6 +162,21 @@ struct Rm3Options {
   bool filter_terms = true;
 };
 
+// The statistics BM25 and RM3 read from a collection: those of one index (LocalStats), or of a
+// whole collection added up from its shards (Merge).
+struct Bm25CollectionStats {
+  std::int64_t num_docs = 0;     // all documents (Lucene's numDocs; RM3's df / num_docs)
+  std::int64_t doc_count = 0;    // documents with >= 1 indexed term (BM25's N, Lucene's docCount)
+  std::int64_t total_terms = 0;  // indexed tokens of all documents (avgdl = total_terms / doc_count)
+  // df(t): documents containing each term; terms absent are in no document.
+  absl::flat_hash_map<std::string, std::int64_t> doc_freqs;
+
+  // The statistics of the union of shards with disjoint documents: every figure summed.
+  // InvalidArgument, naming the shard and the field or term, for a negative value or a sum
+  // beyond int64.
+  static absl::StatusOr<Bm25CollectionStats> Merge(absl::Span<const Bm25CollectionStats> shards);
+};
+
 class Bm25Index {
  public:
   static constexpr std::uint32_t kFormatVersion = 1;
@@ -164,7 +192,9 @@ class Bm25Index {
   // Reads a file written by Save(); every structure is validated (term and document ids in
   // range, postings strictly increasing, lengths consistent), errors name the file.
   static absl::StatusOr<std::unique_ptr<Bm25Index>> Load(const std::string& path);
-  // Writes the index atomically (container kind "BM25", version 1).
+  // Writes the index atomically (container kind "BM25", version 1). Collection statistics are
+  // not saved: the file holds this index's own documents, and a loaded index scores with its
+  // own statistics until SetCollectionStats is called again.
   absl::Status Save(const std::string& path) const;
 
   ~Bm25Index();
@@ -172,12 +202,35 @@ class Bm25Index {
   Bm25Index& operator=(const Bm25Index&) = delete;
 
   // ---- statistics ----
+  // This index's own figures (its documents and postings), whatever the collection statistics.
   std::int64_t num_docs() const { return static_cast<std::int64_t>(doc_lengths_.size()); }
   std::int64_t doc_count() const { return doc_count_; }  // documents with >= 1 term (BM25's N)
   std::int64_t num_terms() const { return static_cast<std::int64_t>(terms_.size()); }
   std::int64_t num_postings() const { return static_cast<std::int64_t>(post_docs_.size()); }
   std::int64_t total_terms() const { return total_terms_; }  // sum of document lengths
+  // The average document length BM25 scores with: total_terms / doc_count of the collection
+  // statistics when set, else of this index.
   double avgdl() const;
+
+  // This index's statistics, to be merged with other shards' (Bm25CollectionStats::Merge).
+  Bm25CollectionStats LocalStats() const;
+  // Scores from now on with the statistics of a collection this index is a shard of: idf, the
+  // length norms (avgdl) and RM3's num_docs and df (CollectionNumDocs, CollectionDocFreq) use
+  // them, so Search, SearchWeighted, Score, Rescore and RM3 give the scores of one index over
+  // the whole collection. InvalidArgument, naming the field or term, unless they can describe a
+  // collection containing this index: every value >= 0 and >= this index's own, doc_count <=
+  // num_docs and <= total_terms, every term of this index present with doc_count >= df >= its
+  // local df. Kept by SetParams; not saved (Save). Not thread-safe with searches running on
+  // this index (like SetParams).
+  absl::Status SetCollectionStats(const Bm25CollectionStats& stats);
+  // Back to this index's own statistics (same thread-safety as SetCollectionStats).
+  void ClearCollectionStats();
+  bool has_collection_stats() const { return coll_set_; }
+  // num_docs and DocFreq as scoring sees them: the collection's when set, else this index's.
+  std::int64_t CollectionNumDocs() const { return coll_set_ ? coll_num_docs_ : num_docs(); }
+  std::int64_t CollectionDocFreq(std::int32_t term_id) const {
+    return coll_set_ ? coll_df_[term_id] : DocFreq(term_id);
+  }
   const std::vector<std::string>& doc_names() const { return doc_names_; }
   const EnglishAnalyzer& analyzer() const { return analyzer_; }
   const Bm25Params& params() const { return params_; }
@@ -188,9 +241,11 @@ class Bm25Index {
   // ---- terms and documents ----
   std::int32_t TermId(absl::string_view term) const;  // -1 if absent
   const std::string& Term(std::int32_t term_id) const { return terms_[term_id]; }
+  // Documents of this index containing the term (its postings length).
   std::int64_t DocFreq(std::int32_t term_id) const {
     return static_cast<std::int64_t>(post_offsets_[term_id + 1] - post_offsets_[term_id]);
   }
+  // The idf BM25 scores with (from the collection statistics when set).
   float Idf(std::int32_t term_id) const { return idf_[term_id]; }
   std::int32_t DocLength(std::int64_t doc) const { return doc_lengths_[doc]; }
   // Postings of a term: document ids (increasing) and term frequencies.
@@ -248,6 +303,12 @@ class Bm25Index {
   // Derived.
   std::int64_t doc_count_ = 0;
   std::int64_t total_terms_ = 0;
+  // Collection statistics (SetCollectionStats): df per term of this index.
+  bool coll_set_ = false;
+  std::int64_t coll_num_docs_ = 0;
+  std::int64_t coll_doc_count_ = 0;
+  std::int64_t coll_total_terms_ = 0;
+  std::vector<std::int64_t> coll_df_;
   std::vector<float> norms_;  // k1 * (1 - b + b * dl / avgdl) per document
   std::vector<float> idf_;    // per term
 };
@@ -272,8 +333,34 @@ class Bm25Index {
 // from re-analysing text. Anserini's Java RM3 otherwise differs only in the alphanumeric test
 // of filter_terms (ASCII [a-z0-9]+ instead of Unicode letters and digits).
 // `feedback` is the first-pass ranking of `query` (its first fb_docs entries are used).
+// Rm3FeedbackDocs then Rm3Expand, with the index's CollectionNumDocs.
 absl::StatusOr<WeightedQuery> Rm3ExpandQuery(const Bm25Index& index, const WeightedQuery& query,
                                              const Ranking& feedback, const Rm3Options& options);
+
+// One feedback document as RM3 reads it: its first-pass score s_d and its term vector, each
+// term with its tf in the document and its df in the collection.
+struct Rm3FeedbackTerm {
+  std::string term;
+  std::int64_t tf = 0;  // >= 1
+  std::int64_t df = 0;  // in [1, num_docs]
+};
+struct Rm3FeedbackDoc {
+  float score = 0;  // finite
+  std::vector<Rm3FeedbackTerm> terms;  // distinct terms, any order
+};
+
+// The term vectors of `docs` (ids of this index) from the forward index, with df =
+// CollectionDocFreq and score = the entry's score; terms in term-id order. OutOfRange for an
+// id outside [0, num_docs). What a shard returns for the feedback documents it holds.
+absl::StatusOr<std::vector<Rm3FeedbackDoc>> Rm3FeedbackDocs(const Bm25Index& index, const Ranking& docs);
+
+// The RM3 formula above on explicit feedback documents (the first fb_docs of `feedback`, best
+// first) of a collection of `num_docs` documents (all of them, Lucene's numDocs). The result
+// does not depend on the order of terms within a document. InvalidArgument for invalid options,
+// a non-finite query weight or score, a repeated term, tf < 1 or df outside [1, num_docs],
+// naming the feedback document and term.
+absl::StatusOr<WeightedQuery> Rm3Expand(const WeightedQuery& query, absl::Span<const Rm3FeedbackDoc> feedback,
+                                        std::int64_t num_docs, const Rm3Options& options);
 
 }  // namespace densefb
 

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
+__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
 class Corpus:
     """
     Documents of a collection, addressed by string id or position.
@@ -530,13 +530,19 @@ class Bm25Index:
         ...
     def analyze_query(self, text: str) -> dict:
         ...
+    def clear_collection_stats(self) -> None:
+        ...
     def doc_freq(self, term: str) -> int:
         ...
     def doc_length(self, doc: int) -> int:
         ...
+    def doc_term_vectors(self, doc_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> list:
+        ...
     def doc_vector(self, doc: int) -> dict:
         ...
     def idf(self, term: str) -> float:
+        ...
+    def local_stats(self) -> dict:
         ...
     def rescore(self, queries: collections.abc.Sequence[str], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], num_threads: int = 0) -> tuple:
         ...
@@ -552,6 +558,8 @@ class Bm25Index:
         ...
     def set_bm25(self, k1: typing.SupportsFloat | typing.SupportsIndex, b: typing.SupportsFloat | typing.SupportsIndex, lucene_norms: bool | None = None) -> None:
         ...
+    def set_collection_stats(self, stats: typing.Any) -> None:
+        ...
     @property
     def avgdl(self) -> float:
         ...
@@ -559,10 +567,16 @@ class Bm25Index:
     def b(self) -> float:
         ...
     @property
+    def collection_num_docs(self) -> int:
+        ...
+    @property
     def doc_count(self) -> int:
         ...
     @property
     def doc_ids(self) -> list[str]:
+        ...
+    @property
+    def has_collection_stats(self) -> bool:
         ...
     @property
     def k1(self) -> float:
@@ -913,6 +927,10 @@ def make_run(query_ids: collections.abc.Sequence[str], ids: typing.Annotated[num
     """
 def maxsim_rerank(queries: collections.abc.Sequence, candidates: collections.abc.Sequence, weights: typing.Any = None, index: MultiVectorIndex = None, doc_ids: typing.Any = None, doc_vectors: typing.Any = None, k: int = 0, num_threads: int = 0) -> tuple:
     ...
+def merge_collection_stats(shards: list) -> dict:
+    """
+    The collection statistics of shards with disjoint documents (Bm25CollectionStats::Merge).
+    """
 def normalize_run(run: Run, method: str) -> Run:
     """
     A copy of the run with every query's scores normalised (private; use densefb.fusion.normalize).
@@ -945,6 +963,10 @@ def register_stage(role: str, name: str, factory: typing.Any, help: str = '', re
     ...
 def regularized_incomplete_beta(a: typing.SupportsFloat | typing.SupportsIndex, b: typing.SupportsFloat | typing.SupportsIndex, x: typing.SupportsFloat | typing.SupportsIndex) -> float:
     ...
+def rm3_expand(query: collections.abc.Sequence[tuple[str, typing.SupportsFloat | typing.SupportsIndex]], feedback: list, num_docs: int, fb_terms: int = 10, fb_docs: int = 10, original_query_weight: typing.SupportsFloat | typing.SupportsIndex = 0.5, filter_terms: bool = True) -> list[tuple[str, float]]:
+    """
+    RM3 on explicit feedback documents (score, terms, tfs, dfs) of a collection of num_docs documents.
+    """
 def standard_tokenize(text: str) -> list[str]:
     """
     Tokens of Lucene's StandardTokenizer (UAX #29 words), original case.

@@ -283,16 +283,21 @@ class QueryBatch:
         vectors: the current dense query vectors, a ``(n, dim)`` float32 array, or None when no
             stage has encoded the queries yet.
         original_texts: the texts as given to :meth:`Pipeline.run`.
+        bm25_queries: the current weighted BM25 queries, per query a list of ``(term, weight)``
+            pairs of analysed terms (e.g. the expansion after ``rm3``), or None when no stage
+            has set them yet (``bm25`` alone searches the texts and keeps no analysis).
     """
 
-    __slots__ = ("ids", "texts", "vectors", "original_texts")
+    __slots__ = ("ids", "texts", "vectors", "original_texts", "bm25_queries")
 
     def __init__(self, ids: List[str], texts: List[str], vectors: Optional[np.ndarray],
-                 original_texts: List[str]) -> None:
+                 original_texts: List[str],
+                 bm25_queries: Optional[List[List[Tuple[str, float]]]] = None) -> None:
         self.ids = ids
         self.texts = texts
         self.vectors = vectors
         self.original_texts = original_texts
+        self.bm25_queries = bm25_queries
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -344,11 +349,21 @@ class FeedbackModel(_Composable, _core.FeedbackModel):
     refined query representation out.
 
     Implement ``refine(self, queries, scores, ids)`` where ``scores``/``ids`` are the ranking as
-    Faiss-style arrays. Return either a ``(n, dim)`` float32 array (the new dense query vectors,
-    which the next ``dense`` stage searches with) or a list of ``n`` strings (new query texts:
-    the next stages encode or analyse them afresh). Set ``depth_read`` (an int attribute) to let
-    a retriever before it search only that deep. ``queries.vectors`` is None until a stage has
-    encoded the queries: put this model after a dense retriever, or pass ``query_vectors``.
+    Faiss-style arrays. Return one of:
+
+    * a ``(n, dim)`` float32 array: the new dense query vectors, which the next ``dense`` stage
+      searches with;
+    * a list of ``n`` strings: new query texts, which the next stages encode or analyse afresh;
+    * a list of ``n`` lists of ``(term, weight)`` pairs: new weighted BM25 queries (analysed
+      terms, finite weights), which the next ``bm25`` stage searches with, as after ``rm3``
+      (e.g. :func:`densefb.sparse.rm3_expand` over feedback documents held by several shards).
+
+    Set ``depth_read`` (an int attribute) to let a retriever before it search only that deep.
+    ``queries.vectors`` is None until a stage has encoded the queries: put this model after a
+    dense retriever, or pass ``query_vectors``. ``queries.bm25_queries`` is None until a stage
+    has set weighted queries (``rm3``, or a Python feedback model returning them; ``bm25``
+    searches the texts and keeps no analysis): analyse ``queries.texts`` with the index's
+    :meth:`densefb.Bm25Index.analyze_query` then.
     """
 
 

@@ -23,6 +23,13 @@ What it reproduces (defaults as Pyserini's ``LuceneSearcher``):
   Pyserini score with; avgdl stays exact); ``lucene_norms=False`` uses exact lengths.
 * RM3 as Pyserini's Python port (``fb_terms=10, fb_docs=10, original_query_weight=0.5``,
   ``filter_terms=True``): see :meth:`Bm25Index.rm3_query`.
+* Sharded collections (documents split over several indexes, e.g. on several machines) score
+  exactly as one index over the whole collection with global statistics (Elasticsearch's DFS
+  query-then-fetch): add up the shards' :meth:`Bm25Index.local_stats` with
+  :func:`merge_collection_stats` and give the sum to every shard with
+  :meth:`Bm25Index.set_collection_stats`. RM3 across shards: fetch the feedback documents'
+  :meth:`Bm25Index.doc_term_vectors` from the shards holding them and expand with
+  :func:`rm3_expand`.
 
 Example::
 
@@ -49,7 +56,9 @@ __all__ = [
     "ENGLISH_STOP_WORDS",
     "RM3_DEFAULTS",
     "analyze",
+    "merge_collection_stats",
     "porter_stem",
+    "rm3_expand",
     "standard_tokenize",
 ]
 
@@ -96,6 +105,60 @@ def porter_stem(word: str) -> str:
 def standard_tokenize(text: str) -> List[str]:
     """Tokens of Lucene's ``StandardTokenizer`` (UAX #29 words), before any filter."""
     return _core.standard_tokenize(text)
+
+
+#: Collection statistics as :meth:`Bm25Index.local_stats` returns them.
+CollectionStats = Dict[str, Any]
+#: A feedback document for :func:`rm3_expand`: ``(score, terms, tfs, dfs)``.
+FeedbackDoc = Tuple[float, Sequence[str], Sequence[int], Sequence[int]]
+
+
+def merge_collection_stats(shards: Sequence[Mapping[str, Any]]) -> CollectionStats:
+    """The collection statistics of shards with disjoint documents: every figure summed.
+
+    Args:
+        shards: one dict per shard, as :meth:`Bm25Index.local_stats` returns.
+    Returns:
+        A dict of the same layout: ``{"num_docs": int, "doc_count": int, "total_terms": int,
+        "doc_freqs": {term: df}}``.
+    Raises:
+        ValueError naming the shard and field or term for a negative value, a missing or
+        unknown key; TypeError for a value of the wrong type.
+    """
+    return _core.merge_collection_stats([dict(s) for s in shards])
+
+
+def rm3_expand(query: Union[Mapping[str, float], Sequence[Tuple[str, float]]],
+               feedback: Sequence[FeedbackDoc], num_docs: int,
+               fb_terms: int = RM3_DEFAULTS["fb_terms"], fb_docs: int = RM3_DEFAULTS["fb_docs"],
+               original_query_weight: float = RM3_DEFAULTS["original_query_weight"],
+               filter_terms: bool = RM3_DEFAULTS["filter_terms"]) -> List[Tuple[str, float]]:
+    """RM3 (the formula of :meth:`Bm25Index.rm3_query`) on explicit feedback documents.
+
+    The same implementation as the ``rm3`` stage, for feedback documents that live in several
+    indexes (shards): fetch their term vectors with :meth:`Bm25Index.doc_term_vectors` from the
+    shards holding them (after :meth:`Bm25Index.set_collection_stats`, so dfs are the
+    collection's) and expand once.
+
+    Args:
+        query: the analysed query, ``[(term, weight), ...]`` or ``{term: weight}`` (e.g.
+            :meth:`Bm25Index.analyze_query`); weights finite.
+        feedback: the first-pass documents, best first, each ``(score, terms, tfs, dfs)``:
+            its first-pass score and its distinct terms with their frequency in it and their
+            document frequency in the collection. The first ``fb_docs`` are used.
+        num_docs: documents of the collection (all of them: ``local_stats()["num_docs"]``
+            summed), the denominator of the 10% rule.
+        fb_terms, fb_docs, original_query_weight, filter_terms: as :data:`RM3_DEFAULTS`.
+    Returns:
+        The expanded query ``[(term, weight), ...]``, weights > 0, largest first; search it
+        with :meth:`Bm25Index.search_weighted` (``dict(...)``).
+    Raises:
+        ValueError for invalid options, a non-finite weight or score, a repeated term, tf < 1
+        or df outside [1, num_docs] (naming the feedback document and term).
+    """
+    pairs = list(query.items()) if isinstance(query, Mapping) else [tuple(p) for p in query]
+    return _core.rm3_expand(pairs, [tuple(d) for d in feedback], num_docs, fb_terms, fb_docs,
+                            original_query_weight, filter_terms)
 
 
 def _rm3_options(rm3: Optional[Mapping]) -> Optional[dict]:
@@ -216,8 +279,14 @@ class Bm25Index:
 
     @property
     def avgdl(self) -> float:
-        """Average document length (indexed tokens) over the documents with a term."""
+        """Average document length (indexed tokens) over the documents with a term, as BM25
+        scores with it: the collection's after :meth:`set_collection_stats`."""
         return self._index.avgdl
+
+    @property
+    def has_collection_stats(self) -> bool:
+        """True after :meth:`set_collection_stats` (until :meth:`clear_collection_stats`)."""
+        return self._index.has_collection_stats
 
     @property
     def k1(self) -> float:
@@ -257,6 +326,54 @@ class Bm25Index:
         """
         self._index.set_bm25(k1, b, lucene_norms)
 
+    # ---- collection statistics (sharded collections) ---------------------------------------
+
+    def local_stats(self) -> CollectionStats:
+        """This index's own statistics, to add up over shards (:func:`merge_collection_stats`).
+
+        Returns:
+            ``{"num_docs": int, "doc_count": int, "total_terms": int, "doc_freqs": {term: df}}``:
+            all documents, the documents with at least one indexed term (BM25's N), their
+            indexed tokens (avgdl = total_terms / doc_count), and each term's document frequency.
+        """
+        return self._index.local_stats()
+
+    def set_collection_stats(self, stats: Mapping[str, Any]) -> None:
+        """Scores from now on with the statistics of the whole collection this index is a shard
+        of (:func:`merge_collection_stats` of every shard's :meth:`local_stats`).
+
+        idf, the length norms (avgdl) and RM3's num_docs and dfs then use the collection's
+        figures, so :meth:`search`, :meth:`search_weighted`, :meth:`score`, :meth:`rescore`
+        and RM3 give exactly the scores of one index over the whole collection. Kept by
+        :meth:`set_bm25`; not saved by :meth:`save` (set it again after :meth:`load`). Not while
+        another thread searches this index.
+
+        Args:
+            stats: a dict as :meth:`local_stats` returns.
+        Raises:
+            ValueError naming the field or term when the statistics cannot describe a collection
+            holding this index (a term of this index missing, a df or count smaller than this
+            index's own, a negative value); TypeError for a value of the wrong type.
+        """
+        self._index.set_collection_stats(dict(stats))
+
+    def clear_collection_stats(self) -> None:
+        """Back to this index's own statistics (not while another thread searches it)."""
+        self._index.clear_collection_stats()
+
+    def doc_term_vectors(self, doc_ids: Iterable[Union[int, str]]) -> List[Tuple[List[str], List[int], List[int]]]:
+        """Term vectors of documents, as :func:`rm3_expand` reads them.
+
+        Args:
+            doc_ids: documents by position (int) or by id (str).
+        Returns:
+            Per document ``(terms, tfs, dfs)``: its distinct terms, their frequencies in it and
+            their document frequencies (the collection's after :meth:`set_collection_stats`).
+        Raises:
+            IndexError for a position outside the index; KeyError for an unknown id.
+        """
+        return self._index.doc_term_vectors(self._positions(doc_ids))
+
     # ---- analysis and statistics ---------------------------------------------------------------
 
     def analyze(self, text: str) -> List[str]:
@@ -268,11 +385,13 @@ class Bm25Index:
         return self._index.analyze_query(text)
 
     def doc_freq(self, term: str) -> int:
-        """Number of documents containing ``term`` (an analysed term; 0 if absent)."""
+        """Number of documents of this index containing ``term`` (an analysed term; 0 if
+        absent), whatever the collection statistics."""
         return self._index.doc_freq(term)
 
     def idf(self, term: str) -> float:
-        """BM25 idf of an analysed term; KeyError if absent."""
+        """BM25 idf of an analysed term (from the collection statistics when set); KeyError if
+        absent from this index."""
         return self._index.idf(term)
 
     def doc_length(self, doc: int) -> int:

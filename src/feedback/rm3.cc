@@ -1,5 +1,6 @@
-// RM3 pseudo-relevance feedback over a Bm25Index, as Pyserini's Python port codes it (see
-// include/densefb/bm25.h for the formula and the term filters).
+// RM3 pseudo-relevance feedback as Pyserini's Python port codes it (see include/densefb/bm25.h
+// for the formula and the term filters): one implementation on explicit feedback term vectors
+// (Rm3Expand), which Rm3ExpandQuery feeds from a Bm25Index.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -9,6 +10,7 @@
 #include <utf8proc.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "densefb/bm25.h"
 
@@ -68,7 +70,8 @@ void PruneTopK(std::vector<Entry>* v, int k, TermOf term_of) {
   if (static_cast<int>(v->size()) > k) v->resize(static_cast<std::size_t>(k));
 }
 
-WeightedQuery Expand(const Bm25Index& index, const WeightedQuery& query, const Ranking& feedback,
+// The formula (see Rm3Expand in densefb/bm25.h) on validated input.
+WeightedQuery Expand(const WeightedQuery& query, absl::Span<const Rm3FeedbackDoc> feedback, std::int64_t num_docs_count,
                      const Rm3Options& options) {
   // q: the query's weights, L1-normalised (every analysed term, in the index or not).
   double q_norm = 0;
@@ -85,38 +88,36 @@ WeightedQuery Expand(const Bm25Index& index, const WeightedQuery& query, const R
     }
   }
 
-  // Feedback document vectors: eligible terms, pruned to fb_terms, with their L1 norms.
-  const double num_docs = static_cast<double>(index.num_docs());
-  auto term_of = [&](const std::pair<std::int32_t, double>& e) -> const std::string& { return index.Term(e.first); };
-  absl::flat_hash_map<std::int32_t, double> rm;
-  std::vector<std::pair<std::int32_t, double>> vec;
+  // Feedback document vectors: eligible terms, pruned to fb_terms, with their L1 norms. The
+  // pruning orders terms completely (weight, then term), so the input order does not matter.
+  const double num_docs = static_cast<double>(num_docs_count);
+  using Entry = std::pair<const std::string*, double>;
+  auto term_of = [](const Entry& e) -> const std::string& { return *e.first; };
+  absl::flat_hash_map<std::string, double> rm;
+  std::vector<Entry> vec;
   const std::size_t fb = std::min<std::size_t>(static_cast<std::size_t>(options.fb_docs), feedback.size());
   for (std::size_t i = 0; i < fb; ++i) {
-    const std::int64_t doc = feedback[i].id;
-    const auto terms = index.DocTerms(doc);
-    const auto freqs = index.DocFreqs(doc);
     vec.clear();
-    for (std::size_t e = 0; e < terms.size(); ++e) {
-      const std::string& term = index.Term(terms[e]);
+    for (const Rm3FeedbackTerm& e : feedback[i].terms) {
       std::size_t length = 0;
       bool alnum = true;
-      InspectTerm(term, &length, &alnum);
+      InspectTerm(e.term, &length, &alnum);
       if (options.filter_terms && !alnum) continue;
       if (length < 2 || length > 20) continue;
-      if (static_cast<double>(index.DocFreq(terms[e])) / num_docs > 0.1) continue;
-      vec.emplace_back(terms[e], static_cast<double>(freqs[e]));
+      if (static_cast<double>(e.df) / num_docs > 0.1) continue;
+      vec.emplace_back(&e.term, static_cast<double>(e.tf));
     }
     PruneTopK(&vec, options.fb_terms, term_of);
     double norm = 0;
     for (const auto& e : vec) norm += std::fabs(e.second);
     if (!(norm > 0.001)) continue;
     const double score = feedback[i].score;
-    for (const auto& [t, tf] : vec) rm[t] += (tf / norm) * score;
+    for (const auto& [t, tf] : vec) rm[*t] += (tf / norm) * score;
   }
 
   // RM: pruned to fb_terms, L1-normalised.
-  std::vector<std::pair<std::int32_t, double>> model(rm.begin(), rm.end());
-  PruneTopK(&model, options.fb_terms, term_of);
+  std::vector<std::pair<std::string, double>> model(rm.begin(), rm.end());
+  PruneTopK(&model, options.fb_terms, [](const auto& e) -> const std::string& { return e.first; });
   double rm_norm = 0;
   for (const auto& e : model) rm_norm += std::fabs(e.second);
   if (rm_norm > 0) {
@@ -127,9 +128,8 @@ WeightedQuery Expand(const Bm25Index& index, const WeightedQuery& query, const R
   const double w = options.original_query_weight;
   std::vector<std::pair<std::string, double>> mixed;
   for (const auto& [term, v] : q) mixed.emplace_back(term, w * v);
-  for (const auto& [t, v] : model) {
-    const std::string& term = index.Term(t);
-    auto it = std::find_if(mixed.begin(), mixed.end(), [&](const auto& e) { return e.first == term; });
+  for (const auto& [term, v] : model) {
+    auto it = std::find_if(mixed.begin(), mixed.end(), [&t = term](const auto& e) { return e.first == t; });
     if (it == mixed.end()) {
       mixed.emplace_back(term, (1 - w) * v);
     } else {
@@ -148,20 +148,67 @@ WeightedQuery Expand(const Bm25Index& index, const WeightedQuery& query, const R
 
 }  // namespace
 
-absl::StatusOr<WeightedQuery> Rm3ExpandQuery(const Bm25Index& index, const WeightedQuery& query,
-                                             const Ranking& feedback, const Rm3Options& options) {
+absl::StatusOr<std::vector<Rm3FeedbackDoc>> Rm3FeedbackDocs(const Bm25Index& index, const Ranking& docs) {
+  for (const ScoredDoc& d : docs) {
+    if (d.id < 0 || d.id >= index.num_docs()) {
+      return absl::OutOfRangeError(absl::StrCat("feedback document id ", d.id, " is outside [0, ",
+                                                index.num_docs(), ")"));
+    }
+  }
+  std::vector<Rm3FeedbackDoc> out(docs.size());
+  for (std::size_t i = 0; i < docs.size(); ++i) {
+    const auto terms = index.DocTerms(docs[i].id);
+    const auto freqs = index.DocFreqs(docs[i].id);
+    out[i].score = docs[i].score;
+    out[i].terms.reserve(terms.size());
+    for (std::size_t e = 0; e < terms.size(); ++e) {
+      out[i].terms.push_back({index.Term(terms[e]), freqs[e], index.CollectionDocFreq(terms[e])});
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<WeightedQuery> Rm3Expand(const WeightedQuery& query, absl::Span<const Rm3FeedbackDoc> feedback,
+                                        std::int64_t num_docs, const Rm3Options& options) {
   DENSEFB_RETURN_IF_ERROR(CheckOptions(options));
   for (const auto& [term, w] : query) {
     if (!std::isfinite(w)) return absl::InvalidArgumentError(absl::StrCat("weight of term \"", term, "\" is not finite"));
   }
   const std::size_t fb = std::min<std::size_t>(static_cast<std::size_t>(options.fb_docs), feedback.size());
+  if (fb > 0 && num_docs < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("num_docs = ", num_docs, " must be >= 1 with feedback documents"));
+  }
+  absl::flat_hash_set<absl::string_view> seen;
   for (std::size_t i = 0; i < fb; ++i) {
-    if (feedback[i].id < 0 || feedback[i].id >= index.num_docs()) {
-      return absl::OutOfRangeError(absl::StrCat("feedback document id ", feedback[i].id, " is outside [0, ",
-                                                index.num_docs(), ")"));
+    const Rm3FeedbackDoc& d = feedback[i];
+    if (!std::isfinite(d.score)) {
+      return absl::InvalidArgumentError(absl::StrCat("feedback document ", i, ": score ", d.score, " is not finite"));
+    }
+    seen.clear();
+    for (const Rm3FeedbackTerm& e : d.terms) {
+      std::string problem;
+      if (!seen.insert(e.term).second) {
+        problem = "is repeated";
+      } else if (e.tf < 1) {
+        problem = absl::StrCat("has tf = ", e.tf, " (must be >= 1)");
+      } else if (e.df < 1 || e.df > num_docs) {
+        problem = absl::StrCat("has df = ", e.df, " outside [1, num_docs = ", num_docs, "]");
+      }
+      if (!problem.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("feedback document ", i, ": term \"", e.term, "\" ", problem));
+      }
     }
   }
-  return Expand(index, query, feedback, options);
+  return Expand(query, feedback, num_docs, options);
+}
+
+absl::StatusOr<WeightedQuery> Rm3ExpandQuery(const Bm25Index& index, const WeightedQuery& query,
+                                             const Ranking& feedback, const Rm3Options& options) {
+  DENSEFB_RETURN_IF_ERROR(CheckOptions(options));
+  const std::size_t fb = std::min<std::size_t>(static_cast<std::size_t>(options.fb_docs), feedback.size());
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<Rm3FeedbackDoc> docs,
+                           Rm3FeedbackDocs(index, Ranking(feedback.begin(), feedback.begin() + fb)));
+  return Rm3Expand(query, docs, index.CollectionNumDocs(), options);
 }
 
 }  // namespace densefb

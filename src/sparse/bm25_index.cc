@@ -232,9 +232,13 @@ absl::Status Bm25Index::Finish() {
 }
 
 double Bm25Index::avgdl() const {
-  return doc_count_ > 0 ? static_cast<double>(total_terms_) / static_cast<double>(doc_count_) : 0.0;
+  const std::int64_t count = coll_set_ ? coll_doc_count_ : doc_count_;
+  const std::int64_t total = coll_set_ ? coll_total_terms_ : total_terms_;
+  return count > 0 ? static_cast<double>(total) / static_cast<double>(count) : 0.0;
 }
 
+// Scoring statistics are the collection's when set (SetCollectionStats), else this index's; the
+// arithmetic is the same either way, so a shard's tables equal a single index's.
 void Bm25Index::ComputeScoringTables() {
   const double avg = avgdl();
   const double k1 = params_.k1, b = params_.b;
@@ -245,9 +249,9 @@ void Bm25Index::ComputeScoringTables() {
     norms_[d] = static_cast<float>(k1 * (1.0 - b + b * rel));
   }
   idf_.resize(terms_.size());
-  const double n = static_cast<double>(doc_count_);
+  const double n = static_cast<double>(coll_set_ ? coll_doc_count_ : doc_count_);
   for (std::size_t t = 0; t < terms_.size(); ++t) {
-    const double df = static_cast<double>(post_offsets_[t + 1] - post_offsets_[t]);
+    const double df = static_cast<double>(CollectionDocFreq(static_cast<std::int32_t>(t)));
     idf_[t] = static_cast<float>(std::log(1.0 + (n - df + 0.5) / (df + 0.5)));
   }
 }
@@ -257,6 +261,116 @@ absl::Status Bm25Index::SetParams(const Bm25Params& params) {
   params_ = params;
   ComputeScoringTables();
   return absl::OkStatus();
+}
+
+// ---- collection statistics ------------------------------------------------------------------
+
+namespace {
+
+// a + b for a, b >= 0; false if the sum exceeds int64.
+bool AddCounts(std::int64_t a, std::int64_t b, std::int64_t* sum) {
+  if (a > std::numeric_limits<std::int64_t>::max() - b) return false;
+  *sum = a + b;
+  return true;
+}
+
+absl::Status CheckCount(absl::string_view where, absl::string_view field, std::int64_t value) {
+  if (value < 0) return absl::InvalidArgumentError(absl::StrCat(where, field, " = ", value, " is negative"));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Bm25CollectionStats> Bm25CollectionStats::Merge(absl::Span<const Bm25CollectionStats> shards) {
+  Bm25CollectionStats out;
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    const Bm25CollectionStats& s = shards[i];
+    const std::string where = absl::StrCat("collection statistics of shard ", i, ": ");
+    const std::pair<const char*, std::pair<std::int64_t, std::int64_t*>> fields[] = {
+        {"num_docs", {s.num_docs, &out.num_docs}},
+        {"doc_count", {s.doc_count, &out.doc_count}},
+        {"total_terms", {s.total_terms, &out.total_terms}}};
+    for (const auto& [name, value] : fields) {
+      DENSEFB_RETURN_IF_ERROR(CheckCount(where, name, value.first));
+      if (!AddCounts(*value.second, value.first, value.second)) {
+        return absl::InvalidArgumentError(absl::StrCat(where, name, ": the sum exceeds 2^63 - 1"));
+      }
+    }
+    if (out.doc_freqs.empty()) out.doc_freqs.reserve(s.doc_freqs.size());
+    for (const auto& [term, df] : s.doc_freqs) {
+      if (df < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(where, "doc_freq of term \"", term, "\" = ", df, " is negative"));
+      }
+      std::int64_t& sum = out.doc_freqs[term];
+      if (!AddCounts(sum, df, &sum)) {
+        return absl::InvalidArgumentError(absl::StrCat(where, "doc_freq of term \"", term, "\": the sum exceeds 2^63 - 1"));
+      }
+    }
+  }
+  return out;
+}
+
+Bm25CollectionStats Bm25Index::LocalStats() const {
+  Bm25CollectionStats s;
+  s.num_docs = num_docs();
+  s.doc_count = doc_count_;
+  s.total_terms = total_terms_;
+  s.doc_freqs.reserve(terms_.size());
+  for (std::size_t t = 0; t < terms_.size(); ++t) s.doc_freqs.emplace(terms_[t], DocFreq(static_cast<std::int32_t>(t)));
+  return s;
+}
+
+absl::Status Bm25Index::SetCollectionStats(const Bm25CollectionStats& stats) {
+  constexpr absl::string_view where = "collection statistics: ";
+  const std::pair<const char*, std::pair<std::int64_t, std::int64_t>> fields[] = {
+      {"num_docs", {stats.num_docs, num_docs()}},
+      {"doc_count", {stats.doc_count, doc_count_}},
+      {"total_terms", {stats.total_terms, total_terms_}}};
+  for (const auto& [name, value] : fields) {
+    DENSEFB_RETURN_IF_ERROR(CheckCount(where, name, value.first));
+    if (value.first < value.second) {
+      return absl::InvalidArgumentError(absl::StrCat(where, name, " = ", value.first,
+                                                     " is smaller than this index's own (", value.second, ")"));
+    }
+  }
+  if (stats.doc_count > stats.num_docs || stats.doc_count > stats.total_terms) {
+    return absl::InvalidArgumentError(absl::StrCat(where, "doc_count = ", stats.doc_count, " exceeds num_docs = ",
+                                                   stats.num_docs, " or total_terms = ", stats.total_terms));
+  }
+  for (const auto& [term, df] : stats.doc_freqs) {
+    if (df < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "doc_freq of term \"", term, "\" = ", df, " is negative"));
+    }
+  }
+  std::vector<std::int64_t> df(terms_.size());
+  for (std::size_t t = 0; t < terms_.size(); ++t) {
+    const std::int64_t local = DocFreq(static_cast<std::int32_t>(t));
+    const auto it = stats.doc_freqs.find(terms_[t]);
+    if (it == stats.doc_freqs.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "term \"", terms_[t], "\" of this index (in ", local,
+                                                     " of its documents) is missing"));
+    }
+    if (it->second < local || it->second > stats.doc_count) {
+      return absl::InvalidArgumentError(absl::StrCat(where, "doc_freq of term \"", terms_[t], "\" = ", it->second,
+                                                     it->second < local ? " is smaller than this index's own (" : " exceeds doc_count (",
+                                                     it->second < local ? local : stats.doc_count, ")"));
+    }
+    df[t] = it->second;
+  }
+  coll_set_ = true;
+  coll_num_docs_ = stats.num_docs;
+  coll_doc_count_ = stats.doc_count;
+  coll_total_terms_ = stats.total_terms;
+  coll_df_ = std::move(df);
+  ComputeScoringTables();
+  return absl::OkStatus();
+}
+
+void Bm25Index::ClearCollectionStats() {
+  coll_set_ = false;
+  coll_num_docs_ = coll_doc_count_ = coll_total_terms_ = 0;
+  coll_df_.clear();
+  ComputeScoringTables();
 }
 
 std::int32_t Bm25Index::TermId(absl::string_view term) const {

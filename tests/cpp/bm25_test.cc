@@ -1,9 +1,12 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -452,6 +455,246 @@ TEST_CASE("Bm25Index on SciFact: deterministic over threads, consistent scores")
   CHECK(nonempty == queries.size());
   const auto s = a->Score(queries[0], std::vector<std::int64_t>{ra.lists[0][0].id}).value();
   CHECK(s[0] == ra.lists[0][0].score);
+}
+
+// ---- sharded collections -------------------------------------------------------------------
+
+// 60 documents of pseudo-random terms t0..t199 (skewed towards small numbers, so dfs vary),
+// lengths 0..89 (beyond 40 Lucene's norms are lossy), and a document of stop words only.
+Strings ShardCorpus() {
+  Strings texts;
+  std::uint64_t x = 12345;
+  auto next = [&x](std::uint64_t m) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (x >> 33) % m;
+  };
+  for (int d = 0; d < 60; ++d) {
+    std::string text;
+    const std::uint64_t len = d == 7 ? 0 : next(90);
+    for (std::uint64_t i = 0; i < len; ++i) text += "t" + std::to_string(next(1 + next(200))) + " ";
+    if (d == 13) text = "the and of";
+    texts.push_back(text);
+  }
+  return texts;
+}
+
+struct Shards {
+  std::vector<std::unique_ptr<Bm25Index>> shards;
+  std::vector<std::int64_t> offsets;
+  Bm25CollectionStats stats;
+};
+
+// Uneven contiguous shards [0, 11), [11, 47), [47, 60) with the collection's statistics.
+Shards MakeShards(const Strings& texts, const Bm25BuildOptions& options) {
+  Shards out;
+  const std::int64_t bounds[] = {0, 11, 47, 60};
+  std::vector<Bm25CollectionStats> local;
+  for (int i = 0; i < 3; ++i) {
+    const Strings part(texts.begin() + bounds[i], texts.begin() + bounds[i + 1]);
+    out.shards.push_back(Bm25Index::Build(Strings{}, part, options).value());
+    out.offsets.push_back(bounds[i]);
+    local.push_back(out.shards.back()->LocalStats());
+  }
+  out.stats = Bm25CollectionStats::Merge(local).value();
+  for (auto& s : out.shards) REQUIRE(s->SetCollectionStats(out.stats).ok());
+  return out;
+}
+
+// The shards' top-k lists merged: score descending, ties by the smaller global id.
+Ranking MergedSearch(const Shards& s, const std::string& query, std::int64_t k) {
+  Ranking all;
+  for (std::size_t i = 0; i < s.shards.size(); ++i) {
+    const BatchRanking r = s.shards[i]->Search(Strings{query}, k).value();
+    for (const ScoredDoc& d : r.lists[0]) all.push_back({d.id + s.offsets[i], d.score});
+  }
+  SortRanking(all, k);
+  return all;
+}
+
+const Strings kShardQueries = {"t1 t5 t17", "t3 t3 t150", "t0", "t42 t99 t7 t2", "t180 t190 t2 t8 t8 t8"};
+
+void CheckShardsEqualSingle(const Bm25Index& single, const Shards& s) {
+  for (const std::string& q : kShardQueries) {
+    CAPTURE(q);
+    const Ranking want = single.Search(Strings{q}, 1000).value().lists[0];
+    const Ranking got = MergedSearch(s, q, 1000);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t r = 0; r < want.size(); ++r) {
+      CHECK(got[r].id == want[r].id);
+      CHECK(got[r].score == want[r].score);  // bit-equal
+    }
+    for (std::size_t i = 0; i < s.shards.size(); ++i) {
+      for (std::int64_t d = 0; d < s.shards[i]->num_docs(); ++d) {
+        const std::int64_t g = d + s.offsets[i];
+        CHECK(s.shards[i]->Score(q, std::vector<std::int64_t>{d}).value()[0] ==
+              single.Score(q, std::vector<std::int64_t>{g}).value()[0]);
+      }
+    }
+  }
+}
+
+TEST_CASE("Shards scoring with the collection's statistics equal one index over the collection") {
+  const Strings texts = ShardCorpus();
+  for (const bool lucene_norms : {true, false}) {
+    CAPTURE(lucene_norms);
+    Bm25BuildOptions options;
+    options.bm25.lucene_norms = lucene_norms;
+    options.num_threads = 1;
+    const auto single = Bm25Index::Build(Strings{}, texts, options).value();
+    REQUIRE(single->doc_count() < single->num_docs());  // empty and stop-word-only documents
+    Shards s = MakeShards(texts, options);
+    const Bm25CollectionStats whole = single->LocalStats();
+    CHECK(s.stats.num_docs == whole.num_docs);
+    CHECK(s.stats.doc_count == whole.doc_count);
+    CHECK(s.stats.total_terms == whole.total_terms);
+    CHECK(s.stats.doc_freqs == whole.doc_freqs);
+    for (const auto& shard : s.shards) {
+      CHECK(shard->has_collection_stats());
+      CHECK(shard->avgdl() == single->avgdl());
+      CHECK(shard->CollectionNumDocs() == 60);
+      const std::int32_t t = shard->TermId("t1");
+      CHECK(shard->CollectionDocFreq(t) == single->DocFreq(single->TermId("t1")));
+      CHECK(shard->DocFreq(t) < shard->CollectionDocFreq(t));
+    }
+    CheckShardsEqualSingle(*single, s);
+    // Rescore on a shard and SearchWeighted
+    const BatchRanking cand{{{{0, 0.0f}, {3, 0.0f}, {9, 0.0f}}}};
+    const BatchRanking rescored = s.shards[2]->Rescore(Strings{kShardQueries[0]}, cand).value();
+    for (const ScoredDoc& d : rescored.lists[0]) {
+      CHECK(d.score == single->Score(kShardQueries[0], std::vector<std::int64_t>{d.id + 47}).value()[0]);
+    }
+    const WeightedQuery wq = {{"t1", 0.25f}, {"t5", 1.5f}, {"t17", 0.75f}};
+    const Ranking w_single = single->SearchWeighted({wq}, 1000).value().lists[0];
+    const Ranking w_shard = s.shards[1]->SearchWeighted({wq}, 1000).value().lists[0];
+    for (const ScoredDoc& d : w_shard) {
+      auto it = std::find_if(w_single.begin(), w_single.end(), [&](const ScoredDoc& e) { return e.id == d.id + 11; });
+      REQUIRE(it != w_single.end());
+      CHECK(it->score == d.score);
+    }
+    // SetParams keeps the collection statistics.
+    Bm25Params p = single->params();
+    p.k1 = 1.2f;
+    p.b = 0.75f;
+    REQUIRE(single->SetParams(p).ok());
+    for (auto& shard : s.shards) REQUIRE(shard->SetParams(p).ok());
+    CheckShardsEqualSingle(*single, s);
+    // Without them, shards score with their own statistics: the oracle above can fail.
+    s.shards[0]->ClearCollectionStats();
+    CHECK_FALSE(s.shards[0]->has_collection_stats());
+    CHECK(s.shards[0]->Score(kShardQueries[0], std::vector<std::int64_t>{0}).value()[0] !=
+          single->Score(kShardQueries[0], std::vector<std::int64_t>{0}).value()[0]);
+  }
+}
+
+TEST_CASE("Collection statistics that cannot hold the index are refused, naming the problem") {
+  const Strings texts = ShardCorpus();
+  Shards s = MakeShards(texts, {});
+  Bm25Index& shard = *s.shards[0];
+  const float before = shard.Score("t1", std::vector<std::int64_t>{0}).value()[0];
+  const std::string term = shard.Term(0);
+  auto message = [&](const Bm25CollectionStats& bad) {
+    const absl::Status st = shard.SetCollectionStats(bad);
+    CHECK(st.code() == absl::StatusCode::kInvalidArgument);
+    return std::string(st.message());
+  };
+  Bm25CollectionStats bad = s.stats;
+  bad.doc_freqs.erase(term);
+  CHECK_THAT(message(bad), Contains("term \"" + term + "\"") && Contains("missing"));
+  bad = s.stats;
+  bad.doc_freqs[term] = shard.DocFreq(0) - 1;
+  CHECK_THAT(message(bad), Contains("doc_freq of term \"" + term + "\"") && Contains("smaller than this index's own"));
+  bad = s.stats;
+  bad.doc_freqs[term] = bad.doc_count + 1;
+  CHECK_THAT(message(bad), Contains("exceeds doc_count"));
+  bad = s.stats;
+  bad.doc_freqs["elsewhere"] = -1;
+  CHECK_THAT(message(bad), Contains("doc_freq of term \"elsewhere\" = -1 is negative"));
+  bad = s.stats;
+  bad.num_docs = 5;
+  CHECK_THAT(message(bad), Contains("num_docs = 5 is smaller than this index's own (11)"));
+  bad = s.stats;
+  bad.total_terms = -3;
+  CHECK_THAT(message(bad), Contains("total_terms = -3 is negative"));
+  bad = s.stats;
+  bad.doc_count = bad.num_docs + 1;
+  CHECK_THAT(message(bad), Contains("doc_count"));
+  // A refused call changes nothing.
+  CHECK(shard.Score("t1", std::vector<std::int64_t>{0}).value()[0] == before);
+  // Merge names the shard.
+  Bm25CollectionStats neg;
+  neg.doc_count = -2;
+  const auto merged = Bm25CollectionStats::Merge({s.stats, neg});
+  REQUIRE_FALSE(merged.ok());
+  CHECK_THAT(std::string(merged.status().message()), Contains("shard 1") && Contains("doc_count = -2 is negative"));
+  Bm25CollectionStats big;
+  big.num_docs = std::numeric_limits<std::int64_t>::max();
+  CHECK_THAT(std::string(Bm25CollectionStats::Merge({s.stats, big}).status().message()),
+             Contains("num_docs") && Contains("exceeds"));
+}
+
+TEST_CASE("RM3 on explicit feedback documents equals RM3 on the index, also across shards") {
+  const Strings texts = ShardCorpus();
+  Bm25BuildOptions options;
+  options.num_threads = 1;
+  const auto single = Bm25Index::Build(Strings{}, texts, options).value();
+  const Shards s = MakeShards(texts, options);
+  for (const std::string& text : kShardQueries) {
+    CAPTURE(text);
+    const WeightedQuery q = single->AnalyzeQuery(text);
+    for (const int fb_terms : {3, 10}) {
+      Rm3Options o;
+      o.fb_terms = fb_terms;
+      o.fb_docs = 5;
+      const Ranking first = single->Search(Strings{text}, o.fb_docs).value().lists[0];
+      const WeightedQuery want = Rm3ExpandQuery(*single, q, first, o).value();
+      REQUIRE(!want.empty());
+      // by hand from the forward index, terms in reverse order
+      std::vector<Rm3FeedbackDoc> docs;
+      for (const ScoredDoc& d : first) {
+        Rm3FeedbackDoc doc;
+        doc.score = d.score;
+        const auto terms = single->DocTerms(d.id);
+        const auto freqs = single->DocFreqs(d.id);
+        for (std::size_t e = terms.size(); e-- > 0;) {
+          doc.terms.push_back({single->Term(terms[e]), freqs[e], single->DocFreq(terms[e])});
+        }
+        docs.push_back(std::move(doc));
+      }
+      CHECK(Rm3Expand(q, docs, single->num_docs(), o).value() == want);
+      // from the shards holding the documents, with the shards' first passes merged
+      const Ranking merged = MergedSearch(s, text, o.fb_docs);
+      REQUIRE(merged.size() == first.size());
+      std::vector<Rm3FeedbackDoc> from_shards;
+      for (const ScoredDoc& d : merged) {
+        std::size_t i = s.offsets.size() - 1;
+        while (s.offsets[i] > d.id) --i;
+        const Ranking one = {{d.id - s.offsets[i], d.score}};
+        from_shards.push_back(Rm3FeedbackDocs(*s.shards[i], one).value()[0]);
+      }
+      CHECK(Rm3Expand(q, from_shards, s.stats.num_docs, o).value() == want);
+      // Rm3ExpandQuery on a shard reads the collection's num_docs and dfs: a feedback list of
+      // the shard's own documents expands as on the single index.
+      const Ranking local = s.shards[1]->Search(Strings{text}, o.fb_docs).value().lists[0];
+      Ranking global = local;
+      for (ScoredDoc& d : global) d.id += 11;
+      CHECK(Rm3ExpandQuery(*s.shards[1], q, local, o).value() == Rm3ExpandQuery(*single, q, global, o).value());
+    }
+  }
+  // Invalid feedback documents name the document and term.
+  const WeightedQuery q = {{"t1", 1.0f}};
+  std::vector<Rm3FeedbackDoc> docs(2);
+  docs[0] = {1.0f, {{"t2", 1, 1}}};
+  docs[1] = {0.5f, {{"t3", 1, 1}, {"t3", 2, 1}}};
+  CHECK_THAT(std::string(Rm3Expand(q, docs, 60, {}).status().message()),
+             Contains("feedback document 1: term \"t3\" is repeated"));
+  docs[1] = {0.5f, {{"t3", 0, 1}}};
+  CHECK_THAT(std::string(Rm3Expand(q, docs, 60, {}).status().message()), Contains("tf = 0"));
+  docs[1] = {0.5f, {{"t3", 1, 61}}};
+  CHECK_THAT(std::string(Rm3Expand(q, docs, 60, {}).status().message()), Contains("df = 61 outside [1, num_docs = 60]"));
+  docs[1] = {std::numeric_limits<float>::infinity(), {}};
+  CHECK_THAT(std::string(Rm3Expand(q, docs, 60, {}).status().message()), Contains("feedback document 1: score"));
+  CHECK(Rm3Expand(q, docs, 60, Rm3Options{1, 1, 0.5f, true}).ok());  // only the first fb_docs are read
+  CHECK(Rm3FeedbackDocs(*single, {{60, 1.0f}}).status().code() == absl::StatusCode::kOutOfRange);
 }
 
 }  // namespace
