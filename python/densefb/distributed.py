@@ -466,6 +466,15 @@ class _ShardActor:
             scores, ids = self.bm25.search(queries, k, num_threads=self.num_threads)
         return scores, np.where(ids >= 0, ids + self.start, ids)
 
+    def bm25_params(self) -> Tuple[float, float]:
+        return float(self.bm25.k1), float(self.bm25.b)
+
+    def bm25_scores(self, queries: List[Dict[str, float]], ids: List[np.ndarray]) -> List[np.ndarray]:
+        """BM25 scores (collection statistics) of ids[i] (corpus positions in this shard) for
+        queries[i]."""
+        return [self.bm25.score(dict(q), (np.asarray(d, dtype=np.int64) - self.start).tolist())
+                if len(d) else np.zeros(0, np.float32) for q, d in zip(queries, ids)]
+
     def analyze_queries(self, texts: List[str]) -> List[List[Tuple[str, float]]]:
         return [list(self.bm25.analyze_query(t).items()) for t in texts]
 
@@ -517,18 +526,24 @@ class _ShardedVectors(_core.VectorIndex):
 class ShardedBM25(_pipeline.Retriever):
     """The ``bm25`` retriever over the shards of a :class:`ShardedIndex`: every shard scores with
     the collection's statistics, and the lists are merged exactly. Reads the weighted queries an
-    earlier feedback stage (``rm3``) wrote, else the query texts."""
+    earlier feedback stage (``rm3``) wrote, else the query texts. ``k1`` and ``b`` are the
+    shards' ("index"); numbers given must equal them, as for ``bm25``."""
 
-    def __init__(self, index: "ShardedIndex", k: int = 1000) -> None:
+    def __init__(self, index: "ShardedIndex", k: int = 1000, k1: Any = "index", b: Any = "index") -> None:
         super().__init__()
         if int(k) < 0:
-            raise ValueError(f"k must be >= 0, got {k}")
+            raise ValueError(f"sharded_bm25: k must be >= 0, got {k}")
+        have = dict(zip(("k1", "b"), index._bm25_params()))
+        for name, value in (("k1", k1), ("b", b)):
+            if value != "index" and float(value) != have[name]:
+                raise ValueError(f"sharded_bm25: {name}={value}, but the shards score with {name}={have[name]}")
         self.index = index
         self.k = int(k)
+        self.k1, self.b = k1, b
 
     @property
     def spec(self) -> str:
-        return f"sharded_bm25(k={self.k})"
+        return f"sharded_bm25(index={_quote(self.index.folder)},k={self.k},k1={self.k1},b={self.b})"
 
     def retrieve(self, queries: "_pipeline.QueryBatch"):
         weighted = getattr(queries, "bm25_queries", None)
@@ -542,21 +557,25 @@ class ShardedRM3(_pipeline.FeedbackModel):
     frequencies) from the shards that own them, and the expansion is densefb's RM3
     (:func:`densefb.sparse.rm3_expand`)."""
 
-    def __init__(self, index: "ShardedIndex", **options: Any) -> None:
+    def __init__(self, index: "ShardedIndex", scores: str = "ranking", **options: Any) -> None:
         from densefb.sparse import _rm3_defaults
 
         super().__init__()
         defaults = _rm3_defaults()
         unknown = sorted(set(options) - set(defaults))
         if unknown:
-            raise ValueError(f"sharded_rm3: unknown argument {unknown[0]!r}; accepted: {', '.join(sorted(defaults))}")
+            raise ValueError(f"sharded_rm3: unknown argument {unknown[0]!r}; accepted: "
+                             f"{', '.join(sorted(defaults))}, scores")
+        if scores not in ("ranking", "bm25"):
+            raise ValueError(f"sharded_rm3: scores must be 'ranking' or 'bm25', got {scores!r}")
         self.index = index
         self.options = {**defaults, **options}
+        self.scores = scores
 
     @property
     def spec(self) -> str:
         args = ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in self.options.items())
-        return f"sharded_rm3({args})"
+        return f"sharded_rm3(index={_quote(self.index.folder)},{args},scores={self.scores})"
 
     @property
     def depth_read(self) -> int:
@@ -580,11 +599,70 @@ class ShardedRM3(_pipeline.FeedbackModel):
             for i, part in zip(shards, parts):
                 for doc, tv in zip(wanted[shard_of == i].tolist(), part):
                     vectors[doc] = tv
+        top_scores = scores[:, :fb].astype(np.float64)
+        if self.scores == "bm25":
+            top_scores = self._bm25_scores(weighted, top_ids)
         out = []
         for q in range(len(queries)):
-            docs = [(float(s), *vectors[int(d)]) for s, d in zip(scores[q, :fb], top_ids[q]) if d >= 0]
-            out.append(rm3_expand(list(weighted[q]), docs, index.bm25_num_docs, **self.options))
+            valid = top_ids[q] >= 0
+            docs = sorted(zip(top_scores[q][valid].tolist(), top_ids[q][valid].tolist()),
+                          key=lambda e: (-e[0], e[1]))  # best first, ties by smaller id
+            feedback = [(s, *vectors[d]) for s, d in docs]
+            out.append(rm3_expand(list(weighted[q]), feedback, index.bm25_num_docs, **self.options))
         return out
+
+    def _bm25_scores(self, weighted: List[Any], ids: np.ndarray) -> np.ndarray:
+        """The BM25 scores (collection statistics) of each query's feedback documents, from the
+        shards that own them: ``scores=bm25``, for RM3 after a dense or fused ranking."""
+        index = self.index
+        out = np.zeros(ids.shape, dtype=np.float64)
+        shard_of = np.where(ids >= 0, index._shard_of(np.maximum(ids, 0)), -1)
+        shards = sorted(set(shard_of[ids >= 0].tolist()))
+        queries = [dict(q) for q in weighted]
+        parts = index._call(shards, "bm25_scores", lambda i: (queries, [ids[q][shard_of[q] == i]
+                                                                         for q in range(len(ids))]))
+        for i, part in zip(shards, parts):
+            for q, values in enumerate(part):
+                out[q][shard_of[q] == i] = values
+        return out
+
+
+# The open sharded indexes by folder: what the spec stages sharded_bm25 / sharded_rm3 name.
+_open_indexes: Dict[str, "ShardedIndex"] = {}
+_stages_registered = False
+
+
+def _find_open(stage: str, folder: Optional[str]) -> "ShardedIndex":
+    if folder is not None:
+        index = _open_indexes.get(os.fspath(Path(folder).resolve()))
+        if index is None:
+            raise ValueError(f"{stage}: no open ShardedIndex of {folder} (open: "
+                             f"{', '.join(_open_indexes) or 'none'})")
+        return index
+    if len(_open_indexes) != 1:
+        raise ValueError(f"{stage}: {len(_open_indexes)} sharded indexes are open; name one with "
+                         f"index='FOLDER' ({', '.join(_open_indexes) or 'none'})")
+    return next(iter(_open_indexes.values()))
+
+
+def _register_stages() -> None:
+    """Registers the spec stages ``sharded_bm25(index='FOLDER', k=...)`` and
+    ``sharded_rm3(index='FOLDER', ...)`` (once per process); ``index`` names an open
+    :class:`ShardedIndex` by folder and may be left out while only one is open."""
+    global _stages_registered
+    if _stages_registered:
+        return
+    from densefb.pipeline import register
+
+    def bm25(index: Optional[str] = None, **kwargs: Any) -> "ShardedBM25":
+        return ShardedBM25(_find_open("sharded_bm25", index), **kwargs)
+
+    def rm3(index: Optional[str] = None, **kwargs: Any) -> "ShardedRM3":
+        return ShardedRM3(_find_open("sharded_rm3", index), **kwargs)
+
+    register("sharded_bm25", bm25, role="retriever", help="bm25 over the shards of an open ShardedIndex")
+    register("sharded_rm3", rm3, role="feedback", help="rm3 over the shards of an open ShardedIndex")
+    _stages_registered = True
 
 
 class ShardedIndex:
@@ -598,7 +676,6 @@ class ShardedIndex:
             the restarted actor); past that, calls raise :class:`ShardError`.
         timeout_s: a call that takes longer raises :class:`ShardError` naming the shards that
             did not answer (None = wait).
-        register_stages: register ``sharded_bm25`` and ``sharded_rm3`` for specs while open.
 
     Missing shard files, or files whose size differs from the manifest, are refused here, naming
     the file; a corrupt file is refused by the shard actor when it opens it (densefb's formats
@@ -606,8 +683,7 @@ class ShardedIndex:
     """
 
     def __init__(self, path: PathLike, *, ray_address: Optional[str] = None, threads_per_shard: int = 1,
-                 max_restarts: int = 1, timeout_s: Optional[float] = 600.0,
-                 register_stages: bool = True) -> None:
+                 max_restarts: int = 1, timeout_s: Optional[float] = 600.0) -> None:
         path = Path(path)
         self.folder = path.parent if path.is_file() else path
         manifest_path = self.folder / util.MANIFEST
@@ -651,7 +727,6 @@ class ShardedIndex:
                                          stats_path, int(threads_per_shard)) for s in self.shards]
         self._corpus = None
         self._encoder = None
-        self._registered = False
         try:
             for i, error in enumerate(self._call(range(self.num_shards), "ready", lambda i: ())):
                 if error is not None:
@@ -663,8 +738,8 @@ class ShardedIndex:
         self.dense = None
         if dense:
             self.dense = _ShardedVectors(self, int(dense["dim"]), dense.get("metric", "ip"), dense["kind"] == "flat")
-        if register_stages and self.manifest.get("bm25"):
-            self._register()
+        _open_indexes[os.fspath(self.folder.resolve())] = self
+        _register_stages()
 
     # ---- properties ----
 
@@ -683,7 +758,8 @@ class ShardedIndex:
         return ShardedBM25(self, k)
 
     def rm3(self, **options: Any) -> ShardedRM3:
-        """The ``rm3`` feedback stage over the shards (options as ``rm3``'s)."""
+        """The ``rm3`` feedback stage over the shards (options as ``rm3``'s: fb_docs, fb_terms,
+        original_query_weight, filter_terms, scores)."""
         self._require("bm25")
         return ShardedRM3(self, **options)
 
@@ -697,8 +773,10 @@ class ShardedIndex:
 
         canonical = Pipeline.parse(spec).spec
         if self.manifest.get("bm25"):
-            canonical = re.sub(r"(?<![\w.])(bm25|rm3)\(", r"sharded_\1(", canonical)
-        return canonical
+            folder = _quote(self.folder)
+            canonical = re.sub(r"(?<![\w.])(bm25|rm3)\(", lambda m: f"sharded_{m.group(1)}(index={folder},",
+                               canonical)
+        return Pipeline.parse(canonical).spec
 
     def corpus(self):
         """The corpus the index was built from (read from the path in the manifest, checked
@@ -778,6 +856,13 @@ class ShardedIndex:
                                  f"{type(cause).__name__}: {_first_line(cause)}") from None
         return out
 
+    def _bm25_params(self) -> Tuple[float, float]:
+        """(k1, b) the BM25 shards score with (asked once)."""
+        if getattr(self, "_k1_b", None) is None:
+            self._require("bm25")
+            self._k1_b = tuple(self._call([0], "bm25_params", lambda i: ())[0])
+        return self._k1_b
+
     def _bm25_search(self, queries: List[Any], k: int) -> Tuple[np.ndarray, np.ndarray]:
         ref = self._ray.put(queries)
         parts = self._call(range(self.num_shards), "bm25_search", lambda i: (ref, int(k)))
@@ -785,28 +870,9 @@ class ShardedIndex:
 
     # ---- lifetime ----
 
-    def _register(self) -> None:
-        from densefb.pipeline import register
-
-        try:
-            register("sharded_bm25", lambda **kw: ShardedBM25(self, **kw), role="retriever",
-                     help="bm25 over the shards of the open densefb.distributed.ShardedIndex")
-            register("sharded_rm3", lambda **kw: ShardedRM3(self, **kw), role="feedback",
-                     help="rm3 over the shards of the open densefb.distributed.ShardedIndex")
-            self._registered = True
-        except ValueError:
-            # another open sharded index holds the names; its stages stay what they name
-            pass
-
     def close(self) -> None:
-        """Stops the shard actors (and frees the spec names)."""
-        if self._registered:
-            from densefb.pipeline import unregister
-
-            for name in ("sharded_bm25", "sharded_rm3"):
-                with contextlib.suppress(KeyError):
-                    unregister(name)
-            self._registered = False
+        """Stops the shard actors; the spec stages no longer find this index."""
+        _open_indexes.pop(os.fspath(self.folder.resolve()), None)
         for a in getattr(self, "_actors", []):
             with contextlib.suppress(Exception):
                 self._ray.kill(a, no_restart=True)
@@ -817,6 +883,13 @@ class ShardedIndex:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _quote(folder: Path) -> str:
+    """The folder as a quoted spec value."""
+    from densefb._spec import format_value
+
+    return format_value(os.fspath(Path(folder).resolve()))
 
 
 def _first_line(e: BaseException) -> str:

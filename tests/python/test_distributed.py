@@ -273,16 +273,19 @@ def test_sharded_rm3_equals_single_index(bm25_case):
         assert max(abs(got[q][d] - want[q][d]) for d in want[q]) <= 1e-6
     # the spec names, as densefb search / experiment run them
     spec = index.sharded_spec("bm25 >> rm3(fb_docs=5,fb_terms=20) >> bm25")
-    assert spec.startswith("sharded_bm25(k=1000) >> sharded_rm3(fb_terms=20,fb_docs=5")
+    assert spec.count(f'sharded_bm25(index="{index.folder.resolve()}",k=1000,') == 2
+    assert f'sharded_rm3(index="{index.folder.resolve()}",fb_docs=5,fb_terms=20,' in spec
     got = densefb.Pipeline(spec).run(resources, data.queries, k=100).to_dict()
     want = densefb.Pipeline("bm25 >> rm3(fb_docs=5,fb_terms=20) >> bm25").run(single_resources, data.queries,
                                                                              k=100).to_dict()
     assert {q: list(d) for q, d in got.items()} == {q: list(d) for q, d in want.items()}
 
 
-def test_sharded_stages_compose_with_fusion(sharded_scifact, scifact, scifact_flat, scifact_bm25, vectors):
+@pytest.mark.parametrize("spec", ["fuse(rrf(k=60), dense, bm25) >> avg(k=3) >> dense",
+                                  "fuse(rrf(k=60), dense, bm25) >> rm3(scores=bm25) >> bm25"])
+def test_sharded_stages_compose_with_fusion(sharded_scifact, scifact, scifact_flat, scifact_bm25, vectors,
+                                            spec):
     _, Q = vectors
-    spec = "fuse(rrf(k=60), dense, bm25) >> avg(k=3) >> dense"
     want = densefb.Pipeline(spec).run(densefb.Resources(corpus=scifact.corpus, dense_index=scifact_flat,
                                                         bm25=scifact_bm25), scifact.queries, k=100,
                                       query_vectors=Q).to_dict()
