@@ -245,8 +245,20 @@ class EvalResult:
         """
 class VectorIndex:
     """
-    Base class of the vector indexes.
+    Base class of the vector indexes. A Python subclass is a vector index that pipelines search and
+    read feedback vectors from (the dense retriever, avg, rocchio, rescore): call
+    VectorIndex.__init__(self, dim, metric, ntotal, exact) and define
+    
+        search(self, queries, k, num_threads, ef_search) -> (scores, ids)
+            (n, k') float32 and int64 arrays, k' <= k, best first (score descending, ties by
+            smaller id); -1 marks an empty slot.
+        reconstruct(self, ids) -> (len(ids), dim) float32 stored vectors.
+    
+    exact=True promises that the top d of a search is the same for every k >= d (pipelines then
+    retrieve only as deep as the next stage reads).
     """
+    def __init__(self, dim: int, metric: str = 'ip', ntotal: int = 0, exact: bool = False) -> None:
+        ...
     def reserve(self, n: int) -> None:
         """
         Makes room for n vectors in total, so that adding up to n allocates no larger storage
@@ -254,6 +266,12 @@ class VectorIndex:
         """
     @property
     def dim(self) -> int:
+        ...
+    @property
+    def exact(self) -> bool:
+        ...
+    @property
+    def metric(self) -> str:
         ...
     @property
     def ntotal(self) -> int:
