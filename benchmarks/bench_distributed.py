@@ -141,7 +141,8 @@ def bench_bm25(args, report, dd, densefb, tmp: Path) -> None:
         threads = max(1, args.threads // shards)
         with dd.ShardedIndex(out, threads_per_shard=threads) as index:
             r = index.resources(encoder=None)
-            for name, p in (("bm25", index.bm25()), ("bm25 >> rm3 >> bm25", index.bm25() >> index.rm3() >> index.bm25())):
+            for name in ("bm25", "bm25 >> rm3 >> bm25"):
+                p = densefb.Pipeline(index.sharded_spec(name))
                 got = p.run(r, data.queries, k=1000).to_dict()
                 if got != want[name]:
                     raise SystemExit(f"{shards} BM25 shards, {name}: run differs from the single index's")
@@ -164,7 +165,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--skip-encoding", action="store_true")
+    parser.add_argument("--parts", nargs="+", choices=["encoding", "search", "bm25"],
+                        default=["encoding", "search", "bm25"])
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
@@ -177,10 +179,12 @@ def main() -> None:
     report()
     dd.init_ray(num_cpus=args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        if not args.skip_encoding:
+        if "encoding" in args.parts:
             bench_encoding(args, report, dd, densefb, Path(tmp))
-        bench_search(args, report, dd, densefb, Path(tmp))
-        bench_bm25(args, report, dd, densefb, Path(tmp))
+        if "search" in args.parts:
+            bench_search(args, report, dd, densefb, Path(tmp))
+        if "bm25" in args.parts:
+            bench_bm25(args, report, dd, densefb, Path(tmp))
     report.save(args.out)
 
 
