@@ -169,7 +169,11 @@ def _shard_done(folder: Path, expected: Dict[str, Any]) -> bool:
 
 
 def _corpus_path(dataset: PathLike) -> Path:
+    from densefb.data import default_data_dir
+
     p = Path(dataset)
+    if not p.exists() and default_data_dir() is not None and (default_data_dir() / p).is_dir():
+        p = default_data_dir() / p  # a collection name under $DENSEFB_DATA, as load_beir takes
     if p.is_dir():
         for name in ("corpus.jsonl", "corpus.jsonl.gz"):
             if (p / name).is_file():
@@ -191,7 +195,8 @@ def build(dataset: PathLike, output: PathLike, *, shards: Optional[int] = None,
     """Encodes and indexes a BEIR corpus into shards on Ray; returns the manifest written.
 
     Args:
-        dataset: a BEIR folder (``corpus.jsonl[.gz]``) or a corpus file.
+        dataset: a BEIR folder (``corpus.jsonl[.gz]``), a collection name under
+            ``$DENSEFB_DATA``, or a corpus file.
         output: the index folder; shards already finished there with the same plan and
             parameters are kept (a killed build resumes), others are rebuilt.
         shards / sizes: the number of shards (even split), or the size of each.
@@ -368,7 +373,9 @@ def _encode_shards(ray: Any, plan: List[Tuple[int, int]], todo: List[int], texts
         num_actors = max(1, int(cpus // max(cpus_per_actor, 1e-9)))
     positions = np.concatenate([np.arange(*plan[i], dtype=np.int64) for i in todo])
     items = [{"pos": int(p), "text": texts[p]} for p in positions]
-    ds = ray.data.from_items(items, override_num_blocks=max(1, -(-len(items) // block_size)))
+    num_blocks = max(1, -(-len(items) // block_size))
+    num_actors = min(num_actors, num_blocks)  # an actor without a block would only load the model
+    ds = ray.data.from_items(items, override_num_blocks=num_blocks)
     ds = ds.map_batches(_EncodeBlocks, fn_constructor_kwargs={"model_path": model_path, "options": encoder_options,
                                                              "batch_size": batch_size},
                         batch_size=block_size, compute=ray.data.ActorPoolStrategy(size=num_actors),
