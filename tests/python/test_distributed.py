@@ -3,6 +3,7 @@ sharded indexes built with densefb.distributed.build give the single index's ran
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import threading
@@ -322,3 +323,33 @@ def test_cli_index_shards_and_search_equal_single_index(local_ray, shared_data, 
                 "-o", os.fspath(out), "-k", "100", *flags, *extra)
             runs.append(densefb.read_trec_run(out).to_dict())
         assert runs[0] == runs[1], name
+
+
+def test_cli_experiment_over_a_sharded_index_equals_single(local_ray, shared_data, tmp_path):
+    import subprocess
+    import sys
+
+    address = ray.get_runtime_context().gcs_address
+    data = os.fspath(shared_data / "cranfield")
+
+    def cli(*args):
+        r = subprocess.run([sys.executable, "-m", "densefb.cli", *args], capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r
+
+    cli("index", data, "-o", os.fspath(tmp_path / "idx"), "--shards", "3", "--dense", "none", "--bm25",
+        "--ray", address)
+    common = ["experiment", "--dataset", data, "--pipeline", "bm25", "--pipeline", "bm25 >> rm3 >> bm25",
+              "--metrics", "nDCG@10", "AP", "--k", "100"]
+    cli(*common, "--no-cache", "--json", os.fspath(tmp_path / "single.json"))
+    cli(*common, "--sharded-index", os.fspath(tmp_path / "idx"), "--ray", address,
+        "--json", os.fspath(tmp_path / "sharded.json"))
+    single = json.loads((tmp_path / "single.json").read_text())
+    sharded = json.loads((tmp_path / "sharded.json").read_text())
+
+    def values(result):
+        return {s["name"]: (s["mean"], s["per_query"]) for s in result["systems"]}
+
+    assert values(sharded) == values(single)
+    assert "sharded_rm3(index=" in sharded["systems"][1]["pipeline"]
