@@ -709,6 +709,16 @@ class ShardedIndex:
                              f"version {SHARDED_VERSION}")
         self.shards = self.manifest["shards"]
         self.num_documents = int(self.manifest["num_documents"])
+        expected_start = 0
+        for i, shard in enumerate(self.shards):
+            if shard.get("start") != expected_start or not shard.get("end", 0) > expected_start:
+                raise ValueError(f"{manifest_path}: shard {i} covers [{shard.get('start')}, {shard.get('end')}); "
+                                 f"the shards must cover [0, {self.num_documents}) in order, this one from "
+                                 f"{expected_start}")
+            expected_start = shard["end"]
+        if expected_start != self.num_documents:
+            raise ValueError(f"{manifest_path}: the shards end at {expected_start}, but the index has "
+                             f"{self.num_documents} documents")
         self._starts = np.array([s["start"] for s in self.shards], dtype=np.int64)
         for s in self.shards:
             for entry in s["files"].values():

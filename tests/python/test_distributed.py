@@ -353,3 +353,17 @@ def test_cli_experiment_over_a_sharded_index_equals_single(local_ray, shared_dat
 
     assert values(sharded) == values(single)
     assert "sharded_rm3(index=" in sharded["systems"][1]["pipeline"]
+
+
+def test_manifest_with_a_gap_or_a_slow_shard_is_reported(local_ray, shared_data, tmp_path, vectors):
+    D, Q = vectors
+    dd.build(shared_data / "scifact", tmp_path, shards=3, vectors=D, bm25=False, show_progress=False)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    with dd.ShardedIndex(tmp_path) as index:
+        index.timeout_s = 1e-4
+        with pytest.raises(dd.ShardError, match=r"did not answer search within"):
+            index.dense.search(np.tile(Q, (20, 1)), 1000)
+    manifest["shards"][1]["start"] += 1  # a document no shard holds
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"manifest.json: shard 1 covers \[1729, 3456\)"):
+        dd.ShardedIndex(tmp_path)
