@@ -18,15 +18,6 @@
 namespace densefb {
 namespace {
 
-absl::Status CheckPrompt(const std::string& prompt, const std::vector<std::string>& names, const char* stage) {
-  return prompt.empty() ? absl::OkStatus() : llm::CheckTemplate(prompt, names, stage);
-}
-
-absl::Status InStage(const absl::Status& s, const char* stage) {
-  if (s.ok()) return s;
-  return absl::Status(s.code(), absl::StrCat("stage '", stage, "': ", s.message()));
-}
-
 // The answers' text after any reasoning block, counting reasoning and empty answers.
 std::vector<std::string> Answers(const std::vector<Generation>& gens, StageCounterSet& counters) {
   std::vector<std::string> out;
@@ -68,7 +59,7 @@ const ParamTable<Query2Doc::Config>& Query2Doc::Params() {
           .Text("sep", &Config::sep, {}, "between the query and the passage; empty = a space")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "passage tokens at most")
           .Text("prompt", &Config::prompt, {}, "prompt template with {query}; empty = the default")
-          .Check([](const Config& c) { return CheckPrompt(c.prompt, {"query"}, "query2doc"); }));
+          .Check([](const Config& c) { return llm::CheckPrompt(c.prompt, {"query"}, "query2doc"); }));
   return *table;
 }
 
@@ -87,7 +78,7 @@ absl::Status Query2Doc::Refine(QueryState& queries, const BatchRanking&) const {
   GenerateOptions options;
   options.max_tokens = config_.max_tokens;
   auto gens = generator_->Generate(prompts, options);
-  if (!gens.ok()) return InStage(gens.status(), kStage);
+  if (!gens.ok()) return llm::InStage(gens.status(), kStage);
   const std::vector<std::string> passages = Answers(*gens, counters_);
   std::vector<std::string> texts(queries.size());
   for (std::size_t i = 0; i < queries.size(); ++i) {
@@ -111,7 +102,7 @@ const ParamTable<Hyde::Config>& Hyde::Params() {
           .Number("temperature", &Config::temperature, 0, 2, "sampling temperature of the passages")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "passage tokens at most")
           .Text("prompt", &Config::prompt, {}, "prompt template with {query}; empty = the default")
-          .Check([](const Config& c) { return CheckPrompt(c.prompt, {"query"}, "hyde"); }));
+          .Check([](const Config& c) { return llm::CheckPrompt(c.prompt, {"query"}, "hyde"); }));
   return *table;
 }
 
@@ -140,7 +131,7 @@ absl::Status Hyde::Refine(QueryState& queries, const BatchRanking&) const {
     options.temperature = config_.temperature;
     options.sample = s;
     auto gens = generator_->Generate(prompts, options);
-    if (!gens.ok()) return InStage(gens.status(), kStage);
+    if (!gens.ok()) return llm::InStage(gens.status(), kStage);
     std::vector<std::string> answers = Answers(*gens, counters_);
     for (std::size_t i = 0; i < nq; ++i) {
       if (!answers[i].empty()) passages[i].push_back(std::move(answers[i]));
@@ -180,7 +171,7 @@ const ParamTable<PromptPrf::Config>& PromptPrf::Params() {
           .Integer("max_words", &Config::max_words, 1, 1 << 20, "passage words shown to the model")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "feature tokens at most")
           .Text("prompt", &Config::prompt, {}, "prompt template with {passage}; empty = the feature's default")
-          .Check([](const Config& c) { return CheckPrompt(c.prompt, {"passage"}, "prompt_prf"); }));
+          .Check([](const Config& c) { return llm::CheckPrompt(c.prompt, {"passage"}, "prompt_prf"); }));
   return *table;
 }
 
@@ -250,7 +241,7 @@ absl::Status PromptPrf::Refine(QueryState& queries, const BatchRanking& ranking)
     GenerateOptions options;
     options.max_tokens = config_.max_tokens;
     auto gens = generator_->Generate(prompts, options);
-    if (!gens.ok()) return InStage(gens.status(), kStage);
+    if (!gens.ok()) return llm::InStage(gens.status(), kStage);
     features = Answers(*gens, counters_);
   }
   const int d = encoder_->Dimension();
@@ -285,7 +276,7 @@ const ParamTable<LlmTerms::Config>& LlmTerms::Params() {
           .Number("term_weight", &Config::term_weight, 0, 1e6, "weight of each generated term occurrence")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "keyword-list tokens at most")
           .Text("prompt", &Config::prompt, {}, "prompt template with {query}; empty = the default")
-          .Check([](const Config& c) { return CheckPrompt(c.prompt, {"query"}, "llm_terms"); }));
+          .Check([](const Config& c) { return llm::CheckPrompt(c.prompt, {"query"}, "llm_terms"); }));
   return *table;
 }
 
@@ -313,7 +304,7 @@ absl::Status LlmTerms::Refine(QueryState& queries, const BatchRanking&) const {
   GenerateOptions options;
   options.max_tokens = config_.max_tokens;
   auto gens = generator_->Generate(prompts, options);
-  if (!gens.ok()) return InStage(gens.status(), kStage);
+  if (!gens.ok()) return llm::InStage(gens.status(), kStage);
   const std::vector<std::string> answers = Answers(*gens, counters_);
   for (std::size_t i = 0; i < queries.size(); ++i) {
     WeightedQuery& q = queries.bm25_queries[i];

@@ -227,21 +227,12 @@ absl::StatusOr<std::string> WindowPrompt(const std::string& tmpl, const std::str
                            stage);
 }
 
-absl::Status CheckPrompt(const std::string& prompt, const std::vector<std::string>& names, const char* stage) {
-  return prompt.empty() ? absl::OkStatus() : llm::CheckTemplate(prompt, names, stage);
-}
-
-absl::Status WithQuery(const absl::Status& s, const char* stage) {
-  if (s.ok()) return s;
-  return absl::Status(s.code(), absl::StrCat("stage '", stage, "': ", s.message()));
-}
-
 absl::Status CheckWindowConfig(const char* stage, int window, int step, const std::string& prompt) {
   if (step > window) {
     return absl::InvalidArgumentError(absl::StrCat("stage '", stage, "': step = ", step, " exceeds window = ", window,
                                                    " (passages between windows would never move)"));
   }
-  return CheckPrompt(prompt, kWindowPlaceholders, stage);
+  return llm::CheckPrompt(prompt, kWindowPlaceholders, stage);
 }
 
 // The sliding windows of every query's list; round r holds each query's r-th window (windows of
@@ -281,7 +272,7 @@ const ParamTable<PointwiseRerank::Config>& PointwiseRerank::Params() {
           .Integer("max_words", &Config::max_words, 1, 1 << 20, "passage words shown to the model")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "completion tokens at most (mode=grade)")
           .Text("prompt", &Config::prompt, {}, "prompt template with {query} and {passage}; empty = the default")
-          .Check([](const Config& c) { return CheckPrompt(c.prompt, {"query", "passage"}, "rerank_pointwise"); }));
+          .Check([](const Config& c) { return llm::CheckPrompt(c.prompt, {"query", "passage"}, "rerank_pointwise"); }));
   return *table;
 }
 
@@ -328,7 +319,7 @@ absl::StatusOr<BatchRanking> PointwiseRerank::Rerank(QueryState& queries, BatchR
     GenerateOptions options;
     options.max_tokens = 1;
     auto lp = generator_->FirstTokenLogprobs(prompts, std::vector<std::string>{"Yes", "No"}, options);
-    if (!lp.ok()) return WithQuery(lp.status(), kStage);
+    if (!lp.ok()) return llm::InStage(lp.status(), kStage);
     for (std::size_t j = 0; j < prompts.size(); ++j) {
       const double yes = (*lp)[j][0], no = (*lp)[j][1];
       if (std::isinf(yes) && std::isinf(no)) {
@@ -343,7 +334,7 @@ absl::StatusOr<BatchRanking> PointwiseRerank::Rerank(QueryState& queries, BatchR
     GenerateOptions options;
     options.max_tokens = config_.max_tokens;
     auto gens = generator_->Generate(prompts, options);
-    if (!gens.ok()) return WithQuery(gens.status(), kStage);
+    if (!gens.ok()) return llm::InStage(gens.status(), kStage);
     for (std::size_t j = 0; j < prompts.size(); ++j) {
       const llm::Answer a = llm::StripReasoning((*gens)[j].text);
       if (a.reasoning) counters_.Add("reasoning");
@@ -458,7 +449,7 @@ absl::StatusOr<BatchRanking> ListwiseRerank::Rerank(QueryState& queries, BatchRa
       owners.push_back(i);
     }
     auto gens = generator_->Generate(prompts, options);
-    if (!gens.ok()) return WithQuery(gens.status(), kStage);
+    if (!gens.ok()) return llm::InStage(gens.status(), kStage);
     counters_.Add("windows", static_cast<std::int64_t>(prompts.size()));
     for (std::size_t w = 0; w < owners.size(); ++w) {
       const std::size_t i = owners[w];
@@ -536,7 +527,7 @@ absl::StatusOr<BatchRanking> FirstRerank::Rerank(QueryState& queries, BatchRanki
     for (auto& [m, group] : by_size) {
       const std::vector<std::string> labels(Letters().begin(), Letters().begin() + static_cast<std::ptrdiff_t>(m));
       auto lp = generator_->FirstTokenLogprobs(group.first, labels, options);
-      if (!lp.ok()) return WithQuery(lp.status(), kStage);
+      if (!lp.ok()) return llm::InStage(lp.status(), kStage);
       counters_.Add("windows", static_cast<std::int64_t>(group.first.size()));
       for (std::size_t w = 0; w < group.second.size(); ++w) {
         const std::size_t i = group.second[w];
@@ -568,7 +559,7 @@ const ParamTable<SetwiseRerank::Config>& SetwiseRerank::Params() {
           .Integer("max_words", &Config::max_words, 1, 1 << 20, "passage words shown to the model")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "completion tokens at most")
           .Text("prompt", &Config::prompt, {}, "prompt template with {query}, {num}, {passages}; empty = the default")
-          .Check([](const Config& c) { return CheckPrompt(c.prompt, kWindowPlaceholders, "rerank_setwise"); }));
+          .Check([](const Config& c) { return llm::CheckPrompt(c.prompt, kWindowPlaceholders, "rerank_setwise"); }));
   return *table;
 }
 
@@ -661,7 +652,7 @@ absl::StatusOr<BatchRanking> SetwiseRerank::Rerank(QueryState& queries, BatchRan
     }
     if (prompts.empty()) return absl::OkStatus();
     auto gens = generator_->Generate(prompts, options);
-    if (!gens.ok()) return WithQuery(gens.status(), kStage);
+    if (!gens.ok()) return llm::InStage(gens.status(), kStage);
     counters_.Add("comparisons", static_cast<std::int64_t>(prompts.size()));
     for (std::size_t a = 0; a < asked.size(); ++a) {
       const Comparison& cmp = todo[asked[a]];
