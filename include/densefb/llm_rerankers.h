@@ -31,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -91,6 +92,33 @@ class StageCounterSet {
   std::unique_ptr<std::atomic<std::int64_t>[]> values_;
 };
 
+// ---- the rerankers' common part -------------------------------------------------------------
+
+// What the LLM rerankers share: the corpus and the generator they read, their configuration,
+// their counters, and the spec they print (Derived::Params(), CRTP).
+template <typename Derived, typename ConfigT>
+class LlmReranker : public Reranker {
+ public:
+  using Config = ConfigT;
+
+  std::string ToString() const override { return Derived::Params().Print(config_); }
+  bool bound() const override { return corpus_ != nullptr && generator_ != nullptr; }
+  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
+
+ protected:
+  LlmReranker(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator, Config config,
+              std::vector<std::string> counters)
+      : corpus_(std::move(corpus)),
+        generator_(std::move(generator)),
+        config_(std::move(config)),
+        counters_(std::move(counters)) {}
+
+  std::shared_ptr<const Corpus> corpus_;
+  std::shared_ptr<const Generator> generator_;
+  Config config_;
+  mutable StageCounterSet counters_;
+};
+
 // ---- rerank_pointwise -----------------------------------------------------------------------
 
 struct PointwiseRerankConfig {
@@ -105,9 +133,8 @@ struct PointwiseRerankConfig {
 // log-probabilities (a pair with neither gets 0, counted as "missing_logprobs"). grade: the 0-3
 // label the model writes; an answer with none counts as "unparseable" and gets 0. Placeholders:
 // {query}, {passage}.
-class PointwiseRerank final : public Reranker {
+class PointwiseRerank final : public LlmReranker<PointwiseRerank, PointwiseRerankConfig> {
  public:
-  using Config = PointwiseRerankConfig;
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt(const std::string& mode);
 
@@ -115,15 +142,6 @@ class PointwiseRerank final : public Reranker {
                   Config config = {});
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
-  std::string ToString() const override { return Params().Print(config_); }
-  bool bound() const override { return corpus_ != nullptr && generator_ != nullptr; }
-  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
-
- private:
-  std::shared_ptr<const Corpus> corpus_;
-  std::shared_ptr<const Generator> generator_;
-  Config config_;
-  mutable StageCounterSet counters_;
 };
 
 // ---- rerank_listwise and rerank_first -------------------------------------------------------
@@ -146,9 +164,8 @@ std::vector<std::pair<std::int64_t, std::int64_t>> SlidingWindows(std::int64_t n
 // labels [1]..[m]. Counters: windows, reasoning (answers with a <think> block), unparseable,
 // repaired_duplicates, repaired_missing, repaired_out_of_range (windows with that repair).
 // Placeholders: {query}, {num}, {passages} ("[1] text\n[2] text\n...").
-class ListwiseRerank final : public Reranker {
+class ListwiseRerank final : public LlmReranker<ListwiseRerank, ListwiseRerankConfig> {
  public:
-  using Config = ListwiseRerankConfig;
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
@@ -156,15 +173,6 @@ class ListwiseRerank final : public Reranker {
                  Config config = {});
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
-  std::string ToString() const override { return Params().Print(config_); }
-  bool bound() const override { return corpus_ != nullptr && generator_ != nullptr; }
-  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
-
- private:
-  std::shared_ptr<const Corpus> corpus_;
-  std::shared_ptr<const Generator> generator_;
-  Config config_;
-  mutable StageCounterSet counters_;
 };
 
 struct FirstRerankConfig {
@@ -179,9 +187,8 @@ struct FirstRerankConfig {
 // (descending; ties and labels without a log-probability keep their order, after the others).
 // Counters: windows, missing_logprobs (windows where some label had none). Placeholders:
 // {query}, {num}, {passages} ("[A] text\n[B] text\n...").
-class FirstRerank final : public Reranker {
+class FirstRerank final : public LlmReranker<FirstRerank, FirstRerankConfig> {
  public:
-  using Config = FirstRerankConfig;
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
@@ -189,15 +196,6 @@ class FirstRerank final : public Reranker {
               Config config = {});
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
-  std::string ToString() const override { return Params().Print(config_); }
-  bool bound() const override { return corpus_ != nullptr && generator_ != nullptr; }
-  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
-
- private:
-  std::shared_ptr<const Corpus> corpus_;
-  std::shared_ptr<const Generator> generator_;
-  Config config_;
-  mutable StageCounterSet counters_;
 };
 
 // ---- rerank_setwise -------------------------------------------------------------------------
@@ -214,9 +212,8 @@ struct SetwiseRerankConfig {
 // Setwise tournament. Counters: comparisons (model calls), reasoning, unparseable (answers that
 // name no label of the set: its best-ranked passage wins). Placeholders: {query}, {num},
 // {passages} ("Passage A: text\n...").
-class SetwiseRerank final : public Reranker {
+class SetwiseRerank final : public LlmReranker<SetwiseRerank, SetwiseRerankConfig> {
  public:
-  using Config = SetwiseRerankConfig;
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
@@ -224,15 +221,6 @@ class SetwiseRerank final : public Reranker {
                 Config config = {});
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
-  std::string ToString() const override { return Params().Print(config_); }
-  bool bound() const override { return corpus_ != nullptr && generator_ != nullptr; }
-  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
-
- private:
-  std::shared_ptr<const Corpus> corpus_;
-  std::shared_ptr<const Generator> generator_;
-  Config config_;
-  mutable StageCounterSet counters_;
 };
 
 }  // namespace densefb

@@ -45,8 +45,6 @@ absl::StatusOr<std::vector<std::string>> QueryPrompts(const std::string& tmpl, c
   return prompts;
 }
 
-const std::vector<std::string> kCounterNames = {"calls", "reasoning", "empty"};
-
 }  // namespace
 
 // ---- query2doc ------------------------------------------------------------------------------
@@ -66,7 +64,7 @@ const ParamTable<Query2Doc::Config>& Query2Doc::Params() {
 std::string Query2Doc::DefaultPrompt() { return "Write a passage that answers the given query.\n\nQuery: {query}\nPassage:"; }
 
 Query2Doc::Query2Doc(std::shared_ptr<const Generator> generator, Config config)
-    : generator_(std::move(generator)), config_(std::move(config)), counters_(kCounterNames) {}
+    : LlmFeedback(std::move(generator), std::move(config)) {}
 
 absl::Status Query2Doc::Refine(QueryState& queries, const BatchRanking&) const {
   static constexpr char kStage[] = "query2doc";
@@ -109,10 +107,7 @@ const ParamTable<Hyde::Config>& Hyde::Params() {
 std::string Hyde::DefaultPrompt() { return "Please write a passage to answer the question.\nQuestion: {query}\nPassage:"; }
 
 Hyde::Hyde(std::shared_ptr<const Generator> generator, std::shared_ptr<const Encoder> encoder, Config config)
-    : generator_(std::move(generator)),
-      encoder_(std::move(encoder)),
-      config_(std::move(config)),
-      counters_(kCounterNames) {}
+    : LlmFeedback(std::move(generator), std::move(config)), encoder_(std::move(encoder)) {}
 
 absl::Status Hyde::Refine(QueryState& queries, const BatchRanking&) const {
   static constexpr char kStage[] = "hyde";
@@ -193,11 +188,7 @@ std::string PromptPrf::DefaultPrompt(const std::string& feature) {
 
 PromptPrf::PromptPrf(std::shared_ptr<const Generator> generator, std::shared_ptr<const Encoder> encoder,
                      std::shared_ptr<const Corpus> corpus, Config config)
-    : generator_(std::move(generator)),
-      encoder_(std::move(encoder)),
-      corpus_(std::move(corpus)),
-      config_(std::move(config)),
-      counters_(kCounterNames) {}
+    : LlmFeedback(std::move(generator), std::move(config)), encoder_(std::move(encoder)), corpus_(std::move(corpus)) {}
 
 absl::Status PromptPrf::Prepare(QueryState& queries) const {
   if (encoder_ == nullptr && !queries.has_query_vectors()) return absl::OkStatus();
@@ -286,7 +277,7 @@ std::string LlmTerms::DefaultPrompt() {
 }
 
 LlmTerms::LlmTerms(std::shared_ptr<const Generator> generator, std::shared_ptr<const Bm25Index> bm25, Config config)
-    : generator_(std::move(generator)), bm25_(std::move(bm25)), config_(std::move(config)), counters_(kCounterNames) {}
+    : LlmFeedback(std::move(generator), std::move(config)), bm25_(std::move(bm25)) {}
 
 absl::Status LlmTerms::Prepare(QueryState& queries) const {
   return bm25_ == nullptr ? absl::OkStatus() : queries.EnsureBm25Queries(bm25_.get(), "llm_terms");

@@ -292,10 +292,8 @@ std::string PointwiseRerank::DefaultPrompt(const std::string& mode) {
 
 PointwiseRerank::PointwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
                                  Config config)
-    : corpus_(std::move(corpus)),
-      generator_(std::move(generator)),
-      config_(std::move(config)),
-      counters_({"calls", "reasoning", "unparseable", "missing_logprobs"}) {}
+    : LlmReranker(std::move(corpus), std::move(generator), std::move(config),
+                  {"calls", "reasoning", "unparseable", "missing_logprobs"}) {}
 
 absl::StatusOr<BatchRanking> PointwiseRerank::Rerank(QueryState& queries, BatchRanking ranking) const {
   static constexpr char kStage[] = "rerank_pointwise";
@@ -416,11 +414,9 @@ std::string ListwiseRerank::DefaultPrompt() {
 
 ListwiseRerank::ListwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
                                Config config)
-    : corpus_(std::move(corpus)),
-      generator_(std::move(generator)),
-      config_(std::move(config)),
-      counters_({"windows", "reasoning", "unparseable", "repaired_duplicates", "repaired_missing",
-                 "repaired_out_of_range"}) {}
+    : LlmReranker(std::move(corpus), std::move(generator), std::move(config),
+                  {"windows", "reasoning", "unparseable", "repaired_duplicates", "repaired_missing",
+                   "repaired_out_of_range"}) {}
 
 absl::StatusOr<BatchRanking> ListwiseRerank::Rerank(QueryState& queries, BatchRanking ranking) const {
   static constexpr char kStage[] = "rerank_listwise";
@@ -493,10 +489,7 @@ std::string FirstRerank::DefaultPrompt() {
 
 FirstRerank::FirstRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
                          Config config)
-    : corpus_(std::move(corpus)),
-      generator_(std::move(generator)),
-      config_(std::move(config)),
-      counters_({"windows", "missing_logprobs"}) {}
+    : LlmReranker(std::move(corpus), std::move(generator), std::move(config), {"windows", "missing_logprobs"}) {}
 
 absl::StatusOr<BatchRanking> FirstRerank::Rerank(QueryState& queries, BatchRanking ranking) const {
   static constexpr char kStage[] = "rerank_first";
@@ -570,10 +563,8 @@ std::string SetwiseRerank::DefaultPrompt() {
 
 SetwiseRerank::SetwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
                              Config config)
-    : corpus_(std::move(corpus)),
-      generator_(std::move(generator)),
-      config_(std::move(config)),
-      counters_({"comparisons", "reasoning", "unparseable"}) {}
+    : LlmReranker(std::move(corpus), std::move(generator), std::move(config),
+                  {"comparisons", "reasoning", "unparseable"}) {}
 
 namespace {
 
