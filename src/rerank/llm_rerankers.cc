@@ -252,6 +252,31 @@ WindowPlan PlanWindows(const BatchRanking& ranking, int window, int step) {
   return plan;
 }
 
+// The prompts of round r of `plan`: one per query with an r-th window (`owners`: those queries,
+// in order), its passages labelled [1], [2], ... or, with `letters`, [A], [B], ...
+struct RoundPrompts {
+  std::vector<std::string> prompts;
+  std::vector<std::size_t> owners;
+};
+
+absl::StatusOr<RoundPrompts> WindowPrompts(const std::string& tmpl, const Corpus& corpus, const QueryState& queries,
+                                           const BatchRanking& ranking, const WindowPlan& plan, std::size_t r,
+                                           int max_words, bool letters, const char* stage) {
+  RoundPrompts out;
+  for (std::size_t i = 0; i < ranking.lists.size(); ++i) {
+    if (r >= plan.windows[i].size()) continue;
+    const auto [b, e] = plan.windows[i][r];
+    const std::size_t m = static_cast<std::size_t>(e - b);
+    DENSEFB_ASSIGN_OR_RETURN(std::string p,
+                             WindowPrompt(tmpl, queries.original_texts[i], m,
+                                          LabelledPassages(corpus, ranking.lists[i].data() + b, m, max_words, letters),
+                                          stage));
+    out.prompts.push_back(std::move(p));
+    out.owners.push_back(i);
+  }
+  return out;
+}
+
 // The window's documents in a new order: list[b + j] = old list[b + order[j]].
 template <typename Order>
 void Reorder(Ranking& list, std::int64_t b, const Order& order) {
@@ -423,33 +448,18 @@ absl::StatusOr<BatchRanking> ListwiseRerank::Rerank(QueryState& queries, BatchRa
   DENSEFB_RETURN_IF_ERROR(Params().Validate(config_));
   DENSEFB_RETURN_IF_ERROR(PrepareLists(kStage, corpus_.get(), generator_.get(), config_.k, queries, ranking));
   const std::string tmpl = config_.prompt.empty() ? DefaultPrompt() : config_.prompt;
-  const std::size_t nq = ranking.lists.size();
   const WindowPlan plan = PlanWindows(ranking, config_.window, config_.step);
-  const auto& windows = plan.windows;
-  const std::size_t rounds = plan.rounds;
   GenerateOptions options;
   options.max_tokens = config_.max_tokens;
-  for (std::size_t r = 0; r < rounds; ++r) {
-    std::vector<std::string> prompts;
-    std::vector<std::size_t> owners;
-    for (std::size_t i = 0; i < nq; ++i) {
-      if (r >= windows[i].size()) continue;
-      const auto [b, e] = windows[i][r];
-      const std::size_t m = static_cast<std::size_t>(e - b);
-      DENSEFB_ASSIGN_OR_RETURN(
-          std::string p, WindowPrompt(tmpl, queries.original_texts[i], m,
-                                      LabelledPassages(*corpus_, ranking.lists[i].data() + b, m, config_.max_words,
-                                                       /*letters=*/false),
-                                      kStage));
-      prompts.push_back(std::move(p));
-      owners.push_back(i);
-    }
-    auto gens = generator_->Generate(prompts, options);
+  for (std::size_t r = 0; r < plan.rounds; ++r) {
+    DENSEFB_ASSIGN_OR_RETURN(RoundPrompts round, WindowPrompts(tmpl, *corpus_, queries, ranking, plan, r,
+                                                               config_.max_words, /*letters=*/false, kStage));
+    auto gens = generator_->Generate(round.prompts, options);
     if (!gens.ok()) return llm::InStage(gens.status(), kStage);
-    counters_.Add("windows", static_cast<std::int64_t>(prompts.size()));
-    for (std::size_t w = 0; w < owners.size(); ++w) {
-      const std::size_t i = owners[w];
-      const auto [b, e] = windows[i][r];
+    counters_.Add("windows", static_cast<std::int64_t>(round.prompts.size()));
+    for (std::size_t w = 0; w < round.owners.size(); ++w) {
+      const std::size_t i = round.owners[w];
+      const auto [b, e] = plan.windows[i][r];
       const int m = static_cast<int>(e - b);
       const std::string& text = (*gens)[w].text;
       if (llm::StripReasoning(text).reasoning) counters_.Add("reasoning");
@@ -496,25 +506,18 @@ absl::StatusOr<BatchRanking> FirstRerank::Rerank(QueryState& queries, BatchRanki
   DENSEFB_RETURN_IF_ERROR(Params().Validate(config_));
   DENSEFB_RETURN_IF_ERROR(PrepareLists(kStage, corpus_.get(), generator_.get(), config_.k, queries, ranking));
   const std::string tmpl = config_.prompt.empty() ? DefaultPrompt() : config_.prompt;
-  const std::size_t nq = ranking.lists.size();
   const WindowPlan plan = PlanWindows(ranking, config_.window, config_.step);
-  const auto& windows = plan.windows;
-  const std::size_t rounds = plan.rounds;
   GenerateOptions options;
   options.max_tokens = 1;
-  for (std::size_t r = 0; r < rounds; ++r) {
+  for (std::size_t r = 0; r < plan.rounds; ++r) {
+    DENSEFB_ASSIGN_OR_RETURN(RoundPrompts round, WindowPrompts(tmpl, *corpus_, queries, ranking, plan, r,
+                                                               config_.max_words, /*letters=*/true, kStage));
     // Windows of equal size share one label set, so one call per size.
     std::map<std::size_t, std::pair<std::vector<std::string>, std::vector<std::size_t>>> by_size;
-    for (std::size_t i = 0; i < nq; ++i) {
-      if (r >= windows[i].size()) continue;
-      const auto [b, e] = windows[i][r];
-      const std::size_t m = static_cast<std::size_t>(e - b);
-      DENSEFB_ASSIGN_OR_RETURN(
-          std::string p, WindowPrompt(tmpl, queries.original_texts[i], m,
-                                      LabelledPassages(*corpus_, ranking.lists[i].data() + b, m, config_.max_words,
-                                                       /*letters=*/true),
-                                      kStage));
-      by_size[m].first.push_back(std::move(p));
+    for (std::size_t w = 0; w < round.owners.size(); ++w) {
+      const std::size_t i = round.owners[w];
+      const auto m = static_cast<std::size_t>(plan.windows[i][r].second - plan.windows[i][r].first);
+      by_size[m].first.push_back(std::move(round.prompts[w]));
       by_size[m].second.push_back(i);
     }
     for (auto& [m, group] : by_size) {
@@ -524,7 +527,7 @@ absl::StatusOr<BatchRanking> FirstRerank::Rerank(QueryState& queries, BatchRanki
       counters_.Add("windows", static_cast<std::int64_t>(group.first.size()));
       for (std::size_t w = 0; w < group.second.size(); ++w) {
         const std::size_t i = group.second[w];
-        const std::int64_t b = windows[i][r].first;
+        const std::int64_t b = plan.windows[i][r].first;
         const std::vector<double>& l = (*lp)[w];
         if (std::any_of(l.begin(), l.end(), [](double x) { return std::isinf(x) || std::isnan(x); })) {
           counters_.Add("missing_logprobs");
