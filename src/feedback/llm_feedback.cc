@@ -18,12 +18,18 @@
 namespace densefb {
 namespace {
 
-// The answers' text after any reasoning block, counting reasoning and empty answers.
-std::vector<std::string> Answers(const std::vector<Generation>& gens, StageCounterSet& counters) {
+// The answers to `prompts` (one batch), their text after any reasoning block; counts the calls,
+// reasoning and empty answers. A generator error is returned naming `stage`.
+absl::StatusOr<std::vector<std::string>> GenerateAnswers(const Generator& generator,
+                                                         const std::vector<std::string>& prompts,
+                                                         const GenerateOptions& options, StageCounterSet& counters,
+                                                         const char* stage) {
+  auto gens = generator.Generate(prompts, options);
+  if (!gens.ok()) return llm::InStage(gens.status(), stage);
   std::vector<std::string> out;
-  out.reserve(gens.size());
-  counters.Add("calls", static_cast<std::int64_t>(gens.size()));
-  for (const Generation& g : gens) {
+  out.reserve(gens->size());
+  counters.Add("calls", static_cast<std::int64_t>(gens->size()));
+  for (const Generation& g : *gens) {
     llm::Answer a = llm::StripReasoning(g.text);
     if (a.reasoning) counters.Add("reasoning");
     if (a.text.empty()) counters.Add("empty");
@@ -75,9 +81,8 @@ absl::Status Query2Doc::Refine(QueryState& queries, const BatchRanking&) const {
                            QueryPrompts(config_.prompt.empty() ? DefaultPrompt() : config_.prompt, queries, kStage));
   GenerateOptions options;
   options.max_tokens = config_.max_tokens;
-  auto gens = generator_->Generate(prompts, options);
-  if (!gens.ok()) return llm::InStage(gens.status(), kStage);
-  const std::vector<std::string> passages = Answers(*gens, counters_);
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::string> passages,
+                           GenerateAnswers(*generator_, prompts, options, counters_, kStage));
   std::vector<std::string> texts(queries.size());
   for (std::size_t i = 0; i < queries.size(); ++i) {
     std::string t;
@@ -125,9 +130,8 @@ absl::Status Hyde::Refine(QueryState& queries, const BatchRanking&) const {
     options.max_tokens = config_.max_tokens;
     options.temperature = config_.temperature;
     options.sample = s;
-    auto gens = generator_->Generate(prompts, options);
-    if (!gens.ok()) return llm::InStage(gens.status(), kStage);
-    std::vector<std::string> answers = Answers(*gens, counters_);
+    DENSEFB_ASSIGN_OR_RETURN(std::vector<std::string> answers,
+                             GenerateAnswers(*generator_, prompts, options, counters_, kStage));
     for (std::size_t i = 0; i < nq; ++i) {
       if (!answers[i].empty()) passages[i].push_back(std::move(answers[i]));
     }
@@ -231,9 +235,7 @@ absl::Status PromptPrf::Refine(QueryState& queries, const BatchRanking& ranking)
   if (!prompts.empty()) {
     GenerateOptions options;
     options.max_tokens = config_.max_tokens;
-    auto gens = generator_->Generate(prompts, options);
-    if (!gens.ok()) return llm::InStage(gens.status(), kStage);
-    features = Answers(*gens, counters_);
+    DENSEFB_ASSIGN_OR_RETURN(features, GenerateAnswers(*generator_, prompts, options, counters_, kStage));
   }
   const int d = encoder_->Dimension();
   RowMatrix f(static_cast<std::int64_t>(features.size()), d);
@@ -294,9 +296,8 @@ absl::Status LlmTerms::Refine(QueryState& queries, const BatchRanking&) const {
                            QueryPrompts(config_.prompt.empty() ? DefaultPrompt() : config_.prompt, queries, kStage));
   GenerateOptions options;
   options.max_tokens = config_.max_tokens;
-  auto gens = generator_->Generate(prompts, options);
-  if (!gens.ok()) return llm::InStage(gens.status(), kStage);
-  const std::vector<std::string> answers = Answers(*gens, counters_);
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::string> answers,
+                           GenerateAnswers(*generator_, prompts, options, counters_, kStage));
   for (std::size_t i = 0; i < queries.size(); ++i) {
     WeightedQuery& q = queries.bm25_queries[i];
     for (const auto& entry : bm25_->AnalyzeQuery(answers[i])) {
