@@ -138,23 +138,41 @@ absl::Status SelectivePrf::Refine(QueryState& queries, const BatchRanking& ranki
     const double v = PredictorValue(config_.predictor, list, config_.depth, vectors.data(), dim);
     trusted[i] = std::isnan(v) || v >= config_.threshold;
   }
-  const QueryState before = queries;
-  DENSEFB_RETURN_IF_ERROR(model_->Refine(queries, ranking));
-  std::int64_t kept = 0;
-  const bool texts_changed = queries.query_texts != before.query_texts;
+  // The entries of the queries kept as they are (all texts, to see whether the model replaced them).
+  std::vector<std::size_t> keep;
   for (std::size_t i = 0; i < nq; ++i) {
-    if (trusted[i]) continue;
-    ++kept;
-    const auto row = static_cast<std::int64_t>(i);
-    if (texts_changed) queries.query_texts[i] = before.query_texts[i];
-    if (queries.has_query_vectors() && before.has_query_vectors() &&
-        queries.query_vectors.cols() == before.query_vectors.cols()) {
-      queries.query_vectors.row(row) = before.query_vectors.row(row);
+    if (!trusted[i]) keep.push_back(i);
+  }
+  const auto kept = static_cast<std::int64_t>(keep.size());
+  const bool had_vectors = queries.has_query_vectors(), had_bm25 = queries.has_bm25_queries(),
+             had_tokens = queries.has_token_queries();
+  std::vector<std::string> texts_before;
+  RowMatrix vectors(had_vectors ? kept : 0, queries.query_vectors.cols());
+  std::vector<WeightedQuery> bm25;
+  std::vector<RowMatrix> tokens;
+  std::vector<std::vector<float>> weights;
+  if (kept > 0) texts_before = queries.query_texts;
+  for (std::size_t k = 0; k < keep.size(); ++k) {
+    const std::size_t i = keep[k];
+    if (had_vectors) vectors.row(k) = queries.query_vectors.row(i);
+    if (had_bm25) bm25.push_back(queries.bm25_queries[i]);
+    if (had_tokens) {
+      tokens.push_back(queries.token_queries[i]);
+      weights.push_back(queries.token_weights[i]);
     }
-    if (queries.has_bm25_queries() && before.has_bm25_queries()) queries.bm25_queries[i] = before.bm25_queries[i];
-    if (queries.has_token_queries() && before.has_token_queries()) {
-      queries.token_queries[i] = before.token_queries[i];
-      queries.token_weights[i] = before.token_weights[i];
+  }
+  DENSEFB_RETURN_IF_ERROR(model_->Refine(queries, ranking));
+  const bool texts_changed = kept > 0 && queries.query_texts != texts_before;
+  for (std::size_t k = 0; k < keep.size(); ++k) {
+    const std::size_t i = keep[k];
+    if (texts_changed) queries.query_texts[i] = texts_before[i];
+    if (queries.has_query_vectors() && had_vectors && queries.query_vectors.cols() == vectors.cols()) {
+      queries.query_vectors.row(i) = vectors.row(k);
+    }
+    if (queries.has_bm25_queries() && had_bm25) queries.bm25_queries[i] = std::move(bm25[k]);
+    if (queries.has_token_queries() && had_tokens) {
+      queries.token_queries[i] = std::move(tokens[k]);
+      queries.token_weights[i] = std::move(weights[k]);
     }
   }
   // A model that replaced the texts dropped the representations derived from them; those of the
