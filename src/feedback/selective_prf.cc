@@ -118,7 +118,7 @@ absl::Status SelectivePrf::Refine(QueryState& queries, const BatchRanking& ranki
     return absl::InvalidArgumentError(absl::StrCat("stage 'selective': ", ranking.lists.size(), " lists for ", nq,
                                                    " queries"));
   }
-  std::vector<bool> trusted(nq, true);
+  std::vector<std::int64_t> keep;  // the queries not trusted: kept as they are
   for (std::size_t i = 0; i < nq; ++i) {
     const Ranking& list = ranking.lists[i];
     std::vector<float> vectors;
@@ -136,25 +136,18 @@ absl::Status SelectivePrf::Refine(QueryState& queries, const BatchRanking& ranki
       }
     }
     const double v = PredictorValue(config_.predictor, list, config_.depth, vectors.data(), dim);
-    trusted[i] = std::isnan(v) || v >= config_.threshold;
+    if (!std::isnan(v) && v < config_.threshold) keep.push_back(static_cast<std::int64_t>(i));
   }
-  // The entries of the queries kept as they are (all texts, to see whether the model replaced them).
-  std::vector<std::size_t> keep;
-  for (std::size_t i = 0; i < nq; ++i) {
-    if (!trusted[i]) keep.push_back(i);
-  }
+  // Their entries before the model runs (and every text, to see whether the model replaced them).
   const auto kept = static_cast<std::int64_t>(keep.size());
   const bool had_vectors = queries.has_query_vectors(), had_bm25 = queries.has_bm25_queries(),
              had_tokens = queries.has_token_queries();
-  std::vector<std::string> texts_before;
-  RowMatrix vectors(had_vectors ? kept : 0, queries.query_vectors.cols());
+  const std::vector<std::string> texts = kept > 0 ? queries.query_texts : std::vector<std::string>{};
+  const RowMatrix vectors = had_vectors ? RowMatrix(queries.query_vectors(keep, Eigen::all)) : RowMatrix();
   std::vector<WeightedQuery> bm25;
   std::vector<RowMatrix> tokens;
   std::vector<std::vector<float>> weights;
-  if (kept > 0) texts_before = queries.query_texts;
-  for (std::size_t k = 0; k < keep.size(); ++k) {
-    const std::size_t i = keep[k];
-    if (had_vectors) vectors.row(k) = queries.query_vectors.row(i);
+  for (const std::int64_t i : keep) {
     if (had_bm25) bm25.push_back(queries.bm25_queries[i]);
     if (had_tokens) {
       tokens.push_back(queries.token_queries[i]);
@@ -162,13 +155,13 @@ absl::Status SelectivePrf::Refine(QueryState& queries, const BatchRanking& ranki
     }
   }
   DENSEFB_RETURN_IF_ERROR(model_->Refine(queries, ranking));
-  const bool texts_changed = kept > 0 && queries.query_texts != texts_before;
+  const bool texts_changed = kept > 0 && queries.query_texts != texts;
+  if (queries.has_query_vectors() && had_vectors && queries.query_vectors.cols() == vectors.cols()) {
+    queries.query_vectors(keep, Eigen::all) = vectors;
+  }
   for (std::size_t k = 0; k < keep.size(); ++k) {
-    const std::size_t i = keep[k];
-    if (texts_changed) queries.query_texts[i] = texts_before[i];
-    if (queries.has_query_vectors() && had_vectors && queries.query_vectors.cols() == vectors.cols()) {
-      queries.query_vectors.row(i) = vectors.row(k);
-    }
+    const auto i = static_cast<std::size_t>(keep[k]);
+    if (texts_changed) queries.query_texts[i] = texts[i];
     if (queries.has_bm25_queries() && had_bm25) queries.bm25_queries[i] = std::move(bm25[k]);
     if (queries.has_token_queries() && had_tokens) {
       queries.token_queries[i] = std::move(tokens[k]);
