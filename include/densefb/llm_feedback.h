@@ -39,12 +39,16 @@ namespace densefb {
 // ---- the models' common part ----------------------------------------------------------------
 
 // What the generative feedback models share: the generator, their configuration, their counters
-// (calls, reasoning, empty), the spec they print (Derived::Params(), CRTP) and a depth read of 0
-// (they read no ranking unless they say otherwise).
+// (calls, reasoning, empty), the spec they print (Derived::Params()) and a depth read of 0 (they
+// read no ranking unless they say otherwise). Models that need more resources than the
+// generator take them in their own constructor.
 template <typename Derived, typename ConfigT>
 class LlmFeedback : public FeedbackModel {
  public:
   using Config = ConfigT;
+
+  LlmFeedback(std::shared_ptr<const Generator> generator, Config config = {})
+      : generator_(std::move(generator)), config_(std::move(config)), counters_({"calls", "reasoning", "empty"}) {}
 
   std::string ToString() const override { return Derived::Params().Print(config_); }
   std::int64_t DepthRead() const override { return 0; }
@@ -52,8 +56,6 @@ class LlmFeedback : public FeedbackModel {
   std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
 
  protected:
-  LlmFeedback(std::shared_ptr<const Generator> generator, Config config)
-      : generator_(std::move(generator)), config_(std::move(config)), counters_({"calls", "reasoning", "empty"}) {}
 
   std::shared_ptr<const Generator> generator_;
   Config config_;
@@ -76,7 +78,7 @@ class Query2Doc final : public LlmFeedback<Query2Doc, Query2DocConfig> {
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
-  Query2Doc(std::shared_ptr<const Generator> generator, Config config = {});
+  using LlmFeedback::LlmFeedback;  // (generator, config = {})
 
   absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
 };

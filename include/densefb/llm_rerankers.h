@@ -94,25 +94,25 @@ class StageCounterSet {
 
 // ---- the rerankers' common part -------------------------------------------------------------
 
-// What the LLM rerankers share: the corpus and the generator they read, their configuration,
-// their counters, and the spec they print (Derived::Params(), CRTP).
+// What the LLM rerankers share: the constructor, the corpus and the generator they read, their
+// configuration, their counters (named by Derived::CounterNames()), and the spec they print
+// (Derived::Params()).
 template <typename Derived, typename ConfigT>
 class LlmReranker : public Reranker {
  public:
   using Config = ConfigT;
+
+  LlmReranker(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator, Config config = {})
+      : corpus_(std::move(corpus)),
+        generator_(std::move(generator)),
+        config_(std::move(config)),
+        counters_(Derived::CounterNames()) {}
 
   std::string ToString() const override { return Derived::Params().Print(config_); }
   bool bound() const override { return corpus_ != nullptr && generator_ != nullptr; }
   std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
 
  protected:
-  LlmReranker(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator, Config config,
-              std::vector<std::string> counters)
-      : corpus_(std::move(corpus)),
-        generator_(std::move(generator)),
-        config_(std::move(config)),
-        counters_(std::move(counters)) {}
-
   std::shared_ptr<const Corpus> corpus_;
   std::shared_ptr<const Generator> generator_;
   Config config_;
@@ -138,8 +138,8 @@ class PointwiseRerank final : public LlmReranker<PointwiseRerank, PointwiseReran
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt(const std::string& mode);
 
-  PointwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                  Config config = {});
+  using LlmReranker::LlmReranker;  // (corpus, generator, config = {})
+  static std::vector<std::string> CounterNames() { return {"calls", "reasoning", "unparseable", "missing_logprobs"}; }
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
 };
@@ -169,8 +169,11 @@ class ListwiseRerank final : public LlmReranker<ListwiseRerank, ListwiseRerankCo
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
-  ListwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                 Config config = {});
+  using LlmReranker::LlmReranker;  // (corpus, generator, config = {})
+  static std::vector<std::string> CounterNames() {
+    return {"windows", "reasoning", "unparseable", "repaired_duplicates", "repaired_missing",
+            "repaired_out_of_range"};
+  }
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
 };
@@ -192,8 +195,8 @@ class FirstRerank final : public LlmReranker<FirstRerank, FirstRerankConfig> {
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
-  FirstRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-              Config config = {});
+  using LlmReranker::LlmReranker;  // (corpus, generator, config = {})
+  static std::vector<std::string> CounterNames() { return {"windows", "missing_logprobs"}; }
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
 };
@@ -217,8 +220,8 @@ class SetwiseRerank final : public LlmReranker<SetwiseRerank, SetwiseRerankConfi
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
-  SetwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                Config config = {});
+  using LlmReranker::LlmReranker;  // (corpus, generator, config = {})
+  static std::vector<std::string> CounterNames() { return {"comparisons", "reasoning", "unparseable"}; }
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
 };

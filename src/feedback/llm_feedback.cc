@@ -69,9 +69,6 @@ const ParamTable<Query2Doc::Config>& Query2Doc::Params() {
 
 std::string Query2Doc::DefaultPrompt() { return "Write a passage that answers the given query.\n\nQuery: {query}\nPassage:"; }
 
-Query2Doc::Query2Doc(std::shared_ptr<const Generator> generator, Config config)
-    : LlmFeedback(std::move(generator), std::move(config)) {}
-
 absl::Status Query2Doc::Refine(QueryState& queries, const BatchRanking&) const {
   static constexpr char kStage[] = "query2doc";
   DENSEFB_RETURN_IF_ERROR(Params().Validate(config_));

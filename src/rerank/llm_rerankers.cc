@@ -315,11 +315,6 @@ std::string PointwiseRerank::DefaultPrompt(const std::string& mode) {
          "Does the passage answer the query? Answer \"Yes\" or \"No\".";
 }
 
-PointwiseRerank::PointwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                                 Config config)
-    : LlmReranker(std::move(corpus), std::move(generator), std::move(config),
-                  {"calls", "reasoning", "unparseable", "missing_logprobs"}) {}
-
 absl::StatusOr<BatchRanking> PointwiseRerank::Rerank(QueryState& queries, BatchRanking ranking) const {
   static constexpr char kStage[] = "rerank_pointwise";
   DENSEFB_RETURN_IF_ERROR(Params().Validate(config_));
@@ -437,12 +432,6 @@ std::string ListwiseRerank::DefaultPrompt() {
          "Answer with the ranking only, without any explanation.";
 }
 
-ListwiseRerank::ListwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                               Config config)
-    : LlmReranker(std::move(corpus), std::move(generator), std::move(config),
-                  {"windows", "reasoning", "unparseable", "repaired_duplicates", "repaired_missing",
-                   "repaired_out_of_range"}) {}
-
 absl::StatusOr<BatchRanking> ListwiseRerank::Rerank(QueryState& queries, BatchRanking ranking) const {
   static constexpr char kStage[] = "rerank_listwise";
   DENSEFB_RETURN_IF_ERROR(Params().Validate(config_));
@@ -496,10 +485,6 @@ std::string FirstRerank::DefaultPrompt() {
          "Rank the {num} passages above by their relevance to the search query, most relevant first, in "
          "the format [] > [], e.g. [B] > [A]. Answer with the ranking only, without any explanation.";
 }
-
-FirstRerank::FirstRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                         Config config)
-    : LlmReranker(std::move(corpus), std::move(generator), std::move(config), {"windows", "missing_logprobs"}) {}
 
 absl::StatusOr<BatchRanking> FirstRerank::Rerank(QueryState& queries, BatchRanking ranking) const {
   static constexpr char kStage[] = "rerank_first";
@@ -563,11 +548,6 @@ std::string SetwiseRerank::DefaultPrompt() {
   return "Given the query \"{query}\", which of the following {num} passages is the most relevant to it?\n\n"
          "{passages}\nAnswer with the label of the most relevant passage only.";
 }
-
-SetwiseRerank::SetwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                             Config config)
-    : LlmReranker(std::move(corpus), std::move(generator), std::move(config),
-                  {"comparisons", "reasoning", "unparseable"}) {}
 
 namespace {
 
