@@ -1,17 +1,23 @@
 // Generators (densefb/generator.h, densefb/openai_client.h) for Python: the base class that
-// Python subclasses implement (complete / logprobs), the HTTP client and the cache.
+// Python subclasses implement (complete / logprobs), the HTTP client and the cache; and the
+// query-performance predictors of selective PRF (densefb/selective_prf.h).
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "array.h"
 #include "bindings.h"
 #include "densefb/generator.h"
 #include "densefb/llm_rerankers.h"
 #include "densefb/openai_client.h"
+#include "densefb/selective_prf.h"
 
 namespace densefb::py_bindings {
 namespace {
@@ -224,6 +230,30 @@ void RegisterLlm(py::module_& m) {
         py::arg("max_words") = 300, py::arg("max_tokens") = 16,
         "0-3 grades of (query, passage) pairs (-1: no grade in the answer) and the count of those.");
   m.def("default_judge_prompt", [] { return PointwiseRerank::DefaultPrompt("grade"); });
+
+  m.def("selective_predictor",
+        [](const std::string& predictor, const std::vector<float>& scores, int depth,
+           const std::optional<FloatArray>& vectors) {
+          if (predictor != "gap" && predictor != "ratio" && predictor != "nqc" && predictor != "coherence") {
+            throw py::value_error("unknown predictor '" + predictor + "': expected gap, ratio, nqc or coherence");
+          }
+          Ranking list;
+          for (std::size_t i = 0; i < scores.size(); ++i) list.push_back({static_cast<std::int64_t>(i), scores[i]});
+          if (predictor != "coherence") return PredictorValue(predictor, list, depth, nullptr, 0);
+          if (!vectors) throw py::value_error("predictor 'coherence' needs the documents' vectors");
+          const ConstMatrixView v = MatrixArg(*vectors, "vectors");
+          const auto read = static_cast<std::size_t>(std::max(depth, 0));
+          const auto n = static_cast<std::int64_t>(std::min(scores.size(), read));
+          if (v.rows < n) {
+            throw py::value_error("vectors has " + std::to_string(v.rows) + " rows; the predictor reads " +
+                                  std::to_string(n) + " documents");
+          }
+          return PredictorValue(predictor, list, depth, v.data, v.cols);
+        },
+        py::arg("predictor"), py::arg("scores"), py::arg("depth") = SelectivePrfConfig{}.depth,
+        py::arg("vectors") = py::none(),
+        "Selective PRF's predictor value of one ranking: scores best first; vectors (one row per "
+        "document, in rank order) for coherence. NaN when undefined.");
 }
 
 }  // namespace densefb::py_bindings

@@ -28,22 +28,9 @@ DEPTH = 10
 
 
 def predictor_values(run_lists, D, name):
-    out = []
-    for ids, scores in run_lists:
-        s = scores[:DEPTH]
-        if name == "gap":
-            out.append(s[0] - s[-1])
-        elif name == "ratio":
-            out.append(s[0] / s[-1] if s[-1] > 0 else np.nan)
-        elif name == "nqc":
-            out.append(np.std(s) / abs(np.mean(s)))
-        else:
-            V = D[ids[:DEPTH]].astype(np.float64)
-            V /= np.linalg.norm(V, axis=1, keepdims=True)
-            C = V @ V.T
-            n = len(V)
-            out.append((C.sum() - np.trace(C)) / (n * (n - 1)))
-    return np.array(out)
+    """The predictor of every (ids, scores) list, computed as the selective stage does."""
+    return np.array([densefb.selective_predictor(name, scores, D[ids[:DEPTH]] if name == "coherence" else None,
+                                                 depth=DEPTH) for ids, scores in run_lists])
 
 
 def collection(path, enc):

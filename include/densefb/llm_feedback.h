@@ -22,6 +22,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "densefb/bm25.h"
 #include "densefb/data.h"
@@ -34,6 +36,32 @@
 
 namespace densefb {
 
+// ---- the models' common part ----------------------------------------------------------------
+
+// What the generative feedback models share: the generator, their configuration, their counters
+// (calls, reasoning, empty), the spec they print (Derived::Params()) and a depth read of 0 (they
+// read no ranking unless they say otherwise). Models that need more resources than the
+// generator take them in their own constructor.
+template <typename Derived, typename ConfigT>
+class LlmFeedback : public FeedbackModel {
+ public:
+  using Config = ConfigT;
+
+  LlmFeedback(std::shared_ptr<const Generator> generator, Config config = {})
+      : generator_(std::move(generator)), config_(std::move(config)), counters_({"calls", "reasoning", "empty"}) {}
+
+  std::string ToString() const override { return Derived::Params().Print(config_); }
+  std::int64_t DepthRead() const override { return 0; }
+  bool bound() const override { return generator_ != nullptr; }
+  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
+
+ protected:
+
+  std::shared_ptr<const Generator> generator_;
+  Config config_;
+  mutable StageCounterSet counters_;
+};
+
 // ---- query2doc ------------------------------------------------------------------------------
 
 struct Query2DocConfig {
@@ -45,24 +73,14 @@ struct Query2DocConfig {
 
 // Resources: "generator". The new text is "q q ... q sep passage" (single spaces; no sep when
 // empty); the original text stays in QueryState::original_texts.
-class Query2Doc final : public FeedbackModel {
+class Query2Doc final : public LlmFeedback<Query2Doc, Query2DocConfig> {
  public:
-  using Config = Query2DocConfig;
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
-  Query2Doc(std::shared_ptr<const Generator> generator, Config config = {});
+  using LlmFeedback::LlmFeedback;  // (generator, config = {})
 
   absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
-  std::string ToString() const override { return Params().Print(config_); }
-  std::int64_t DepthRead() const override { return 0; }
-  bool bound() const override { return generator_ != nullptr; }
-  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
-
- private:
-  std::shared_ptr<const Generator> generator_;
-  Config config_;
-  mutable StageCounterSet counters_;
 };
 
 // ---- hyde -----------------------------------------------------------------------------------
@@ -77,25 +95,18 @@ struct HydeConfig {
 // q' = (E_q(query) + E_d(p_1) + ... + E_d(p_n)) / (n + 1), the passages generated as samples
 // 0..n-1 of the same prompt (each its own cache entry). An empty passage is left out of the
 // mean (counted as "empty"). Resources: "generator", "encoder".
-class Hyde final : public FeedbackModel {
+class Hyde final : public LlmFeedback<Hyde, HydeConfig> {
  public:
-  using Config = HydeConfig;
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
   Hyde(std::shared_ptr<const Generator> generator, std::shared_ptr<const Encoder> encoder, Config config = {});
 
   absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
-  std::string ToString() const override { return Params().Print(config_); }
-  std::int64_t DepthRead() const override { return 0; }
   bool bound() const override { return generator_ != nullptr && encoder_ != nullptr; }
-  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
 
  private:
-  std::shared_ptr<const Generator> generator_;
   std::shared_ptr<const Encoder> encoder_;
-  Config config_;
-  mutable StageCounterSet counters_;
 };
 
 // ---- prompt_prf -----------------------------------------------------------------------------
@@ -112,9 +123,8 @@ struct PromptPrfConfig {
 
 // Resources: "generator", "encoder", "corpus" (the passages' texts). The query vector is the
 // current one (the encoder's encoding of the query text if none yet).
-class PromptPrf final : public FeedbackModel {
+class PromptPrf final : public LlmFeedback<PromptPrf, PromptPrfConfig> {
  public:
-  using Config = PromptPrfConfig;
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt(const std::string& feature);
 
@@ -122,18 +132,13 @@ class PromptPrf final : public FeedbackModel {
             std::shared_ptr<const Corpus> corpus, Config config = {});
 
   absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
-  std::string ToString() const override { return Params().Print(config_); }
   std::int64_t DepthRead() const override { return config_.k; }
   absl::Status Prepare(QueryState& queries) const override;
   bool bound() const override { return generator_ != nullptr && encoder_ != nullptr && corpus_ != nullptr; }
-  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
 
  private:
-  std::shared_ptr<const Generator> generator_;
   std::shared_ptr<const Encoder> encoder_;
   std::shared_ptr<const Corpus> corpus_;
-  Config config_;
-  mutable StageCounterSet counters_;
 };
 
 // ---- llm_terms ------------------------------------------------------------------------------
@@ -146,26 +151,19 @@ struct LlmTermsConfig {
 
 // q' = AnalyzeQuery(query) + term_weight * AnalyzeQuery(keywords): the next bm25 stage searches
 // with it. Resources: "generator", "bm25" (its analyzer).
-class LlmTerms final : public FeedbackModel {
+class LlmTerms final : public LlmFeedback<LlmTerms, LlmTermsConfig> {
  public:
-  using Config = LlmTermsConfig;
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
   LlmTerms(std::shared_ptr<const Generator> generator, std::shared_ptr<const Bm25Index> bm25, Config config = {});
 
   absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
-  std::string ToString() const override { return Params().Print(config_); }
-  std::int64_t DepthRead() const override { return 0; }
   absl::Status Prepare(QueryState& queries) const override;
   bool bound() const override { return generator_ != nullptr && bm25_ != nullptr; }
-  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
 
  private:
-  std::shared_ptr<const Generator> generator_;
   std::shared_ptr<const Bm25Index> bm25_;
-  Config config_;
-  mutable StageCounterSet counters_;
 };
 
 }  // namespace densefb

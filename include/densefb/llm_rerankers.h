@@ -31,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -91,6 +92,33 @@ class StageCounterSet {
   std::unique_ptr<std::atomic<std::int64_t>[]> values_;
 };
 
+// ---- the rerankers' common part -------------------------------------------------------------
+
+// What the LLM rerankers share: the constructor, the corpus and the generator they read, their
+// configuration, their counters (named by Derived::CounterNames()), and the spec they print
+// (Derived::Params()).
+template <typename Derived, typename ConfigT>
+class LlmReranker : public Reranker {
+ public:
+  using Config = ConfigT;
+
+  LlmReranker(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator, Config config = {})
+      : corpus_(std::move(corpus)),
+        generator_(std::move(generator)),
+        config_(std::move(config)),
+        counters_(Derived::CounterNames()) {}
+
+  std::string ToString() const override { return Derived::Params().Print(config_); }
+  bool bound() const override { return corpus_ != nullptr && generator_ != nullptr; }
+  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
+
+ protected:
+  std::shared_ptr<const Corpus> corpus_;
+  std::shared_ptr<const Generator> generator_;
+  Config config_;
+  mutable StageCounterSet counters_;
+};
+
 // ---- rerank_pointwise -----------------------------------------------------------------------
 
 struct PointwiseRerankConfig {
@@ -105,25 +133,15 @@ struct PointwiseRerankConfig {
 // log-probabilities (a pair with neither gets 0, counted as "missing_logprobs"). grade: the 0-3
 // label the model writes; an answer with none counts as "unparseable" and gets 0. Placeholders:
 // {query}, {passage}.
-class PointwiseRerank final : public Reranker {
+class PointwiseRerank final : public LlmReranker<PointwiseRerank, PointwiseRerankConfig> {
  public:
-  using Config = PointwiseRerankConfig;
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt(const std::string& mode);
 
-  PointwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                  Config config = {});
+  using LlmReranker::LlmReranker;  // (corpus, generator, config = {})
+  static std::vector<std::string> CounterNames() { return {"calls", "reasoning", "unparseable", "missing_logprobs"}; }
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
-  std::string ToString() const override { return Params().Print(config_); }
-  bool bound() const override { return corpus_ != nullptr && generator_ != nullptr; }
-  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
-
- private:
-  std::shared_ptr<const Corpus> corpus_;
-  std::shared_ptr<const Generator> generator_;
-  Config config_;
-  mutable StageCounterSet counters_;
 };
 
 // ---- rerank_listwise and rerank_first -------------------------------------------------------
@@ -146,25 +164,18 @@ std::vector<std::pair<std::int64_t, std::int64_t>> SlidingWindows(std::int64_t n
 // labels [1]..[m]. Counters: windows, reasoning (answers with a <think> block), unparseable,
 // repaired_duplicates, repaired_missing, repaired_out_of_range (windows with that repair).
 // Placeholders: {query}, {num}, {passages} ("[1] text\n[2] text\n...").
-class ListwiseRerank final : public Reranker {
+class ListwiseRerank final : public LlmReranker<ListwiseRerank, ListwiseRerankConfig> {
  public:
-  using Config = ListwiseRerankConfig;
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
-  ListwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                 Config config = {});
+  using LlmReranker::LlmReranker;  // (corpus, generator, config = {})
+  static std::vector<std::string> CounterNames() {
+    return {"windows", "reasoning", "unparseable", "repaired_duplicates", "repaired_missing",
+            "repaired_out_of_range"};
+  }
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
-  std::string ToString() const override { return Params().Print(config_); }
-  bool bound() const override { return corpus_ != nullptr && generator_ != nullptr; }
-  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
-
- private:
-  std::shared_ptr<const Corpus> corpus_;
-  std::shared_ptr<const Generator> generator_;
-  Config config_;
-  mutable StageCounterSet counters_;
 };
 
 struct FirstRerankConfig {
@@ -179,25 +190,15 @@ struct FirstRerankConfig {
 // (descending; ties and labels without a log-probability keep their order, after the others).
 // Counters: windows, missing_logprobs (windows where some label had none). Placeholders:
 // {query}, {num}, {passages} ("[A] text\n[B] text\n...").
-class FirstRerank final : public Reranker {
+class FirstRerank final : public LlmReranker<FirstRerank, FirstRerankConfig> {
  public:
-  using Config = FirstRerankConfig;
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
-  FirstRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-              Config config = {});
+  using LlmReranker::LlmReranker;  // (corpus, generator, config = {})
+  static std::vector<std::string> CounterNames() { return {"windows", "missing_logprobs"}; }
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
-  std::string ToString() const override { return Params().Print(config_); }
-  bool bound() const override { return corpus_ != nullptr && generator_ != nullptr; }
-  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
-
- private:
-  std::shared_ptr<const Corpus> corpus_;
-  std::shared_ptr<const Generator> generator_;
-  Config config_;
-  mutable StageCounterSet counters_;
 };
 
 // ---- rerank_setwise -------------------------------------------------------------------------
@@ -214,25 +215,15 @@ struct SetwiseRerankConfig {
 // Setwise tournament. Counters: comparisons (model calls), reasoning, unparseable (answers that
 // name no label of the set: its best-ranked passage wins). Placeholders: {query}, {num},
 // {passages} ("Passage A: text\n...").
-class SetwiseRerank final : public Reranker {
+class SetwiseRerank final : public LlmReranker<SetwiseRerank, SetwiseRerankConfig> {
  public:
-  using Config = SetwiseRerankConfig;
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
-  SetwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                Config config = {});
+  using LlmReranker::LlmReranker;  // (corpus, generator, config = {})
+  static std::vector<std::string> CounterNames() { return {"comparisons", "reasoning", "unparseable"}; }
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
-  std::string ToString() const override { return Params().Print(config_); }
-  bool bound() const override { return corpus_ != nullptr && generator_ != nullptr; }
-  std::map<std::string, std::int64_t> Counters() const override { return counters_.Snapshot(); }
-
- private:
-  std::shared_ptr<const Corpus> corpus_;
-  std::shared_ptr<const Generator> generator_;
-  Config config_;
-  mutable StageCounterSet counters_;
 };
 
 }  // namespace densefb

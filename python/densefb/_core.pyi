@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
+__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
 class Corpus:
     """
     Documents of a collection, addressed by string id or position.
@@ -984,6 +984,10 @@ def regularized_incomplete_beta(a: typing.SupportsFloat | typing.SupportsIndex, 
 def rm3_expand(query: collections.abc.Sequence[tuple[str, typing.SupportsFloat | typing.SupportsIndex]], feedback: list, num_docs: int, fb_terms: int = 10, fb_docs: int = 10, original_query_weight: typing.SupportsFloat | typing.SupportsIndex = 0.5, filter_terms: bool = True) -> list[tuple[str, float]]:
     """
     RM3 on explicit feedback documents (score, terms, tfs, dfs) of a collection of num_docs documents.
+    """
+def selective_predictor(predictor: str, scores: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], depth: typing.SupportsInt | typing.SupportsIndex = 10, vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> float:
+    """
+    Selective PRF's predictor value of one ranking: scores best first; vectors (one row per document, in rank order) for coherence. NaN when undefined.
     """
 def standard_tokenize(text: str) -> list[str]:
     """

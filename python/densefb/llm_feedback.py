@@ -10,12 +10,16 @@ no ranking (:class:`Query2Doc`, :class:`HyDE`, :class:`LLMTerms`) may start a pi
     densefb.Dense(k=100) >> densefb.PromptPRF(k=3, feature="keywords") >> densefb.Dense()
 
 Each counts its model calls (``calls``), reasoning answers and empty answers
-(``Pipeline.run(..., counters={})``).
+(``Pipeline.run(..., counters={})``). :func:`selective_predictor` is the predictor
+:class:`Selective` decides with, for one ranking.
 """
 
+import numpy as np
+
+from densefb import _core
 from densefb.pipeline import Stage, stage_defaults
 
-__all__ = ["Query2Doc", "HyDE", "PromptPRF", "LLMTerms", "Selective"]
+__all__ = ["Query2Doc", "HyDE", "PromptPRF", "LLMTerms", "Selective", "selective_predictor"]
 
 
 class Query2Doc(Stage):
@@ -118,6 +122,25 @@ class Selective(Stage):
         if model is not None:
             params["model"] = model if isinstance(model, str) else str(model)
         super().__init__(*args, **params)
+
+
+def selective_predictor(predictor, scores, vectors=None, depth=10) -> float:
+    """The value of a :class:`Selective` predictor for one ranking (the C++ stage's own code).
+
+    Args:
+        predictor: ``"gap"``, ``"ratio"``, ``"nqc"`` or ``"coherence"``.
+        scores: the ranking's scores, best first (1-d).
+        vectors: for ``"coherence"``: the documents' vectors in rank order, one row each (at
+            least the first ``depth``).
+        depth: documents the predictor reads (default 10).
+
+    Returns NaN where the predictor is undefined (fewer than two documents; ``ratio`` with a
+    non-positive score).
+    """
+    scores = np.asarray(scores, dtype=np.float32).ravel()
+    if vectors is not None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    return _core.selective_predictor(predictor, scores, int(depth), vectors)
 
 
 def _install_signatures() -> None:

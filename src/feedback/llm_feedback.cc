@@ -18,21 +18,18 @@
 namespace densefb {
 namespace {
 
-absl::Status CheckPrompt(const std::string& prompt, const std::vector<std::string>& names, const char* stage) {
-  return prompt.empty() ? absl::OkStatus() : llm::CheckTemplate(prompt, names, stage);
-}
-
-absl::Status InStage(const absl::Status& s, const char* stage) {
-  if (s.ok()) return s;
-  return absl::Status(s.code(), absl::StrCat("stage '", stage, "': ", s.message()));
-}
-
-// The answers' text after any reasoning block, counting reasoning and empty answers.
-std::vector<std::string> Answers(const std::vector<Generation>& gens, StageCounterSet& counters) {
+// The answers to `prompts` (one batch), their text after any reasoning block; counts the calls,
+// reasoning and empty answers. A generator error is returned naming `stage`.
+absl::StatusOr<std::vector<std::string>> GenerateAnswers(const Generator& generator,
+                                                         const std::vector<std::string>& prompts,
+                                                         const GenerateOptions& options, StageCounterSet& counters,
+                                                         const char* stage) {
+  auto gens = generator.Generate(prompts, options);
+  if (!gens.ok()) return llm::InStage(gens.status(), stage);
   std::vector<std::string> out;
-  out.reserve(gens.size());
-  counters.Add("calls", static_cast<std::int64_t>(gens.size()));
-  for (const Generation& g : gens) {
+  out.reserve(gens->size());
+  counters.Add("calls", static_cast<std::int64_t>(gens->size()));
+  for (const Generation& g : *gens) {
     llm::Answer a = llm::StripReasoning(g.text);
     if (a.reasoning) counters.Add("reasoning");
     if (a.text.empty()) counters.Add("empty");
@@ -54,8 +51,6 @@ absl::StatusOr<std::vector<std::string>> QueryPrompts(const std::string& tmpl, c
   return prompts;
 }
 
-const std::vector<std::string> kCounterNames = {"calls", "reasoning", "empty"};
-
 }  // namespace
 
 // ---- query2doc ------------------------------------------------------------------------------
@@ -68,14 +63,11 @@ const ParamTable<Query2Doc::Config>& Query2Doc::Params() {
           .Text("sep", &Config::sep, {}, "between the query and the passage; empty = a space")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "passage tokens at most")
           .Text("prompt", &Config::prompt, {}, "prompt template with {query}; empty = the default")
-          .Check([](const Config& c) { return CheckPrompt(c.prompt, {"query"}, "query2doc"); }));
+          .Check([](const Config& c) { return llm::CheckPrompt(c.prompt, {"query"}, "query2doc"); }));
   return *table;
 }
 
 std::string Query2Doc::DefaultPrompt() { return "Write a passage that answers the given query.\n\nQuery: {query}\nPassage:"; }
-
-Query2Doc::Query2Doc(std::shared_ptr<const Generator> generator, Config config)
-    : generator_(std::move(generator)), config_(std::move(config)), counters_(kCounterNames) {}
 
 absl::Status Query2Doc::Refine(QueryState& queries, const BatchRanking&) const {
   static constexpr char kStage[] = "query2doc";
@@ -86,9 +78,8 @@ absl::Status Query2Doc::Refine(QueryState& queries, const BatchRanking&) const {
                            QueryPrompts(config_.prompt.empty() ? DefaultPrompt() : config_.prompt, queries, kStage));
   GenerateOptions options;
   options.max_tokens = config_.max_tokens;
-  auto gens = generator_->Generate(prompts, options);
-  if (!gens.ok()) return InStage(gens.status(), kStage);
-  const std::vector<std::string> passages = Answers(*gens, counters_);
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::string> passages,
+                           GenerateAnswers(*generator_, prompts, options, counters_, kStage));
   std::vector<std::string> texts(queries.size());
   for (std::size_t i = 0; i < queries.size(); ++i) {
     std::string t;
@@ -111,17 +102,14 @@ const ParamTable<Hyde::Config>& Hyde::Params() {
           .Number("temperature", &Config::temperature, 0, 2, "sampling temperature of the passages")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "passage tokens at most")
           .Text("prompt", &Config::prompt, {}, "prompt template with {query}; empty = the default")
-          .Check([](const Config& c) { return CheckPrompt(c.prompt, {"query"}, "hyde"); }));
+          .Check([](const Config& c) { return llm::CheckPrompt(c.prompt, {"query"}, "hyde"); }));
   return *table;
 }
 
 std::string Hyde::DefaultPrompt() { return "Please write a passage to answer the question.\nQuestion: {query}\nPassage:"; }
 
 Hyde::Hyde(std::shared_ptr<const Generator> generator, std::shared_ptr<const Encoder> encoder, Config config)
-    : generator_(std::move(generator)),
-      encoder_(std::move(encoder)),
-      config_(std::move(config)),
-      counters_(kCounterNames) {}
+    : LlmFeedback(std::move(generator), std::move(config)), encoder_(std::move(encoder)) {}
 
 absl::Status Hyde::Refine(QueryState& queries, const BatchRanking&) const {
   static constexpr char kStage[] = "hyde";
@@ -139,9 +127,8 @@ absl::Status Hyde::Refine(QueryState& queries, const BatchRanking&) const {
     options.max_tokens = config_.max_tokens;
     options.temperature = config_.temperature;
     options.sample = s;
-    auto gens = generator_->Generate(prompts, options);
-    if (!gens.ok()) return InStage(gens.status(), kStage);
-    std::vector<std::string> answers = Answers(*gens, counters_);
+    DENSEFB_ASSIGN_OR_RETURN(std::vector<std::string> answers,
+                             GenerateAnswers(*generator_, prompts, options, counters_, kStage));
     for (std::size_t i = 0; i < nq; ++i) {
       if (!answers[i].empty()) passages[i].push_back(std::move(answers[i]));
     }
@@ -180,7 +167,7 @@ const ParamTable<PromptPrf::Config>& PromptPrf::Params() {
           .Integer("max_words", &Config::max_words, 1, 1 << 20, "passage words shown to the model")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "feature tokens at most")
           .Text("prompt", &Config::prompt, {}, "prompt template with {passage}; empty = the feature's default")
-          .Check([](const Config& c) { return CheckPrompt(c.prompt, {"passage"}, "prompt_prf"); }));
+          .Check([](const Config& c) { return llm::CheckPrompt(c.prompt, {"passage"}, "prompt_prf"); }));
   return *table;
 }
 
@@ -202,11 +189,7 @@ std::string PromptPrf::DefaultPrompt(const std::string& feature) {
 
 PromptPrf::PromptPrf(std::shared_ptr<const Generator> generator, std::shared_ptr<const Encoder> encoder,
                      std::shared_ptr<const Corpus> corpus, Config config)
-    : generator_(std::move(generator)),
-      encoder_(std::move(encoder)),
-      corpus_(std::move(corpus)),
-      config_(std::move(config)),
-      counters_(kCounterNames) {}
+    : LlmFeedback(std::move(generator), std::move(config)), encoder_(std::move(encoder)), corpus_(std::move(corpus)) {}
 
 absl::Status PromptPrf::Prepare(QueryState& queries) const {
   if (encoder_ == nullptr && !queries.has_query_vectors()) return absl::OkStatus();
@@ -249,9 +232,7 @@ absl::Status PromptPrf::Refine(QueryState& queries, const BatchRanking& ranking)
   if (!prompts.empty()) {
     GenerateOptions options;
     options.max_tokens = config_.max_tokens;
-    auto gens = generator_->Generate(prompts, options);
-    if (!gens.ok()) return InStage(gens.status(), kStage);
-    features = Answers(*gens, counters_);
+    DENSEFB_ASSIGN_OR_RETURN(features, GenerateAnswers(*generator_, prompts, options, counters_, kStage));
   }
   const int d = encoder_->Dimension();
   RowMatrix f(static_cast<std::int64_t>(features.size()), d);
@@ -285,7 +266,7 @@ const ParamTable<LlmTerms::Config>& LlmTerms::Params() {
           .Number("term_weight", &Config::term_weight, 0, 1e6, "weight of each generated term occurrence")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "keyword-list tokens at most")
           .Text("prompt", &Config::prompt, {}, "prompt template with {query}; empty = the default")
-          .Check([](const Config& c) { return CheckPrompt(c.prompt, {"query"}, "llm_terms"); }));
+          .Check([](const Config& c) { return llm::CheckPrompt(c.prompt, {"query"}, "llm_terms"); }));
   return *table;
 }
 
@@ -295,7 +276,7 @@ std::string LlmTerms::DefaultPrompt() {
 }
 
 LlmTerms::LlmTerms(std::shared_ptr<const Generator> generator, std::shared_ptr<const Bm25Index> bm25, Config config)
-    : generator_(std::move(generator)), bm25_(std::move(bm25)), config_(std::move(config)), counters_(kCounterNames) {}
+    : LlmFeedback(std::move(generator), std::move(config)), bm25_(std::move(bm25)) {}
 
 absl::Status LlmTerms::Prepare(QueryState& queries) const {
   return bm25_ == nullptr ? absl::OkStatus() : queries.EnsureBm25Queries(bm25_.get(), "llm_terms");
@@ -312,9 +293,8 @@ absl::Status LlmTerms::Refine(QueryState& queries, const BatchRanking&) const {
                            QueryPrompts(config_.prompt.empty() ? DefaultPrompt() : config_.prompt, queries, kStage));
   GenerateOptions options;
   options.max_tokens = config_.max_tokens;
-  auto gens = generator_->Generate(prompts, options);
-  if (!gens.ok()) return InStage(gens.status(), kStage);
-  const std::vector<std::string> answers = Answers(*gens, counters_);
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::string> answers,
+                           GenerateAnswers(*generator_, prompts, options, counters_, kStage));
   for (std::size_t i = 0; i < queries.size(); ++i) {
     WeightedQuery& q = queries.bm25_queries[i];
     for (const auto& entry : bm25_->AnalyzeQuery(answers[i])) {

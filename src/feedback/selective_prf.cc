@@ -118,7 +118,7 @@ absl::Status SelectivePrf::Refine(QueryState& queries, const BatchRanking& ranki
     return absl::InvalidArgumentError(absl::StrCat("stage 'selective': ", ranking.lists.size(), " lists for ", nq,
                                                    " queries"));
   }
-  std::vector<bool> trusted(nq, true);
+  std::vector<std::int64_t> keep;  // the queries not trusted: kept as they are
   for (std::size_t i = 0; i < nq; ++i) {
     const Ranking& list = ranking.lists[i];
     std::vector<float> vectors;
@@ -136,25 +136,36 @@ absl::Status SelectivePrf::Refine(QueryState& queries, const BatchRanking& ranki
       }
     }
     const double v = PredictorValue(config_.predictor, list, config_.depth, vectors.data(), dim);
-    trusted[i] = std::isnan(v) || v >= config_.threshold;
+    if (!std::isnan(v) && v < config_.threshold) keep.push_back(static_cast<std::int64_t>(i));
   }
-  const QueryState before = queries;
-  DENSEFB_RETURN_IF_ERROR(model_->Refine(queries, ranking));
-  std::int64_t kept = 0;
-  const bool texts_changed = queries.query_texts != before.query_texts;
-  for (std::size_t i = 0; i < nq; ++i) {
-    if (trusted[i]) continue;
-    ++kept;
-    const auto row = static_cast<std::int64_t>(i);
-    if (texts_changed) queries.query_texts[i] = before.query_texts[i];
-    if (queries.has_query_vectors() && before.has_query_vectors() &&
-        queries.query_vectors.cols() == before.query_vectors.cols()) {
-      queries.query_vectors.row(row) = before.query_vectors.row(row);
+  // Their entries before the model runs (and every text, to see whether the model replaced them).
+  const auto kept = static_cast<std::int64_t>(keep.size());
+  const bool had_vectors = queries.has_query_vectors(), had_bm25 = queries.has_bm25_queries(),
+             had_tokens = queries.has_token_queries();
+  const std::vector<std::string> texts = kept > 0 ? queries.query_texts : std::vector<std::string>{};
+  const RowMatrix vectors = had_vectors ? RowMatrix(queries.query_vectors(keep, Eigen::all)) : RowMatrix();
+  std::vector<WeightedQuery> bm25;
+  std::vector<RowMatrix> tokens;
+  std::vector<std::vector<float>> weights;
+  for (const std::int64_t i : keep) {
+    if (had_bm25) bm25.push_back(queries.bm25_queries[i]);
+    if (had_tokens) {
+      tokens.push_back(queries.token_queries[i]);
+      weights.push_back(queries.token_weights[i]);
     }
-    if (queries.has_bm25_queries() && before.has_bm25_queries()) queries.bm25_queries[i] = before.bm25_queries[i];
-    if (queries.has_token_queries() && before.has_token_queries()) {
-      queries.token_queries[i] = before.token_queries[i];
-      queries.token_weights[i] = before.token_weights[i];
+  }
+  DENSEFB_RETURN_IF_ERROR(model_->Refine(queries, ranking));
+  const bool texts_changed = kept > 0 && queries.query_texts != texts;
+  if (queries.has_query_vectors() && had_vectors && queries.query_vectors.cols() == vectors.cols()) {
+    queries.query_vectors(keep, Eigen::all) = vectors;
+  }
+  for (std::size_t k = 0; k < keep.size(); ++k) {
+    const auto i = static_cast<std::size_t>(keep[k]);
+    if (texts_changed) queries.query_texts[i] = texts[i];
+    if (queries.has_bm25_queries() && had_bm25) queries.bm25_queries[i] = std::move(bm25[k]);
+    if (queries.has_token_queries() && had_tokens) {
+      queries.token_queries[i] = std::move(tokens[k]);
+      queries.token_weights[i] = std::move(weights[k]);
     }
   }
   // A model that replaced the texts dropped the representations derived from them; those of the

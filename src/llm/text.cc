@@ -90,6 +90,15 @@ absl::Status CheckTemplate(absl::string_view tmpl, const std::vector<std::string
       });
 }
 
+absl::Status CheckPrompt(const std::string& prompt, const std::vector<std::string>& names, absl::string_view stage) {
+  return prompt.empty() ? absl::OkStatus() : CheckTemplate(prompt, names, stage);
+}
+
+absl::Status InStage(const absl::Status& s, absl::string_view stage) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat("stage '", stage, "': ", s.message()));
+}
+
 std::string TruncateWords(absl::string_view text, int max_words) {
   std::string out;
   int n = 0;

@@ -1,4 +1,5 @@
-// Text pieces the LLM stages share: prompt templates, reasoning blocks, passage truncation.
+// Text pieces the LLM stages share: prompt templates, reasoning blocks, passage truncation,
+// stage-named errors.
 #ifndef DENSEFB_SRC_LLM_TEXT_H_
 #define DENSEFB_SRC_LLM_TEXT_H_
 
@@ -30,6 +31,11 @@ absl::StatusOr<std::string> FillTemplate(absl::string_view tmpl,
 // errors, before any model call).
 absl::Status CheckTemplate(absl::string_view tmpl, const std::vector<std::string>& names,
                            absl::string_view stage);
+// A stage's `prompt` parameter: empty (the stage's default template) or CheckTemplate's check.
+absl::Status CheckPrompt(const std::string& prompt, const std::vector<std::string>& names, absl::string_view stage);
+
+// `s` with "stage '<stage>': " before its message (OK stays OK).
+absl::Status InStage(const absl::Status& s, absl::string_view stage);
 
 // The first `max_words` whitespace-separated words of `text`, joined by single spaces
 // (max_words <= 0: all of them).

@@ -227,21 +227,12 @@ absl::StatusOr<std::string> WindowPrompt(const std::string& tmpl, const std::str
                            stage);
 }
 
-absl::Status CheckPrompt(const std::string& prompt, const std::vector<std::string>& names, const char* stage) {
-  return prompt.empty() ? absl::OkStatus() : llm::CheckTemplate(prompt, names, stage);
-}
-
-absl::Status WithQuery(const absl::Status& s, const char* stage) {
-  if (s.ok()) return s;
-  return absl::Status(s.code(), absl::StrCat("stage '", stage, "': ", s.message()));
-}
-
 absl::Status CheckWindowConfig(const char* stage, int window, int step, const std::string& prompt) {
   if (step > window) {
     return absl::InvalidArgumentError(absl::StrCat("stage '", stage, "': step = ", step, " exceeds window = ", window,
                                                    " (passages between windows would never move)"));
   }
-  return CheckPrompt(prompt, kWindowPlaceholders, stage);
+  return llm::CheckPrompt(prompt, kWindowPlaceholders, stage);
 }
 
 // The sliding windows of every query's list; round r holds each query's r-th window (windows of
@@ -259,6 +250,31 @@ WindowPlan PlanWindows(const BatchRanking& ranking, int window, int step) {
     plan.rounds = std::max(plan.rounds, plan.windows[i].size());
   }
   return plan;
+}
+
+// The prompts of round r of `plan`: one per query with an r-th window (`owners`: those queries,
+// in order), its passages labelled [1], [2], ... or, with `letters`, [A], [B], ...
+struct RoundPrompts {
+  std::vector<std::string> prompts;
+  std::vector<std::size_t> owners;
+};
+
+absl::StatusOr<RoundPrompts> WindowPrompts(const std::string& tmpl, const Corpus& corpus, const QueryState& queries,
+                                           const BatchRanking& ranking, const WindowPlan& plan, std::size_t r,
+                                           int max_words, bool letters, const char* stage) {
+  RoundPrompts out;
+  for (std::size_t i = 0; i < ranking.lists.size(); ++i) {
+    if (r >= plan.windows[i].size()) continue;
+    const auto [b, e] = plan.windows[i][r];
+    const std::size_t m = static_cast<std::size_t>(e - b);
+    DENSEFB_ASSIGN_OR_RETURN(std::string p,
+                             WindowPrompt(tmpl, queries.original_texts[i], m,
+                                          LabelledPassages(corpus, ranking.lists[i].data() + b, m, max_words, letters),
+                                          stage));
+    out.prompts.push_back(std::move(p));
+    out.owners.push_back(i);
+  }
+  return out;
 }
 
 // The window's documents in a new order: list[b + j] = old list[b + order[j]].
@@ -281,7 +297,7 @@ const ParamTable<PointwiseRerank::Config>& PointwiseRerank::Params() {
           .Integer("max_words", &Config::max_words, 1, 1 << 20, "passage words shown to the model")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "completion tokens at most (mode=grade)")
           .Text("prompt", &Config::prompt, {}, "prompt template with {query} and {passage}; empty = the default")
-          .Check([](const Config& c) { return CheckPrompt(c.prompt, {"query", "passage"}, "rerank_pointwise"); }));
+          .Check([](const Config& c) { return llm::CheckPrompt(c.prompt, {"query", "passage"}, "rerank_pointwise"); }));
   return *table;
 }
 
@@ -298,13 +314,6 @@ std::string PointwiseRerank::DefaultPrompt(const std::string& mode) {
   return "Passage: {passage}\nQuery: {query}\n"
          "Does the passage answer the query? Answer \"Yes\" or \"No\".";
 }
-
-PointwiseRerank::PointwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                                 Config config)
-    : corpus_(std::move(corpus)),
-      generator_(std::move(generator)),
-      config_(std::move(config)),
-      counters_({"calls", "reasoning", "unparseable", "missing_logprobs"}) {}
 
 absl::StatusOr<BatchRanking> PointwiseRerank::Rerank(QueryState& queries, BatchRanking ranking) const {
   static constexpr char kStage[] = "rerank_pointwise";
@@ -328,7 +337,7 @@ absl::StatusOr<BatchRanking> PointwiseRerank::Rerank(QueryState& queries, BatchR
     GenerateOptions options;
     options.max_tokens = 1;
     auto lp = generator_->FirstTokenLogprobs(prompts, std::vector<std::string>{"Yes", "No"}, options);
-    if (!lp.ok()) return WithQuery(lp.status(), kStage);
+    if (!lp.ok()) return llm::InStage(lp.status(), kStage);
     for (std::size_t j = 0; j < prompts.size(); ++j) {
       const double yes = (*lp)[j][0], no = (*lp)[j][1];
       if (std::isinf(yes) && std::isinf(no)) {
@@ -343,7 +352,7 @@ absl::StatusOr<BatchRanking> PointwiseRerank::Rerank(QueryState& queries, BatchR
     GenerateOptions options;
     options.max_tokens = config_.max_tokens;
     auto gens = generator_->Generate(prompts, options);
-    if (!gens.ok()) return WithQuery(gens.status(), kStage);
+    if (!gens.ok()) return llm::InStage(gens.status(), kStage);
     for (std::size_t j = 0; j < prompts.size(); ++j) {
       const llm::Answer a = llm::StripReasoning((*gens)[j].text);
       if (a.reasoning) counters_.Add("reasoning");
@@ -423,46 +432,23 @@ std::string ListwiseRerank::DefaultPrompt() {
          "Answer with the ranking only, without any explanation.";
 }
 
-ListwiseRerank::ListwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                               Config config)
-    : corpus_(std::move(corpus)),
-      generator_(std::move(generator)),
-      config_(std::move(config)),
-      counters_({"windows", "reasoning", "unparseable", "repaired_duplicates", "repaired_missing",
-                 "repaired_out_of_range"}) {}
-
 absl::StatusOr<BatchRanking> ListwiseRerank::Rerank(QueryState& queries, BatchRanking ranking) const {
   static constexpr char kStage[] = "rerank_listwise";
   DENSEFB_RETURN_IF_ERROR(Params().Validate(config_));
   DENSEFB_RETURN_IF_ERROR(PrepareLists(kStage, corpus_.get(), generator_.get(), config_.k, queries, ranking));
   const std::string tmpl = config_.prompt.empty() ? DefaultPrompt() : config_.prompt;
-  const std::size_t nq = ranking.lists.size();
   const WindowPlan plan = PlanWindows(ranking, config_.window, config_.step);
-  const auto& windows = plan.windows;
-  const std::size_t rounds = plan.rounds;
   GenerateOptions options;
   options.max_tokens = config_.max_tokens;
-  for (std::size_t r = 0; r < rounds; ++r) {
-    std::vector<std::string> prompts;
-    std::vector<std::size_t> owners;
-    for (std::size_t i = 0; i < nq; ++i) {
-      if (r >= windows[i].size()) continue;
-      const auto [b, e] = windows[i][r];
-      const std::size_t m = static_cast<std::size_t>(e - b);
-      DENSEFB_ASSIGN_OR_RETURN(
-          std::string p, WindowPrompt(tmpl, queries.original_texts[i], m,
-                                      LabelledPassages(*corpus_, ranking.lists[i].data() + b, m, config_.max_words,
-                                                       /*letters=*/false),
-                                      kStage));
-      prompts.push_back(std::move(p));
-      owners.push_back(i);
-    }
-    auto gens = generator_->Generate(prompts, options);
-    if (!gens.ok()) return WithQuery(gens.status(), kStage);
-    counters_.Add("windows", static_cast<std::int64_t>(prompts.size()));
-    for (std::size_t w = 0; w < owners.size(); ++w) {
-      const std::size_t i = owners[w];
-      const auto [b, e] = windows[i][r];
+  for (std::size_t r = 0; r < plan.rounds; ++r) {
+    DENSEFB_ASSIGN_OR_RETURN(RoundPrompts round, WindowPrompts(tmpl, *corpus_, queries, ranking, plan, r,
+                                                               config_.max_words, /*letters=*/false, kStage));
+    auto gens = generator_->Generate(round.prompts, options);
+    if (!gens.ok()) return llm::InStage(gens.status(), kStage);
+    counters_.Add("windows", static_cast<std::int64_t>(round.prompts.size()));
+    for (std::size_t w = 0; w < round.owners.size(); ++w) {
+      const std::size_t i = round.owners[w];
+      const auto [b, e] = plan.windows[i][r];
       const int m = static_cast<int>(e - b);
       const std::string& text = (*gens)[w].text;
       if (llm::StripReasoning(text).reasoning) counters_.Add("reasoning");
@@ -500,47 +486,33 @@ std::string FirstRerank::DefaultPrompt() {
          "the format [] > [], e.g. [B] > [A]. Answer with the ranking only, without any explanation.";
 }
 
-FirstRerank::FirstRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                         Config config)
-    : corpus_(std::move(corpus)),
-      generator_(std::move(generator)),
-      config_(std::move(config)),
-      counters_({"windows", "missing_logprobs"}) {}
-
 absl::StatusOr<BatchRanking> FirstRerank::Rerank(QueryState& queries, BatchRanking ranking) const {
   static constexpr char kStage[] = "rerank_first";
   DENSEFB_RETURN_IF_ERROR(Params().Validate(config_));
   DENSEFB_RETURN_IF_ERROR(PrepareLists(kStage, corpus_.get(), generator_.get(), config_.k, queries, ranking));
   const std::string tmpl = config_.prompt.empty() ? DefaultPrompt() : config_.prompt;
-  const std::size_t nq = ranking.lists.size();
   const WindowPlan plan = PlanWindows(ranking, config_.window, config_.step);
-  const auto& windows = plan.windows;
-  const std::size_t rounds = plan.rounds;
   GenerateOptions options;
   options.max_tokens = 1;
-  for (std::size_t r = 0; r < rounds; ++r) {
+  for (std::size_t r = 0; r < plan.rounds; ++r) {
+    DENSEFB_ASSIGN_OR_RETURN(RoundPrompts round, WindowPrompts(tmpl, *corpus_, queries, ranking, plan, r,
+                                                               config_.max_words, /*letters=*/true, kStage));
     // Windows of equal size share one label set, so one call per size.
     std::map<std::size_t, std::pair<std::vector<std::string>, std::vector<std::size_t>>> by_size;
-    for (std::size_t i = 0; i < nq; ++i) {
-      if (r >= windows[i].size()) continue;
-      const auto [b, e] = windows[i][r];
-      const std::size_t m = static_cast<std::size_t>(e - b);
-      DENSEFB_ASSIGN_OR_RETURN(
-          std::string p, WindowPrompt(tmpl, queries.original_texts[i], m,
-                                      LabelledPassages(*corpus_, ranking.lists[i].data() + b, m, config_.max_words,
-                                                       /*letters=*/true),
-                                      kStage));
-      by_size[m].first.push_back(std::move(p));
+    for (std::size_t w = 0; w < round.owners.size(); ++w) {
+      const std::size_t i = round.owners[w];
+      const auto m = static_cast<std::size_t>(plan.windows[i][r].second - plan.windows[i][r].first);
+      by_size[m].first.push_back(std::move(round.prompts[w]));
       by_size[m].second.push_back(i);
     }
     for (auto& [m, group] : by_size) {
       const std::vector<std::string> labels(Letters().begin(), Letters().begin() + static_cast<std::ptrdiff_t>(m));
       auto lp = generator_->FirstTokenLogprobs(group.first, labels, options);
-      if (!lp.ok()) return WithQuery(lp.status(), kStage);
+      if (!lp.ok()) return llm::InStage(lp.status(), kStage);
       counters_.Add("windows", static_cast<std::int64_t>(group.first.size()));
       for (std::size_t w = 0; w < group.second.size(); ++w) {
         const std::size_t i = group.second[w];
-        const std::int64_t b = windows[i][r].first;
+        const std::int64_t b = plan.windows[i][r].first;
         const std::vector<double>& l = (*lp)[w];
         if (std::any_of(l.begin(), l.end(), [](double x) { return std::isinf(x) || std::isnan(x); })) {
           counters_.Add("missing_logprobs");
@@ -568,7 +540,7 @@ const ParamTable<SetwiseRerank::Config>& SetwiseRerank::Params() {
           .Integer("max_words", &Config::max_words, 1, 1 << 20, "passage words shown to the model")
           .Integer("max_tokens", &Config::max_tokens, 1, 1 << 20, "completion tokens at most")
           .Text("prompt", &Config::prompt, {}, "prompt template with {query}, {num}, {passages}; empty = the default")
-          .Check([](const Config& c) { return CheckPrompt(c.prompt, kWindowPlaceholders, "rerank_setwise"); }));
+          .Check([](const Config& c) { return llm::CheckPrompt(c.prompt, kWindowPlaceholders, "rerank_setwise"); }));
   return *table;
 }
 
@@ -576,13 +548,6 @@ std::string SetwiseRerank::DefaultPrompt() {
   return "Given the query \"{query}\", which of the following {num} passages is the most relevant to it?\n\n"
          "{passages}\nAnswer with the label of the most relevant passage only.";
 }
-
-SetwiseRerank::SetwiseRerank(std::shared_ptr<const Corpus> corpus, std::shared_ptr<const Generator> generator,
-                             Config config)
-    : corpus_(std::move(corpus)),
-      generator_(std::move(generator)),
-      config_(std::move(config)),
-      counters_({"comparisons", "reasoning", "unparseable"}) {}
 
 namespace {
 
@@ -661,7 +626,7 @@ absl::StatusOr<BatchRanking> SetwiseRerank::Rerank(QueryState& queries, BatchRan
     }
     if (prompts.empty()) return absl::OkStatus();
     auto gens = generator_->Generate(prompts, options);
-    if (!gens.ok()) return WithQuery(gens.status(), kStage);
+    if (!gens.ok()) return llm::InStage(gens.status(), kStage);
     counters_.Add("comparisons", static_cast<std::int64_t>(prompts.size()));
     for (std::size_t a = 0; a < asked.size(); ++a) {
       const Comparison& cmp = todo[asked[a]];

@@ -79,3 +79,29 @@ def test_spec_round_trip_and_errors(base):
     assert {"dense_index", "generator", "corpus", "encoder"} <= needs
     with pytest.raises(ValueError, match="gap, ratio, nqc, coherence"):
         densefb.Selective(predictor="luck")
+
+
+@pytest.mark.parametrize("predictor", ["gap", "ratio", "nqc", "coherence"])
+def test_selective_predictor_equals_numpy(predictor, base):
+    """densefb.selective_predictor (the stage's C++ code) against the formulas above, on the
+    dense rankings of the first 30 SciFact queries and their documents' vectors."""
+    d = base["dense"].to_dict()
+    for q in base["qids"][:30]:
+        items = sorted(d[q].items(), key=lambda x: (-x[1], base["pos"][x[0]]))
+        scores = np.array([s for _, s in items], dtype=np.float32)
+        V = base["D"][[base["pos"][i] for i, _ in items[:DEPTH]]]
+        want = numpy_predictor(predictor, scores.astype(np.float64), V.astype(np.float64))
+        got = densefb.selective_predictor(predictor, scores, V, depth=DEPTH)
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-9), q
+
+
+def test_selective_predictor_undefined_and_errors(base):
+    assert np.isnan(densefb.selective_predictor("gap", [0.5]))
+    assert np.isnan(densefb.selective_predictor("ratio", [0.5, 0.0]))
+    assert densefb.selective_predictor("gap", [3.0, 2.0, 1.0], depth=2) == 1.0
+    with pytest.raises(ValueError, match="gap, ratio, nqc or coherence"):
+        densefb.selective_predictor("luck", [1.0, 0.5])
+    with pytest.raises(ValueError, match="needs the documents' vectors"):
+        densefb.selective_predictor("coherence", [1.0, 0.5])
+    with pytest.raises(ValueError, match="reads 2 documents"):
+        densefb.selective_predictor("coherence", [1.0, 0.5], base["D"][:1])
