@@ -110,7 +110,7 @@ class Selective(Stage):
             ``dense_index``).
         threshold: the trust threshold (the default was chosen on CISI and CACM by
             ``scripts/selective_threshold.py``; see ``docs/effectiveness.md``).
-        depth: documents the predictor reads (default 10).
+        depth: documents the predictor reads (default: the ``selective`` stage's, 10).
 
     Counters: ``trusted``, ``kept`` and the model's own, prefixed ``model.``.
     """
@@ -124,7 +124,7 @@ class Selective(Stage):
         super().__init__(*args, **params)
 
 
-def selective_predictor(predictor, scores, vectors=None, depth=10) -> float:
+def selective_predictor(predictor, scores, vectors=None, depth=None) -> float:
     """The value of a :class:`Selective` predictor for one ranking (the C++ stage's own code).
 
     Args:
@@ -132,11 +132,13 @@ def selective_predictor(predictor, scores, vectors=None, depth=10) -> float:
         scores: the ranking's scores, best first (1-d).
         vectors: for ``"coherence"``: the documents' vectors in rank order, one row each (at
             least the first ``depth``).
-        depth: documents the predictor reads (default 10).
+        depth: documents the predictor reads (default: the ``selective`` stage's, 10).
 
     Returns NaN where the predictor is undefined (fewer than two documents; ``ratio`` with a
     non-positive score).
     """
+    if depth is None:
+        depth = stage_defaults("selective")["depth"]
     scores = np.asarray(scores, dtype=np.float32).ravel()
     if vectors is not None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
