@@ -367,3 +367,37 @@ def test_manifest_with_a_gap_or_a_slow_shard_is_reported(local_ray, shared_data,
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match=r"manifest.json: shard 1 covers \[1729, 3456\)"):
         dd.ShardedIndex(tmp_path)
+
+
+def test_build_recovers_from_a_killed_encoder_actor(local_ray, shared_data, tmp_path):
+    import signal
+
+    from ray.util.state import list_actors
+
+    lines = gzip.open(shared_data / "scifact" / "corpus.jsonl.gz", "rt", encoding="utf-8").read().splitlines()
+    (tmp_path / "corpus.jsonl").write_text("\n".join(lines[:128]) + "\n", encoding="utf-8")
+    killed = []
+
+    def kill_the_encoder():  # SIGKILL the encoder actor's process once it is encoding
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for actor in list_actors(filters=[("state", "=", "ALIVE")]):
+                if "_EncodeBlocks" in (actor.class_name or "") and actor.pid:
+                    time.sleep(1.0)
+                    os.kill(actor.pid, signal.SIGKILL)
+                    killed.append(actor.pid)
+                    return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=kill_the_encoder, daemon=True)
+    killer.start()
+    dd.build(tmp_path, tmp_path / "idx", shards=2, model=os.fspath(packaged_minilm()), bm25=False,
+             num_actors=1, block_size=16, batch_size=16, show_progress=False)
+    killer.join(10)
+    assert killed, "the encoder actor was never seen alive"
+    corpus = densefb._core.read_beir_corpus(os.fspath(tmp_path / "corpus.jsonl"))
+    want = densefb.Encoder.from_pretrained(packaged_minilm()).encode(corpus.texts(), batch_size=16,
+                                                                    show_progress=False)
+    with dd.ShardedIndex(tmp_path / "idx") as index:
+        got = index.dense.reconstruct(np.arange(len(corpus)))
+    assert np.abs(got - want).max() <= 1e-5
