@@ -341,6 +341,8 @@ def _build_sharded(args: argparse.Namespace, dataset: Path) -> Dict[str, Any]:
             dataset, out, shards=args.shards, model=args.model,
             dense=None if args.dense == "none" else args.dense, index_args=index_args,
             bm25=args.bm25, bm25_args=bm25_args, vectors=vectors, ray_address=args.ray,
+            encoder_args={"max_length": args.max_length, "query_prefix": args.query_prefix,
+                          "document_prefix": args.doc_prefix},
             num_actors=args.actors, cpus_per_actor=args.threads_per_actor, device=args.device,
             batch_size=args.batch_size, show_progress=util.show_progress(args))
     except distributed.ShardError as error:

@@ -313,7 +313,9 @@ def _run_sharded(args, manifest: Dict[str, Any], query_ids, query_texts, dataset
                             f"sharded index does not provide")
         if needs & {"encoder", "dense_index"} and not manifest.get("dense"):
             raise UserError(f"pipeline {pipeline.spec!r} needs a dense index; {args.index} has none")
-        encoder = _encoder(args, manifest) if "encoder" in needs else None
+        encoder = None
+        if "encoder" in needs:  # the manifest's model with its recorded options, unless --model
+            encoder = _encoder(args, manifest) if args.model else index.encoder()
         resources = index.resources(encoder=encoder, corpus=None if dataset is None else dataset.corpus)
         util.note(args, f"running {pipeline.spec} on {len(query_ids)} queries over {index.num_shards} shards")
         run = pipeline.run(resources, list(zip(query_ids, query_texts)), k=args.k,

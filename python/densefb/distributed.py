@@ -36,6 +36,7 @@ import contextlib
 import datetime
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -188,7 +189,8 @@ def build(dataset: PathLike, output: PathLike, *, shards: Optional[int] = None,
           sizes: Optional[Sequence[int]] = None, model: Optional[str] = None,
           dense: Optional[str] = "flat", index_args: Optional[Dict[str, Any]] = None,
           bm25: bool = True, bm25_args: Optional[Dict[str, Any]] = None,
-          vectors: Optional[np.ndarray] = None, ray_address: Optional[str] = None,
+          vectors: Optional[np.ndarray] = None, encoder_args: Optional[Dict[str, Any]] = None,
+          ray_address: Optional[str] = None,
           num_actors: Optional[int] = None, cpus_per_actor: float = 1, gpus_per_actor: float = 0,
           device: str = "cpu", batch_size: int = 32, block_size: int = 1024,
           show_progress: Optional[bool] = None) -> Dict[str, Any]:
@@ -207,6 +209,9 @@ def build(dataset: PathLike, output: PathLike, *, shards: Optional[int] = None,
         bm25: a BM25 index per shard; bm25_args go to :meth:`densefb.Bm25Index.build`
             (``{"k1": 1.2, "b": 0.75, "lucene_norms": False}``).
         vectors: precomputed ``(num_documents, dim)`` document vectors instead of encoding.
+        encoder_args: options of :meth:`densefb.Encoder.from_pretrained` (``max_length``,
+            ``query_prefix``, ``document_prefix``, ``pooling``, ``normalize``); recorded in the
+            manifest, so that queries are encoded the same way.
         ray_address: the cluster to run on; None starts a local Ray instance.
         num_actors: encoder actors (default: the cluster's CPUs / cpus_per_actor); each holds
             one copy of the model. cpus_per_actor are also its torch threads; gpus_per_actor > 0
@@ -246,9 +251,10 @@ def build(dataset: PathLike, output: PathLike, *, shards: Optional[int] = None,
             if not model:
                 raise ValueError("model is required to encode the corpus (or give precomputed vectors)")
             model_path = os.fspath(resolve_model(model))
-            encoder_options = {"device": device, "num_threads": max(1, int(cpus_per_actor))}
-            model_info = {"name": os.fspath(model), "path": model_path,
-                          "precomputed": False}
+            encoder_options = {**(encoder_args or {}), "device": device,
+                               "num_threads": max(1, int(cpus_per_actor))}
+            model_info = {"name": os.fspath(model), "path": model_path, "precomputed": False,
+                          "encoder_args": dict(encoder_args or {})}
     dense_params = dict(index_args or {})
     bm25_params = dict(bm25_args or {})
     settings = {"corpus_sha256": corpus_sha, "dense": dense, "dense_params": dense_params,
@@ -261,6 +267,10 @@ def build(dataset: PathLike, output: PathLike, *, shards: Optional[int] = None,
         if not _shard_done(out / _shard_name(i), expected):
             todo.append(i)
     reused = [i for i in range(len(plan)) if i not in todo]
+    for stale in sorted(out.glob("shard-*")):  # shards of an earlier build with more of them
+        suffix = stale.name[len("shard-"):]
+        if stale.is_dir() and suffix.isdigit() and int(suffix) >= len(plan):
+            shutil.rmtree(stale)
     started = time.perf_counter()
     if todo:
         ray = init_ray(ray_address)
@@ -333,8 +343,6 @@ def _write_shard(out: Path, i: int, bounds: Tuple[int, int], settings: Dict[str,
                  bm25_stats: Optional[Dict[str, Any]]) -> None:
     """Writes shard ``i`` atomically: its dense index (ids = corpus positions), the BM25 index
     staged by its task, its BM25 statistics and its record (written last)."""
-    import shutil
-
     start, end = bounds
     staging = out / f".{_shard_name(i)}.bm25-staging"
     with util.atomic_folder(os.fspath(out / _shard_name(i))) as tmp:
@@ -817,7 +825,8 @@ class ShardedIndex:
                                  f"name; pass an encoder to resources()")
             from densefb.encoders import Encoder
 
-            self._encoder = Encoder.from_pretrained(model.get("path") or model["name"])
+            self._encoder = Encoder.from_pretrained(model.get("path") or model["name"],
+                                                    **model.get("encoder_args", {}))
         return self._encoder
 
     def resources(self, encoder: Any = None, corpus: Any = None, **extra: Any):
