@@ -372,21 +372,31 @@ def test_manifest_with_a_gap_or_a_slow_shard_is_reported(local_ray, shared_data,
 def test_build_recovers_from_a_killed_encoder_actor(local_ray, shared_data, tmp_path):
     import signal
 
-    from ray.util.state import list_actors
-
     lines = gzip.open(shared_data / "scifact" / "corpus.jsonl.gz", "rt", encoding="utf-8").read().splitlines()
     (tmp_path / "corpus.jsonl").write_text("\n".join(lines[:128]) + "\n", encoding="utf-8")
     killed = []
 
-    def kill_the_encoder():  # SIGKILL the encoder actor's process once it is encoding
+    def encoder_pids():  # Ray names an actor's process after its class ("ray::MapWorker(...)")
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/cmdline", "rb") as f:
+                        if b"_EncodeBlocks" in f.read():
+                            pids.append(int(entry))
+                except OSError:
+                    continue
+        return pids
+
+    def kill_the_encoder():  # SIGKILL the encoder actor's process while it loads or encodes
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            for actor in list_actors(filters=[("state", "=", "ALIVE")]):
-                if "_EncodeBlocks" in (actor.class_name or "") and actor.pid:
-                    time.sleep(1.0)
-                    os.kill(actor.pid, signal.SIGKILL)
-                    killed.append(actor.pid)
-                    return
+            pids = encoder_pids()
+            if pids:
+                time.sleep(3.0)
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+                return
             time.sleep(0.1)
 
     killer = threading.Thread(target=kill_the_encoder, daemon=True)
