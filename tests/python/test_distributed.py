@@ -130,20 +130,30 @@ def test_hnsw_shards_recall_against_exact(local_ray, shared_data, tmp_path_facto
     assert recall >= 0.95, recall
 
 
-def test_ray_data_encoding_equals_in_process(local_ray, shared_data, tmp_path):
+def _scifact_head(shared_data, folder, n):
+    """The first n SciFact documents as folder/corpus.jsonl."""
     lines = gzip.open(shared_data / "scifact" / "corpus.jsonl.gz", "rt", encoding="utf-8").read().splitlines()
-    (tmp_path / "corpus.jsonl").write_text("\n".join(lines[:96]) + "\n", encoding="utf-8")
-    m = dd.build(tmp_path, tmp_path / "idx", shards=2, model=os.fspath(packaged_minilm()), bm25=False,
-                 num_actors=2, block_size=16, batch_size=16, show_progress=False)
-    assert m["model"]["precomputed"] is False
-    corpus = densefb._core.read_beir_corpus(os.fspath(tmp_path / "corpus.jsonl"))
+    (folder / "corpus.jsonl").write_text("\n".join(lines[:n]) + "\n", encoding="utf-8")
+
+
+def _check_vectors_equal_in_process(folder):
+    """The sharded index in folder/idx holds the in-process encoder's vectors of folder's corpus."""
+    corpus = densefb._core.read_beir_corpus(os.fspath(folder / "corpus.jsonl"))
     want = densefb.Encoder.from_pretrained(packaged_minilm()).encode(corpus.texts(), batch_size=16,
                                                                     show_progress=False)
-    with dd.ShardedIndex(tmp_path / "idx") as index:
+    with dd.ShardedIndex(folder / "idx") as index:
         got = index.dense.reconstruct(np.arange(len(corpus)))
     assert np.abs(got - want).max() <= 1e-5
     cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
     assert cos.min() >= 0.99999
+
+
+def test_ray_data_encoding_equals_in_process(local_ray, shared_data, tmp_path):
+    _scifact_head(shared_data, tmp_path, 96)
+    m = dd.build(tmp_path, tmp_path / "idx", shards=2, model=os.fspath(packaged_minilm()), bm25=False,
+                 num_actors=2, block_size=16, batch_size=16, show_progress=False)
+    assert m["model"]["precomputed"] is False
+    _check_vectors_equal_in_process(tmp_path)
 
 
 def test_build_resumes_without_redoing_finished_shards(local_ray, shared_data, tmp_path, vectors):
@@ -372,8 +382,7 @@ def test_manifest_with_a_gap_or_a_slow_shard_is_reported(local_ray, shared_data,
 def test_build_recovers_from_a_killed_encoder_actor(local_ray, shared_data, tmp_path):
     import signal
 
-    lines = gzip.open(shared_data / "scifact" / "corpus.jsonl.gz", "rt", encoding="utf-8").read().splitlines()
-    (tmp_path / "corpus.jsonl").write_text("\n".join(lines[:128]) + "\n", encoding="utf-8")
+    _scifact_head(shared_data, tmp_path, 128)
     killed = []
 
     def encoder_pids():  # Ray names an actor's process after its class ("ray::MapWorker(...)")
@@ -405,9 +414,4 @@ def test_build_recovers_from_a_killed_encoder_actor(local_ray, shared_data, tmp_
              num_actors=1, block_size=16, batch_size=16, show_progress=False)
     killer.join(10)
     assert killed, "the encoder actor was never seen alive"
-    corpus = densefb._core.read_beir_corpus(os.fspath(tmp_path / "corpus.jsonl"))
-    want = densefb.Encoder.from_pretrained(packaged_minilm()).encode(corpus.texts(), batch_size=16,
-                                                                    show_progress=False)
-    with dd.ShardedIndex(tmp_path / "idx") as index:
-        got = index.dense.reconstruct(np.arange(len(corpus)))
-    assert np.abs(got - want).max() <= 1e-5
+    _check_vectors_equal_in_process(tmp_path)
