@@ -108,7 +108,9 @@ def init_ray(address: Optional[str] = None, num_cpus: Optional[int] = None) -> A
     if not ray.is_initialized():
         kwargs: Dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                   "configure_logging": False}
-        if address:
+        if address and address.startswith("ray://"):
+            ray.init(address=address)  # Ray Client: the cluster's side owns logging and dashboard
+        elif address:
             ray.init(address=address, **kwargs)
         else:
             ray.init(num_cpus=num_cpus, **kwargs)
