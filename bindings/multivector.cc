@@ -2,6 +2,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -117,7 +119,7 @@ struct GivenDocs {
     }
   }
   // The documents to score: those of `index` (may be null) and the given ones.
-  DocumentTokenSource Source(const MultiVectorIndex* index) const {
+  DocumentTokenSource Source(const TokenCollection* index) const {
     DocumentTokenSource s;
     s.index = index;
     s.extra_ids = ids;
@@ -125,6 +127,188 @@ struct GivenDocs {
     return s;
   }
 };
+
+// A token collection written in Python: a subclass of densefb.TokenCollection that passes its
+// sizes, document frequencies (by token id) and excluded token ids to TokenCollection.__init__
+// and defines neighbours(vectors, k, ef_search, num_threads) -> (scores, rows, docs, token_ids),
+// rerank(queries, weights, candidates, k, num_threads) -> (scores, ids) and documents(ids) ->
+// list of (tokens, dim) arrays. The maxsim, rerank_maxsim and colbert_prf stages then read it as
+// they read a MultiVectorIndex (the sharded collection of densefb.distributed is one).
+class PyTokenCollection : public TokenCollection {
+ public:
+  PyTokenCollection(int dim, std::int64_t size, std::int64_t num_tokens, std::vector<std::int64_t> df,
+                    std::vector<std::int32_t> excluded, bool has_token_index)
+      : dim_(dim), size_(size), num_tokens_(num_tokens), df_(std::move(df)), excluded_(std::move(excluded)),
+        has_token_index_(has_token_index) {
+    std::sort(excluded_.begin(), excluded_.end());
+    excluded_.erase(std::unique(excluded_.begin(), excluded_.end()), excluded_.end());
+  }
+
+  int dim() const override { return dim_; }
+  std::int64_t size() const override { return size_; }
+  std::int64_t num_tokens() const override { return num_tokens_; }
+  bool has_token_index() const override { return has_token_index_; }
+
+  absl::StatusOr<std::vector<std::int64_t>> DocumentFrequencies(
+      absl::Span<const std::int32_t> token_ids) const override {
+    std::vector<std::int64_t> out;
+    out.reserve(token_ids.size());
+    for (std::int32_t t : token_ids) {
+      out.push_back(t >= 0 && static_cast<std::size_t>(t) < df_.size() ? df_[t] : 0);
+    }
+    return out;
+  }
+  absl::StatusOr<std::vector<std::int32_t>> ExcludedTokenIds() const override { return excluded_; }
+
+  absl::StatusOr<TokenNeighbours> Neighbours(ConstMatrixView vectors, int k, int ef_search,
+                                             int num_threads) const override {
+    py::gil_scoped_acquire gil;
+    const std::string who = Who();
+    py::function f = py::get_override(static_cast<const TokenCollection*>(this), "neighbours");
+    if (!f) return absl::UnimplementedError(absl::StrCat(who, " does not define neighbours(vectors, k, ef_search, num_threads)"));
+    try {
+      py::tuple r = f(MatrixCopy(vectors), k, ef_search, num_threads);
+      if (r.size() != 4) {
+        return absl::InvalidArgumentError(absl::StrCat(who, ".neighbours returned ", r.size(),
+                                                       " values; expected (scores, rows, docs, token_ids)"));
+      }
+      py::array_t<float, py::array::c_style | py::array::forcecast> s(r[0]);
+      py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> rows(r[1]), docs(r[2]), tokens(r[3]);
+      const std::int64_t n = vectors.rows;
+      const bool shapes_ok = s.ndim() == 2 && s.shape(0) == n && s.shape(1) <= k;
+      for (const auto* a : {&rows, &docs, &tokens}) {
+        if (!shapes_ok || a->ndim() != 2 || a->shape(0) != s.shape(0) || a->shape(1) != s.shape(1)) {
+          return absl::InvalidArgumentError(absl::StrCat(who, ".neighbours returned arrays of the wrong shapes; expected four (",
+                                                         n, ", k') arrays with k' <= ", k));
+        }
+      }
+      TokenNeighbours out;
+      const std::int64_t width = s.shape(1);
+      out.scores = Eigen::Map<const RowMatrix>(s.data(), n, width);
+      out.rows = Eigen::Map<const IdMatrix>(rows.data(), n, width);
+      out.docs = Eigen::Map<const IdMatrix>(docs.data(), n, width);
+      out.token_ids = Eigen::Map<const IdMatrix>(tokens.data(), n, width);
+      for (std::int64_t i = 0; i < n * width; ++i) {
+        const std::int64_t row = out.rows.data()[i], doc = out.docs.data()[i];
+        if (row == kNoId) continue;
+        if (row < 0 || row >= num_tokens_ || doc < 0 || doc >= size_ || std::isnan(out.scores.data()[i])) {
+          return absl::InvalidArgumentError(absl::StrCat(who, ".neighbours returned token row ", row, " of document ",
+                                                         doc, " with score ", out.scores.data()[i], "; rows are in [0, ",
+                                                         num_tokens_, "), documents in [0, ", size_, ")"));
+        }
+      }
+      return out;
+    } catch (py::error_already_set& e) {
+      return FromPython(e, who + ".neighbours");
+    }
+  }
+
+  absl::StatusOr<BatchRanking> Rerank(absl::Span<const TokenQuery> queries, const BatchRanking& candidates, int k,
+                                      int num_threads) const override {
+    py::gil_scoped_acquire gil;
+    const std::string who = Who();
+    py::function f = py::get_override(static_cast<const TokenCollection*>(this), "rerank");
+    if (!f) return absl::UnimplementedError(absl::StrCat(who, " does not define rerank(queries, weights, candidates, k, num_threads)"));
+    try {
+      py::list qs, ws, cs;
+      for (std::size_t q = 0; q < queries.size(); ++q) {
+        qs.append(MatrixCopy(View(queries[q].vectors)));
+        py::array_t<float> w(static_cast<py::ssize_t>(queries[q].vectors.rows()));
+        for (std::int64_t i = 0; i < queries[q].vectors.rows(); ++i) {
+          w.mutable_data()[i] = queries[q].weights.empty() ? 1.0f : queries[q].weights[i];
+        }
+        ws.append(w);
+        py::array_t<std::int64_t> ids(static_cast<py::ssize_t>(candidates.lists[q].size()));
+        for (std::size_t i = 0; i < candidates.lists[q].size(); ++i) ids.mutable_data()[i] = candidates.lists[q][i].id;
+        cs.append(ids);
+      }
+      py::tuple r = f(qs, ws, cs, k, num_threads);
+      if (r.size() != 2) return absl::InvalidArgumentError(absl::StrCat(who, ".rerank returned ", r.size(), " values; expected (scores, ids)"));
+      py::array_t<float, py::array::c_style | py::array::forcecast> s(r[0]);
+      py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> d(r[1]);
+      const auto n = static_cast<std::int64_t>(queries.size());
+      if (s.ndim() != 2 || d.ndim() != 2 || s.shape(0) != n || d.shape(0) != n || s.shape(1) != d.shape(1)) {
+        return absl::InvalidArgumentError(absl::StrCat(who, ".rerank returned arrays of the wrong shapes; expected two (", n,
+                                                       ", width) arrays"));
+      }
+      BatchRanking out;
+      out.lists.resize(queries.size());
+      for (std::int64_t q = 0; q < n; ++q) {
+        for (std::int64_t j = 0; j < s.shape(1); ++j) {
+          const std::int64_t id = d.at(q, j);
+          if (id == kNoId) continue;
+          if (id < 0 || id >= size_ || std::isnan(s.at(q, j))) {
+            return absl::InvalidArgumentError(absl::StrCat(who, ".rerank returned document ", id, " with score ",
+                                                           s.at(q, j), " for query ", q));
+          }
+          out.lists[q].push_back({id, s.at(q, j)});
+        }
+        SortRanking(out.lists[q], k);
+      }
+      return out;
+    } catch (py::error_already_set& e) {
+      return FromPython(e, who + ".rerank");
+    }
+  }
+
+  absl::StatusOr<std::vector<RowMatrix>> Documents(absl::Span<const std::int64_t> ids) const override {
+    py::gil_scoped_acquire gil;
+    const std::string who = Who();
+    py::function f = py::get_override(static_cast<const TokenCollection*>(this), "documents");
+    if (!f) return absl::UnimplementedError(absl::StrCat(who, " does not define documents(ids)"));
+    try {
+      py::array_t<std::int64_t> a(static_cast<py::ssize_t>(ids.size()));
+      std::copy(ids.begin(), ids.end(), a.mutable_data());
+      py::sequence docs = f(a).cast<py::sequence>();
+      if (py::len(docs) != ids.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(who, ".documents returned ", py::len(docs), " documents for ",
+                                                       ids.size(), " ids"));
+      }
+      std::vector<RowMatrix> out;
+      out.reserve(ids.size());
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        py::array_t<float, py::array::c_style | py::array::forcecast> v(docs[i]);
+        if (v.ndim() != 2 || (v.shape(0) > 0 && v.shape(1) != dim_)) {
+          return absl::InvalidArgumentError(absl::StrCat(who, ".documents returned an array of ", v.ndim(),
+                                                         " dimensions for document ", ids[i], "; expected (tokens, ",
+                                                         dim_, ")"));
+        }
+        out.emplace_back(Eigen::Map<const RowMatrix>(v.data(), v.shape(0), v.shape(0) > 0 ? v.shape(1) : dim_));
+      }
+      return out;
+    } catch (py::error_already_set& e) {
+      return FromPython(e, who + ".documents");
+    }
+  }
+
+ private:
+  // "Python token collection <class name>"; called with the GIL held.
+  std::string Who() const {
+    py::object self = py::cast(static_cast<const TokenCollection*>(this));
+    return absl::StrCat("Python token collection ", std::string(py::str(py::type::of(self).attr("__name__"))));
+  }
+
+  int dim_;
+  std::int64_t size_;
+  std::int64_t num_tokens_;
+  std::vector<std::int64_t> df_;
+  std::vector<std::int32_t> excluded_;
+  bool has_token_index_;
+};
+
+// Any collection's TokenCollection methods as Python sees them (the sharded collection's actors
+// call them on their MultiVectorIndex).
+py::tuple NeighboursOut(const TokenNeighbours& r) {
+  py::array_t<float> s(std::vector<py::ssize_t>{r.scores.rows(), r.scores.cols()});
+  py::array_t<std::int64_t> rows(std::vector<py::ssize_t>{r.rows.rows(), r.rows.cols()});
+  py::array_t<std::int64_t> docs(std::vector<py::ssize_t>{r.docs.rows(), r.docs.cols()});
+  py::array_t<std::int64_t> tokens(std::vector<py::ssize_t>{r.token_ids.rows(), r.token_ids.cols()});
+  std::copy_n(r.scores.data(), r.scores.size(), s.mutable_data());
+  std::copy_n(r.rows.data(), r.rows.size(), rows.mutable_data());
+  std::copy_n(r.docs.data(), r.docs.size(), docs.mutable_data());
+  std::copy_n(r.token_ids.data(), r.token_ids.size(), tokens.mutable_data());
+  return py::make_tuple(s, rows, docs, tokens);
+}
 
 // A Python keyword argument as a spec value (what the parameter tables read).
 SpecValue SpecValueOf(const std::string& key, py::handle v) {
@@ -151,7 +335,78 @@ SpecValue SpecValueOf(const std::string& key, py::handle v) {
 void RegisterMultiVector(py::module_& m) {
   // Python's default token_k (densefb.multivector reads it; multivector.h holds it).
   m.attr("DEFAULT_TOKEN_K") = kDefaultTokenK;
-  py::class_<MultiVectorIndex, std::shared_ptr<MultiVectorIndex>>(m, "MultiVectorIndex")
+  py::class_<TokenCollection, PyTokenCollection, std::shared_ptr<TokenCollection>>(m, "TokenCollection", R"doc(
+Base class of token-embedding collections: what the maxsim, rerank_maxsim and colbert_prf
+stages read. MultiVectorIndex is one. A Python subclass (the sharded collection of
+densefb.distributed is one) calls
+
+    TokenCollection.__init__(self, dim, size, num_tokens, document_frequencies,
+                             excluded_token_ids, has_token_index=True)
+
+(document_frequencies: documents per token id, indexed by token id) and defines
+
+    neighbours(self, vectors, k, ef_search, num_threads) -> (scores, rows, docs, token_ids)
+        the k' <= k nearest token embeddings of each vector, (n, k') arrays, best first
+        (score descending, ties to the smaller token row); -1 marks an empty slot.
+    rerank(self, queries, weights, candidates, k, num_threads) -> (scores, ids)
+        exact weighted MaxSim of each query's candidate ids, (n, width) arrays padded
+        with -inf / -1; the best k (k <= 0: all).
+    documents(self, ids) -> list of (tokens, dim) float32 arrays.
+)doc")
+      .def(py::init([](const Int& dim, const Int& size, const Int& num_tokens, const IdArray& df,
+                       const py::object& excluded, bool has_token_index) {
+             const auto df_span = IdsArg(df, "document_frequencies");
+             std::vector<std::int32_t> ex;
+             if (!excluded.is_none()) {
+               const IntArray a = ArrayFrom<IntArray>(excluded);
+               a.Check("excluded_token_ids");
+               ex.assign(a.data(), a.data() + a.size());
+             }
+             return new PyTokenCollection(dim.As<int>("dim", 1), size.As<std::int64_t>("size", 0),
+                                          num_tokens.As<std::int64_t>("num_tokens", 0),
+                                          std::vector<std::int64_t>(df_span.begin(), df_span.end()), std::move(ex),
+                                          has_token_index);
+           }), py::arg("dim"), py::arg("size"), py::arg("num_tokens"), py::arg("document_frequencies"),
+           py::arg("excluded_token_ids") = py::none(), py::arg("has_token_index") = true)
+      .def_property_readonly("dim", &TokenCollection::dim)
+      .def_property_readonly("size", &TokenCollection::size)
+      .def("__len__", &TokenCollection::size)
+      .def_property_readonly("num_tokens", &TokenCollection::num_tokens)
+      .def_property_readonly("has_token_index", &TokenCollection::has_token_index)
+      .def("neighbours", [](const TokenCollection& c, const FloatArray& vectors, const Int& k_arg, const Int& ef_arg,
+                            const Int& threads_arg) {
+             const ConstMatrixView v = MatrixArg(vectors, "vectors");
+             const int k = k_arg.Count<int>("k"), ef_search = ef_arg.As<int>("ef_search", 0);
+             const int num_threads = threads_arg.As<int>("num_threads", 0);
+             return NeighboursOut(ValueOrThrow(WithoutGil([&] { return c.Neighbours(v, k, ef_search, num_threads); })));
+           }, py::arg("vectors"), py::arg("k") = 10, py::arg("ef_search") = 0, py::arg("num_threads") = 0,
+           "The k nearest token embeddings of each vector: (scores, rows, docs, token_ids), (n, k') arrays.")
+      .def("rerank", [](const TokenCollection& c, const py::sequence& queries, const py::object& weights,
+                        const py::sequence& candidates, const Int& k_arg, const Int& threads_arg) {
+             const int k = k_arg.As<int>("k", 0), num_threads = threads_arg.As<int>("num_threads", 0);
+             std::vector<TokenQuery> q = QueriesArg(queries, weights);
+             BatchRanking cands = CandidatesArg(candidates);
+             return RankingArrays(ValueOrThrow(WithoutGil([&] { return c.Rerank(q, cands, k, num_threads); })), k);
+           }, py::arg("queries"), py::arg("weights"), py::arg("candidates"), py::arg("k") = 0,
+           py::arg("num_threads") = 0,
+           "Exact weighted MaxSim of each query's candidate ids: (scores, ids), best first, k <= 0 keeps all.")
+      .def("documents", [](const TokenCollection& c, const IdArray& ids) {
+             const auto span = IdsArg(ids, "ids");
+             std::vector<RowMatrix> docs = ValueOrThrow(WithoutGil([&] { return c.Documents(span); }));
+             py::list out;
+             for (const RowMatrix& d : docs) out.append(MatrixCopy(View(d)));
+             return out;
+           }, py::arg("ids"), "Copies of the documents' (tokens, dim) token embeddings.")
+      .def("document_frequencies", [](const TokenCollection& c, const IntArray& token_ids) {
+             token_ids.Check("token_ids");
+             std::vector<std::int64_t> df = ValueOrThrow(c.DocumentFrequencies(
+                 absl::Span<const std::int32_t>(token_ids.data(), static_cast<std::size_t>(token_ids.size()))));
+             py::array_t<std::int64_t> out(static_cast<py::ssize_t>(df.size()));
+             std::copy(df.begin(), df.end(), out.mutable_data());
+             return out;
+           }, py::arg("token_ids"), "Documents containing each token id.");
+
+  py::class_<MultiVectorIndex, TokenCollection, std::shared_ptr<MultiVectorIndex>>(m, "MultiVectorIndex")
       .def(py::init([](const Int& dim) {
              return std::shared_ptr<MultiVectorIndex>(ValueOrThrow(MultiVectorIndex::Create(dim.As<int>("dim", 1))));
            }),
@@ -187,12 +442,7 @@ void RegisterMultiVector(py::module_& m) {
              }
              ThrowIfError(WithoutGil([&] { return index.Add(views, ids); }));
            }, py::arg("docs"), py::arg("token_ids"))
-      .def_property_readonly("dim", &MultiVectorIndex::dim)
-      .def_property_readonly("size", &MultiVectorIndex::size)
-      .def("__len__", &MultiVectorIndex::size)
-      .def_property_readonly("num_tokens", &MultiVectorIndex::num_tokens)
       .def_property_readonly("memory_mapped", &MultiVectorIndex::memory_mapped)
-      .def_property_readonly("has_token_index", [](const MultiVectorIndex& i) { return i.token_index() != nullptr; })
       .def("document", [](const MultiVectorIndex& index, const Int& doc) {
              return MatrixCopy(ValueOrThrow(index.Document(doc.As<std::int64_t>("doc"))));
            }, py::arg("doc"))
@@ -304,13 +554,13 @@ void RegisterMultiVector(py::module_& m) {
            py::arg("ef_search") = 0, py::arg("num_threads") = 0);
 
   m.def("maxsim_rerank", [](const py::sequence& queries, const py::sequence& candidates, const py::object& weights,
-                            std::shared_ptr<MultiVectorIndex> index, const py::object& doc_ids,
+                            const TokenCollection* index, const py::object& doc_ids,
                             const py::object& doc_vectors, const Int& k_arg, const Int& num_threads_arg) {
           const int k = k_arg.Count<int>("k"), num_threads = num_threads_arg.As<int>("num_threads", 0);
           std::vector<TokenQuery> q = QueriesArg(queries, weights);
           BatchRanking c = CandidatesArg(candidates);
           const GivenDocs given(doc_ids, doc_vectors);
-          const DocumentTokenSource source = given.Source(index.get());
+          const DocumentTokenSource source = given.Source(index);
           BatchRanking r = ValueOrThrow(WithoutGil([&] { return MaxSimRerank(source, q, c, k, num_threads); }));
           return RankingArrays(r, k);
         }, py::arg("queries"), py::arg("candidates"), py::arg("weights") = py::none(), py::arg("index") = nullptr,
@@ -350,14 +600,14 @@ void RegisterMultiVector(py::module_& m) {
       .def_property_readonly("beta", [](const ColbertPrf& p) { return p.config().beta; })
       .def_property_readonly("neighbours", [](const ColbertPrf& p) { return p.config().neighbours; })
       .def_property_readonly("seed", [](const ColbertPrf& p) { return p.config().seed; })
-      .def("expand", [](const ColbertPrf& prf, std::shared_ptr<MultiVectorIndex> index, const py::sequence& queries,
+      .def("expand", [](const ColbertPrf& prf, const TokenCollection* index, const py::sequence& queries,
                         const py::sequence& first_pass, const py::object& weights, const py::object& doc_ids,
                         const py::object& doc_vectors, const Int& num_threads_arg) {
              const int num_threads = num_threads_arg.As<int>("num_threads", 0);
              std::vector<TokenQuery> q = QueriesArg(queries, weights);
              BatchRanking c = CandidatesArg(first_pass);
              const GivenDocs given(doc_ids, doc_vectors);
-             const DocumentTokenSource source = given.Source(index.get());
+             const DocumentTokenSource source = given.Source(index);
              std::vector<PrfExpansion> details;
              std::vector<TokenQuery> e =
                  ValueOrThrow(WithoutGil([&] { return prf.Expand(source, q, c, num_threads, &details); }));

@@ -441,7 +441,7 @@ void RegisterPipeline(py::module_& m) {
              SetShared<VectorIndex>(r, resource::kDenseIndex, dense_index);
              SetShared<Bm25Index>(r, resource::kBm25, bm25);
              SetEither<ColbertEncoder, TokenEncoder>(r, resource::kTokenEncoder, token_encoder);
-             SetShared<MultiVectorIndex>(r, resource::kMultiVector, multivector);
+             SetShared<TokenCollection>(r, resource::kMultiVector, multivector);
              SetEither<CrossEncoder, PairScorer>(r, resource::kCrossEncoder, cross_encoder);
              SetShared<Generator>(r, resource::kGenerator, generator);
              if (!corpus.is_none()) r.corpus = corpus.cast<const Corpus*>();

@@ -72,7 +72,64 @@ struct MultiVectorSearchOptions {
   int num_threads = 0;      // 0 = all hardware threads
 };
 
-class MultiVectorIndex {
+// ---- what the multi-vector stages read ------------------------------------------------------
+
+// The nearest token embeddings of n vectors, best first (score descending, ties to the smaller
+// token row): (n, k') scores, collection-wide token rows, the documents of those rows and their
+// token (vocabulary) ids. Empty slots hold -inf and -1.
+struct TokenNeighbours {
+  RowMatrix scores;
+  IdMatrix rows;
+  IdMatrix docs;
+  IdMatrix token_ids;
+};
+
+// A collection of documents' token embeddings, as the multi-vector stages (maxsim,
+// rerank_maxsim, colbert_prf) read it. MultiVectorIndex is the in-memory one; the sharded
+// collection of densefb.distributed, spread over Ray actors, is written in Python through the
+// bindings (densefb.TokenCollection). Candidate generation (TokenCandidates), end-to-end search
+// (MaxSimSearch) and ColBERT-PRF are written once, over this interface, so two collections that
+// answer alike give the same rankings. Documents are 0..size()-1; token rows 0..num_tokens()-1,
+// in document order.
+class TokenCollection {
+ public:
+  virtual ~TokenCollection() = default;
+  virtual int dim() const = 0;
+  virtual std::int64_t size() const = 0;        // documents
+  virtual std::int64_t num_tokens() const = 0;  // token rows over all documents
+  virtual bool has_token_index() const = 0;     // whether Neighbours can answer
+
+  // The k nearest token embeddings (inner product) of each row of `vectors`.
+  virtual absl::StatusOr<TokenNeighbours> Neighbours(ConstMatrixView vectors, int k, int ef_search,
+                                                     int num_threads) const = 0;
+  // Exact weighted MaxSim of every candidate (ids < size(); a repeated id is scored once), the
+  // best k of each list (k <= 0: all), sorted by SortRanking.
+  virtual absl::StatusOr<BatchRanking> Rerank(absl::Span<const TokenQuery> queries,
+                                              const BatchRanking& candidates, int k = 0,
+                                              int num_threads = 0) const = 0;
+  // Copies of the token embeddings of documents `ids`, in that order.
+  virtual absl::StatusOr<std::vector<RowMatrix>> Documents(absl::Span<const std::int64_t> ids) const = 0;
+  // Number of documents containing each token id (0 for an unseen one).
+  virtual absl::StatusOr<std::vector<std::int64_t>> DocumentFrequencies(
+      absl::Span<const std::int32_t> token_ids) const = 0;
+  // Token ids never chosen as a ColBERT-PRF expansion token, sorted.
+  virtual absl::StatusOr<std::vector<std::int32_t>> ExcludedTokenIds() const = 0;
+};
+
+// IDF as ColBERT-PRF defines it: log((1 + N) / (df + 1)), N documents.
+double TokenIdf(std::int64_t df, std::int64_t num_documents);
+
+// Candidate documents of each query: the documents of the token_k nearest token rows of each
+// query token (weights ignored), united, sorted by id; scores are 0.
+absl::StatusOr<BatchRanking> TokenCandidates(const TokenCollection& collection,
+                                             absl::Span<const TokenQuery> queries,
+                                             const MultiVectorSearchOptions& options);
+// End-to-end retrieval: TokenCandidates, then the collection's exact MaxSim, top options.k.
+absl::StatusOr<BatchRanking> MaxSimSearch(const TokenCollection& collection,
+                                          absl::Span<const TokenQuery> queries,
+                                          const MultiVectorSearchOptions& options);
+
+class MultiVectorIndex final : public TokenCollection {
  public:
   // Version 1 payload: dim, counts, document offsets, token ids, excluded token ids, padding
   // to a 64-byte boundary, then the float32 token matrix.
@@ -82,13 +139,14 @@ class MultiVectorIndex {
   // Reads a file written by Save() (and `path + ".tokens"` when present). Fails cleanly,
   // naming the file, on a missing, truncated, corrupt, wrong-kind or newer-version file.
   static absl::StatusOr<std::unique_ptr<MultiVectorIndex>> Load(const std::string& path);
-  ~MultiVectorIndex();
+  ~MultiVectorIndex() override;
   MultiVectorIndex(const MultiVectorIndex&) = delete;
   MultiVectorIndex& operator=(const MultiVectorIndex&) = delete;
 
-  int dim() const { return dim_; }
-  std::int64_t size() const;          // documents
-  std::int64_t num_tokens() const;    // token rows over all documents
+  int dim() const override { return dim_; }
+  std::int64_t size() const override;
+  std::int64_t num_tokens() const override;
+  bool has_token_index() const override { return token_index_ != nullptr; }
   bool memory_mapped() const;
 
   // Appends documents (ids continue from size()): docs[i] is (tokens_i, dim), finite, and
@@ -109,7 +167,7 @@ class MultiVectorIndex {
   // ---- token statistics ------------------------------------------------------------------
   // Number of documents containing `token_id` at least once (0 for an unseen id).
   std::int64_t DocumentFrequency(std::int32_t token_id) const;
-  // IDF as ColBERT-PRF defines it: log((1 + N) / (df + 1)), N = size().
+  // TokenIdf of `token_id` in this index.
   double Idf(std::int32_t token_id) const;
   // Token ids never chosen as a ColBERT-PRF expansion token ([CLS], [SEP], [PAD], [MASK],
   // [UNK], [unused*], ...); saved with the index.
@@ -136,14 +194,20 @@ class MultiVectorIndex {
   // Re-scores candidates[q] of every query by exact MaxSim; keeps the best k (k <= 0: all).
   absl::StatusOr<BatchRanking> Rerank(absl::Span<const TokenQuery> queries,
                                       const BatchRanking& candidates, int k = 0,
-                                      int num_threads = 0) const;
-  // Candidate documents of each query: the documents of the token_k nearest token rows of each
-  // query token (weights ignored), united, sorted by id; scores are 0.
+                                      int num_threads = 0) const override;
+  // TokenCandidates and MaxSimSearch over this index.
   absl::StatusOr<BatchRanking> Candidates(absl::Span<const TokenQuery> queries,
                                           const MultiVectorSearchOptions& options) const;
-  // End-to-end retrieval: Candidates then exact MaxSim, top options.k per query.
   absl::StatusOr<BatchRanking> Search(absl::Span<const TokenQuery> queries,
                                       const MultiVectorSearchOptions& options) const;
+
+  // ---- TokenCollection -------------------------------------------------------------------
+  absl::StatusOr<TokenNeighbours> Neighbours(ConstMatrixView vectors, int k, int ef_search,
+                                             int num_threads) const override;
+  absl::StatusOr<std::vector<RowMatrix>> Documents(absl::Span<const std::int64_t> ids) const override;
+  absl::StatusOr<std::vector<std::int64_t>> DocumentFrequencies(
+      absl::Span<const std::int32_t> token_ids) const override;
+  absl::StatusOr<std::vector<std::int32_t>> ExcludedTokenIds() const override;
 
   // Writes `path` atomically, and `path + ".tokens"` when there is a token index.
   absl::Status Save(const std::string& path) const;
@@ -173,7 +237,7 @@ class MultiVectorIndex {
 // extra_docs[i], e.g. encoded by the caller), the index for ids it holds, else the token
 // encoder applied to texts[id] on the fly.
 struct DocumentTokenSource {
-  const MultiVectorIndex* index = nullptr;
+  const TokenCollection* index = nullptr;
   const TokenEncoder* encoder = nullptr;
   absl::Span<const std::string> texts;  // corpus texts by document id (for on-the-fly encoding)
   const Corpus* corpus = nullptr;       // used instead of `texts` when set: Corpus::FullText(id)
@@ -183,8 +247,9 @@ struct DocumentTokenSource {
 };
 
 // Re-scores candidates[q] by exact weighted MaxSim with the token embeddings from `source`;
-// keeps the best k (k <= 0: all). Each distinct document not in the index is encoded once per
-// call.
+// keeps the best k (k <= 0: all). Documents the index holds are scored by the index
+// (TokenCollection::Rerank: by the shard that owns them when it is sharded); each distinct
+// document not in the index is encoded once per call.
 absl::StatusOr<BatchRanking> MaxSimRerank(const DocumentTokenSource& source,
                                           absl::Span<const TokenQuery> queries,
                                           const BatchRanking& candidates, int k = 0,
@@ -284,7 +349,7 @@ class MaxSimReranker final : public Reranker {
   using Config = MaxSimRerankerConfig;
   static const ParamTable<Config>& Params();
 
-  MaxSimReranker(std::shared_ptr<const MultiVectorIndex> index, std::shared_ptr<const TokenEncoder> encoder,
+  MaxSimReranker(std::shared_ptr<const TokenCollection> index, std::shared_ptr<const TokenEncoder> encoder,
                  std::shared_ptr<const Corpus> corpus, Config config = {});
 
   absl::StatusOr<BatchRanking> Rerank(QueryState& queries, BatchRanking ranking) const override;
@@ -293,7 +358,7 @@ class MaxSimReranker final : public Reranker {
   bool bound() const override { return index_ != nullptr || (encoder_ != nullptr && corpus_ != nullptr); }
 
  private:
-  std::shared_ptr<const MultiVectorIndex> index_;
+  std::shared_ptr<const TokenCollection> index_;
   std::shared_ptr<const TokenEncoder> encoder_;
   std::shared_ptr<const Corpus> corpus_;
   Config config_;
@@ -312,7 +377,7 @@ class ColbertPrfFeedback final : public FeedbackModel {
   using Config = ColbertPrfConfig;
   static const ParamTable<Config>& Params();
 
-  ColbertPrfFeedback(std::shared_ptr<const MultiVectorIndex> index,
+  ColbertPrfFeedback(std::shared_ptr<const TokenCollection> index,
                      std::shared_ptr<const TokenEncoder> encoder, std::shared_ptr<const Corpus> corpus,
                      Config config = {});
 
@@ -323,7 +388,7 @@ class ColbertPrfFeedback final : public FeedbackModel {
   bool bound() const override { return index_ != nullptr; }
 
  private:
-  std::shared_ptr<const MultiVectorIndex> index_;
+  std::shared_ptr<const TokenCollection> index_;
   std::shared_ptr<const TokenEncoder> encoder_;
   std::shared_ptr<const Corpus> corpus_;
   Config config_;

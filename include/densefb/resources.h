@@ -34,7 +34,7 @@ inline constexpr char kEncoder[] = "encoder";             // Encoder: query bi-e
 inline constexpr char kDenseIndex[] = "dense_index";      // VectorIndex: flat or HNSW
 inline constexpr char kBm25[] = "bm25";                   // Bm25Index
 inline constexpr char kTokenEncoder[] = "token_encoder";  // TokenEncoder (ColBERT-style)
-inline constexpr char kMultiVector[] = "multivector";     // MultiVectorIndex
+inline constexpr char kMultiVector[] = "multivector";     // TokenCollection
 inline constexpr char kCrossEncoder[] = "cross_encoder";  // PairScorer
 inline constexpr char kGenerator[] = "generator";         // Generator (LLM stages)
 }  // namespace resource

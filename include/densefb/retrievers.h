@@ -98,13 +98,13 @@ struct MaxSimRetrieverConfig {
 // query token, scored by exact (weighted) MaxSim; k = 0 keeps every candidate (pyterrier_colbert's
 // end-to-end retrieval, whose whole candidate set its ColBERT-PRF reranker re-scores:
 // `maxsim(k=0) >> colbert_prf >> rerank_maxsim`). Registered as "maxsim" with resources
-// "multivector" (MultiVectorIndex) and "token_encoder" (TokenEncoder).
+// "multivector" (a TokenCollection: MultiVectorIndex or a sharded one) and "token_encoder" (TokenEncoder).
 class MaxSimRetriever final : public Retriever {
  public:
   using Config = MaxSimRetrieverConfig;
   static const ParamTable<Config>& Params();
 
-  MaxSimRetriever(std::shared_ptr<const MultiVectorIndex> index,
+  MaxSimRetriever(std::shared_ptr<const TokenCollection> index,
                   std::shared_ptr<const TokenEncoder> encoder, Config config = {});
 
   absl::StatusOr<BatchRanking> Retrieve(QueryState& queries) const override;
@@ -113,7 +113,7 @@ class MaxSimRetriever final : public Retriever {
   bool bound() const override { return index_ != nullptr; }
 
  private:
-  std::shared_ptr<const MultiVectorIndex> index_;
+  std::shared_ptr<const TokenCollection> index_;
   std::shared_ptr<const TokenEncoder> encoder_;
   Config config_;
 };

@@ -212,11 +212,11 @@ absl::StatusOr<std::vector<TokenQuery>> ColbertPrf::Expand(const DocumentTokenSo
                                                            absl::Span<const TokenQuery> queries,
                                                            const BatchRanking& first_pass, int num_threads,
                                                            std::vector<PrfExpansion>* details) const {
-  const MultiVectorIndex* index = source.index;
+  const TokenCollection* index = source.index;
   if (index == nullptr) {
     return absl::FailedPreconditionError("ColBERT-PRF needs a multi-vector index (token statistics and nearest tokens)");
   }
-  if (index->token_index() == nullptr) {
+  if (!index->has_token_index()) {
     return absl::FailedPreconditionError("ColBERT-PRF needs the multi-vector index's token index (BuildTokenIndex)");
   }
   if (first_pass.size() != queries.size()) {
@@ -278,42 +278,66 @@ absl::StatusOr<std::vector<TokenQuery>> ColbertPrf::Expand(const DocumentTokenSo
       at += r.centroids.rows();
     }
   }
-  SearchResult nearest;
+  TokenNeighbours nearest;
   if (total > 0) {
-    DENSEFB_ASSIGN_OR_RETURN(nearest, index->NearestTokens(View(stacked), config_.neighbours, 0, num_threads));
+    DENSEFB_ASSIGN_OR_RETURN(nearest, index->Neighbours(View(stacked), config_.neighbours, 0, num_threads));
+    if (nearest.token_ids.rows() != total) {
+      return absl::InternalError(absl::StrCat("the token collection answered ", nearest.token_ids.rows(), " of ",
+                                              total, " centroid searches"));
+    }
   }
-  const absl::Span<const std::int32_t> row_tokens = index->token_ids();
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::int32_t> excluded, index->ExcludedTokenIds());
+  // Each centroid's token: the most frequent valid token among its neighbours; ties to the one
+  // met first.
+  std::vector<std::int32_t> centroid_token(static_cast<std::size_t>(total), -1);
+  for (std::int64_t c = 0; c < total; ++c) {
+    std::vector<std::pair<std::int32_t, int>> counts;
+    for (int j = 0; j < nearest.token_ids.cols(); ++j) {
+      if (nearest.rows(c, j) < 0) continue;
+      const auto t = static_cast<std::int32_t>(nearest.token_ids(c, j));
+      if (t < 0 || std::binary_search(excluded.begin(), excluded.end(), t)) continue;
+      auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == t; });
+      if (it == counts.end()) {
+        counts.emplace_back(t, 1);
+      } else {
+        ++it->second;
+      }
+    }
+    int best = 0;
+    for (const auto& [t, n] : counts) {
+      if (n > best) {
+        best = n;
+        centroid_token[c] = t;
+      }
+    }
+  }
+  // Their document frequencies over the collection, asked once.
+  std::vector<std::int32_t> distinct;
+  for (std::int32_t t : centroid_token) {
+    if (t >= 0) distinct.push_back(t);
+  }
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::int64_t> df, index->DocumentFrequencies(distinct));
+  if (df.size() != distinct.size()) {
+    return absl::InternalError(absl::StrCat("the token collection returned ", df.size(), " document frequencies for ",
+                                            distinct.size(), " tokens"));
+  }
+  const std::int64_t num_documents = index->size();
+  auto idf_of = [&](std::int32_t t) {
+    const auto it = std::lower_bound(distinct.begin(), distinct.end(), t);
+    return TokenIdf(df[static_cast<std::size_t>(it - distinct.begin())], num_documents);
+  };
   std::vector<TokenQuery> out(nq);
   if (details != nullptr) details->assign(nq, {});
   std::int64_t at = 0;
   for (std::size_t q = 0; q < nq; ++q) {
     const KMeansResult& r = kmeans[q];
     const std::int64_t kc = r.centroids.rows();
-    std::vector<std::int32_t> tokens(kc, -1);
+    std::vector<std::int32_t> tokens(centroid_token.begin() + at, centroid_token.begin() + at + kc);
     std::vector<double> idf(kc, 0.0);
     for (std::int64_t c = 0; c < kc; ++c) {
-      // Most frequent valid token among the neighbours; ties to the one met first.
-      std::vector<std::pair<std::int32_t, int>> counts;
-      for (int j = 0; j < nearest.ids.cols(); ++j) {
-        const std::int64_t row = nearest.ids(at + c, j);
-        if (row < 0) continue;
-        const std::int32_t t = row_tokens[row];
-        if (index->IsExcludedToken(t)) continue;
-        auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& p) { return p.first == t; });
-        if (it == counts.end()) {
-          counts.emplace_back(t, 1);
-        } else {
-          ++it->second;
-        }
-      }
-      int best = 0;
-      for (const auto& [t, n] : counts) {
-        if (n > best) {
-          best = n;
-          tokens[c] = t;
-        }
-      }
-      if (tokens[c] >= 0) idf[c] = index->Idf(tokens[c]);
+      if (tokens[c] >= 0) idf[c] = idf_of(tokens[c]);
     }
     std::vector<int> order;
     for (std::int64_t c = 0; c < kc; ++c) {

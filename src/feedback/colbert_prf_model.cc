@@ -26,7 +26,7 @@ const ParamTable<ColbertPrfFeedback::Config>& ColbertPrfFeedback::Params() {
   return *table;
 }
 
-ColbertPrfFeedback::ColbertPrfFeedback(std::shared_ptr<const MultiVectorIndex> index,
+ColbertPrfFeedback::ColbertPrfFeedback(std::shared_ptr<const TokenCollection> index,
                                        std::shared_ptr<const TokenEncoder> encoder,
                                        std::shared_ptr<const Corpus> corpus, Config config)
     : index_(std::move(index)), encoder_(std::move(encoder)), corpus_(std::move(corpus)), config_(config) {}

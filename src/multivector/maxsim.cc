@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/parallel.h"
 #include "densefb/multivector.h"
@@ -46,7 +47,6 @@ float WeightedMaxSim(const TokenQuery& q, ConstMatrixView doc, std::vector<float
 }
 
 absl::Status DocumentCache::Prepare(const DocumentTokenSource& source, std::vector<std::int64_t> ids, int dim) {
-  source_ = &source;
   if (source.extra_ids.size() != source.extra_docs.size()) {
     return absl::InvalidArgumentError(absl::StrCat(source.extra_ids.size(), " given document ids but ",
                                                    source.extra_docs.size(), " given documents"));
@@ -63,9 +63,25 @@ absl::Status DocumentCache::Prepare(const DocumentTokenSource& source, std::vect
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   const std::int64_t indexed = source.index != nullptr ? source.index->size() : 0;
   std::vector<std::int64_t> missing;
+  std::vector<std::int64_t> held;
   for (std::int64_t id : ids) {
     if (id < 0) return absl::InvalidArgumentError(absl::StrCat("document id ", id, " is negative"));
-    if (!given_.contains(id) && id >= indexed) missing.push_back(id);
+    if (given_.contains(id)) continue;
+    (id < indexed ? held : missing).push_back(id);
+  }
+  if (!held.empty()) {
+    DENSEFB_ASSIGN_OR_RETURN(std::vector<RowMatrix> docs, source.index->Documents(held));
+    if (docs.size() != held.size()) {
+      return absl::InternalError(absl::StrCat("the multi-vector index returned ", docs.size(), " documents for ",
+                                              held.size(), " ids"));
+    }
+    for (std::size_t i = 0; i < held.size(); ++i) {
+      if (docs[i].rows() > 0 && docs[i].cols() != dim) {
+        return absl::InternalError(absl::StrCat("the multi-vector index returned document ", held[i], " with ",
+                                                docs[i].cols(), " dimensions, expected ", dim));
+      }
+      encoded_.emplace(held[i], std::move(docs[i]));
+    }
   }
   if (missing.empty()) return absl::OkStatus();
   if (source.encoder == nullptr) {
@@ -101,8 +117,48 @@ absl::Status DocumentCache::Prepare(const DocumentTokenSource& source, std::vect
 
 ConstMatrixView DocumentCache::Get(std::int64_t id) const {
   if (auto it = given_.find(id); it != given_.end()) return it->second;
-  if (auto it = encoded_.find(id); it != encoded_.end()) return View(it->second);
-  return *source_->index->Document(id);
+  return View(encoded_.at(id));
+}
+
+absl::StatusOr<BatchRanking> RerankWith(absl::Span<const TokenQuery> queries, const BatchRanking& candidates,
+                                        int k, int num_threads,
+                                        const std::function<ConstMatrixView(std::int64_t)>& document) {
+  // Every (query, candidate) pair is scored on its own, so any split among threads gives the
+  // same bits.
+  struct Pair {
+    std::int32_t query;
+    std::int64_t slot;
+  };
+  std::vector<Pair> pairs;
+  BatchRanking out;
+  out.lists.resize(queries.size());
+  for (std::size_t q = 0; q < queries.size(); ++q) {
+    const Ranking& in = candidates.lists[q];
+    // Duplicate ids in a candidate list are scored once.
+    std::vector<std::int64_t> ids;
+    ids.reserve(in.size());
+    for (const ScoredDoc& d : in) ids.push_back(d.id);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    out.lists[q].resize(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      out.lists[q][i] = {ids[i], 0.0f};
+      pairs.push_back({static_cast<std::int32_t>(q), static_cast<std::int64_t>(i)});
+    }
+  }
+  constexpr std::int64_t kBlock = 16;
+  const std::int64_t blocks = (static_cast<std::int64_t>(pairs.size()) + kBlock - 1) / kBlock;
+  const int threads = ResolveThreads(num_threads);
+  std::vector<std::vector<float>> scratch(static_cast<std::size_t>(threads));
+  ParallelFor(blocks, threads, [&](std::int64_t b, int worker) {
+    const std::int64_t end = std::min<std::int64_t>((b + 1) * kBlock, static_cast<std::int64_t>(pairs.size()));
+    for (std::int64_t p = b * kBlock; p < end; ++p) {
+      ScoredDoc& d = out.lists[pairs[p].query][pairs[p].slot];
+      d.score = WeightedMaxSim(queries[pairs[p].query], document(d.id), &scratch[worker]);
+    }
+  });
+  for (Ranking& list : out.lists) SortRanking(list, k);
+  return out;
 }
 
 }  // namespace mv_internal
@@ -136,48 +192,109 @@ absl::StatusOr<BatchRanking> MaxSimRerank(const DocumentTokenSource& source, abs
   for (std::size_t q = 0; q < queries.size(); ++q) {
     DENSEFB_RETURN_IF_ERROR(mv_internal::CheckTokenQuery(queries[q], dim, static_cast<std::int64_t>(q)));
   }
-  std::vector<std::int64_t> all_ids;
-  for (const Ranking& list : candidates.lists) {
-    for (const ScoredDoc& d : list) all_ids.push_back(d.id);
+  // Documents the index holds are scored by the index; the others (given or encoded) here.
+  const std::int64_t indexed = source.index != nullptr ? source.index->size() : 0;
+  absl::flat_hash_set<std::int64_t> given(source.extra_ids.begin(), source.extra_ids.end());
+  BatchRanking held, rest;
+  held.lists.resize(queries.size());
+  rest.lists.resize(queries.size());
+  bool any_held = false;
+  std::vector<std::int64_t> rest_ids;
+  for (std::size_t q = 0; q < queries.size(); ++q) {
+    for (const ScoredDoc& d : candidates.lists[q]) {
+      if (d.id >= 0 && d.id < indexed && !given.contains(d.id)) {
+        held.lists[q].push_back(d);
+        any_held = true;
+      } else {
+        rest.lists[q].push_back(d);
+        rest_ids.push_back(d.id);
+      }
+    }
   }
   mv_internal::DocumentCache cache;
-  DENSEFB_RETURN_IF_ERROR(cache.Prepare(source, std::move(all_ids), dim));
-  // Every (query, candidate) pair is scored on its own, so any split among threads gives the
-  // same bits.
-  struct Pair {
-    std::int32_t query;
-    std::int64_t slot;
-  };
-  std::vector<Pair> pairs;
-  BatchRanking out;
-  out.lists.resize(queries.size());
-  for (std::size_t q = 0; q < queries.size(); ++q) {
-    const Ranking& in = candidates.lists[q];
-    // Duplicate ids in a candidate list are scored once.
-    std::vector<std::int64_t> ids;
-    ids.reserve(in.size());
-    for (const ScoredDoc& d : in) ids.push_back(d.id);
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    out.lists[q].resize(ids.size());
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      out.lists[q][i] = {ids[i], 0.0f};
-      pairs.push_back({static_cast<std::int32_t>(q), static_cast<std::int64_t>(i)});
+  DENSEFB_RETURN_IF_ERROR(cache.Prepare(source, std::move(rest_ids), dim));
+  DENSEFB_ASSIGN_OR_RETURN(BatchRanking out,
+                           mv_internal::RerankWith(queries, rest, 0, num_threads,
+                                                   [&cache](std::int64_t id) { return cache.Get(id); }));
+  if (any_held) {
+    DENSEFB_ASSIGN_OR_RETURN(BatchRanking scored, source.index->Rerank(queries, held, 0, num_threads));
+    if (scored.size() != queries.size()) {
+      return absl::InternalError(absl::StrCat("the multi-vector index reranked ", scored.size(), " lists for ",
+                                              queries.size(), " queries"));
+    }
+    for (std::size_t q = 0; q < queries.size(); ++q) {
+      out.lists[q].insert(out.lists[q].end(), scored.lists[q].begin(), scored.lists[q].end());
     }
   }
-  constexpr std::int64_t kBlock = 16;
-  const std::int64_t blocks = (static_cast<std::int64_t>(pairs.size()) + kBlock - 1) / kBlock;
-  const int threads = ResolveThreads(num_threads);
-  std::vector<std::vector<float>> scratch(static_cast<std::size_t>(threads));
-  ParallelFor(blocks, threads, [&](std::int64_t b, int worker) {
-    const std::int64_t end = std::min<std::int64_t>((b + 1) * kBlock, static_cast<std::int64_t>(pairs.size()));
-    for (std::int64_t p = b * kBlock; p < end; ++p) {
-      ScoredDoc& d = out.lists[pairs[p].query][pairs[p].slot];
-      d.score = mv_internal::WeightedMaxSim(queries[pairs[p].query], cache.Get(d.id), &scratch[worker]);
-    }
-  });
   for (Ranking& list : out.lists) SortRanking(list, k);
   return out;
+}
+
+double TokenIdf(std::int64_t df, std::int64_t num_documents) {
+  return std::log((1.0 + static_cast<double>(num_documents)) / (static_cast<double>(df) + 1.0));
+}
+
+absl::StatusOr<BatchRanking> TokenCandidates(const TokenCollection& collection, absl::Span<const TokenQuery> queries,
+                                             const MultiVectorSearchOptions& options) {
+  if (options.token_k < 1) return absl::InvalidArgumentError(absl::StrCat("token_k = ", options.token_k, " must be >= 1"));
+  if (options.num_threads < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("num_threads = ", options.num_threads, " is negative"));
+  }
+  if (!collection.has_token_index()) {
+    return absl::FailedPreconditionError(
+        "end-to-end multi-vector retrieval needs a token index (call BuildTokenIndex)");
+  }
+  const int dim = collection.dim();
+  std::int64_t rows = 0;
+  for (std::size_t q = 0; q < queries.size(); ++q) {
+    DENSEFB_RETURN_IF_ERROR(mv_internal::CheckTokenQuery(queries[q], dim, static_cast<std::int64_t>(q)));
+    rows += queries[q].vectors.rows();
+  }
+  RowMatrix stacked(rows, dim);
+  std::int64_t at = 0;
+  for (const TokenQuery& q : queries) {
+    if (q.vectors.rows() > 0) stacked.middleRows(at, q.vectors.rows()) = q.vectors;
+    at += q.vectors.rows();
+  }
+  BatchRanking out;
+  out.lists.resize(queries.size());
+  if (rows == 0) return out;
+  const int token_k =
+      static_cast<int>(std::min<std::int64_t>(options.token_k, std::max<std::int64_t>(collection.num_tokens(), 1)));
+  DENSEFB_ASSIGN_OR_RETURN(TokenNeighbours hits,
+                           collection.Neighbours(View(stacked), token_k, options.ef_search, options.num_threads));
+  if (hits.docs.rows() != rows) {
+    return absl::InternalError(absl::StrCat("the token collection answered ", hits.docs.rows(), " of ", rows,
+                                            " token searches"));
+  }
+  const std::int64_t n_docs = collection.size();
+  at = 0;
+  for (std::size_t q = 0; q < queries.size(); ++q) {
+    std::vector<std::int64_t> docs;
+    const std::int64_t n = queries[q].vectors.rows();
+    const std::int64_t hits_per_row = hits.docs.cols();  // min(token_k, token index size)
+    docs.reserve(static_cast<std::size_t>(n * hits_per_row));
+    for (std::int64_t r = at; r < at + n; ++r) {
+      for (std::int64_t j = 0; j < hits_per_row; ++j) {
+        const std::int64_t doc = hits.docs(r, j);
+        if (doc >= 0 && doc < n_docs) docs.push_back(doc);
+      }
+    }
+    at += n;
+    std::sort(docs.begin(), docs.end());
+    docs.erase(std::unique(docs.begin(), docs.end()), docs.end());
+    Ranking& list = out.lists[q];
+    list.reserve(docs.size());
+    for (std::int64_t d : docs) list.push_back({d, 0.0f});
+  }
+  return out;
+}
+
+absl::StatusOr<BatchRanking> MaxSimSearch(const TokenCollection& collection, absl::Span<const TokenQuery> queries,
+                                          const MultiVectorSearchOptions& options) {
+  if (options.k < 1) return absl::InvalidArgumentError(absl::StrCat("k = ", options.k, " must be >= 1"));
+  DENSEFB_ASSIGN_OR_RETURN(BatchRanking candidates, TokenCandidates(collection, queries, options));
+  return collection.Rerank(queries, candidates, options.k, options.num_threads);
 }
 
 }  // namespace densefb

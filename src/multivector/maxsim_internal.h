@@ -3,6 +3,7 @@
 #define DENSEFB_SRC_MULTIVECTOR_MAXSIM_INTERNAL_H_
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -17,17 +18,24 @@ absl::Status CheckTokenQuery(const TokenQuery& q, int dim, std::int64_t index);
 // between calls. The result depends only on the two inputs (never on threads or call order).
 float WeightedMaxSim(const TokenQuery& q, ConstMatrixView doc, std::vector<float>* scratch);
 
-// The token embeddings of a set of documents from a DocumentTokenSource; documents that must
-// be encoded are encoded once, in one call, in id order.
+// Exact weighted MaxSim of every (query, candidate) pair, with document embeddings from
+// `document`; a repeated id is scored once; each list sorted by SortRanking and cut to k
+// (k <= 0: all). Bit-identical for any num_threads. Queries and ids are not checked here.
+absl::StatusOr<BatchRanking> RerankWith(absl::Span<const TokenQuery> queries, const BatchRanking& candidates,
+                                        int k, int num_threads,
+                                        const std::function<ConstMatrixView(std::int64_t)>& document);
+
+// The token embeddings of a set of documents from a DocumentTokenSource: given ones, copies
+// fetched from the index in one call, and documents that must be encoded, encoded once, in one
+// call, in id order.
 class DocumentCache {
  public:
   absl::Status Prepare(const DocumentTokenSource& source, std::vector<std::int64_t> ids, int dim);
   ConstMatrixView Get(std::int64_t id) const;  // id must have been prepared
 
  private:
-  const DocumentTokenSource* source_ = nullptr;
   absl::flat_hash_map<std::int64_t, ConstMatrixView> given_;
-  absl::flat_hash_map<std::int64_t, RowMatrix> encoded_;
+  absl::flat_hash_map<std::int64_t, RowMatrix> encoded_;  // fetched from the index or encoded
 };
 
 }  // namespace densefb::mv_internal

@@ -177,7 +177,7 @@ std::int64_t MultiVectorIndex::DocumentFrequency(std::int32_t token_id) const {
 }
 
 double MultiVectorIndex::Idf(std::int32_t token_id) const {
-  return std::log((1.0 + static_cast<double>(size())) / (static_cast<double>(DocumentFrequency(token_id)) + 1.0));
+  return TokenIdf(DocumentFrequency(token_id), size());
 }
 
 absl::Status MultiVectorIndex::SetExcludedTokenIds(std::vector<std::int32_t> ids) {
@@ -269,67 +269,74 @@ absl::Status MultiVectorIndex::Score(const TokenQuery& query, absl::Span<const s
 absl::StatusOr<BatchRanking> MultiVectorIndex::Rerank(absl::Span<const TokenQuery> queries,
                                                       const BatchRanking& candidates, int k,
                                                       int num_threads) const {
-  DocumentTokenSource source;
-  source.index = this;
-  return MaxSimRerank(source, queries, candidates, k, num_threads);
+  if (candidates.size() != queries.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(queries.size(), " queries but ", candidates.size(),
+                                                   " candidate lists"));
+  }
+  if (num_threads < 0) return absl::InvalidArgumentError(absl::StrCat("num_threads = ", num_threads, " is negative"));
+  for (std::size_t q = 0; q < queries.size(); ++q) {
+    DENSEFB_RETURN_IF_ERROR(CheckQuery(queries[q], static_cast<std::int64_t>(q)));
+    for (const ScoredDoc& d : candidates.lists[q]) {
+      if (d.id < 0 || d.id >= size()) {
+        return absl::OutOfRangeError(absl::StrCat("document ", d.id, " is not in the multi-vector index (", size(),
+                                                  " documents)"));
+      }
+    }
+  }
+  return mv_internal::RerankWith(queries, candidates, k, num_threads,
+                                 [this](std::int64_t id) { return *Document(id); });
 }
 
 absl::StatusOr<BatchRanking> MultiVectorIndex::Candidates(absl::Span<const TokenQuery> queries,
                                                           const MultiVectorSearchOptions& options) const {
-  if (options.token_k < 1) return absl::InvalidArgumentError(absl::StrCat("token_k = ", options.token_k, " must be >= 1"));
-  if (options.num_threads < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("num_threads = ", options.num_threads, " is negative"));
-  }
-  if (token_index_ == nullptr) {
-    return absl::FailedPreconditionError(
-        "end-to-end multi-vector retrieval needs a token index (call BuildTokenIndex)");
-  }
-  std::int64_t rows = 0;
-  for (std::size_t q = 0; q < queries.size(); ++q) {
-    DENSEFB_RETURN_IF_ERROR(CheckQuery(queries[q], static_cast<std::int64_t>(q)));
-    rows += queries[q].vectors.rows();
-  }
-  RowMatrix stacked(rows, dim_);
-  std::int64_t at = 0;
-  for (const TokenQuery& q : queries) {
-    if (q.vectors.rows() > 0) stacked.middleRows(at, q.vectors.rows()) = q.vectors;
-    at += q.vectors.rows();
-  }
-  BatchRanking out;
-  out.lists.resize(queries.size());
-  if (rows == 0) return out;
-  const int token_k = static_cast<int>(std::min<std::int64_t>(options.token_k, std::max<std::int64_t>(num_tokens(), 1)));
-  DENSEFB_ASSIGN_OR_RETURN(SearchResult hits, NearestTokens(View(stacked), token_k, options.ef_search, options.num_threads));
-  at = 0;
-  for (std::size_t q = 0; q < queries.size(); ++q) {
-    std::vector<std::int64_t> docs;
-    const std::int64_t n = queries[q].vectors.rows();
-    const std::int64_t hits_per_row = hits.ids.cols();  // min(token_k, token index size)
-    docs.reserve(static_cast<std::size_t>(n * hits_per_row));
-    for (std::int64_t r = at; r < at + n; ++r) {
-      for (std::int64_t j = 0; j < hits_per_row; ++j) {
-        const std::int64_t row = hits.ids(r, j);
-        if (row >= 0 && row < num_tokens()) docs.push_back(token_doc_[row]);
-      }
-    }
-    at += n;
-    std::sort(docs.begin(), docs.end());
-    docs.erase(std::unique(docs.begin(), docs.end()), docs.end());
-    Ranking& list = out.lists[q];
-    list.reserve(docs.size());
-    for (std::int64_t d : docs) list.push_back({d, 0.0f});
-  }
-  return out;
+  return TokenCandidates(*this, queries, options);
 }
 
 absl::StatusOr<BatchRanking> MultiVectorIndex::Search(absl::Span<const TokenQuery> queries,
                                                       const MultiVectorSearchOptions& options) const {
-  if (options.k < 1) return absl::InvalidArgumentError(absl::StrCat("k = ", options.k, " must be >= 1"));
-  DENSEFB_ASSIGN_OR_RETURN(BatchRanking candidates, Candidates(queries, options));
-  return Rerank(queries, candidates, options.k, options.num_threads);
+  return MaxSimSearch(*this, queries, options);
 }
 
-// ---- files -----------------------------------------------------------------------------------
+// ---- TokenCollection --------------------------------------------------------------------------
+
+absl::StatusOr<TokenNeighbours> MultiVectorIndex::Neighbours(ConstMatrixView vectors, int k, int ef_search,
+                                                             int num_threads) const {
+  DENSEFB_ASSIGN_OR_RETURN(SearchResult hits, NearestTokens(vectors, k, ef_search, num_threads));
+  TokenNeighbours out;
+  out.scores = std::move(hits.scores);
+  out.rows = std::move(hits.ids);
+  out.docs.resize(out.rows.rows(), out.rows.cols());
+  out.token_ids.resize(out.rows.rows(), out.rows.cols());
+  for (std::int64_t i = 0; i < out.rows.size(); ++i) {
+    const std::int64_t row = out.rows.data()[i];
+    const bool valid = row >= 0 && row < num_tokens();
+    out.docs.data()[i] = valid ? token_doc_[row] : kNoId;
+    out.token_ids.data()[i] = valid ? token_ids_[row] : -1;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<RowMatrix>> MultiVectorIndex::Documents(absl::Span<const std::int64_t> ids) const {
+  std::vector<RowMatrix> out;
+  out.reserve(ids.size());
+  for (std::int64_t id : ids) {
+    DENSEFB_ASSIGN_OR_RETURN(ConstMatrixView v, Document(id));
+    out.emplace_back(Eigen::Map<const RowMatrix>(v.data, v.rows, v.cols));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::int64_t>> MultiVectorIndex::DocumentFrequencies(
+    absl::Span<const std::int32_t> token_ids) const {
+  std::vector<std::int64_t> out;
+  out.reserve(token_ids.size());
+  for (std::int32_t t : token_ids) out.push_back(DocumentFrequency(t));
+  return out;
+}
+
+absl::StatusOr<std::vector<std::int32_t>> MultiVectorIndex::ExcludedTokenIds() const { return excluded_; }
+
+// ---- files ------------------------------------------------------------------------------------
 
 absl::Status MultiVectorIndex::Save(const std::string& path) const {
   DENSEFB_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> w, AtomicFileWriter::Open(path, kKind, kFormatVersion));

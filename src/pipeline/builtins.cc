@@ -88,7 +88,7 @@ void RegisterBuiltins() {
                             "of every query token, scored by exact MaxSim",
                             {res::kMultiVector, res::kTokenEncoder}),
       Factory<Retriever, MaxSimRetriever>([](MaxSimRetriever::Config c, const Resources& r) {
-        return std::make_shared<MaxSimRetriever>(r.Get<MultiVectorIndex>(res::kMultiVector),
+        return std::make_shared<MaxSimRetriever>(r.Get<TokenCollection>(res::kMultiVector),
                                                  r.Get<TokenEncoder>(res::kTokenEncoder), c);
       })));
 
@@ -125,7 +125,7 @@ void RegisterBuiltins() {
                                "centroids of highest IDF appended to the token query with weight beta*idf",
                                {res::kMultiVector, res::kTokenEncoder, res::kCorpus}),
       Factory<FeedbackModel, ColbertPrfFeedback>([](ColbertPrfFeedback::Config c, const Resources& r) {
-        return std::make_shared<ColbertPrfFeedback>(r.Get<MultiVectorIndex>(res::kMultiVector),
+        return std::make_shared<ColbertPrfFeedback>(r.Get<TokenCollection>(res::kMultiVector),
                                                     r.Get<TokenEncoder>(res::kTokenEncoder),
                                                     r.Get<Corpus>(res::kCorpus), c);
       })));
@@ -153,7 +153,7 @@ void RegisterBuiltins() {
                            "in the multi-vector index are encoded from the corpus",
                            {res::kMultiVector, res::kTokenEncoder, res::kCorpus}),
       Factory<Reranker, MaxSimReranker>([](MaxSimReranker::Config c, const Resources& r) {
-        return std::make_shared<MaxSimReranker>(r.Get<MultiVectorIndex>(res::kMultiVector),
+        return std::make_shared<MaxSimReranker>(r.Get<TokenCollection>(res::kMultiVector),
                                                 r.Get<TokenEncoder>(res::kTokenEncoder),
                                                 r.Get<Corpus>(res::kCorpus), c);
       })));

@@ -15,7 +15,7 @@ const ParamTable<MaxSimReranker::Config>& MaxSimReranker::Params() {
   return *table;
 }
 
-MaxSimReranker::MaxSimReranker(std::shared_ptr<const MultiVectorIndex> index,
+MaxSimReranker::MaxSimReranker(std::shared_ptr<const TokenCollection> index,
                                std::shared_ptr<const TokenEncoder> encoder,
                                std::shared_ptr<const Corpus> corpus, Config config)
     : index_(std::move(index)), encoder_(std::move(encoder)), corpus_(std::move(corpus)), config_(config) {}

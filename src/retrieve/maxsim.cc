@@ -20,7 +20,7 @@ const ParamTable<MaxSimRetriever::Config>& MaxSimRetriever::Params() {
   return *table;
 }
 
-MaxSimRetriever::MaxSimRetriever(std::shared_ptr<const MultiVectorIndex> index,
+MaxSimRetriever::MaxSimRetriever(std::shared_ptr<const TokenCollection> index,
                                  std::shared_ptr<const TokenEncoder> encoder, Config config)
     : index_(std::move(index)), encoder_(std::move(encoder)), config_(config) {}
 
@@ -49,7 +49,7 @@ absl::StatusOr<BatchRanking> MaxSimRetriever::Retrieve(QueryState& queries) cons
   o.token_k = config_.token_k;
   o.ef_search = config_.ef_search;
   o.num_threads = queries.options.num_threads;
-  return index_->Search(TokenQueriesOf(queries), o);
+  return MaxSimSearch(*index_, TokenQueriesOf(queries), o);
 }
 
 }  // namespace densefb
