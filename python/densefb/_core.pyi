@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
+__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'TokenCollection', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
 class Corpus:
     """
     Documents of a collection, addressed by string id or position.
@@ -687,13 +687,62 @@ class WilcoxonResult:
         """
         normal deviate when the normal approximation was used, else NaN
         """
-class MultiVectorIndex:
+class TokenCollection:
+    """
+    Base class of token-embedding collections: what the maxsim, rerank_maxsim and colbert_prf
+    stages read. MultiVectorIndex is one. A Python subclass (the sharded collection of
+    densefb.distributed is one) calls
+    
+        TokenCollection.__init__(self, dim, size, num_tokens, document_frequencies,
+                                 excluded_token_ids, has_token_index=True)
+    
+    (document_frequencies: documents per token id, indexed by token id) and defines
+    
+        neighbours(self, vectors, k, ef_search, num_threads) -> (scores, rows, docs, token_ids)
+            the k' <= k nearest token embeddings of each vector, (n, k') arrays, best first
+            (score descending, ties to the smaller token row); -1 marks an empty slot.
+        rerank(self, queries, weights, candidates, k, num_threads) -> (scores, ids)
+            exact weighted MaxSim of each query's candidate ids, (n, width) arrays padded
+            with -inf / -1; the best k (k <= 0: all).
+        documents(self, ids) -> list of (tokens, dim) float32 arrays.
+    """
+    def __init__(self, dim: int, size: int, num_tokens: int, document_frequencies: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], excluded_token_ids: typing.Any = None, has_token_index: bool = True) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def document_frequencies(self, token_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int32]) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        Documents containing each token id.
+        """
+    def documents(self, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> list:
+        """
+        Copies of the documents' (tokens, dim) token embeddings.
+        """
+    def neighbours(self, vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: int = 10, ef_search: int = 0, num_threads: int = 0) -> tuple:
+        """
+        The k nearest token embeddings of each vector: (scores, rows, docs, token_ids), (n, k') arrays.
+        """
+    def rerank(self, queries: collections.abc.Sequence, weights: typing.Any, candidates: collections.abc.Sequence, k: int = 0, num_threads: int = 0) -> tuple:
+        """
+        Exact weighted MaxSim of each query's candidate ids: (scores, ids), best first, k <= 0 keeps all.
+        """
+    @property
+    def dim(self) -> int:
+        ...
+    @property
+    def has_token_index(self) -> bool:
+        ...
+    @property
+    def num_tokens(self) -> int:
+        ...
+    @property
+    def size(self) -> int:
+        ...
+class MultiVectorIndex(TokenCollection):
     @staticmethod
     def load(path: str) -> MultiVectorIndex:
         ...
     def __init__(self, dim: int) -> None:
-        ...
-    def __len__(self) -> int:
         ...
     def add(self, docs: collections.abc.Sequence, token_ids: collections.abc.Sequence) -> None:
         ...
@@ -718,9 +767,6 @@ class MultiVectorIndex:
     def search(self, queries: collections.abc.Sequence, weights: typing.Any = None, k: int = 1000, token_k: int = 1000, ef_search: int = 0, num_threads: int = 0) -> tuple:
         ...
     @property
-    def dim(self) -> int:
-        ...
-    @property
     def doc_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
         ...
     @property
@@ -730,16 +776,7 @@ class MultiVectorIndex:
     def excluded_token_ids(self, arg1: typing.Annotated[numpy.typing.ArrayLike, numpy.int32]) -> None:
         ...
     @property
-    def has_token_index(self) -> bool:
-        ...
-    @property
     def memory_mapped(self) -> bool:
-        ...
-    @property
-    def num_tokens(self) -> int:
-        ...
-    @property
-    def size(self) -> int:
         ...
     @property
     def token_ids(self) -> numpy.typing.NDArray[numpy.int32]:
@@ -747,7 +784,7 @@ class MultiVectorIndex:
 class ColbertPrf:
     def __init__(self, params: dict) -> None:
         ...
-    def expand(self, index: MultiVectorIndex, queries: collections.abc.Sequence, first_pass: collections.abc.Sequence, weights: typing.Any = None, doc_ids: typing.Any = None, doc_vectors: typing.Any = None, num_threads: int = 0) -> tuple[list, list]:
+    def expand(self, index: TokenCollection, queries: collections.abc.Sequence, first_pass: collections.abc.Sequence, weights: typing.Any = None, doc_ids: typing.Any = None, doc_vectors: typing.Any = None, num_threads: int = 0) -> tuple[list, list]:
         ...
     @property
     def beta(self) -> float:
@@ -943,7 +980,7 @@ def make_run(query_ids: collections.abc.Sequence[str], ids: typing.Annotated[num
     """
     Builds a Run from search results: ids index doc_ids; -1 padding is skipped. ValueError for a NaN or infinite score, a document twice in a row, or an invalid id.
     """
-def maxsim_rerank(queries: collections.abc.Sequence, candidates: collections.abc.Sequence, weights: typing.Any = None, index: MultiVectorIndex = None, doc_ids: typing.Any = None, doc_vectors: typing.Any = None, k: int = 0, num_threads: int = 0) -> tuple:
+def maxsim_rerank(queries: collections.abc.Sequence, candidates: collections.abc.Sequence, weights: typing.Any = None, index: TokenCollection = None, doc_ids: typing.Any = None, doc_vectors: typing.Any = None, k: int = 0, num_threads: int = 0) -> tuple:
     ...
 def merge_collection_stats(shards: list) -> dict:
     """

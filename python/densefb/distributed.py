@@ -125,18 +125,45 @@ def _shard_name(i: int) -> str:
 
 
 class _EncodeBlocks:
-    """Ray Data callable class: loads the encoder once per actor and encodes blocks of texts."""
+    """Ray Data callable class: loads the encoders once per actor (the bi-encoder, the token
+    encoder, or both) and encodes blocks of texts. Token embeddings travel as bytes (documents
+    have different numbers of tokens)."""
 
-    def __init__(self, model_path: str, options: Dict[str, Any], batch_size: int) -> None:
-        from densefb.encoders import Encoder
+    def __init__(self, model_path: Optional[str], options: Dict[str, Any], batch_size: int,
+                 token_model_path: Optional[str] = None, token_options: Optional[Dict[str, Any]] = None) -> None:
+        from densefb.encoders import ColbertEncoder, Encoder
 
-        self.encoder = Encoder.from_pretrained(model_path, **options)
+        self.encoder = Encoder.from_pretrained(model_path, **options) if model_path else None
+        self.token_encoder = (ColbertEncoder.from_pretrained(token_model_path, **(token_options or {}))
+                              if token_model_path else None)
         self.batch_size = batch_size
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         texts = [str(t) for t in batch["text"]]
-        vectors = self.encoder.encode(texts, batch_size=self.batch_size, show_progress=False)
-        return {"pos": np.asarray(batch["pos"], dtype=np.int64), "vector": vectors}
+        out: Dict[str, np.ndarray] = {"pos": np.asarray(batch["pos"], dtype=np.int64)}
+        if self.encoder is not None:
+            out["vector"] = self.encoder.encode(texts, batch_size=self.batch_size, show_progress=False)
+        if self.token_encoder is not None:
+            docs, ids = self.token_encoder.encode_documents_with_ids(texts, batch_size=self.batch_size,
+                                                                     show_progress=False)
+            out["ntok"] = np.array([len(d) for d in docs], dtype=np.int64)
+            out["tok_dim"] = np.full(len(docs), self.token_encoder.dim, dtype=np.int64)
+            out["tok_vectors"] = np.array([np.ascontiguousarray(d, dtype=np.float32).tobytes() for d in docs],
+                                          dtype=object)
+            out["tok_ids"] = np.array([np.ascontiguousarray(t, dtype=np.int32).tobytes() for t in ids],
+                                      dtype=object)
+        return out
+
+
+def _token_rows(batch: Dict[str, np.ndarray], begin: int, end: int, dim: int
+                ) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+    """Documents begin..end of an encoded batch: their (tokens, dim) embeddings and token ids."""
+    docs, ids = [], []
+    for j in range(begin, end):
+        n = int(batch["ntok"][j])
+        docs.append(np.frombuffer(batch["tok_vectors"][j], dtype=np.float32).reshape(n, dim))
+        ids.append(np.frombuffer(batch["tok_ids"][j], dtype=np.int32))
+    return docs, ids
 
 
 def _build_bm25_shard(names: List[str], texts: List[str], params: Dict[str, Any], path: str) -> Dict[str, Any]:
@@ -192,6 +219,9 @@ def build(dataset: PathLike, output: PathLike, *, shards: Optional[int] = None,
           dense: Optional[str] = "flat", index_args: Optional[Dict[str, Any]] = None,
           bm25: bool = True, bm25_args: Optional[Dict[str, Any]] = None,
           vectors: Optional[np.ndarray] = None, encoder_args: Optional[Dict[str, Any]] = None,
+          token_model: Optional[str] = None, token_args: Optional[Dict[str, Any]] = None,
+          token_index: str = "flat", token_index_args: Optional[Dict[str, Any]] = None,
+          token_vectors: Optional[Tuple[Sequence[np.ndarray], Sequence[np.ndarray]]] = None,
           ray_address: Optional[str] = None,
           num_actors: Optional[int] = None, cpus_per_actor: float = 1, gpus_per_actor: float = 0,
           device: str = "cpu", batch_size: int = 32, block_size: int = 1024,
@@ -214,6 +244,14 @@ def build(dataset: PathLike, output: PathLike, *, shards: Optional[int] = None,
         encoder_args: options of :meth:`densefb.Encoder.from_pretrained` (``max_length``,
             ``query_prefix``, ``document_prefix``, ``pooling``, ``normalize``); recorded in the
             manifest, so that queries are encoded the same way.
+        token_model: a ColBERT-style token encoder (:class:`densefb.ColbertEncoder`); each shard
+            then gets a multi-vector index (``multivector.mvec``, memory-mapped when opened) with
+            its own token index (``token_index``: "flat" or "hnsw", ``token_index_args`` to
+            :meth:`densefb.MultiVectorIndex.build_token_index`). token_args are the encoder's
+            options (``format``, ``doc_maxlen``, ``query_maxlen``, ...), recorded for queries.
+        token_vectors: precomputed ``(docs, token_ids)`` (one ``(tokens, dim)`` array and one
+            token id array per document, corpus order) instead of encoding with token_model
+            (which still names the query encoder and the tokenizer's excluded tokens).
         ray_address: the cluster to run on; None starts a local Ray instance.
         num_actors: encoder actors (default: the cluster's CPUs / cpus_per_actor); each holds
             one copy of the model. cpus_per_actor are also its torch threads; gpus_per_actor > 0
@@ -226,8 +264,12 @@ def build(dataset: PathLike, output: PathLike, *, shards: Optional[int] = None,
 
     if dense not in ("flat", "hnsw", None):
         raise ValueError(f"dense must be 'flat', 'hnsw' or None, got {dense!r}")
-    if dense is None and not bm25:
-        raise ValueError("nothing to build: dense=None and bm25=False")
+    if dense is None and not bm25 and not token_model:
+        raise ValueError("nothing to build: dense=None, bm25=False and no token_model")
+    if token_index not in ("flat", "hnsw"):
+        raise ValueError(f"token_index must be 'flat' or 'hnsw', got {token_index!r}")
+    if token_vectors is not None and not token_model:
+        raise ValueError("token_vectors need token_model (the query encoder and its tokenizer)")
     corpus_path = _corpus_path(dataset)
     corpus = _core.read_beir_corpus(os.fspath(corpus_path))
     n = len(corpus)
@@ -259,9 +301,27 @@ def build(dataset: PathLike, output: PathLike, *, shards: Optional[int] = None,
                           "encoder_args": dict(encoder_args or {})}
     dense_params = dict(index_args or {})
     bm25_params = dict(bm25_args or {})
+    token_info = None
+    token_options: Dict[str, Any] = {}
+    excluded: List[int] = []
+    if token_model:
+        from densefb.multivector import excluded_token_ids
+
+        token_path = os.fspath(resolve_model(token_model))
+        excluded = excluded_token_ids(token_path)
+        token_info = {"name": os.fspath(token_model), "path": token_path, "token_args": dict(token_args or {}),
+                      "token_index": token_index, "token_index_args": dict(token_index_args or {}),
+                      "precomputed": token_vectors is not None}
+        token_options = {**(token_args or {}), "device": device, "num_threads": max(1, int(cpus_per_actor))}
+        if token_vectors is not None:
+            docs, ids = token_vectors
+            if len(docs) != n or len(ids) != n:
+                raise ValueError(f"token_vectors hold {len(docs)} documents and {len(ids)} token id arrays; "
+                                 f"expected {n} of each for {corpus_path}")
     settings = {"corpus_sha256": corpus_sha, "dense": dense, "dense_params": dense_params,
                 "bm25": bool(bm25), "bm25_params": bm25_params if bm25 else None,
-                "model": model_info and {k: v for k, v in model_info.items() if k != "path"}}
+                "model": model_info and {k: v for k, v in model_info.items() if k != "path"},
+                "multivector": token_info and {k: v for k, v in token_info.items() if k != "path"}}
 
     todo = []
     for i, (start, end) in enumerate(plan):
@@ -289,23 +349,35 @@ def build(dataset: PathLike, output: PathLike, *, shards: Optional[int] = None,
                 bm25_refs[i] = task.remote(doc_ids[start:end], texts[start:end], bm25_params,
                                            os.fspath(staging / "bm25.index"))
 
-        def finish(i: int, shard_vectors: Optional[np.ndarray]) -> None:
+        def finish(i: int, shard_vectors: Optional[np.ndarray], shard_tokens: Any) -> None:
             stats = ray.get(bm25_refs[i]) if bm25 else None
-            _write_shard(out, i, plan[i], {"shard": i, **settings}, dense_spec, shard_vectors, stats)
+            mv_spec = None if token_info is None else (token_index, dict(token_index_args or {}), excluded)
+            _write_shard(out, i, plan[i], {"shard": i, **settings}, dense_spec, shard_vectors, stats,
+                         mv_spec, shard_tokens)
 
+        encode_dense = dense is not None and vectors is None
+        encode_tokens = token_info is not None and token_vectors is None
         bar = _progress_bar(sum(plan[i][1] - plan[i][0] for i in todo), "indexing shards", show_progress)
         try:
-            if dense is None or vectors is not None:
+            if encode_dense or encode_tokens:
+                for i, shard_vectors, shard_tokens in _encode_shards(
+                        ray, plan, todo, texts, model_info["path"] if encode_dense else None, encoder_options,
+                        token_info["path"] if encode_tokens else None, token_options, batch_size, block_size,
+                        num_actors, cpus_per_actor, gpus_per_actor, bar):
+                    start, end = plan[i]
+                    if not encode_dense and vectors is not None:
+                        shard_vectors = vectors[start:end]
+                    if not encode_tokens and token_vectors is not None:
+                        shard_tokens = (token_vectors[0][start:end], token_vectors[1][start:end])
+                    finish(i, shard_vectors, shard_tokens)
+            else:
                 for i in todo:
                     start, end = plan[i]
-                    finish(i, None if vectors is None else vectors[start:end])
+                    finish(i, None if vectors is None else vectors[start:end],
+                           None if token_vectors is None else (token_vectors[0][start:end],
+                                                               token_vectors[1][start:end]))
                     if bar is not None:
                         bar.update(end - start)
-            else:
-                for i, shard_vectors in _encode_shards(ray, plan, todo, texts, model_info["path"],
-                                                       encoder_options, batch_size, block_size,
-                                                       num_actors, cpus_per_actor, gpus_per_actor, bar):
-                    finish(i, shard_vectors)
         finally:
             if bar is not None:
                 bar.close()
@@ -324,7 +396,11 @@ def build(dataset: PathLike, output: PathLike, *, shards: Optional[int] = None,
         "model": model_info and {k: v for k, v in model_info.items()},
         "dense": None if dense is None else {"kind": dense, "dim": records[0]["dim"], **dense_params},
         "bm25": None,
-        "shards": [{"name": _shard_name(i), "start": r["start"], "end": r["end"], "files": r["files"]}
+        "multivector": token_info and {**{k: v for k, v in token_info.items()},
+                                       "dim": records[0]["token_dim"],
+                                       "num_tokens": sum(r["num_tokens"] for r in records)},
+        "shards": [{"name": _shard_name(i), "start": r["start"], "end": r["end"], "files": r["files"],
+                    **({"num_tokens": r["num_tokens"]} if token_info else {})}
                    for i, r in enumerate(records)],
         "reused_shards": reused,
         "build_seconds": round(time.perf_counter() - started, 3),
@@ -342,9 +418,12 @@ def build(dataset: PathLike, output: PathLike, *, shards: Optional[int] = None,
 
 def _write_shard(out: Path, i: int, bounds: Tuple[int, int], settings: Dict[str, Any],
                  dense: Optional[Tuple[str, Dict[str, Any]]], vectors: Optional[np.ndarray],
-                 bm25_stats: Optional[Dict[str, Any]]) -> None:
+                 bm25_stats: Optional[Dict[str, Any]],
+                 multivector: Optional[Tuple[str, Dict[str, Any], List[int]]] = None,
+                 tokens: Optional[Tuple[Sequence[np.ndarray], Sequence[np.ndarray]]] = None) -> None:
     """Writes shard ``i`` atomically: its dense index (ids = corpus positions), the BM25 index
-    staged by its task, its BM25 statistics and its record (written last)."""
+    staged by its task, its BM25 statistics, its multi-vector index with its token index (ids =
+    positions in the shard) and its record (written last)."""
     start, end = bounds
     staging = out / f".{_shard_name(i)}.bm25-staging"
     with util.atomic_folder(os.fspath(out / _shard_name(i))) as tmp:
@@ -361,19 +440,40 @@ def _write_shard(out: Path, i: int, bounds: Tuple[int, int], settings: Dict[str,
             files["bm25"] = _file_record(tmp, "bm25.index")
             (tmp / "bm25-local-stats.json").write_text(json.dumps(bm25_stats), encoding="utf-8")
             files["bm25_stats"] = _file_record(tmp, "bm25-local-stats.json")
+        token_dim = num_tokens = None
+        if multivector is not None:
+            kind, params, excluded = multivector
+            docs, ids = tokens
+            if len(docs) != end - start or len(ids) != end - start:
+                raise RuntimeError(f"{_shard_name(i)}: {len(docs)} token matrices for {end - start} documents")
+            token_dim = next((int(d.shape[1]) for d in docs if len(d)), None)
+            if token_dim is None:
+                raise ValueError(f"{_shard_name(i)}: no document has a token embedding")
+            mv = _core.MultiVectorIndex(token_dim)
+            mv.excluded_token_ids = excluded
+            mv.add([np.asarray(d, dtype=np.float32).reshape(-1, token_dim) for d in docs],
+                   [np.asarray(t, dtype=np.int32) for t in ids])
+            mv.build_token_index(kind, **params)
+            mv.save(os.fspath(tmp / "multivector.mvec"))
+            num_tokens = int(mv.num_tokens)
+            del mv
+            files["multivector"] = _file_record(tmp, "multivector.mvec")
+            files["multivector_tokens"] = _file_record(tmp, "multivector.mvec.tokens")
         record = {**settings, "start": start, "end": end, "num_documents": end - start,
-                  "dim": None if vectors is None else int(vectors.shape[1]), "files": files}
+                  "dim": None if vectors is None else int(vectors.shape[1]),
+                  "token_dim": token_dim, "num_tokens": num_tokens, "files": files}
         (tmp / SHARD_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(staging, ignore_errors=True)
 
 
 def _encode_shards(ray: Any, plan: List[Tuple[int, int]], todo: List[int], texts: List[str],
-                   model_path: str, encoder_options: Dict[str, Any], batch_size: int, block_size: int,
-                   num_actors: Optional[int], cpus_per_actor: float, gpus_per_actor: float,
-                   bar: Any) -> Iterator[Tuple[int, np.ndarray]]:
+                   model_path: Optional[str], encoder_options: Dict[str, Any],
+                   token_model_path: Optional[str], token_options: Dict[str, Any], batch_size: int,
+                   block_size: int, num_actors: Optional[int], cpus_per_actor: float, gpus_per_actor: float,
+                   bar: Any) -> Iterator[Tuple[int, Optional[np.ndarray], Any]]:
     """Encodes the documents of the shards in ``todo`` with one Ray Data pipeline (the actor pool
-    loads the model once per actor) and yields (shard, vectors) as each shard completes, in
-    shard order."""
+    loads the models once per actor) and yields (shard, vectors or None, (token embeddings,
+    token ids) or None) as each shard completes, in shard order."""
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True
     ctx.enable_progress_bars = False
@@ -387,31 +487,42 @@ def _encode_shards(ray: Any, plan: List[Tuple[int, int]], todo: List[int], texts
     num_actors = min(num_actors, num_blocks)  # an actor without a block would only load the model
     ds = ray.data.from_items(items, override_num_blocks=num_blocks)
     ds = ds.map_batches(_EncodeBlocks, fn_constructor_kwargs={"model_path": model_path, "options": encoder_options,
-                                                             "batch_size": batch_size},
+                                                             "batch_size": batch_size,
+                                                             "token_model_path": token_model_path,
+                                                             "token_options": token_options},
                         batch_size=block_size, compute=ray.data.ActorPoolStrategy(size=num_actors),
                         num_cpus=cpus_per_actor, num_gpus=gpus_per_actor)
     order = iter(todo)
     current = next(order)
     start, end = plan[current]
     chunks: List[np.ndarray] = []
+    tok_docs: List[np.ndarray] = []
+    tok_ids: List[np.ndarray] = []
     have = 0
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         pos = batch["pos"]
-        vec = np.asarray(batch["vector"], dtype=np.float32)
+        vec = np.asarray(batch["vector"], dtype=np.float32) if model_path else None
+        token_dim = int(batch["tok_dim"][0]) if token_model_path and len(pos) else 0
         offset = 0
         while offset < len(pos):
             take = min(len(pos) - offset, (end - start) - have)
             expected = np.arange(start + have, start + have + take)
             if not np.array_equal(pos[offset:offset + take], expected):
                 raise RuntimeError(f"Ray Data returned documents out of order in {_shard_name(current)}")
-            chunks.append(vec[offset:offset + take])
+            if vec is not None:
+                chunks.append(vec[offset:offset + take])
+            if token_model_path:
+                d, t = _token_rows(batch, offset, offset + take, token_dim)
+                tok_docs.extend(d)
+                tok_ids.extend(t)
             have += take
             offset += take
             if bar is not None:
                 bar.update(take)
             if have == end - start:
-                yield current, np.concatenate(chunks)
-                chunks, have = [], 0
+                yield (current, np.concatenate(chunks) if model_path else None,
+                       (tok_docs, tok_ids) if token_model_path else None)
+                chunks, tok_docs, tok_ids, have = [], [], [], 0
                 current = next(order, None)
                 if current is None:
                     break
@@ -442,6 +553,7 @@ class _ShardActor:
         self.num_threads = num_threads
         self.dense = None
         self.bm25 = None
+        self.mv = None
         files = record["files"]
         if "dense" in files:
             path = self.folder / files["dense"]["file"]
@@ -458,6 +570,14 @@ class _ShardActor:
                                  f"{self.end - self.start}")
             if stats_path is not None:
                 self.bm25.set_collection_stats(json.loads(Path(stats_path).read_text(encoding="utf-8")))
+        if "multivector" in files:
+            path = self.folder / files["multivector"]["file"]
+            self.mv = _core.MultiVectorIndex.load(os.fspath(path))  # memory-mapped token matrix
+            if self.mv.size != self.end - self.start:
+                raise ValueError(f"{path}: {self.mv.size} documents, but the manifest gives the shard "
+                                 f"{self.end - self.start}")
+            if not self.mv.has_token_index:
+                raise ValueError(f"{path}.tokens: the shard's token index is missing")
 
     def ready(self) -> Optional[str]:
         """None when the shard's files are open, else why not."""
@@ -498,14 +618,47 @@ class _ShardActor:
     def term_vectors(self, ids: np.ndarray) -> List[Any]:
         return self.bm25.doc_term_vectors(np.asarray(ids, dtype=np.int64) - self.start)
 
+    def mv_stats(self) -> Tuple[int, np.ndarray, List[int], bool]:
+        """(token rows, document frequency by token id, excluded token ids, memory-mapped)."""
+        top = int(self.mv.token_ids.max()) + 1 if self.mv.num_tokens else 0
+        df = self.mv.document_frequencies(np.arange(top, dtype=np.int32))
+        return int(self.mv.num_tokens), df, list(self.mv.excluded_token_ids), bool(self.mv.memory_mapped)
+
+    def mv_neighbours(self, vectors: np.ndarray, k: int, ef_search: int) -> Tuple[np.ndarray, ...]:
+        """The shard's k nearest token embeddings of each vector; rows are the shard's own,
+        documents corpus positions."""
+        k = max(1, min(int(k), int(self.mv.num_tokens)))
+        scores, rows, docs, tokens = self.mv.neighbours(vectors, k, ef_search, self.num_threads)
+        return scores, rows, np.where(docs >= 0, docs + self.start, docs), tokens
+
+    def mv_rerank(self, queries: Tuple[List[np.ndarray], List[np.ndarray]], candidates: List[np.ndarray],
+                  k: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Exact MaxSim of the candidates (corpus positions in this shard) for (query token
+        embeddings, weights)."""
+        queries, weights = queries
+        local = [np.asarray(c, dtype=np.int64) - self.start for c in candidates]
+        scores, ids = self.mv.rerank(queries, weights, local, k, self.num_threads)
+        return scores, np.where(ids >= 0, ids + self.start, ids)
+
+    def mv_documents(self, ids: np.ndarray) -> List[np.ndarray]:
+        return self.mv.documents(np.asarray(ids, dtype=np.int64) - self.start)
+
+
+def _merge_order(scores: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
+    """Column order of the best k of each row: score descending, ties by smaller id, empty slots
+    (id -1) last."""
+    neg = np.where(ids >= 0, -scores, np.inf)
+    order = np.lexsort((np.where(ids >= 0, ids, np.iinfo(np.int64).max), neg), axis=1)
+    return order[:, :k] if k > 0 else order
+
 
 def merge_topk(parts: Sequence[Tuple[np.ndarray, np.ndarray]], k: int) -> Tuple[np.ndarray, np.ndarray]:
     """The exact top-k of per-shard top-k lists of the same queries: score descending, ties by
-    smaller id, as one index orders them; empty slots (id -1, score -inf) go last."""
+    smaller id, as one index orders them; empty slots (id -1, score -inf) go last; k <= 0 keeps
+    all."""
     scores = np.concatenate([np.asarray(p[0], dtype=np.float32) for p in parts], axis=1)
     ids = np.concatenate([np.asarray(p[1], dtype=np.int64) for p in parts], axis=1)
-    neg = np.where(ids >= 0, -scores, np.inf)
-    order = np.lexsort((np.where(ids >= 0, ids, np.iinfo(np.int64).max), neg), axis=1)[:, :k]
+    order = _merge_order(scores, ids, k)
     return np.take_along_axis(scores, order, 1), np.take_along_axis(ids, order, 1)
 
 
@@ -538,6 +691,63 @@ class _ShardedVectors(_core.VectorIndex):
 
     def __repr__(self) -> str:
         return f"<densefb.distributed dense index: {self._owner.num_shards} shards, {self.ntotal} vectors>"
+
+
+class _ShardedTokens(_core.TokenCollection):
+    """The shards' multi-vector indexes as one :class:`densefb.TokenCollection` (what the
+    ``maxsim``, ``rerank_maxsim`` and ``colbert_prf`` stages read): nearest tokens merged exactly
+    from every shard's token index, MaxSim computed by the shard that owns each document, and
+    document frequencies summed over the shards once, when the index is opened."""
+
+    def __init__(self, owner: "ShardedIndex", dim: int, token_starts: np.ndarray, df: np.ndarray,
+                 excluded: List[int]) -> None:
+        super().__init__(dim, owner.num_documents, int(token_starts[-1]), df, excluded, True)
+        self._owner = owner
+        self._token_starts = token_starts
+
+    def neighbours(self, vectors: np.ndarray, k: int, ef_search: int = 0, num_threads: int = 0):
+        owner = self._owner
+        ref = owner._ray.put(np.ascontiguousarray(vectors, dtype=np.float32))
+        parts = owner._call(range(owner.num_shards), "mv_neighbours", lambda i: (ref, int(k), int(ef_search)))
+        scores = np.concatenate([p[0] for p in parts], axis=1)
+        rows = np.concatenate([np.where(p[1] >= 0, p[1] + self._token_starts[i], p[1])
+                               for i, p in enumerate(parts)], axis=1)
+        docs = np.concatenate([p[2] for p in parts], axis=1)
+        tokens = np.concatenate([p[3] for p in parts], axis=1)
+        order = _merge_order(scores, rows, int(k))
+        return tuple(np.take_along_axis(a, order, 1) for a in (scores, rows, docs, tokens))
+
+    def rerank(self, queries: List[np.ndarray], weights: List[np.ndarray], candidates: List[np.ndarray],
+               k: int, num_threads: int = 0):
+        owner = self._owner
+        shard_of = [owner._shard_of(np.asarray(c, dtype=np.int64)) for c in candidates]
+        wanted = sorted({int(i) for s in shard_of for i in np.unique(s)})
+        if not wanted:
+            empty = np.zeros((len(queries), 0))
+            return empty.astype(np.float32), empty.astype(np.int64)
+        ref = owner._ray.put((list(queries), list(weights)))
+        parts = owner._call(wanted, "mv_rerank", lambda i: (
+            ref, [np.asarray(c, dtype=np.int64)[s == i] for c, s in zip(candidates, shard_of)], int(k)))
+        return merge_topk(parts, int(k))
+
+    def documents(self, ids: np.ndarray) -> List[np.ndarray]:
+        owner = self._owner
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= owner.num_documents):
+            bad = ids[(ids < 0) | (ids >= owner.num_documents)][0]
+            raise KeyError(f"document id {bad} is outside [0, {owner.num_documents})")
+        shard_of = owner._shard_of(ids)
+        out: List[Any] = [None] * len(ids)
+        wanted = sorted(set(shard_of.tolist()))
+        parts = owner._call(wanted, "mv_documents", lambda i: (ids[shard_of == i],))
+        for i, docs in zip(wanted, parts):
+            for slot, doc in zip(np.flatnonzero(shard_of == i), docs):
+                out[slot] = doc
+        return out
+
+    def __repr__(self) -> str:
+        return (f"<densefb.distributed multi-vector index: {self._owner.num_shards} shards, {self.size} documents, "
+                f"{self.num_tokens} tokens>")
 
 
 class ShardedBM25(_pipeline.Retriever):
@@ -765,8 +975,37 @@ class ShardedIndex:
         self.dense = None
         if dense:
             self.dense = _ShardedVectors(self, int(dense["dim"]), dense.get("metric", "ip"), dense["kind"] == "flat")
+        self.multivector = None
+        self._token_encoder = None
+        if self.manifest.get("multivector"):
+            try:
+                self.multivector = self._open_multivector()
+            except BaseException:
+                self.close()
+                raise
         _open_indexes[os.fspath(self.folder.resolve())] = self
         _register_stages()
+
+    def _open_multivector(self) -> "_ShardedTokens":
+        """The shards' token statistics, gathered once: token rows (checked against the
+        manifest), document frequencies summed, excluded tokens (the same on every shard)."""
+        stats = self._call(range(self.num_shards), "mv_stats", lambda i: ())
+        counts = [s[0] for s in stats]
+        for i, (shard, count) in enumerate(zip(self.shards, counts)):
+            if shard.get("num_tokens") != count:
+                raise ShardError(f"shard {i} ({self.folder / shard['name']}): {count} token rows, but the manifest "
+                                 f"lists {shard.get('num_tokens')}")
+        df = np.zeros(max([len(s[1]) for s in stats] + [0]), dtype=np.int64)
+        for s in stats:
+            df[:len(s[1])] += s[1]
+        excluded = stats[0][2]
+        for i, s in enumerate(stats):
+            if s[2] != excluded:
+                raise ShardError(f"shard {i} ({self.folder / self.shards[i]['name']}): its excluded token ids differ "
+                                 f"from shard 0's (built with another tokenizer?)")
+        self.token_memory_mapped = all(s[3] for s in stats)
+        starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return _ShardedTokens(self, int(self.manifest["multivector"]["dim"]), starts, df, excluded)
 
     # ---- properties ----
 
@@ -831,11 +1070,28 @@ class ShardedIndex:
                                                     **model.get("encoder_args", {}))
         return self._encoder
 
+    def token_encoder(self):
+        """The token (ColBERT-style) query encoder the multi-vector shards were built with."""
+        if self._token_encoder is None:
+            self._require("multivector")
+            from densefb.encoders import ColbertEncoder
+
+            mv = self.manifest["multivector"]
+            self._token_encoder = ColbertEncoder.from_pretrained(mv.get("path") or mv["name"],
+                                                                 **mv.get("token_args", {}))
+        return self._token_encoder
+
     def resources(self, encoder: Any = None, corpus: Any = None, **extra: Any):
-        """:class:`densefb.Resources` with the shards as ``dense_index``, the corpus (read from
-        the manifest's path unless given) and the query encoder (loaded from the manifest's
-        model unless given); ``extra`` adds other resources (a cross-encoder, a generator)."""
+        """:class:`densefb.Resources` with the shards as ``dense_index`` and ``multivector``, the
+        corpus (read from the manifest's path unless given) and the query encoders (loaded from
+        the manifest's models unless given); ``extra`` adds other resources (a cross-encoder, a
+        generator)."""
         from densefb.pipeline import Resources
+
+        if self.multivector is not None:
+            extra.setdefault("multivector", self.multivector)
+            if extra.get("token_encoder") is None:
+                extra["token_encoder"] = self.token_encoder()
 
         if encoder is None and self.dense is not None and (self.manifest.get("model") or {}).get("path"):
             encoder = self.encoder()

@@ -27,7 +27,11 @@ from densefb import _core
 # from the C++ library (densefb/multivector.h, kDefaultTokenK).
 DEFAULT_TOKEN_K: int = _core.DEFAULT_TOKEN_K
 
-__all__ = ["MultiVectorIndex", "ColbertPrf", "maxsim_rerank", "build_multivector_index", "kmeans",
+# The interface the multi-vector stages read: MultiVectorIndex is one; subclass it in Python to
+# give them another collection (densefb.distributed's sharded one is).
+TokenCollection = _core.TokenCollection
+
+__all__ = ["MultiVectorIndex", "TokenCollection", "ColbertPrf", "maxsim_rerank", "build_multivector_index", "kmeans",
            "excluded_token_ids"]
 
 PathLike = Union[str, os.PathLike]
@@ -118,6 +122,14 @@ class MultiVectorIndex:
         """Documents containing ``token_id`` at least once."""
         return self._impl.document_frequency(token_id)
 
+    def document_frequencies(self, token_ids: Sequence[int]) -> np.ndarray:
+        """Documents containing each token id (int64), as the TokenCollection interface gives them."""
+        return self._impl.document_frequencies(np.asarray(token_ids, dtype=np.int32))
+
+    def documents(self, ids: Sequence[int]) -> List[np.ndarray]:
+        """Copies of the (tokens, dim) token embeddings of documents ``ids``."""
+        return self._impl.documents(np.asarray(ids, dtype=np.int64))
+
     def idf(self, token_id: int) -> float:
         """``log((1 + N) / (df + 1))`` with N documents, as ColBERT-PRF weights expansion tokens."""
         return self._impl.idf(token_id)
@@ -142,6 +154,12 @@ class MultiVectorIndex:
                        num_threads: int = 0) -> Tuple[np.ndarray, np.ndarray]:
         """The k nearest token rows of each vector: (scores (n, k), token rows (n, k))."""
         return self._impl.nearest_tokens(np.asarray(vectors, dtype=np.float32), k, ef_search, num_threads)
+
+    def neighbours(self, vectors: np.ndarray, k: int = 10, *, ef_search: int = 0,
+                   num_threads: int = 0) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The k nearest token embeddings of each vector with their documents and token ids:
+        (scores, token rows, documents, token ids), (n, k) each, best first."""
+        return self._impl.neighbours(np.asarray(vectors, dtype=np.float32), k, ef_search, num_threads)
 
     def score(self, query: np.ndarray, docs: Sequence[int],
               weights: Optional[np.ndarray] = None) -> np.ndarray:
@@ -204,7 +222,7 @@ def maxsim_rerank(queries: Queries, candidates, *, index: Optional[MultiVectorIn
     qs = _queries(queries)
     cands = _id_lists(candidates)
     doc_ids, doc_vectors = _given_docs(index, cands, encoder, texts, batch_size)
-    return _core.maxsim_rerank(qs, cands, weights=weights, index=None if index is None else index._impl,
+    return _core.maxsim_rerank(qs, cands, weights=weights, index=None if index is None else getattr(index, "_impl", index),
                                doc_ids=doc_ids, doc_vectors=doc_vectors, k=k, num_threads=num_threads)
 
 
@@ -252,7 +270,7 @@ class ColbertPrf:
         fp = _id_lists(first_pass)
         feedback = [ids[ids >= 0][: self.fb_docs] for ids in fp]
         doc_ids, doc_vectors = _given_docs(index, feedback, encoder, texts, 32)
-        return self._impl.expand(index._impl, _queries(queries), fp, weights=weights, doc_ids=doc_ids,
+        return self._impl.expand(getattr(index, "_impl", index), _queries(queries), fp, weights=weights, doc_ids=doc_ids,
                                  doc_vectors=doc_vectors, num_threads=num_threads)
 
     def __repr__(self) -> str:
