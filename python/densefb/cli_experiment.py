@@ -308,6 +308,10 @@ def _sharded(args: argparse.Namespace, stack: contextlib.ExitStack, pipelines: L
     resources: Dict[str, Any] = {}
     if index.dense is not None:
         resources["dense_index"] = index.dense
+    if index.multivector is not None:
+        resources["multivector"] = index.multivector
+        if not args.token_model:  # the token encoder the shards were built with
+            resources["token_encoder"] = index.token_encoder()
     return [index.sharded_spec(p) for p in pipelines], resources
 
 

@@ -112,6 +112,16 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="split the collection into N shards, encoded and indexed on Ray; the "
                             "folder gets one shard-NNN/ per shard and a sharded manifest, and a "
                             "killed build resumes where it stopped")
+    scale.add_argument("--token-model", metavar="NAME_OR_PATH",
+                       help="also build multi-vector (ColBERT-style) shards with this token encoder "
+                            "(densefb.ColbertEncoder), for maxsim, rerank_maxsim and colbert_prf")
+    scale.add_argument("--token-arg", action="append", metavar="KEY=VALUE",
+                       help="token encoder option, repeatable (densefb.ColbertEncoder.from_pretrained): "
+                            "format=auto|colbert|pylate|bert, query_maxlen=32, doc_maxlen=180, "
+                            "mask_punctuation=true; recorded for queries")
+    scale.add_argument("--token-index", choices=["flat", "hnsw"], default="flat",
+                       help="each multi-vector shard's token index: exact 'flat' or approximate 'hnsw' "
+                            "(default: flat)")
     scale.add_argument("--ray", default=None, metavar="ADDRESS",
                        help="the Ray cluster to run on (e.g. auto or ray://head:10001); default: "
                             "start a local Ray instance")
@@ -143,11 +153,15 @@ def register(subparsers) -> argparse.ArgumentParser:
 def _check_args(args: argparse.Namespace) -> None:
     if not args.shards:
         given = [f for f, v in (("--ray", args.ray), ("--actors", args.actors),
-                                ("--threads-per-actor", args.threads_per_actor != 1)) if v]
+                                ("--threads-per-actor", args.threads_per_actor != 1),
+                                ("--token-model", args.token_model), ("--token-arg", args.token_arg),
+                                ("--token-index", args.token_index != "flat")) if v]
         if given:
             raise UserError(f"{', '.join(given)} need --shards N")
-    if args.dense == "none" and not args.bm25:
-        raise UserError("nothing to build: --dense none needs --bm25")
+    if args.token_arg and not args.token_model:
+        raise UserError("--token-arg needs --token-model")
+    if args.dense == "none" and not args.bm25 and not args.token_model:
+        raise UserError("nothing to build: --dense none needs --bm25 (or --token-model with --shards)")
     if args.dense != "none" and not args.model:
         raise UserError("a dense index needs --model (the encoder of documents and queries)")
     if args.vectors and args.dense == "none":
@@ -313,7 +327,7 @@ def _build_into(out: Path, args: argparse.Namespace, dataset: Path, corpus_path:
 def _build_sharded(args: argparse.Namespace, dataset: Path) -> Dict[str, Any]:
     """``--shards N``: densefb.distributed.build into the output folder. A folder holding shards
     of an earlier, interrupted build with the same settings is resumed."""
-    from densefb import distributed
+    from densefb import cli_experiment, distributed
 
     out = Path(args.output)
     util.check_output_parent(args.output, "--output", folder=True)
@@ -343,6 +357,8 @@ def _build_sharded(args: argparse.Namespace, dataset: Path) -> Dict[str, Any]:
             bm25=args.bm25, bm25_args=bm25_args, vectors=vectors, ray_address=args.ray,
             encoder_args={"max_length": args.max_length, "query_prefix": args.query_prefix,
                           "document_prefix": args.doc_prefix},
+            token_model=args.token_model, token_index=args.token_index,
+            token_args=cli_experiment.parse_key_values(args.token_arg, "--token-arg"),
             num_actors=args.actors, cpus_per_actor=args.threads_per_actor, device=args.device,
             batch_size=args.batch_size, show_progress=util.show_progress(args))
     except distributed.ShardError as error:

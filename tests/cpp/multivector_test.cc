@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <random>
@@ -496,6 +497,168 @@ TEST_CASE("MaxSim reranking takes documents given directly", "[multivector]") {
     CHECK(r->lists[0][i].id == all[i].second);
     CHECK(r->lists[0][i].score == Approx(all[i].first).margin(1e-5));
   }
+}
+
+}  // namespace
+}  // namespace densefb
+
+namespace densefb {
+namespace {
+
+// A user-defined TokenCollection: the toy collection split into two MultiVectorIndex halves
+// (documents [0, split) and [split, n)), answering as one collection. The multi-vector stages
+// read it through the interface only, so they must give the single index's rankings.
+class TwoHalves final : public TokenCollection {
+ public:
+  TwoHalves(const Toy& toy, int dim, int split, std::vector<std::int32_t> excluded) : dim_(dim), split_(split) {
+    std::vector<TokenEmbeddings> a(toy.docs.begin(), toy.docs.begin() + split);
+    std::vector<TokenEmbeddings> b(toy.docs.begin() + split, toy.docs.end());
+    for (auto* part : {&a, &b}) {
+      auto index = *MultiVectorIndex::Create(dim);
+      REQUIRE(index->Add(*part).ok());
+      REQUIRE(index->SetExcludedTokenIds(excluded).ok());
+      REQUIRE(index->BuildTokenIndex().ok());
+      halves_.push_back(std::move(index));
+    }
+  }
+  int dim() const override { return dim_; }
+  std::int64_t size() const override { return halves_[0]->size() + halves_[1]->size(); }
+  std::int64_t num_tokens() const override { return halves_[0]->num_tokens() + halves_[1]->num_tokens(); }
+  bool has_token_index() const override { return true; }
+
+  absl::StatusOr<TokenNeighbours> Neighbours(ConstMatrixView v, int k, int ef, int threads) const override {
+    ++calls;
+    struct Hit { float score; std::int64_t row, doc, token; };
+    std::vector<std::vector<Hit>> hits(static_cast<std::size_t>(v.rows));
+    std::int64_t row_base = 0;
+    for (int h = 0; h < 2; ++h) {
+      const int kh = static_cast<int>(std::min<std::int64_t>(k, halves_[h]->num_tokens()));
+      DENSEFB_ASSIGN_OR_RETURN(TokenNeighbours r, halves_[h]->Neighbours(v, kh, ef, threads));
+      for (std::int64_t i = 0; i < v.rows; ++i) {
+        for (std::int64_t j = 0; j < r.rows.cols(); ++j) {
+          if (r.rows(i, j) < 0) continue;
+          hits[i].push_back({r.scores(i, j), r.rows(i, j) + row_base, r.docs(i, j) + (h ? split_ : 0), r.token_ids(i, j)});
+        }
+      }
+      row_base += halves_[h]->num_tokens();
+    }
+    TokenNeighbours out;
+    out.scores.setConstant(v.rows, k, -std::numeric_limits<float>::infinity());
+    out.rows.setConstant(v.rows, k, -1);
+    out.docs.setConstant(v.rows, k, -1);
+    out.token_ids.setConstant(v.rows, k, -1);
+    for (std::int64_t i = 0; i < v.rows; ++i) {
+      std::sort(hits[i].begin(), hits[i].end(), [](const Hit& x, const Hit& y) {
+        return x.score != y.score ? x.score > y.score : x.row < y.row;
+      });
+      for (std::size_t j = 0; j < hits[i].size() && static_cast<int>(j) < k; ++j) {
+        out.scores(i, j) = hits[i][j].score;
+        out.rows(i, j) = hits[i][j].row;
+        out.docs(i, j) = hits[i][j].doc;
+        out.token_ids(i, j) = hits[i][j].token;
+      }
+    }
+    return out;
+  }
+  absl::StatusOr<BatchRanking> Rerank(absl::Span<const TokenQuery> queries, const BatchRanking& candidates, int k,
+                                      int threads) const override {
+    BatchRanking parts[2];
+    for (auto& p : parts) p.lists.resize(candidates.size());
+    for (std::size_t q = 0; q < candidates.size(); ++q) {
+      for (const ScoredDoc& d : candidates.lists[q]) {
+        const int h = d.id < split_ ? 0 : 1;
+        parts[h].lists[q].push_back({d.id - (h ? split_ : 0), d.score});
+      }
+    }
+    BatchRanking out;
+    out.lists.resize(candidates.size());
+    for (int h = 0; h < 2; ++h) {
+      DENSEFB_ASSIGN_OR_RETURN(BatchRanking r, halves_[h]->Rerank(queries, parts[h], 0, threads));
+      for (std::size_t q = 0; q < r.size(); ++q) {
+        for (ScoredDoc d : r.lists[q]) {
+          d.id += h ? split_ : 0;
+          out.lists[q].push_back(d);
+        }
+      }
+    }
+    for (Ranking& l : out.lists) SortRanking(l, k);
+    return out;
+  }
+  absl::StatusOr<std::vector<RowMatrix>> Documents(absl::Span<const std::int64_t> ids) const override {
+    std::vector<RowMatrix> out;
+    for (std::int64_t id : ids) {
+      const int h = id < split_ ? 0 : 1;
+      DENSEFB_ASSIGN_OR_RETURN(std::vector<RowMatrix> one, halves_[h]->Documents({id - (h ? split_ : 0)}));
+      out.push_back(std::move(one[0]));
+    }
+    return out;
+  }
+  absl::StatusOr<std::vector<std::int64_t>> DocumentFrequencies(absl::Span<const std::int32_t> tokens) const override {
+    std::vector<std::int64_t> out(tokens.size(), 0);
+    for (const auto& h : halves_) {
+      DENSEFB_ASSIGN_OR_RETURN(std::vector<std::int64_t> df, h->DocumentFrequencies(tokens));
+      for (std::size_t i = 0; i < df.size(); ++i) out[i] += df[i];
+    }
+    return out;
+  }
+  absl::StatusOr<std::vector<std::int32_t>> ExcludedTokenIds() const override { return halves_[0]->ExcludedTokenIds(); }
+
+  mutable int calls = 0;
+
+ private:
+  int dim_;
+  std::int64_t split_;
+  std::vector<std::unique_ptr<MultiVectorIndex>> halves_;
+};
+
+TEST_CASE("a user-defined TokenCollection drives maxsim and ColBERT-PRF to the single index's rankings",
+          "[multivector]") {
+  const int dim = 16;
+  const Toy toy = MakeToy(90, dim, 21);
+  const std::vector<std::int32_t> excluded = {0, 1, 2};
+  auto single = BuildToy(toy, dim);
+  REQUIRE(single->SetExcludedTokenIds(excluded).ok());
+  REQUIRE(single->BuildTokenIndex().ok());
+  std::shared_ptr<const TokenCollection> one = std::move(single);
+  auto halves = std::make_shared<TwoHalves>(toy, dim, 37, excluded);
+  std::vector<TokenQuery> queries = MakeTokenQueries(
+      {Normalized(RandomMatrix(5, dim, 901)), Normalized(RandomMatrix(7, dim, 902)), Normalized(RandomMatrix(4, dim, 903))});
+  auto run = [&](std::shared_ptr<const TokenCollection> c, const std::string& spec) {
+    Resources r;
+    r.Set<TokenCollection>("multivector", c);
+    absl::StatusOr<Pipeline> p = Pipeline::Parse(spec, r);
+    REQUIRE(p.ok());
+    QueryState state;
+    for (std::size_t q = 0; q < queries.size(); ++q) {
+      state.query_ids.push_back("q" + std::to_string(q));
+      state.query_texts.push_back("");
+      state.original_texts.push_back("");
+      state.token_queries.push_back(queries[q].vectors);
+      state.token_weights.emplace_back(static_cast<std::size_t>(queries[q].vectors.rows()), 1.0f);
+    }
+    state.options.k = 30;
+    absl::StatusOr<BatchRanking> out = p->Run(state);
+    INFO(spec << ": " << out.status().ToString());
+    REQUIRE(out.ok());
+    return *std::move(out);
+  };
+  for (const std::string spec : {"maxsim(k=30,token_k=20)",
+                                 "maxsim(k=0,token_k=20) >> colbert_prf(k=6,fb_embs=3,fb_docs=2) >> rerank_maxsim",
+                                 "maxsim(k=30,token_k=20) >> colbert_prf(k=6,fb_embs=3) >> maxsim(k=30,token_k=20)"}) {
+    const BatchRanking want = run(one, spec);
+    const BatchRanking got = run(halves, spec);
+    REQUIRE(got.size() == want.size());
+    for (std::size_t q = 0; q < want.size(); ++q) {
+      INFO(spec << " query " << q);
+      REQUIRE(got.lists[q].size() == want.lists[q].size());
+      REQUIRE(!want.lists[q].empty());
+      for (std::size_t i = 0; i < want.lists[q].size(); ++i) {
+        CHECK(got.lists[q][i].id == want.lists[q][i].id);
+        CHECK(got.lists[q][i].score == want.lists[q][i].score);
+      }
+    }
+  }
+  CHECK(halves->calls > 0);  // the stages did ask the user's collection
 }
 
 }  // namespace

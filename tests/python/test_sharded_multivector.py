@@ -160,21 +160,54 @@ def test_colbert_prf_expansion_across_shards_is_the_single_one(case, token_encod
         assert len(gt) > 0  # it did expand
 
 
-def test_ray_data_token_encoding_equals_in_process(local_ray, shared_data, tmp_path, token_encoder):
-    corpus_path = _head(shared_data, "cranfield", tmp_path, 48)
-    m = dd.build(corpus_path, tmp_path / "idx", shards=2, dense=None, bm25=False,
-                 token_model=os.fspath(packaged_minilm()), token_args=TOKEN_ARGS, num_actors=2,
-                 block_size=16, batch_size=16, show_progress=False)
-    assert m["multivector"]["precomputed"] is False and m["multivector"]["num_tokens"] > 48
+def test_cli_builds_multivector_shards_with_ray_data_and_searches_them(local_ray, shared_data, tmp_path,
+                                                                       token_encoder):
+    """densefb index --shards --token-model encodes through Ray Data (the in-process encoder's
+    token embeddings, within 1e-5); densefb search runs ColBERT-PRF over the shards and writes the
+    run that one index of the same embeddings gives."""
+    import subprocess
+    import sys
+
+    corpus_path = _head(shared_data, "cranfield", tmp_path / "data", 48)
+    address = ray.get_runtime_context().gcs_address
+
+    def cli(*args):
+        r = subprocess.run([sys.executable, "-m", "densefb.cli", *args], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r
+
+    token_args = [f"--token-arg={k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in TOKEN_ARGS.items()]
+    cli("index", os.fspath(tmp_path / "data"), "-o", os.fspath(tmp_path / "idx"), "--dense", "none", "--shards", "2",
+        "--ray", address, "--actors", "2", "--batch-size", "16", "--token-model", os.fspath(packaged_minilm()),
+        *token_args)
     corpus = densefb._core.read_beir_corpus(os.fspath(corpus_path))
     want, want_ids = token_encoder.encode_documents_with_ids(corpus.texts(), batch_size=16, show_progress=False)
     with dd.ShardedIndex(tmp_path / "idx") as index:
+        assert index.manifest["multivector"]["precomputed"] is False
+        assert index.manifest["multivector"]["token_args"] == TOKEN_ARGS
         got = index.multivector.documents(np.arange(len(corpus)))
-        assert [len(d) for d in got] == [len(d) for d in want]
-        assert max(float(np.abs(g - w).max()) for g, w in zip(got, want) if len(w)) <= 1e-5
-        tokens = np.concatenate(want_ids)
-        np.testing.assert_array_equal(index.multivector.document_frequencies(np.unique(tokens).astype(np.int32)),
-                                      [sum(int(t in ids) for ids in want_ids) for t in np.unique(tokens)])
+        tokens = np.unique(np.concatenate(want_ids)).astype(np.int32)
+        df = index.multivector.document_frequencies(tokens)
+    assert [len(d) for d in got] == [len(d) for d in want]
+    assert max(float(np.abs(g - w).max()) for g, w in zip(got, want) if len(w)) <= 1e-5
+    np.testing.assert_array_equal(df, [sum(int(t in ids) for ids in want_ids) for t in tokens])
+
+    queries = densefb.load_beir(shared_data / "cranfield", "test").queries
+    (tmp_path / "q.tsv").write_text("".join(f"{queries.ids[i]}\t{queries.texts[i]}\n" for i in range(5)))
+    spec = "maxsim(k=0,token_k=64) >> colbert_prf(k=8,fb_embs=4) >> rerank_maxsim"
+    cli("search", os.fspath(tmp_path / "idx"), "--queries", os.fspath(tmp_path / "q.tsv"), "--ray", address,
+        "--pipeline", spec, "-k", "20", "-o", os.fspath(tmp_path / "run.trec"))
+    single = densefb.MultiVectorIndex(token_encoder.dim)
+    single.add(got, want_ids)
+    single.excluded_token_ids = densefb.excluded_token_ids(token_encoder.model_dir)
+    single.build_token_index("flat")
+    want_run = densefb.Pipeline(spec).run(densefb.Resources(corpus=corpus, multivector=single,
+                                                            token_encoder=token_encoder),
+                                          [(queries.ids[i], queries.texts[i]) for i in range(5)], k=20)
+    got_run = densefb.read_trec_run(tmp_path / "run.trec").to_dict()
+    assert got_run.keys() == want_run.to_dict().keys()
+    for qid, ranked in want_run.to_dict().items():
+        assert list(got_run[qid]) == list(ranked)  # the same documents in the same order
 
 
 def test_corrupt_or_missing_multivector_shard_file_is_refused_naming_it(case, tmp_path):
