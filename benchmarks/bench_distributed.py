@@ -142,7 +142,7 @@ def bench_bm25(args, report, dd, densefb, tmp: Path) -> None:
         with dd.ShardedIndex(out, threads_per_shard=threads) as index:
             r = index.resources(encoder=None)
             for name in ("bm25", "bm25 >> rm3 >> bm25"):
-                p = densefb.Pipeline(index.sharded_spec(name))
+                p = densefb.Pipeline(name)
                 got = p.run(r, data.queries, k=1000).to_dict()
                 if got != want[name]:
                     raise SystemExit(f"{shards} BM25 shards, {name}: run differs from the single index's")

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "array.h"
 #include "bindings.h"
 #include "densefb/bm25.h"
@@ -173,6 +174,169 @@ WeightedQuery QueryFromPairs(const std::vector<std::pair<std::string, float>>& p
   return WeightedQuery(pairs.begin(), pairs.end());
 }
 
+// (scores, ids) arrays returned by a Python method as n ranked lists (id -1 = empty slot).
+absl::StatusOr<BatchRanking> RankingFromArrays(const py::object& result, std::size_t n, std::int64_t num_docs,
+                                               const std::string& who) {
+  if (!py::isinstance<py::tuple>(result) || py::len(result) != 2) {
+    return absl::InvalidArgumentError(who + " returned " + std::string(py::str(py::type::of(result).attr("__name__"))) +
+                                      "; expected a (scores, ids) tuple");
+  }
+  const py::tuple r = result.cast<py::tuple>();
+  py::array_t<float, py::array::c_style | py::array::forcecast> s(r[0]);
+  py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> d(r[1]);
+  const auto rows = static_cast<py::ssize_t>(n);
+  if (s.ndim() != 2 || d.ndim() != 2 || s.shape(0) != rows || d.shape(0) != rows || s.shape(1) != d.shape(1)) {
+    return absl::InvalidArgumentError(absl::StrCat(who, " returned arrays of the wrong shapes; expected two (", n,
+                                                   ", k) arrays"));
+  }
+  BatchRanking out;
+  out.lists.resize(n);
+  for (py::ssize_t q = 0; q < rows; ++q) {
+    for (py::ssize_t j = 0; j < s.shape(1); ++j) {
+      const std::int64_t id = d.at(q, j);
+      if (id == -1) continue;
+      if (id < 0 || id >= num_docs || std::isnan(s.at(q, j))) {
+        return absl::InvalidArgumentError(absl::StrCat(who, " returned document ", id, " with score ", s.at(q, j),
+                                                       " for query ", q, "; documents are in [0, ", num_docs, ")"));
+      }
+      out.lists[q].push_back({id, s.at(q, j)});
+    }
+  }
+  return out;
+}
+
+py::list QueriesToPairs(absl::Span<const WeightedQuery> queries) {
+  py::list out;
+  for (const WeightedQuery& q : queries) {
+    py::list pairs;
+    for (const auto& [term, w] : q) pairs.append(py::make_tuple(py::str(term), w));
+    out.append(pairs);
+  }
+  return out;
+}
+
+// A BM25 collection written in Python: a subclass of densefb.Bm25Collection that passes its
+// sizes and scoring parameters to Bm25Collection.__init__ and defines analyze_queries,
+// search, search_weighted, score_documents and feedback_documents (see the class docstring).
+// The bm25, rm3 and llm_terms stages read it as they read a Bm25Index (the sharded collection
+// of densefb.distributed is one).
+class PyBm25Collection : public Bm25Collection {
+ public:
+  PyBm25Collection(std::int64_t num_docs, std::int64_t collection_num_docs, Bm25Params params)
+      : num_docs_(num_docs), collection_num_docs_(collection_num_docs), params_(params) {}
+
+  std::int64_t num_docs() const override { return num_docs_; }
+  std::int64_t CollectionNumDocs() const override { return collection_num_docs_; }
+  const Bm25Params& params() const override { return params_; }
+
+  absl::StatusOr<std::vector<WeightedQuery>> AnalyzeQueries(absl::Span<const std::string> texts) const override {
+    return Call<std::vector<WeightedQuery>>("analyze_queries", [&](const py::function& f, const std::string& who)
+                                                -> absl::StatusOr<std::vector<WeightedQuery>> {
+      py::list in;
+      for (const std::string& t : texts) in.append(py::str(t));
+      const py::sequence r = f(in).cast<py::sequence>();
+      if (py::len(r) != texts.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(who, " returned ", py::len(r), " queries for ", texts.size(), " texts"));
+      }
+      std::vector<WeightedQuery> out;
+      for (const py::handle q : r) {
+        out.push_back(py::isinstance<py::dict>(q) ? QueryFromDict(q.cast<py::dict>())
+                                                  : QueryFromPairs(q.cast<std::vector<std::pair<std::string, float>>>()));
+      }
+      return out;
+    });
+  }
+  absl::StatusOr<BatchRanking> Search(absl::Span<const std::string> queries, std::int64_t k,
+                                      int num_threads) const override {
+    return Call<BatchRanking>("search", [&](const py::function& f, const std::string& who) {
+      return RankingFromArrays(f(std::vector<std::string>(queries.begin(), queries.end()), k, num_threads),
+                               queries.size(), num_docs_, who);
+    });
+  }
+  absl::StatusOr<BatchRanking> SearchWeighted(absl::Span<const WeightedQuery> queries, std::int64_t k,
+                                              int num_threads) const override {
+    return Call<BatchRanking>("search_weighted", [&](const py::function& f, const std::string& who) {
+      return RankingFromArrays(f(QueriesToPairs(queries), k, num_threads), queries.size(), num_docs_, who);
+    });
+  }
+  absl::StatusOr<std::vector<std::vector<float>>> ScoreDocuments(
+      absl::Span<const WeightedQuery> queries, absl::Span<const std::vector<std::int64_t>> ids) const override {
+    return Call<std::vector<std::vector<float>>>("score_documents", [&](const py::function& f, const std::string& who)
+                                                     -> absl::StatusOr<std::vector<std::vector<float>>> {
+      py::list id_lists;
+      for (const auto& l : ids) id_lists.append(py::array_t<std::int64_t>(static_cast<py::ssize_t>(l.size()), l.data()));
+      const py::sequence r = f(QueriesToPairs(queries), id_lists).cast<py::sequence>();
+      if (py::len(r) != ids.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(who, " returned ", py::len(r), " score arrays for ", ids.size(), " queries"));
+      }
+      std::vector<std::vector<float>> out;
+      for (std::size_t q = 0; q < ids.size(); ++q) {
+        py::array_t<float, py::array::c_style | py::array::forcecast> a(r[q]);
+        if (a.ndim() != 1 || static_cast<std::size_t>(a.shape(0)) != ids[q].size()) {
+          return absl::InvalidArgumentError(absl::StrCat(who, " returned the wrong number of scores for query ", q));
+        }
+        out.emplace_back(a.data(), a.data() + a.shape(0));
+      }
+      return out;
+    });
+  }
+  absl::StatusOr<std::vector<std::vector<Rm3FeedbackDoc>>> FeedbackDocuments(const BatchRanking& docs) const override {
+    return Call<std::vector<std::vector<Rm3FeedbackDoc>>>("feedback_documents", [&](const py::function& f,
+                                                                                    const std::string& who)
+        -> absl::StatusOr<std::vector<std::vector<Rm3FeedbackDoc>>> {
+      py::list id_lists;
+      for (const Ranking& l : docs.lists) {
+        py::array_t<std::int64_t> a(static_cast<py::ssize_t>(l.size()));
+        for (std::size_t i = 0; i < l.size(); ++i) a.mutable_data()[i] = l[i].id;
+        id_lists.append(a);
+      }
+      const py::sequence r = f(id_lists).cast<py::sequence>();
+      if (py::len(r) != docs.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(who, " returned ", py::len(r), " lists for ", docs.size(), " queries"));
+      }
+      std::vector<std::vector<Rm3FeedbackDoc>> out(docs.size());
+      for (std::size_t q = 0; q < docs.size(); ++q) {
+        const py::sequence vectors = r[q].cast<py::sequence>();
+        if (py::len(vectors) != docs.lists[q].size()) {
+          return absl::InvalidArgumentError(absl::StrCat(who, " returned ", py::len(vectors), " term vectors for the ",
+                                                         docs.lists[q].size(), " documents of query ", q));
+        }
+        for (std::size_t i = 0; i < docs.lists[q].size(); ++i) {
+          const py::sequence t = vectors[i].cast<py::sequence>();  // (terms, tfs, dfs)
+          out[q].push_back(FeedbackDocFromTuple(py::make_tuple(docs.lists[q][i].score, t[0], t[1], t[2]), i));
+        }
+      }
+      return out;
+    });
+  }
+
+ private:
+  // Calls the Python override `name` with the GIL held; a missing method, a Python exception or
+  // a malformed answer becomes a Status naming the class and the method.
+  template <typename T, typename Fn>
+  absl::StatusOr<T> Call(const char* name, Fn&& fn) const {
+    py::gil_scoped_acquire gil;
+    py::object self = py::cast(static_cast<const Bm25Collection*>(this));
+    const std::string who = absl::StrCat("Python BM25 collection ",
+                                         std::string(py::str(py::type::of(self).attr("__name__"))), ".", name);
+    py::function f = py::get_override(static_cast<const Bm25Collection*>(this), name);
+    if (!f) return absl::UnimplementedError(absl::StrCat(who, " is not defined"));
+    try {
+      return fn(f, who);
+    } catch (py::error_already_set& e) {
+      return FromPython(e, who);
+    } catch (const py::cast_error& e) {
+      return absl::InvalidArgumentError(absl::StrCat(who, " returned a value of the wrong type: ", e.what()));
+    } catch (const std::exception& e) {
+      return absl::InvalidArgumentError(absl::StrCat(who, ": ", e.what()));
+    }
+  }
+
+  std::int64_t num_docs_;
+  std::int64_t collection_num_docs_;
+  Bm25Params params_;
+};
+
 }  // namespace
 
 void RegisterBm25(py::module_& m) {
@@ -211,7 +375,35 @@ void RegisterBm25(py::module_& m) {
         py::arg("filter_terms") = Rm3Options{}.filter_terms,
         "RM3 on explicit feedback documents (score, terms, tfs, dfs) of a collection of num_docs documents.");
 
-  py::class_<Bm25Index>(m, "Bm25Index", "BM25 over an inverted index (see densefb.sparse.Bm25Index).")
+  py::class_<Bm25Collection, PyBm25Collection>(m, "Bm25Collection", R"doc(
+Base class of BM25 collections: what the bm25, rm3 and llm_terms stages read. Bm25Index is one.
+A Python subclass (the sharded collection of densefb.distributed is one) calls
+
+    Bm25Collection.__init__(self, num_docs, collection_num_docs, k1, b, lucene_norms=True)
+
+and defines
+
+    analyze_queries(self, texts) -> [[(term, weight), ...], ...]
+    search(self, texts, k, num_threads) -> (scores, ids)          (n, k') arrays, best first
+    search_weighted(self, queries, k, num_threads) -> (scores, ids) queries as analyze_queries'
+    score_documents(self, queries, ids) -> [float32 array per query]
+    feedback_documents(self, ids) -> [[(terms, tfs, dfs) per document] per query]
+
+with scores from the collection's statistics (dfs: collection document frequencies); -1 marks
+an empty slot.
+)doc")
+      .def(py::init([](const Int& num_docs, const Int& collection_num_docs, float k1, float b, bool lucene_norms) {
+             return new PyBm25Collection(num_docs.As<std::int64_t>("num_docs", 0),
+                                         collection_num_docs.As<std::int64_t>("collection_num_docs", 0),
+                                         Bm25Params{k1, b, lucene_norms});
+           }), py::arg("num_docs"), py::arg("collection_num_docs"), py::arg("k1") = Bm25Params{}.k1,
+           py::arg("b") = Bm25Params{}.b, py::arg("lucene_norms") = Bm25Params{}.lucene_norms)
+      .def_property_readonly("num_docs", &Bm25Collection::num_docs)
+      .def_property_readonly("collection_num_docs", &Bm25Collection::CollectionNumDocs)
+      .def_property_readonly("k1", [](const Bm25Collection& c) { return c.params().k1; })
+      .def_property_readonly("b", [](const Bm25Collection& c) { return c.params().b; });
+
+  py::class_<Bm25Index, Bm25Collection>(m, "Bm25Index", "BM25 over an inverted index (see densefb.sparse.Bm25Index).")
       .def_static("build_corpus", [](const Corpus& corpus, float k1, float b, bool stopwords,
                                      const std::string& stemmer, bool lucene_norms, const Int& num_threads) {
              const Bm25BuildOptions o = BuildOptions(k1, b, stopwords, stemmer, lucene_norms, num_threads);

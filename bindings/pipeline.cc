@@ -439,13 +439,13 @@ void RegisterPipeline(py::module_& m) {
              SetShared<Corpus>(r, resource::kCorpus, corpus);
              SetShared<Encoder>(r, resource::kEncoder, encoder);
              SetShared<VectorIndex>(r, resource::kDenseIndex, dense_index);
-             SetShared<Bm25Index>(r, resource::kBm25, bm25);
+             SetShared<Bm25Collection>(r, resource::kBm25, bm25);
              SetEither<ColbertEncoder, TokenEncoder>(r, resource::kTokenEncoder, token_encoder);
              SetShared<TokenCollection>(r, resource::kMultiVector, multivector);
              SetEither<CrossEncoder, PairScorer>(r, resource::kCrossEncoder, cross_encoder);
              SetShared<Generator>(r, resource::kGenerator, generator);
              if (!corpus.is_none()) r.corpus = corpus.cast<const Corpus*>();
-             if (!bm25.is_none()) r.bm25 = bm25.cast<const Bm25Index*>();
+             if (!bm25.is_none() && py::isinstance<Bm25Index>(bm25)) r.bm25 = bm25.cast<const Bm25Index*>();
              return r;
            }),
            py::arg("corpus") = py::none(), py::arg("encoder") = py::none(),

@@ -177,7 +177,47 @@ struct Bm25CollectionStats {
   static absl::StatusOr<Bm25CollectionStats> Merge(absl::Span<const Bm25CollectionStats> shards);
 };
 
-class Bm25Index {
+// One feedback document as RM3 reads it: its first-pass score s_d and its term vector, each
+// term with its tf in the document and its df in the collection.
+struct Rm3FeedbackTerm {
+  std::string term;
+  std::int64_t tf = 0;  // >= 1
+  std::int64_t df = 0;  // in [1, num_docs]
+};
+struct Rm3FeedbackDoc {
+  float score = 0;  // finite
+  std::vector<Rm3FeedbackTerm> terms;  // distinct terms, any order
+};
+
+// A collection as the bm25, rm3 and llm_terms stages read it: BM25 search, query analysis,
+// BM25 scores of given documents and the feedback documents' term vectors, all with the
+// collection's statistics. Bm25Index is the in-memory one; the sharded collection of
+// densefb.distributed (shards scoring with the statistics of the whole collection) is written
+// in Python through the bindings (densefb.Bm25Collection). Documents are 0..num_docs()-1.
+class Bm25Collection {
+ public:
+  virtual ~Bm25Collection() = default;
+  virtual std::int64_t num_docs() const = 0;
+  // RM3's N (df / N filter): every document of the collection, Lucene's numDocs.
+  virtual std::int64_t CollectionNumDocs() const = 0;
+  // k1, b and the length norms the collection scores with.
+  virtual const Bm25Params& params() const = 0;
+  // Each text analysed: (term, weight = occurrences), terms in order of first occurrence.
+  virtual absl::StatusOr<std::vector<WeightedQuery>> AnalyzeQueries(absl::Span<const std::string> texts) const = 0;
+  // Top-k of each query, best first (score descending, ties by smaller id); only documents
+  // containing a query term.
+  virtual absl::StatusOr<BatchRanking> Search(absl::Span<const std::string> queries, std::int64_t k,
+                                              int num_threads = 0) const = 0;
+  virtual absl::StatusOr<BatchRanking> SearchWeighted(absl::Span<const WeightedQuery> queries,
+                                                      std::int64_t k, int num_threads = 0) const = 0;
+  // BM25 scores of documents ids[q] for queries[q], in that order.
+  virtual absl::StatusOr<std::vector<std::vector<float>>> ScoreDocuments(
+      absl::Span<const WeightedQuery> queries, absl::Span<const std::vector<std::int64_t>> ids) const = 0;
+  // The term vectors of the documents of docs.lists[q] (with their scores), in that order.
+  virtual absl::StatusOr<std::vector<std::vector<Rm3FeedbackDoc>>> FeedbackDocuments(const BatchRanking& docs) const = 0;
+};
+
+class Bm25Index final : public Bm25Collection {
  public:
   static constexpr std::uint32_t kFormatVersion = 1;
 
@@ -197,13 +237,13 @@ class Bm25Index {
   // own statistics until SetCollectionStats is called again.
   absl::Status Save(const std::string& path) const;
 
-  ~Bm25Index();
+  ~Bm25Index() override;
   Bm25Index(const Bm25Index&) = delete;
   Bm25Index& operator=(const Bm25Index&) = delete;
 
   // ---- statistics ----
   // This index's own figures (its documents and postings), whatever the collection statistics.
-  std::int64_t num_docs() const { return static_cast<std::int64_t>(doc_lengths_.size()); }
+  std::int64_t num_docs() const override { return static_cast<std::int64_t>(doc_lengths_.size()); }
   std::int64_t doc_count() const { return doc_count_; }  // documents with >= 1 term (BM25's N)
   std::int64_t num_terms() const { return static_cast<std::int64_t>(terms_.size()); }
   std::int64_t num_postings() const { return static_cast<std::int64_t>(post_docs_.size()); }
@@ -227,13 +267,13 @@ class Bm25Index {
   void ClearCollectionStats();
   bool has_collection_stats() const { return coll_set_; }
   // num_docs and DocFreq as scoring sees them: the collection's when set, else this index's.
-  std::int64_t CollectionNumDocs() const { return coll_set_ ? coll_num_docs_ : num_docs(); }
+  std::int64_t CollectionNumDocs() const override { return coll_set_ ? coll_num_docs_ : num_docs(); }
   std::int64_t CollectionDocFreq(std::int32_t term_id) const {
     return coll_set_ ? coll_df_[term_id] : DocFreq(term_id);
   }
   const std::vector<std::string>& doc_names() const { return doc_names_; }
   const EnglishAnalyzer& analyzer() const { return analyzer_; }
-  const Bm25Params& params() const { return params_; }
+  const Bm25Params& params() const override { return params_; }
   // Changes k1 / b / lucene_norms (InvalidArgument if out of range). Not thread-safe with
   // searches running on this index.
   absl::Status SetParams(const Bm25Params& params);
@@ -263,10 +303,10 @@ class Bm25Index {
   // documents that contain a query term are returned (so a list may be shorter than k; a
   // query without indexed terms gets an empty list). k >= 0; num_threads 0 = all cores.
   absl::StatusOr<BatchRanking> Search(absl::Span<const std::string> queries, std::int64_t k,
-                                      int num_threads = 0) const;
+                                      int num_threads = 0) const override;
   // The same with weighted queries (weights must be finite; terms repeated are summed).
   absl::StatusOr<BatchRanking> SearchWeighted(absl::Span<const WeightedQuery> queries,
-                                              std::int64_t k, int num_threads = 0) const;
+                                              std::int64_t k, int num_threads = 0) const override;
   // BM25 scores of the given documents (any order, repeats allowed), in that order; a
   // document without any query term scores 0. OutOfRange for an id outside [0, num_docs).
   absl::StatusOr<std::vector<float>> Score(const WeightedQuery& query,
@@ -278,6 +318,12 @@ class Bm25Index {
   // first. For reranking and fusion.
   absl::StatusOr<BatchRanking> Rescore(absl::Span<const std::string> queries,
                                        const BatchRanking& candidates, int num_threads = 0) const;
+
+  // ---- Bm25Collection ----
+  absl::StatusOr<std::vector<WeightedQuery>> AnalyzeQueries(absl::Span<const std::string> texts) const override;
+  absl::StatusOr<std::vector<std::vector<float>>> ScoreDocuments(
+      absl::Span<const WeightedQuery> queries, absl::Span<const std::vector<std::int64_t>> ids) const override;
+  absl::StatusOr<std::vector<std::vector<Rm3FeedbackDoc>>> FeedbackDocuments(const BatchRanking& docs) const override;
 
  private:
   friend class Bm25Builder;
@@ -336,18 +382,6 @@ class Bm25Index {
 // Rm3FeedbackDocs then Rm3Expand, with the index's CollectionNumDocs.
 absl::StatusOr<WeightedQuery> Rm3ExpandQuery(const Bm25Index& index, const WeightedQuery& query,
                                              const Ranking& feedback, const Rm3Options& options);
-
-// One feedback document as RM3 reads it: its first-pass score s_d and its term vector, each
-// term with its tf in the document and its df in the collection.
-struct Rm3FeedbackTerm {
-  std::string term;
-  std::int64_t tf = 0;  // >= 1
-  std::int64_t df = 0;  // in [1, num_docs]
-};
-struct Rm3FeedbackDoc {
-  float score = 0;  // finite
-  std::vector<Rm3FeedbackTerm> terms;  // distinct terms, any order
-};
 
 // The term vectors of `docs` (ids of this index) from the forward index, with df =
 // CollectionDocFreq and score = the entry's score; terms in term-id order. OutOfRange for an

@@ -134,13 +134,13 @@ struct Rm3Config : Rm3Options {
 
 // RM3 expansion of the weighted BM25 query (Rm3ExpandQuery, Pyserini's / Anserini's formula)
 // from the top fb_docs of the ranking; the next bm25 retriever searches with it:
-// `bm25 >> rm3 >> bm25` is Pyserini's BM25+RM3. Resource: "bm25" (Bm25Index).
+// `bm25 >> rm3 >> bm25` is Pyserini's BM25+RM3. Resource: "bm25" (a Bm25Collection: Bm25Index, or a sharded one).
 class Rm3 final : public FeedbackModel {
  public:
   using Config = Rm3Config;
   static const ParamTable<Config>& Params();
 
-  explicit Rm3(std::shared_ptr<const Bm25Index> index, Config config = {});
+  explicit Rm3(std::shared_ptr<const Bm25Collection> index, Config config = {});
 
   absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
   std::string ToString() const override { return Params().Print(config_); }
@@ -149,7 +149,7 @@ class Rm3 final : public FeedbackModel {
   bool bound() const override { return index_ != nullptr; }
 
  private:
-  std::shared_ptr<const Bm25Index> index_;
+  std::shared_ptr<const Bm25Collection> index_;
   Config config_;
 };
 

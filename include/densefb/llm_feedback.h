@@ -156,14 +156,14 @@ class LlmTerms final : public LlmFeedback<LlmTerms, LlmTermsConfig> {
   static const ParamTable<Config>& Params();
   static std::string DefaultPrompt();
 
-  LlmTerms(std::shared_ptr<const Generator> generator, std::shared_ptr<const Bm25Index> bm25, Config config = {});
+  LlmTerms(std::shared_ptr<const Generator> generator, std::shared_ptr<const Bm25Collection> bm25, Config config = {});
 
   absl::Status Refine(QueryState& queries, const BatchRanking& ranking) const override;
   absl::Status Prepare(QueryState& queries) const override;
   bool bound() const override { return generator_ != nullptr && bm25_ != nullptr; }
 
  private:
-  std::shared_ptr<const Bm25Index> bm25_;
+  std::shared_ptr<const Bm25Collection> bm25_;
 };
 
 }  // namespace densefb

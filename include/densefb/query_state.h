@@ -64,7 +64,7 @@ struct QueryState {
   // Compute a representation when it is missing; `stage` names the stage asking, for errors.
   // A null encoder or index is FailedPrecondition naming the resource it would come from.
   absl::Status EnsureQueryVectors(const Encoder* encoder, absl::string_view stage);
-  absl::Status EnsureBm25Queries(const Bm25Index* bm25, absl::string_view stage);
+  absl::Status EnsureBm25Queries(const Bm25Collection* bm25, absl::string_view stage);
   absl::Status EnsureTokenQueries(const TokenEncoder* encoder, absl::string_view stage);
   // Replaces the texts (one per query) and drops the representations derived from the old ones.
   absl::Status ReplaceTexts(std::vector<std::string> texts);

@@ -32,7 +32,7 @@ namespace resource {
 inline constexpr char kCorpus[] = "corpus";               // Corpus: document texts and names
 inline constexpr char kEncoder[] = "encoder";             // Encoder: query bi-encoder
 inline constexpr char kDenseIndex[] = "dense_index";      // VectorIndex: flat or HNSW
-inline constexpr char kBm25[] = "bm25";                   // Bm25Index
+inline constexpr char kBm25[] = "bm25";                   // Bm25Collection
 inline constexpr char kTokenEncoder[] = "token_encoder";  // TokenEncoder (ColBERT-style)
 inline constexpr char kMultiVector[] = "multivector";     // TokenCollection
 inline constexpr char kCrossEncoder[] = "cross_encoder";  // PairScorer
@@ -64,6 +64,16 @@ class Resources {
     auto it = entries_.find(std::string(name));
     if (it == entries_.end() || it->second.type != std::type_index(typeid(T))) return nullptr;
     return std::static_pointer_cast<const T>(it->second.value);
+  }
+
+  // The object set under `name` as Base, else as one of the Derived types (a stage reading an
+  // interface also finds its in-memory implementation set as itself: GetAny<Bm25Collection,
+  // Bm25Index>).
+  template <typename Base, typename... Derived>
+  std::shared_ptr<const Base> GetAny(absl::string_view name) const {
+    std::shared_ptr<const Base> out = Get<Base>(name);
+    ((out = out != nullptr ? out : std::shared_ptr<const Base>(Get<Derived>(name))), ...);
+    return out;
   }
 
   // As Get, but FailedPrecondition naming the stage, the resource and what it is, e.g.

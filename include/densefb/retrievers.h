@@ -68,13 +68,13 @@ struct Bm25RetrieverConfig {
 
 // BM25 top-k (Bm25Index) for the query text, or for the weighted query a feedback model (rm3)
 // made. k1 and b are the index's; numbers given in the config must equal them (a guard for
-// reproduced specs). Registered as "bm25" with resource "bm25" (Bm25Index).
+// reproduced specs). Registered as "bm25" with resource "bm25" (a Bm25Collection).
 class Bm25Retriever final : public Retriever {
  public:
   using Config = Bm25RetrieverConfig;
   static const ParamTable<Config>& Params();
 
-  explicit Bm25Retriever(std::shared_ptr<const Bm25Index> index, Config config = {});
+  explicit Bm25Retriever(std::shared_ptr<const Bm25Collection> index, Config config = {});
 
   absl::StatusOr<BatchRanking> Retrieve(QueryState& queries) const override;
   std::string ToString() const override { return Params().Print(config_); }
@@ -84,7 +84,7 @@ class Bm25Retriever final : public Retriever {
   const Config& config() const { return config_; }
 
  private:
-  std::shared_ptr<const Bm25Index> index_;
+  std::shared_ptr<const Bm25Collection> index_;
   Config config_;
 };
 

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'TokenCollection', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
+__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Collection', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'TokenCollection', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
 class Corpus:
     """
     Documents of a collection, addressed by string id or position.
@@ -529,7 +529,39 @@ class WordPieceTokenizer:
     @property
     def vocab_size(self) -> int:
         ...
-class Bm25Index:
+class Bm25Collection:
+    """
+    Base class of BM25 collections: what the bm25, rm3 and llm_terms stages read. Bm25Index is one.
+    A Python subclass (the sharded collection of densefb.distributed is one) calls
+    
+        Bm25Collection.__init__(self, num_docs, collection_num_docs, k1, b, lucene_norms=True)
+    
+    and defines
+    
+        analyze_queries(self, texts) -> [[(term, weight), ...], ...]
+        search(self, texts, k, num_threads) -> (scores, ids)          (n, k') arrays, best first
+        search_weighted(self, queries, k, num_threads) -> (scores, ids) queries as analyze_queries'
+        score_documents(self, queries, ids) -> [float32 array per query]
+        feedback_documents(self, ids) -> [[(terms, tfs, dfs) per document] per query]
+    
+    with scores from the collection's statistics (dfs: collection document frequencies); -1 marks
+    an empty slot.
+    """
+    def __init__(self, num_docs: int, collection_num_docs: int, k1: typing.SupportsFloat | typing.SupportsIndex = 0.8999999761581421, b: typing.SupportsFloat | typing.SupportsIndex = 0.4000000059604645, lucene_norms: bool = True) -> None:
+        ...
+    @property
+    def b(self) -> float:
+        ...
+    @property
+    def collection_num_docs(self) -> int:
+        ...
+    @property
+    def k1(self) -> float:
+        ...
+    @property
+    def num_docs(self) -> int:
+        ...
+class Bm25Index(Bm25Collection):
     """
     BM25 over an inverted index (see densefb.sparse.Bm25Index).
     """

@@ -312,7 +312,9 @@ def _sharded(args: argparse.Namespace, stack: contextlib.ExitStack, pipelines: L
         resources["multivector"] = index.multivector
         if not args.token_model:  # the token encoder the shards were built with
             resources["token_encoder"] = index.token_encoder()
-    return [index.sharded_spec(p) for p in pipelines], resources
+    if index.bm25 is not None:
+        resources["bm25"] = index.bm25
+    return pipelines, resources
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -298,17 +298,18 @@ def _sharded_manifest(index_dir: Path) -> Optional[Dict[str, Any]]:
 
 
 def _run_sharded(args, manifest: Dict[str, Any], query_ids, query_texts, dataset):
-    """Runs the pipeline over a sharded index on Ray: the dense and multi-vector stages search the
-    shards as one index; ``bm25`` and ``rm3`` become their sharded stages (``sharded_bm25``, ``sharded_rm3``),
-    which score with the collection's statistics. Returns (run, canonical spec)."""
+    """Runs the pipeline over a sharded index on Ray: its dense, BM25 and multi-vector stages read
+    the shards as one index (BM25 with the collection's statistics). Returns (run, canonical
+    spec)."""
     import densefb
     from densefb import distributed
 
     with distributed.ShardedIndex(args.index, ray_address=args.ray) as index:
-        pipeline = densefb.Pipeline.parse(index.sharded_spec(args.pipeline))
+        pipeline = densefb.Pipeline.parse(args.pipeline)
         needs = set(pipeline.requires)
         unsupported = needs - {"encoder", "dense_index", "corpus"} - (
-            {"multivector", "token_encoder"} if manifest.get("multivector") else set())
+            {"multivector", "token_encoder"} if manifest.get("multivector") else set()) - (
+            {"bm25"} if manifest.get("bm25") else set())
         if unsupported:
             raise UserError(f"pipeline {pipeline.spec!r} needs {', '.join(sorted(unsupported))}, which a "
                             f"sharded index ({args.index}) does not provide")

@@ -15,15 +15,18 @@ position, as one index orders them)::
     with dd.ShardedIndex("idx") as index:
         resources = index.resources()                           # dense_index = the shards
         run = densefb.Pipeline("dense >> rocchio(topk=5) >> dense").run(resources, queries)
-        run = (index.bm25() >> index.rm3() >> index.bm25()).run(resources, queries)
+        run = densefb.Pipeline("bm25 >> rm3 >> bm25").run(resources, queries)
 
 - ``index.dense`` is a :class:`densefb.VectorIndex`: every stage that reads the dense index
   (``dense``, ``avg``, ``rocchio``, ``rescore``) runs over the shards unchanged; feedback
   vectors are fetched from the shards that own them.
 - BM25 shards score with the collection's statistics (N, document frequencies, average
   length), gathered once when the index is built, so that their scores equal one index's.
-  ``index.bm25()`` and ``index.rm3()`` are the ``bm25`` and ``rm3`` stages over the shards; in
-  a spec they are ``sharded_bm25(k=...)`` and ``sharded_rm3(...)`` while the index is open.
+  ``index.bm25`` is a :class:`densefb.Bm25Collection`: ``bm25``, ``rm3`` and ``llm_terms`` run
+  over the shards unchanged.
+- With ``token_model=``, multi-vector shards: ``index.multivector`` is a
+  :class:`densefb.TokenCollection`, read by ``maxsim``, ``rerank_maxsim`` and ``colbert_prf``
+  (nearest tokens merged exactly, MaxSim on the owning shard).
 - A shard actor that dies is restarted by Ray and the call retried; if that fails too the call
   raises :class:`ShardError` naming the shard. A ranking is never returned with a shard missing.
 
@@ -45,7 +48,6 @@ import numpy as np
 
 from densefb import _core
 from densefb import _cli_util as util
-from densefb import pipeline as _pipeline
 
 __all__ = ["build", "ShardedIndex", "ShardError", "plan_shards", "init_ray", "SHARDED_FORMAT"]
 
@@ -603,8 +605,8 @@ class _ShardActor:
             scores, ids = self.bm25.search(queries, k, num_threads=self.num_threads)
         return scores, np.where(ids >= 0, ids + self.start, ids)
 
-    def bm25_params(self) -> Tuple[float, float]:
-        return float(self.bm25.k1), float(self.bm25.b)
+    def bm25_params(self) -> Tuple[float, float, bool]:
+        return float(self.bm25.k1), float(self.bm25.b), bool(self.bm25.lucene_norms)
 
     def bm25_scores(self, queries: List[Dict[str, float]], ids: List[np.ndarray]) -> List[np.ndarray]:
         """BM25 scores (collection statistics) of ids[i] (corpus positions in this shard) for
@@ -615,8 +617,11 @@ class _ShardActor:
     def analyze_queries(self, texts: List[str]) -> List[List[Tuple[str, float]]]:
         return [list(self.bm25.analyze_query(t).items()) for t in texts]
 
-    def term_vectors(self, ids: np.ndarray) -> List[Any]:
-        return self.bm25.doc_term_vectors(np.asarray(ids, dtype=np.int64) - self.start)
+    def term_vectors_by_query(self, ids: List[np.ndarray]) -> List[List[Any]]:
+        """The (terms, tfs, dfs) of documents ids[q] (corpus positions in this shard), with
+        collection document frequencies."""
+        return [self.bm25.doc_term_vectors(np.asarray(d, dtype=np.int64) - self.start) if len(d) else []
+                for d in ids]
 
     def mv_stats(self) -> Tuple[int, np.ndarray, List[int], bool]:
         """(token rows, document frequency by token id, excluded token ids, memory-mapped)."""
@@ -750,146 +755,50 @@ class _ShardedTokens(_core.TokenCollection):
                 f"{self.num_tokens} tokens>")
 
 
-class ShardedBM25(_pipeline.Retriever):
-    """The ``bm25`` retriever over the shards of a :class:`ShardedIndex`: every shard scores with
-    the collection's statistics, and the lists are merged exactly. Reads the weighted queries an
-    earlier feedback stage (``rm3``) wrote, else the query texts. ``k1`` and ``b`` are the
-    shards' ("index"); numbers given must equal them, as for ``bm25``."""
+class _ShardedBm25(_core.Bm25Collection):
+    """The shards' BM25 indexes as one :class:`densefb.Bm25Collection` (what the ``bm25``,
+    ``rm3`` and ``llm_terms`` stages read): every shard scores with the collection's
+    statistics, the top-k lists are merged exactly, and feedback term vectors and scores come
+    from the shards that own the documents."""
 
-    def __init__(self, index: "ShardedIndex", k: int = 1000, k1: Any = "index", b: Any = "index") -> None:
-        super().__init__()
-        if int(k) < 0:
-            raise ValueError(f"sharded_bm25: k must be >= 0, got {k}")
-        have = dict(zip(("k1", "b"), index._bm25_params()))
-        for name, value in (("k1", k1), ("b", b)):
-            if value != "index" and float(value) != have[name]:
-                raise ValueError(f"sharded_bm25: {name}={value}, but the shards score with {name}={have[name]}")
-        self.index = index
-        self.k = int(k)
-        self.k1, self.b = k1, b
+    def __init__(self, owner: "ShardedIndex", num_docs: int, k1: float, b: float, lucene_norms: bool) -> None:
+        super().__init__(owner.num_documents, num_docs, k1, b, lucene_norms)
+        self._owner = owner
 
-    @property
-    def spec(self) -> str:
-        return f"sharded_bm25(index={_quote(self.index.folder)},k={self.k},k1={self.k1},b={self.b})"
+    def analyze_queries(self, texts: List[str]) -> List[List[Tuple[str, float]]]:
+        return self._owner._call([0], "analyze_queries", lambda i: (list(texts),))[0]
 
-    def retrieve(self, queries: "_pipeline.QueryBatch"):
-        weighted = getattr(queries, "bm25_queries", None)
-        batch = [dict(q) for q in weighted] if weighted is not None else list(queries.texts)
-        return self.index._bm25_search(batch, self.k)
+    def search(self, texts: List[str], k: int, num_threads: int = 0):
+        return self._owner._bm25_search(list(texts), int(k))
 
+    def search_weighted(self, queries: List[List[Tuple[str, float]]], k: int, num_threads: int = 0):
+        return self._owner._bm25_search([dict(q) for q in queries], int(k))
 
-class ShardedRM3(_pipeline.FeedbackModel):
-    """The ``rm3`` feedback stage over the shards of a :class:`ShardedIndex`: feedback documents
-    come from the merged ranking, their term vectors (with the collection's document
-    frequencies) from the shards that own them, and the expansion is densefb's RM3
-    (:func:`densefb.sparse.rm3_expand`)."""
-
-    def __init__(self, index: "ShardedIndex", scores: str = "ranking", **options: Any) -> None:
-        from densefb.sparse import _rm3_defaults
-
-        super().__init__()
-        defaults = _rm3_defaults()
-        unknown = sorted(set(options) - set(defaults))
-        if unknown:
-            raise ValueError(f"sharded_rm3: unknown argument {unknown[0]!r}; accepted: "
-                             f"{', '.join(sorted(defaults))}, scores")
-        if scores not in ("ranking", "bm25"):
-            raise ValueError(f"sharded_rm3: scores must be 'ranking' or 'bm25', got {scores!r}")
-        self.index = index
-        self.options = {**defaults, **options}
-        self.scores = scores
-
-    @property
-    def spec(self) -> str:
-        args = ",".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in self.options.items())
-        return f"sharded_rm3(index={_quote(self.index.folder)},{args},scores={self.scores})"
-
-    @property
-    def depth_read(self) -> int:
-        return int(self.options["fb_docs"])
-
-    def refine(self, queries: "_pipeline.QueryBatch", scores: np.ndarray, ids: np.ndarray):
-        from densefb.sparse import rm3_expand
-
-        index = self.index
-        weighted = getattr(queries, "bm25_queries", None)
-        if weighted is None:
-            weighted = index._call([0], "analyze_queries", lambda i: (list(queries.texts),))[0]
-        fb = int(self.options["fb_docs"])
-        top_ids = ids[:, :fb]
-        wanted = np.unique(top_ids[top_ids >= 0])
-        vectors: Dict[int, Any] = {}
-        if wanted.size:
-            shard_of = index._shard_of(wanted)
-            shards = sorted(set(shard_of.tolist()))
-            parts = index._call(shards, "term_vectors", lambda i: (wanted[shard_of == i],))
-            for i, part in zip(shards, parts):
-                for doc, tv in zip(wanted[shard_of == i].tolist(), part):
-                    vectors[doc] = tv
-        top_scores = scores[:, :fb].astype(np.float64)
-        if self.scores == "bm25":
-            top_scores = self._bm25_scores(weighted, top_ids)
-        out = []
-        for q in range(len(queries)):
-            valid = top_ids[q] >= 0
-            docs = sorted(zip(top_scores[q][valid].tolist(), top_ids[q][valid].tolist()),
-                          key=lambda e: (-e[0], e[1]))  # best first, ties by smaller id
-            feedback = [(s, *vectors[d]) for s, d in docs]
-            out.append(rm3_expand(list(weighted[q]), feedback, index.bm25_num_docs, **self.options))
-        return out
-
-    def _bm25_scores(self, weighted: List[Any], ids: np.ndarray) -> np.ndarray:
-        """The BM25 scores (collection statistics) of each query's feedback documents, from the
-        shards that own them: ``scores=bm25``, for RM3 after a dense or fused ranking."""
-        index = self.index
-        out = np.zeros(ids.shape, dtype=np.float64)
-        shard_of = np.where(ids >= 0, index._shard_of(np.maximum(ids, 0)), -1)
-        shards = sorted(set(shard_of[ids >= 0].tolist()))
-        queries = [dict(q) for q in weighted]
-        parts = index._call(shards, "bm25_scores", lambda i: (queries, [ids[q][shard_of[q] == i]
-                                                                         for q in range(len(ids))]))
+    def _by_shard(self, ids: List[np.ndarray], method: str, args: Any) -> List[List[Any]]:
+        """Calls ``method`` on each shard owning some of ``ids`` (one id array per query) with
+        ``args(shard, its ids per query)``; returns, per query, the answers in the order of ids."""
+        owner = self._owner
+        ids = [np.asarray(x, dtype=np.int64) for x in ids]
+        shard_of = [owner._shard_of(x) for x in ids]
+        shards = sorted({int(i) for s in shard_of for i in np.unique(s)})
+        parts = owner._call(shards, method, lambda i: args(i, [x[s == i] for x, s in zip(ids, shard_of)]))
+        out: List[List[Any]] = [[None] * len(x) for x in ids]
         for i, part in zip(shards, parts):
-            for q, values in enumerate(part):
-                out[q][shard_of[q] == i] = values
+            for q, answers in enumerate(part):
+                for slot, answer in zip(np.flatnonzero(shard_of[q] == i), answers):
+                    out[q][slot] = answer
         return out
 
+    def score_documents(self, queries: List[List[Tuple[str, float]]], ids: List[np.ndarray]) -> List[np.ndarray]:
+        batch = [dict(q) for q in queries]
+        scores = self._by_shard(ids, "bm25_scores", lambda i, mine: (batch, mine))
+        return [np.asarray(s, dtype=np.float32) for s in scores]
 
-# The open sharded indexes by folder: what the spec stages sharded_bm25 / sharded_rm3 name.
-_open_indexes: Dict[str, "ShardedIndex"] = {}
-_stages_registered = False
+    def feedback_documents(self, ids: List[np.ndarray]) -> List[List[Any]]:
+        return self._by_shard(ids, "term_vectors_by_query", lambda i, mine: (mine,))
 
-
-def _find_open(stage: str, folder: Optional[str]) -> "ShardedIndex":
-    if folder is not None:
-        index = _open_indexes.get(os.fspath(Path(folder).resolve()))
-        if index is None:
-            raise ValueError(f"{stage}: no open ShardedIndex of {folder} (open: "
-                             f"{', '.join(_open_indexes) or 'none'})")
-        return index
-    if len(_open_indexes) != 1:
-        raise ValueError(f"{stage}: {len(_open_indexes)} sharded indexes are open; name one with "
-                         f"index='FOLDER' ({', '.join(_open_indexes) or 'none'})")
-    return next(iter(_open_indexes.values()))
-
-
-def _register_stages() -> None:
-    """Registers the spec stages ``sharded_bm25(index='FOLDER', k=...)`` and
-    ``sharded_rm3(index='FOLDER', ...)`` (once per process); ``index`` names an open
-    :class:`ShardedIndex` by folder and may be left out while only one is open."""
-    global _stages_registered
-    if _stages_registered:
-        return
-    from densefb.pipeline import register
-
-    def bm25(index: Optional[str] = None, **kwargs: Any) -> "ShardedBM25":
-        return ShardedBM25(_find_open("sharded_bm25", index), **kwargs)
-
-    def rm3(index: Optional[str] = None, **kwargs: Any) -> "ShardedRM3":
-        return ShardedRM3(_find_open("sharded_rm3", index), **kwargs)
-
-    register("sharded_bm25", bm25, role="retriever", help="bm25 over the shards of an open ShardedIndex")
-    register("sharded_rm3", rm3, role="feedback", help="rm3 over the shards of an open ShardedIndex")
-    _stages_registered = True
+    def __repr__(self) -> str:
+        return f"<densefb.distributed BM25 collection: {self._owner.num_shards} shards, {self.num_docs} documents>"
 
 
 class ShardedIndex:
@@ -983,8 +892,18 @@ class ShardedIndex:
             except BaseException:
                 self.close()
                 raise
-        _open_indexes[os.fspath(self.folder.resolve())] = self
-        _register_stages()
+        self.bm25 = None
+        if self.manifest.get("bm25"):
+            try:
+                params = {tuple(p) for p in self._call(range(self.num_shards), "bm25_params", lambda i: ())}
+                if len(params) != 1:
+                    raise ShardError(f"{self.folder}: the BM25 shards score with different parameters: "
+                                     f"{sorted(params)}")
+                k1, b, lucene_norms = params.pop()
+                self.bm25 = _ShardedBm25(self, self.bm25_num_docs, k1, b, lucene_norms)
+            except BaseException:
+                self.close()
+                raise
 
     def _open_multivector(self) -> "_ShardedTokens":
         """The shards' token statistics, gathered once: token rows (checked against the
@@ -1017,32 +936,6 @@ class ShardedIndex:
         return f"<densefb.distributed.ShardedIndex {self.folder}: {self.num_shards} shards, {self.num_documents} documents>"
 
     # ---- stages and resources ----
-
-    def bm25(self, k: int = 1000) -> ShardedBM25:
-        """The ``bm25`` retriever over the shards."""
-        self._require("bm25")
-        return ShardedBM25(self, k)
-
-    def rm3(self, **options: Any) -> ShardedRM3:
-        """The ``rm3`` feedback stage over the shards (options as ``rm3``'s: fb_docs, fb_terms,
-        original_query_weight, filter_terms, scores)."""
-        self._require("bm25")
-        return ShardedRM3(self, **options)
-
-    def sharded_spec(self, spec: str) -> str:
-        """``spec`` as it runs over the shards, canonical: its ``bm25`` and ``rm3`` stages become
-        ``sharded_bm25`` and ``sharded_rm3`` (the dense stages need no change). What the
-        command line does with a spec given for a sharded index."""
-        import re
-
-        from densefb.pipeline import Pipeline
-
-        canonical = Pipeline.parse(spec).spec
-        if self.manifest.get("bm25"):
-            folder = _quote(self.folder)
-            canonical = re.sub(r"(?<![\w.])(bm25|rm3)\(", lambda m: f"sharded_{m.group(1)}(index={folder},",
-                               canonical)
-        return Pipeline.parse(canonical).spec
 
     def corpus(self):
         """The corpus the index was built from (read from the path in the manifest, checked
@@ -1099,6 +992,8 @@ class ShardedIndex:
             corpus = self.corpus()
         elif len(corpus) != self.num_documents:
             raise ValueError(f"the corpus given has {len(corpus)} documents; the index has {self.num_documents}")
+        if self.bm25 is not None:
+            extra.setdefault("bm25", self.bm25)
         return Resources(corpus=corpus, encoder=encoder, dense_index=self.dense, **extra)
 
     # ---- calls ----
@@ -1140,13 +1035,6 @@ class ShardedIndex:
                                  f"{type(cause).__name__}: {_first_line(cause)}") from None
         return out
 
-    def _bm25_params(self) -> Tuple[float, float]:
-        """(k1, b) the BM25 shards score with (asked once)."""
-        if getattr(self, "_k1_b", None) is None:
-            self._require("bm25")
-            self._k1_b = tuple(self._call([0], "bm25_params", lambda i: ())[0])
-        return self._k1_b
-
     def _bm25_search(self, queries: List[Any], k: int) -> Tuple[np.ndarray, np.ndarray]:
         ref = self._ray.put(queries)
         parts = self._call(range(self.num_shards), "bm25_search", lambda i: (ref, int(k)))
@@ -1155,8 +1043,7 @@ class ShardedIndex:
     # ---- lifetime ----
 
     def close(self) -> None:
-        """Stops the shard actors; the spec stages no longer find this index."""
-        _open_indexes.pop(os.fspath(self.folder.resolve()), None)
+        """Stops the shard actors."""
         for a in getattr(self, "_actors", []):
             with contextlib.suppress(Exception):
                 self._ray.kill(a, no_restart=True)
@@ -1167,13 +1054,6 @@ class ShardedIndex:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _quote(folder: Path) -> str:
-    """The folder as a quoted spec value."""
-    from densefb._spec import format_value
-
-    return format_value(os.fspath(Path(folder).resolve()))
 
 
 def _first_line(e: BaseException) -> str:

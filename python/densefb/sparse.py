@@ -51,7 +51,12 @@ from densefb._core import Corpus, Run, make_run
 # Default of ``lucene_norms`` (quantised document lengths), from the C++ Bm25Params.
 DEFAULT_LUCENE_NORMS: bool = _core.BM25_DEFAULT_LUCENE_NORMS
 
+# The interface the bm25, rm3 and llm_terms stages read: Bm25Index is one; subclass it in Python
+# to give them another collection (densefb.distributed's sharded one is).
+Bm25Collection = _core.Bm25Collection
+
 __all__ = [
+    "Bm25Collection",
     "Bm25Index",
     "ENGLISH_STOP_WORDS",
     "RM3_DEFAULTS",

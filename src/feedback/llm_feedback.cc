@@ -275,7 +275,7 @@ std::string LlmTerms::DefaultPrompt() {
          "would contain.\n\nQuery: {query}\nKeywords:";
 }
 
-LlmTerms::LlmTerms(std::shared_ptr<const Generator> generator, std::shared_ptr<const Bm25Index> bm25, Config config)
+LlmTerms::LlmTerms(std::shared_ptr<const Generator> generator, std::shared_ptr<const Bm25Collection> bm25, Config config)
     : LlmFeedback(std::move(generator), std::move(config)), bm25_(std::move(bm25)) {}
 
 absl::Status LlmTerms::Prepare(QueryState& queries) const {
@@ -295,9 +295,14 @@ absl::Status LlmTerms::Refine(QueryState& queries, const BatchRanking&) const {
   options.max_tokens = config_.max_tokens;
   DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::string> answers,
                            GenerateAnswers(*generator_, prompts, options, counters_, kStage));
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<WeightedQuery> generated, bm25_->AnalyzeQueries(answers));
+  if (generated.size() != queries.size()) {
+    return absl::InternalError(absl::StrCat("the BM25 collection analysed ", generated.size(), " of ",
+                                            queries.size(), " answers"));
+  }
   for (std::size_t i = 0; i < queries.size(); ++i) {
     WeightedQuery& q = queries.bm25_queries[i];
-    for (const auto& entry : bm25_->AnalyzeQuery(answers[i])) {
+    for (const auto& entry : generated[i]) {
       const std::string& term = entry.first;
       const float w = static_cast<float>(config_.term_weight) * entry.second;
       auto it = std::find_if(q.begin(), q.end(), [&term](const auto& e) { return e.first == term; });
@@ -363,7 +368,7 @@ void RegisterLlmFeedback() {
   (void)AddFeedbackModel(
       FeedbackInfo<LlmTerms>("generated expansion terms added to the weighted BM25 query", {res::kGenerator, res::kBm25}),
       MakeFactory<LlmTerms>([](LlmTerms::Config c, const Resources& r) {
-        return std::make_shared<LlmTerms>(r.Get<Generator>(res::kGenerator), r.Get<Bm25Index>(res::kBm25),
+        return std::make_shared<LlmTerms>(r.Get<Generator>(res::kGenerator), r.GetAny<Bm25Collection, Bm25Index>(res::kBm25),
                                           std::move(c));
       }));
 }

@@ -165,7 +165,7 @@ const ParamTable<Rm3::Config>& Rm3::Params() {
   return *table;
 }
 
-Rm3::Rm3(std::shared_ptr<const Bm25Index> index, Config config)
+Rm3::Rm3(std::shared_ptr<const Bm25Collection> index, Config config)
     : index_(std::move(index)), config_(std::move(config)) {}
 
 absl::Status Rm3::Prepare(QueryState& queries) const {
@@ -176,26 +176,40 @@ absl::Status Rm3::Refine(QueryState& queries, const BatchRanking& ranking) const
   DENSEFB_RETURN_IF_ERROR(Params().Validate(config_));
   if (index_ == nullptr) return MissingResource("rm3", "a BM25 index", "bm25");
   DENSEFB_RETURN_IF_ERROR(queries.EnsureBm25Queries(index_.get(), "rm3"));
-  const std::int64_t n = static_cast<std::int64_t>(queries.size());
-  const bool bm25_scores = config_.scores == "bm25";
+  const std::size_t n = queries.size();
   const Rm3Options& options = config_;
-  std::vector<WeightedQuery> expanded(queries.size());
-  std::vector<absl::Status> errors(queries.size());
-  ParallelFor(n, ResolveThreads(queries.options.num_threads), [&](std::int64_t q, int) {
+  // The feedback documents: the top fb_docs of each ranking, re-scored by BM25 and re-sorted
+  // with scores=bm25; then their term vectors, asked of the collection once for all queries.
+  BatchRanking feedback;
+  feedback.lists.resize(n);
+  std::vector<std::vector<std::int64_t>> ids(n);
+  for (std::size_t q = 0; q < n; ++q) {
     const Ranking& list = ranking.lists[q];
-    Ranking feedback(list.begin(), list.begin() + std::min<std::int64_t>(options.fb_docs, list.size()));
-    if (bm25_scores) {
-      std::vector<std::int64_t> ids;
-      for (const ScoredDoc& d : feedback) ids.push_back(d.id);
-      absl::StatusOr<std::vector<float>> scores = index_->Score(queries.bm25_queries[q], ids);
-      if (!scores.ok()) {
-        errors[q] = scores.status();
-        return;
+    feedback.lists[q].assign(list.begin(), list.begin() + std::min<std::int64_t>(options.fb_docs, list.size()));
+    for (const ScoredDoc& d : feedback.lists[q]) ids[q].push_back(d.id);
+  }
+  if (config_.scores == "bm25") {
+    DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::vector<float>> scores,
+                             index_->ScoreDocuments(queries.bm25_queries, ids));
+    for (std::size_t q = 0; q < n; ++q) {
+      if (q >= scores.size() || scores[q].size() != ids[q].size()) {
+        return absl::InternalError(absl::StrCat("the BM25 collection scored the wrong number of documents for query ",
+                                                queries.query_ids[q]));
       }
-      for (std::size_t i = 0; i < feedback.size(); ++i) feedback[i].score = (*scores)[i];
-      SortRanking(feedback);
+      for (std::size_t i = 0; i < ids[q].size(); ++i) feedback.lists[q][i].score = scores[q][i];
+      SortRanking(feedback.lists[q]);
     }
-    absl::StatusOr<WeightedQuery> e = Rm3ExpandQuery(*index_, queries.bm25_queries[q], feedback, options);
+  }
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::vector<Rm3FeedbackDoc>> docs, index_->FeedbackDocuments(feedback));
+  if (docs.size() != n) {
+    return absl::InternalError(absl::StrCat("the BM25 collection returned term vectors for ", docs.size(), " of ", n,
+                                            " queries"));
+  }
+  const std::int64_t num_docs = index_->CollectionNumDocs();
+  std::vector<WeightedQuery> expanded(n);
+  std::vector<absl::Status> errors(n);
+  ParallelFor(static_cast<std::int64_t>(n), ResolveThreads(queries.options.num_threads), [&](std::int64_t q, int) {
+    absl::StatusOr<WeightedQuery> e = Rm3Expand(queries.bm25_queries[q], docs[q], num_docs, options);
     if (!e.ok()) {
       errors[q] = e.status();
       return;

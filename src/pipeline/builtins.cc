@@ -80,7 +80,7 @@ void RegisterBuiltins() {
                           "top-k BM25 for the query text, or the weighted query a feedback model (rm3) made",
                           {res::kBm25}),
       Factory<Retriever, Bm25Retriever>([](Bm25Retriever::Config c, const Resources& r) {
-        return std::make_shared<Bm25Retriever>(r.Get<Bm25Index>(res::kBm25), c);
+        return std::make_shared<Bm25Retriever>(r.GetAny<Bm25Collection, Bm25Index>(res::kBm25), c);
       })));
   Check(AddRetriever(
       Info<MaxSimRetriever>(MaxSimRetriever::Params(),
@@ -88,7 +88,7 @@ void RegisterBuiltins() {
                             "of every query token, scored by exact MaxSim",
                             {res::kMultiVector, res::kTokenEncoder}),
       Factory<Retriever, MaxSimRetriever>([](MaxSimRetriever::Config c, const Resources& r) {
-        return std::make_shared<MaxSimRetriever>(r.Get<TokenCollection>(res::kMultiVector),
+        return std::make_shared<MaxSimRetriever>(r.GetAny<TokenCollection, MultiVectorIndex>(res::kMultiVector),
                                                  r.Get<TokenEncoder>(res::kTokenEncoder), c);
       })));
 
@@ -117,7 +117,7 @@ void RegisterBuiltins() {
       Info<Rm3>(Rm3::Params(), "RM3 expansion of the weighted BM25 query from the ranking; bm25 then searches with it",
                 {res::kBm25}),
       Factory<FeedbackModel, Rm3>([](Rm3::Config c, const Resources& r) {
-        return std::make_shared<Rm3>(r.Get<Bm25Index>(res::kBm25), std::move(c));
+        return std::make_shared<Rm3>(r.GetAny<Bm25Collection, Bm25Index>(res::kBm25), std::move(c));
       })));
   Check(AddFeedbackModel(
       Info<ColbertPrfFeedback>(ColbertPrfFeedback::Params(),
@@ -125,7 +125,7 @@ void RegisterBuiltins() {
                                "centroids of highest IDF appended to the token query with weight beta*idf",
                                {res::kMultiVector, res::kTokenEncoder, res::kCorpus}),
       Factory<FeedbackModel, ColbertPrfFeedback>([](ColbertPrfFeedback::Config c, const Resources& r) {
-        return std::make_shared<ColbertPrfFeedback>(r.Get<TokenCollection>(res::kMultiVector),
+        return std::make_shared<ColbertPrfFeedback>(r.GetAny<TokenCollection, MultiVectorIndex>(res::kMultiVector),
                                                     r.Get<TokenEncoder>(res::kTokenEncoder),
                                                     r.Get<Corpus>(res::kCorpus), c);
       })));
@@ -153,7 +153,7 @@ void RegisterBuiltins() {
                            "in the multi-vector index are encoded from the corpus",
                            {res::kMultiVector, res::kTokenEncoder, res::kCorpus}),
       Factory<Reranker, MaxSimReranker>([](MaxSimReranker::Config c, const Resources& r) {
-        return std::make_shared<MaxSimReranker>(r.Get<TokenCollection>(res::kMultiVector),
+        return std::make_shared<MaxSimReranker>(r.GetAny<TokenCollection, MultiVectorIndex>(res::kMultiVector),
                                                 r.Get<TokenEncoder>(res::kTokenEncoder),
                                                 r.Get<Corpus>(res::kCorpus), c);
       })));

@@ -70,12 +70,15 @@ absl::Status QueryState::EnsureQueryVectors(const Encoder* encoder, absl::string
   return absl::OkStatus();
 }
 
-absl::Status QueryState::EnsureBm25Queries(const Bm25Index* bm25, absl::string_view stage) {
+absl::Status QueryState::EnsureBm25Queries(const Bm25Collection* bm25, absl::string_view stage) {
   if (has_bm25_queries() || size() == 0) return absl::OkStatus();
   if (bm25 == nullptr) return MissingResource(stage, "a BM25 index", "bm25");
-  bm25_queries.clear();
-  bm25_queries.reserve(size());
-  for (const std::string& text : query_texts) bm25_queries.push_back(bm25->AnalyzeQuery(text));
+  DENSEFB_ASSIGN_OR_RETURN(std::vector<WeightedQuery> analyzed, bm25->AnalyzeQueries(query_texts));
+  if (analyzed.size() != size()) {
+    return absl::InternalError(absl::StrCat("the BM25 collection analysed ", analyzed.size(), " of ", size(),
+                                            " queries"));
+  }
+  bm25_queries = std::move(analyzed);
   return absl::OkStatus();
 }
 

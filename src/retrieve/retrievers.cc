@@ -115,7 +115,7 @@ const ParamTable<Bm25Retriever::Config>& Bm25Retriever::Params() {
   return *table;
 }
 
-Bm25Retriever::Bm25Retriever(std::shared_ptr<const Bm25Index> index, Config config)
+Bm25Retriever::Bm25Retriever(std::shared_ptr<const Bm25Collection> index, Config config)
     : index_(std::move(index)), config_(config) {}
 
 absl::StatusOr<BatchRanking> Bm25Retriever::Retrieve(QueryState& queries) const {
@@ -127,7 +127,7 @@ absl::StatusOr<BatchRanking> Bm25Retriever::Retrieve(QueryState& queries) const 
     return absl::FailedPreconditionError(absl::StrCat(
         "stage '", ToString(), "' asks for k1 = ", config_.k1 >= 0 ? SpecNumber(config_.k1) : "any",
         ", b = ", config_.b >= 0 ? SpecNumber(config_.b) : "any", " but the BM25 index scores with k1 = ",
-        SpecNumber(params.k1), ", b = ", SpecNumber(params.b),
+        params.k1, ", b = ", params.b,  // floats, printed at float precision
         " (set them on the index, Bm25Index::SetParams, before running)"));
   }
   const std::int64_t k = CapToSize(config_.k, index_->num_docs());

@@ -691,3 +691,36 @@ absl::StatusOr<BatchRanking> Bm25Index::Rescore(absl::Span<const std::string> qu
 }
 
 }  // namespace densefb
+
+namespace densefb {
+
+// ---- Bm25Collection ---------------------------------------------------------------------------
+
+absl::StatusOr<std::vector<WeightedQuery>> Bm25Index::AnalyzeQueries(absl::Span<const std::string> texts) const {
+  std::vector<WeightedQuery> out;
+  out.reserve(texts.size());
+  for (const std::string& t : texts) out.push_back(AnalyzeQuery(t));
+  return out;
+}
+
+absl::StatusOr<std::vector<std::vector<float>>> Bm25Index::ScoreDocuments(
+    absl::Span<const WeightedQuery> queries, absl::Span<const std::vector<std::int64_t>> ids) const {
+  if (queries.size() != ids.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(queries.size(), " queries but ", ids.size(), " id lists"));
+  }
+  std::vector<std::vector<float>> out(queries.size());
+  for (std::size_t q = 0; q < queries.size(); ++q) {
+    DENSEFB_ASSIGN_OR_RETURN(out[q], Score(queries[q], ids[q]));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::vector<Rm3FeedbackDoc>>> Bm25Index::FeedbackDocuments(const BatchRanking& docs) const {
+  std::vector<std::vector<Rm3FeedbackDoc>> out(docs.size());
+  for (std::size_t q = 0; q < docs.size(); ++q) {
+    DENSEFB_ASSIGN_OR_RETURN(out[q], Rm3FeedbackDocs(*this, docs.lists[q]));
+  }
+  return out;
+}
+
+}  // namespace densefb

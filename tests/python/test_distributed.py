@@ -260,7 +260,8 @@ def test_sharded_bm25_scores_equal_single_index(bm25_case):
     data, single, index = bm25_case
     texts = list(data.queries.texts)
     want_scores, want_ids = single.search(texts, 1000)
-    got_scores, got_ids = index._bm25_search(texts, 1000)
+    assert isinstance(index.bm25, densefb.Bm25Collection)
+    got_scores, got_ids = index.bm25.search(texts, 1000)
     np.testing.assert_array_equal(got_ids, want_ids)
     finite = want_ids >= 0
     assert np.abs(got_scores[finite] - want_scores[finite]).max() <= 1e-6
@@ -277,19 +278,18 @@ def test_sharded_rm3_equals_single_index(bm25_case):
     single_resources = densefb.Resources(corpus=data.corpus, bm25=single)
     want = densefb.Pipeline("bm25 >> rm3 >> bm25").run(single_resources, data.queries, k=1000).to_dict()
     resources = index.resources(encoder=None)
-    got = (index.bm25() >> index.rm3() >> index.bm25()).run(resources, data.queries, k=1000).to_dict()
+    got = densefb.Pipeline("bm25 >> rm3 >> bm25").run(resources, data.queries, k=1000).to_dict()
     assert got.keys() == want.keys()
     for q in want:
         assert list(got[q]) == list(want[q]), q
         assert max(abs(got[q][d] - want[q][d]) for d in want[q]) <= 1e-6
-    # the spec names, as densefb search / experiment run them
-    spec = index.sharded_spec("bm25 >> rm3(fb_docs=5,fb_terms=20) >> bm25")
-    assert spec.count(f'sharded_bm25(index="{index.folder.resolve()}",k=1000,') == 2
-    assert f'sharded_rm3(index="{index.folder.resolve()}",fb_docs=5,fb_terms=20,' in spec
+    # other parameters, and the k1/b check the bm25 stage makes of any BM25 collection
+    spec = "bm25 >> rm3(fb_docs=5,fb_terms=20) >> bm25"
     got = densefb.Pipeline(spec).run(resources, data.queries, k=100).to_dict()
-    want = densefb.Pipeline("bm25 >> rm3(fb_docs=5,fb_terms=20) >> bm25").run(single_resources, data.queries,
-                                                                             k=100).to_dict()
+    want = densefb.Pipeline(spec).run(single_resources, data.queries, k=100).to_dict()
     assert {q: list(d) for q, d in got.items()} == {q: list(d) for q, d in want.items()}
+    with pytest.raises(Exception, match="k1 = 1.5.*scores with k1 = 0.9"):
+        densefb.Pipeline("bm25(k1=1.5)").run(resources, data.queries, k=10)
 
 
 @pytest.mark.parametrize("spec", ["fuse(rrf(k=60), dense, bm25) >> avg(k=3) >> dense",
@@ -300,9 +300,8 @@ def test_sharded_stages_compose_with_fusion(sharded_scifact, scifact, scifact_fl
     want = densefb.Pipeline(spec).run(densefb.Resources(corpus=scifact.corpus, dense_index=scifact_flat,
                                                         bm25=scifact_bm25), scifact.queries, k=100,
                                       query_vectors=Q).to_dict()
-    got = densefb.Pipeline(sharded_scifact.sharded_spec(spec)).run(sharded_scifact.resources(encoder=None),
-                                                                   scifact.queries, k=100,
-                                                                   query_vectors=Q).to_dict()
+    got = densefb.Pipeline(spec).run(sharded_scifact.resources(encoder=None), scifact.queries, k=100,
+                                     query_vectors=Q).to_dict()
     assert got == want
 
 
@@ -362,7 +361,7 @@ def test_cli_experiment_over_a_sharded_index_equals_single(local_ray, shared_dat
         return {s["name"]: (s["mean"], s["per_query"]) for s in result["systems"]}
 
     assert values(sharded) == values(single)
-    assert "sharded_rm3(index=" in sharded["systems"][1]["pipeline"]
+    assert sharded["systems"][1]["pipeline"] == single["systems"][1]["pipeline"]
 
 
 def test_manifest_with_a_gap_or_a_slow_shard_is_reported(local_ray, shared_data, tmp_path, vectors):

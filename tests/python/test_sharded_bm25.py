@@ -151,6 +151,66 @@ def test_sharded_rm3_equals_single_index_rm3(scifact, setup):
         np.testing.assert_array_equal(scores, s_scores[q][keep], err_msg=f"query {q}")
 
 
+class ShardedCollection(densefb.Bm25Collection):
+    """The shards above as one Bm25Collection, in process: what the bm25 and rm3 stages read."""
+
+    def __init__(self, sharded, num_docs, k1, b, lucene_norms, break_it=None):
+        super().__init__(num_docs, sharded.stats["num_docs"], k1, b, lucene_norms)
+        self.sharded, self.break_it = sharded, break_it
+
+    def analyze_queries(self, texts):
+        return [list(self.sharded.shards[0].analyze_query(t).items()) for t in texts]
+
+    def _rows(self, lists):
+        width = max([len(ids) for ids, _ in lists] + [0])
+        scores = np.full((len(lists), width), -np.inf, np.float32)
+        ids = np.full((len(lists), width), -1, np.int64)
+        for q, (i, s) in enumerate(lists):
+            ids[q, :len(i)], scores[q, :len(s)] = i, s
+        if self.break_it == "ids":
+            ids[0, 0] = 10 ** 9
+        return scores, ids
+
+    def search(self, texts, k, num_threads):
+        return self._rows(self.sharded.search(list(texts), k))
+
+    def search_weighted(self, queries, k, num_threads):
+        return self._rows(self.sharded.search_weighted([dict(q) for q in queries], k))
+
+    def score_documents(self, queries, ids):
+        out = []
+        for q, gids in zip(queries, ids):
+            owners = [self.sharded.owner(int(g)) for g in gids]
+            out.append(np.array([self.sharded.shards[s].score(dict(q), [p])[0] for s, p in owners], np.float32))
+        return out
+
+    def feedback_documents(self, ids):
+        if self.break_it == "vectors":
+            return [[] for _ in ids]
+        return [[self.sharded.shards[s].doc_term_vectors([p])[0] for s, p in map(self.sharded.owner, map(int, gids))]
+                for gids in ids]
+
+
+def test_a_python_bm25_collection_runs_the_bm25_and_rm3_stages(scifact, setup):
+    """The C++ bm25 and rm3 stages over a user-defined Bm25Collection (the shards) give the
+    single index's rankings, scores=bm25 included; malformed answers are reported by name."""
+    single, sharded = setup
+    collection = ShardedCollection(sharded, len(scifact.corpus), single.k1, single.b, single.lucene_norms)
+    queries = list(zip(scifact.queries.ids[:60], scifact.queries.texts[:60]))
+    for spec in ("bm25 >> rm3 >> bm25", "bm25 >> rm3(scores=bm25,fb_docs=5) >> bm25(k=100)"):
+        want = densefb.Pipeline(spec).run(Resources(corpus=scifact.corpus, bm25=single), queries, k=100).to_dict()
+        got = densefb.Pipeline(spec).run(Resources(corpus=scifact.corpus, bm25=collection), queries, k=100).to_dict()
+        assert got.keys() == want.keys()
+        for q in want:
+            assert list(got[q]) == list(want[q]), (spec, q)
+            assert max(abs(got[q][d] - want[q][d]) for d in want[q]) <= 1e-6
+    for broken, message in (("ids", "ShardedCollection.search returned document 1000000000"),
+                            ("vectors", "ShardedCollection.feedback_documents returned 0 term vectors")):
+        bad = ShardedCollection(sharded, len(scifact.corpus), single.k1, single.b, single.lucene_norms, broken)
+        with pytest.raises(Exception, match=message):
+            densefb.Pipeline("bm25 >> rm3 >> bm25").run(Resources(corpus=scifact.corpus, bm25=bad), queries, k=10)
+
+
 def test_doc_term_vectors_use_collection_df(setup):
     single, sharded = setup
     shard = sharded.shards[2]
