@@ -682,13 +682,8 @@ class _ShardedVectors(_core.VectorIndex):
 
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         owner = self._owner
-        ids = np.asarray(ids, dtype=np.int64)
-        if ids.size and (ids.min() < 0 or ids.max() >= owner.num_documents):
-            bad = ids[(ids < 0) | (ids >= owner.num_documents)][0]
-            raise KeyError(f"document id {bad} is outside [0, {owner.num_documents})")
-        shard_of = owner._shard_of(ids)
+        ids, shard_of, wanted = owner._owners_of(ids)
         out = np.empty((len(ids), self.dim), dtype=np.float32)
-        wanted = sorted(set(shard_of.tolist()))
         parts = owner._call(wanted, "reconstruct", lambda i: (ids[shard_of == i],))
         for i, part in zip(wanted, parts):
             out[shard_of == i] = part
@@ -737,13 +732,8 @@ class _ShardedTokens(_core.TokenCollection):
 
     def documents(self, ids: np.ndarray) -> List[np.ndarray]:
         owner = self._owner
-        ids = np.asarray(ids, dtype=np.int64)
-        if ids.size and (ids.min() < 0 or ids.max() >= owner.num_documents):
-            bad = ids[(ids < 0) | (ids >= owner.num_documents)][0]
-            raise KeyError(f"document id {bad} is outside [0, {owner.num_documents})")
-        shard_of = owner._shard_of(ids)
+        ids, shard_of, wanted = owner._owners_of(ids)
         out: List[Any] = [None] * len(ids)
-        wanted = sorted(set(shard_of.tolist()))
         parts = owner._call(wanted, "mv_documents", lambda i: (ids[shard_of == i],))
         for i, docs in zip(wanted, parts):
             for slot, doc in zip(np.flatnonzero(shard_of == i), docs):
@@ -1008,6 +998,16 @@ class ShardedIndex:
 
     def _shard_of(self, ids: np.ndarray) -> np.ndarray:
         return np.searchsorted(self._starts, ids, side="right") - 1
+
+    def _owners_of(self, ids: Any) -> Tuple[np.ndarray, np.ndarray, List[int]]:
+        """``ids`` as int64, each one's shard, and the shards they touch in order; KeyError
+        naming the first id outside the collection."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= self.num_documents):
+            bad = ids[(ids < 0) | (ids >= self.num_documents)][0]
+            raise KeyError(f"document id {bad} is outside [0, {self.num_documents})")
+        shard_of = self._shard_of(ids)
+        return ids, shard_of, sorted(set(shard_of.tolist()))
 
     def _call(self, shards: Any, method: str, args: Any) -> List[Any]:
         """Calls ``method`` on the actors of ``shards`` in parallel; all results, or ShardError

@@ -116,3 +116,17 @@ def server():
     yield f"http://127.0.0.1:{port}/v1"
     srv.shutdown()
     srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray instance for one test module (two CPUs: encoder actors and shard actors run
+    in worker processes of their own), shut down after it unless it was already running."""
+    ray = pytest.importorskip("ray")
+    from densefb import distributed
+
+    started = not ray.is_initialized()
+    distributed.init_ray(num_cpus=2)
+    yield ray
+    if started:
+        ray.shutdown()

@@ -21,17 +21,6 @@ from conftest import packaged_minilm  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    """A local Ray instance for this module (two CPUs: encoder actors and shard actors run in
-    worker processes of their own)."""
-    started = not ray.is_initialized()
-    dd.init_ray(num_cpus=2)
-    yield ray
-    if started:
-        ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def tied_vectors(vectors):
     """SciFact's document vectors with rows 0..99 copied over rows 4000..4099: exact score ties
     between documents that land in different shards."""

@@ -31,15 +31,6 @@ TOKEN_K = 64  # nearest document tokens per query token: keeps the per-shard lis
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    started = not ray.is_initialized()
-    dd.init_ray(num_cpus=2)
-    yield ray
-    if started:
-        ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def token_encoder():
     return densefb.ColbertEncoder.from_pretrained(packaged_minilm(), **TOKEN_ARGS)
 
