@@ -690,10 +690,6 @@ absl::StatusOr<BatchRanking> Bm25Index::Rescore(absl::Span<const std::string> qu
   return result;
 }
 
-}  // namespace densefb
-
-namespace densefb {
-
 // ---- Bm25Collection ---------------------------------------------------------------------------
 
 absl::StatusOr<std::vector<WeightedQuery>> Bm25Index::AnalyzeQueries(absl::Span<const std::string> texts) const {
