@@ -4,9 +4,11 @@
 
 #include <pybind11/pybind11.h>
 
+#include <memory>
 #include <string>
 #include <utility>
 
+#include "densefb/filter.h"
 #include "densefb/status.h"
 
 namespace densefb::py_bindings {
@@ -40,7 +42,13 @@ auto WithoutGil(Fn&& fn) {
 absl::Status FromPython(py::error_already_set& e, const std::string& where);
 void RaisePending();
 
+// A search's `filter` argument (bindings/filter.cc): None, a densefb.Filter, a bool mask
+// (n_docs,) or (n_queries, n_docs), a sequence of ids, or one sequence of ids per query.
+// TypeError/ValueError naming `what` otherwise.
+std::shared_ptr<const Filter> FilterArg(const py::object& obj, const char* what);
+
 // Registration of each area (one file each).
+void RegisterFilter(py::module_& m);      // Filter (bindings/filter.cc)
 void RegisterData(py::module_& m);
 void RegisterEval(py::module_& m);
 void RegisterIndex(py::module_& m);       // FlatIndex (bindings/index.cc)

@@ -246,17 +246,22 @@ class PyBm25Collection : public Bm25Collection {
       return out;
     });
   }
+  // A filter goes to the Python collection as a keyword, only when there is one.
   absl::StatusOr<BatchRanking> Search(absl::Span<const std::string> queries, std::int64_t k,
-                                      int num_threads) const override {
+                                      int num_threads, const Filter* filter) const override {
     return Call<BatchRanking>("search", [&](const py::function& f, const std::string& who) {
-      return RankingFromArrays(f(std::vector<std::string>(queries.begin(), queries.end()), k, num_threads),
+      std::vector<std::string> texts(queries.begin(), queries.end());
+      return RankingFromArrays(filter == nullptr ? f(texts, k, num_threads)
+                                                 : f(texts, k, num_threads, py::arg("filter") = *filter),
                                queries.size(), num_docs_, who);
     });
   }
   absl::StatusOr<BatchRanking> SearchWeighted(absl::Span<const WeightedQuery> queries, std::int64_t k,
-                                              int num_threads) const override {
+                                              int num_threads, const Filter* filter) const override {
     return Call<BatchRanking>("search_weighted", [&](const py::function& f, const std::string& who) {
-      return RankingFromArrays(f(QueriesToPairs(queries), k, num_threads), queries.size(), num_docs_, who);
+      return RankingFromArrays(filter == nullptr ? f(QueriesToPairs(queries), k, num_threads)
+                                                 : f(QueriesToPairs(queries), k, num_threads, py::arg("filter") = *filter),
+                               queries.size(), num_docs_, who);
     });
   }
   absl::StatusOr<std::vector<std::vector<float>>> ScoreDocuments(
@@ -427,21 +432,27 @@ an empty slot.
              ThrowIfError(WithoutGil([&] { return index.Save(p); }));
            }, py::arg("path"))
       .def("search", [](const Bm25Index& index, const std::vector<std::string>& queries, const Int& k_arg,
-                        const Int& num_threads_arg) {
+                        const Int& num_threads_arg, const py::object& filter_arg) {
              const std::int64_t k = SearchK(index, k_arg);
              const int num_threads = num_threads_arg.As<int>("num_threads", 0);
-             BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.Search(queries, k, num_threads); }));
+             const std::shared_ptr<const Filter> filter = FilterArg(filter_arg, "filter");
+             BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.Search(queries, k, num_threads, filter.get()); }));
              return ToArrays(r, k);
-           }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0)
+           }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0, py::arg("filter") = py::none(),
+           "Top-k documents containing a query term, best first.\n"
+           "filter: None, a densefb.Filter, a bool mask (n_docs,) or (n_queries, n_docs) over ids,\n"
+           "    a sequence of allowed ids, or one per query: only allowed ids are returned.\n"
+           "    Applied before the top-k: never a disallowed document, shorter lists when fewer match.")
       .def("search_weighted", [](const Bm25Index& index, const std::vector<py::dict>& queries, const Int& k_arg,
-                                 const Int& num_threads_arg) {
+                                 const Int& num_threads_arg, const py::object& filter_arg) {
              const std::int64_t k = SearchK(index, k_arg);
              const int num_threads = num_threads_arg.As<int>("num_threads", 0);
              std::vector<WeightedQuery> qs;
              for (const py::dict& d : queries) qs.push_back(QueryFromDict(d));
-             BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.SearchWeighted(qs, k, num_threads); }));
+             const std::shared_ptr<const Filter> filter = FilterArg(filter_arg, "filter");
+             BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.SearchWeighted(qs, k, num_threads, filter.get()); }));
              return ToArrays(r, k);
-           }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0)
+           }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0, py::arg("filter") = py::none())
       .def("rm3_expand", [](const Bm25Index& index, const py::dict& query, const IdArray& id_array,
                             const std::vector<float>& scores, const Int& fb_terms, const Int& fb_docs,
                             float original_query_weight, bool filter_terms) {

@@ -81,9 +81,11 @@ inserts in thread order, so its graph may differ from run to run.
            "ValueError on a wrong dimension, NaN/Inf, or bad/duplicate ids.")
       .def("search",
            [](const HnswIndex& index, const FloatArray& queries, const Int& k, std::optional<Int> ef,
-              const Int& num_threads) {
+              const Int& num_threads, const py::object& filter_arg) {
              const ConstMatrixView q = MatrixArg(queries, "queries");
+             const std::shared_ptr<const Filter> filter = FilterArg(filter_arg, "filter");
              SearchOptions options;
+             options.filter = filter.get();
              options.k = CappedK(index, k);
              options.num_threads = num_threads.As<int>("num_threads", 0);
              options.ef_search = ef ? ef->As<int>("ef", 1) : 0;
@@ -94,13 +96,17 @@ inserts in thread order, so its graph may differ from run to run.
              return out.Tuple();
            },
            py::arg("queries"), py::arg("k"), py::arg("ef") = py::none(),
-           py::arg("num_threads") = 0,
+           py::arg("num_threads") = 0, py::arg("filter") = py::none(),
            "Approximate top-k of each query.\n"
            "queries: float32 (n, dim) array; a 1-d array is one query.\n"
            "k: results per query (>= 0; any larger k than ntotal returns ntotal columns).\n"
            "ef: candidate list size for this call (1..2**31-1; None = the index's ef_search);\n"
            "    the search keeps min(max(ef, k), ntotal) candidates. Does not change the index.\n"
            "num_threads: 0 (default) = all cores.\n"
+           "filter: None, a densefb.Filter, a bool mask (n_docs,) or (n_queries, n_docs) over ids,\n"
+           "    a sequence of allowed ids, or one per query: only allowed ids are returned.\n"
+           "    The graph is traversed past disallowed vectors; a small allowed set (under\n"
+           "    sqrt(64 * ef * ntotal) ids) is scored exhaustively instead, exactly.\n"
            "Returns (scores float32 (n, k'), ids int64 (n, k')) with k' = min(k, ntotal), best\n"
            "first; results the search did not find are score -inf, id -1.")
       .def("reconstruct",

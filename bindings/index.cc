@@ -49,7 +49,10 @@ class PyVectorIndex : public VectorIndex {
     try {
       py::array_t<float> q(std::vector<py::ssize_t>{n, queries.cols});
       std::copy(queries.data, queries.data + n * queries.cols, q.mutable_data());
-      py::tuple r = f(q, k, options.num_threads, options.ef_search);
+      // A filter goes to the Python index as a keyword, only when there is one.
+      py::tuple r = options.filter == nullptr
+                        ? f(q, k, options.num_threads, options.ef_search)
+                        : f(q, k, options.num_threads, options.ef_search, py::arg("filter") = *options.filter);
       if (r.size() != 2) return absl::InvalidArgumentError(absl::StrCat(who, ".search returned ", r.size(), " values; expected (scores, ids)"));
       py::array_t<float, py::array::c_style | py::array::forcecast> s(r[0]);
       py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> d(r[1]);
@@ -169,19 +172,23 @@ multithreaded, deterministic: ties go to the earlier-added vector. Scores are hi
            }, py::arg("vectors"), py::arg("ids") = py::none(),
            "Adds (n, dim) vectors. ids: n distinct non-negative int64 (default: continue from ntotal).")
       .def("search", [](const FlatIndex& index, const FloatArray& queries, const Int& k_arg,
-                        const Int& num_threads) {
+                        const Int& num_threads, const py::object& filter_arg) {
              const ConstMatrixView q = MatrixArg(queries, "queries");
-             const SearchOptions options{CappedK(index, k_arg), num_threads.As<int>("num_threads", 0), 0};
+             const std::shared_ptr<const Filter> filter = FilterArg(filter_arg, "filter");
+             const SearchOptions options{CappedK(index, k_arg), num_threads.As<int>("num_threads", 0), 0, filter.get()};
              SearchArrays out(q.rows, options.k);
              float* scores = out.scores.mutable_data();
              std::int64_t* ids = out.ids.mutable_data();
              ThrowIfError(WithoutGil([&] { return index.Search(q, options, scores, ids); }));
              return out.Tuple();
-           }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0,
+           }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0, py::arg("filter") = py::none(),
            "Top-k of each query: returns (scores float32 (n, k'), ids int64 (n, k')), best first,\n"
            "where k' = min(k, ntotal): k larger than the index returns every vector (any k >= 0,\n"
            "nothing is allocated beyond what exists); an empty index gives (n, 0) arrays.\n"
-           "num_threads: 0 = all cores.")
+           "num_threads: 0 = all cores.\n"
+           "filter: None, a densefb.Filter, a bool mask (n_docs,) or (n_queries, n_docs) over ids,\n"
+           "    a sequence of allowed ids, or one per query: only allowed ids are returned.\n"
+           "    Exact top-k among them; slots past the allowed matches hold (-inf, -1).")
       .def("reconstruct", [](const FlatIndex& index, const IdArray& ids) {
              const auto id_span = IdsArg(ids, "ids");
              py::array_t<float> out(std::vector<py::ssize_t>{static_cast<py::ssize_t>(id_span.size()), index.dim()});

@@ -15,6 +15,7 @@ PYBIND11_MODULE(_core, m) {
   m.attr("__version__") = DENSEFB_VERSION;
   b::RegisterData(m);
   b::RegisterEval(m);
+  b::RegisterFilter(m);
   b::RegisterIndex(m);
   b::RegisterHnswIndex(m);
   b::RegisterTokenizer(m);

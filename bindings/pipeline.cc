@@ -486,7 +486,8 @@ void RegisterPipeline(py::module_& m) {
       .def("explain", &Pipeline::Explain)
       .def("run", [](const Pipeline& p, const PyResources& r, const std::vector<std::string>& ids,
                      const std::vector<std::string>& texts, std::int64_t k, int num_threads,
-                     int encode_batch_size, std::optional<FloatArray> query_vectors, py::object counters) {
+                     int encode_batch_size, std::optional<FloatArray> query_vectors, py::object counters,
+                     const py::object& filter) {
              const std::vector<std::string>* names = nullptr;
              if (r.corpus != nullptr) {
                names = &r.corpus->ids().names();
@@ -500,6 +501,7 @@ void RegisterPipeline(py::module_& m) {
              options.k = k;
              options.num_threads = num_threads;
              options.encode_batch_size = encode_batch_size;
+             options.filter = FilterArg(filter, "filter");
              // Ctrl-C: polled between stages and encoder batches (signals reach the main thread).
              options.interrupted = [] {
                py::gil_scoped_acquire gil;
@@ -528,9 +530,9 @@ void RegisterPipeline(py::module_& m) {
            },
            py::arg("resources"), py::arg("query_ids"), py::arg("query_texts"), py::arg("k") = 1000,
            py::arg("num_threads") = 0, py::arg("encode_batch_size") = 32,
-           py::arg("query_vectors") = py::none(), py::arg("counters") = py::none())
+           py::arg("query_vectors") = py::none(), py::arg("counters") = py::none(), py::arg("filter") = py::none())
       .def("rank", [](const Pipeline& p, const std::vector<std::string>& texts, std::int64_t k, int num_threads,
-                      int encode_batch_size, std::optional<FloatArray> query_vectors) {
+                      int encode_batch_size, std::optional<FloatArray> query_vectors, const py::object& filter) {
              std::vector<std::string> ids;
              for (std::size_t i = 0; i < texts.size(); ++i) ids.push_back(std::to_string(i));
              const Queries queries = MakeQueries(ids, texts);
@@ -538,6 +540,7 @@ void RegisterPipeline(py::module_& m) {
              options.k = k;
              options.num_threads = num_threads;
              options.encode_batch_size = encode_batch_size;
+             options.filter = FilterArg(filter, "filter");
              std::optional<RowMatrix> vectors;
              if (query_vectors) {
                const ConstMatrixView v = MatrixArg(*query_vectors, "query_vectors");
@@ -547,8 +550,9 @@ void RegisterPipeline(py::module_& m) {
              return ToArrays(r);
            },
            py::arg("query_texts"), py::arg("k") = 1000, py::arg("num_threads") = 0,
-           py::arg("encode_batch_size") = 32, py::arg("query_vectors") = py::none(),
-           "Runs a bound pipeline; Faiss-style (scores, ids) arrays of document positions.")
+           py::arg("encode_batch_size") = 32, py::arg("query_vectors") = py::none(), py::arg("filter") = py::none(),
+           "Runs a bound pipeline; Faiss-style (scores, ids) arrays of document positions.\n"
+           "filter: allowed document positions (densefb.Filter, a bool mask, ids, or ids per query).")
       .def("__str__", &Pipeline::ToString);
 
   m.def("fuse_runs", [](const std::vector<const Run*>& runs, const py::object& method) {

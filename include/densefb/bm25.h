@@ -90,6 +90,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "densefb/data.h"
+#include "densefb/filter.h"
 #include "densefb/ranking.h"
 #include "densefb/status.h"
 
@@ -205,11 +206,12 @@ class Bm25Collection {
   // Each text analysed: (term, weight = occurrences), terms in order of first occurrence.
   virtual absl::StatusOr<std::vector<WeightedQuery>> AnalyzeQueries(absl::Span<const std::string> texts) const = 0;
   // Top-k of each query, best first (score descending, ties by smaller id); only documents
-  // containing a query term.
+  // containing a query term and, with a filter (densefb/filter.h), allowed for the query.
   virtual absl::StatusOr<BatchRanking> Search(absl::Span<const std::string> queries, std::int64_t k,
-                                              int num_threads = 0) const = 0;
+                                              int num_threads = 0, const Filter* filter = nullptr) const = 0;
   virtual absl::StatusOr<BatchRanking> SearchWeighted(absl::Span<const WeightedQuery> queries,
-                                                      std::int64_t k, int num_threads = 0) const = 0;
+                                                      std::int64_t k, int num_threads = 0,
+                                                      const Filter* filter = nullptr) const = 0;
   // BM25 scores of documents ids[q] for queries[q], in that order.
   virtual absl::StatusOr<std::vector<std::vector<float>>> ScoreDocuments(
       absl::Span<const WeightedQuery> queries, absl::Span<const std::vector<std::int64_t>> ids) const = 0;
@@ -301,12 +303,15 @@ class Bm25Index final : public Bm25Collection {
 
   // Top-k documents of each query, best first (score descending, ties by smaller id). Only
   // documents that contain a query term are returned (so a list may be shorter than k; a
-  // query without indexed terms gets an empty list). k >= 0; num_threads 0 = all cores.
+  // query without indexed terms gets an empty list). k >= 0; num_threads 0 = all cores. With a
+  // filter, only allowed documents: the scores are those of the unfiltered search, the list the
+  // unfiltered ranking's allowed documents (shorter than k when fewer of them match).
   absl::StatusOr<BatchRanking> Search(absl::Span<const std::string> queries, std::int64_t k,
-                                      int num_threads = 0) const override;
+                                      int num_threads = 0, const Filter* filter = nullptr) const override;
   // The same with weighted queries (weights must be finite; terms repeated are summed).
   absl::StatusOr<BatchRanking> SearchWeighted(absl::Span<const WeightedQuery> queries,
-                                              std::int64_t k, int num_threads = 0) const override;
+                                              std::int64_t k, int num_threads = 0,
+                                              const Filter* filter = nullptr) const override;
   // BM25 scores of the given documents (any order, repeats allowed), in that order; a
   // document without any query term scores 0. OutOfRange for an id outside [0, num_docs).
   absl::StatusOr<std::vector<float>> Score(const WeightedQuery& query,

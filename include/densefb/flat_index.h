@@ -46,6 +46,13 @@ class FlatIndex final : public VectorIndex {
 
  private:
   FlatIndex(int dim, Metric metric);
+  // The blocked GEMM scan for `nq` (normalised) queries; with a filter, query i reads filter
+  // row filter_rows[i] and disallowed documents never enter its top k.
+  void Scan(const float* q_data, std::int64_t nq, const SearchOptions& options,
+            const std::int64_t* filter_rows, float* out_scores, std::int64_t* out_ids) const;
+  // Exhaustive scoring of the allowed ids of one query (a filter that allows few documents).
+  void SearchAllowed(const float* query, std::int64_t filter_row, const SearchOptions& options,
+                     float* out_scores, std::int64_t* out_ids) const;
   int dim_;
   Metric metric_;
   std::vector<float> data_;        // size() x dim, as added

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/types/span.h"
+#include "densefb/filter.h"
 #include "densefb/status.h"
 #include "densefb/types.h"
 
@@ -22,6 +23,9 @@ struct SearchOptions {
   int k = 10;           // results per query (capped at the index size, see Search)
   int num_threads = 0;  // 0 = all hardware threads
   int ef_search = 0;    // HNSW only: candidate list size (ef); 0 = the index default
+  // Allowed documents per query (densefb/filter.h), not owned; null = every document. With a
+  // filter, row i holds the top k among query i's allowed ids, padded with (-inf, -1).
+  const Filter* filter = nullptr;
 };
 
 // Results of a batch of queries, Faiss-style: row i holds query i's top-k, best first.

@@ -35,6 +35,7 @@
 #include "densefb/params.h"
 #include "densefb/reranker.h"
 #include "densefb/hnsw_index.h"
+#include "densefb/filter.h"
 #include "densefb/index.h"
 #include "densefb/ranking.h"
 #include "densefb/status.h"
@@ -70,6 +71,9 @@ struct MultiVectorSearchOptions {
   int token_k = kDefaultTokenK;  // k': nearest document tokens fetched per query token
   int ef_search = 0;        // HNSW token index: ef (0 = its default; hnswlib uses max(ef, token_k))
   int num_threads = 0;      // 0 = all hardware threads
+  // Allowed documents per query (densefb/filter.h), not owned; null = all. Candidates outside
+  // it are dropped; a query allowing few documents (under 1/16 of them) has all of them scored.
+  const Filter* filter = nullptr;
 };
 
 // ---- what the multi-vector stages read ------------------------------------------------------

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "densefb/bm25.h"
 #include "densefb/data.h"
 #include "densefb/encoder.h"
+#include "densefb/filter.h"
 #include "densefb/status.h"
 #include "densefb/types.h"
 
@@ -31,6 +33,11 @@ struct PipelineOptions {
   // Polled between stages and between encoder batches (may be empty); returning true stops the
   // run with a Cancelled status (the Python bindings use it for Ctrl-C).
   std::function<bool()> interrupted;
+  // Allowed documents per query of the batch (one row, or one per query; densefb/filter.h);
+  // null = all. Every retriever searches within it, so feedback documents and the final
+  // ranking hold allowed documents only; the pipeline also drops any disallowed document a
+  // retriever or reranker returns (a user stage that ignores the filter).
+  std::shared_ptr<const Filter> filter;
 };
 
 struct QueryState {

@@ -26,6 +26,9 @@ constexpr std::int64_t kDocBlock = 11 * kGemmPanel;  // documents per GEMM block
 constexpr std::int64_t kQueryBlock = 512;   // queries per GEMM block
 constexpr std::int64_t kMinShardDocs = 8192;
 constexpr std::int64_t kReservoirMinK = 32;  // from this k on, reservoir selection
+// A filtered query allowing fewer than 1/kFewAllowedRatio of the documents is scored over its
+// allowed ids alone (one dot product each) instead of scanning the index.
+constexpr std::int64_t kFewAllowedRatio = 16;
 constexpr std::int64_t kMaxShardDocs = std::int64_t{1} << 30;  // reservoirs hold 32-bit row offsets
 
 }  // namespace
@@ -154,6 +157,64 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     q_data = normalized.data();
   }
 
+  const Filter* filter = options.filter;
+  if (filter == nullptr) {
+    Scan(q_data, nq, options, nullptr, out_scores, out_ids);
+    return absl::OkStatus();
+  }
+  DENSEFB_RETURN_IF_ERROR(filter->CheckQueries(nq));
+  // A query whose allowed ids are few is scored over them alone; the rest share the scan,
+  // which drops disallowed documents before they reach the top-k selection.
+  std::vector<std::int64_t> few, many;
+  for (std::int64_t i = 0; i < nq; ++i) {
+    (filter->Count(i) * kFewAllowedRatio < n ? few : many).push_back(i);
+  }
+  ParallelFor(static_cast<std::int64_t>(few.size()), ResolveThreads(options.num_threads),
+              [&](std::int64_t j, int) {
+                const std::int64_t q = few[j];
+                SearchAllowed(q_data + q * dim_, q, options, out_scores + q * k, out_ids + q * k);
+              });
+  if (many.size() == static_cast<std::size_t>(nq)) {
+    Scan(q_data, nq, options, many.data(), out_scores, out_ids);
+  } else if (!many.empty()) {
+    const auto m = static_cast<std::int64_t>(many.size());
+    std::vector<float> q_many(static_cast<std::size_t>(m * dim_)), scores(static_cast<std::size_t>(m * k));
+    std::vector<std::int64_t> ids(static_cast<std::size_t>(m * k));
+    for (std::int64_t j = 0; j < m; ++j) std::copy_n(q_data + many[j] * dim_, dim_, &q_many[j * dim_]);
+    Scan(q_many.data(), m, options, many.data(), scores.data(), ids.data());
+    for (std::int64_t j = 0; j < m; ++j) {
+      std::copy_n(&scores[j * k], k, out_scores + many[j] * k);
+      std::copy_n(&ids[j * k], k, out_ids + many[j] * k);
+    }
+  }
+  return absl::OkStatus();
+}
+
+void FlatIndex::SearchAllowed(const float* query, std::int64_t filter_row, const SearchOptions& options,
+                              float* out_scores, std::int64_t* out_ids) const {
+  const kernels::KernelSet& kern = kernels::Best();
+  std::vector<ScoredRow> hits;
+  for (std::int64_t id : options.filter->Ids(filter_row)) {
+    const std::int64_t row = id_table_->Row(id);
+    if (row < 0) continue;
+    float score = kern.dot(query, data_.data() + row * dim_, dim_);
+    if (metric_ == Metric::kCosine) score *= inv_norms_[row];
+    hits.push_back({score, row});
+  }
+  // Better breaks a tie by row, as the scan does.
+  const std::int64_t keep = std::min<std::int64_t>(options.k, static_cast<std::int64_t>(hits.size()));
+  std::partial_sort(hits.begin(), hits.begin() + keep, hits.end(), Better);
+  for (std::int64_t j = 0; j < options.k; ++j) {
+    out_scores[j] = j < keep ? hits[j].score : -std::numeric_limits<float>::infinity();
+    out_ids[j] = j < keep ? id_table_->id(hits[j].row) : kNoId;
+  }
+}
+
+void FlatIndex::Scan(const float* q_data, std::int64_t nq, const SearchOptions& options,
+                     const std::int64_t* filter_rows, float* out_scores, std::int64_t* out_ids) const {
+  const std::int64_t k = options.k;
+  const std::int64_t n = id_table_->size();
+  const Filter* filter = filter_rows != nullptr ? options.filter : nullptr;
   // Work units: (query block, document shard). Few queries -> split documents instead.
   const int threads = ResolveThreads(options.num_threads);
   // Queries split into equal blocks of at most kQueryBlock (1000 queries: two of 500, not 512
@@ -226,6 +287,16 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
             for (std::int64_t j = 0; j < dn; ++j) row[j] *= inv[j];
           }
         }
+        if (filter != nullptr) {  // -inf is never above a selector's threshold
+          const std::int64_t* ids = id_table_->ids().data() + d0;
+          for (std::int64_t i = 0; i < qn; ++i) {
+            float* row = w.c.data() + i * ld;
+            const std::int64_t f = filter_rows[q0 + i];
+            for (std::int64_t j = 0; j < dn; ++j) {
+              if (!filter->Allows(f, ids[j])) row[j] = -std::numeric_limits<float>::infinity();
+            }
+          }
+        }
         for (std::int64_t i = 0; i < qn; ++i) selectors[i].PushRow(w.c.data() + i * ld, dn, d0, kern.select_above);
       }
       for (std::int64_t i = 0; i < qn; ++i) {
@@ -270,13 +341,12 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
       if (j < keep) {
         out_scores[q * k + j] = top[j].score;
         out_ids[q * k + j] = id_table_->id(top[j].row);
-      } else {
+      } else {  // (also past a filter's allowed documents)
         out_scores[q * k + j] = -std::numeric_limits<float>::infinity();
         out_ids[q * k + j] = kNoId;
       }
     }
   });
-  return absl::OkStatus();
 }
 
 absl::Status FlatIndex::Reconstruct(absl::Span<const std::int64_t> ids, MutableMatrixView out) const {

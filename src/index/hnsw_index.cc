@@ -86,6 +86,16 @@ constexpr int kMaxM = 10000;  // hnswlib caps M here (with a warning); we reject
 // Internal ids are 32-bit (tableint); keep one value free.
 constexpr std::int64_t kMaxElements = std::numeric_limits<tableint>::max() - 1;
 
+// Filtered search scores the allowed set exhaustively when it holds fewer than
+// sqrt(kFilterExactCost * ef * n) documents. With a fraction s of n allowed, the traversal needs
+// about ef / s expansions to collect ef allowed elements and the exhaustive scan s * n distances;
+// they cost the same at s^2 * n = kFilterExactCost * ef (measured: benchmarks/bench_filter.py,
+// docs/benchmarks.md).
+constexpr double kFilterExactCost = 64;
+std::int64_t FilterExactBelow(std::int64_t n, std::int64_t ef) {
+  return static_cast<std::int64_t>(std::sqrt(kFilterExactCost * static_cast<double>(ef) * static_cast<double>(n)));
+}
+
 // The space: rows of dim + 1 floats, distance kernels::KernelSet::hnsw_distance, whose
 // parameter is the dimension (hnswlib's getDataByLabel also reads a size_t there).
 class DotSpace final : public hnswlib::SpaceInterface<float> {
@@ -219,8 +229,8 @@ struct HnswIndex::Impl {
   // ef, k and ef capped by the index size by the caller; slots past the hits are padding),
   // through kernels::KernelSet::hnsw_search: hnswlib's search compiled for this CPU's
   // instruction set, with the distance inlined.
-  void SearchOne(const float* query, std::size_t ef, int k, int slots, float* scores, std::int64_t* ids,
-                 std::vector<std::pair<float, std::int64_t>>& found,
+  void SearchOne(const float* query, std::size_t ef, int k, int slots, const std::uint64_t* allowed,
+                 float* scores, std::int64_t* ids, std::vector<std::pair<float, std::int64_t>>& found,
                  std::vector<kernels::HnswHit>& hits) const {
     found.clear();
     const Graph& g = *graph;
@@ -237,15 +247,54 @@ struct HnswIndex::Impl {
     } release{g, visited};
     const std::int64_t hit_count = kernels::Best().hnsw_search(
         view, query, static_cast<std::int64_t>(ef), k,
-        visited->mass, visited->curV, hits.data());
+        visited->mass, visited->curV, allowed, hits.data());
     for (std::int64_t i = 0; i < hit_count; ++i) {
       const auto row = static_cast<std::int64_t>(g.getExternalLabel(hits[i].id));
       found.emplace_back(-hits[i].distance, id_table.id(row));
     }
+    Emit(k, slots, scores, ids, found);
+  }
+
+  // The allowed ids of a filtered query scored exhaustively (a small allowed set), with the
+  // graph's own distance, so scores equal those of the traversal.
+  void SearchAllowed(const float* query, absl::Span<const std::int64_t> allowed_ids, int k, int slots,
+                     float* scores, std::int64_t* ids, std::vector<std::pair<float, std::int64_t>>& found) const {
+    found.clear();
+    const std::size_t dim_param = static_cast<std::size_t>(dim);
+    const kernels::HnswDistanceFn distance = kernels::Best().hnsw_distance;
+    for (std::int64_t id : allowed_ids) {
+      const std::int64_t row = id_table.Row(id);
+      if (row >= 0) found.emplace_back(-distance(query, StoredRow(row), &dim_param), id);
+    }
+    Emit(k, slots, scores, ids, found);
+  }
+
+  // A bitmap over internal ids of the documents `filter` allows for `query`.
+  void AllowedBitmap(const Filter& filter, std::int64_t query, std::vector<std::uint64_t>& bits) const {
+    const std::int64_t n = id_table.size();
+    bits.assign(static_cast<std::size_t>((graph->cur_element_count + 63) / 64), 0);
+    auto set = [&](std::int64_t row) {
+      const tableint internal = internal_of_row[static_cast<std::size_t>(row)];
+      bits[internal >> 6] |= std::uint64_t{1} << (internal & 63);
+    };
+    if (filter.Count(query) * 8 < n) {
+      for (std::int64_t id : filter.Ids(query)) {
+        if (const std::int64_t row = id_table.Row(id); row >= 0) set(row);
+      }
+    } else {
+      for (std::int64_t row = 0; row < n; ++row) {
+        if (filter.Allows(query, id_table.id(row))) set(row);
+      }
+    }
+  }
+
+  // The best k of `found` (score, id) into `slots` entries, score descending, ties by id.
+  static void Emit(int k, int slots, float* scores, std::int64_t* ids,
+                   std::vector<std::pair<float, std::int64_t>>& found) {
     std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
       return a.first != b.first ? a.first > b.first : a.second < b.second;
     });
-    const int n = static_cast<int>(found.size());
+    const int n = std::min(k, static_cast<int>(found.size()));
     for (int j = 0; j < n; ++j) {
       scores[j] = found[j].first;
       ids[j] = found[j].second;
@@ -397,14 +446,32 @@ absl::Status HnswIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     std::vector<float> query;
     std::vector<std::pair<float, std::int64_t>> found;
     std::vector<kernels::HnswHit> hits;
+    std::vector<std::uint64_t> allowed;
   };
   std::vector<Scratch> scratch(threads);
   for (auto& sc : scratch) sc.query.resize(s.dim + 1);
+  const Filter* filter = options.filter;
+  if (filter != nullptr) DENSEFB_RETURN_IF_ERROR(filter->CheckQueries(nq));
+  // A filter shared by every query and large enough for the traversal: one bitmap for all.
+  std::vector<std::uint64_t> shared_allowed;
+  const std::int64_t exact_below = FilterExactBelow(total, static_cast<std::int64_t>(ef));
   try {
+    if (filter != nullptr && filter->rows() == 1 && filter->Count(0) >= exact_below) {
+      s.AllowedBitmap(*filter, 0, shared_allowed);
+    }
     ParallelFor(nq, threads, [&](std::int64_t i, int worker) {
       Scratch& sc = scratch[worker];
       Encode(queries.row(i), s.dim, s.metric, sc.query.data());
-      s.SearchOne(sc.query.data(), ef, k_kept, k, scores + i * k, ids + i * k, sc.found, sc.hits);
+      const std::uint64_t* allowed = nullptr;
+      if (filter != nullptr) {
+        if (filter->Count(i) < exact_below) {
+          s.SearchAllowed(sc.query.data(), filter->Ids(i), k_kept, k, scores + i * k, ids + i * k, sc.found);
+          return;
+        }
+        if (shared_allowed.empty()) s.AllowedBitmap(*filter, i, sc.allowed);
+        allowed = shared_allowed.empty() ? sc.allowed.data() : shared_allowed.data();
+      }
+      s.SearchOne(sc.query.data(), ef, k_kept, k, allowed, scores + i * k, ids + i * k, sc.found, sc.hits);
     });
   } catch (const std::exception& e) {
     return ExceptionStatus("HNSW Search", e);

@@ -37,11 +37,12 @@ struct HnswHit {
 };
 // hnswlib's search (greedy descent through the upper layers, then searchBaseLayerST without
 // deletions: the same visiting order, heaps and ties) with hnsw_distance inlined, for an
-// encoded query (dim + 1 floats). `visited`/`tag`: a hnswlib VisitedList. Writes the k
-// nearest found of the ef-deep beam into `out` (k slots, any order); returns how many.
+// encoded query (dim + 1 floats). `visited`/`tag`: a hnswlib VisitedList. `allowed`: null, or
+// a bitmap over internal ids; then only those are returned (hnswlib 0.7's filtered search).
+// Writes the k nearest found of the ef-deep beam into `out` (k slots, any order); returns how many.
 using HnswSearchFn = std::int64_t (*)(const HnswGraphView& graph, const float* query,
                                       std::int64_t ef, std::int64_t k, std::uint16_t* visited,
-                                      std::uint16_t tag, HnswHit* out);
+                                      std::uint16_t tag, const std::uint64_t* allowed, HnswHit* out);
 
 struct KernelSet {
   const char* name;  // "avx512", "avx2", "generic"

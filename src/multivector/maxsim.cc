@@ -294,6 +294,24 @@ absl::StatusOr<BatchRanking> MaxSimSearch(const TokenCollection& collection, abs
                                           const MultiVectorSearchOptions& options) {
   if (options.k < 1) return absl::InvalidArgumentError(absl::StrCat("k = ", options.k, " must be >= 1"));
   DENSEFB_ASSIGN_OR_RETURN(BatchRanking candidates, TokenCandidates(collection, queries, options));
+  if (const Filter* filter = options.filter; filter != nullptr) {
+    DENSEFB_RETURN_IF_ERROR(filter->CheckQueries(static_cast<std::int64_t>(queries.size())));
+    const std::int64_t n_docs = collection.size();
+    for (std::size_t q = 0; q < queries.size(); ++q) {
+      Ranking& list = candidates.lists[q];
+      const auto row = static_cast<std::int64_t>(q);
+      if (filter->Count(row) * 16 < n_docs) {
+        list.clear();
+        for (std::int64_t d : filter->Ids(row)) {
+          if (d < n_docs) list.push_back({d, 0.0f});
+        }
+      } else {
+        list.erase(std::remove_if(list.begin(), list.end(),
+                                  [&](const ScoredDoc& d) { return !filter->Allows(row, d.id); }),
+                   list.end());
+      }
+    }
+  }
   return collection.Rerank(queries, candidates, options.k, options.num_threads);
 }
 

@@ -343,6 +343,19 @@ absl::Status CheckRanking(const BatchRanking& ranking, const QueryState& state, 
   return absl::OkStatus();
 }
 
+// The documents of `ranking` the state's filter allows (the built-in stages return nothing
+// else; a user stage may ignore the filter).
+void DropDisallowed(const QueryState& state, BatchRanking& ranking) {
+  const Filter* filter = state.options.filter.get();
+  if (filter == nullptr) return;
+  for (std::size_t q = 0; q < ranking.lists.size(); ++q) {
+    Ranking& list = ranking.lists[q];
+    const auto row = static_cast<std::int64_t>(q);
+    list.erase(std::remove_if(list.begin(), list.end(), [&](const ScoredDoc& d) { return !filter->Allows(row, d.id); }),
+               list.end());
+  }
+}
+
 }  // namespace
 
 absl::Status Pipeline::RunSteps(QueryState& state, BatchRanking* ranking, bool* has_ranking) const {
@@ -361,6 +374,7 @@ absl::Status Pipeline::RunSteps(QueryState& state, BatchRanking* ranking, bool* 
         absl::StatusOr<BatchRanking> r = Planned(i)->Retrieve(state);
         if (!r.ok()) return InStep(r.status(), where);
         DENSEFB_RETURN_IF_ERROR(CheckRanking(*r, state, step.ToString()));
+        DropDisallowed(state, *r);
         *ranking = *std::move(r);
         *has_ranking = true;
         break;
@@ -374,6 +388,7 @@ absl::Status Pipeline::RunSteps(QueryState& state, BatchRanking* ranking, bool* 
         absl::StatusOr<BatchRanking> r = step.reranker->Rerank(state, std::move(*ranking));
         if (!r.ok()) return InStep(r.status(), where);
         DENSEFB_RETURN_IF_ERROR(CheckRanking(*r, state, step.ToString()));
+        DropDisallowed(state, *r);
         *ranking = *std::move(r);
         break;
       }
@@ -429,6 +444,9 @@ absl::StatusOr<BatchRanking> Pipeline::Run(QueryState& state) const {
         " must be >= 0, encode_batch_size = ", state.options.encode_batch_size, " must be >= 1"));
   }
   if (steps_.empty()) return absl::InvalidArgumentError("the pipeline has no stage");
+  if (state.options.filter != nullptr) {
+    DENSEFB_RETURN_IF_ERROR(state.options.filter->CheckQueries(static_cast<std::int64_t>(state.size())));
+  }
   BatchRanking ranking;
   bool has_ranking = false;
   DENSEFB_RETURN_IF_ERROR(RunSteps(state, &ranking, &has_ranking));

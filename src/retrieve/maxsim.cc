@@ -49,6 +49,7 @@ absl::StatusOr<BatchRanking> MaxSimRetriever::Retrieve(QueryState& queries) cons
   o.token_k = config_.token_k;
   o.ef_search = config_.ef_search;
   o.num_threads = queries.options.num_threads;
+  o.filter = queries.options.filter.get();
   return MaxSimSearch(*index_, TokenQueriesOf(queries), o);
 }
 

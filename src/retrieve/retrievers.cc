@@ -63,6 +63,7 @@ absl::StatusOr<BatchRanking> DenseRetriever::Retrieve(QueryState& queries) const
   // Never more results than the index holds: the search allocates queries x k.
   options.k = static_cast<int>(CapToSize(config_.k, index_->size()));
   options.num_threads = queries.options.num_threads;
+  options.filter = queries.options.filter.get();
   // ef beyond the index size searches no wider (0 keeps the index default).
   options.ef_search = static_cast<int>(std::min<std::int64_t>(
       config_.ef_search, std::max<std::int64_t>(options.k, index_->size())));
@@ -131,10 +132,11 @@ absl::StatusOr<BatchRanking> Bm25Retriever::Retrieve(QueryState& queries) const 
         " (set them on the index, Bm25Index::SetParams, before running)"));
   }
   const std::int64_t k = CapToSize(config_.k, index_->num_docs());
+  const Filter* filter = queries.options.filter.get();
   if (queries.has_bm25_queries()) {
-    return index_->SearchWeighted(queries.bm25_queries, k, queries.options.num_threads);
+    return index_->SearchWeighted(queries.bm25_queries, k, queries.options.num_threads, filter);
   }
-  return index_->Search(queries.query_texts, k, queries.options.num_threads);
+  return index_->Search(queries.query_texts, k, queries.options.num_threads, filter);
 }
 
 std::shared_ptr<const Retriever> Bm25Retriever::WithDepth(std::int64_t depth) const {

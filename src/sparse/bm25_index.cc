@@ -539,11 +539,46 @@ void Bm25Searcher::AnalyzeQuery(const Bm25Index& index, absl::string_view text,
   }
 }
 
+namespace {
+// A filtered query allowing fewer than 1/kFewAllowedRatio of the documents scores them one by
+// one (a forward-index lookup per query term) instead of walking whole posting lists.
+constexpr std::int64_t kFewAllowedRatio = 16;
+
+// The best k of `out`, sorted.
+void SortTop(std::int64_t k, Ranking* out) {
+  if (static_cast<std::int64_t>(out->size()) > k) {
+    std::nth_element(out->begin(), out->begin() + k, out->end(), RanksBefore);
+    out->resize(static_cast<std::size_t>(k));
+  }
+  std::sort(out->begin(), out->end(), RanksBefore);
+}
+}  // namespace
+
 void Bm25Searcher::TopK(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t k,
-                        sparse::Workspace* ws, Ranking* out) {
+                        sparse::Workspace* ws, Ranking* out, const Filter* filter, std::int64_t filter_row) {
   out->clear();
   if (k == 0 || query.empty()) return;
   const std::size_t n = index.doc_lengths_.size();
+  if (filter != nullptr && filter->Count(filter_row) * kFewAllowedRatio < static_cast<std::int64_t>(n)) {
+    for (std::int64_t d : filter->Ids(filter_row)) {
+      if (d >= static_cast<std::int64_t>(n)) break;  // ascending
+      const auto terms = index.DocTerms(d);
+      const auto freqs = index.DocFreqs(d);
+      const float norm = index.norms_[d];
+      float score = 0.0f;
+      bool matched = false;
+      for (const auto& [t, w] : query) {
+        auto it = std::lower_bound(terms.begin(), terms.end(), t);
+        if (it == terms.end() || *it != t) continue;
+        matched = true;
+        const float tf = static_cast<float>(freqs[it - terms.begin()]);
+        score += (w * index.idf_[t]) * (tf / (tf + norm));
+      }
+      if (matched) out->push_back({d, score});
+    }
+    SortTop(k, out);
+    return;
+  }
   if (ws->acc.size() != n) {
     ws->acc.assign(n, 0.0f);
     ws->seen.assign(n, 0);
@@ -566,15 +601,11 @@ void Bm25Searcher::TopK(const Bm25Index& index, const sparse::TermWeights& query
   }
   out->reserve(ws->touched.size());
   for (std::int32_t d : ws->touched) {
-    out->push_back({d, ws->acc[d]});
+    if (filter == nullptr || filter->Allows(filter_row, d)) out->push_back({d, ws->acc[d]});
     ws->acc[d] = 0.0f;
     ws->seen[d] = 0;
   }
-  if (static_cast<std::int64_t>(out->size()) > k) {
-    std::nth_element(out->begin(), out->begin() + k, out->end(), RanksBefore);
-    out->resize(static_cast<std::size_t>(k));
-  }
-  std::sort(out->begin(), out->end(), RanksBefore);
+  SortTop(k, out);
 }
 
 float Bm25Searcher::ScoreDoc(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t doc) {
@@ -599,8 +630,9 @@ WeightedQuery Bm25Index::AnalyzeQuery(absl::string_view text) const {
 }
 
 absl::StatusOr<BatchRanking> Bm25Index::Search(absl::Span<const std::string> queries, std::int64_t k,
-                                               int num_threads) const {
+                                               int num_threads, const Filter* filter) const {
   DENSEFB_RETURN_IF_ERROR(CheckK(k, num_threads));
+  if (filter != nullptr) DENSEFB_RETURN_IF_ERROR(filter->CheckQueries(static_cast<std::int64_t>(queries.size())));
   BatchRanking result;
   result.lists.resize(queries.size());
   if (k == 0) return result;
@@ -609,7 +641,7 @@ absl::StatusOr<BatchRanking> Bm25Index::Search(absl::Span<const std::string> que
   ParallelFor(static_cast<std::int64_t>(queries.size()), threads, [&](std::int64_t q, int worker) {
     WeightedQuery wq;
     Bm25Searcher::AnalyzeQuery(*this, queries[q], &ws[worker].terms, &wq);
-    Bm25Searcher::TopK(*this, Bm25Searcher::Resolve(*this, wq), k, &ws[worker], &result.lists[q]);
+    Bm25Searcher::TopK(*this, Bm25Searcher::Resolve(*this, wq), k, &ws[worker], &result.lists[q], filter, q);
   });
   return result;
 }
@@ -627,8 +659,10 @@ absl::Status CheckWeights(const WeightedQuery& query, std::size_t row) {
 }  // namespace
 
 absl::StatusOr<BatchRanking> Bm25Index::SearchWeighted(absl::Span<const WeightedQuery> queries,
-                                                       std::int64_t k, int num_threads) const {
+                                                       std::int64_t k, int num_threads,
+                                                       const Filter* filter) const {
   DENSEFB_RETURN_IF_ERROR(CheckK(k, num_threads));
+  if (filter != nullptr) DENSEFB_RETURN_IF_ERROR(filter->CheckQueries(static_cast<std::int64_t>(queries.size())));
   for (std::size_t q = 0; q < queries.size(); ++q) DENSEFB_RETURN_IF_ERROR(CheckWeights(queries[q], q));
   BatchRanking result;
   result.lists.resize(queries.size());
@@ -636,7 +670,7 @@ absl::StatusOr<BatchRanking> Bm25Index::SearchWeighted(absl::Span<const Weighted
   const int threads = ResolveThreads(num_threads);
   std::vector<sparse::Workspace> ws(threads);
   ParallelFor(static_cast<std::int64_t>(queries.size()), threads, [&](std::int64_t q, int worker) {
-    Bm25Searcher::TopK(*this, Bm25Searcher::Resolve(*this, queries[q]), k, &ws[worker], &result.lists[q]);
+    Bm25Searcher::TopK(*this, Bm25Searcher::Resolve(*this, queries[q]), k, &ws[worker], &result.lists[q], filter, q);
   });
   return result;
 }

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "densefb/bm25.h"
+#include "densefb/filter.h"
 
 namespace densefb {
 
@@ -33,9 +34,11 @@ class Bm25Searcher {
   // The analysed query (weights = counts) into `out`.
   static void AnalyzeQuery(const Bm25Index& index, absl::string_view text,
                            std::vector<std::string>* scratch, WeightedQuery* out);
-  // Top-k by term-at-a-time accumulation; k >= 0.
+  // Top-k by term-at-a-time accumulation; k >= 0. With a filter, only the documents it allows
+  // for `filter_row`; when they are few, each is scored alone (ScoreDoc's arithmetic).
   static void TopK(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t k,
-                   sparse::Workspace* ws, Ranking* out);
+                   sparse::Workspace* ws, Ranking* out, const Filter* filter = nullptr,
+                   std::int64_t filter_row = 0);
   // Score of one document (same arithmetic, and so the same float, as TopK).
   static float ScoreDoc(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t doc);
 };
