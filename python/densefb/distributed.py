@@ -590,19 +590,27 @@ class _ShardActor:
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
-    def search(self, queries: np.ndarray, k: int, ef_search: int) -> Tuple[np.ndarray, np.ndarray]:
+    def search(self, queries: np.ndarray, k: int, ef_search: int,
+               allowed: Optional[List[np.ndarray]] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """Top-k of the shard; ``allowed``: the filter's rows (corpus positions; the dense
+        shard holds them as ids)."""
+        f = None if allowed is None else _core.Filter.from_id_lists(allowed)
         if isinstance(self.dense, _core.HnswIndex) and ef_search > 0:
-            return self.dense.search(queries, k, ef=ef_search, num_threads=self.num_threads)
-        return self.dense.search(queries, k, num_threads=self.num_threads)
+            return self.dense.search(queries, k, ef=ef_search, num_threads=self.num_threads, filter=f)
+        return self.dense.search(queries, k, num_threads=self.num_threads, filter=f)
 
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         return self.dense.reconstruct(ids)
 
-    def bm25_search(self, queries: List[Any], k: int) -> Tuple[np.ndarray, np.ndarray]:
+    def bm25_search(self, queries: List[Any], k: int,
+                    allowed: Optional[List[np.ndarray]] = None) -> Tuple[np.ndarray, np.ndarray]:
+        f = None
+        if allowed is not None:  # corpus positions -> the shard's own document numbers
+            f = _core.Filter.from_id_lists([a[(a >= self.start) & (a < self.end)] - self.start for a in allowed])
         if queries and not isinstance(queries[0], str):
-            scores, ids = self.bm25.search_weighted(queries, k, num_threads=self.num_threads)
+            scores, ids = self.bm25.search_weighted(queries, k, num_threads=self.num_threads, filter=f)
         else:
-            scores, ids = self.bm25.search(queries, k, num_threads=self.num_threads)
+            scores, ids = self.bm25.search(queries, k, num_threads=self.num_threads, filter=f)
         return scores, np.where(ids >= 0, ids + self.start, ids)
 
     def bm25_params(self) -> Tuple[float, float, bool]:
@@ -649,6 +657,11 @@ class _ShardActor:
         return self.mv.documents(np.asarray(ids, dtype=np.int64) - self.start)
 
 
+def _filter_rows(f: Optional[_core.Filter]) -> Optional[List[np.ndarray]]:
+    """A filter's rows as id arrays (what crosses to the shard actors)."""
+    return None if f is None else [f.ids(r) for r in range(f.rows)]
+
+
 def _merge_order(scores: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
     """Column order of the best k of each row: score descending, ties by smaller id, empty slots
     (id -1) last."""
@@ -674,10 +687,11 @@ class _ShardedVectors(_core.VectorIndex):
         super().__init__(dim, metric, owner.num_documents, exact)
         self._owner = owner
 
-    def search(self, queries: np.ndarray, k: int, num_threads: int = 0, ef_search: int = 0):
+    def search(self, queries: np.ndarray, k: int, num_threads: int = 0, ef_search: int = 0, filter=None):
         owner = self._owner
         ref = owner._ray.put(np.ascontiguousarray(queries, dtype=np.float32))
-        parts = owner._call(range(owner.num_shards), "search", lambda i: (ref, int(k), int(ef_search)))
+        allowed = owner._ray.put(_filter_rows(filter))
+        parts = owner._call(range(owner.num_shards), "search", lambda i: (ref, int(k), int(ef_search), allowed))
         return merge_topk(parts, int(k))
 
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
@@ -758,11 +772,11 @@ class _ShardedBm25(_core.Bm25Collection):
     def analyze_queries(self, texts: List[str]) -> List[List[Tuple[str, float]]]:
         return self._owner._call([0], "analyze_queries", lambda i: (list(texts),))[0]
 
-    def search(self, texts: List[str], k: int, num_threads: int = 0):
-        return self._owner._bm25_search(list(texts), int(k))
+    def search(self, texts: List[str], k: int, num_threads: int = 0, filter=None):
+        return self._owner._bm25_search(list(texts), int(k), filter)
 
-    def search_weighted(self, queries: List[List[Tuple[str, float]]], k: int, num_threads: int = 0):
-        return self._owner._bm25_search([dict(q) for q in queries], int(k))
+    def search_weighted(self, queries: List[List[Tuple[str, float]]], k: int, num_threads: int = 0, filter=None):
+        return self._owner._bm25_search([dict(q) for q in queries], int(k), filter)
 
     def _by_shard(self, ids: List[np.ndarray], method: str, args: Any) -> List[List[Any]]:
         """Calls ``method`` on each shard owning some of ``ids`` (one id array per query) with
@@ -1035,9 +1049,10 @@ class ShardedIndex:
                                  f"{type(cause).__name__}: {_first_line(cause)}") from None
         return out
 
-    def _bm25_search(self, queries: List[Any], k: int) -> Tuple[np.ndarray, np.ndarray]:
+    def _bm25_search(self, queries: List[Any], k: int, filter: Any = None) -> Tuple[np.ndarray, np.ndarray]:
         ref = self._ray.put(queries)
-        parts = self._call(range(self.num_shards), "bm25_search", lambda i: (ref, int(k)))
+        allowed = self._ray.put(_filter_rows(filter))
+        parts = self._call(range(self.num_shards), "bm25_search", lambda i: (ref, int(k), allowed))
         return merge_topk(parts, int(k))
 
     # ---- lifetime ----

@@ -120,6 +120,31 @@ class Resources:
         return f"<densefb.Resources {', '.join(have) if have else 'empty'}>"
 
 
+def _doc_names(resources: Resources) -> List[str]:
+    if resources.has("corpus"):
+        return list(resources.corpus.ids)
+    if resources.has("bm25"):
+        return list(resources.bm25.doc_ids)
+    raise ValueError("a filter by document id needs the corpus or the BM25 index among the resources")
+
+
+def _filter_arg(filter: Any, resources: Resources, query_ids: List[str]) -> Any:
+    """A ``{query id: document ids}`` mapping as a per-query Filter of positions; anything else
+    as given (the bindings convert masks and position lists)."""
+    if not isinstance(filter, Mapping):
+        return filter
+    position = {name: i for i, name in enumerate(_doc_names(resources))}
+    rows = []
+    for qid in query_ids:
+        row = []
+        for doc in filter.get(qid, ()):
+            if doc not in position:
+                raise KeyError(f"filter for query {qid!r}: document {doc!r} is not in the collection")
+            row.append(position[doc])
+        rows.append(np.asarray(row, dtype=np.int64))
+    return _core.Filter.from_id_lists(rows)
+
+
 def _query_lists(queries: QueriesLike) -> Tuple[List[str], List[str]]:
     if isinstance(queries, _core.Queries):
         return list(queries.ids), list(queries.texts)
@@ -183,7 +208,8 @@ class Pipeline:
     def run(self, resources: Resources, queries: QueriesLike, k: int = 1000, *,
             num_threads: int = 0, batch_size: int = 32,
             query_vectors: Optional[np.ndarray] = None,
-            counters: Optional[Dict[str, Dict[str, int]]] = None) -> Run:
+            counters: Optional[Dict[str, Dict[str, int]]] = None,
+            filter: Any = None) -> Run:
         """Runs the pipeline on a batch of queries and returns a :class:`densefb.Run`.
 
         Args:
@@ -200,6 +226,12 @@ class Pipeline:
                 (``{"3 rerank_listwise(...)": {"windows": 900, "repaired_missing": 2}}``; LLM
                 stages count windows, calls and repaired answers). Stages without counts are
                 left out.
+            filter: the documents each query may return. Every retriever searches within them,
+                so PRF feedback documents and the run hold allowed documents only (a query with
+                fewer allowed matches than ``k`` gets a shorter list). A ``{query id: document
+                ids}`` mapping (a query left out allows nothing), or, by document position, a
+                :class:`densefb.Filter`, a bool mask ``(n_docs,)`` or ``(n_queries, n_docs)``,
+                a sequence of positions, or one sequence per query.
 
         The run's name is the canonical spec without spaces. The GIL is released while built-in
         stages run (a Python stage takes it for its own call), so several Python threads may run
@@ -212,14 +244,16 @@ class Pipeline:
         if query_vectors is not None:
             vectors = np.ascontiguousarray(query_vectors, dtype=np.float32)
         return self._p.run(resources._core, ids, texts, int(k), int(num_threads), int(batch_size),
-                           vectors, counters)
+                           vectors, counters, _filter_arg(filter, resources, ids))
 
     def rank(self, resources: Resources, queries: Union[QueriesLike, Sequence[str]], k: int = 1000, *,
              num_threads: int = 0, batch_size: int = 32,
-             query_vectors: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
+             query_vectors: Optional[np.ndarray] = None,
+             filter: Any = None) -> Tuple[np.ndarray, np.ndarray]:
         """As :meth:`run`, returning Faiss-style ``(scores, ids)`` arrays of shape ``(n, k')``
         (document positions, best first, padded with -inf / -1) instead of a Run: no document
-        names are needed. ``queries`` may also be a list of query texts."""
+        names are needed. ``queries`` may also be a list of query texts; ``filter`` is by
+        document position."""
         if not isinstance(resources, Resources):
             raise TypeError(f"resources must be a densefb.Resources, not {type(resources).__name__}")
         if isinstance(queries, (list, tuple)) and all(isinstance(q, str) for q in queries):
@@ -227,7 +261,8 @@ class Pipeline:
         else:
             texts = _query_lists(queries)[1]
         vectors = None if query_vectors is None else np.ascontiguousarray(query_vectors, dtype=np.float32)
-        return self._p.bind(resources._core).rank(texts, int(k), int(num_threads), int(batch_size), vectors)
+        return self._p.bind(resources._core).rank(texts, int(k), int(num_threads), int(batch_size), vectors,
+                                                  filter)
 
     # -- composition --
 

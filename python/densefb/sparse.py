@@ -410,7 +410,7 @@ class Bm25Index:
     # ---- search -----------------------------------------------------------------------------------
 
     def search(self, queries: Union[str, Sequence[str]], k: int = 1000, num_threads: int = 0,
-               rm3: Optional[Mapping] = None) -> Tuple[np.ndarray, np.ndarray]:
+               rm3: Optional[Mapping] = None, filter: Any = None) -> Tuple[np.ndarray, np.ndarray]:
         """Top-k documents of each query.
 
         Args:
@@ -420,6 +420,10 @@ class Bm25Index:
             rm3: None (default) for plain BM25; a dict of RM3 options (any of ``fb_terms=10``,
                 ``fb_docs=10``, ``original_query_weight=0.5``, ``filter_terms=True``; ``{}`` or
                 True for the defaults) to search with the RM3-expanded query.
+            filter: the document positions each query may return (:class:`densefb.Filter`, a
+                bool mask ``(num_docs,)`` or ``(n_queries, num_docs)``, ids, or ids per query),
+                applied before the top-k: rows hold allowed documents only, shorter when fewer
+                match. With ``rm3``, the feedback documents also come from the allowed set.
         Returns:
             ``(scores, ids)``: float32 and int64 arrays of shape ``(len(queries), k)``, best
             first (ties by smaller id); only documents containing a query term are returned,
@@ -431,17 +435,17 @@ class Bm25Index:
         queries = list(queries)
         opts = _rm3_options(rm3)
         if opts is None:
-            return self._index.search(queries, k, num_threads)
+            return self._index.search(queries, k, num_threads, filter)
         # One implementation of RM3: the pipeline bm25 >> rm3 >> bm25.
         from densefb import _core
         args = ",".join(f"{key}={str(v).lower() if isinstance(v, bool) else v}" for key, v in opts.items())
         spec = f"bm25(k={max(int(k), 1)}) >> rm3({args}) >> bm25(k={max(int(k), 1)})"
         pipeline = _core.Pipeline.parse(spec, False, _core.PipelineResources(bm25=self._index))
-        scores, ids = pipeline.rank(queries, int(k), int(num_threads))
+        scores, ids = pipeline.rank(queries, int(k), int(num_threads), 32, None, filter)
         return scores[:, :k], ids[:, :k]
 
     def search_weighted(self, queries: Sequence[Mapping[str, float]], k: int = 1000,
-                        num_threads: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+                        num_threads: int = 0, filter: Any = None) -> Tuple[np.ndarray, np.ndarray]:
         """Top-k for weighted queries ``{analysed term: weight}`` (each term's BM25 contribution
         is multiplied by its weight, like Lucene's BoostQuery).
 
@@ -449,10 +453,11 @@ class Bm25Index:
             queries: one dict per query; weights must be finite.
             k: results per query (default 1000).
             num_threads: 0 = all cores (default).
+            filter: as in :meth:`search`.
         Returns:
             ``(scores, ids)`` as :meth:`search`.
         """
-        return self._index.search_weighted([dict(q) for q in queries], k, num_threads)
+        return self._index.search_weighted([dict(q) for q in queries], k, num_threads, filter)
 
     def search_run(self, queries: Sequence[str], query_ids: Sequence[str], k: int = 1000,
                    rm3: Optional[Mapping] = None, remove_query: bool = False, name: str = "bm25",

@@ -294,6 +294,23 @@ def test_sharded_stages_compose_with_fusion(sharded_scifact, scifact, scifact_fl
     assert got == want
 
 
+def test_sharded_filtered_pipelines_equal_single_index(sharded_scifact, scifact, scifact_flat, scifact_bm25,
+                                                       vectors):
+    """A per-query filter reaches every shard (dense ids and BM25's shard-local numbers): the
+    filtered dense PRF and BM25 runs equal one index's."""
+    _, Q = vectors
+    rng = np.random.default_rng(4)
+    n, nq = scifact_flat.ntotal, len(Q)
+    allowed = rng.random((nq, n)) < 0.05
+    single = densefb.Resources(corpus=scifact.corpus, dense_index=scifact_flat, bm25=scifact_bm25)
+    for spec in ("dense >> rocchio(topk=5) >> dense", "bm25 >> rm3 >> bm25"):
+        want = densefb.Pipeline(spec).run(single, scifact.queries, k=100, query_vectors=Q, filter=allowed).to_dict()
+        got = densefb.Pipeline(spec).run(sharded_scifact.resources(encoder=None), scifact.queries, k=100,
+                                         query_vectors=Q, filter=allowed).to_dict()
+        assert {q: list(d) for q, d in got.items()} == {q: list(d) for q, d in want.items()}, spec
+        assert max(abs(got[q][d] - want[q][d]) for q in want for d in want[q]) <= 1e-5
+
+
 def test_cli_index_shards_and_search_equal_single_index(local_ray, shared_data, tmp_path, vectors):
     import subprocess
     import sys
