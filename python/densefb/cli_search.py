@@ -120,6 +120,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                           "nDCG@10 R@100 AP) against the qrels of --dataset or --qrels")
     out.add_argument("--qrels", metavar="FILE",
                      help="qrels for --metrics (TREC or BEIR .tsv) (default: those of --dataset)")
+    parser.add_argument("--filter", metavar="FILE",
+                        help="allowed documents per query: lines 'QUERY_ID DOC_ID' (a query id '*' "
+                             "allows the document for every query; a query without a line allows "
+                             "nothing); every retriever searches within them, so PRF feedback documents "
+                             "and the run hold allowed documents only")
     parser.add_argument("--threads", type=util.non_negative_int, default=0, metavar="N",
                         help="search and encoder threads; 0 = all cores (default: 0)")
     parser.add_argument("-q", "--quiet", action="store_true",
@@ -149,6 +154,35 @@ def read_queries_file(path: str) -> Tuple[List[str], List[str]]:
     else:
         queries = _core.read_topics_tsv(os.fspath(p))
     return list(queries.ids), list(queries.texts)
+
+
+def read_filter_file(path: str, query_ids: Sequence[str],
+                     doc_names: Optional[Sequence[str]]) -> Dict[str, List[str]]:
+    """{query id: allowed document ids} of a ``QUERY_ID DOC_ID`` file (``*`` = every query).
+    UserError naming the file and line of a malformed line or an unknown document."""
+    known = None if doc_names is None else set(doc_names)
+    shared: List[str] = []
+    allowed: Dict[str, List[str]] = {q: [] for q in query_ids}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if not line.strip() or line.startswith("#"):
+                    continue
+                fields = line.split()
+                if len(fields) != 2:
+                    raise UserError(f"{path}:{number}: expected 'QUERY_ID DOC_ID', got {line.strip()!r}")
+                qid, doc = fields
+                if known is not None and doc not in known:
+                    raise UserError(f"{path}:{number}: document {doc!r} is not in the index")
+                if qid == "*":
+                    shared.append(doc)
+                elif qid in allowed:
+                    allowed[qid].append(doc)
+    except OSError as e:
+        raise UserError(f"{path}: cannot read the filter file ({e.strerror})") from None
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 ({e.reason} at byte {e.start})") from None
+    return {q: docs + shared for q, docs in allowed.items()}
 
 
 def _check_args(args: argparse.Namespace, manifest: Dict[str, Any]) -> str:
@@ -281,7 +315,7 @@ def _run_pipeline(args, folder: util.IndexFolder, query_ids, query_texts, datase
                         f"'densefb search' does not provide")
     util.note(args, f"running {pipeline.spec} on {len(query_ids)} queries")
     run = pipeline.run(densefb.Resources(**resources), list(zip(query_ids, query_texts)), k=args.k,
-                       num_threads=args.threads, batch_size=args.batch_size)
+                       num_threads=args.threads, batch_size=args.batch_size, filter=args.filter_map)
     return run, pipeline.spec
 
 
@@ -321,7 +355,7 @@ def _run_sharded(args, manifest: Dict[str, Any], query_ids, query_texts, dataset
         resources = index.resources(encoder=encoder, corpus=None if dataset is None else dataset.corpus)
         util.note(args, f"running {pipeline.spec} on {len(query_ids)} queries over {index.num_shards} shards")
         run = pipeline.run(resources, list(zip(query_ids, query_texts)), k=args.k,
-                           num_threads=args.threads, batch_size=args.batch_size)
+                           num_threads=args.threads, batch_size=args.batch_size, filter=args.filter_map)
     return run, pipeline.spec
 
 
@@ -377,6 +411,10 @@ def search(args: argparse.Namespace) -> Tuple[Any, str, Optional[Dict[str, float
         query_ids, query_texts = read_queries_file(args.queries)
     if not query_ids:
         raise UserError("no queries to search")
+    args.filter_map = None
+    if args.filter:
+        names = folder.doc_ids if folder is not None else (None if dataset is None else list(dataset.corpus.ids))
+        args.filter_map = read_filter_file(args.filter, query_ids, names)
 
     if not args.pipeline:
         args.pipeline = _flag_spec(args, retriever)

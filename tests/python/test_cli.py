@@ -151,6 +151,38 @@ def test_search_bm25_rm3_and_queries_tsv(scifact_index, scifact, shared_data, tm
         np.testing.assert_allclose([s for _, s in have], [s for _, s in want], rtol=1e-6)
 
 
+def test_search_filter_file(scifact_index, scifact, tmp_path, capsys):
+    """--filter: a 'QUERY_ID DOC_ID' file restricts each query (with '*' for every query); the run
+    equals the Python pipeline with the same {query id: documents} filter, and bad lines are
+    named by file and line."""
+    tsv = tmp_path / "topics.tsv"
+    qids, texts = list(scifact.queries.ids)[:30], list(scifact.queries.texts)[:30]
+    tsv.write_text("".join(f"{q}\t{t}\n" for q, t in zip(qids, texts)))
+    names = list(scifact.corpus.ids)
+    rng = np.random.default_rng(2)
+    allow = {q: [names[i] for i in rng.choice(len(names), 50, replace=False)] for q in qids[:-2]}
+    everyone = [names[i] for i in rng.choice(len(names), 20, replace=False)]
+    lines = [f"{q} {d}" for q, docs in allow.items() for d in docs] + [f"* {d}" for d in everyone]
+    (tmp_path / "allow.txt").write_text("# allowed documents\n" + "\n".join(lines) + "\n")
+    out = tmp_path / "f.trec"
+    assert cli.main(["search", str(scifact_index), "--queries", str(tsv), "-o", str(out), "-k", "100",
+                     "--quiet", "--pipeline", "bm25 >> rm3 >> bm25", "--filter", str(tmp_path / "allow.txt")]) == 0
+    got = densefb.read_trec_run(out).to_dict()
+    bm25 = densefb.Bm25Index.build(scifact.corpus)
+    want = densefb.Pipeline("bm25 >> rm3 >> bm25").run(
+        densefb.Resources(corpus=scifact.corpus, bm25=bm25), list(zip(qids, texts)), k=100,
+        filter={q: allow.get(q, []) + everyone for q in qids}).to_dict()
+    assert {q: sorted(d) for q, d in got.items()} == {q: sorted(d) for q, d in want.items()}
+    for q in qids:
+        assert set(got.get(q, {})) <= set(allow.get(q, [])) | set(everyone)
+    (tmp_path / "bad.txt").write_text(f"{qids[0]} {names[0]}\n{qids[1]} no-such-doc\n")
+    capsys.readouterr()
+    assert cli.main(["search", str(scifact_index), "--queries", str(tsv), "-o", str(tmp_path / "b.trec"),
+                     "--retriever", "bm25", "--filter", str(tmp_path / "bad.txt")]) == 2
+    assert "bad.txt:2: document 'no-such-doc' is not in the index" in capsys.readouterr().err
+    assert not (tmp_path / "b.trec").exists()
+
+
 def test_search_pipeline_spec_equals_flags_and_fusion(scifact_index, scifact, tmp_path, capsys):
     """--pipeline runs the spec over the folder's indexes: the same rankings as --prf, and RRF of
     the dense and BM25 runs as densefb.fusion.fuse computes it."""
