@@ -81,11 +81,12 @@ inserts in thread order, so its graph may differ from run to run.
            "ValueError on a wrong dimension, NaN/Inf, or bad/duplicate ids.")
       .def("search",
            [](const HnswIndex& index, const FloatArray& queries, const Int& k, std::optional<Int> ef,
-              const Int& num_threads, const py::object& filter_arg) {
+              const Int& num_threads, const py::object& filter_arg, std::optional<Int> exhaustive_below) {
              const ConstMatrixView q = MatrixArg(queries, "queries");
              const std::shared_ptr<const Filter> filter = FilterArg(filter_arg, "filter");
              SearchOptions options;
              options.filter = filter.get();
+             if (exhaustive_below) options.filter_exhaustive_below = exhaustive_below->As<std::int64_t>("filter_exhaustive_below", 0);
              options.k = CappedK(index, k);
              options.num_threads = num_threads.As<int>("num_threads", 0);
              options.ef_search = ef ? ef->As<int>("ef", 1) : 0;
@@ -96,7 +97,7 @@ inserts in thread order, so its graph may differ from run to run.
              return out.Tuple();
            },
            py::arg("queries"), py::arg("k"), py::arg("ef") = py::none(),
-           py::arg("num_threads") = 0, py::arg("filter") = py::none(),
+           py::arg("num_threads") = 0, py::arg("filter") = py::none(), py::arg("filter_exhaustive_below") = py::none(),
            "Approximate top-k of each query.\n"
            "queries: float32 (n, dim) array; a 1-d array is one query.\n"
            "k: results per query (>= 0; any larger k than ntotal returns ntotal columns).\n"
@@ -106,7 +107,8 @@ inserts in thread order, so its graph may differ from run to run.
            "filter: None, a densefb.Filter, a bool mask (n_docs,) or (n_queries, n_docs) over ids,\n"
            "    a sequence of allowed ids, or one per query: only allowed ids are returned.\n"
            "    The graph is traversed past disallowed vectors; a small allowed set (under\n"
-           "    sqrt(64 * ef * ntotal) ids) is scored exhaustively instead, exactly.\n"
+           "    sqrt(8 * ef * ntotal) ids, or filter_exhaustive_below when given; 0 = never) is\n"
+           "    scored exhaustively instead, exactly.\n"
            "Returns (scores float32 (n, k'), ids int64 (n, k')) with k' = min(k, ntotal), best\n"
            "first; results the search did not find are score -inf, id -1.")
       .def("reconstruct",

@@ -542,16 +542,21 @@ densefb.distributed is one) calls
              return out;
            }, py::arg("queries"), py::arg("token_k") = kDefaultTokenK, py::arg("ef_search") = 0, py::arg("num_threads") = 0)
       .def("search", [](const MultiVectorIndex& index, const py::sequence& queries, const py::object& weights,
-                        const Int& k_arg, const Int& token_k, const Int& ef_search, const Int& num_threads) {
+                        const Int& k_arg, const Int& token_k, const Int& ef_search, const Int& num_threads,
+                        const py::object& filter_arg) {
              std::vector<TokenQuery> q = QueriesArg(queries, weights);
+             const std::shared_ptr<const Filter> filter = FilterArg(filter_arg, "filter");
              // Sizes capped by what exists: k by the documents, token_k by the tokens (in Candidates).
              const int k = static_cast<int>(std::min<std::int64_t>(k_arg.Count<int>("k"), std::max<std::int64_t>(index.size(), 1)));
              MultiVectorSearchOptions o{k, token_k.Count<int>("token_k"), ef_search.As<int>("ef_search", 0),
-                                        num_threads.As<int>("num_threads", 0)};
+                                        num_threads.As<int>("num_threads", 0), filter.get()};
              BatchRanking r = ValueOrThrow(WithoutGil([&] { return index.Search(q, o); }));
              return RankingArrays(r, k);
            }, py::arg("queries"), py::arg("weights") = py::none(), py::arg("k") = 1000, py::arg("token_k") = kDefaultTokenK,
-           py::arg("ef_search") = 0, py::arg("num_threads") = 0);
+           py::arg("ef_search") = 0, py::arg("num_threads") = 0, py::arg("filter") = py::none(),
+           "Top-k by exact MaxSim among the documents of each query's token_k nearest tokens.\n"
+           "filter: allowed documents (densefb.Filter, bool mask, ids, or ids per query): other\n"
+           "candidates are dropped; a query allowing under 1/16 of the documents has all of them scored.");
 
   m.def("maxsim_rerank", [](const py::sequence& queries, const py::sequence& candidates, const py::object& weights,
                             const TokenCollection* index, const py::object& doc_ids,

@@ -26,6 +26,10 @@ struct SearchOptions {
   // Allowed documents per query (densefb/filter.h), not owned; null = every document. With a
   // filter, row i holds the top k among query i's allowed ids, padded with (-inf, -1).
   const Filter* filter = nullptr;
+  // HNSW with a filter: a query allowing fewer ids than this is scored exhaustively over them
+  // instead of traversing the graph; -1 = the index's rule, sqrt(8 * ef * size()) (measured
+  // crossover, docs/benchmarks.md). 0 always traverses.
+  std::int64_t filter_exhaustive_below = -1;
 };
 
 // Results of a batch of queries, Faiss-style: row i holds query i's top-k, best first.

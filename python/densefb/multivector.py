@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -174,10 +174,13 @@ class MultiVectorIndex:
 
     def search(self, queries: Queries, k: int = 1000, *, token_k: int = DEFAULT_TOKEN_K,
                weights: Optional[Sequence[Optional[np.ndarray]]] = None, ef_search: int = 0,
-               num_threads: int = 0) -> Ranked:
+               num_threads: int = 0, filter: Any = None) -> Ranked:
         """End-to-end retrieval: candidates from the token index, then exact MaxSim; returns
-        ``(scores, ids)`` of shape (n_queries, k), best first, padded with -inf / -1."""
-        return self._impl.search(_queries(queries), weights, k, token_k, ef_search, num_threads)
+        ``(scores, ids)`` of shape (n_queries, k), best first, padded with -inf / -1.
+        ``filter``: the documents each query may return (:class:`densefb.Filter`, a bool mask,
+        ids, or ids per query); other candidates are dropped, and a query allowing under 1/16
+        of the documents has all of them scored."""
+        return self._impl.search(_queries(queries), weights, k, token_k, ef_search, num_threads, filter)
 
     def rerank(self, queries: Queries, candidates, k: int = 0, *,
                weights: Optional[Sequence[Optional[np.ndarray]]] = None, num_threads: int = 0) -> Ranked:

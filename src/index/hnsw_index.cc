@@ -89,9 +89,9 @@ constexpr std::int64_t kMaxElements = std::numeric_limits<tableint>::max() - 1;
 // Filtered search scores the allowed set exhaustively when it holds fewer than
 // sqrt(kFilterExactCost * ef * n) documents. With a fraction s of n allowed, the traversal needs
 // about ef / s expansions to collect ef allowed elements and the exhaustive scan s * n distances;
-// they cost the same at s^2 * n = kFilterExactCost * ef (measured: benchmarks/bench_filter.py,
-// docs/benchmarks.md).
-constexpr double kFilterExactCost = 64;
+// they cost the same at s^2 * n = C * ef. Measured crossovers (benchmarks/bench_filter.py,
+// docs/benchmarks.md): C ~ 6 at 20k x 128, C ~ 10 at 100k x 384; 8 sits between.
+constexpr double kFilterExactCost = 8;
 std::int64_t FilterExactBelow(std::int64_t n, std::int64_t ef) {
   return static_cast<std::int64_t>(std::sqrt(kFilterExactCost * static_cast<double>(ef) * static_cast<double>(n)));
 }
@@ -454,7 +454,9 @@ absl::Status HnswIndex::Search(ConstMatrixView queries, const SearchOptions& opt
   if (filter != nullptr) DENSEFB_RETURN_IF_ERROR(filter->CheckQueries(nq));
   // A filter shared by every query and large enough for the traversal: one bitmap for all.
   std::vector<std::uint64_t> shared_allowed;
-  const std::int64_t exact_below = FilterExactBelow(total, static_cast<std::int64_t>(ef));
+  const std::int64_t exact_below = options.filter_exhaustive_below >= 0
+                                        ? options.filter_exhaustive_below
+                                        : FilterExactBelow(total, static_cast<std::int64_t>(ef));
   try {
     if (filter != nullptr && filter->rows() == 1 && filter->Count(0) >= exact_below) {
       s.AllowedBitmap(*filter, 0, shared_allowed);

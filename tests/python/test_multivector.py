@@ -215,6 +215,28 @@ def test_token_ids_match_the_tokenizer(encoder, scifact, tokens):
         assert ids[d].tolist() == [i for i in enc if i not in skip]
 
 
+def test_filtered_search(index, tokens):
+    """A small allowed set is scored exhaustively (exact MaxSim top-k among it); a large one keeps
+    the token candidates it allows: the unfiltered ranking's allowed documents."""
+    docs, _, qs, _ = tokens
+    q = qs[:8]
+    n = len(index)
+    rng = np.random.default_rng(3)
+    few = [rng.choice(n, max(1, n // 40), replace=False) for _ in q]
+    scores, got = index.search(q, k=10, token_k=64, filter=few)
+    for i, qv in enumerate(q):
+        exhaustive = np.array([ref_maxsim(qv, docs[d]) for d in few[i]])
+        want = few[i][np.lexsort((few[i], -exhaustive))][:10]
+        assert set(got[i][got[i] >= 0]) == set(want)
+        np.testing.assert_allclose(scores[i][:len(want)], np.sort(exhaustive)[::-1][:10], rtol=1e-5, atol=1e-4)
+    mask = rng.random((len(q), n)) < 0.5
+    _, got = index.search(q, k=10, token_k=64, filter=mask)
+    _, every = index.search(q, k=n, token_k=64)
+    for i in range(len(q)):
+        allowed = [d for d in every[i] if d >= 0 and mask[i, d]]
+        np.testing.assert_array_equal(got[i][got[i] >= 0], allowed[:10])
+
+
 def test_end_to_end_recall_vs_exhaustive(index, tokens):
     docs, _, qs, _ = tokens
     q = qs[:12]
