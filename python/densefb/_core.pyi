@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Collection', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'TokenCollection', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
+__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Collection', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'Filter', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'TokenCollection', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
 class Corpus:
     """
     Documents of a collection, addressed by string id or position.
@@ -243,6 +243,50 @@ class EvalResult:
         """
         Evaluated queries, in qrels order.
         """
+class Filter:
+    """
+    Which documents each query of a batch may return: one allow-list shared by every query, or one
+    per query. Searches with a filter return the top k among the allowed documents only (fewer than
+    k when fewer match), exact for flat and BM25 indexes; in a pipeline every retriever is
+    filtered, so PRF feedback documents also come from the allowed set.
+    
+        f = densefb.Filter.from_ids([3, 9, 12])               # every query
+        f = densefb.Filter.from_id_lists([[3, 9], [1, 2]])    # query 0, query 1
+        f = densefb.Filter.from_mask(mask)                    # bool (n_docs,) or (n_queries, n_docs)
+    
+    Anywhere a `filter=` argument is taken, a mask, an id sequence or a list of id sequences
+    is converted the same way.
+    """
+    @staticmethod
+    def from_id_lists(lists: collections.abc.Sequence) -> Filter:
+        """
+        One allow-list per query.
+        """
+    @staticmethod
+    def from_ids(ids: typing.Any) -> Filter:
+        """
+        One allow-list for every query (non-negative ids, any order, repeats ignored).
+        """
+    @staticmethod
+    def from_mask(mask: numpy.ndarray) -> Filter:
+        """
+        A bool mask: (n_docs,) for every query or (n_queries, n_docs); column = document id.
+        """
+    def __repr__(self) -> str:
+        ...
+    def count(self, query: typing.SupportsInt | typing.SupportsIndex = 0) -> int:
+        """
+        Number of ids allowed for a query.
+        """
+    def ids(self, query: typing.SupportsInt | typing.SupportsIndex = 0) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        The allowed ids of a query, ascending.
+        """
+    @property
+    def rows(self) -> int:
+        """
+        1 (shared by every query) or the number of queries.
+        """
 class VectorIndex:
     """
     Base class of the vector indexes. A Python subclass is a vector index that pipelines search and
@@ -312,12 +356,15 @@ class FlatIndex(VectorIndex):
         """
         Writes the index atomically (versioned, checksummed).
         """
-    def search(self, queries: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: int, num_threads: int = 0) -> tuple:
+    def search(self, queries: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: int, num_threads: int = 0, filter: typing.Any = None) -> tuple:
         """
         Top-k of each query: returns (scores float32 (n, k'), ids int64 (n, k')), best first,
         where k' = min(k, ntotal): k larger than the index returns every vector (any k >= 0,
         nothing is allocated beyond what exists); an empty index gives (n, 0) arrays.
         num_threads: 0 = all cores.
+        filter: None, a densefb.Filter, a bool mask (n_docs,) or (n_queries, n_docs) over ids,
+            a sequence of allowed ids, or one per query: only allowed ids are returned.
+            Exact top-k among them; slots past the allowed matches hold (-inf, -1).
         """
     @property
     def dim(self) -> int:
@@ -392,7 +439,7 @@ class HnswIndex(VectorIndex):
         Writes the index to path (str or os.PathLike) atomically: versioned, checksummed,
         written to a temporary file and renamed, so a failed save leaves the old file.
         """
-    def search(self, queries: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: int, ef: int | None = None, num_threads: int = 0) -> tuple:
+    def search(self, queries: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: int, ef: int | None = None, num_threads: int = 0, filter: typing.Any = None, filter_exhaustive_below: int | None = None) -> tuple:
         """
         Approximate top-k of each query.
         queries: float32 (n, dim) array; a 1-d array is one query.
@@ -400,6 +447,11 @@ class HnswIndex(VectorIndex):
         ef: candidate list size for this call (1..2**31-1; None = the index's ef_search);
             the search keeps min(max(ef, k), ntotal) candidates. Does not change the index.
         num_threads: 0 (default) = all cores.
+        filter: None, a densefb.Filter, a bool mask (n_docs,) or (n_queries, n_docs) over ids,
+            a sequence of allowed ids, or one per query: only allowed ids are returned.
+            The graph is traversed past disallowed vectors; a small allowed set (under
+            sqrt(8 * ef * ntotal) ids, or filter_exhaustive_below when given; 0 = never) is
+            scored exhaustively instead, exactly.
         Returns (scores float32 (n, k'), ids int64 (n, k')) with k' = min(k, ntotal), best
         first; results the search did not find are score -inf, id -1.
         """
@@ -602,9 +654,14 @@ class Bm25Index(Bm25Collection):
         ...
     def score(self, query: typing.Any, doc_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float32]:
         ...
-    def search(self, queries: collections.abc.Sequence[str], k: int, num_threads: int = 0) -> tuple:
-        ...
-    def search_weighted(self, queries: collections.abc.Sequence[dict], k: int, num_threads: int = 0) -> tuple:
+    def search(self, queries: collections.abc.Sequence[str], k: int, num_threads: int = 0, filter: typing.Any = None) -> tuple:
+        """
+        Top-k documents containing a query term, best first.
+        filter: None, a densefb.Filter, a bool mask (n_docs,) or (n_queries, n_docs) over ids,
+            a sequence of allowed ids, or one per query: only allowed ids are returned.
+            Applied before the top-k: never a disallowed document, shorter lists when fewer match.
+        """
+    def search_weighted(self, queries: collections.abc.Sequence[dict], k: int, num_threads: int = 0, filter: typing.Any = None) -> tuple:
         ...
     def set_bm25(self, k1: typing.SupportsFloat | typing.SupportsIndex, b: typing.SupportsFloat | typing.SupportsIndex, lucene_norms: bool | None = None) -> None:
         ...
@@ -796,8 +853,12 @@ class MultiVectorIndex(TokenCollection):
         ...
     def score(self, query: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], docs: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], weights: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
         ...
-    def search(self, queries: collections.abc.Sequence, weights: typing.Any = None, k: int = 1000, token_k: int = 1000, ef_search: int = 0, num_threads: int = 0) -> tuple:
-        ...
+    def search(self, queries: collections.abc.Sequence, weights: typing.Any = None, k: int = 1000, token_k: int = 1000, ef_search: int = 0, num_threads: int = 0, filter: typing.Any = None) -> tuple:
+        """
+        Top-k by exact MaxSim among the documents of each query's token_k nearest tokens.
+        filter: allowed documents (densefb.Filter, bool mask, ids, or ids per query): other
+        candidates are dropped; a query allowing under 1/16 of the documents has all of them scored.
+        """
     @property
     def doc_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
         ...
@@ -947,11 +1008,12 @@ class Pipeline:
         ...
     def explain(self) -> str:
         ...
-    def rank(self, query_texts: collections.abc.Sequence[str], k: typing.SupportsInt | typing.SupportsIndex = 1000, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, encode_batch_size: typing.SupportsInt | typing.SupportsIndex = 32, query_vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None) -> tuple:
+    def rank(self, query_texts: collections.abc.Sequence[str], k: typing.SupportsInt | typing.SupportsIndex = 1000, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, encode_batch_size: typing.SupportsInt | typing.SupportsIndex = 32, query_vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, filter: typing.Any = None) -> tuple:
         """
         Runs a bound pipeline; Faiss-style (scores, ids) arrays of document positions.
+        filter: allowed document positions (densefb.Filter, a bool mask, ids, or ids per query).
         """
-    def run(self, resources: PipelineResources, query_ids: collections.abc.Sequence[str], query_texts: collections.abc.Sequence[str], k: typing.SupportsInt | typing.SupportsIndex = 1000, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, encode_batch_size: typing.SupportsInt | typing.SupportsIndex = 32, query_vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, counters: typing.Any = None) -> Run:
+    def run(self, resources: PipelineResources, query_ids: collections.abc.Sequence[str], query_texts: collections.abc.Sequence[str], k: typing.SupportsInt | typing.SupportsIndex = 1000, num_threads: typing.SupportsInt | typing.SupportsIndex = 0, encode_batch_size: typing.SupportsInt | typing.SupportsIndex = 32, query_vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, counters: typing.Any = None, filter: typing.Any = None) -> Run:
         ...
     def then(self, next: Pipeline) -> Pipeline:
         ...
