@@ -28,6 +28,10 @@ namespace densefb {
 
 class Filter {
  public:
+  // A query allowing fewer than 1/kFewAllowedRatio of a collection is scored over its allowed
+  // documents one by one (flat, BM25, MaxSim) instead of scanning the collection.
+  static constexpr std::int64_t kFewAllowedRatio = 16;
+
   // One allow-list for every query: ids in any order, repeats ignored. InvalidArgument for a
   // negative id (naming it).
   static absl::StatusOr<Filter> FromIds(absl::Span<const std::int64_t> ids);

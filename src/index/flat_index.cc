@@ -26,9 +26,6 @@ constexpr std::int64_t kDocBlock = 11 * kGemmPanel;  // documents per GEMM block
 constexpr std::int64_t kQueryBlock = 512;   // queries per GEMM block
 constexpr std::int64_t kMinShardDocs = 8192;
 constexpr std::int64_t kReservoirMinK = 32;  // from this k on, reservoir selection
-// A filtered query allowing fewer than 1/kFewAllowedRatio of the documents is scored over its
-// allowed ids alone (one dot product each) instead of scanning the index.
-constexpr std::int64_t kFewAllowedRatio = 16;
 constexpr std::int64_t kMaxShardDocs = std::int64_t{1} << 30;  // reservoirs hold 32-bit row offsets
 
 }  // namespace
@@ -167,7 +164,7 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
   // which drops disallowed documents before they reach the top-k selection.
   std::vector<std::int64_t> few, many;
   for (std::int64_t i = 0; i < nq; ++i) {
-    (filter->Count(i) * kFewAllowedRatio < n ? few : many).push_back(i);
+    (filter->Count(i) * Filter::kFewAllowedRatio < n ? few : many).push_back(i);
   }
   ParallelFor(static_cast<std::int64_t>(few.size()), ResolveThreads(options.num_threads),
               [&](std::int64_t j, int) {

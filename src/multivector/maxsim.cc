@@ -300,7 +300,7 @@ absl::StatusOr<BatchRanking> MaxSimSearch(const TokenCollection& collection, abs
     for (std::size_t q = 0; q < queries.size(); ++q) {
       Ranking& list = candidates.lists[q];
       const auto row = static_cast<std::int64_t>(q);
-      if (filter->Count(row) * 16 < n_docs) {
+      if (filter->Count(row) * Filter::kFewAllowedRatio < n_docs) {
         list.clear();
         for (std::int64_t d : filter->Ids(row)) {
           if (d < n_docs) list.push_back({d, 0.0f});

@@ -540,10 +540,6 @@ void Bm25Searcher::AnalyzeQuery(const Bm25Index& index, absl::string_view text,
 }
 
 namespace {
-// A filtered query allowing fewer than 1/kFewAllowedRatio of the documents scores them one by
-// one (a forward-index lookup per query term) instead of walking whole posting lists.
-constexpr std::int64_t kFewAllowedRatio = 16;
-
 // The best k of `out`, sorted.
 void SortTop(std::int64_t k, Ranking* out) {
   if (static_cast<std::int64_t>(out->size()) > k) {
@@ -559,21 +555,11 @@ void Bm25Searcher::TopK(const Bm25Index& index, const sparse::TermWeights& query
   out->clear();
   if (k == 0 || query.empty()) return;
   const std::size_t n = index.doc_lengths_.size();
-  if (filter != nullptr && filter->Count(filter_row) * kFewAllowedRatio < static_cast<std::int64_t>(n)) {
+  if (filter != nullptr && filter->Count(filter_row) * Filter::kFewAllowedRatio < static_cast<std::int64_t>(n)) {
     for (std::int64_t d : filter->Ids(filter_row)) {
       if (d >= static_cast<std::int64_t>(n)) break;  // ascending
-      const auto terms = index.DocTerms(d);
-      const auto freqs = index.DocFreqs(d);
-      const float norm = index.norms_[d];
-      float score = 0.0f;
       bool matched = false;
-      for (const auto& [t, w] : query) {
-        auto it = std::lower_bound(terms.begin(), terms.end(), t);
-        if (it == terms.end() || *it != t) continue;
-        matched = true;
-        const float tf = static_cast<float>(freqs[it - terms.begin()]);
-        score += (w * index.idf_[t]) * (tf / (tf + norm));
-      }
+      const float score = ScoreDoc(index, query, d, &matched);
       if (matched) out->push_back({d, score});
     }
     SortTop(k, out);
@@ -608,7 +594,8 @@ void Bm25Searcher::TopK(const Bm25Index& index, const sparse::TermWeights& query
   SortTop(k, out);
 }
 
-float Bm25Searcher::ScoreDoc(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t doc) {
+float Bm25Searcher::ScoreDoc(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t doc,
+                             bool* matched) {
   const auto terms = index.DocTerms(doc);
   const auto freqs = index.DocFreqs(doc);
   const float norm = index.norms_[doc];
@@ -616,6 +603,7 @@ float Bm25Searcher::ScoreDoc(const Bm25Index& index, const sparse::TermWeights& 
   for (const auto& [t, w] : query) {
     auto it = std::lower_bound(terms.begin(), terms.end(), t);
     if (it == terms.end() || *it != t) continue;
+    if (matched != nullptr) *matched = true;
     const float tf = static_cast<float>(freqs[it - terms.begin()]);
     score += (w * index.idf_[t]) * (tf / (tf + norm));
   }

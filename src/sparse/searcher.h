@@ -39,8 +39,10 @@ class Bm25Searcher {
   static void TopK(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t k,
                    sparse::Workspace* ws, Ranking* out, const Filter* filter = nullptr,
                    std::int64_t filter_row = 0);
-  // Score of one document (same arithmetic, and so the same float, as TopK).
-  static float ScoreDoc(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t doc);
+  // Score of one document (same arithmetic, and so the same float, as TopK); `matched`, if
+  // given, is set when the document holds a query term.
+  static float ScoreDoc(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t doc,
+                        bool* matched = nullptr);
 };
 
 }  // namespace densefb
