@@ -2,8 +2,9 @@
 // search top-k by inner product or cosine, fetch stored vectors by id, save and load.
 //
 // Thread safety: const methods (Search, Reconstruct, Save) may run concurrently from many
-// threads on one index. FlatIndex and HnswIndex also take Add from any thread: it waits for
-// the calls in progress and they wait for it (a reader-writer lock per index). References
+// threads on one index. FlatIndex and HnswIndex also take Add, Delete, Update and Compact from
+// any thread: each waits for the calls in progress and they wait for it (a reader-writer lock
+// per index). References
 // returned by accessors (FlatIndex::vectors(), ids()) are invalidated by a later Add.
 #ifndef DENSEFB_INDEX_H_
 #define DENSEFB_INDEX_H_
@@ -67,6 +68,22 @@ class VectorIndex {
   // exactly as added. NotFound names the first unknown id.
   virtual absl::Status Reconstruct(absl::Span<const std::int64_t> ids,
                                    MutableMatrixView out) const = 0;
+
+  // ---- live updates ----
+  // Removes the vectors of `ids` (distinct, all present; NotFound names the first unknown id,
+  // InvalidArgument a repeated one, and nothing changes on error). Searches started after it
+  // returns never see them; their ids may be added again. The default is Unimplemented.
+  virtual absl::Status Delete(absl::Span<const std::int64_t> ids);
+  // Replaces the vectors of existing `ids` (as Delete then Add, in one step under the lock):
+  // searches see either all old or all new vectors. The default is Unimplemented.
+  virtual absl::Status Update(ConstMatrixView vectors, absl::Span<const std::int64_t> ids);
+  // Vectors deleted but still occupying storage (HNSW keeps them in the graph until their slot
+  // is reused or Compact runs); 0 for an index that frees them at once.
+  virtual std::int64_t num_deleted() const { return 0; }
+  // Reclaims the storage of deleted vectors; results afterwards are those of a fresh build of
+  // the live vectors (for an approximate index: a graph without the deleted nodes). The
+  // default does nothing.
+  virtual absl::Status Compact() { return absl::OkStatus(); }
 
   // Writes the index atomically (see file_format.h).
   virtual absl::Status Save(const std::string& path) const = 0;

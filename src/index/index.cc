@@ -22,6 +22,14 @@ absl::StatusOr<SearchResult> VectorIndex::Search(ConstMatrixView queries,
   return result;
 }
 
+absl::Status VectorIndex::Delete(absl::Span<const std::int64_t>) {
+  return absl::UnimplementedError("this index does not support Delete");
+}
+
+absl::Status VectorIndex::Update(ConstMatrixView, absl::Span<const std::int64_t>) {
+  return absl::UnimplementedError("this index does not support Update");
+}
+
 absl::Status VectorIndex::NegativeReserve(std::int64_t n) {
   return absl::InvalidArgumentError(absl::StrCat("cannot reserve ", n, " vectors (negative)"));
 }
