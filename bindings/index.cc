@@ -148,7 +148,24 @@ retrieve only as deep as the next stage reads).
            },
            py::arg("n"),
            "Makes room for n vectors in total, so that adding up to n allocates no larger storage\n"
-           "(no transient copy of the old one); never shrinks. MemoryError when the memory is not there.");
+           "(no transient copy of the old one); never shrinks. MemoryError when the memory is not there.")
+      .def("delete", [](VectorIndex& index, const IdArray& ids) {
+             const auto id_span = IdsArg(ids, "ids");
+             ThrowIfError(WithoutGil([&] { return index.Delete(id_span); }));
+           }, py::arg("ids"),
+           "Removes the vectors of ids (distinct, all present: KeyError names the first unknown id,\n"
+           "and nothing changes). Safe while other threads search: they see the index before or\n"
+           "after the call. The ids may be added again.")
+      .def("update", [](VectorIndex& index, const FloatArray& vectors, const IdArray& ids) {
+             const ConstMatrixView v = MatrixArg(vectors, "vectors");
+             const auto id_span = IdsArg(ids, "ids");
+             ThrowIfError(WithoutGil([&] { return index.Update(v, id_span); }));
+           }, py::arg("vectors"), py::arg("ids"),
+           "Replaces the stored vectors of existing ids, (len(ids), dim), in one step.")
+      .def("compact", [](VectorIndex& index) { ThrowIfError(WithoutGil([&] { return index.Compact(); })); },
+           "Reclaims the space of deleted vectors (HNSW: rebuilds the graph over the live ones).")
+      .def_property_readonly("num_deleted", &VectorIndex::num_deleted,
+           "Deleted vectors still occupying storage (HNSW waypoints until reused or compacted).");
 
   py::class_<FlatIndex, VectorIndex>(m, "FlatIndex", R"doc(
 Exact top-k search over float32 vectors by inner product ("ip") or cosine ("cosine").

@@ -39,6 +39,10 @@ class FlatIndex final : public VectorIndex {
                            MutableMatrixView out) const override;
   absl::Status Save(const std::string& path) const override;
   absl::Status Reserve(std::int64_t n) override;
+  // Deleted rows leave storage at once (the others keep their order), so num_deleted() is
+  // always 0 and Compact has nothing to do; O(size() x dim) per call. Update overwrites in place.
+  absl::Status Delete(absl::Span<const std::int64_t> ids) override;
+  absl::Status Update(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) override;
 
   // The stored vectors, one per row in insertion order (row i has id ids()[i]).
   ConstMatrixView vectors() const;
@@ -58,7 +62,7 @@ class FlatIndex final : public VectorIndex {
   std::vector<float> data_;        // size() x dim, as added
   std::vector<float> inv_norms_;   // cosine only: 1 / |d| (0 for a zero vector)
   std::unique_ptr<IdTable> id_table_;
-  // Add holds mutex_ exclusively; Search, Reconstruct, Save and size() share it, so an Add
+  // Add, Delete and Update hold mutex_ exclusively; Search, Reconstruct, Save and size() share it, so an Add
   // from one thread waits for the searches of others instead of racing them. A waiting Add
   // holds turnstile_, which new readers pass through, so searches cannot starve it.
   mutable std::shared_mutex mutex_;

@@ -45,8 +45,9 @@ struct HnswConfig {
 
 class HnswIndex final : public VectorIndex {
  public:
-  // Version 1 payload: dim, metric, config, ids, then the graph (see hnsw_index.cc).
-  static constexpr std::uint32_t kFormatVersion = 1;
+  // Payload: dim, metric, config, ids, then the graph (see hnsw_index.cc). Version 2 (written
+  // only when rows are deleted) marks deleted rows with id -1; version 1 files load as before.
+  static constexpr std::uint32_t kFormatVersion = 2;
 
   // dim >= 1; config.Validate() must pass.
   static absl::StatusOr<std::unique_ptr<HnswIndex>> Create(int dim, Metric metric,
@@ -75,9 +76,24 @@ class HnswIndex final : public VectorIndex {
   // Sizes the graph for n elements (hnswlib's resizeIndex), so that Adds up to n never resize.
   absl::Status Reserve(std::int64_t n) override;
 
+  // ---- live updates ----
+  // size() counts the live vectors. Delete marks rows deleted (hnswlib's markDelete): they
+  // stay in the graph as waypoints, so recall holds, and are never returned (a search with
+  // deletions is a filtered search over the live rows). Add reuses deleted slots first
+  // (hnswlib's replace_deleted: the slot's links re-chosen for the new vector), then grows.
+  // Update replaces vectors in place (hnswlib's updatePoint). Compact rebuilds the graph
+  // over the live rows in row order, freeing the deleted ones; it needs memory for a second
+  // graph of the live size while it runs.
+  absl::Status Delete(absl::Span<const std::int64_t> ids) override;
+  absl::Status Update(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) override;
+  std::int64_t num_deleted() const override;
+  absl::Status Compact() override;
+
  private:
   struct Impl;
   explicit HnswIndex(std::unique_ptr<Impl> impl);
+  // Add's growing path: rows appended after the existing ones (caller holds the lock).
+  absl::Status AppendRows(ConstMatrixView vectors, absl::Span<const std::int64_t> ids);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -116,6 +116,47 @@ absl::Status FlatIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64
   return absl::OkStatus();
 }
 
+// Rows are removed at once, keeping the order of the others (one pass over the storage), so
+// a flat index never holds deleted vectors: scores and ties are those of a fresh index.
+absl::Status FlatIndex::Delete(absl::Span<const std::int64_t> ids) {
+  WriterLock lock(turnstile_, mutex_);
+  DENSEFB_ASSIGN_OR_RETURN(std::vector<std::int64_t> rows, id_table_->RowsOf(ids));
+  if (rows.empty()) return absl::OkStatus();
+  std::sort(rows.begin(), rows.end());
+  const std::int64_t n = id_table_->size();
+  std::int64_t out = rows.front();
+  std::size_t next = 0;
+  for (std::int64_t row = rows.front(); row < n; ++row) {
+    if (next < rows.size() && row == rows[next]) {
+      ++next;
+      continue;
+    }
+    std::copy_n(data_.data() + row * dim_, dim_, data_.data() + out * dim_);
+    if (metric_ == Metric::kCosine) inv_norms_[out] = inv_norms_[row];
+    ++out;
+  }
+  data_.resize(static_cast<std::size_t>(out * dim_));
+  if (metric_ == Metric::kCosine) inv_norms_.resize(static_cast<std::size_t>(out));
+  id_table_->RemoveRows(rows);
+  return absl::OkStatus();
+}
+
+absl::Status FlatIndex::Update(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) {
+  WriterLock lock(turnstile_, mutex_);
+  DENSEFB_RETURN_IF_ERROR(CheckVectors(vectors, dim_));
+  if (static_cast<std::int64_t>(ids.size()) != vectors.rows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("got ", ids.size(), " ids for ", vectors.rows, " vectors"));
+  }
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::int64_t> rows, id_table_->RowsOf(ids));
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const float* v = vectors.row(static_cast<std::int64_t>(i));
+    std::copy_n(v, dim_, data_.data() + rows[i] * dim_);
+    if (metric_ == Metric::kCosine) inv_norms_[rows[i]] = InverseNorm(v, dim_);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status FlatIndex::Reserve(std::int64_t n) {
   if (n < 0) return NegativeReserve(n);
   WriterLock lock(turnstile_, mutex_);

@@ -18,7 +18,9 @@
 // File payload, format version 1 (little-endian, container kind "HNSW"):
 //   u32 dim, u32 metric (0 ip, 1 cosine)
 //   i32 M, i32 ef_construction, i32 ef_search, u64 seed, i32 num_threads
-//   u64 n, i64 ids[n]                           ids of rows 0..n-1
+//   u64 n, i64 ids[n]                           ids of rows 0..n-1; from version 2 on, -1
+//                                               marks a deleted row (a waypoint in the
+//                                               graph, its slot free for reuse)
 //   u64 n_graph (== n); when n > 0:
 //     u64 bytes_per_element                     hnswlib size_data_per_element_
 //     i32 max_level, u32 entry_point
@@ -27,7 +29,8 @@
 //     n times: u32 level, level * (4 + 4 * M) bytes of upper-layer links
 //     string level generator state, string update generator state (libstdc++'s
 //     std::default_random_engine = minstd_rand0, as its operator<< text)
-// These are exactly the members hnswlib's own saveIndex writes (plus the generator
+// Version 2 differs only in those -1 ids; an index without deleted rows is written as
+// version 1, byte for byte as before. These are exactly the members hnswlib's own saveIndex writes (plus the generator
 // states, so a build continued after Load equals one never saved), laid out our way.
 #include "densefb/hnsw_index.h"
 
@@ -178,8 +181,14 @@ struct HnswIndex::Impl {
   HnswConfig config;
   DotSpace space;                // must outlive `graph`, which points into it
   std::unique_ptr<Graph> graph;  // created by the first non-empty Add (or Load)
-  IdTable id_table;              // row -> external id
+  IdTable id_table;              // row -> external id (kNoId: a deleted row, its slot free)
   std::vector<tableint> internal_of_row;  // row -> hnswlib internal id (label = row)
+  // Deleted rows stay in the graph as waypoints (hnswlib's mark-delete) until an Add reuses
+  // their slot or Compact rebuilds without them. `free_rows` are those rows, reused last
+  // deleted first; `live` is a bitmap over internal ids of the rows holding an id, the allow
+  // list of every search while something is deleted.
+  std::vector<std::int64_t> free_rows;
+  std::vector<std::uint64_t> live;
   bool broken = false;           // an Add failed half-way (out of memory); unusable
   // Add holds it exclusively; Search, Reconstruct, Save and size() share it (rw_lock.h).
   mutable std::shared_mutex mutex;
@@ -219,6 +228,13 @@ struct HnswIndex::Impl {
       AdviseHugePages(*graph);
     }
     return absl::OkStatus();
+  }
+
+  void SetLive(std::int64_t row, bool on) {
+    const tableint internal = internal_of_row[static_cast<std::size_t>(row)];
+    if (live.size() <= internal >> 6) live.resize((internal >> 6) + 1, 0);
+    const std::uint64_t bit = std::uint64_t{1} << (internal & 63);
+    live[internal >> 6] = on ? (live[internal >> 6] | bit) : (live[internal >> 6] & ~bit);
   }
 
   const float* StoredRow(std::int64_t row) const {
@@ -283,7 +299,8 @@ struct HnswIndex::Impl {
       }
     } else {
       for (std::int64_t row = 0; row < n; ++row) {
-        if (filter.Allows(query, id_table.id(row))) set(row);
+        const std::int64_t id = id_table.id(row);
+        if (id != kNoId && filter.Allows(query, id)) set(row);
       }
     }
   }
@@ -326,7 +343,12 @@ int HnswIndex::dim() const { return impl_->dim; }
 Metric HnswIndex::metric() const { return impl_->metric; }
 std::int64_t HnswIndex::size() const {
   ReaderLock lock(impl_->turnstile, impl_->mutex);
-  return impl_->id_table.size();
+  return impl_->id_table.live();
+}
+
+std::int64_t HnswIndex::num_deleted() const {
+  ReaderLock lock(impl_->turnstile, impl_->mutex);
+  return impl_->id_table.holes();
 }
 const HnswConfig& HnswIndex::config() const { return impl_->config; }
 
@@ -361,8 +383,44 @@ absl::Status HnswIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64
     return absl::InvalidArgumentError("vectors: null data");
   }
   DENSEFB_RETURN_IF_ERROR(CheckVectors(vectors, s.dim));
+  // Sequential ids continue from size(), the live count (with deleted slots, that is not the
+  // number of rows, so they are spelt out).
+  std::vector<std::int64_t> sequential;
+  if (ids.empty() && s.id_table.holes() > 0) {
+    sequential.resize(static_cast<std::size_t>(std::max<std::int64_t>(n, 0)));
+    for (std::int64_t i = 0; i < n; ++i) sequential[i] = s.id_table.live() + i;
+    ids = sequential;
+  }
   DENSEFB_RETURN_IF_ERROR(s.id_table.Validate(n, ids));
   if (n == 0) return absl::OkStatus();
+  // Deleted slots are reused first (hnswlib's replace_deleted): the slot keeps its level and
+  // takes the new vector, whose links are re-chosen as for an updated point.
+  const std::int64_t reused = std::min<std::int64_t>(n, static_cast<std::int64_t>(s.free_rows.size()));
+  if (reused > 0) {
+    std::vector<float> encoded(s.dim + 1);
+    try {
+      for (std::int64_t i = 0; i < reused; ++i) {
+        const std::int64_t row = s.free_rows.back();
+        Encode(vectors.row(i), s.dim, s.metric, encoded.data());
+        s.graph->updatePoint(encoded.data(), s.internal_of_row[row], 1.0f);
+        s.free_rows.pop_back();
+        s.id_table.Fill(row, ids.empty() ? row : ids[i]);
+        s.SetLive(row, true);
+      }
+    } catch (const std::exception& e) {
+      s.broken = true;
+      return ExceptionStatus("HNSW Add: reusing a deleted slot", e);
+    }
+    if (reused == n) return absl::OkStatus();
+    vectors = ConstMatrixView{vectors.row(reused), n - reused, vectors.cols};
+    if (!ids.empty()) ids = ids.subspan(static_cast<std::size_t>(reused));
+  }
+  return AppendRows(vectors, ids);
+}
+
+absl::Status HnswIndex::AppendRows(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) {
+  Impl& s = *impl_;
+  const std::int64_t n = vectors.rows;
   const std::int64_t base = s.id_table.size();
   const std::int64_t total = base + n;
   if (total > kMaxElements) {
@@ -403,6 +461,85 @@ absl::Status HnswIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64
     const auto row = graph.getExternalLabel(static_cast<tableint>(internal));
     s.internal_of_row[row] = static_cast<tableint>(internal);
   }
+  for (std::int64_t row = base; row < total; ++row) s.SetLive(row, true);
+  return absl::OkStatus();
+}
+
+absl::Status HnswIndex::Delete(absl::Span<const std::int64_t> ids) {
+  Impl& s = *impl_;
+  WriterLock lock(s.turnstile, s.mutex);
+  DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::int64_t> rows, s.id_table.RowsOf(ids));
+  s.free_rows.reserve(s.free_rows.size() + rows.size());
+  for (std::int64_t row : rows) {
+    s.id_table.Erase(row);
+    s.SetLive(row, false);
+    s.free_rows.push_back(row);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HnswIndex::Update(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) {
+  Impl& s = *impl_;
+  WriterLock lock(s.turnstile, s.mutex);
+  DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
+  DENSEFB_RETURN_IF_ERROR(CheckVectors(vectors, s.dim));
+  if (static_cast<std::int64_t>(ids.size()) != vectors.rows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("got ", ids.size(), " ids for ", vectors.rows, " vectors"));
+  }
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::int64_t> rows, s.id_table.RowsOf(ids));
+  std::vector<float> encoded(s.dim + 1);
+  try {
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      Encode(vectors.row(static_cast<std::int64_t>(i)), s.dim, s.metric, encoded.data());
+      s.graph->updatePoint(encoded.data(), s.internal_of_row[rows[i]], 1.0f);
+    }
+  } catch (const std::exception& e) {
+    s.broken = true;
+    return ExceptionStatus("HNSW Update", e);
+  }
+  return absl::OkStatus();
+}
+
+// A fresh graph over the live rows, inserted in row order with the index's config (so with
+// num_threads == 1 it equals a new index built from them): the transient memory is a second
+// graph of the live size.
+absl::Status HnswIndex::Compact() {
+  Impl& s = *impl_;
+  WriterLock lock(s.turnstile, s.mutex);
+  DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
+  if (s.id_table.holes() == 0) return absl::OkStatus();
+  const std::int64_t n = s.id_table.live();
+  if (n == 0) {
+    s.graph.reset();
+    s.id_table = IdTable();
+    s.internal_of_row.clear();
+    s.live.clear();
+    s.free_rows.clear();
+    return absl::OkStatus();
+  }
+  std::vector<float> vectors;
+  std::vector<std::int64_t> ids;
+  try {
+    vectors.resize(static_cast<std::size_t>(n) * s.dim);
+    ids.reserve(static_cast<std::size_t>(n));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat("HNSW Compact: out of memory copying ", n, " vectors"));
+  }
+  for (std::int64_t row = 0; row < s.id_table.size(); ++row) {
+    if (s.id_table.id(row) == kNoId) continue;
+    std::memcpy(&vectors[ids.size() * s.dim], s.StoredRow(row), sizeof(float) * s.dim);
+    ids.push_back(s.id_table.id(row));
+  }
+  HnswIndex fresh(std::make_unique<Impl>(s.dim, s.metric, s.config));
+  DENSEFB_RETURN_IF_ERROR(fresh.AppendRows(ConstMatrixView{vectors.data(), n, s.dim}, ids));
+  Impl& f = *fresh.impl_;
+  s.graph = std::move(f.graph);
+  s.id_table = std::move(f.id_table);
+  s.internal_of_row = std::move(f.internal_of_row);
+  s.live = std::move(f.live);
+  s.free_rows.clear();
   return absl::OkStatus();
 }
 
@@ -429,14 +566,14 @@ absl::Status HnswIndex::Search(ConstMatrixView queries, const SearchOptions& opt
     return absl::InvalidArgumentError("Search: null output buffer");
   }
 
-  if (s.id_table.size() == 0) {
+  if (s.id_table.live() == 0) {
     std::fill(scores, scores + nq * k, -std::numeric_limits<float>::infinity());
     std::fill(ids, ids + nq * k, kNoId);
     return absl::OkStatus();
   }
   // What exists caps the sizes: no more candidates or hits than the index has vectors (the
   // caller's buffers keep k slots; those past the results are padding).
-  const std::int64_t total = s.id_table.size();
+  const std::int64_t total = s.id_table.live();
   const int k_kept = static_cast<int>(std::min<std::int64_t>(k, total));
   const std::size_t ef = static_cast<std::size_t>(std::min<std::int64_t>(
       std::max(options.ef_search > 0 ? options.ef_search : s.config.ef_search, k_kept), total));
@@ -473,6 +610,8 @@ absl::Status HnswIndex::Search(ConstMatrixView queries, const SearchOptions& opt
         if (shared_allowed.empty()) s.AllowedBitmap(*filter, i, sc.allowed);
         allowed = shared_allowed.empty() ? sc.allowed.data() : shared_allowed.data();
       }
+      // Deleted rows are traversed but never returned: the live rows are the allow list.
+      if (allowed == nullptr && s.id_table.holes() > 0) allowed = s.live.data();
       s.SearchOne(sc.query.data(), ef, k_kept, k, allowed, scores + i * k, ids + i * k, sc.found, sc.hits);
     });
   } catch (const std::exception& e) {
@@ -510,7 +649,7 @@ absl::Status HnswIndex::Save(const std::string& path) const {
   ReaderLock lock(s.turnstile, s.mutex);
   DENSEFB_RETURN_IF_ERROR(s.CheckUsable());
   DENSEFB_ASSIGN_OR_RETURN(std::unique_ptr<AtomicFileWriter> w,
-                           AtomicFileWriter::Open(path, "HNSW", kFormatVersion));
+                           AtomicFileWriter::Open(path, "HNSW", s.id_table.holes() > 0 ? 2 : 1));
   DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint32_t>(static_cast<std::uint32_t>(s.dim)));
   DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint32_t>(static_cast<std::uint32_t>(s.metric)));
   DENSEFB_RETURN_IF_ERROR(w->WritePod<std::int32_t>(s.config.M));
@@ -574,7 +713,7 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& pa
   }
   std::vector<std::int64_t> ids(n);
   DENSEFB_RETURN_IF_ERROR(r->Read(ids.data(), n * sizeof(std::int64_t), "ids"));
-  if (absl::Status st = impl->id_table.Assign(std::move(ids)); !st.ok()) {
+  if (absl::Status st = impl->id_table.Assign(std::move(ids), /*holes_allowed=*/r->version() >= 2); !st.ok()) {
     return r->Corrupt(absl::StrCat("ids: ", st.message()));
   }
   std::uint64_t n_graph = 0;
@@ -701,6 +840,15 @@ absl::StatusOr<std::unique_ptr<HnswIndex>> HnswIndex::Load(const std::string& pa
     }
     g.enterpoint_node_ = entry;
     g.maxlevel_ = max_level;
+    for (std::uint64_t row = 0; row < n; ++row) {
+      if (s.id_table.id(static_cast<std::int64_t>(row)) == kNoId) {
+        s.free_rows.push_back(static_cast<std::int64_t>(row));
+      } else {
+        s.SetLive(static_cast<std::int64_t>(row), true);
+      }
+    }
+    // The slots deleted last are reused first; after a Load, the highest rows first.
+    if (s.live.size() < (n + 63) / 64) s.live.resize((n + 63) / 64, 0);
   } else {
     DENSEFB_RETURN_IF_ERROR(r->ExpectEnd());
   }
