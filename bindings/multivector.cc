@@ -332,6 +332,39 @@ SpecValue SpecValueOf(const std::string& key, py::handle v) {
 
 }  // namespace
 
+namespace {
+
+// The (docs, token_ids) arguments of add and update, converted and checked, kept alive while
+// the index reads them.
+struct DocumentArgs {
+  DocumentArgs(const py::sequence& docs, const py::sequence& token_ids) {
+    if (py::len(docs) != py::len(token_ids)) {
+      throw py::value_error(std::to_string(py::len(docs)) + " documents but " +
+                            std::to_string(py::len(token_ids)) + " token id arrays");
+    }
+    for (std::size_t i = 0; i < py::len(docs); ++i) {
+      arrays.push_back(ArrayFrom<FloatArray>(docs[i]));
+      arrays.back().Check(("document " + std::to_string(i)).c_str());
+      if (arrays.back().ndim() != 2) {
+        throw py::value_error("document " + std::to_string(i) + " must be a 2-d (tokens, dim) array");
+      }
+      views.push_back(MatrixArg(arrays.back(), "document"));
+      id_arrays.push_back(ArrayFrom<IntArray>(token_ids[i]));
+      id_arrays.back().Check(("token ids of document " + std::to_string(i)).c_str());
+      if (id_arrays.back().ndim() != 1) {
+        throw py::value_error("token ids of document " + std::to_string(i) + " must be a 1-d array");
+      }
+      ids.emplace_back(id_arrays.back().data(), static_cast<std::size_t>(id_arrays.back().shape(0)));
+    }
+  }
+  std::vector<FloatArray> arrays;
+  std::vector<IntArray> id_arrays;
+  std::vector<ConstMatrixView> views;
+  std::vector<absl::Span<const std::int32_t>> ids;
+};
+
+}  // namespace
+
 void RegisterMultiVector(py::module_& m) {
   // Python's default token_k (densefb.multivector reads it; multivector.h holds it).
   m.attr("DEFAULT_TOKEN_K") = kDefaultTokenK;
@@ -418,30 +451,23 @@ densefb.distributed is one) calls
              ThrowIfError(WithoutGil([&] { return index.Save(path); }));
            }, py::arg("path"))
       .def("add", [](MultiVectorIndex& index, const py::sequence& docs, const py::sequence& token_ids) {
-             if (py::len(docs) != py::len(token_ids)) {
-               throw py::value_error(std::to_string(py::len(docs)) + " documents but " +
-                                     std::to_string(py::len(token_ids)) + " token id arrays");
-             }
-             std::vector<FloatArray> arrays;
-             std::vector<IntArray> id_arrays;
-             std::vector<ConstMatrixView> views;
-             std::vector<absl::Span<const std::int32_t>> ids;
-             for (std::size_t i = 0; i < py::len(docs); ++i) {
-               arrays.push_back(ArrayFrom<FloatArray>(docs[i]));
-               arrays.back().Check(("document " + std::to_string(i)).c_str());
-               if (arrays.back().ndim() != 2) {
-                 throw py::value_error("document " + std::to_string(i) + " must be a 2-d (tokens, dim) array");
-               }
-               views.push_back(MatrixArg(arrays.back(), "document"));
-               id_arrays.push_back(ArrayFrom<IntArray>(token_ids[i]));
-               id_arrays.back().Check(("token ids of document " + std::to_string(i)).c_str());
-               if (id_arrays.back().ndim() != 1) {
-                 throw py::value_error("token ids of document " + std::to_string(i) + " must be a 1-d array");
-               }
-               ids.emplace_back(id_arrays.back().data(), static_cast<std::size_t>(id_arrays.back().shape(0)));
-             }
-             ThrowIfError(WithoutGil([&] { return index.Add(views, ids); }));
+             DocumentArgs args(docs, token_ids);
+             ThrowIfError(WithoutGil([&] { return index.Add(args.views, args.ids); }));
            }, py::arg("docs"), py::arg("token_ids"))
+      .def("update", [](MultiVectorIndex& index, const IdArray& ids, const py::sequence& docs,
+                        const py::sequence& token_ids) {
+             const auto id_span = IdsArg(ids, "ids");
+             DocumentArgs args(docs, token_ids);
+             ThrowIfError(WithoutGil([&] { return index.Update(id_span, args.views, args.ids); }));
+           }, py::arg("ids"), py::arg("docs"), py::arg("token_ids"))
+      .def("delete", [](MultiVectorIndex& index, const IdArray& ids) {
+             const auto id_span = IdsArg(ids, "ids");
+             ThrowIfError(WithoutGil([&] { return index.Delete(id_span); }));
+           }, py::arg("ids"))
+      .def("compact", [](MultiVectorIndex& index) { ThrowIfError(WithoutGil([&] { return index.Compact(); })); })
+      .def_property_readonly("num_deleted", &MultiVectorIndex::num_deleted)
+      .def_property_readonly("num_documents", &MultiVectorIndex::num_documents)
+      .def_property_readonly("num_garbage_tokens", &MultiVectorIndex::num_garbage_tokens)
       .def_property_readonly("memory_mapped", &MultiVectorIndex::memory_mapped)
       .def("document", [](const MultiVectorIndex& index, const Int& doc) {
              return MatrixCopy(ValueOrThrow(index.Document(doc.As<std::int64_t>("doc"))));
@@ -459,7 +485,8 @@ densefb.distributed is one) calls
              std::int64_t at = 0;
              for (std::int64_t d = 0; d < index.size(); ++d) {
                out.mutable_data()[d] = at;
-               at += ValueOrThrow(index.Document(d)).rows;
+               const absl::StatusOr<ConstMatrixView> doc = index.Document(d);
+               at += doc.ok() ? doc->rows : 0;  // a deleted document holds no rows
              }
              out.mutable_data()[index.size()] = at;
              return out;

@@ -17,14 +17,26 @@
 // then memory-maps the token matrix (read-only) instead of copying it. The token index, when
 // there is one, is saved beside it at `path + ".tokens"` (a FLAT or HNSW file) and loaded with it.
 //
-// Thread safety: const methods may run concurrently; Add / BuildTokenIndex / SetTokenIndex must
-// not run concurrently with anything else. Every batched method gives bit-identical results for
-// any num_threads.
+// Live updates: Add, Delete, Update and Compact keep the token statistics (df, IDF's N) and
+// the token index exact, so scores and rankings equal those of a fresh index built from the live
+// documents (with the same ids). Document ids are positions and never change: a deleted id
+// stays a tombstone (never returned, NotFound when read); an updated document's rows are
+// appended and its old rows left as garbage until Compact rewrites the matrix.
+//
+// Thread safety: every method may run concurrently with every other; each takes the index's
+// reader-writer lock (Add, Delete, Update, Compact, BuildTokenIndex, SetTokenIndex and
+// SetExcludedTokenIds exclusively), so each call sees the index before or after an update, never
+// in between. A search of several calls (MaxSimSearch, ColBERT-PRF) is not one snapshot: an
+// update between its calls shows in the later ones (a candidate deleted meanwhile is dropped by
+// Rerank). Views returned by Document, DocumentTokenIds and token_ids are invalidated by updates.
+// Every batched method gives bit-identical results for any num_threads.
 #ifndef DENSEFB_MULTIVECTOR_H_
 #define DENSEFB_MULTIVECTOR_H_
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -99,7 +111,9 @@ class TokenCollection {
  public:
   virtual ~TokenCollection() = default;
   virtual int dim() const = 0;
-  virtual std::int64_t size() const = 0;        // documents
+  virtual std::int64_t size() const = 0;        // documents (ids 0..size()-1)
+  // Documents present (IDF's N): size() less the deleted ones.
+  virtual std::int64_t num_documents() const { return size(); }
   virtual std::int64_t num_tokens() const = 0;  // token rows over all documents
   virtual bool has_token_index() const = 0;     // whether Neighbours can answer
 
@@ -136,8 +150,10 @@ absl::StatusOr<BatchRanking> MaxSimSearch(const TokenCollection& collection,
 class MultiVectorIndex final : public TokenCollection {
  public:
   // Version 1 payload: dim, counts, document offsets, token ids, excluded token ids, padding
-  // to a 64-byte boundary, then the float32 token matrix.
-  static constexpr std::uint32_t kFormatVersion = 1;
+  // to a 64-byte boundary, then the float32 token matrix. Version 2, written once documents are
+  // deleted or updated, stores each document's first row, row count and deleted flag instead
+  // of the offsets (see multivector_index.cc).
+  static constexpr std::uint32_t kFormatVersion = 2;
 
   static absl::StatusOr<std::unique_ptr<MultiVectorIndex>> Create(int dim);
   // Reads a file written by Save() (and `path + ".tokens"` when present). Fails cleanly,
@@ -149,16 +165,31 @@ class MultiVectorIndex final : public TokenCollection {
 
   int dim() const override { return dim_; }
   std::int64_t size() const override;
+  std::int64_t num_documents() const override;
+  std::int64_t num_deleted() const;
+  // Token rows in the matrix, including garbage rows (of deleted or replaced documents).
   std::int64_t num_tokens() const override;
-  bool has_token_index() const override { return token_index_ != nullptr; }
+  std::int64_t num_garbage_tokens() const;
+  bool has_token_index() const override;
   bool memory_mapped() const;
 
   // Appends documents (ids continue from size()): docs[i] is (tokens_i, dim), finite, and
   // token_ids[i] has tokens_i non-negative ids. A document may have no tokens (it scores 0).
-  // Adding drops the token index (build it again once all documents are in).
+  // The new token rows go into the token index too, when there is one (a token index that
+  // cannot take them, one written in Python, is dropped: build it again).
   absl::Status Add(absl::Span<const ConstMatrixView> docs,
                    absl::Span<const absl::Span<const std::int32_t>> token_ids);
   absl::Status Add(absl::Span<const TokenEmbeddings> docs);
+  // Deletes documents (distinct ids of present documents: OutOfRange / NotFound name the first
+  // bad one, nothing changes). Their token rows leave the token index and the statistics.
+  absl::Status Delete(absl::Span<const std::int64_t> ids);
+  // Replaces the token embeddings of present documents ids[i] by docs[i] / token_ids[i] (any
+  // number of tokens; checked as for Add).
+  absl::Status Update(absl::Span<const std::int64_t> ids, absl::Span<const ConstMatrixView> docs,
+                      absl::Span<const absl::Span<const std::int32_t>> token_ids);
+  // Rewrites the token matrix without garbage rows (document ids stay) and rebuilds the token
+  // index over it (the same kind and settings; a token index written in Python is dropped).
+  absl::Status Compact();
 
   // Document `doc`'s token embeddings and ids (borrowed from the index).
   absl::StatusOr<ConstMatrixView> Document(std::int64_t doc) const;
@@ -222,17 +253,36 @@ class MultiVectorIndex final : public TokenCollection {
   absl::Status CheckQuery(const TokenQuery& q, std::int64_t index) const;
   const float* TokenRow(std::int64_t row) const;
   void RebuildStats();
+  // Unlocked parts of the public methods (the caller holds the lock).
+  absl::StatusOr<ConstMatrixView> DocumentLocked(std::int64_t doc) const;
+  absl::Status CheckDocs(absl::Span<const ConstMatrixView> docs,
+                         absl::Span<const absl::Span<const std::int32_t>> token_ids, std::int64_t* rows) const;
+  absl::Status AppendRows(const ConstMatrixView& doc, absl::Span<const std::int32_t> token_ids, std::int64_t owner);
+  void CountTokens(std::int64_t doc, int sign);
+  absl::Status TokenIndexAddRows(std::int64_t first, std::int64_t rows);
+  void TokenIndexDeleteRows(std::int64_t first, std::int64_t rows);
+  absl::Status BuildTokenIndexLocked(const TokenIndexConfig& config);
+  bool Plain() const;  // no deleted document and rows in document order: a version-1 file
 
   int dim_;
-  std::vector<std::int64_t> offsets_{0};    // size()+1 token-row offsets
+  std::vector<std::int64_t> starts_;        // per document: its first token row
+  std::vector<std::int64_t> counts_;        // per document: its token rows (0 once deleted)
+  std::vector<std::uint8_t> deleted_;       // per document
+  std::int64_t num_deleted_ = 0;
+  std::int64_t rows_ = 0;                   // token rows in the matrix
+  std::int64_t garbage_ = 0;                // rows of no live document
   std::vector<std::int32_t> token_ids_;     // per token row
-  std::vector<std::int32_t> token_doc_;     // per token row: its document
+  std::vector<std::int32_t> token_doc_;     // per token row: its document (-1: garbage)
   std::vector<float> owned_;                // token matrix when built in memory
   std::unique_ptr<Mapping> mapping_;        // token matrix when loaded (read-only mmap)
   const float* matrix_ = nullptr;           // owned_.data() or the mapped matrix
   std::vector<std::int64_t> df_;            // document frequency by token id
   std::vector<std::int32_t> excluded_;      // sorted
   std::unique_ptr<VectorIndex> token_index_;
+  // Add, Delete, Update, Compact and the setters hold mutex_ exclusively, every other method
+  // shares it (a waiting writer holds turnstile_, so readers cannot starve it).
+  mutable std::shared_mutex mutex_;
+  mutable std::mutex turnstile_;
 };
 
 // ---- MaxSim reranking over any first stage ------------------------------------------------

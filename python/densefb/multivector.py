@@ -54,9 +54,14 @@ def _id_lists(lists) -> List[np.ndarray]:
 class MultiVectorIndex:
     """Token embeddings of every document, with exact MaxSim scoring and end-to-end retrieval.
 
-    Document ids are positions (the order documents were added). ``add`` drops the token index:
-    call :meth:`build_token_index` once all documents are in (needed by :meth:`search`,
-    :meth:`nearest_tokens` and :class:`ColbertPrf`).
+    Document ids are positions (the order documents were added). :meth:`build_token_index`
+    builds the token index that :meth:`search`, :meth:`nearest_tokens` and :class:`ColbertPrf`
+    need; later adds, deletes and updates keep it current.
+
+    Live updates: :meth:`add`, :meth:`delete` and :meth:`update` may run while other threads
+    search. Token statistics (df, and N of the IDF) count the live documents only, so scores and
+    rankings equal those of a fresh index of the live documents. A deleted id stays a tombstone
+    (ids never shift); :meth:`compact` reclaims the rows of deleted and replaced documents.
     """
 
     def __init__(self, dim: int, *, _impl=None):
@@ -81,6 +86,35 @@ class MultiVectorIndex:
         returns them)."""
         self._impl.add(list(docs), list(token_ids))
 
+    def delete(self, ids) -> None:
+        """Deletes documents ``ids`` (present, distinct; IndexError / KeyError name the first bad
+        one and nothing changes). They are never returned again."""
+        self._impl.delete(np.asarray(ids, dtype=np.int64))
+
+    def update(self, ids, docs: Sequence[np.ndarray], token_ids: Sequence[np.ndarray]) -> None:
+        """Replaces the token embeddings (any number of tokens) of present documents ``ids``."""
+        self._impl.update(np.asarray(ids, dtype=np.int64), list(docs), list(token_ids))
+
+    def compact(self) -> None:
+        """Rewrites the token matrix without the rows of deleted and replaced documents and
+        rebuilds the token index (ids stay)."""
+        self._impl.compact()
+
+    @property
+    def num_deleted(self) -> int:
+        """Deleted document ids (tombstones)."""
+        return self._impl.num_deleted
+
+    @property
+    def num_documents(self) -> int:
+        """Live documents: ``len(self)`` less the deleted ones."""
+        return self._impl.num_documents
+
+    @property
+    def num_garbage_tokens(self) -> int:
+        """Token rows of deleted or replaced documents, until :meth:`compact`."""
+        return self._impl.num_garbage_tokens
+
     @property
     def dim(self) -> int:
         return self._impl.dim
@@ -90,7 +124,7 @@ class MultiVectorIndex:
 
     @property
     def num_tokens(self) -> int:
-        """Token rows over all documents."""
+        """Token rows in the matrix (with the rows of deleted or replaced documents)."""
         return self._impl.num_tokens
 
     @property

@@ -323,7 +323,7 @@ absl::StatusOr<std::vector<TokenQuery>> ColbertPrf::Expand(const DocumentTokenSo
     return absl::InternalError(absl::StrCat("the token collection returned ", df.size(), " document frequencies for ",
                                             distinct.size(), " tokens"));
   }
-  const std::int64_t num_documents = index->size();
+  const std::int64_t num_documents = index->num_documents();
   auto idf_of = [&](std::int32_t t) {
     const auto it = std::lower_bound(distinct.begin(), distinct.end(), t);
     return TokenIdf(df[static_cast<std::size_t>(it - distinct.begin())], num_documents);

@@ -263,7 +263,9 @@ TEST_CASE("save and load round trip, memory-mapped", "[multivector]") {
   REQUIRE(l.Add(std::vector<TokenEmbeddings>{toy.docs[0]}).ok());
   CHECK_FALSE(l.memory_mapped());
   CHECK(l.size() == 31);
-  CHECK(l.token_index() == nullptr);
+  // The new token rows went into the token index too.
+  REQUIRE(l.token_index() != nullptr);
+  CHECK(l.token_index()->size() == l.num_tokens());
 }
 
 TEST_CASE("truncated, corrupt and foreign files fail cleanly", "[multivector]") {

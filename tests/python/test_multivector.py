@@ -490,3 +490,79 @@ def test_pipeline_stages(index, encoder, scifact, tokens):
     assert densefb.Pipeline.parse("maxsim").spec == "maxsim(k=1000,token_k=1000,ef_search=0)"
     assert densefb.Pipeline.parse("maxsim(k=0) >> colbert_prf >> rerank_maxsim").spec.startswith(
         "maxsim(k=0,token_k=1000,ef_search=0) >> colbert_prf(")
+
+
+def test_live_updates_equal_a_fresh_index(tokens, excluded, tmp_path):
+    """Random deletes, updates (token counts change) and adds, with the token index kept
+    current: after every step, search, document frequencies, IDF and the ColBERT-PRF expansion
+    equal those of a fresh index of the live documents (its positions mapped back to ids)."""
+    docs, ids, qs, _ = tokens
+    rng = np.random.default_rng(11)
+    q = qs[:8]
+    idx = MultiVectorIndex(docs[0].shape[1])
+    idx.add(docs[:400], ids[:400])
+    idx.excluded_token_ids = excluded
+    idx.build_token_index("flat")
+    live = {d: (docs[d], ids[d]) for d in range(400)}
+    prf = ColbertPrf(fb_docs=3, k=16, fb_embs=8, beta=0.5)
+
+    def fresh():
+        order = sorted(live)
+        f = MultiVectorIndex(docs[0].shape[1])
+        f.add([live[d][0] for d in order], [live[d][1] for d in order])
+        f.excluded_token_ids = excluded
+        f.build_token_index("flat")
+        return f, np.array(order)
+
+    def check(step):
+        f, order = fresh()
+        s1, i1 = idx.search(q, k=10, token_k=64)
+        s2, i2 = f.search(q, k=10, token_k=64)
+        np.testing.assert_array_equal(i1, np.where(i2 >= 0, order[np.maximum(i2, 0)], -1), err_msg=f"step {step}")
+        np.testing.assert_array_equal(s1, s2)
+        assert idx.num_documents == len(live) and not np.isin(i1, idx_deleted).any()
+        probe = np.unique(np.concatenate([live[d][1] for d in list(live)[:5]]))
+        np.testing.assert_array_equal(idx.document_frequencies(probe), f.document_frequencies(probe))
+        for t in probe[:5]:
+            assert idx.idf(int(t)) == f.idf(int(t))
+        _, d1 = prf.expand(idx, q[:3], i1[:3])
+        _, d2 = prf.expand(f, q[:3], i2[:3])
+        for a, b in zip(d1, d2):
+            assert a["centroid_tokens"] == b["centroid_tokens"]
+            np.testing.assert_array_equal(a["centroid_idf"], b["centroid_idf"])
+
+    idx_deleted = []
+    next_doc = 400
+    for step in range(8):
+        gone = rng.choice(sorted(live), 25, replace=False)
+        idx.delete(gone)
+        for d in gone:
+            del live[int(d)]
+        idx_deleted.extend(int(d) for d in gone)
+        changed = rng.choice(sorted(live), 10, replace=False)
+        # Other documents' tokens, scaled so that no token vector is an exact duplicate.
+        src = rng.choice(len(docs), 10, replace=False)
+        new_docs = [docs[s] * np.float32(1.0 + 0.01 * (j + 1)) for j, s in enumerate(src)]
+        idx.update(changed, new_docs, [ids[s] for s in src])
+        live.update({int(d): (v, ids[s]) for d, v, s in zip(changed, new_docs, src)})
+        idx.add(docs[next_doc:next_doc + 12], ids[next_doc:next_doc + 12])
+        live.update({next_doc + j: (docs[next_doc + j], ids[next_doc + j]) for j in range(12)})
+        next_doc += 12
+        check(step)
+    assert idx.num_garbage_tokens > 0
+    with pytest.raises(KeyError):
+        idx.document(idx_deleted[0])
+    with pytest.raises(KeyError):
+        idx.delete([idx_deleted[0]])
+    # Saved with its tombstones and garbage rows (format version 2), loaded back alike.
+    idx.save(tmp_path / "live.mvec")
+    loaded = MultiVectorIndex.load(tmp_path / "live.mvec")
+    assert loaded.num_deleted == idx.num_deleted and loaded.has_token_index
+    np.testing.assert_array_equal(loaded.search(q, k=10, token_k=64)[1], idx.search(q, k=10, token_k=64)[1])
+    before = idx.search(q, k=10, token_k=64)
+    idx.compact()
+    assert idx.num_garbage_tokens == 0 and idx.num_tokens == sum(len(v[1]) for v in live.values())
+    after = idx.search(q, k=10, token_k=64)
+    np.testing.assert_array_equal(after[1], before[1])
+    np.testing.assert_array_equal(after[0], before[0])
+    check("compacted")
