@@ -524,7 +524,8 @@ an empty slot.
            }, py::arg("term"))
       .def("idf", [](const Bm25Index& index, const std::string& term) {
              const std::int32_t t = index.TermId(term);
-             if (t < 0) throw py::key_error("term \"" + term + "\" is not in the index");
+             // A term left only in deleted or replaced text is in no document, as after a fresh build.
+             if (t < 0 || index.DocFreq(t) == 0) throw py::key_error("term \"" + term + "\" is not in the index");
              return index.Idf(t);
            }, py::arg("term"))
       .def("doc_length", [](const Bm25Index& index, const Int& doc_arg) {
