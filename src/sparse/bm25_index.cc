@@ -914,7 +914,7 @@ absl::Status Bm25Index::ApplyLocked(const std::vector<std::int32_t>& remove,
     deleted_[d] = 1;
     doc_lengths_[d] = 0;
     ++num_deleted_;
-    name_ids_.erase(doc_names_[d]);
+    if (names_built_) name_ids_.erase(doc_names_[d]);
   }
   if (!remove.empty() || !replace.empty()) {
     // The forward index is rebuilt: deleted documents get empty rows, replaced ones their new
@@ -955,7 +955,7 @@ absl::Status Bm25Index::ApplyLocked(const std::vector<std::int32_t>& remove,
     fwd_offsets_.push_back(fwd_terms_.size());
     doc_lengths_.push_back(static_cast<std::int32_t>(add_docs[i].length));
     deleted_.push_back(0);
-    name_ids_.emplace(add_names[i], static_cast<std::int32_t>(doc_names_.size()));
+    if (names_built_) name_ids_.emplace(add_names[i], static_cast<std::int32_t>(doc_names_.size()));
     doc_names_.push_back(std::move(add_names[i]));
   }
 
@@ -1029,8 +1029,8 @@ absl::Status Bm25Index::Delete(absl::Span<const std::string> names) {
 }
 
 absl::Status Bm25Index::DeleteIds(absl::Span<const std::int64_t> ids) {
+  // By id: no name map needed (so an index with repeated names can still delete).
   WriterLock lock(turnstile_, mutex_);
-  DENSEFB_RETURN_IF_ERROR(BuildNameMapLocked());
   std::vector<std::int32_t> out;
   out.reserve(ids.size());
   absl::flat_hash_map<std::int64_t, std::size_t> batch;

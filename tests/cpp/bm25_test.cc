@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -1030,7 +1031,9 @@ TEST_CASE("Live updates: searches from other threads run during changes and neve
     });
   }
   std::mt19937 wrng(5);
+  while (searches == 0) std::this_thread::yield();
   for (int i = 0; i < 150; i += 3) {
+    std::this_thread::sleep_for(std::chrono::microseconds(300));  // let searches interleave
     REQUIRE(index->Delete(Strings{"gone" + std::to_string(i), "gone" + std::to_string(i + 1),
                                   "gone" + std::to_string(i + 2)}).ok());
     deleted_upto = i + 3;
