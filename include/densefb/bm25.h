@@ -92,7 +92,8 @@
 //     fresh Build over the live documents. Save writes that compacted form (the file of a fresh
 //     build), so a loaded index has the renumbered ids too.
 // Each change costs O(postings) (the postings are rebuilt from the forward index), so apply
-// changes in batches. Errors name the document at fault (NotFound: an unknown or deleted name or
+// changes in batches; a Save after deletions or updates builds the compacted copy in memory
+// first (transiently about twice the index). Errors name the document at fault (NotFound: an unknown or deleted name or
 // id; AlreadyExists: a name that is live or repeated in an Add; InvalidArgument: lengths that
 // differ, a name repeated in a Delete or Update) and change nothing. Updates need unique names
 // among the live documents (FailedPrecondition otherwise, e.g. an index built from a corpus
@@ -105,8 +106,11 @@
 // Delete, Update, Compact, SetParams and the collection-statistics setters: a reader-writer lock
 // per index makes each call see the index wholly before or wholly after a change (a search never
 // returns a document deleted before it started). The other accessors (doc_names(), DocTerms,
-// PostingDocs, DocFreq, Idf, DocLength, the statistics) read without the lock: call them when no
-// change runs at the same time, and re-read references after a change.
+// PostingDocs, DocFreq, Idf, DocLength, the statistics but num_docs()) read without the lock:
+// call them when no change runs at the same time, and re-read references after a change. A
+// pipeline reads the index in several calls (e.g. RM3: search, feedback term vectors, search), so
+// a change between two of them is seen by the later ones only (a feedback document deleted in
+// between fails its term vector with NotFound).
 //
 // ---- RM3 ------------------------------------------------------------------------------------
 // See Rm3Options and Rm3ExpandQuery below. The search itself (first pass, expansion, second
@@ -114,6 +118,7 @@
 #ifndef DENSEFB_BM25_H_
 #define DENSEFB_BM25_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -230,7 +235,8 @@ struct Rm3FeedbackDoc {
 // BM25 scores of given documents and the feedback documents' term vectors, all with the
 // collection's statistics. Bm25Index is the in-memory one; the sharded collection of
 // densefb.distributed (shards scoring with the statistics of the whole collection) is written
-// in Python through the bindings (densefb.Bm25Collection). Documents are 0..num_docs()-1.
+// in Python through the bindings (densefb.Bm25Collection). Documents are 0..num_docs()-1 (for a
+// Bm25Index with deleted documents, ids below num_ids()).
 class Bm25Collection {
  public:
   virtual ~Bm25Collection() = default;
@@ -310,7 +316,8 @@ class Bm25Index final : public Bm25Collection {
   // ---- statistics ----
   // This index's own figures (its live documents and postings), whatever the collection
   // statistics. num_docs() counts live documents (ids may be larger: num_ids()).
-  std::int64_t num_docs() const override { return num_ids() - num_deleted_; }
+  // Atomic: stages read it (to cap k) outside the lock while changes may run.
+  std::int64_t num_docs() const override { return live_docs_.load(std::memory_order_relaxed); }
   std::int64_t doc_count() const { return doc_count_; }  // documents with >= 1 term (BM25's N)
   std::int64_t num_terms() const { return static_cast<std::int64_t>(terms_.size()); }
   std::int64_t num_postings() const { return static_cast<std::int64_t>(post_docs_.size()); }
@@ -454,6 +461,7 @@ class Bm25Index final : public Bm25Collection {
   // row and no postings.
   std::vector<std::uint8_t> deleted_;
   std::int64_t num_deleted_ = 0;
+  std::atomic<std::int64_t> live_docs_{0};  // num_ids() - num_deleted_
   // True when the term numbering is not a fresh build's (after a Delete or Update): Save then
   // writes the compacted index.
   bool dirty_ = false;

@@ -295,16 +295,23 @@ class Bm25Index:
                 raise ValueError(f"got {len(names_list)} names for {len(texts)} texts")
         self._index.add(names_list, texts, num_threads)
 
-    def delete(self, names: Union[str, Sequence[str]]) -> None:
-        """Deletes live documents by id (name). Their positions are never returned again and
-        stay reserved until :meth:`compact`; the names may be added again.
+    def delete(self, names: Union[str, Sequence[str], Sequence[int]]) -> None:
+        """Deletes live documents by id (name), or by position (a sequence of ints). Their
+        positions are never returned again and stay reserved until :meth:`compact`; the names
+        may be added again.
 
         Raises:
-            KeyError naming an unknown (or already deleted) document; ValueError for a name
-            given twice. Nothing changes on error.
+            KeyError naming an unknown (or already deleted) document; IndexError for a position
+            outside the index; ValueError for a document given twice or names mixed with
+            positions. Nothing changes on error.
         """
-        names = [names] if isinstance(names, str) else [str(n) for n in names]
-        self._index.delete(names)
+        items = [names] if isinstance(names, str) else list(names)
+        if items and not any(isinstance(n, str) for n in items):
+            self._index.delete_ids(items)  # positions, converted exactly by the core
+            return
+        if not all(isinstance(n, str) for n in items):
+            raise ValueError("give document ids (str) or positions (int), not both")
+        self._index.delete(items)
 
     def update(self, names: Union[str, Sequence[str]], texts: Union[str, Sequence[str]],
                num_threads: int = 0) -> None:

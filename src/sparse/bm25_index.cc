@@ -225,6 +225,7 @@ absl::Status Bm25Index::Finish() {
   }
   deleted_.assign(doc_lengths_.size(), 0);
   num_deleted_ = 0;
+  live_docs_ = static_cast<std::int64_t>(doc_lengths_.size());
   dirty_ = false;
   term_ids_.reserve(terms_.size());
   if (term_ids_.size() != terms_.size()) {
@@ -962,6 +963,7 @@ absl::Status Bm25Index::ApplyLocked(const std::vector<std::int32_t>& remove,
   // Postings from the forward index: documents ascending, deleted ones absent, so every df is
   // the posting length and every search path is a fresh build's.
   TransposeCsr(fwd_offsets_, fwd_terms_, fwd_freqs_, terms_.size(), &post_offsets_, &post_docs_, &post_freqs_);
+  live_docs_ = num_ids() - num_deleted_;
   doc_count_ = 0;
   total_terms_ = 0;
   for (std::int32_t len : doc_lengths_) {
@@ -1146,6 +1148,7 @@ absl::Status Bm25Index::Compact() {
   doc_count_ = c->doc_count_;
   total_terms_ = c->total_terms_;
   num_deleted_ = 0;
+  live_docs_ = num_ids();
   dirty_ = false;
   names_built_ = false;  // ids changed; rebuilt by the next change
   name_ids_.clear();

@@ -365,6 +365,18 @@ def test_bad_input_names_the_problem_and_changes_nothing(data):
         index.score(queries[0], [0])
     with pytest.raises(KeyError, match="unknown document id"):
         index.score(queries[0], [names[0]])
+    with pytest.raises(IndexError):
+        index.delete([5, 10_000])
+    unchanged()
+    with pytest.raises(ValueError, match="not both"):
+        index.delete([names[5], 6])
+    unchanged()
+    with pytest.raises(KeyError, match="is deleted"):
+        index.delete([1])
+    unchanged()
+    # By position.
+    index.delete([5, 6])
+    assert index.deleted_mask[[5, 6]].all() and index.num_deleted == 4
     # A deleted name may come back; default names are the new positions.
     index.add([texts[0]], [names[0]])
     index.add(["cell"])
