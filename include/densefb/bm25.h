@@ -93,12 +93,13 @@
 //     build), so a loaded index has the renumbered ids too.
 // Each change costs O(postings) (the postings are rebuilt from the forward index), so apply
 // changes in batches; a Save after deletions or updates builds the compacted copy in memory
-// first (transiently about twice the index). Errors name the document at fault (NotFound: an unknown or deleted name or
-// id; AlreadyExists: a name that is live or repeated in an Add; InvalidArgument: lengths that
-// differ, a name repeated in a Delete or Update) and change nothing. Updates need unique names
-// among the live documents (FailedPrecondition otherwise, e.g. an index built from a corpus
-// with repeated ids). A change drops the collection statistics (SetCollectionStats): the
-// collection changed, so add up every shard's LocalStats again and set them again.
+// first (transiently about twice the index). Errors name the document at fault (NotFound: an
+// unknown or deleted name or id; AlreadyExists: a name that is live or repeated in an Add;
+// InvalidArgument: lengths that differ, a name repeated in a Delete or Update) and change
+// nothing. Changes by name need unique names among the live documents (FailedPrecondition
+// otherwise, e.g. an index built from a corpus with repeated ids; DeleteIds still works). A
+// change drops the collection statistics (SetCollectionStats): the collection changed, so add
+// up every shard's LocalStats again and set them again.
 //
 // ---- Thread safety ------------------------------------------------------------------------------
 // Search, SearchWeighted, Score, Rescore, ScoreDocuments, FeedbackDocuments, TermVectors,
@@ -308,7 +309,9 @@ class Bm25Index final : public Bm25Collection {
   std::int64_t num_ids() const { return static_cast<std::int64_t>(doc_lengths_.size()); }
   // Deleted documents still holding an id (0 after Compact).
   std::int64_t num_deleted() const { return num_deleted_; }
-  bool IsDeleted(std::int64_t id) const { return deleted_[static_cast<std::size_t>(id)] != 0; }
+  bool IsDeleted(std::int64_t id) const {  // id in [0, num_ids())
+    return deleted_[static_cast<std::size_t>(id)] != 0;
+  }
   // A copy of doc_names() taken under the lock, and of the deletion flags (1 = deleted), by id.
   std::vector<std::string> DocNames() const;
   std::vector<std::uint8_t> DeletedFlags() const;
@@ -496,7 +499,8 @@ absl::StatusOr<WeightedQuery> Rm3ExpandQuery(const Bm25Index& index, const Weigh
 
 // The term vectors of `docs` (ids of this index) from the forward index, with df =
 // CollectionDocFreq and score = the entry's score; terms in term-id order. OutOfRange for an
-// id outside [0, num_ids()), NotFound for a deleted one. What a shard returns for the feedback documents it holds.
+// id outside [0, num_ids()), NotFound for a deleted one. What a shard returns for the feedback
+// documents it holds.
 absl::StatusOr<std::vector<Rm3FeedbackDoc>> Rm3FeedbackDocs(const Bm25Index& index, const Ranking& docs);
 
 // The RM3 formula above on explicit feedback documents (the first fb_docs of `feedback`, best
