@@ -524,17 +524,18 @@ an empty slot.
            }, py::arg("term"))
       .def("idf", [](const Bm25Index& index, const std::string& term) {
              const std::int32_t t = index.TermId(term);
-             if (t < 0) throw py::key_error("term \"" + term + "\" is not in the index");
+             // A term left only in deleted or replaced text is in no document, as after a fresh build.
+             if (t < 0 || index.DocFreq(t) == 0) throw py::key_error("term \"" + term + "\" is not in the index");
              return index.Idf(t);
            }, py::arg("term"))
       .def("doc_length", [](const Bm25Index& index, const Int& doc_arg) {
              const auto doc = doc_arg.As<std::int64_t>("doc");
-             if (doc < 0 || doc >= index.num_docs()) throw py::index_error("document id out of range");
+             if (doc < 0 || doc >= index.num_ids()) throw py::index_error("document id out of range");
              return index.DocLength(doc);
            }, py::arg("doc"))
       .def("doc_vector", [](const Bm25Index& index, const Int& doc_arg) {
              const auto doc = doc_arg.As<std::int64_t>("doc");
-             if (doc < 0 || doc >= index.num_docs()) throw py::index_error("document id out of range");
+             if (doc < 0 || doc >= index.num_ids()) throw py::index_error("document id out of range");
              py::dict out;
              const auto terms = index.DocTerms(doc);
              const auto freqs = index.DocFreqs(doc);
@@ -554,7 +555,35 @@ an empty slot.
       .def_property_readonly("stemmer", [](const Bm25Index& i) {
              return std::string(StemmerName(i.analyzer().options().stemmer));
            })
-      .def_property_readonly("doc_ids", &Bm25Index::doc_names)
+      .def_property_readonly("doc_ids", &Bm25Index::DocNames)
+      // Changes keep the GIL: the accessors above read the index without its lock, and holding
+      // the GIL keeps them from running meanwhile; searches in other threads (which release the
+      // GIL and take the lock) go on until the change takes the lock.
+      .def("add", [](Bm25Index& index, const std::vector<std::string>& names, const std::vector<std::string>& texts,
+                     const Int& num_threads) {
+             ThrowIfError(index.Add(names, texts, num_threads.As<int>("num_threads", 0)));
+           }, py::arg("names"), py::arg("texts"), py::arg("num_threads") = 0,
+           "Adds documents (names may be empty: then the new ids in decimal).")
+      .def("delete", [](Bm25Index& index, const std::vector<std::string>& names) { ThrowIfError(index.Delete(names)); },
+           py::arg("names"), "Deletes live documents by name.")
+      .def("delete_ids", [](Bm25Index& index, const IdArray& id_array) {
+             ThrowIfError(index.DeleteIds(DocIds(id_array, "ids")));
+           }, py::arg("ids"), "Deletes live documents by id.")
+      .def("update", [](Bm25Index& index, const std::vector<std::string>& names, const std::vector<std::string>& texts,
+                        const Int& num_threads) {
+             ThrowIfError(index.Update(names, texts, num_threads.As<int>("num_threads", 0)));
+           }, py::arg("names"), py::arg("texts"), py::arg("num_threads") = 0,
+           "Replaces the texts of live documents (they keep their ids).")
+      .def("compact", [](Bm25Index& index) { ThrowIfError(index.Compact()); },
+           "Drops deleted documents; ids become dense (they change), names stay.")
+      .def_property_readonly("num_ids", &Bm25Index::num_ids)
+      .def_property_readonly("num_deleted", &Bm25Index::num_deleted)
+      .def_property_readonly("deleted_mask", [](const Bm25Index& index) {
+             const std::vector<std::uint8_t> flags = index.DeletedFlags();
+             py::array_t<bool> out(static_cast<py::ssize_t>(flags.size()));
+             std::copy(flags.begin(), flags.end(), out.mutable_data());
+             return out;
+           }, "Bool array by id: True for deleted documents.")
       .def("__len__", &Bm25Index::num_docs);
 }
 

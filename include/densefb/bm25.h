@@ -74,14 +74,56 @@
 // from the shards that hold them (Rm3FeedbackDocs) and the expansion is computed once
 // (Rm3Expand).
 //
+// ---- Live updates -----------------------------------------------------------------------------
+// Add, Delete / DeleteIds and Update change the collection in place; Compact reclaims the space
+// of deleted documents. Every statistic stays exact: N (doc_count), num_docs, total_terms (so
+// avgdl) and each term's df are those of the live documents, the postings hold live documents
+// only, and idf and the length norms are recomputed, so every score equals that of a fresh Build
+// over the live documents in id order (bit for bit: the same arithmetic on the same numbers).
+//   * Add appends documents with new ids num_ids(), num_ids() + 1, ...: ids only grow, so the
+//     relative order of live documents (ties go to the smaller id) is a fresh build's.
+//   * Delete leaves a tombstone: the id stays reserved (num_ids() is unchanged, its name stays in
+//     doc_names()), the document is in no posting and no statistic, so no search returns it;
+//     Score, Rescore, ScoreDocuments and the term vectors of RM3 refuse it (NotFound). A deleted
+//     name may be added again (under a new id).
+//   * Update replaces the text of live documents, which keep their ids.
+//   * Compact drops the tombstones and renumbers documents densely in their order (ids change,
+//     names do not) and terms as a fresh build numbers them: the index is then identical to a
+//     fresh Build over the live documents. Save writes that compacted form (the file of a fresh
+//     build), so a loaded index has the renumbered ids too.
+// Each change costs O(postings) (the postings are rebuilt from the forward index), so apply
+// changes in batches; a Save after deletions or updates builds the compacted copy in memory
+// first (transiently about twice the index). Errors name the document at fault (NotFound: an
+// unknown or deleted name or id; AlreadyExists: a name that is live or repeated in an Add;
+// InvalidArgument: lengths that differ, a name repeated in a Delete or Update) and change
+// nothing. Changes by name need unique names among the live documents (FailedPrecondition
+// otherwise, e.g. an index built from a corpus with repeated ids; DeleteIds still works). A
+// change drops the collection statistics (SetCollectionStats): the collection changed, so add
+// up every shard's LocalStats again and set them again.
+//
+// ---- Thread safety ------------------------------------------------------------------------------
+// Search, SearchWeighted, Score, Rescore, ScoreDocuments, FeedbackDocuments, TermVectors,
+// LocalStats, DocNames and Save may run from many threads at once, and concurrently with Add,
+// Delete, Update, Compact, SetParams and the collection-statistics setters: a reader-writer lock
+// per index makes each call see the index wholly before or wholly after a change (a search never
+// returns a document deleted before it started). The other accessors (doc_names(), DocTerms,
+// PostingDocs, DocFreq, Idf, DocLength, the statistics but num_docs()) read without the lock:
+// call them when no change runs at the same time, and re-read references after a change. A
+// pipeline reads the index in several calls (e.g. RM3: search, feedback term vectors, search), so
+// a change between two of them is seen by the later ones only (a feedback document deleted in
+// between fails its term vector with NotFound).
+//
 // ---- RM3 ------------------------------------------------------------------------------------
 // See Rm3Options and Rm3ExpandQuery below. The search itself (first pass, expansion, second
 // pass) is the pipeline `bm25 >> rm3 >> bm25` (Rm3 in densefb/feedback.h).
 #ifndef DENSEFB_BM25_H_
 #define DENSEFB_BM25_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -194,7 +236,8 @@ struct Rm3FeedbackDoc {
 // BM25 scores of given documents and the feedback documents' term vectors, all with the
 // collection's statistics. Bm25Index is the in-memory one; the sharded collection of
 // densefb.distributed (shards scoring with the statistics of the whole collection) is written
-// in Python through the bindings (densefb.Bm25Collection). Documents are 0..num_docs()-1.
+// in Python through the bindings (densefb.Bm25Collection). Documents are 0..num_docs()-1 (for a
+// Bm25Index with deleted documents, ids below num_ids()).
 class Bm25Collection {
  public:
   virtual ~Bm25Collection() = default;
@@ -236,16 +279,48 @@ class Bm25Index final : public Bm25Collection {
   static absl::StatusOr<std::unique_ptr<Bm25Index>> Load(const std::string& path);
   // Writes the index atomically (container kind "BM25", version 1). Collection statistics are
   // not saved: the file holds this index's own documents, and a loaded index scores with its
-  // own statistics until SetCollectionStats is called again.
+  // own statistics until SetCollectionStats is called again. After deletions or updates the file
+  // holds the compacted index (see Compact): what a fresh Build over the live documents writes.
   absl::Status Save(const std::string& path) const;
 
   ~Bm25Index() override;
   Bm25Index(const Bm25Index&) = delete;
   Bm25Index& operator=(const Bm25Index&) = delete;
 
+  // ---- live updates (see "Live updates" above) ----
+  // Indexes texts[i] (analysed with this index's analyser) as a new document named names[i],
+  // with id num_ids() + i. names may be empty: then the names are the new ids in decimal.
+  // AlreadyExists for a name of a live document or one given twice; InvalidArgument when the
+  // lengths differ. num_threads: analysis threads, 0 = all cores.
+  absl::Status Add(absl::Span<const std::string> names, absl::Span<const std::string> texts,
+                   int num_threads = 0);
+  // Deletes the live documents named (NotFound for an unknown or deleted name, InvalidArgument
+  // for a name given twice).
+  absl::Status Delete(absl::Span<const std::string> names);
+  // The same by id (OutOfRange outside [0, num_ids()), NotFound for a deleted id).
+  absl::Status DeleteIds(absl::Span<const std::int64_t> ids);
+  // Replaces the texts of the live documents named; they keep their ids.
+  absl::Status Update(absl::Span<const std::string> names, absl::Span<const std::string> texts,
+                      int num_threads = 0);
+  // Drops deleted documents: ids become 0..num_docs()-1 in the order of the old ids, terms are
+  // renumbered as a fresh build numbers them. Collection statistics are kept (they do not change).
+  absl::Status Compact();
+  // Ids in use, deleted ones included (ids are in [0, num_ids())).
+  std::int64_t num_ids() const { return static_cast<std::int64_t>(doc_lengths_.size()); }
+  // Deleted documents still holding an id (0 after Compact).
+  std::int64_t num_deleted() const { return num_deleted_; }
+  bool IsDeleted(std::int64_t id) const {  // id in [0, num_ids())
+    return deleted_[static_cast<std::size_t>(id)] != 0;
+  }
+  // A copy of doc_names() taken under the lock, and of the deletion flags (1 = deleted), by id.
+  std::vector<std::string> DocNames() const;
+  std::vector<std::uint8_t> DeletedFlags() const;
+
   // ---- statistics ----
-  // This index's own figures (its documents and postings), whatever the collection statistics.
-  std::int64_t num_docs() const override { return static_cast<std::int64_t>(doc_lengths_.size()); }
+  // This index's own figures (its live documents and postings), whatever the collection
+  // statistics. num_docs() counts live documents (ids may be larger: num_ids()).
+  // Atomic: stages read it (to cap k) outside the lock while changes may run.
+  std::int64_t num_docs() const override { return live_docs_.load(std::memory_order_relaxed); }
   std::int64_t doc_count() const { return doc_count_; }  // documents with >= 1 term (BM25's N)
   std::int64_t num_terms() const { return static_cast<std::int64_t>(terms_.size()); }
   std::int64_t num_postings() const { return static_cast<std::int64_t>(post_docs_.size()); }
@@ -261,11 +336,11 @@ class Bm25Index final : public Bm25Collection {
   // them, so Search, SearchWeighted, Score, Rescore and RM3 give the scores of one index over
   // the whole collection. InvalidArgument, naming the field or term, unless they can describe a
   // collection containing this index: every value >= 0 and >= this index's own, doc_count <=
-  // num_docs and <= total_terms, every term of this index present with doc_count >= df >= its
-  // local df. Kept by SetParams; not saved (Save). Not thread-safe with searches running on
-  // this index (like SetParams).
+  // num_docs and <= total_terms, every term of this index's live documents present with
+  // doc_count >= df >= its local df. Kept by SetParams and Compact; dropped by Add, Delete and
+  // Update; not saved (Save). Searches running meanwhile see the old or the new statistics.
   absl::Status SetCollectionStats(const Bm25CollectionStats& stats);
-  // Back to this index's own statistics (same thread-safety as SetCollectionStats).
+  // Back to this index's own statistics.
   void ClearCollectionStats();
   bool has_collection_stats() const { return coll_set_; }
   // num_docs and DocFreq as scoring sees them: the collection's when set, else this index's.
@@ -276,8 +351,8 @@ class Bm25Index final : public Bm25Collection {
   const std::vector<std::string>& doc_names() const { return doc_names_; }
   const EnglishAnalyzer& analyzer() const { return analyzer_; }
   const Bm25Params& params() const override { return params_; }
-  // Changes k1 / b / lucene_norms (InvalidArgument if out of range). Not thread-safe with
-  // searches running on this index.
+  // Changes k1 / b / lucene_norms (InvalidArgument if out of range). Searches running meanwhile
+  // see the old or the new parameters.
   absl::Status SetParams(const Bm25Params& params);
 
   // ---- terms and documents ----
@@ -313,7 +388,8 @@ class Bm25Index final : public Bm25Collection {
                                               std::int64_t k, int num_threads = 0,
                                               const Filter* filter = nullptr) const override;
   // BM25 scores of the given documents (any order, repeats allowed), in that order; a
-  // document without any query term scores 0. OutOfRange for an id outside [0, num_docs).
+  // document without any query term scores 0. OutOfRange for an id outside [0, num_ids()),
+  // NotFound for a deleted one.
   absl::StatusOr<std::vector<float>> Score(const WeightedQuery& query,
                                            absl::Span<const std::int64_t> doc_ids) const;
   absl::StatusOr<std::vector<float>> Score(absl::string_view query,
@@ -329,6 +405,8 @@ class Bm25Index final : public Bm25Collection {
   absl::StatusOr<std::vector<std::vector<float>>> ScoreDocuments(
       absl::Span<const WeightedQuery> queries, absl::Span<const std::vector<std::int64_t>> ids) const override;
   absl::StatusOr<std::vector<std::vector<Rm3FeedbackDoc>>> FeedbackDocuments(const BatchRanking& docs) const override;
+  // The term vectors of `docs` (Rm3FeedbackDocs).
+  absl::StatusOr<std::vector<Rm3FeedbackDoc>> TermVectors(const Ranking& docs) const;
 
  private:
   friend class Bm25Builder;
@@ -336,6 +414,26 @@ class Bm25Index final : public Bm25Collection {
   Bm25Index() = default;
   absl::Status Finish();  // derives doc_count_, norms, idf; validates k1/b
   void ComputeScoringTables();
+  // The unlocked bodies of the public methods of the same names (the lock is not reentrant).
+  absl::Status SaveLocked(const std::string& path) const;
+  absl::StatusOr<std::vector<float>> ScoreLocked(const WeightedQuery& query,
+                                                 absl::Span<const std::int64_t> doc_ids) const;
+  absl::StatusOr<std::vector<Rm3FeedbackDoc>> TermVectorsLocked(const Ranking& docs) const;
+  absl::Status CheckLiveId(std::int64_t id, absl::string_view what) const;
+  void ClearCollectionStatsLocked();
+  // Live updates (writer lock held).
+  struct AnalysedDoc;
+  absl::Status BuildNameMapLocked();
+  absl::Status ApplyLocked(const std::vector<std::int32_t>& remove,
+                           const std::vector<std::pair<std::int32_t, const AnalysedDoc*>>& replace,
+                           std::vector<std::string> add_names, const std::vector<AnalysedDoc>& add_docs);
+  // A new index holding the live documents, numbered as a fresh build numbers them; `term_map`
+  // (if given) gets the new id of each term (-1: in no live document).
+  std::unique_ptr<Bm25Index> CompactedCopyLocked(std::vector<std::int32_t>* term_map) const;
+
+  // Readers (searches, Save) share the lock, changes hold it alone (src/index/rw_lock.h).
+  mutable std::mutex turnstile_;
+  mutable std::shared_mutex mutex_;
 
   EnglishAnalyzer analyzer_;
   Bm25Params params_;
@@ -362,6 +460,17 @@ class Bm25Index final : public Bm25Collection {
   std::vector<std::int64_t> coll_df_;
   std::vector<float> norms_;  // k1 * (1 - b + b * dl / avgdl) per document
   std::vector<float> idf_;    // per term
+  // Tombstones: a deleted document keeps its id and name but has length 0, an empty forward
+  // row and no postings.
+  std::vector<std::uint8_t> deleted_;
+  std::int64_t num_deleted_ = 0;
+  std::atomic<std::int64_t> live_docs_{0};  // num_ids() - num_deleted_
+  // True when the term numbering is not a fresh build's (after a Delete or Update): Save then
+  // writes the compacted index.
+  bool dirty_ = false;
+  // Live document name -> id, built by the first change (unused by searches).
+  bool names_built_ = false;
+  absl::flat_hash_map<std::string, std::int32_t> name_ids_;
 };
 
 // ---- RM3 --------------------------------------------------------------------------------
@@ -390,7 +499,8 @@ absl::StatusOr<WeightedQuery> Rm3ExpandQuery(const Bm25Index& index, const Weigh
 
 // The term vectors of `docs` (ids of this index) from the forward index, with df =
 // CollectionDocFreq and score = the entry's score; terms in term-id order. OutOfRange for an
-// id outside [0, num_docs). What a shard returns for the feedback documents it holds.
+// id outside [0, num_ids()), NotFound for a deleted one. What a shard returns for the feedback
+// documents it holds.
 absl::StatusOr<std::vector<Rm3FeedbackDoc>> Rm3FeedbackDocs(const Bm25Index& index, const Ranking& docs);
 
 // The RM3 formula above on explicit feedback documents (the first fb_docs of `feedback`, best

@@ -628,12 +628,28 @@ class Bm25Index(Bm25Collection):
         ...
     def __len__(self) -> int:
         ...
+    def add(self, names: collections.abc.Sequence[str], texts: collections.abc.Sequence[str], num_threads: int = 0) -> None:
+        """
+        Adds documents (names may be empty: then the new ids in decimal).
+        """
     def analyze(self, text: str) -> list[str]:
         ...
     def analyze_query(self, text: str) -> dict:
         ...
     def clear_collection_stats(self) -> None:
         ...
+    def compact(self) -> None:
+        """
+        Drops deleted documents; ids become dense (they change), names stay.
+        """
+    def delete(self, names: collections.abc.Sequence[str]) -> None:
+        """
+        Deletes live documents by name.
+        """
+    def delete_ids(self, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
+        """
+        Deletes live documents by id.
+        """
     def doc_freq(self, term: str) -> int:
         ...
     def doc_length(self, doc: int) -> int:
@@ -667,6 +683,10 @@ class Bm25Index(Bm25Collection):
         ...
     def set_collection_stats(self, stats: typing.Any) -> None:
         ...
+    def update(self, names: collections.abc.Sequence[str], texts: collections.abc.Sequence[str], num_threads: int = 0) -> None:
+        """
+        Replaces the texts of live documents (they keep their ids).
+        """
     @property
     def avgdl(self) -> float:
         ...
@@ -676,6 +696,11 @@ class Bm25Index(Bm25Collection):
     @property
     def collection_num_docs(self) -> int:
         ...
+    @property
+    def deleted_mask(self) -> numpy.typing.NDArray[numpy.bool]:
+        """
+        Bool array by id: True for deleted documents.
+        """
     @property
     def doc_count(self) -> int:
         ...
@@ -692,7 +717,13 @@ class Bm25Index(Bm25Collection):
     def lucene_norms(self) -> bool:
         ...
     @property
+    def num_deleted(self) -> int:
+        ...
+    @property
     def num_docs(self) -> int:
+        ...
+    @property
+    def num_ids(self) -> int:
         ...
     @property
     def num_postings(self) -> int:

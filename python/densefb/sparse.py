@@ -181,8 +181,15 @@ class Bm25Index:
     """BM25 over an inverted index, with RM3 pseudo-relevance feedback.
 
     Build with :meth:`build`, or read a saved index with :meth:`load`. Documents are
-    addressed by their position (int id, 0..len-1) in results; :attr:`doc_ids` names them.
+    addressed by their position (int id, 0..num_ids-1) in results; :attr:`doc_ids` names them.
     Searching is thread-safe and releases the GIL.
+
+    Live updates: :meth:`add`, :meth:`delete` and :meth:`update` change the collection in
+    place, and every statistic (N, df, avgdl) stays exact: scores equal those of a fresh
+    :meth:`build` over the live documents in position order. Added documents get new positions
+    at the end; a deleted document keeps its position (a tombstone, never returned) until
+    :meth:`compact` renumbers the live documents densely. Searches from other threads may run
+    during a change: each sees the index before or after it.
     """
 
     def __init__(self, core: "_core.Bm25Index"):
@@ -255,21 +262,104 @@ class Bm25Index:
     def save(self, path: PathLike) -> None:
         """Writes the index atomically (versioned, checksummed container of kind "BM25").
 
+        After deletions or updates the file holds the compacted index (as :meth:`compact`
+        leaves it: live documents only, renumbered), the file of a fresh build over them.
+
         Args:
             path: the output file (replaced atomically if it exists).
         """
         self._index.save(path)
 
+    # ---- live updates -------------------------------------------------------------------------
+
+    def add(self, texts: Sequence[str], names: Optional[Sequence[str]] = None, num_threads: int = 0) -> None:
+        """Indexes new documents, analysed as at build time, at positions ``num_ids, num_ids+1, ...``.
+
+        Args:
+            texts: the documents' texts.
+            names: their ids (default: their new positions as strings). A name may be that of a
+                deleted document, not of a live one.
+            num_threads: analysis threads, 0 = all cores (default).
+        Raises:
+            ValueError if a name is already live or repeated, or the lengths differ; nothing
+            changes on error.
+        """
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be str")
+        if names is None:
+            names_list: List[str] = []
+        else:
+            names_list = [names] if isinstance(names, str) else [str(n) for n in names]
+            if len(names_list) != len(texts):
+                raise ValueError(f"got {len(names_list)} names for {len(texts)} texts")
+        self._index.add(names_list, texts, num_threads)
+
+    def delete(self, names: Union[str, Sequence[str], Sequence[int]]) -> None:
+        """Deletes live documents by id (name), or by position (a sequence of ints). Their
+        positions are never returned again and stay reserved until :meth:`compact`; the names
+        may be added again.
+
+        Raises:
+            KeyError naming an unknown (or already deleted) document; IndexError for a position
+            outside the index; ValueError for a document given twice or names mixed with
+            positions. Nothing changes on error.
+        """
+        items = [names] if isinstance(names, str) else list(names)
+        if items and not any(isinstance(n, str) for n in items):
+            self._index.delete_ids(items)  # positions, converted exactly by the core
+            return
+        if not all(isinstance(n, str) for n in items):
+            raise ValueError("give document ids (str) or positions (int), not both")
+        self._index.delete(items)
+
+    def update(self, names: Union[str, Sequence[str]], texts: Union[str, Sequence[str]],
+               num_threads: int = 0) -> None:
+        """Replaces the texts of live documents; they keep their positions.
+
+        Raises:
+            KeyError naming an unknown document; ValueError for a name given twice or lengths
+            that differ. Nothing changes on error.
+        """
+        names = [names] if isinstance(names, str) else [str(n) for n in names]
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if len(names) != len(texts):
+            raise ValueError(f"got {len(names)} names for {len(texts)} texts")
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError("texts must be str")
+        self._index.update(names, texts, num_threads)
+
+    def compact(self) -> None:
+        """Reclaims the space of deleted documents: live documents get positions 0..num_docs-1
+        in their order (positions change, names do not); the index is then identical to a fresh
+        :meth:`build` over them."""
+        self._index.compact()
+
+    @property
+    def num_deleted(self) -> int:
+        """Deleted documents still holding a position (0 after :meth:`compact`)."""
+        return self._index.num_deleted
+
+    @property
+    def num_ids(self) -> int:
+        """Positions in use, deleted documents included (``num_docs + num_deleted``)."""
+        return self._index.num_ids
+
+    @property
+    def deleted_mask(self) -> np.ndarray:
+        """Bool array by position: True where the document is deleted."""
+        return self._index.deleted_mask
+
     # ---- properties ---------------------------------------------------------------------------
 
     @property
     def doc_ids(self) -> List[str]:
-        """Document ids, by position."""
+        """Document ids, by position (deleted documents keep theirs until :meth:`compact`)."""
         return self._index.doc_ids
 
     @property
     def num_docs(self) -> int:
-        """Number of documents indexed."""
+        """Number of (live) documents indexed."""
         return self._index.num_docs
 
     @property
@@ -554,7 +644,8 @@ class Bm25Index:
         # truncated to 0).
         if not items or not any(isinstance(d, str) for d in items):
             return items
-        position = {n: i for i, n in enumerate(self.doc_ids)}
+        deleted = self._index.deleted_mask
+        position = {n: i for i, n in enumerate(self.doc_ids) if not deleted[i]}
         out = []
         for d in items:
             if isinstance(d, str):

@@ -148,24 +148,9 @@ WeightedQuery Expand(const WeightedQuery& query, absl::Span<const Rm3FeedbackDoc
 
 }  // namespace
 
+// The body lives in Bm25Index::TermVectors, under the index's lock (live updates).
 absl::StatusOr<std::vector<Rm3FeedbackDoc>> Rm3FeedbackDocs(const Bm25Index& index, const Ranking& docs) {
-  for (const ScoredDoc& d : docs) {
-    if (d.id < 0 || d.id >= index.num_docs()) {
-      return absl::OutOfRangeError(absl::StrCat("feedback document id ", d.id, " is outside [0, ",
-                                                index.num_docs(), ")"));
-    }
-  }
-  std::vector<Rm3FeedbackDoc> out(docs.size());
-  for (std::size_t i = 0; i < docs.size(); ++i) {
-    const auto terms = index.DocTerms(docs[i].id);
-    const auto freqs = index.DocFreqs(docs[i].id);
-    out[i].score = docs[i].score;
-    out[i].terms.reserve(terms.size());
-    for (std::size_t e = 0; e < terms.size(); ++e) {
-      out[i].terms.push_back({index.Term(terms[e]), freqs[e], index.CollectionDocFreq(terms[e])});
-    }
-  }
-  return out;
+  return index.TermVectors(docs);
 }
 
 absl::StatusOr<WeightedQuery> Rm3Expand(const WeightedQuery& query, absl::Span<const Rm3FeedbackDoc> feedback,

@@ -13,6 +13,7 @@
 #include "common/parallel.h"
 #include "densefb/bm25.h"
 #include "densefb/file_format.h"
+#include "index/rw_lock.h"
 #include "sparse/searcher.h"
 
 namespace densefb {
@@ -222,6 +223,10 @@ absl::Status Bm25Index::Finish() {
     if (len > 0) ++doc_count_;
     total_terms_ += len;
   }
+  deleted_.assign(doc_lengths_.size(), 0);
+  num_deleted_ = 0;
+  live_docs_ = static_cast<std::int64_t>(doc_lengths_.size());
+  dirty_ = false;
   term_ids_.reserve(terms_.size());
   if (term_ids_.size() != terms_.size()) {
     term_ids_.clear();
@@ -258,6 +263,7 @@ void Bm25Index::ComputeScoringTables() {
 
 absl::Status Bm25Index::SetParams(const Bm25Params& params) {
   DENSEFB_RETURN_IF_ERROR(CheckParams(params));
+  WriterLock lock(turnstile_, mutex_);
   params_ = params;
   ComputeScoringTables();
   return absl::OkStatus();
@@ -311,16 +317,23 @@ absl::StatusOr<Bm25CollectionStats> Bm25CollectionStats::Merge(absl::Span<const 
 }
 
 Bm25CollectionStats Bm25Index::LocalStats() const {
+  ReaderLock lock(turnstile_, mutex_);
   Bm25CollectionStats s;
   s.num_docs = num_docs();
   s.doc_count = doc_count_;
   s.total_terms = total_terms_;
   s.doc_freqs.reserve(terms_.size());
-  for (std::size_t t = 0; t < terms_.size(); ++t) s.doc_freqs.emplace(terms_[t], DocFreq(static_cast<std::int32_t>(t)));
+  // Terms left only in deleted or updated documents are in no document: a fresh build over the
+  // live documents would not know them.
+  for (std::size_t t = 0; t < terms_.size(); ++t) {
+    const std::int64_t df = DocFreq(static_cast<std::int32_t>(t));
+    if (df > 0) s.doc_freqs.emplace(terms_[t], df);
+  }
   return s;
 }
 
 absl::Status Bm25Index::SetCollectionStats(const Bm25CollectionStats& stats) {
+  WriterLock lock(turnstile_, mutex_);
   constexpr absl::string_view where = "collection statistics: ";
   const std::pair<const char*, std::pair<std::int64_t, std::int64_t>> fields[] = {
       {"num_docs", {stats.num_docs, num_docs()}},
@@ -346,6 +359,10 @@ absl::Status Bm25Index::SetCollectionStats(const Bm25CollectionStats& stats) {
   for (std::size_t t = 0; t < terms_.size(); ++t) {
     const std::int64_t local = DocFreq(static_cast<std::int32_t>(t));
     const auto it = stats.doc_freqs.find(terms_[t]);
+    if (it == stats.doc_freqs.end() && local == 0) {
+      df[t] = 0;  // only in deleted documents here: LocalStats leaves it out
+      continue;
+    }
     if (it == stats.doc_freqs.end()) {
       return absl::InvalidArgumentError(absl::StrCat(where, "term \"", terms_[t], "\" of this index (in ", local,
                                                      " of its documents) is missing"));
@@ -367,6 +384,11 @@ absl::Status Bm25Index::SetCollectionStats(const Bm25CollectionStats& stats) {
 }
 
 void Bm25Index::ClearCollectionStats() {
+  WriterLock lock(turnstile_, mutex_);
+  ClearCollectionStatsLocked();
+}
+
+void Bm25Index::ClearCollectionStatsLocked() {
   coll_set_ = false;
   coll_num_docs_ = coll_doc_count_ = coll_total_terms_ = 0;
   coll_df_.clear();
@@ -394,6 +416,14 @@ absl::Span<const std::int32_t> Bm25Index::DocFreqs(std::int64_t d) const {
 // ---- Save / Load ----------------------------------------------------------------------------
 
 absl::Status Bm25Index::Save(const std::string& path) const {
+  ReaderLock lock(turnstile_, mutex_);
+  // After deletions or updates the file gets the compacted index: the format has no tombstones,
+  // and the file is then byte for byte that of a fresh build over the live documents.
+  if (dirty_ || num_deleted_ > 0) return CompactedCopyLocked(nullptr)->SaveLocked(path);
+  return SaveLocked(path);
+}
+
+absl::Status Bm25Index::SaveLocked(const std::string& path) const {
   DENSEFB_ASSIGN_OR_RETURN(auto w, AtomicFileWriter::Open(path, "BM25", kFormatVersion));
   DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint32_t>(analyzer_.options().stopwords ? 1 : 0));
   DENSEFB_RETURN_IF_ERROR(w->WritePod<std::uint32_t>(static_cast<std::uint32_t>(analyzer_.options().stemmer)));
@@ -620,6 +650,7 @@ WeightedQuery Bm25Index::AnalyzeQuery(absl::string_view text) const {
 absl::StatusOr<BatchRanking> Bm25Index::Search(absl::Span<const std::string> queries, std::int64_t k,
                                                int num_threads, const Filter* filter) const {
   DENSEFB_RETURN_IF_ERROR(CheckK(k, num_threads));
+  ReaderLock lock(turnstile_, mutex_);
   if (filter != nullptr) DENSEFB_RETURN_IF_ERROR(filter->CheckQueries(static_cast<std::int64_t>(queries.size())));
   BatchRanking result;
   result.lists.resize(queries.size());
@@ -652,6 +683,7 @@ absl::StatusOr<BatchRanking> Bm25Index::SearchWeighted(absl::Span<const Weighted
   DENSEFB_RETURN_IF_ERROR(CheckK(k, num_threads));
   if (filter != nullptr) DENSEFB_RETURN_IF_ERROR(filter->CheckQueries(static_cast<std::int64_t>(queries.size())));
   for (std::size_t q = 0; q < queries.size(); ++q) DENSEFB_RETURN_IF_ERROR(CheckWeights(queries[q], q));
+  ReaderLock lock(turnstile_, mutex_);
   BatchRanking result;
   result.lists.resize(queries.size());
   if (k == 0) return result;
@@ -663,14 +695,27 @@ absl::StatusOr<BatchRanking> Bm25Index::SearchWeighted(absl::Span<const Weighted
   return result;
 }
 
+absl::Status Bm25Index::CheckLiveId(std::int64_t id, absl::string_view what) const {
+  if (id < 0 || id >= num_ids()) {
+    return absl::OutOfRangeError(absl::StrCat(what, "document id ", id, " is outside [0, ", num_ids(), ")"));
+  }
+  if (deleted_[static_cast<std::size_t>(id)]) {
+    return absl::NotFoundError(absl::StrCat(what, "document id ", id, " (\"", doc_names_[static_cast<std::size_t>(id)],
+                                            "\") is deleted"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<float>> Bm25Index::Score(const WeightedQuery& query,
                                                     absl::Span<const std::int64_t> doc_ids) const {
+  ReaderLock lock(turnstile_, mutex_);
+  return ScoreLocked(query, doc_ids);
+}
+
+absl::StatusOr<std::vector<float>> Bm25Index::ScoreLocked(const WeightedQuery& query,
+                                                          absl::Span<const std::int64_t> doc_ids) const {
   DENSEFB_RETURN_IF_ERROR(CheckWeights(query, 0));
-  for (std::int64_t d : doc_ids) {
-    if (d < 0 || d >= num_docs()) {
-      return absl::OutOfRangeError(absl::StrCat("document id ", d, " is outside [0, ", num_docs(), ")"));
-    }
-  }
+  for (std::int64_t d : doc_ids) DENSEFB_RETURN_IF_ERROR(CheckLiveId(d, ""));
   const sparse::TermWeights resolved = Bm25Searcher::Resolve(*this, query);
   std::vector<float> out(doc_ids.size());
   for (std::size_t i = 0; i < doc_ids.size(); ++i) out[i] = Bm25Searcher::ScoreDoc(*this, resolved, doc_ids[i]);
@@ -689,12 +734,10 @@ absl::StatusOr<BatchRanking> Bm25Index::Rescore(absl::Span<const std::string> qu
     return absl::InvalidArgumentError(absl::StrCat("got ", candidates.size(), " candidate lists for ",
                                                    queries.size(), " queries"));
   }
+  ReaderLock lock(turnstile_, mutex_);
   for (std::size_t q = 0; q < candidates.size(); ++q) {
     for (const ScoredDoc& d : candidates.lists[q]) {
-      if (d.id < 0 || d.id >= num_docs()) {
-        return absl::OutOfRangeError(absl::StrCat("candidate list ", q, ": document id ", d.id,
-                                                  " is outside [0, ", num_docs(), ")"));
-      }
+      DENSEFB_RETURN_IF_ERROR(CheckLiveId(d.id, absl::StrCat("candidate list ", q, ": ")));
     }
   }
   BatchRanking result;
@@ -726,19 +769,401 @@ absl::StatusOr<std::vector<std::vector<float>>> Bm25Index::ScoreDocuments(
   if (queries.size() != ids.size()) {
     return absl::InvalidArgumentError(absl::StrCat(queries.size(), " queries but ", ids.size(), " id lists"));
   }
+  ReaderLock lock(turnstile_, mutex_);
   std::vector<std::vector<float>> out(queries.size());
   for (std::size_t q = 0; q < queries.size(); ++q) {
-    DENSEFB_ASSIGN_OR_RETURN(out[q], Score(queries[q], ids[q]));
+    DENSEFB_ASSIGN_OR_RETURN(out[q], ScoreLocked(queries[q], ids[q]));
   }
   return out;
 }
 
 absl::StatusOr<std::vector<std::vector<Rm3FeedbackDoc>>> Bm25Index::FeedbackDocuments(const BatchRanking& docs) const {
+  ReaderLock lock(turnstile_, mutex_);
   std::vector<std::vector<Rm3FeedbackDoc>> out(docs.size());
   for (std::size_t q = 0; q < docs.size(); ++q) {
-    DENSEFB_ASSIGN_OR_RETURN(out[q], Rm3FeedbackDocs(*this, docs.lists[q]));
+    DENSEFB_ASSIGN_OR_RETURN(out[q], TermVectorsLocked(docs.lists[q]));
   }
   return out;
+}
+
+absl::StatusOr<std::vector<Rm3FeedbackDoc>> Bm25Index::TermVectors(const Ranking& docs) const {
+  ReaderLock lock(turnstile_, mutex_);
+  return TermVectorsLocked(docs);
+}
+
+absl::StatusOr<std::vector<Rm3FeedbackDoc>> Bm25Index::TermVectorsLocked(const Ranking& docs) const {
+  for (const ScoredDoc& d : docs) DENSEFB_RETURN_IF_ERROR(CheckLiveId(d.id, "feedback "));
+  std::vector<Rm3FeedbackDoc> out(docs.size());
+  for (std::size_t i = 0; i < docs.size(); ++i) {
+    const auto terms = DocTerms(docs[i].id);
+    const auto freqs = DocFreqs(docs[i].id);
+    out[i].score = docs[i].score;
+    out[i].terms.reserve(terms.size());
+    for (std::size_t e = 0; e < terms.size(); ++e) {
+      out[i].terms.push_back({Term(terms[e]), freqs[e], CollectionDocFreq(terms[e])});
+    }
+  }
+  return out;
+}
+
+// ---- live updates ------------------------------------------------------------------------------
+
+struct Bm25Index::AnalysedDoc {
+  std::vector<std::pair<std::string, std::int32_t>> terms;  // distinct terms sorted, with their tf
+  std::int64_t length = 0;
+};
+
+namespace {
+
+// Analyses texts in parallel, each as the builder does (distinct terms sorted by term string).
+absl::StatusOr<std::vector<std::vector<std::pair<std::string, std::int32_t>>>> AnalyseTexts(
+    const EnglishAnalyzer& analyzer, absl::Span<const std::string> texts, int num_threads,
+    std::vector<std::int64_t>* lengths) {
+  if (num_threads < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("num_threads = ", num_threads, " is negative"));
+  }
+  const int threads = ResolveThreads(num_threads);
+  std::vector<std::vector<std::pair<std::string, std::int32_t>>> out(texts.size());
+  lengths->assign(texts.size(), 0);
+  std::vector<std::vector<std::string>> scratch(threads);
+  ParallelFor(static_cast<std::int64_t>(texts.size()), threads, [&](std::int64_t i, int worker) {
+    std::vector<std::string>& tokens = scratch[worker];
+    analyzer.AnalyzeInto(texts[static_cast<std::size_t>(i)], &tokens);
+    std::sort(tokens.begin(), tokens.end());
+    auto& terms = out[static_cast<std::size_t>(i)];
+    for (std::size_t a = 0; a < tokens.size();) {
+      std::size_t b = a + 1;
+      while (b < tokens.size() && tokens[b] == tokens[a]) ++b;
+      terms.emplace_back(std::move(tokens[a]), static_cast<std::int32_t>(b - a));
+      a = b;
+    }
+    (*lengths)[static_cast<std::size_t>(i)] = static_cast<std::int64_t>(tokens.size());
+  });
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if ((*lengths)[i] > std::numeric_limits<std::int32_t>::max()) {
+      return absl::InvalidArgumentError(absl::StrCat("text ", i, " has more than 2^31 - 1 terms"));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status Bm25Index::BuildNameMapLocked() {
+  if (names_built_) return absl::OkStatus();
+  absl::flat_hash_map<std::string, std::int32_t> ids;
+  ids.reserve(doc_names_.size() - static_cast<std::size_t>(num_deleted_));
+  for (std::size_t d = 0; d < doc_names_.size(); ++d) {
+    if (deleted_[d]) continue;
+    const auto [it, inserted] = ids.emplace(doc_names_[d], static_cast<std::int32_t>(d));
+    if (!inserted) {
+      return absl::FailedPreconditionError(absl::StrCat("document name \"", doc_names_[d], "\" is held by documents ",
+                                                        it->second, " and ", d,
+                                                        ": changes by name need unique names"));
+    }
+  }
+  name_ids_ = std::move(ids);
+  names_built_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Bm25Index::ApplyLocked(const std::vector<std::int32_t>& remove,
+                                    const std::vector<std::pair<std::int32_t, const AnalysedDoc*>>& replace,
+                                    std::vector<std::string> add_names, const std::vector<AnalysedDoc>& add_docs) {
+  // Everything that can fail is checked first, so that an error changes nothing.
+  std::size_t new_entries = 0;
+  for (const auto& r : replace) new_entries += r.second->terms.size();
+  for (const AnalysedDoc& d : add_docs) new_entries += d.terms.size();
+  if (terms_.size() + new_entries >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+    // Only a bound: most entries are known terms. Counted exactly before giving up.
+    absl::flat_hash_map<absl::string_view, bool> fresh;
+    auto count = [&](const AnalysedDoc& d) {
+      for (const auto& e : d.terms) {
+        if (term_ids_.find(e.first) == term_ids_.end()) fresh.emplace(e.first, true);
+      }
+    };
+    for (const auto& r : replace) count(*r.second);
+    for (const AnalysedDoc& d : add_docs) count(d);
+    if (terms_.size() + fresh.size() >= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+      return absl::ResourceExhaustedError("more than 2^31 - 1 distinct terms");
+    }
+  }
+  if (static_cast<std::int64_t>(doc_lengths_.size() + add_docs.size()) > kMaxDocs) {
+    return absl::InvalidArgumentError(absl::StrCat(doc_lengths_.size(), " + ", add_docs.size(),
+                                                   " document ids exceed the limit of ", kMaxDocs));
+  }
+
+  // Term ids: new terms are numbered in document order, within a document in term order, as the
+  // builder numbers them (so after Adds alone the vocabulary is a fresh build's).
+  auto intern = [&](const AnalysedDoc& doc) {
+    std::vector<std::pair<std::int32_t, std::int32_t>> row;
+    row.reserve(doc.terms.size());
+    for (const auto& [term, tf] : doc.terms) {
+      auto [it, inserted] = term_ids_.try_emplace(term, static_cast<std::int32_t>(terms_.size()));
+      if (inserted) terms_.push_back(term);
+      row.emplace_back(it->second, tf);
+    }
+    std::sort(row.begin(), row.end());
+    return row;
+  };
+  std::vector<std::vector<std::pair<std::int32_t, std::int32_t>>> replaced_rows, added_rows;
+  for (const auto& r : replace) replaced_rows.push_back(intern(*r.second));
+  for (const AnalysedDoc& d : add_docs) added_rows.push_back(intern(d));
+
+  const std::size_t old_n = doc_lengths_.size();
+  for (std::int32_t d : remove) {
+    deleted_[d] = 1;
+    doc_lengths_[d] = 0;
+    ++num_deleted_;
+    if (names_built_) name_ids_.erase(doc_names_[d]);
+  }
+  if (!remove.empty() || !replace.empty()) {
+    // The forward index is rebuilt: deleted documents get empty rows, replaced ones their new
+    // terms, the others keep theirs.
+    std::vector<std::int32_t> slot(old_n, -1);
+    for (std::size_t i = 0; i < replace.size(); ++i) {
+      slot[replace[i].first] = static_cast<std::int32_t>(i);
+      doc_lengths_[replace[i].first] = static_cast<std::int32_t>(replace[i].second->length);
+    }
+    std::vector<std::uint64_t> offsets(old_n + 1, 0);
+    std::vector<std::int32_t> terms, freqs;
+    terms.reserve(fwd_terms_.size() + new_entries);
+    freqs.reserve(fwd_terms_.size() + new_entries);
+    for (std::size_t d = 0; d < old_n; ++d) {
+      if (slot[d] >= 0) {
+        for (const auto& [t, tf] : replaced_rows[slot[d]]) {
+          terms.push_back(t);
+          freqs.push_back(tf);
+        }
+      } else if (!deleted_[d]) {
+        terms.insert(terms.end(), fwd_terms_.begin() + fwd_offsets_[d], fwd_terms_.begin() + fwd_offsets_[d + 1]);
+        freqs.insert(freqs.end(), fwd_freqs_.begin() + fwd_offsets_[d], fwd_freqs_.begin() + fwd_offsets_[d + 1]);
+      }
+      offsets[d + 1] = terms.size();
+    }
+    fwd_offsets_ = std::move(offsets);
+    fwd_terms_ = std::move(terms);
+    fwd_freqs_ = std::move(freqs);
+    // Term numbering and vocabulary may now differ from a fresh build's (terms of deleted or
+    // replaced text, new terms numbered late).
+    dirty_ = true;
+  }
+  for (std::size_t i = 0; i < add_docs.size(); ++i) {
+    for (const auto& [t, tf] : added_rows[i]) {
+      fwd_terms_.push_back(t);
+      fwd_freqs_.push_back(tf);
+    }
+    fwd_offsets_.push_back(fwd_terms_.size());
+    doc_lengths_.push_back(static_cast<std::int32_t>(add_docs[i].length));
+    deleted_.push_back(0);
+    if (names_built_) name_ids_.emplace(add_names[i], static_cast<std::int32_t>(doc_names_.size()));
+    doc_names_.push_back(std::move(add_names[i]));
+  }
+
+  // Postings from the forward index: documents ascending, deleted ones absent, so every df is
+  // the posting length and every search path is a fresh build's.
+  TransposeCsr(fwd_offsets_, fwd_terms_, fwd_freqs_, terms_.size(), &post_offsets_, &post_docs_, &post_freqs_);
+  live_docs_ = num_ids() - num_deleted_;
+  doc_count_ = 0;
+  total_terms_ = 0;
+  for (std::int32_t len : doc_lengths_) {
+    if (len > 0) ++doc_count_;
+    total_terms_ += len;
+  }
+  // The collection changed, so statistics summed over shards are stale: the caller merges the
+  // shards' LocalStats again (a shard never scores with figures that no longer describe it).
+  ClearCollectionStatsLocked();  // also recomputes idf and the norms
+  return absl::OkStatus();
+}
+
+absl::Status Bm25Index::Add(absl::Span<const std::string> names, absl::Span<const std::string> texts,
+                            int num_threads) {
+  if (!names.empty() && names.size() != texts.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("got ", names.size(), " document names for ", texts.size(), " texts"));
+  }
+  // Analysis needs only the analyser (never changed): it runs before the lock, so searches
+  // continue meanwhile.
+  std::vector<std::int64_t> lengths;
+  DENSEFB_ASSIGN_OR_RETURN(auto analysed, AnalyseTexts(analyzer_, texts, num_threads, &lengths));
+  std::vector<AnalysedDoc> docs(texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) docs[i] = {std::move(analysed[i]), lengths[i]};
+
+  WriterLock lock(turnstile_, mutex_);
+  DENSEFB_RETURN_IF_ERROR(BuildNameMapLocked());
+  std::vector<std::string> owned;
+  owned.reserve(texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    owned.push_back(names.empty() ? std::to_string(doc_lengths_.size() + i) : names[i]);
+  }
+  absl::flat_hash_map<absl::string_view, std::size_t> batch;
+  batch.reserve(owned.size());
+  for (std::size_t i = 0; i < owned.size(); ++i) {
+    if (const auto it = name_ids_.find(owned[i]); it != name_ids_.end()) {
+      return absl::AlreadyExistsError(absl::StrCat("document name \"", owned[i], "\" (text ", i,
+                                                   ") is already in the index (document ", it->second, ")"));
+    }
+    if (const auto [it, inserted] = batch.emplace(owned[i], i); !inserted) {
+      return absl::AlreadyExistsError(absl::StrCat("document name \"", owned[i], "\" is given twice (texts ",
+                                                   it->second, " and ", i, ")"));
+    }
+  }
+  return ApplyLocked({}, {}, std::move(owned), docs);
+}
+
+absl::Status Bm25Index::Delete(absl::Span<const std::string> names) {
+  WriterLock lock(turnstile_, mutex_);
+  DENSEFB_RETURN_IF_ERROR(BuildNameMapLocked());
+  std::vector<std::int32_t> ids;
+  ids.reserve(names.size());
+  absl::flat_hash_map<absl::string_view, std::size_t> batch;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const auto it = name_ids_.find(names[i]);
+    if (it == name_ids_.end()) {
+      return absl::NotFoundError(absl::StrCat("cannot delete document \"", names[i], "\": no such document"));
+    }
+    if (const auto [b, inserted] = batch.emplace(names[i], i); !inserted) {
+      return absl::InvalidArgumentError(absl::StrCat("document name \"", names[i], "\" is given twice (names ",
+                                                     b->second, " and ", i, ")"));
+    }
+    ids.push_back(it->second);
+  }
+  return ApplyLocked(ids, {}, {}, {});
+}
+
+absl::Status Bm25Index::DeleteIds(absl::Span<const std::int64_t> ids) {
+  // By id: no name map needed (so an index with repeated names can still delete).
+  WriterLock lock(turnstile_, mutex_);
+  std::vector<std::int32_t> out;
+  out.reserve(ids.size());
+  absl::flat_hash_map<std::int64_t, std::size_t> batch;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    DENSEFB_RETURN_IF_ERROR(CheckLiveId(ids[i], "cannot delete: "));
+    if (const auto [b, inserted] = batch.emplace(ids[i], i); !inserted) {
+      return absl::InvalidArgumentError(absl::StrCat("document id ", ids[i], " is given twice (positions ",
+                                                     b->second, " and ", i, ")"));
+    }
+    out.push_back(static_cast<std::int32_t>(ids[i]));
+  }
+  return ApplyLocked(out, {}, {}, {});
+}
+
+absl::Status Bm25Index::Update(absl::Span<const std::string> names, absl::Span<const std::string> texts,
+                               int num_threads) {
+  if (names.size() != texts.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("got ", names.size(), " document names for ", texts.size(), " texts"));
+  }
+  std::vector<std::int64_t> lengths;
+  DENSEFB_ASSIGN_OR_RETURN(auto analysed, AnalyseTexts(analyzer_, texts, num_threads, &lengths));
+  std::vector<AnalysedDoc> docs(texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) docs[i] = {std::move(analysed[i]), lengths[i]};
+
+  WriterLock lock(turnstile_, mutex_);
+  DENSEFB_RETURN_IF_ERROR(BuildNameMapLocked());
+  std::vector<std::pair<std::int32_t, const AnalysedDoc*>> replace;
+  replace.reserve(names.size());
+  absl::flat_hash_map<absl::string_view, std::size_t> batch;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const auto it = name_ids_.find(names[i]);
+    if (it == name_ids_.end()) {
+      return absl::NotFoundError(absl::StrCat("cannot update document \"", names[i], "\": no such document"));
+    }
+    if (const auto [b, inserted] = batch.emplace(names[i], i); !inserted) {
+      return absl::InvalidArgumentError(absl::StrCat("document name \"", names[i], "\" is given twice (names ",
+                                                     b->second, " and ", i, ")"));
+    }
+    replace.emplace_back(it->second, &docs[i]);
+  }
+  return ApplyLocked({}, replace, {}, {});
+}
+
+std::unique_ptr<Bm25Index> Bm25Index::CompactedCopyLocked(std::vector<std::int32_t>* term_map) const {
+  auto out = std::unique_ptr<Bm25Index>(new Bm25Index());
+  out->analyzer_ = analyzer_;
+  out->params_ = params_;
+  std::vector<std::int32_t> map(terms_.size(), -1);
+  const std::size_t live = doc_lengths_.size() - static_cast<std::size_t>(num_deleted_);
+  out->doc_names_.reserve(live);
+  out->doc_lengths_.reserve(live);
+  out->fwd_offsets_.reserve(live + 1);
+  out->fwd_offsets_.push_back(0);
+  out->fwd_terms_.reserve(fwd_terms_.size());
+  out->fwd_freqs_.reserve(fwd_freqs_.size());
+  std::vector<std::pair<std::int32_t, std::int32_t>> row;
+  for (std::size_t d = 0; d < doc_lengths_.size(); ++d) {
+    if (deleted_[d]) continue;
+    // The builder numbers a document's new terms in term-string order.
+    row.clear();
+    for (std::uint64_t e = fwd_offsets_[d]; e < fwd_offsets_[d + 1]; ++e) row.emplace_back(fwd_terms_[e], fwd_freqs_[e]);
+    std::sort(row.begin(), row.end(), [&](const auto& a, const auto& b) { return terms_[a.first] < terms_[b.first]; });
+    for (auto& [t, tf] : row) {
+      if (map[t] < 0) {
+        map[t] = static_cast<std::int32_t>(out->terms_.size());
+        out->terms_.push_back(terms_[t]);
+      }
+      t = map[t];
+    }
+    std::sort(row.begin(), row.end());
+    for (const auto& [t, tf] : row) {
+      out->fwd_terms_.push_back(t);
+      out->fwd_freqs_.push_back(tf);
+    }
+    out->fwd_offsets_.push_back(out->fwd_terms_.size());
+    out->doc_names_.push_back(doc_names_[d]);
+    out->doc_lengths_.push_back(doc_lengths_[d]);
+  }
+  TransposeCsr(out->fwd_offsets_, out->fwd_terms_, out->fwd_freqs_, out->terms_.size(), &out->post_offsets_,
+               &out->post_docs_, &out->post_freqs_);
+  // Cannot fail: the parameters were checked when set.
+  absl::Status finished = out->Finish();
+  (void)finished;
+  if (term_map != nullptr) *term_map = std::move(map);
+  return out;
+}
+
+absl::Status Bm25Index::Compact() {
+  WriterLock lock(turnstile_, mutex_);
+  if (num_deleted_ == 0 && !dirty_) return absl::OkStatus();
+  std::vector<std::int32_t> map;
+  std::unique_ptr<Bm25Index> c = CompactedCopyLocked(&map);
+  // The live documents are the same, so collection statistics still hold: only the term ids
+  // of their document frequencies change.
+  if (coll_set_) {
+    std::vector<std::int64_t> df(c->terms_.size(), 0);
+    for (std::size_t t = 0; t < map.size(); ++t) {
+      if (map[t] >= 0) df[map[t]] = coll_df_[t];
+    }
+    coll_df_ = std::move(df);
+  }
+  doc_names_ = std::move(c->doc_names_);
+  doc_lengths_ = std::move(c->doc_lengths_);
+  terms_ = std::move(c->terms_);
+  term_ids_ = std::move(c->term_ids_);
+  post_offsets_ = std::move(c->post_offsets_);
+  post_docs_ = std::move(c->post_docs_);
+  post_freqs_ = std::move(c->post_freqs_);
+  fwd_offsets_ = std::move(c->fwd_offsets_);
+  fwd_terms_ = std::move(c->fwd_terms_);
+  fwd_freqs_ = std::move(c->fwd_freqs_);
+  deleted_ = std::move(c->deleted_);
+  doc_count_ = c->doc_count_;
+  total_terms_ = c->total_terms_;
+  num_deleted_ = 0;
+  live_docs_ = num_ids();
+  dirty_ = false;
+  names_built_ = false;  // ids changed; rebuilt by the next change
+  name_ids_.clear();
+  ComputeScoringTables();
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Bm25Index::DocNames() const {
+  ReaderLock lock(turnstile_, mutex_);
+  return doc_names_;
+}
+
+std::vector<std::uint8_t> Bm25Index::DeletedFlags() const {
+  ReaderLock lock(turnstile_, mutex_);
+  return deleted_;
 }
 
 }  // namespace densefb

@@ -1,13 +1,17 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "densefb/bm25.h"
@@ -695,6 +699,353 @@ TEST_CASE("RM3 on explicit feedback documents equals RM3 on the index, also acro
   CHECK_THAT(std::string(Rm3Expand(q, docs, 60, {}).status().message()), Contains("feedback document 1: score"));
   CHECK(Rm3Expand(q, docs, 60, Rm3Options{1, 1, 0.5f, true}).ok());  // only the first fb_docs are read
   CHECK(Rm3FeedbackDocs(*single, {{60, 1.0f}}).status().code() == absl::StatusCode::kOutOfRange);
+}
+
+
+// ---- live updates ---------------------------------------------------------------------------
+
+namespace live {
+
+// Texts over a small vocabulary (many shared terms, ties, stop words, empty documents), so that
+// each change moves N, df and avgdl.
+std::string RandomText(std::mt19937* rng) {
+  static const Strings words = {"the", "of", "cell", "cells", "protein", "gene", "genes", "tumor", "growth",
+                                "virus", "immune", "response", "mouse", "human", "signal", "binding",
+                                "receptor", "expression", "level", "drug", "dose", "trial", "risk", "blood"};
+  std::uniform_int_distribution<int> len(0, 14), word(0, static_cast<int>(words.size()) - 1), rare(0, 40);
+  std::string out;
+  const int n = len(*rng) == 0 ? 0 : len(*rng) + 1;
+  for (int i = 0; i < n; ++i) {
+    if (!out.empty()) out += ' ';
+    const int r = rare(*rng);
+    out += r < 3 ? "rare" + std::to_string(rare(*rng)) : words[static_cast<std::size_t>(word(*rng))];
+  }
+  return out;
+}
+
+const Strings kQueries = {"cell growth", "protein binding receptor", "tumor tumor risk", "rare3 rare7 gene",
+                          "the of", "immune response in mouse and human", "drug dose trial blood level"};
+
+bool Same(const BatchRanking& a, const BatchRanking& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t q = 0; q < a.size(); ++q) {
+    if (a.lists[q].size() != b.lists[q].size()) return false;
+    for (std::size_t j = 0; j < a.lists[q].size(); ++j) {
+      if (a.lists[q][j].id != b.lists[q][j].id || a.lists[q][j].score != b.lists[q][j].score) return false;
+    }
+  }
+  return true;
+}
+
+// The live collection as a list in id order, the oracle of the index under test.
+struct Model {
+  Strings names, texts;
+  std::int64_t Find(const std::string& name) const {
+    auto it = std::find(names.begin(), names.end(), name);
+    return it == names.end() ? -1 : it - names.begin();
+  }
+};
+
+// Every query's full ranking (names and exact scores) and the statistics equal a fresh build's.
+void CheckEqualsFresh(const Bm25Index& index, const Model& m, const Bm25BuildOptions& options) {
+  const auto fresh = Bm25Index::Build(m.names, m.texts, options).value();
+  CHECK(index.num_docs() == fresh->num_docs());
+  CHECK(index.doc_count() == fresh->doc_count());
+  CHECK(index.total_terms() == fresh->total_terms());
+  CHECK(index.avgdl() == fresh->avgdl());
+  const Bm25CollectionStats a = index.LocalStats(), b = fresh->LocalStats();
+  CHECK(a.num_docs == b.num_docs);
+  CHECK(a.doc_freqs == b.doc_freqs);
+  const Strings names = index.DocNames();
+  for (const std::int64_t k : {3, 10, 1000}) {
+    const BatchRanking got = index.Search(kQueries, k, 1).value();
+    const BatchRanking want = fresh->Search(kQueries, k, 1).value();
+    for (std::size_t q = 0; q < kQueries.size(); ++q) {
+      REQUIRE(got.lists[q].size() == want.lists[q].size());
+      for (std::size_t j = 0; j < got.lists[q].size(); ++j) {
+        CHECK(names[static_cast<std::size_t>(got.lists[q][j].id)] == m.names[static_cast<std::size_t>(want.lists[q][j].id)]);
+        CHECK(got.lists[q][j].score == want.lists[q][j].score);
+      }
+    }
+  }
+  // Scores of given documents, by id.
+  std::vector<std::int64_t> ids, fresh_ids;
+  for (std::size_t i = 0; i < m.names.size(); ++i) {
+    fresh_ids.push_back(static_cast<std::int64_t>(i));
+    ids.push_back(std::find(names.begin(), names.end(), m.names[i]) - names.begin());
+    while (index.IsDeleted(ids.back())) {  // a re-added name: the live one comes later
+      ids.back() = std::find(names.begin() + ids.back() + 1, names.end(), m.names[i]) - names.begin();
+    }
+  }
+  CHECK(index.Score(kQueries[1], ids).value() == fresh->Score(kQueries[1], fresh_ids).value());
+}
+
+}  // namespace live
+
+TEST_CASE("Live updates: after any sequence of add, delete and update, scores equal a fresh build") {
+  std::mt19937 rng(7);
+  for (const bool lucene_norms : {true, false}) {
+    CAPTURE(lucene_norms);
+    Bm25BuildOptions options;
+    options.bm25.lucene_norms = lucene_norms;
+    options.num_threads = 2;
+    live::Model m;
+    for (int i = 0; i < 40; ++i) {
+      m.names.push_back("d" + std::to_string(i));
+      m.texts.push_back(live::RandomText(&rng));
+    }
+    auto index = Bm25Index::Build(m.names, m.texts, options).value();
+    std::vector<std::string> deleted;
+    int next = 40;
+    for (int step = 0; step < 40; ++step) {
+      CAPTURE(step);
+      std::uniform_int_distribution<int> op(0, 3), batch(1, 6);
+      const int kind = op(rng), count = batch(rng);
+      if (kind == 0 || m.names.size() < 8) {  // add: new names and deleted ones again
+        Strings names, texts;
+        for (int i = 0; i < count; ++i) {
+          if (!deleted.empty() && rng() % 2 == 0) {
+            names.push_back(deleted.back());
+            deleted.pop_back();
+          } else {
+            names.push_back("d" + std::to_string(next++));
+          }
+          texts.push_back(live::RandomText(&rng));
+        }
+        REQUIRE(index->Add(names, texts).ok());
+        m.names.insert(m.names.end(), names.begin(), names.end());
+        m.texts.insert(m.texts.end(), texts.begin(), texts.end());
+      } else if (kind == 1) {  // delete
+        Strings names;
+        for (int i = 0; i < count; ++i) {
+          const std::size_t at = rng() % m.names.size();
+          names.push_back(m.names[at]);
+          deleted.push_back(m.names[at]);
+          m.names.erase(m.names.begin() + static_cast<std::ptrdiff_t>(at));
+          m.texts.erase(m.texts.begin() + static_cast<std::ptrdiff_t>(at));
+        }
+        REQUIRE(index->Delete(names).ok());
+      } else if (kind == 2) {  // update, sometimes to the text of another document
+        Strings names, texts;
+        for (int i = 0; i < count; ++i) {
+          const std::size_t at = rng() % m.names.size();
+          if (std::find(names.begin(), names.end(), m.names[at]) != names.end()) continue;
+          names.push_back(m.names[at]);
+          texts.push_back(rng() % 3 == 0 ? m.texts[rng() % m.texts.size()] : live::RandomText(&rng));
+        }
+        REQUIRE(index->Update(names, texts).ok());
+        for (std::size_t i = 0; i < names.size(); ++i) m.texts[static_cast<std::size_t>(m.Find(names[i]))] = texts[i];
+      } else {  // delete by id
+        const Strings all = index->DocNames();
+        const std::size_t at = rng() % m.names.size();
+        std::int64_t id = -1;
+        for (std::size_t d = 0; d < all.size(); ++d) {
+          if (all[d] == m.names[at] && !index->IsDeleted(static_cast<std::int64_t>(d))) id = static_cast<std::int64_t>(d);
+        }
+        REQUIRE(index->DeleteIds(std::vector<std::int64_t>{id}).ok());
+        deleted.push_back(m.names[at]);
+        m.names.erase(m.names.begin() + static_cast<std::ptrdiff_t>(at));
+        m.texts.erase(m.texts.begin() + static_cast<std::ptrdiff_t>(at));
+      }
+      live::CheckEqualsFresh(*index, m, options);
+      CHECK(index->num_ids() == index->num_docs() + index->num_deleted());
+    }
+    REQUIRE(index->num_deleted() > 0);
+
+    // Deleted ids are refused by every by-id path.
+    std::int64_t gone = 0;
+    while (!index->IsDeleted(gone)) ++gone;
+    const auto score = index->Score(live::kQueries[0], std::vector<std::int64_t>{gone});
+    CHECK(score.status().code() == absl::StatusCode::kNotFound);
+    CHECK_THAT(std::string(score.status().message()), Contains("is deleted"));
+    CHECK(index->Rescore(Strings{live::kQueries[0]}, BatchRanking{{{{gone, 0.0f}}}}).status().code() ==
+          absl::StatusCode::kNotFound);
+    CHECK(index->TermVectors(Ranking{{gone, 1.0f}}).status().code() == absl::StatusCode::kNotFound);
+    // A filter allowing deleted ids returns only live ones (both the one-by-one and the
+    // accumulating paths), and equals the fresh build's filtered result.
+    const auto fresh = Bm25Index::Build(m.names, m.texts, options).value();
+    const Strings names = index->DocNames();
+    for (const std::size_t every : {1, 2, 50}) {
+      std::vector<std::int64_t> allowed, fresh_allowed;
+      for (std::int64_t d = 0; d < index->num_ids(); d += static_cast<std::int64_t>(every)) {
+        allowed.push_back(d);
+        if (!index->IsDeleted(d)) fresh_allowed.push_back(m.Find(names[static_cast<std::size_t>(d)]));
+      }
+      std::sort(fresh_allowed.begin(), fresh_allowed.end());
+      const Filter f = Filter::FromIds(allowed).value(), g = Filter::FromIds(fresh_allowed).value();
+      const BatchRanking got = index->Search(live::kQueries, 10, 1, &f).value();
+      const BatchRanking want = fresh->Search(live::kQueries, 10, 1, &g).value();
+      for (std::size_t q = 0; q < live::kQueries.size(); ++q) {
+        REQUIRE(got.lists[q].size() == want.lists[q].size());
+        for (std::size_t j = 0; j < got.lists[q].size(); ++j) {
+          CHECK(!index->IsDeleted(got.lists[q][j].id));
+          CHECK(names[static_cast<std::size_t>(got.lists[q][j].id)] == m.names[static_cast<std::size_t>(want.lists[q][j].id)]);
+          CHECK(got.lists[q][j].score == want.lists[q][j].score);
+        }
+      }
+    }
+
+    // Save writes the compacted index: the very file of a fresh build; Load scores the same.
+    const std::string dir = testing::TempDir("bm25_live");
+    REQUIRE(index->Save(dir + "/live.bm25").ok());
+    REQUIRE(fresh->Save(dir + "/fresh.bm25").ok());
+    CHECK(ReadFile(dir + "/live.bm25") == ReadFile(dir + "/fresh.bm25"));
+    const auto loaded = Bm25Index::Load(dir + "/live.bm25").value();
+    live::CheckEqualsFresh(*loaded, m, options);
+
+    // Compact: the fresh build exactly, ids and term ids included.
+    REQUIRE(index->Compact().ok());
+    CHECK(index->num_deleted() == 0);
+    CHECK(index->doc_names() == m.names);
+    CHECK(index->num_terms() == fresh->num_terms());
+    for (std::int32_t t = 0; t < fresh->num_terms(); ++t) CHECK(index->Term(t) == fresh->Term(t));
+    CHECK(live::Same(index->Search(live::kQueries, 1000, 1).value(), fresh->Search(live::kQueries, 1000, 1).value()));
+    live::CheckEqualsFresh(*index, m, options);
+    // and keeps working afterwards
+    REQUIRE(index->Add(Strings{"late"}, Strings{"rare1 cell cell"}).ok());
+    REQUIRE(index->Delete(Strings{m.names[0]}).ok());
+    m.names.erase(m.names.begin());
+    m.texts.erase(m.texts.begin());
+    m.names.push_back("late");
+    m.texts.push_back("rare1 cell cell");
+    live::CheckEqualsFresh(*index, m, options);
+  }
+}
+
+TEST_CASE("Live updates: bad input is refused, naming the document, and changes nothing") {
+  const Strings names = {"a", "b", "c"}, texts = {"cell growth", "tumor cell", "protein"};
+  auto index = Bm25Index::Build(names, texts).value();
+  const BatchRanking before = index->Search(live::kQueries, 10).value();
+  auto expect = [&](const absl::Status& s, absl::StatusCode code, const std::string& text) {
+    CHECK(s.code() == code);
+    CHECK_THAT(std::string(s.message()), Contains(text));
+    CHECK(index->num_ids() == 3);
+    CHECK(index->num_docs() == 3);
+    CHECK(live::Same(index->Search(live::kQueries, 10).value(), before));
+  };
+  expect(index->Add(Strings{"d", "b"}, Strings{"x", "y"}), absl::StatusCode::kAlreadyExists, "\"b\"");
+  expect(index->Add(Strings{"d", "d"}, Strings{"x", "y"}), absl::StatusCode::kAlreadyExists, "given twice");
+  expect(index->Add(Strings{"d"}, Strings{"x", "y"}), absl::StatusCode::kInvalidArgument, "1 document names for 2");
+  expect(index->Delete(Strings{"a", "zz"}), absl::StatusCode::kNotFound, "\"zz\"");
+  expect(index->Delete(Strings{"a", "a"}), absl::StatusCode::kInvalidArgument, "given twice");
+  expect(index->DeleteIds(std::vector<std::int64_t>{0, 7}), absl::StatusCode::kOutOfRange, "7");
+  expect(index->Update(Strings{"a", "zz"}, Strings{"x", "y"}), absl::StatusCode::kNotFound, "\"zz\"");
+  expect(index->Update(Strings{"a"}, Strings{"x", "y"}), absl::StatusCode::kInvalidArgument, "1 document names for 2");
+  REQUIRE(index->Delete(Strings{"b"}).ok());
+  CHECK(index->Delete(Strings{"b"}).code() == absl::StatusCode::kNotFound);
+  CHECK(index->DeleteIds(std::vector<std::int64_t>{1}).code() == absl::StatusCode::kNotFound);
+  CHECK(index->Update(Strings{"b"}, Strings{"x"}).code() == absl::StatusCode::kNotFound);
+  REQUIRE(index->Add(Strings{"b"}, Strings{"gene"}).ok());  // a deleted name comes back
+  CHECK(index->num_ids() == 4);
+  CHECK(index->DocNames() == Strings{"a", "b", "c", "b"});
+}
+
+TEST_CASE("Live updates: shards with changes still merge into the statistics of the whole") {
+  std::mt19937 rng(11);
+  const Bm25BuildOptions options;
+  live::Model m0, m1;
+  for (int i = 0; i < 30; ++i) {
+    live::Model& m = i < 15 ? m0 : m1;
+    m.names.push_back((i < 15 ? "a" : "b") + std::to_string(i));
+    m.texts.push_back(live::RandomText(&rng));
+  }
+  auto s0 = Bm25Index::Build(m0.names, m0.texts, options).value();
+  auto s1 = Bm25Index::Build(m1.names, m1.texts, options).value();
+  for (int round = 0; round < 2; ++round) {
+    REQUIRE(s0->SetCollectionStats(Bm25CollectionStats::Merge({s0->LocalStats(), s1->LocalStats()}).value()).ok());
+    // A change drops the (now stale) statistics.
+    const std::string gone = m0.names[3];
+    REQUIRE(s0->Delete(Strings{gone}).ok());
+    m0.texts.erase(m0.texts.begin() + m0.Find(gone));
+    m0.names.erase(m0.names.begin() + m0.Find(gone));
+    CHECK_FALSE(s0->has_collection_stats());
+    const std::string text = live::RandomText(&rng);
+    REQUIRE(s1->Update(Strings{m1.names[2]}, Strings{text}).ok());
+    m1.texts[2] = text;
+    const std::string name = "x" + std::to_string(round);
+    REQUIRE(s1->Add(Strings{name}, Strings{"rare99 cell growth"}).ok());
+    m1.names.push_back(name);
+    m1.texts.push_back("rare99 cell growth");
+  }
+  const auto stats = Bm25CollectionStats::Merge({s0->LocalStats(), s1->LocalStats()}).value();
+  REQUIRE(s0->SetCollectionStats(stats).ok());
+  REQUIRE(s1->SetCollectionStats(stats).ok());
+  live::Model all = m0;
+  all.names.insert(all.names.end(), m1.names.begin(), m1.names.end());
+  all.texts.insert(all.texts.end(), m1.texts.begin(), m1.texts.end());
+  const auto single = Bm25Index::Build(all.names, all.texts, options).value();
+  CHECK(stats.doc_freqs == single->LocalStats().doc_freqs);
+  CHECK(stats.doc_count == single->doc_count());
+  CHECK(stats.total_terms == single->total_terms());
+  CHECK(stats.num_docs == single->num_docs());
+  int compared = 0;
+  for (const Bm25Index* s : {s0.get(), s1.get()}) {
+    const BatchRanking r = s->Search(live::kQueries, 100, 1).value();
+    const Strings n = s->DocNames();
+    for (std::size_t q = 0; q < live::kQueries.size(); ++q) {
+      for (const ScoredDoc& d : r.lists[q]) {
+        const std::int64_t at = all.Find(n[static_cast<std::size_t>(d.id)]);
+        CHECK(single->Score(live::kQueries[q], std::vector<std::int64_t>{at}).value()[0] == d.score);
+        ++compared;
+      }
+    }
+  }
+  CHECK(compared > 20);
+  // Compact keeps the collection statistics (the live documents are the same).
+  const float before = s0->Search(live::kQueries, 1, 1).value().lists[0][0].score;
+  REQUIRE(s0->Compact().ok());
+  CHECK(s0->has_collection_stats());
+  CHECK(s0->Search(live::kQueries, 1, 1).value().lists[0][0].score == before);
+}
+
+TEST_CASE("Live updates: searches from other threads run during changes and never see a deleted document") {
+  std::mt19937 rng(3);
+  Strings names, texts;
+  for (int i = 0; i < 300; ++i) {
+    names.push_back("gone" + std::to_string(i));
+    texts.push_back("cell " + live::RandomText(&rng));
+  }
+  auto index = Bm25Index::Build(names, texts).value();
+  std::atomic<int> deleted_upto{0};  // gone0 .. gone(n-1) are deleted
+  std::atomic<bool> stop{false};
+  std::atomic<int> searches{0}, violations{0}, failures{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      while (!stop) {
+        const int upto = deleted_upto.load();
+        const auto r = index->Search(Strings{"cell growth", "tumor"}, 50, 1);
+        if (!r.ok()) {
+          ++failures;
+          continue;
+        }
+        const Strings all = index->DocNames();  // ids are never reused before Compact
+        for (const Ranking& list : r->lists) {
+          for (const ScoredDoc& d : list) {
+            const std::string& n = all[static_cast<std::size_t>(d.id)];
+            if (n.rfind("gone", 0) == 0 && std::stoi(n.substr(4)) < upto) ++violations;
+          }
+        }
+        ++searches;
+      }
+    });
+  }
+  std::mt19937 wrng(5);
+  while (searches == 0) std::this_thread::yield();
+  for (int i = 0; i < 150; i += 3) {
+    std::this_thread::sleep_for(std::chrono::microseconds(300));  // let searches interleave
+    REQUIRE(index->Delete(Strings{"gone" + std::to_string(i), "gone" + std::to_string(i + 1),
+                                  "gone" + std::to_string(i + 2)}).ok());
+    deleted_upto = i + 3;
+    REQUIRE(index->Add(Strings{"new" + std::to_string(i)}, Strings{"cell tumor " + live::RandomText(&wrng)}).ok());
+    if (i % 30 == 0) REQUIRE(index->Update(Strings{"gone299"}, Strings{live::RandomText(&wrng)}).ok());
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  CHECK(failures == 0);
+  CHECK(violations == 0);
+  CHECK(searches > 0);
+  CHECK(index->num_docs() == 300 - 150 + 50);
 }
 
 }  // namespace
