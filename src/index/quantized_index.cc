@@ -18,6 +18,7 @@
 
 #if defined(DENSEFB_HAVE_X86_DISPATCH) && (defined(__x86_64__) || defined(_M_X64))
 #define DENSEFB_SQ_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -187,7 +188,10 @@ const Decoders& BestDecoders() {
   static const Decoders best = [] {
 #if defined(DENSEFB_SQ_X86)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")) {
+    // F16C by CPUID (leaf 1, ECX bit 29): not every compiler's __builtin_cpu_supports knows it.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & (1u << 29)) != 0;
+    if (__builtin_cpu_supports("avx2") && f16c) {
       return Decoders{&DecodeInt8Avx2, &DecodeFp16Avx2, &DecodeBf16Avx2};
     }
 #endif
