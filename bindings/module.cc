@@ -18,6 +18,7 @@ PYBIND11_MODULE(_core, m) {
   b::RegisterFilter(m);
   b::RegisterIndex(m);
   b::RegisterHnswIndex(m);
+  b::RegisterQuantizedIndex(m);
   b::RegisterTokenizer(m);
   b::RegisterBm25(m);
   b::RegisterFusion(m);

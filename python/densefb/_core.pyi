@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Collection', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'Filter', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'TTestResult', 'TokenCollection', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
+__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Collection', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'Filter', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'ScalarQuantizedIndex', 'TTestResult', 'TokenCollection', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
 class Corpus:
     """
     Documents of a collection, addressed by string id or position.
@@ -494,6 +494,106 @@ class HnswIndex(VectorIndex):
     def seed(self) -> int:
         """
         Seed of the level generator.
+        """
+class ScalarQuantizedIndex(VectorIndex):
+    """
+    Exhaustive top-k search over compressed vectors: int8 (1 byte per dimension, a per-dimension
+    range trained from data), fp16 or bf16 (2 bytes). Usable wherever a FlatIndex is, pipelines
+    included: reconstruct() returns the decoded vectors, which vector PRF (rocchio, avg) reads.
+    
+    int8: code = round((x - vmin) / (vmax - vmin) * 255) per dimension, with [vmin, vmax] learned
+    by train(sample) or, if not trained, by the first add() that has vectors (on that batch).
+    Values outside the trained range are clamped to it. fp16 clamps magnitudes above 65504.
+    
+    Search decodes blocks of codes to float32 and runs FlatIndex's blocked GEMM: its ranking is the
+    exact ranking of the decoded vectors (ties by the earlier-added vector). rescore_factor=r >= 1
+    also keeps the float32 vectors and re-scores the top r*k candidates exactly (more memory:
+    memory_usage() counts it).
+    
+        index = densefb.ScalarQuantizedIndex(384, metric="ip", encoding="int8")
+        index.add(doc_vectors)
+        scores, ids = index.search(queries, k=10)
+        index.memory_usage()["total"]          # bytes; ["flat_equivalent"]: a FlatIndex's
+    """
+    @staticmethod
+    def load(path: typing.Any) -> ScalarQuantizedIndex:
+        """
+        Loads an index saved by save(); OSError if the file is corrupt or truncated.
+        """
+    def __init__(self, dim: int, metric: str = 'ip', encoding: str = 'int8', rescore_factor: int = 0) -> None:
+        """
+        dim: vector dimension (>= 1); metric: "ip" or "cosine"; encoding: "int8", "fp16" or
+        "bf16"; rescore_factor: 0 (no re-scoring) or r in [1, 1024]: keep float32 vectors and
+        re-score the top r*k candidates exactly.
+        """
+    def __len__(self) -> int:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def add(self, vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None) -> None:
+        """
+        Encodes and adds (n, dim) vectors. ids: n distinct non-negative int64 (default: continue
+        from ntotal). An untrained int8 index trains on this batch first.
+        """
+    def memory_usage(self) -> dict:
+        """
+        Bytes held, by part: codes, originals (float32 copies for re-scoring), norms (cosine),
+        ids (estimated, 24 a vector), params (the int8 range), total; and flat_equivalent, what a
+        FlatIndex of the same vectors holds (float32 vectors, norms, ids).
+        """
+    def reconstruct(self, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        Decoded vectors of ids, (len(ids), dim). KeyError for an unknown id.
+        """
+    def save(self, path: typing.Any) -> None:
+        """
+        Writes the index atomically (versioned, checksummed).
+        """
+    def search(self, queries: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: int, num_threads: int = 0, filter: typing.Any = None) -> tuple:
+        """
+        Top-k of each query: (scores float32 (n, k'), ids int64 (n, k')), best first, k' =
+        min(k, ntotal), as FlatIndex.search (filter included). Scores are those of the decoded
+        vectors, or exact float32 scores with rescore_factor >= 1.
+        """
+    def train(self, sample: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> None:
+        """
+        int8: learns the per-dimension range from (n, dim) vectors; only on an empty index.
+        A no-op for fp16 and bf16.
+        """
+    @property
+    def dim(self) -> int:
+        ...
+    @property
+    def encoding(self) -> str:
+        ...
+    @property
+    def ids(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        Ids of the stored vectors in insertion order (a copy).
+        """
+    @property
+    def is_trained(self) -> bool:
+        """
+        Whether the int8 range is set (always True for fp16/bf16).
+        """
+    @property
+    def metric(self) -> str:
+        ...
+    @property
+    def ntotal(self) -> int:
+        ...
+    @property
+    def rescore_factor(self) -> int:
+        ...
+    @property
+    def vmax(self) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        int8: the trained range end per dimension.
+        """
+    @property
+    def vmin(self) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        int8: the trained range start per dimension (empty before training and for fp16/bf16).
         """
 class WordPieceTokenizer:
     """

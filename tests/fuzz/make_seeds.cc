@@ -1,4 +1,4 @@
-// Writes the seed inputs of the index fuzz targets into <dir>/{flat,hnsw,bm25}_index_fuzzer/:
+// Writes the seed inputs of the index fuzz targets into <dir>/{flat,hnsw,bm25,quantized}_index_fuzzer/:
 // small valid indexes saved by the library, each as a whole file (mode byte 1) and as a bare
 // payload (mode byte 0, wrapped in a valid container by the fuzzer). The text formats' seeds
 // are plain files kept in the repository as they are.
@@ -16,6 +16,7 @@
 #include "densefb/file_format.h"
 #include "densefb/flat_index.h"
 #include "densefb/hnsw_index.h"
+#include "densefb/quantized_index.h"
 
 namespace fs = std::filesystem;
 
@@ -81,6 +82,17 @@ int main(int argc, char** argv) {
         Seeds(root / "hnsw_index_fuzzer", tag + "-ids-" + std::to_string(3 * n),
               [&](const std::string& p) { return with_ids->Save(p); });
       }
+    }
+  }
+  for (auto enc : {densefb::ScalarEncoding::kInt8, densefb::ScalarEncoding::kFp16, densefb::ScalarEncoding::kBf16}) {
+    for (int rescore : {0, 2}) {
+      const auto metric = rescore > 0 ? densefb::Metric::kCosine : densefb::Metric::kInnerProduct;
+      auto sq = densefb::ScalarQuantizedIndex::Create(4, metric, enc, rescore).value();
+      const auto v = Vectors(5, 4);
+      Check(sq->Add({v.data(), 5, 4}));
+      Seeds(root / "quantized_index_fuzzer",
+            std::string(densefb::ScalarEncodingName(enc)) + "-rescore" + std::to_string(rescore),
+            [&](const std::string& p) { return sq->Save(p); });
     }
   }
   const std::vector<std::string> names = {"d1", "d2", "d3", "d4"};

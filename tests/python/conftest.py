@@ -130,3 +130,32 @@ def local_ray():
     yield ray
     if started:
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def cranfield_vectors(shared_data):
+    """(dataset, doc vectors, query vectors) of Cranfield by all-MiniLM-L6-v2 via
+    sentence-transformers, cached on disk keyed by the corpus contents (as scifact_vectors)."""
+    import densefb
+
+    if not (shared_data / "cranfield").is_dir():
+        pytest.skip(f"cranfield not found at {shared_data}")
+    ds = densefb.load_beir(shared_data / "cranfield", "test")
+    texts = ds.corpus.texts()
+    queries = ds.queries.texts
+    key = hashlib.sha256("\x00".join(texts + queries).encode()).hexdigest()[:16]
+    path = CACHE / f"cranfield-minilm-{key}.npz"
+    if path.exists():
+        z = np.load(path)
+        return ds, np.ascontiguousarray(z["docs"]), np.ascontiguousarray(z["queries"])
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(packaged_minilm()), device="cpu")
+    docs = model.encode(texts, batch_size=64, convert_to_numpy=True).astype(np.float32)
+    qs = model.encode(queries, batch_size=64, convert_to_numpy=True).astype(np.float32)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, docs=docs, queries=qs)
+    tmp.replace(path)
+    return ds, np.ascontiguousarray(docs), np.ascontiguousarray(qs)

@@ -1,0 +1,127 @@
+// Bindings of include/densefb/quantized_index.h (the FlatIndex API, plus train and memory_usage).
+#include <pybind11/stl.h>
+
+#include <string>
+
+#include "array.h"
+#include "bindings.h"
+#include "densefb/quantized_index.h"
+
+namespace densefb::py_bindings {
+
+void RegisterQuantizedIndex(py::module_& m) {
+  py::class_<ScalarQuantizedIndex, VectorIndex>(m, "ScalarQuantizedIndex", R"doc(
+Exhaustive top-k search over compressed vectors: int8 (1 byte per dimension, a per-dimension
+range trained from data), fp16 or bf16 (2 bytes). Usable wherever a FlatIndex is, pipelines
+included: reconstruct() returns the decoded vectors, which vector PRF (rocchio, avg) reads.
+
+int8: code = round((x - vmin) / (vmax - vmin) * 255) per dimension, with [vmin, vmax] learned
+by train(sample) or, if not trained, by the first add() that has vectors (on that batch).
+Values outside the trained range are clamped to it. fp16 clamps magnitudes above 65504.
+
+Search decodes blocks of codes to float32 and runs FlatIndex's blocked GEMM: its ranking is the
+exact ranking of the decoded vectors (ties by the earlier-added vector). rescore_factor=r >= 1
+also keeps the float32 vectors and re-scores the top r*k candidates exactly (more memory:
+memory_usage() counts it).
+
+    index = densefb.ScalarQuantizedIndex(384, metric="ip", encoding="int8")
+    index.add(doc_vectors)
+    scores, ids = index.search(queries, k=10)
+    index.memory_usage()["total"]          # bytes; ["flat_equivalent"]: a FlatIndex's
+)doc")
+      .def(py::init([](const Int& dim, const std::string& metric, const std::string& encoding,
+                       const Int& rescore_factor) {
+             return ValueOrThrow(ScalarQuantizedIndex::Create(
+                 dim.As<int>("dim", 1), ValueOrThrow(ParseMetric(metric)), ValueOrThrow(ParseScalarEncoding(encoding)),
+                 rescore_factor.As<int>("rescore_factor", 0)));
+           }),
+           py::arg("dim"), py::arg("metric") = "ip", py::arg("encoding") = "int8", py::arg("rescore_factor") = 0,
+           "dim: vector dimension (>= 1); metric: \"ip\" or \"cosine\"; encoding: \"int8\", \"fp16\" or\n"
+           "\"bf16\"; rescore_factor: 0 (no re-scoring) or r in [1, 1024]: keep float32 vectors and\n"
+           "re-score the top r*k candidates exactly.")
+      .def("train", [](ScalarQuantizedIndex& index, const FloatArray& sample) {
+             const ConstMatrixView v = MatrixArg(sample, "sample");
+             ThrowIfError(WithoutGil([&] { return index.Train(v); }));
+           }, py::arg("sample"),
+           "int8: learns the per-dimension range from (n, dim) vectors; only on an empty index.\n"
+           "A no-op for fp16 and bf16.")
+      .def_property_readonly("is_trained", &ScalarQuantizedIndex::trained,
+                             "Whether the int8 range is set (always True for fp16/bf16).")
+      .def("add", [](ScalarQuantizedIndex& index, const FloatArray& vectors, std::optional<IdArray> ids) {
+             const ConstMatrixView v = MatrixArg(vectors, "vectors");
+             IdArray id_array = ids ? *ids : IdArray(0);
+             const auto id_span = ids ? IdsArg(id_array, "ids") : absl::Span<const std::int64_t>();
+             ThrowIfError(WithoutGil([&] { return index.Add(v, id_span); }));
+           }, py::arg("vectors"), py::arg("ids") = py::none(),
+           "Encodes and adds (n, dim) vectors. ids: n distinct non-negative int64 (default: continue\n"
+           "from ntotal). An untrained int8 index trains on this batch first.")
+      .def("search", [](const ScalarQuantizedIndex& index, const FloatArray& queries, const Int& k_arg,
+                        const Int& num_threads, const py::object& filter_arg) {
+             const ConstMatrixView q = MatrixArg(queries, "queries");
+             const std::shared_ptr<const Filter> filter = FilterArg(filter_arg, "filter");
+             const SearchOptions options{CappedK(index, k_arg), num_threads.As<int>("num_threads", 0), 0, filter.get()};
+             SearchArrays out(q.rows, options.k);
+             float* scores = out.scores.mutable_data();
+             std::int64_t* ids = out.ids.mutable_data();
+             ThrowIfError(WithoutGil([&] { return index.Search(q, options, scores, ids); }));
+             return out.Tuple();
+           }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0, py::arg("filter") = py::none(),
+           "Top-k of each query: (scores float32 (n, k'), ids int64 (n, k')), best first, k' =\n"
+           "min(k, ntotal), as FlatIndex.search (filter included). Scores are those of the decoded\n"
+           "vectors, or exact float32 scores with rescore_factor >= 1.")
+      .def("reconstruct", [](const ScalarQuantizedIndex& index, const IdArray& ids) {
+             const auto id_span = IdsArg(ids, "ids");
+             py::array_t<float> out(std::vector<py::ssize_t>{static_cast<py::ssize_t>(id_span.size()), index.dim()});
+             MutableMatrixView view{out.mutable_data(), static_cast<std::int64_t>(id_span.size()), index.dim()};
+             ThrowIfError(WithoutGil([&] { return index.Reconstruct(id_span, view); }));
+             return out;
+           }, py::arg("ids"), "Decoded vectors of ids, (len(ids), dim). KeyError for an unknown id.")
+      .def("save", [](const ScalarQuantizedIndex& index, const py::object& path) {
+             const auto p = py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
+             ThrowIfError(WithoutGil([&] { return index.Save(p); }));
+           }, py::arg("path"), "Writes the index atomically (versioned, checksummed).")
+      .def_static("load", [](const py::object& path) {
+             const auto p = py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
+             return ValueOrThrow(WithoutGil([&] { return ScalarQuantizedIndex::Load(p); }));
+           }, py::arg("path"), "Loads an index saved by save(); OSError if the file is corrupt or truncated.")
+      .def("memory_usage", [](const ScalarQuantizedIndex& index) {
+             const QuantizedMemoryUsage u = index.memory_usage();
+             py::dict d;
+             d["codes"] = u.codes;
+             d["originals"] = u.originals;
+             d["norms"] = u.norms;
+             d["ids"] = u.ids;
+             d["params"] = u.params;
+             d["total"] = u.total();
+             d["flat_equivalent"] = u.flat_equivalent;
+             return d;
+           },
+           "Bytes held, by part: codes, originals (float32 copies for re-scoring), norms (cosine),\n"
+           "ids (estimated, 24 a vector), params (the int8 range), total; and flat_equivalent, what a\n"
+           "FlatIndex of the same vectors holds (float32 vectors, norms, ids).")
+      .def_property_readonly("encoding", [](const ScalarQuantizedIndex& i) { return std::string(ScalarEncodingName(i.encoding())); })
+      .def_property_readonly("rescore_factor", &ScalarQuantizedIndex::rescore_factor)
+      .def_property_readonly("vmin", [](const ScalarQuantizedIndex& i) {
+             const std::vector<float> v = i.vmin();
+             return py::array_t<float>(static_cast<py::ssize_t>(v.size()), v.data());
+           }, "int8: the trained range start per dimension (empty before training and for fp16/bf16).")
+      .def_property_readonly("vmax", [](const ScalarQuantizedIndex& i) {
+             const std::vector<float> v = i.vmax();
+             return py::array_t<float>(static_cast<py::ssize_t>(v.size()), v.data());
+           }, "int8: the trained range end per dimension.")
+      .def_property_readonly("dim", &ScalarQuantizedIndex::dim)
+      .def_property_readonly("metric", [](const ScalarQuantizedIndex& i) { return std::string(MetricName(i.metric())); })
+      .def_property_readonly("ntotal", &ScalarQuantizedIndex::size)
+      .def_property_readonly("ids", [](const ScalarQuantizedIndex& i) {
+             return py::array_t<std::int64_t>(static_cast<py::ssize_t>(i.ids().size()), i.ids().data());
+           }, "Ids of the stored vectors in insertion order (a copy).")
+      .def("__len__", &ScalarQuantizedIndex::size)
+      .def("__repr__", [](const ScalarQuantizedIndex& i) {
+             return "<densefb.ScalarQuantizedIndex dim=" + std::to_string(i.dim()) + " metric=" +
+                    std::string(MetricName(i.metric())) + " encoding=" + std::string(ScalarEncodingName(i.encoding())) +
+                    (i.rescore_factor() > 0 ? " rescore_factor=" + std::to_string(i.rescore_factor()) : std::string()) +
+                    " ntotal=" + std::to_string(i.size()) + ">";
+           });
+}
+
+}  // namespace densefb::py_bindings
