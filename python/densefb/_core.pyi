@@ -303,10 +303,24 @@ class VectorIndex:
     """
     def __init__(self, dim: int, metric: str = 'ip', ntotal: int = 0, exact: bool = False) -> None:
         ...
+    def compact(self) -> None:
+        """
+        Reclaims the space of deleted vectors (HNSW: rebuilds the graph over the live ones).
+        """
+    def delete(self, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
+        """
+        Removes the vectors of ids (distinct, all present: KeyError names the first unknown id,
+        and nothing changes). Safe while other threads search: they see the index before or
+        after the call. The ids may be added again.
+        """
     def reserve(self, n: int) -> None:
         """
         Makes room for n vectors in total, so that adding up to n allocates no larger storage
         (no transient copy of the old one); never shrinks. MemoryError when the memory is not there.
+        """
+    def update(self, vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
+        """
+        Replaces the stored vectors of existing ids, (len(ids), dim), in one step.
         """
     @property
     def dim(self) -> int:
@@ -320,6 +334,11 @@ class VectorIndex:
     @property
     def ntotal(self) -> int:
         ...
+    @property
+    def num_deleted(self) -> int:
+        """
+        Deleted vectors still occupying storage (HNSW waypoints until reused or compacted).
+        """
 class FlatIndex(VectorIndex):
     """
     Exact top-k search over float32 vectors by inner product ("ip") or cosine ("cosine").
@@ -970,6 +989,10 @@ class MultiVectorIndex(TokenCollection):
         ...
     def candidates(self, queries: collections.abc.Sequence, token_k: int = 1000, ef_search: int = 0, num_threads: int = 0) -> list:
         ...
+    def compact(self) -> None:
+        ...
+    def delete(self, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> None:
+        ...
     def document(self, doc: int) -> numpy.typing.NDArray[numpy.float32]:
         ...
     def document_frequency(self, token_id: int) -> int:
@@ -990,6 +1013,8 @@ class MultiVectorIndex(TokenCollection):
         filter: allowed documents (densefb.Filter, bool mask, ids, or ids per query): other
         candidates are dropped; a query allowing under 1/16 of the documents has all of them scored.
         """
+    def update(self, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64], docs: collections.abc.Sequence, token_ids: collections.abc.Sequence) -> None:
+        ...
     @property
     def doc_offsets(self) -> numpy.typing.NDArray[numpy.int64]:
         ...
@@ -1001,6 +1026,15 @@ class MultiVectorIndex(TokenCollection):
         ...
     @property
     def memory_mapped(self) -> bool:
+        ...
+    @property
+    def num_deleted(self) -> int:
+        ...
+    @property
+    def num_documents(self) -> int:
+        ...
+    @property
+    def num_garbage_tokens(self) -> int:
         ...
     @property
     def token_ids(self) -> numpy.typing.NDArray[numpy.int32]:
