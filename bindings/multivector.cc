@@ -13,6 +13,7 @@
 #include "array.h"
 #include "bindings.h"
 #include "densefb/multivector.h"
+#include "densefb/residual_multivector.h"
 
 namespace densefb::py_bindings {
 namespace {
@@ -584,6 +585,106 @@ densefb.distributed is one) calls
            "Top-k by exact MaxSim among the documents of each query's token_k nearest tokens.\n"
            "filter: allowed documents (densefb.Filter, bool mask, ids, or ids per query): other\n"
            "candidates are dropped; a query allowing under 1/16 of the documents has all of them scored.");
+
+  py::class_<ResidualMultiVectorIndex, TokenCollection, std::shared_ptr<ResidualMultiVectorIndex>>(
+      m, "ResidualMultiVectorIndex", R"doc(
+A residual-compressed multi-vector collection (ColBERTv2's storage): each token embedding is the
+id of its nearest centroid plus its residual at nbits bits per dimension. MaxSim, ColBERT-PRF and
+the multi-vector pipeline stages run on it unchanged (pass it as the "multivector" resource);
+nearest tokens come from the centroids as an inverted file (nprobe centroids probed).
+
+    compressed = ResidualMultiVectorIndex.build(mv_index, nbits=2)
+)doc")
+      .def_static("build", [](const MultiVectorIndex& source, const Int& nbits, const Int& num_centroids,
+                              const Int& kmeans_iters, const Int& seed, const Int& nprobe, bool normalize,
+                              const Int& num_threads) {
+             ResidualCompressionConfig c;
+             c.nbits = nbits.As<int>("nbits", 1);
+             c.num_centroids = num_centroids.As<std::int64_t>("num_centroids", 0);
+             c.kmeans_iters = kmeans_iters.As<int>("kmeans_iters", 0);
+             c.seed = static_cast<std::uint64_t>(seed.As<std::int64_t>("seed", 0));
+             c.nprobe = nprobe.As<int>("nprobe", 1);
+             c.normalize = normalize;
+             const int threads = num_threads.As<int>("num_threads", 0);
+             return std::shared_ptr<ResidualMultiVectorIndex>(
+                 ValueOrThrow(WithoutGil([&] { return ResidualMultiVectorIndex::Build(source, c, threads); })));
+           }, py::arg("source"), py::arg("nbits") = 2, py::arg("num_centroids") = 0, py::arg("kmeans_iters") = 4,
+           py::arg("seed") = 123, py::arg("nprobe") = 4, py::arg("normalize") = true, py::arg("num_threads") = 0,
+           "Compresses the live documents of a MultiVectorIndex (see densefb/residual_multivector.h).")
+      .def_static("load", [](const std::string& path) {
+             return std::shared_ptr<ResidualMultiVectorIndex>(
+                 ValueOrThrow(WithoutGil([&] { return ResidualMultiVectorIndex::Load(path); })));
+           }, py::arg("path"))
+      .def("save", [](const ResidualMultiVectorIndex& index, const std::string& path) {
+             ThrowIfError(WithoutGil([&] { return index.Save(path); }));
+           }, py::arg("path"))
+      .def_property_readonly("nbits", &ResidualMultiVectorIndex::nbits)
+      .def_property_readonly("normalize", &ResidualMultiVectorIndex::normalize)
+      .def_property_readonly("num_centroids", &ResidualMultiVectorIndex::num_centroids)
+      .def_property_readonly("num_documents", &ResidualMultiVectorIndex::num_documents)
+      .def_property_readonly("num_deleted", &ResidualMultiVectorIndex::num_deleted)
+      .def_property("nprobe", &ResidualMultiVectorIndex::nprobe, [](ResidualMultiVectorIndex& index, const Int& n) {
+             ThrowIfError(index.set_nprobe(n.As<int>("nprobe", 1)));
+           }, "Centroids probed per vector by neighbours() and candidate generation.")
+      .def_property_readonly("centroids", [](const ResidualMultiVectorIndex& index) {
+             return MatrixCopy(View(index.centroids()));
+           })
+      .def_property_readonly("bucket_cutoffs", [](const ResidualMultiVectorIndex& index) {
+             const auto& v = index.bucket_cutoffs();
+             return py::array_t<float>(static_cast<py::ssize_t>(v.size()), v.data());
+           })
+      .def_property_readonly("bucket_weights", [](const ResidualMultiVectorIndex& index) {
+             const auto& v = index.bucket_weights();
+             return py::array_t<float>(static_cast<py::ssize_t>(v.size()), v.data());
+           })
+      .def_property_readonly("codes", [](const ResidualMultiVectorIndex& index) {
+             const auto v = index.codes();
+             return py::array_t<std::int32_t>(static_cast<py::ssize_t>(v.size()), v.data());
+           }, "The centroid of every token row (int32).")
+      .def_property_readonly("residual_codes", [](const ResidualMultiVectorIndex& index) {
+             const auto v = index.residual_codes();
+             const py::ssize_t rows = index.num_tokens(), cols = rows > 0 ? static_cast<py::ssize_t>(v.size()) / rows : 0;
+             py::array_t<std::uint8_t> out({rows, cols});
+             std::copy(v.begin(), v.end(), out.mutable_data());
+             return out;
+           }, "Packed residual buckets (tokens, ceil(dim * nbits / 8)) uint8: dimension j in byte\n"
+              "j // (8 // nbits) at bit (j % (8 // nbits)) * nbits, low bits first.")
+      .def_property_readonly("token_ids", [](const ResidualMultiVectorIndex& index) {
+             const auto v = index.token_ids();
+             return py::array_t<std::int32_t>(static_cast<py::ssize_t>(v.size()), v.data());
+           })
+      .def_property_readonly("excluded_token_ids", [](const ResidualMultiVectorIndex& index) {
+             return ValueOrThrow(index.ExcludedTokenIds());
+           })
+      .def("document", [](const ResidualMultiVectorIndex& index, const Int& doc) {
+             const RowMatrix d = ValueOrThrow(index.Document(doc.As<std::int64_t>("doc", 0)));
+             return MatrixCopy(View(d));
+           }, py::arg("doc"), "The decompressed (tokens, dim) token embeddings of a document.")
+      .def("memory_usage", [](const ResidualMultiVectorIndex& index) {
+             const ResidualMemoryUsage u = index.memory_usage();
+             py::dict d;
+             d["residuals"] = u.residuals;
+             d["codes"] = u.codes;
+             d["token_ids"] = u.token_ids;
+             d["centroids"] = u.centroids;
+             d["documents"] = u.documents;
+             d["total"] = u.total();
+             d["float32_matrix"] = u.float32_matrix;
+             return d;
+           }, "Bytes held, by part; float32_matrix: the float32 token matrix of the same tokens.")
+      .def("search", [](const ResidualMultiVectorIndex& index, const py::sequence& queries, const py::object& weights,
+                        const Int& k_arg, const Int& token_k, const Int& num_threads, const py::object& filter_arg) {
+             std::vector<TokenQuery> q = QueriesArg(queries, weights);
+             const std::shared_ptr<const Filter> filter = FilterArg(filter_arg, "filter");
+             const int k = static_cast<int>(std::min<std::int64_t>(k_arg.Count<int>("k"), std::max<std::int64_t>(index.size(), 1)));
+             MultiVectorSearchOptions o{k, token_k.Count<int>("token_k"), 0, num_threads.As<int>("num_threads", 0),
+                                        filter.get()};
+             BatchRanking r = ValueOrThrow(WithoutGil([&] { return MaxSimSearch(index, q, o); }));
+             return RankingArrays(r, k);
+           }, py::arg("queries"), py::arg("weights") = py::none(), py::arg("k") = 1000, py::arg("token_k") = kDefaultTokenK,
+           py::arg("num_threads") = 0, py::arg("filter") = py::none(),
+           "Top-k by MaxSim over the decompressed embeddings among the documents of each query's token_k\n"
+           "nearest tokens (from the nprobe nearest centroids of each query token).");
 
   m.def("maxsim_rerank", [](const py::sequence& queries, const py::sequence& candidates, const py::object& weights,
                             const TokenCollection* index, const py::object& doc_ids,

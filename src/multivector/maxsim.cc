@@ -121,8 +121,7 @@ ConstMatrixView DocumentCache::Get(std::int64_t id) const {
 }
 
 absl::StatusOr<BatchRanking> RerankWith(absl::Span<const TokenQuery> queries, const BatchRanking& candidates,
-                                        int k, int num_threads,
-                                        const std::function<ConstMatrixView(std::int64_t)>& document) {
+                                        int k, int num_threads, const DocumentFn& document) {
   // Every (query, candidate) pair is scored on its own, so any split among threads gives the
   // same bits.
   struct Pair {
@@ -150,11 +149,12 @@ absl::StatusOr<BatchRanking> RerankWith(absl::Span<const TokenQuery> queries, co
   const std::int64_t blocks = (static_cast<std::int64_t>(pairs.size()) + kBlock - 1) / kBlock;
   const int threads = ResolveThreads(num_threads);
   std::vector<std::vector<float>> scratch(static_cast<std::size_t>(threads));
+  std::vector<RowMatrix> buffers(static_cast<std::size_t>(threads));
   ParallelFor(blocks, threads, [&](std::int64_t b, int worker) {
     const std::int64_t end = std::min<std::int64_t>((b + 1) * kBlock, static_cast<std::int64_t>(pairs.size()));
     for (std::int64_t p = b * kBlock; p < end; ++p) {
       ScoredDoc& d = out.lists[pairs[p].query][pairs[p].slot];
-      d.score = WeightedMaxSim(queries[pairs[p].query], document(d.id), &scratch[worker]);
+      d.score = WeightedMaxSim(queries[pairs[p].query], document(d.id, &buffers[worker]), &scratch[worker]);
     }
   });
   for (Ranking& list : out.lists) SortRanking(list, k);
@@ -215,7 +215,7 @@ absl::StatusOr<BatchRanking> MaxSimRerank(const DocumentTokenSource& source, abs
   DENSEFB_RETURN_IF_ERROR(cache.Prepare(source, std::move(rest_ids), dim));
   DENSEFB_ASSIGN_OR_RETURN(BatchRanking out,
                            mv_internal::RerankWith(queries, rest, 0, num_threads,
-                                                   [&cache](std::int64_t id) { return cache.Get(id); }));
+                                                   [&cache](std::int64_t id, RowMatrix*) { return cache.Get(id); }));
   if (any_held) {
     DENSEFB_ASSIGN_OR_RETURN(BatchRanking scored, source.index->Rerank(queries, held, 0, num_threads));
     if (scored.size() != queries.size()) {

@@ -19,11 +19,13 @@ absl::Status CheckTokenQuery(const TokenQuery& q, int dim, std::int64_t index);
 float WeightedMaxSim(const TokenQuery& q, ConstMatrixView doc, std::vector<float>* scratch);
 
 // Exact weighted MaxSim of every (query, candidate) pair, with document embeddings from
-// `document`; a repeated id is scored once; each list sorted by SortRanking and cut to k
-// (k <= 0: all). Bit-identical for any num_threads. Queries and ids are not checked here.
+// `document(id, buffer)`: a view it borrows from elsewhere, or of `buffer` after writing the
+// embeddings there (a decoding source; the buffer is the calling worker's own and is reused for
+// its next document). A repeated id is scored once; each list sorted by SortRanking and cut to
+// k (k <= 0: all). Bit-identical for any num_threads. Queries and ids are not checked here.
+using DocumentFn = std::function<ConstMatrixView(std::int64_t id, RowMatrix* buffer)>;
 absl::StatusOr<BatchRanking> RerankWith(absl::Span<const TokenQuery> queries, const BatchRanking& candidates,
-                                        int k, int num_threads,
-                                        const std::function<ConstMatrixView(std::int64_t)>& document);
+                                        int k, int num_threads, const DocumentFn& document);
 
 // The token embeddings of a set of documents from a DocumentTokenSource: given ones, copies
 // fetched from the index in one call, and documents that must be encoded, encoded once, in one

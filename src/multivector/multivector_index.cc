@@ -503,7 +503,7 @@ absl::StatusOr<BatchRanking> MultiVectorIndex::Rerank(absl::Span<const TokenQuer
       }
     }
   }
-  auto document = [this](std::int64_t id) { return *DocumentLocked(id); };
+  auto document = [this](std::int64_t id, RowMatrix*) { return *DocumentLocked(id); };
   if (num_deleted_ == 0) return mv_internal::RerankWith(queries, candidates, k, num_threads, document);
   // Deleted documents are dropped (a first stage over another index may still hold them).
   BatchRanking live = candidates;
