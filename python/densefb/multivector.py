@@ -31,7 +31,12 @@ DEFAULT_TOKEN_K: int = _core.DEFAULT_TOKEN_K
 # give them another collection (densefb.distributed's sharded one is).
 TokenCollection = _core.TokenCollection
 
-__all__ = ["MultiVectorIndex", "TokenCollection", "ColbertPrf", "maxsim_rerank", "build_multivector_index", "kmeans",
+# ColBERTv2-style residual compression of a multi-vector collection (centroid code plus nbits
+# bits per residual dimension); a TokenCollection, so maxsim, rerank_maxsim and colbert_prf run
+# on it unchanged. Made by MultiVectorIndex.compress or ResidualMultiVectorIndex.build.
+ResidualMultiVectorIndex = _core.ResidualMultiVectorIndex
+
+__all__ = ["MultiVectorIndex", "TokenCollection", "ResidualMultiVectorIndex", "ColbertPrf", "maxsim_rerank", "build_multivector_index", "kmeans",
            "excluded_token_ids"]
 
 PathLike = Union[str, os.PathLike]
@@ -99,6 +104,18 @@ class MultiVectorIndex:
         """Rewrites the token matrix without the rows of deleted and replaced documents and
         rebuilds the token index (ids stay)."""
         self._impl.compact()
+
+    def compress(self, nbits: int = 2, *, num_centroids: int = 0, kmeans_iters: int = 4, seed: int = 123,
+                 nprobe: int = 4, normalize: bool = True, num_threads: int = 0) -> "ResidualMultiVectorIndex":
+        """A residual-compressed copy of the live documents (ColBERTv2's storage): each token is
+        its nearest centroid's id plus ``nbits`` (1, 2, 4 or 8) bits per residual dimension.
+        ``num_centroids=0`` takes ColBERTv2's 2^floor(log2(16 sqrt(tokens))); ``nprobe``
+        centroids are probed for nearest tokens; ``normalize`` makes decompressed embeddings unit
+        length (for unit-length tokens, as ColBERT's). Pass the result as the ``multivector``
+        resource to run maxsim, rerank_maxsim and colbert_prf on it."""
+        return ResidualMultiVectorIndex.build(self._impl, nbits=nbits, num_centroids=num_centroids,
+                                              kmeans_iters=kmeans_iters, seed=seed, nprobe=nprobe,
+                                              normalize=normalize, num_threads=num_threads)
 
     @property
     def num_deleted(self) -> int:

@@ -184,6 +184,15 @@ TEST_CASE("residual compression: save and load round trip; corrupt files fail cl
   REQUIRE_FALSE(ResidualMultiVectorIndex::Load(cut_path).ok());
 }
 
+TEST_CASE("residual compression: ColBERTv2's number of centroids by default") {
+  auto source = MakeSource(100, 8, 6);
+  auto x = *ResidualMultiVectorIndex::Build(*source, {}, 2);
+  const double t = static_cast<double>(source->num_tokens());
+  REQUIRE(x->num_centroids() == (std::int64_t{1} << static_cast<int>(std::floor(std::log2(16 * std::sqrt(t))))));
+  REQUIRE(x->nbits() == 2);
+  REQUIRE(x->nprobe() == 4);
+}
+
 TEST_CASE("residual compression: bad settings and inputs are refused by name") {
   auto source = MakeSource(10, 8, 5);
   ResidualCompressionConfig config;
