@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/parallel.h"
 #include "densefb/file_format.h"
+#include "index/block_scan.h"
 #include "index/checks.h"
 #include "index/id_table.h"
 #include "index/kernels.h"
@@ -15,20 +16,6 @@
 #include "index/topk.h"
 
 namespace densefb {
-namespace {
-
-// Eigen's GEMM scores documents in row panels of three SIMD packets (48 with AVX-512, 24 with
-// AVX2, 12 with SSE) and rows left over in a narrower kernel with another summation order, so
-// one vector could score differently at different positions of a block. Blocks are whole
-// panels (the last one padded with zero rows): equal vectors always get equal scores.
-constexpr std::int64_t kGemmPanel = 48;
-constexpr std::int64_t kDocBlock = 11 * kGemmPanel;  // documents per GEMM block (528)
-constexpr std::int64_t kQueryBlock = 512;   // queries per GEMM block
-constexpr std::int64_t kMinShardDocs = 8192;
-constexpr std::int64_t kReservoirMinK = 32;  // from this k on, reservoir selection
-constexpr std::int64_t kMaxShardDocs = std::int64_t{1} << 30;  // reservoirs hold 32-bit row offsets
-
-}  // namespace
 
 // Rows whose squared L2 norm exceeds the float32 range (|v| > 1.8e19) are rejected: below it,
 // every inner product of two rows is finite in float32 (Cauchy-Schwarz), so no score can
@@ -253,107 +240,22 @@ void FlatIndex::Scan(const float* q_data, std::int64_t nq, const SearchOptions& 
   const std::int64_t k = options.k;
   const std::int64_t n = id_table_->size();
   const Filter* filter = filter_rows != nullptr ? options.filter : nullptr;
-  // Work units: (query block, document shard). Few queries -> split documents instead.
-  const int threads = ResolveThreads(options.num_threads);
-  // Queries split into equal blocks of at most kQueryBlock (1000 queries: two of 500, not 512
-  // + 488, so two threads finish together). The split depends on nq alone, never on threads.
-  const std::int64_t n_qblocks = (nq + kQueryBlock - 1) / kQueryBlock;
-  const std::int64_t qblock = n_qblocks > 0 ? (nq + n_qblocks - 1) / n_qblocks : kQueryBlock;
-  std::int64_t n_shards = 1;
-  if (n_qblocks < threads && n > 0) {
-    n_shards = std::min<std::int64_t>((threads + n_qblocks - 1) / n_qblocks,
-                                      std::max<std::int64_t>(1, n / kMinShardDocs));
-  }
-  n_shards = std::max(n_shards, (n + kMaxShardDocs - 1) / kMaxShardDocs);
-  // Shards are whole multiples of the GEMM block, so every document is scored in the same
-  // block shape at the same offset whatever the thread count: identical rounding, identical
-  // results (the GEMM's summation order may depend on the block shape).
-  const std::int64_t per_shard = (n + n_shards - 1) / std::max<std::int64_t>(n_shards, 1);
-  const std::int64_t shard_docs = std::max<std::int64_t>(kDocBlock, (per_shard + kDocBlock - 1) / kDocBlock * kDocBlock);
-  const std::int64_t kk = std::min(k, std::max<std::int64_t>(n, 0));  // entries kept per heap
-
-  // Heaps for small k; for larger k a reservoir (amortised O(1) per candidate) does better.
-  // Either leaves each (query, shard)'s best kk entries, sorted, in `best`.
-  const bool use_reservoir = kk >= kReservoirMinK;
-  const std::int64_t stride = std::max<std::int64_t>(kk, 1);
+  const scan::Plan plan = scan::MakePlan(nq, n, k, options.num_threads);
+  const int threads = plan.threads;
+  const std::int64_t n_shards = plan.n_shards, stride = plan.stride;
   // Default-initialised (no zeroing pass): each selector writes before it reads.
   std::unique_ptr<ScoredRow[]> best(new ScoredRow[static_cast<std::size_t>(nq * n_shards * stride)]);
   std::vector<std::int64_t> best_sizes(nq * n_shards, 0);
-  const kernels::KernelSet& kern = kernels::Best();
-  // Per worker: the block's scores, and for reservoirs their working buffers (scores and row
-  // offsets, qblock of them). ParallelFor never runs more workers than tasks.
-  struct Scratch {
-    std::vector<float> c;
-    std::vector<float> tail;  // the last, partial block padded to whole panels
-    std::unique_ptr<float[]> scores;
-    std::unique_ptr<std::int32_t[]> offsets;
+  // A block is the matrix itself, but for the last, partial one, padded to whole panels.
+  auto block = [&](std::int64_t d0, std::int64_t dn, std::int64_t ld, float* buffer) -> const float* {
+    const float* docs = data_.data() + d0 * dim_;
+    if (ld == dn) return docs;
+    std::copy(docs, docs + dn * dim_, buffer);
+    std::fill(buffer + dn * dim_, buffer + ld * dim_, 0.0f);
+    return buffer;
   };
-  std::vector<Scratch> scratch(
-      static_cast<std::size_t>(std::min<std::int64_t>(threads, std::max<std::int64_t>(n_qblocks * n_shards, 1))));
-  const std::int64_t capacity = TopKReservoir::Capacity(kk);
-
-  auto scan = [&](auto make_selector) {
-    ParallelFor(n_qblocks * n_shards, threads, [&](std::int64_t task, int worker) {
-      const std::int64_t qb = task / n_shards;
-      const std::int64_t shard = task % n_shards;
-      const std::int64_t q0 = qb * qblock;
-      const std::int64_t qn = std::min(qblock, nq - q0);
-      const std::int64_t d_begin = shard * shard_docs;
-      const std::int64_t d_end = std::min(n, d_begin + shard_docs);
-      Scratch& w = scratch[worker];
-      w.c.resize(static_cast<std::size_t>(qblock * kDocBlock));
-      using Selector = decltype(make_selector(w, std::int64_t{0}, std::int64_t{0}, static_cast<ScoredRow*>(nullptr)));
-      std::vector<Selector> selectors;
-      selectors.reserve(qn);
-      for (std::int64_t i = 0; i < qn; ++i) {
-        selectors.push_back(make_selector(w, i, d_begin, &best[((q0 + i) * n_shards + shard) * stride]));
-      }
-      for (std::int64_t d0 = d_begin; d0 < d_end; d0 += kDocBlock) {
-        const std::int64_t dn = std::min(kDocBlock, d_end - d0);
-        const std::int64_t ld = (dn + kGemmPanel - 1) / kGemmPanel * kGemmPanel;
-        const float* docs = data_.data() + d0 * dim_;
-        if (ld != dn) {
-          w.tail.assign(static_cast<std::size_t>(ld * dim_), 0.0f);
-          std::copy(docs, docs + dn * dim_, w.tail.data());
-          docs = w.tail.data();
-        }
-        kern.gemm_nt(q_data + q0 * dim_, qn, docs, ld, dim_, w.c.data(), ld);
-        if (metric_ == Metric::kCosine) {
-          for (std::int64_t i = 0; i < qn; ++i) {
-            float* row = w.c.data() + i * ld;
-            const float* inv = inv_norms_.data() + d0;
-            for (std::int64_t j = 0; j < dn; ++j) row[j] *= inv[j];
-          }
-        }
-        if (filter != nullptr) {  // -inf is never above a selector's threshold
-          const std::int64_t* ids = id_table_->ids().data() + d0;
-          for (std::int64_t i = 0; i < qn; ++i) {
-            float* row = w.c.data() + i * ld;
-            const std::int64_t f = filter_rows[q0 + i];
-            for (std::int64_t j = 0; j < dn; ++j) {
-              if (!filter->Allows(f, ids[j])) row[j] = -std::numeric_limits<float>::infinity();
-            }
-          }
-        }
-        for (std::int64_t i = 0; i < qn; ++i) selectors[i].PushRow(w.c.data() + i * ld, dn, d0, kern.select_above);
-      }
-      for (std::int64_t i = 0; i < qn; ++i) {
-        best_sizes[(q0 + i) * n_shards + shard] =
-            selectors[i].SortBestFirst(&best[((q0 + i) * n_shards + shard) * stride]);
-      }
-    });
-  };
-  if (use_reservoir) {
-    for (Scratch& w : scratch) {
-      w.scores.reset(new float[static_cast<std::size_t>(qblock * capacity)]);
-      w.offsets.reset(new std::int32_t[static_cast<std::size_t>(qblock * capacity)]);
-    }
-    scan([&](Scratch& w, std::int64_t i, std::int64_t base, ScoredRow*) {
-      return TopKReservoir(&w.scores[i * capacity], &w.offsets[i * capacity], kk, base);
-    });
-  } else {
-    scan([&](Scratch&, std::int64_t, std::int64_t, ScoredRow* storage) { return TopKHeap(storage, kk); });
-  }
+  scan::ScanBlocks(plan, q_data, nq, n, dim_, metric_ == Metric::kCosine ? inv_norms_.data() : nullptr, filter,
+                   filter_rows, id_table_->ids().data(), block, best.get(), best_sizes.data());
 
   // Merge the shards of each query (each sorted best first) and write the results, padding
   // with (-inf, -1); queries in parallel. With one shard, the sorted entries are the answer.

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/parallel.h"
 #include "densefb/file_format.h"
+#include "index/block_scan.h"
 #include "index/checks.h"
 #include "index/id_table.h"
 #include "index/kernels.h"
@@ -24,17 +25,6 @@
 
 namespace densefb {
 namespace {
-
-// The scan's block shapes are FlatIndex's (src/index/flat_index.cc), for the same reason:
-// Eigen's GEMM scores rows in panels of up to 48 and leftover rows with another summation
-// order, so blocks are whole panels (the last padded with zero rows) and shards whole blocks;
-// every vector is then scored in the same block shape whatever the thread count.
-constexpr std::int64_t kGemmPanel = 48;
-constexpr std::int64_t kDocBlock = 11 * kGemmPanel;
-constexpr std::int64_t kQueryBlock = 512;
-constexpr std::int64_t kMinShardDocs = 8192;
-constexpr std::int64_t kReservoirMinK = 32;
-constexpr std::int64_t kMaxShardDocs = std::int64_t{1} << 30;
 
 constexpr float kFp16Max = 65504.0f;
 
@@ -514,22 +504,9 @@ void ScalarQuantizedIndex::Scan(const float* q_data, std::int64_t nq, std::int64
                                 const std::int64_t* filter_rows, ScoredRow* out_best, std::int64_t* out_sizes) const {
   const std::int64_t n = id_table_->size();
   const Filter* filter = filter_rows != nullptr ? options.filter : nullptr;
-  const int threads = ResolveThreads(options.num_threads);
-  // Work units (query block, document shard), split as FlatIndex::Scan does: the split
-  // depends on nq and n (and threads only through the shard count, with shards whole blocks).
-  const std::int64_t n_qblocks = (nq + kQueryBlock - 1) / kQueryBlock;
-  const std::int64_t qblock = n_qblocks > 0 ? (nq + n_qblocks - 1) / n_qblocks : kQueryBlock;
-  std::int64_t n_shards = 1;
-  if (n_qblocks < threads && n > 0) {
-    n_shards = std::min<std::int64_t>((threads + n_qblocks - 1) / n_qblocks,
-                                      std::max<std::int64_t>(1, n / kMinShardDocs));
-  }
-  n_shards = std::max(n_shards, (n + kMaxShardDocs - 1) / kMaxShardDocs);
-  const std::int64_t per_shard = (n + n_shards - 1) / std::max<std::int64_t>(n_shards, 1);
-  const std::int64_t shard_docs =
-      std::max<std::int64_t>(kDocBlock, (per_shard + kDocBlock - 1) / kDocBlock * kDocBlock);
-  const std::int64_t stride = std::max<std::int64_t>(kk, 1);
-  const bool use_reservoir = kk >= kReservoirMinK;
+  const scan::Plan plan = scan::MakePlan(nq, n, kk, options.num_threads);
+  const int threads = plan.threads;
+  const std::int64_t n_shards = plan.n_shards, stride = plan.stride;
   // With one shard the selectors write straight into the output.
   std::unique_ptr<ScoredRow[]> shard_best;
   std::vector<std::int64_t> shard_sizes;
@@ -541,76 +518,14 @@ void ScalarQuantizedIndex::Scan(const float* q_data, std::int64_t nq, std::int64
     best = shard_best.get();
     best_sizes = shard_sizes.data();
   }
-  const kernels::KernelSet& kern = kernels::Best();
-  struct Scratch {
-    std::vector<float> c;     // the block's scores
-    std::vector<float> docs;  // the block's decoded vectors, padded to whole panels
-    std::unique_ptr<float[]> scores;
-    std::unique_ptr<std::int32_t[]> offsets;
+  // A block: its codes decoded into the worker's buffer, padded to whole panels.
+  auto block = [&](std::int64_t d0, std::int64_t dn, std::int64_t ld, float* buffer) -> const float* {
+    DecodeRows(codes_.data() + d0 * code_bytes_, dn, buffer);
+    std::fill(buffer + dn * dim_, buffer + ld * dim_, 0.0f);
+    return buffer;
   };
-  std::vector<Scratch> scratch(
-      static_cast<std::size_t>(std::min<std::int64_t>(threads, std::max<std::int64_t>(n_qblocks * n_shards, 1))));
-  const std::int64_t capacity = TopKReservoir::Capacity(kk);
-
-  auto scan = [&](auto make_selector) {
-    ParallelFor(n_qblocks * n_shards, threads, [&](std::int64_t task, int worker) {
-      const std::int64_t qb = task / n_shards;
-      const std::int64_t shard = task % n_shards;
-      const std::int64_t q0 = qb * qblock;
-      const std::int64_t qn = std::min(qblock, nq - q0);
-      const std::int64_t d_begin = shard * shard_docs;
-      const std::int64_t d_end = std::min(n, d_begin + shard_docs);
-      Scratch& w = scratch[worker];
-      w.c.resize(static_cast<std::size_t>(qblock * kDocBlock));
-      w.docs.resize(static_cast<std::size_t>(kDocBlock * dim_));
-      using Selector = decltype(make_selector(w, std::int64_t{0}, std::int64_t{0}, static_cast<ScoredRow*>(nullptr)));
-      std::vector<Selector> selectors;
-      selectors.reserve(qn);
-      for (std::int64_t i = 0; i < qn; ++i) {
-        selectors.push_back(make_selector(w, i, d_begin, &best[((q0 + i) * n_shards + shard) * stride]));
-      }
-      for (std::int64_t d0 = d_begin; d0 < d_end; d0 += kDocBlock) {
-        const std::int64_t dn = std::min(kDocBlock, d_end - d0);
-        const std::int64_t ld = (dn + kGemmPanel - 1) / kGemmPanel * kGemmPanel;
-        DecodeRows(codes_.data() + d0 * code_bytes_, dn, w.docs.data());
-        if (ld != dn) std::fill(w.docs.begin() + dn * dim_, w.docs.begin() + ld * dim_, 0.0f);
-        kern.gemm_nt(q_data + q0 * dim_, qn, w.docs.data(), ld, dim_, w.c.data(), ld);
-        if (metric_ == Metric::kCosine) {
-          const float* inv = inv_norms_.data() + d0;
-          for (std::int64_t i = 0; i < qn; ++i) {
-            float* row = w.c.data() + i * ld;
-            for (std::int64_t j = 0; j < dn; ++j) row[j] *= inv[j];
-          }
-        }
-        if (filter != nullptr) {  // -inf is never above a selector's threshold
-          const std::int64_t* ids = id_table_->ids().data() + d0;
-          for (std::int64_t i = 0; i < qn; ++i) {
-            float* row = w.c.data() + i * ld;
-            const std::int64_t f = filter_rows[q0 + i];
-            for (std::int64_t j = 0; j < dn; ++j) {
-              if (!filter->Allows(f, ids[j])) row[j] = -std::numeric_limits<float>::infinity();
-            }
-          }
-        }
-        for (std::int64_t i = 0; i < qn; ++i) selectors[i].PushRow(w.c.data() + i * ld, dn, d0, kern.select_above);
-      }
-      for (std::int64_t i = 0; i < qn; ++i) {
-        best_sizes[(q0 + i) * n_shards + shard] =
-            selectors[i].SortBestFirst(&best[((q0 + i) * n_shards + shard) * stride]);
-      }
-    });
-  };
-  if (use_reservoir) {
-    for (Scratch& w : scratch) {
-      w.scores.reset(new float[static_cast<std::size_t>(qblock * capacity)]);
-      w.offsets.reset(new std::int32_t[static_cast<std::size_t>(qblock * capacity)]);
-    }
-    scan([&](Scratch& w, std::int64_t i, std::int64_t base, ScoredRow*) {
-      return TopKReservoir(&w.scores[i * capacity], &w.offsets[i * capacity], kk, base);
-    });
-  } else {
-    scan([&](Scratch&, std::int64_t, std::int64_t, ScoredRow* storage) { return TopKHeap(storage, kk); });
-  }
+  scan::ScanBlocks(plan, q_data, nq, n, dim_, metric_ == Metric::kCosine ? inv_norms_.data() : nullptr, filter,
+                   filter_rows, id_table_->ids().data(), block, best, best_sizes);
   if (n_shards == 1) return;
   // Merge each query's shards (each sorted best first); -inf entries (filtered out) never
   // pass a selector, so every kept entry is a real candidate.

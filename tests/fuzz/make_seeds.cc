@@ -1,9 +1,11 @@
-// Writes the seed inputs of the index fuzz targets into <dir>/{flat,hnsw,bm25,quantized}_index_fuzzer/:
+// Writes the seed inputs of the index fuzz targets into <dir>/{flat,hnsw,bm25,quantized}_index_fuzzer/
+// and <dir>/residual_multivector_fuzzer/:
 // small valid indexes saved by the library, each as a whole file (mode byte 1) and as a bare
 // payload (mode byte 0, wrapped in a valid container by the fuzzer). The text formats' seeds
 // are plain files kept in the repository as they are.
 //
 //   make_fuzz_seeds tests/fuzz/corpus
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -16,7 +18,9 @@
 #include "densefb/file_format.h"
 #include "densefb/flat_index.h"
 #include "densefb/hnsw_index.h"
+#include "densefb/multivector.h"
 #include "densefb/quantized_index.h"
+#include "densefb/residual_multivector.h"
 
 namespace fs = std::filesystem;
 
@@ -94,6 +98,29 @@ int main(int argc, char** argv) {
             std::string(densefb::ScalarEncodingName(enc)) + "-rescore" + std::to_string(rescore),
             [&](const std::string& p) { return sq->Save(p); });
     }
+  }
+  for (int nbits : {1, 2, 8}) {
+    auto mv = densefb::MultiVectorIndex::Create(4).value();
+    for (int d = 0; d < 5; ++d) {
+      const int rows = 1 + d % 3;
+      auto v = Vectors(rows, 4);
+      for (int r = 0; r < rows; ++r) {
+        float norm = 0;
+        for (int j = 0; j < 4; ++j) norm += v[r * 4 + j] * v[r * 4 + j];
+        for (int j = 0; j < 4; ++j) v[r * 4 + j] /= std::sqrt(norm);
+      }
+      std::vector<std::int32_t> ids(static_cast<std::size_t>(rows), 7 + d);
+      const densefb::ConstMatrixView view{v.data(), rows, 4};
+      const absl::Span<const std::int32_t> id_span(ids);
+      Check(mv->Add({&view, 1}, {&id_span, 1}));
+    }
+    if (nbits == 2) Check(mv->Delete({std::int64_t{1}}));
+    densefb::ResidualCompressionConfig config;
+    config.nbits = nbits;
+    config.num_centroids = 3;
+    auto residual = densefb::ResidualMultiVectorIndex::Build(*mv, config, 1).value();
+    Seeds(root / "residual_multivector_fuzzer", "nbits" + std::to_string(nbits),
+          [&](const std::string& p) { return residual->Save(p); });
   }
   const std::vector<std::string> names = {"d1", "d2", "d3", "d4"};
   const std::vector<std::string> texts = {"The quick brown fox jumps", "foxes and dogs running",
