@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Collection', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'Filter', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'Retriever', 'Run', 'ScalarQuantizedIndex', 'TTestResult', 'TokenCollection', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
+__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Collection', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'Filter', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'ResidualMultiVectorIndex', 'Retriever', 'Run', 'ScalarQuantizedIndex', 'TTestResult', 'TokenCollection', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
 class Corpus:
     """
     Documents of a collection, addressed by string id or position.
@@ -1036,6 +1036,87 @@ class MultiVectorIndex(TokenCollection):
     @property
     def num_garbage_tokens(self) -> int:
         ...
+    @property
+    def token_ids(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+class ResidualMultiVectorIndex(TokenCollection):
+    """
+    A residual-compressed multi-vector collection (ColBERTv2's storage): each token embedding is the
+    id of its nearest centroid plus its residual at nbits bits per dimension. MaxSim, ColBERT-PRF and
+    the multi-vector pipeline stages run on it unchanged (pass it as the "multivector" resource);
+    nearest tokens come from the centroids as an inverted file (nprobe centroids probed).
+    
+        compressed = ResidualMultiVectorIndex.build(mv_index, nbits=2)
+    """
+    @staticmethod
+    def build(source: MultiVectorIndex, nbits: int = 2, num_centroids: int = 0, kmeans_iters: int = 4, seed: int = 123, nprobe: int = 4, normalize: bool = True, num_threads: int = 0) -> ResidualMultiVectorIndex:
+        """
+        Compresses the live documents of a MultiVectorIndex (see densefb/residual_multivector.h).
+        """
+    @staticmethod
+    def load(path: str) -> ResidualMultiVectorIndex:
+        ...
+    def document(self, doc: int) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        The decompressed (tokens, dim) token embeddings of a document.
+        """
+    def memory_usage(self) -> dict:
+        """
+        Bytes held, by part; float32_matrix: the float32 token matrix of the same tokens.
+        """
+    def save(self, path: str) -> None:
+        ...
+    def search(self, queries: collections.abc.Sequence, weights: typing.Any = None, k: int = 1000, token_k: int = 1000, num_threads: int = 0, filter: typing.Any = None) -> tuple:
+        """
+        Top-k by MaxSim over the decompressed embeddings among the documents of each query's token_k
+        nearest tokens (from the nprobe nearest centroids of each query token).
+        """
+    @property
+    def bucket_cutoffs(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
+    def bucket_weights(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
+    def centroids(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
+    def codes(self) -> numpy.typing.NDArray[numpy.int32]:
+        """
+        The centroid of every token row (int32).
+        """
+    @property
+    def excluded_token_ids(self) -> list[int]:
+        ...
+    @property
+    def nbits(self) -> int:
+        ...
+    @property
+    def normalize(self) -> bool:
+        ...
+    @property
+    def nprobe(self) -> int:
+        """
+        Centroids probed per vector by neighbours() and candidate generation.
+        """
+    @nprobe.setter
+    def nprobe(self, arg1: int) -> None:
+        ...
+    @property
+    def num_centroids(self) -> int:
+        ...
+    @property
+    def num_deleted(self) -> int:
+        ...
+    @property
+    def num_documents(self) -> int:
+        ...
+    @property
+    def residual_codes(self) -> numpy.typing.NDArray[numpy.uint8]:
+        """
+        Packed residual buckets (tokens, ceil(dim * nbits / 8)) uint8: dimension j in byte
+        j // (8 // nbits) at bit (j % (8 // nbits)) * nbits, low bits first.
+        """
     @property
     def token_ids(self) -> numpy.typing.NDArray[numpy.int32]:
         ...
