@@ -503,6 +503,8 @@ an empty slot.
              if (lucene_norms) p.lucene_norms = *lucene_norms;
              ThrowIfError(index.SetParams(p));
            }, py::arg("k1"), py::arg("b"), py::arg("lucene_norms") = py::none())
+      .def_property("dynamic_pruning", &Bm25Index::dynamic_pruning, &Bm25Index::set_dynamic_pruning,
+                    "MaxScore pruning of unfiltered searches (default False); identical results either way.")
       .def("local_stats", [](const Bm25Index& index) { return StatsToDict(index.LocalStats()); })
       .def("set_collection_stats", [](Bm25Index& index, const py::object& stats) {
              ThrowIfError(index.SetCollectionStats(StatsFromDict(stats, "collection statistics")));

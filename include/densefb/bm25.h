@@ -354,6 +354,16 @@ class Bm25Index final : public Bm25Collection {
   // Changes k1 / b / lucene_norms (InvalidArgument if out of range). Searches running meanwhile
   // see the old or the new parameters.
   absl::Status SetParams(const Bm25Params& params);
+  // Dynamic pruning of Search / SearchWeighted without a filter (off by default): MaxScore
+  // (Turtle and Flood, 1995), document at a time, with each term's bound w * idf * max over
+  // its postings of tf / (tf + norm). A document is scored only if the bounds say it can still
+  // enter the top k, and then with the exhaustive evaluation's arithmetic in the query's term
+  // order, so rankings and scores are identical to exhaustive term-at-a-time scoring (ties by
+  // smaller id included). Off by default because the exhaustive evaluation, over precomputed
+  // tf / (tf + norm) per posting, was faster on every collection measured (benchmarks/
+  // bench_bm25.py, docs/benchmarks.md "BM25"); the switch changes speed, never results.
+  void set_dynamic_pruning(bool on) { dynamic_pruning_.store(on, std::memory_order_relaxed); }
+  bool dynamic_pruning() const { return dynamic_pruning_.load(std::memory_order_relaxed); }
 
   // ---- terms and documents ----
   std::int32_t TermId(absl::string_view term) const;  // -1 if absent
@@ -460,6 +470,9 @@ class Bm25Index final : public Bm25Collection {
   std::vector<std::int64_t> coll_df_;
   std::vector<float> norms_;  // k1 * (1 - b + b * dl / avgdl) per document
   std::vector<float> idf_;    // per term
+  std::vector<float> post_parts_;  // per posting: tf / (tf + norm of its document)
+  std::vector<float> max_part_;    // per term: max of its postings' parts (MaxScore's bounds)
+  std::atomic<bool> dynamic_pruning_{false};
   // Tombstones: a deleted document keeps its id and name but has length 0, an empty forward
   // row and no postings.
   std::vector<std::uint8_t> deleted_;

@@ -411,6 +411,17 @@ class Bm25Index:
         return (f"<densefb.sparse.Bm25Index {self.num_docs} documents, {self.num_terms} terms, "
                 f"k1={self.k1:g} b={self.b:g}>")
 
+    @property
+    def dynamic_pruning(self) -> bool:
+        """Whether unfiltered searches prune with MaxScore (default False: the exhaustive
+        evaluation was faster on every collection measured, see docs/benchmarks.md "BM25").
+        Pruned and exhaustive searches return identical rankings and scores, ties included."""
+        return self._index.dynamic_pruning
+
+    @dynamic_pruning.setter
+    def dynamic_pruning(self, on: bool) -> None:
+        self._index.dynamic_pruning = bool(on)
+
     def set_bm25(self, k1: float = 0.9, b: float = 0.4, lucene_norms: Optional[bool] = None) -> None:
         """Changes the BM25 parameters (not while another thread searches this index).
 

@@ -259,6 +259,19 @@ void Bm25Index::ComputeScoringTables() {
     const double df = static_cast<double>(CollectionDocFreq(static_cast<std::int32_t>(t)));
     idf_[t] = static_cast<float>(std::log(1.0 + (n - df + 0.5) / (df + 0.5)));
   }
+  // Each posting's tf / (tf + norm), the float ScoreDoc computes from the forward index; each
+  // contribution w * idf * part is then at most w * idf * max_part (rounding is monotonic).
+  post_parts_.resize(post_docs_.size());
+  max_part_.assign(terms_.size(), 0.0f);
+  for (std::size_t t = 0; t < terms_.size() && t + 1 < post_offsets_.size(); ++t) {
+    float best = 0.0f;
+    for (std::uint64_t e = post_offsets_[t]; e < post_offsets_[t + 1]; ++e) {
+      const float tf = static_cast<float>(post_freqs_[e]);
+      post_parts_[e] = tf / (tf + norms_[post_docs_[e]]);
+      best = std::max(best, post_parts_[e]);
+    }
+    max_part_[t] = best;
+  }
 }
 
 absl::Status Bm25Index::SetParams(const Bm25Params& params) {
@@ -580,11 +593,127 @@ void SortTop(std::int64_t k, Ranking* out) {
 }
 }  // namespace
 
+namespace {
+
+// MaxScore, document at a time (Bm25Index::set_dynamic_pruning). Query terms are sorted by their
+// bound; the first ones, whose bounds sum below the k-th score so far (theta), are
+// "non-essential": a document holding only them cannot enter the top k, so candidates come from
+// the essential terms' postings alone, and the non-essential ones are only probed (binary
+// search) for a candidate whose bound is still above theta. A candidate's score is then summed
+// in the query's term order with the exhaustive loop's float expression: identical scores,
+// identical rankings. Bounds are compared with a relative slack of 1e-5 (a float sum of m terms
+// can exceed the exact sum of its parts by about m * 2^-24 of it).
+constexpr double kBoundSlack = 1.0 + 1e-5;
+
+// Offers `entry` to the top k held in `heap` (a heap whose front ranks last by RanksBefore);
+// true if it was kept.
+bool OfferTop(std::int64_t k, const ScoredDoc& entry, Ranking* heap) {
+  if (static_cast<std::int64_t>(heap->size()) < k) {
+    heap->push_back(entry);
+    std::push_heap(heap->begin(), heap->end(), RanksBefore);
+    return true;
+  }
+  if (!RanksBefore(entry, heap->front())) return false;
+  std::pop_heap(heap->begin(), heap->end(), RanksBefore);
+  heap->back() = entry;
+  std::push_heap(heap->begin(), heap->end(), RanksBefore);
+  return true;
+}
+
+struct PruningCursor {
+  const std::int32_t* docs;
+  const float* parts;
+  std::size_t size;
+  std::size_t pos;
+  float weight;  // w * idf, as the exhaustive loop computes it
+  double bound;  // weight * max_part
+  int order;     // position in the query
+};
+
+}  // namespace
+
+bool Bm25Searcher::TopKMaxScore(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t k,
+                                Ranking* out) {
+  std::vector<PruningCursor> cursors;
+  cursors.reserve(query.size());
+  for (const auto& [t, w] : query) {
+    if (!(w > 0.0f)) return false;  // bounds assume positive weights
+    const float weight = w * index.idf_[t];
+    const auto docs = index.PostingDocs(t);
+    cursors.push_back({docs.data(), index.post_parts_.data() + index.post_offsets_[t], docs.size(), 0,
+                       weight, static_cast<double>(weight) * index.max_part_[t],
+                       static_cast<int>(cursors.size())});
+  }
+  const int m = static_cast<int>(cursors.size());
+  std::sort(cursors.begin(), cursors.end(),
+            [](const PruningCursor& a, const PruningCursor& b) { return a.bound < b.bound || (a.bound == b.bound && a.order < b.order); });
+  std::vector<double> prefix(m);  // prefix[i]: sum of the bounds of cursors 0..i
+  for (int i = 0; i < m; ++i) prefix[i] = (i > 0 ? prefix[i - 1] : 0.0) + cursors[i].bound;
+  std::vector<int> by_order(m);  // by_order[o]: the cursor of the query's o-th term
+  for (int i = 0; i < m; ++i) by_order[cursors[i].order] = i;
+  constexpr std::int32_t kEnd = std::numeric_limits<std::int32_t>::max();
+  std::vector<std::int32_t> cur(m);        // each cursor's current document (kEnd: exhausted)
+  std::vector<std::int32_t> holds(m, -1);  // holds[i] == d: cursor i has d, with part[i]
+  std::vector<float> part(m);
+  for (int i = 0; i < m; ++i) cur[i] = cursors[i].size > 0 ? cursors[i].docs[0] : kEnd;
+  // The current top k as a heap whose front ranks last (RanksBefore: a before b).
+  Ranking& heap = *out;
+  heap.reserve(static_cast<std::size_t>(std::min<std::int64_t>(k, 1 << 16)));
+  double theta = -std::numeric_limits<double>::infinity();
+  int first_essential = 0;
+  for (;;) {
+    std::int32_t d = kEnd;
+    for (int i = first_essential; i < m; ++i) d = std::min(d, cur[i]);
+    if (d == kEnd) break;
+    double bound = first_essential > 0 ? prefix[first_essential - 1] : 0.0;
+    for (int i = first_essential; i < m; ++i) {
+      if (cur[i] != d) continue;
+      PruningCursor& c = cursors[i];
+      part[i] = c.weight * c.parts[c.pos];
+      holds[i] = d;
+      bound += part[i];
+      ++c.pos;
+      cur[i] = c.pos < c.size ? c.docs[c.pos] : kEnd;
+    }
+    bool pruned = bound * kBoundSlack < theta;
+    for (int i = first_essential - 1; i >= 0 && !pruned; --i) {
+      PruningCursor& c = cursors[i];
+      if (cur[i] < d) {
+        c.pos = static_cast<std::size_t>(std::lower_bound(c.docs + c.pos, c.docs + c.size, d) - c.docs);
+        cur[i] = c.pos < c.size ? c.docs[c.pos] : kEnd;
+      }
+      bound -= c.bound;
+      if (cur[i] == d) {
+        part[i] = c.weight * c.parts[c.pos];
+        holds[i] = d;
+        bound += part[i];
+      }
+      pruned = bound * kBoundSlack < theta;
+    }
+    if (pruned) continue;
+    // The exhaustive loop's sum: query order, from 0.
+    float score = 0.0f;
+    for (int i : by_order) {
+      if (holds[i] == d) score += part[i];
+    }
+    if (OfferTop(k, {d, score}, &heap) && static_cast<std::int64_t>(heap.size()) == k) {
+      theta = heap.front().score;
+      while (first_essential < m && prefix[first_essential] * kBoundSlack < theta) ++first_essential;
+    }
+  }
+  std::sort(heap.begin(), heap.end(), RanksBefore);
+  return true;
+}
+
 void Bm25Searcher::TopK(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t k,
                         sparse::Workspace* ws, Ranking* out, const Filter* filter, std::int64_t filter_row) {
   out->clear();
   if (k == 0 || query.empty()) return;
   const std::size_t n = index.doc_lengths_.size();
+  if (filter == nullptr && index.dynamic_pruning() && k < index.num_docs()) {
+    if (TopKMaxScore(index, query, k, out)) return;
+    out->clear();
+  }
   if (filter != nullptr && filter->Count(filter_row) * Filter::kFewAllowedRatio < static_cast<std::int64_t>(n)) {
     for (std::int64_t d : filter->Ids(filter_row)) {
       if (d >= static_cast<std::int64_t>(n)) break;  // ascending
@@ -600,28 +729,27 @@ void Bm25Searcher::TopK(const Bm25Index& index, const sparse::TermWeights& query
     ws->seen.assign(n, 0);
   }
   ws->touched.clear();
-  const float* norms = index.norms_.data();
   for (const auto& [t, w] : query) {
     const float weight = w * index.idf_[t];
     const auto docs = index.PostingDocs(t);
-    const auto freqs = index.PostingFreqs(t);
+    const float* parts = index.post_parts_.data() + index.post_offsets_[t];
     for (std::size_t e = 0; e < docs.size(); ++e) {
       const std::int32_t d = docs[e];
-      const float tf = static_cast<float>(freqs[e]);
       if (!ws->seen[d]) {
         ws->seen[d] = 1;
         ws->touched.push_back(d);
       }
-      ws->acc[d] += weight * (tf / (tf + norms[d]));
+      ws->acc[d] += weight * parts[e];
     }
   }
-  out->reserve(ws->touched.size());
+  // The k best of the touched documents through a bounded heap (most fail one comparison).
+  out->reserve(static_cast<std::size_t>(std::min<std::int64_t>(k, static_cast<std::int64_t>(ws->touched.size()))));
   for (std::int32_t d : ws->touched) {
-    if (filter == nullptr || filter->Allows(filter_row, d)) out->push_back({d, ws->acc[d]});
+    if (filter == nullptr || filter->Allows(filter_row, d)) OfferTop(k, {d, ws->acc[d]}, out);
     ws->acc[d] = 0.0f;
     ws->seen[d] = 0;
   }
-  SortTop(k, out);
+  std::sort(out->begin(), out->end(), RanksBefore);
 }
 
 float Bm25Searcher::ScoreDoc(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t doc,

@@ -39,6 +39,10 @@ class Bm25Searcher {
   static void TopK(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t k,
                    sparse::Workspace* ws, Ranking* out, const Filter* filter = nullptr,
                    std::int64_t filter_row = 0);
+  // TopK without a filter by MaxScore (Bm25Index::set_dynamic_pruning): the same ranking and
+  // scores. False (out unspecified) for a query it does not handle (a weight <= 0).
+  static bool TopKMaxScore(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t k,
+                           Ranking* out);
   // Score of one document (same arithmetic, and so the same float, as TopK); `matched`, if
   // given, is set when the document holds a query term.
   static float ScoreDoc(const Bm25Index& index, const sparse::TermWeights& query, std::int64_t doc,

@@ -1050,3 +1050,75 @@ TEST_CASE("Live updates: searches from other threads run during changes and neve
 
 }  // namespace
 }  // namespace densefb
+
+namespace densefb {
+namespace {
+
+// Pruned (MaxScore) and exhaustive searches of the same index.
+void RequirePrunedEqualsExhaustive(Bm25Index* index, const Strings& queries,
+                                   const std::vector<WeightedQuery>& weighted) {
+  for (const std::int64_t k : {1, 2, 5, 10, 37, 200}) {
+    CAPTURE(k);
+    index->set_dynamic_pruning(false);
+    const BatchRanking plain = index->Search(queries, k, 2).value();
+    const BatchRanking plain_w = index->SearchWeighted(weighted, k, 2).value();
+    index->set_dynamic_pruning(true);
+    const BatchRanking pruned = index->Search(queries, k, 2).value();
+    const BatchRanking pruned_w = index->SearchWeighted(weighted, k, 2).value();
+    REQUIRE(live::Same(plain, pruned));
+    REQUIRE(live::Same(plain_w, pruned_w));
+  }
+}
+
+TEST_CASE("MaxScore pruning returns the exhaustive rankings and scores, ties included") {
+  std::mt19937 rng(11);
+  Strings names, texts;
+  for (int i = 0; i < 3000; ++i) {
+    names.push_back("d" + std::to_string(i));
+    texts.push_back(live::RandomText(&rng));  // small vocabulary: long posting lists, many ties
+  }
+  Strings queries = live::kQueries;
+  static const Strings words = {"cell", "gene", "tumor", "risk", "blood", "rare1", "rare2", "virus", "the"};
+  for (int q = 0; q < 60; ++q) {
+    std::string text;
+    for (int j = 0, n = 1 + static_cast<int>(rng() % 6); j < n; ++j) text += words[rng() % words.size()] + " ";
+    queries.push_back(text);
+  }
+  std::vector<WeightedQuery> weighted;  // RM3-like weights, repeated terms, tiny and huge ratios
+  std::uniform_real_distribution<float> weight(0.001f, 3.0f);
+  for (const std::string& q : queries) {
+    WeightedQuery wq;
+    std::string term;
+    for (char c : q + " ") {
+      if (c != ' ') { term += c; continue; }
+      if (!term.empty()) wq.push_back({term, weight(rng)});
+      term.clear();
+    }
+    weighted.push_back(wq);
+  }
+  for (const bool lucene_norms : {true, false}) {
+    CAPTURE(lucene_norms);
+    Bm25BuildOptions options;
+    options.bm25.lucene_norms = lucene_norms;
+    options.analyzer.stemmer = Stemmer::kNone;
+    auto index = Bm25Index::Build(names, texts, options).value();
+    REQUIRE_FALSE(index->dynamic_pruning());
+    RequirePrunedEqualsExhaustive(index.get(), queries, weighted);
+    // After changes (tombstones, re-numbered postings) and under other parameters.
+    Strings gone(names.begin(), names.begin() + 400);
+    REQUIRE(index->Delete(gone).ok());
+    REQUIRE(index->Update({names[500], names[900]}, {"cell cell cell gene", ""}).ok());
+    REQUIRE(index->Add({"new1", "new2"}, {"tumor risk blood", "rare1 rare1 rare2"}).ok());
+    RequirePrunedEqualsExhaustive(index.get(), queries, weighted);
+    Bm25Params params = index->params();
+    params.k1 = 1.2f;
+    params.b = 0.75f;
+    REQUIRE(index->SetParams(params).ok());
+    RequirePrunedEqualsExhaustive(index.get(), queries, weighted);
+    REQUIRE(index->Compact().ok());
+    RequirePrunedEqualsExhaustive(index.get(), queries, weighted);
+  }
+}
+
+}  // namespace
+}  // namespace densefb

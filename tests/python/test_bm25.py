@@ -304,6 +304,28 @@ def test_search_is_deterministic_over_threads(scifact, index):
     np.testing.assert_array_equal(a[1], b[1])
 
 
+@pytest.mark.parametrize("k", [1, 10, 100, 1000])
+def test_maxscore_pruning_equals_exhaustive_search_on_scifact(scifact, k):
+    index = Bm25Index.build(scifact.corpus)  # Lucene norms: many equal lengths, many ties
+    queries = scifact.queries.texts
+    weighted = [{t: w * (1 + (j % 3)) for j, (t, w) in enumerate(index.analyze_query(q).items())}
+                for q in queries]
+    index.dynamic_pruning = True
+    pruned = [index.search(queries, k=k), index.search_weighted(weighted, k=k), index.search(queries, k=k, rm3={})]
+    index.dynamic_pruning = False
+    exhaustive = [index.search(queries, k=k), index.search_weighted(weighted, k=k), index.search(queries, k=k, rm3={})]
+    for (ps, pi), (es, ei) in zip(pruned, exhaustive):
+        np.testing.assert_array_equal(pi, ei)
+        np.testing.assert_array_equal(ps, es)
+    # a tie at the cut is broken by the smaller document id, as the exhaustive search does
+    s, i = pruned[0]
+    for q in range(len(queries)):
+        row = i[q][i[q] >= 0]
+        assert np.all(np.diff(s[q][:len(row)]) <= 0)
+        same = np.diff(s[q][:len(row)]) == 0
+        assert np.all(np.diff(row)[same] > 0)
+
+
 def test_build_is_deterministic_over_threads(scifact, tmp_path):
     texts = scifact.corpus.texts()[:1500]
     Bm25Index.build(texts, num_threads=1).save(tmp_path / "one")
