@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "common/parallel.h"
@@ -34,13 +35,22 @@ void AssignNearest(const std::vector<const float*>& rows, const RowMatrix& centr
     for (std::int64_t i = 0; i < m; ++i) std::memcpy(g.data() + i * dim, rows[first + i], dim * sizeof(float));
     kernels::Best().gemm_nt(g.data(), m, centroids.data(), k, dim, s.data(), k);
     for (std::int64_t i = 0; i < m; ++i) {
-      const float* row = s.data() + i * k;
-      std::int32_t best = 0;
-      float best_score = row[0] - half[0];
-      for (std::int64_t c = 1; c < k; ++c) {
-        const float v = row[c] - half[c];
-        if (v > best_score) best_score = v, best = static_cast<std::int32_t>(c);
+      // The largest value in independent lanes (a maximum is exact in any order), then the
+      // first centroid holding it: the smallest id among ties.
+      float* row = s.data() + i * k;
+      for (std::int64_t c = 0; c < k; ++c) row[c] -= half[c];
+      constexpr int kLanes = 8;
+      float lane[kLanes];
+      std::fill_n(lane, kLanes, -std::numeric_limits<float>::infinity());
+      std::int64_t c = 0;
+      for (; c + kLanes <= k; c += kLanes) {
+        for (int l = 0; l < kLanes; ++l) lane[l] = row[c + l] > lane[l] ? row[c + l] : lane[l];
       }
+      for (; c < k; ++c) lane[0] = row[c] > lane[0] ? row[c] : lane[0];
+      float best_score = lane[0];
+      for (int l = 1; l < kLanes; ++l) best_score = lane[l] > best_score ? lane[l] : best_score;
+      std::int32_t best = 0;
+      while (best + 1 < k && !(row[best] == best_score)) ++best;
       out[first + i] = best;
     }
   });

@@ -29,19 +29,45 @@ constexpr std::int64_t kAdcChunk = 1024;
 // Rows encoded per batch (bounded scratch for the labels).
 constexpr std::int64_t kEncodeChunk = 1 << 16;
 
-// The ADC score of one code: the sum of its m table entries, four partial sums (the same order
-// for every row, so equal codes always score equally).
+// The ADC score of one code: the sum of its m table entries, in sub-space order.
 inline float AdcScore(const float* table, const std::uint8_t* code, int m) {
-  float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-  int j = 0;
-  for (; j + 4 <= m; j += 4) {
-    s0 += table[(j + 0) * kK + code[j + 0]];
-    s1 += table[(j + 1) * kK + code[j + 1]];
-    s2 += table[(j + 2) * kK + code[j + 2]];
-    s3 += table[(j + 3) * kK + code[j + 3]];
+  float s = 0.0f;
+  for (int j = 0; j < m; ++j) s += table[j * kK + code[j]];
+  return s;
+}
+
+// AdcScore of n consecutive codes into out[0..n): four codes at a time (four independent sums,
+// each in sub-space order, so every score equals AdcScore's bit for bit). M > 0: m known at
+// compile time (the loop unrolled); 0: any m.
+template <int M>
+void AdcScoresT(const float* table, const std::uint8_t* codes, std::int64_t n, int m_arg, float* out) {
+  const int m = M > 0 ? M : m_arg;
+  std::int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const std::uint8_t* c = codes + i * m;
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+    for (int j = 0; j < m; ++j) {
+      const float* t = table + j * kK;
+      s0 += t[c[j]];
+      s1 += t[c[m + j]];
+      s2 += t[c[2 * m + j]];
+      s3 += t[c[3 * m + j]];
+    }
+    out[i] = s0, out[i + 1] = s1, out[i + 2] = s2, out[i + 3] = s3;
   }
-  for (; j < m; ++j) s0 += table[j * kK + code[j]];
-  return (s0 + s1) + (s2 + s3);
+  for (; i < n; ++i) out[i] = AdcScore(table, codes + i * m, m);
+}
+
+void AdcScores(const float* table, const std::uint8_t* codes, std::int64_t n, int m, float* out) {
+  switch (m) {
+    case 8: return AdcScoresT<8>(table, codes, n, m, out);
+    case 16: return AdcScoresT<16>(table, codes, n, m, out);
+    case 32: return AdcScoresT<32>(table, codes, n, m, out);
+    case 48: return AdcScoresT<48>(table, codes, n, m, out);
+    case 64: return AdcScoresT<64>(table, codes, n, m, out);
+    case 96: return AdcScoresT<96>(table, codes, n, m, out);
+    default: return AdcScoresT<0>(table, codes, n, m, out);
+  }
 }
 
 }  // namespace
@@ -414,7 +440,7 @@ void ProductQuantizedIndex::Scan(const float* q_data, std::int64_t nq, std::int6
         const std::int64_t dn = std::min(kAdcChunk, d_end - d0);
         const std::uint8_t* codes = codes_.data() + d0 * m_;
         float* s = w.scores.data();
-        for (std::int64_t j = 0; j < dn; ++j) s[j] = AdcScore(w.table.data(), codes + j * m_, m_);
+        AdcScores(w.table.data(), codes, dn, m_, s);
         if (inv_norms != nullptr) {
           for (std::int64_t j = 0; j < dn; ++j) s[j] *= inv_norms[d0 + j];
         }
