@@ -19,6 +19,11 @@
 #include "index/rw_lock.h"
 #include "index/topk.h"
 
+#if defined(DENSEFB_HAVE_X86_DISPATCH) && (defined(__x86_64__) || defined(_M_X64))
+#define DENSEFB_PQ_X86 1
+#include <immintrin.h>
+#endif
+
 namespace densefb {
 namespace {
 
@@ -29,45 +34,105 @@ constexpr std::int64_t kAdcChunk = 1024;
 // Rows encoded per batch (bounded scratch for the labels).
 constexpr std::int64_t kEncodeChunk = 1 << 16;
 
-// The ADC score of one code: the sum of its m table entries, in sub-space order.
-inline float AdcScore(const float* table, const std::uint8_t* code, int m) {
-  float s = 0.0f;
-  for (int j = 0; j < m; ++j) s += table[j * kK + code[j]];
+// ---- ADC scoring, per instruction set ------------------------------------------------------
+// A code's score is the sum of its m table entries in a fixed order: the first m - m % 8 entries
+// in eight lanes (lane b sums the entries j = b mod 8, in increasing j), the lanes reduced as
+// ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), then the last m % 8 entries in increasing j.
+// The AVX2 variant (gathers eight entries a time) and the generic one compute exactly the same
+// floats (no FMA), so scores do not depend on the CPU, nor on which path scores a vector.
+
+inline float ReduceLanes(const float* l) {
+  return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
+
+float AdcScoreGeneric(const float* table, const std::uint8_t* code, int m) {
+  const int m8 = m - m % 8;
+  float lane[8] = {};
+  for (int j0 = 0; j0 < m8; j0 += 8) {
+    for (int b = 0; b < 8; ++b) lane[b] += table[(j0 + b) * kK + code[j0 + b]];
+  }
+  float s = ReduceLanes(lane);
+  for (int j = m8; j < m; ++j) s += table[j * kK + code[j]];
   return s;
 }
 
-// AdcScore of n consecutive codes into out[0..n): four codes at a time (four independent sums,
-// each in sub-space order, so every score equals AdcScore's bit for bit). M > 0: m known at
-// compile time (the loop unrolled); 0: any m.
-template <int M>
-void AdcScoresT(const float* table, const std::uint8_t* codes, std::int64_t n, int m_arg, float* out) {
-  const int m = M > 0 ? M : m_arg;
-  std::int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const std::uint8_t* c = codes + i * m;
-    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
-    for (int j = 0; j < m; ++j) {
-      const float* t = table + j * kK;
-      s0 += t[c[j]];
-      s1 += t[c[m + j]];
-      s2 += t[c[2 * m + j]];
-      s3 += t[c[3 * m + j]];
-    }
-    out[i] = s0, out[i + 1] = s1, out[i + 2] = s2, out[i + 3] = s3;
-  }
-  for (; i < n; ++i) out[i] = AdcScore(table, codes + i * m, m);
+void AdcScoresGeneric(const float* table, const std::uint8_t* codes, std::int64_t n, int m, float* out) {
+  for (std::int64_t i = 0; i < n; ++i) out[i] = AdcScoreGeneric(table, codes + i * m, m);
 }
 
-void AdcScores(const float* table, const std::uint8_t* codes, std::int64_t n, int m, float* out) {
-  switch (m) {
-    case 8: return AdcScoresT<8>(table, codes, n, m, out);
-    case 16: return AdcScoresT<16>(table, codes, n, m, out);
-    case 32: return AdcScoresT<32>(table, codes, n, m, out);
-    case 48: return AdcScoresT<48>(table, codes, n, m, out);
-    case 64: return AdcScoresT<64>(table, codes, n, m, out);
-    case 96: return AdcScoresT<96>(table, codes, n, m, out);
-    default: return AdcScoresT<0>(table, codes, n, m, out);
+#if defined(DENSEFB_PQ_X86)
+__attribute__((target("avx2"))) inline float ReduceLanesAvx2(__m256 v) {
+  // (l0 + l4, l1 + l5, l2 + l6, l3 + l7), then (h0 + h2, h1 + h3), then their sum.
+  const __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 p = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  return _mm_cvtss_f32(_mm_add_ss(p, _mm_shuffle_ps(p, p, 1)));
+}
+
+// The table offsets of eight codes (bytes of w) of sub-spaces j0..j0+7: code + b x 256.
+__attribute__((target("avx2"))) inline __m256i GatherIndex(std::uint64_t w, __m256i step) {
+  return _mm256_add_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<long long>(w))), step);
+}
+
+__attribute__((target("avx2"))) float AdcScoreAvx2(const float* table, const std::uint8_t* code, int m) {
+  const int m8 = m - m % 8;
+  const __m256i step = _mm256_setr_epi32(0, kK, 2 * kK, 3 * kK, 4 * kK, 5 * kK, 6 * kK, 7 * kK);
+  __m256 acc = _mm256_setzero_ps();
+  for (int j0 = 0; j0 < m8; j0 += 8) {
+    std::uint64_t eight;
+    std::memcpy(&eight, code + j0, sizeof eight);
+    acc = _mm256_add_ps(acc, _mm256_i32gather_ps(table + j0 * kK, GatherIndex(eight, step), 4));
   }
+  float s = ReduceLanesAvx2(acc);
+  for (int j = m8; j < m; ++j) s += table[j * kK + code[j]];
+  return s;
+}
+
+// Four codes at a time: four independent gather chains.
+__attribute__((target("avx2"))) void AdcScoresAvx2(const float* table, const std::uint8_t* codes, std::int64_t n,
+                                                   int m, float* out) {
+  const int m8 = m - m % 8;
+  const __m256i step = _mm256_setr_epi32(0, kK, 2 * kK, 3 * kK, 4 * kK, 5 * kK, 6 * kK, 7 * kK);
+  std::int64_t i = 0;
+  if (m8 == m) {
+    for (; i + 4 <= n; i += 4) {
+      const std::uint8_t* c = codes + i * m;
+      __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+      for (int j0 = 0; j0 < m8; j0 += 8) {
+        std::uint64_t w0, w1, w2, w3;
+        std::memcpy(&w0, c + j0, 8);
+        std::memcpy(&w1, c + m + j0, 8);
+        std::memcpy(&w2, c + 2 * m + j0, 8);
+        std::memcpy(&w3, c + 3 * m + j0, 8);
+        const float* t = table + j0 * kK;
+        a0 = _mm256_add_ps(a0, _mm256_i32gather_ps(t, GatherIndex(w0, step), 4));
+        a1 = _mm256_add_ps(a1, _mm256_i32gather_ps(t, GatherIndex(w1, step), 4));
+        a2 = _mm256_add_ps(a2, _mm256_i32gather_ps(t, GatherIndex(w2, step), 4));
+        a3 = _mm256_add_ps(a3, _mm256_i32gather_ps(t, GatherIndex(w3, step), 4));
+      }
+      out[i] = ReduceLanesAvx2(a0);
+      out[i + 1] = ReduceLanesAvx2(a1);
+      out[i + 2] = ReduceLanesAvx2(a2);
+      out[i + 3] = ReduceLanesAvx2(a3);
+    }
+  }
+  for (; i < n; ++i) out[i] = AdcScoreAvx2(table, codes + i * m, m);
+}
+#endif
+
+struct AdcKernels {
+  float (*one)(const float*, const std::uint8_t*, int);
+  void (*many)(const float*, const std::uint8_t*, std::int64_t, int, float*);
+};
+
+const AdcKernels& BestAdc() {
+  static const AdcKernels best = [] {
+#if defined(DENSEFB_PQ_X86)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) return AdcKernels{&AdcScoreAvx2, &AdcScoresAvx2};
+#endif
+    return AdcKernels{&AdcScoreGeneric, &AdcScoresGeneric};
+  }();
+  return best;
 }
 
 }  // namespace
@@ -218,11 +283,11 @@ void ProductQuantizedIndex::DecodeRow(const std::uint8_t* code, float* out) cons
 }
 
 void ProductQuantizedIndex::QueryTable(const float* query, float* table) const {
+  // One small GEMM (1 x dsub by dsub x 256) per sub-space.
   const kernels::KernelSet& kern = kernels::Best();
   for (int j = 0; j < m_; ++j) {
-    const float* q = query + j * dsub_;
-    const float* c = centroids_.data() + static_cast<std::size_t>(j) * kK * dsub_;
-    for (int t = 0; t < kK; ++t) table[j * kK + t] = kern.dot(q, c + static_cast<std::size_t>(t) * dsub_, dsub_);
+    kern.gemm_nt(query + j * dsub_, 1, centroids_.data() + static_cast<std::size_t>(j) * kK * dsub_, kK, dsub_,
+                 table + j * kK, kK);
   }
 }
 
@@ -385,7 +450,7 @@ std::int64_t ProductQuantizedIndex::ScanAllowed(const float* query, std::int64_t
   for (std::int64_t id : options.filter->Ids(filter_row)) {
     const std::int64_t row = id_table_->Row(id);
     if (row < 0) continue;
-    float score = AdcScore(table.data(), codes_.data() + row * m_, m_);
+    float score = BestAdc().one(table.data(), codes_.data() + row * m_, m_);
     if (metric_ == Metric::kCosine) score *= inv_norms_[row];
     hits.push_back({score, row});
   }
@@ -415,6 +480,7 @@ void ProductQuantizedIndex::Scan(const float* q_data, std::int64_t nq, std::int6
     best_sizes = shard_sizes.data();
   }
   const kernels::KernelSet& kern = kernels::Best();
+  const AdcKernels& adc = BestAdc();
   const std::int64_t tasks = nq * n_shards;
   struct Scratch {
     std::vector<float> table, scores, res_scores;
@@ -440,7 +506,7 @@ void ProductQuantizedIndex::Scan(const float* q_data, std::int64_t nq, std::int6
         const std::int64_t dn = std::min(kAdcChunk, d_end - d0);
         const std::uint8_t* codes = codes_.data() + d0 * m_;
         float* s = w.scores.data();
-        AdcScores(w.table.data(), codes, dn, m_, s);
+        adc.many(w.table.data(), codes, dn, m_, s);
         if (inv_norms != nullptr) {
           for (std::int64_t j = 0; j < dn; ++j) s[j] *= inv_norms[d0 + j];
         }
