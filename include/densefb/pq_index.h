@@ -18,8 +18,10 @@
 // Search is asymmetric (ADC): per query, a table of the M x 256 inner products between its
 // sub-vectors and the centroids; a vector's score is the sum of its M table entries, i.e. the
 // inner product of the query with the decoded vector (up to float rounding of a sum in another
-// order). The top k is selected exactly over those scores, ties by smaller row, independent of
-// the thread count (as FlatIndex). Reconstruct returns the decoded vectors, so vector PRF
+// order). The sum runs in one fixed order (AVX2 gathers where the CPU has them, a generic loop
+// computing the same floats elsewhere), so scores do not depend on the CPU. The top k is
+// selected exactly over those scores, ties by smaller row, independent of the thread count (as
+// FlatIndex). Reconstruct returns the decoded vectors, so vector PRF
 // (Rocchio, Average) runs on the compressed store unchanged.
 //
 // Optional exact re-scoring (rescore_factor r >= 1): the float32 vectors are kept as well
