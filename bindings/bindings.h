@@ -53,7 +53,7 @@ void RegisterData(py::module_& m);
 void RegisterEval(py::module_& m);
 void RegisterIndex(py::module_& m);       // FlatIndex (bindings/index.cc)
 void RegisterHnswIndex(py::module_& m);   // HnswIndex (bindings/hnsw_index.cc)
-void RegisterQuantizedIndex(py::module_& m);  // ScalarQuantizedIndex (bindings/quantized_index.cc)
+void RegisterQuantizedIndex(py::module_& m);  // ScalarQuantizedIndex, ProductQuantizedIndex (bindings/quantized_index.cc)
 void RegisterTokenizer(py::module_& m);   // WordPieceTokenizer (bindings/tokenizer.cc)
 void RegisterBm25(py::module_& m);        // Bm25Index, analyser, RM3 (bindings/bm25.cc)
 void RegisterFusion(py::module_& m);      // normalize_run (bindings/fusion.cc)

@@ -1,13 +1,32 @@
-// Bindings of include/densefb/quantized_index.h (the FlatIndex API, plus train and memory_usage).
+// Bindings of include/densefb/quantized_index.h and include/densefb/pq_index.h (the FlatIndex API,
+// plus train and memory_usage).
 #include <pybind11/stl.h>
 
 #include <string>
 
 #include "array.h"
 #include "bindings.h"
+#include "densefb/pq_index.h"
 #include "densefb/quantized_index.h"
 
 namespace densefb::py_bindings {
+namespace {
+
+py::dict MemoryUsageDict(const QuantizedMemoryUsage& u) {
+  py::dict d;
+  d["codes"] = u.codes;
+  d["originals"] = u.originals;
+  d["norms"] = u.norms;
+  d["ids"] = u.ids;
+  d["params"] = u.params;
+  d["total"] = u.total();
+  d["flat_equivalent"] = u.flat_equivalent;
+  return d;
+}
+
+void RegisterProductQuantizedIndex(py::module_& m);
+
+}  // namespace
 
 void RegisterQuantizedIndex(py::module_& m) {
   py::class_<ScalarQuantizedIndex, VectorIndex>(m, "ScalarQuantizedIndex", R"doc(
@@ -85,16 +104,7 @@ memory_usage() counts it).
              return ValueOrThrow(WithoutGil([&] { return ScalarQuantizedIndex::Load(p); }));
            }, py::arg("path"), "Loads an index saved by save(); OSError if the file is corrupt or truncated.")
       .def("memory_usage", [](const ScalarQuantizedIndex& index) {
-             const QuantizedMemoryUsage u = index.memory_usage();
-             py::dict d;
-             d["codes"] = u.codes;
-             d["originals"] = u.originals;
-             d["norms"] = u.norms;
-             d["ids"] = u.ids;
-             d["params"] = u.params;
-             d["total"] = u.total();
-             d["flat_equivalent"] = u.flat_equivalent;
-             return d;
+             return MemoryUsageDict(index.memory_usage());
            },
            "Bytes held, by part: codes, originals (float32 copies for re-scoring), norms (cosine),\n"
            "ids (estimated, 24 a vector), params (the int8 range), total; and flat_equivalent, what a\n"
@@ -122,6 +132,125 @@ memory_usage() counts it).
                     (i.rescore_factor() > 0 ? " rescore_factor=" + std::to_string(i.rescore_factor()) : std::string()) +
                     " ntotal=" + std::to_string(i.size()) + ">";
            });
+  RegisterProductQuantizedIndex(m);
 }
 
+namespace {
+
+void RegisterProductQuantizedIndex(py::module_& m) {
+  py::class_<ProductQuantizedIndex, VectorIndex>(m, "ProductQuantizedIndex", R"doc(
+Exhaustive top-k search over product-quantised codes (faiss's IndexPQ): the dim dimensions are
+split into m sub-spaces of dim/m dimensions, each with 256 centroids learned by k-means (25
+iterations, fixed seed), and a vector is stored as the m bytes naming its sub-vectors' nearest
+centroids (m bytes instead of 4 x dim). Usable wherever a FlatIndex is, pipelines included:
+reconstruct() returns the decoded vectors (the concatenated centroids), which vector PRF reads.
+
+Training: train(sample) or, if not trained, the first add() that has vectors (on that batch);
+either needs at least 256 vectors (ValueError otherwise).
+
+Search is asymmetric (ADC): per query a table of inner products between its sub-vectors and the
+centroids; a vector's score sums m table entries, the inner product with its decoded vector. The
+top k is exact over those scores (ties by the earlier-added vector), whatever the thread count.
+Cosine divides by the decoded vector's norm. rescore_factor=r >= 1 also keeps the float32
+vectors and re-scores the top r*k candidates exactly (more memory: memory_usage() counts it).
+
+    index = densefb.ProductQuantizedIndex(384, m=48, metric="cosine")
+    index.add(doc_vectors)                  # trains on this batch (>= 256 vectors)
+    scores, ids = index.search(queries, k=10)
+    index.memory_usage()["total"]          # bytes; ["flat_equivalent"]: a FlatIndex's
+)doc")
+      .def(py::init([](const Int& dim, const Int& m_arg, const std::string& metric, const Int& nbits,
+                       const Int& rescore_factor) {
+             return ValueOrThrow(ProductQuantizedIndex::Create(
+                 dim.As<int>("dim", 1), ValueOrThrow(ParseMetric(metric)), m_arg.As<int>("m", 1),
+                 nbits.As<int>("nbits", 8), rescore_factor.As<int>("rescore_factor", 0)));
+           }),
+           py::arg("dim"), py::arg("m"), py::arg("metric") = "ip", py::arg("nbits") = 8,
+           py::arg("rescore_factor") = 0,
+           "dim: vector dimension (>= 1); m: sub-quantizers (bytes per vector), dividing dim;\n"
+           "metric: \"ip\" or \"cosine\"; nbits: 8 (256 centroids per sub-space; the only width);\n"
+           "rescore_factor: 0 (no re-scoring) or r in [1, 1024]: keep float32 vectors and re-score\n"
+           "the top r*k candidates exactly.")
+      .def("train", [](ProductQuantizedIndex& index, const FloatArray& sample, const Int& num_threads) {
+             const ConstMatrixView v = MatrixArg(sample, "sample");
+             const int threads = num_threads.As<int>("num_threads", 0);
+             ThrowIfError(WithoutGil([&] { return index.Train(v, threads); }));
+           }, py::arg("sample"), py::arg("num_threads") = 0,
+           "Learns the codebooks from (n, dim) vectors, n >= 256 (at most 65536 of them are used, a\n"
+           "seeded sample); only on an empty index. Deterministic for any num_threads.")
+      .def_property_readonly("is_trained", &ProductQuantizedIndex::trained, "Whether the codebooks are learned.")
+      .def("add", [](ProductQuantizedIndex& index, const FloatArray& vectors, std::optional<IdArray> ids) {
+             const ConstMatrixView v = MatrixArg(vectors, "vectors");
+             IdArray id_array = ids ? *ids : IdArray(0);
+             const auto id_span = ids ? IdsArg(id_array, "ids") : absl::Span<const std::int64_t>();
+             ThrowIfError(WithoutGil([&] { return index.Add(v, id_span); }));
+           }, py::arg("vectors"), py::arg("ids") = py::none(),
+           "Encodes and adds (n, dim) vectors. ids: n distinct non-negative int64 (default: continue\n"
+           "from ntotal). An untrained index trains on this batch first (n >= 256).")
+      .def("search", [](const ProductQuantizedIndex& index, const FloatArray& queries, const Int& k_arg,
+                        const Int& num_threads, const py::object& filter_arg) {
+             const ConstMatrixView q = MatrixArg(queries, "queries");
+             const std::shared_ptr<const Filter> filter = FilterArg(filter_arg, "filter");
+             const SearchOptions options{CappedK(index, k_arg), num_threads.As<int>("num_threads", 0), 0, filter.get()};
+             SearchArrays out(q.rows, options.k);
+             float* scores = out.scores.mutable_data();
+             std::int64_t* ids = out.ids.mutable_data();
+             ThrowIfError(WithoutGil([&] { return index.Search(q, options, scores, ids); }));
+             return out.Tuple();
+           }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0, py::arg("filter") = py::none(),
+           "Top-k of each query: (scores float32 (n, k'), ids int64 (n, k')), best first, k' =\n"
+           "min(k, ntotal), as FlatIndex.search (filter included). Scores are those of the decoded\n"
+           "vectors (ADC), or exact float32 scores with rescore_factor >= 1.")
+      .def("reconstruct", [](const ProductQuantizedIndex& index, const IdArray& ids) {
+             const auto id_span = IdsArg(ids, "ids");
+             py::array_t<float> out(std::vector<py::ssize_t>{static_cast<py::ssize_t>(id_span.size()), index.dim()});
+             MutableMatrixView view{out.mutable_data(), static_cast<std::int64_t>(id_span.size()), index.dim()};
+             ThrowIfError(WithoutGil([&] { return index.Reconstruct(id_span, view); }));
+             return out;
+           }, py::arg("ids"), "Decoded vectors of ids, (len(ids), dim). KeyError for an unknown id.")
+      .def("codes", [](const ProductQuantizedIndex& index, const IdArray& ids) {
+             const auto id_span = IdsArg(ids, "ids");
+             const std::vector<std::uint8_t> c = ValueOrThrow(WithoutGil([&] { return index.codes(id_span); }));
+             py::array_t<std::uint8_t> out(std::vector<py::ssize_t>{static_cast<py::ssize_t>(id_span.size()), index.m()});
+             std::copy(c.begin(), c.end(), out.mutable_data());
+             return out;
+           }, py::arg("ids"), "Codes of ids, uint8 (len(ids), m). KeyError for an unknown id.")
+      .def("save", [](const ProductQuantizedIndex& index, const py::object& path) {
+             const auto p = py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
+             ThrowIfError(WithoutGil([&] { return index.Save(p); }));
+           }, py::arg("path"), "Writes the index atomically (versioned, checksummed).")
+      .def_static("load", [](const py::object& path) {
+             const auto p = py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
+             return ValueOrThrow(WithoutGil([&] { return ProductQuantizedIndex::Load(p); }));
+           }, py::arg("path"), "Loads an index saved by save(); OSError if the file is corrupt or truncated.")
+      .def("memory_usage", [](const ProductQuantizedIndex& index) { return MemoryUsageDict(index.memory_usage()); },
+           "Bytes held, by part: codes (m per vector), originals (float32 copies for re-scoring), norms\n"
+           "(cosine), ids (estimated, 24 a vector), params (the codebooks, 256 x dim floats), total;\n"
+           "and flat_equivalent, what a FlatIndex of the same vectors holds.")
+      .def_property_readonly("centroids", [](const ProductQuantizedIndex& i) {
+             const std::vector<float> v = i.centroids();
+             const py::ssize_t books = v.empty() ? 0 : i.m();
+             py::array_t<float> out(std::vector<py::ssize_t>{books, ProductQuantizedIndex::kCentroids, i.sub_dim()});
+             std::copy(v.begin(), v.end(), out.mutable_data());
+             return out;
+           }, "The codebooks, float32 (m, 256, dim/m); (0, 256, dim/m) before training.")
+      .def_property_readonly("m", &ProductQuantizedIndex::m)
+      .def_property_readonly("nbits", &ProductQuantizedIndex::nbits)
+      .def_property_readonly("rescore_factor", &ProductQuantizedIndex::rescore_factor)
+      .def_property_readonly("dim", &ProductQuantizedIndex::dim)
+      .def_property_readonly("metric", [](const ProductQuantizedIndex& i) { return std::string(MetricName(i.metric())); })
+      .def_property_readonly("ntotal", &ProductQuantizedIndex::size)
+      .def_property_readonly("ids", [](const ProductQuantizedIndex& i) {
+             return py::array_t<std::int64_t>(static_cast<py::ssize_t>(i.ids().size()), i.ids().data());
+           }, "Ids of the stored vectors in insertion order (a copy).")
+      .def("__len__", &ProductQuantizedIndex::size)
+      .def("__repr__", [](const ProductQuantizedIndex& i) {
+             return "<densefb.ProductQuantizedIndex dim=" + std::to_string(i.dim()) + " m=" + std::to_string(i.m()) +
+                    " metric=" + std::string(MetricName(i.metric())) +
+                    (i.rescore_factor() > 0 ? " rescore_factor=" + std::to_string(i.rescore_factor()) : std::string()) +
+                    " ntotal=" + std::to_string(i.size()) + ">";
+           });
+}
+
+}  // namespace
 }  // namespace densefb::py_bindings

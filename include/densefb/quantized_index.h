@@ -58,13 +58,14 @@ absl::string_view ScalarEncodingName(ScalarEncoding encoding);  // "int8", "fp16
 // Bytes per dimension of a code: 1 or 2.
 int BytesPerCode(ScalarEncoding encoding);
 
-// Bytes held by a ScalarQuantizedIndex, by part (sizes in use, not capacities).
+// Bytes held by a ScalarQuantizedIndex or a ProductQuantizedIndex (pq_index.h), by part (sizes
+// in use, not capacities).
 struct QuantizedMemoryUsage {
-  std::int64_t codes = 0;      // size() x dim x BytesPerCode
+  std::int64_t codes = 0;      // size() x dim x BytesPerCode; PQ: size() x m
   std::int64_t originals = 0;  // float32 copies kept for re-scoring (0 without)
   std::int64_t norms = 0;      // cosine: one float per vector (two when re-scoring)
   std::int64_t ids = 0;        // the ids and their lookup table (an estimate: 24 bytes a vector)
-  std::int64_t params = 0;     // int8: the trained range, 2 x dim floats
+  std::int64_t params = 0;     // int8: the trained range, 2 x dim floats; PQ: the codebooks
   std::int64_t total() const { return codes + originals + norms + ids + params; }
   // What a FlatIndex of the same vectors holds (float32 vectors, norms, ids), for comparison.
   std::int64_t flat_equivalent = 0;

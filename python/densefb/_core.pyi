@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Collection', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'Filter', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'Qrels', 'Queries', 'Reranker', 'ResidualMultiVectorIndex', 'Retriever', 'Run', 'ScalarQuantizedIndex', 'TTestResult', 'TokenCollection', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
+__all__: list[str] = ['BM25_DEFAULT_LUCENE_NORMS', 'BeirDataset', 'Bm25Collection', 'Bm25Index', 'CachingGenerator', 'ColbertPrf', 'Corpus', 'DEFAULT_TOKEN_K', 'EvalResult', 'FeedbackModel', 'Filter', 'FlatIndex', 'Fusion', 'Generator', 'HnswIndex', 'Measure', 'MultiVectorIndex', 'OpenAiGenerator', 'Pipeline', 'PipelineResources', 'ProductQuantizedIndex', 'Qrels', 'Queries', 'Reranker', 'ResidualMultiVectorIndex', 'Retriever', 'Run', 'ScalarQuantizedIndex', 'TTestResult', 'TokenCollection', 'VectorIndex', 'WilcoxonResult', 'WordPieceTokenizer', 'analyze', 'bonferroni', 'check_id', 'cohen_kappa', 'default_judge_prompt', 'english_stop_words', 'evaluate', 'fuse_runs', 'grade_pairs', 'holm_bonferroni', 'kendall_tau', 'kmeans', 'load_beir', 'make_run', 'maxsim_rerank', 'merge_collection_stats', 'normalize_run', 'paired_ttest', 'pipeline_stages', 'porter_stem', 'read_beir_corpus', 'read_beir_qrels', 'read_beir_queries', 'read_topics_tsv', 'read_trec_qrels', 'read_trec_run', 'register_stage', 'regularized_incomplete_beta', 'rm3_expand', 'selective_predictor', 'standard_tokenize', 'student_t_cdf', 'student_t_sf', 'unregister_stage', 'wilcoxon', 'write_trec_qrels', 'write_trec_run']
 class Corpus:
     """
     Documents of a collection, addressed by string id or position.
@@ -614,6 +614,111 @@ class ScalarQuantizedIndex(VectorIndex):
         """
         int8: the trained range start per dimension (empty before training and for fp16/bf16).
         """
+class ProductQuantizedIndex(VectorIndex):
+    """
+    Exhaustive top-k search over product-quantised codes (faiss's IndexPQ): the dim dimensions are
+    split into m sub-spaces of dim/m dimensions, each with 256 centroids learned by k-means (25
+    iterations, fixed seed), and a vector is stored as the m bytes naming its sub-vectors' nearest
+    centroids (m bytes instead of 4 x dim). Usable wherever a FlatIndex is, pipelines included:
+    reconstruct() returns the decoded vectors (the concatenated centroids), which vector PRF reads.
+    
+    Training: train(sample) or, if not trained, the first add() that has vectors (on that batch);
+    either needs at least 256 vectors (ValueError otherwise).
+    
+    Search is asymmetric (ADC): per query a table of inner products between its sub-vectors and the
+    centroids; a vector's score sums m table entries, the inner product with its decoded vector. The
+    top k is exact over those scores (ties by the earlier-added vector), whatever the thread count.
+    Cosine divides by the decoded vector's norm. rescore_factor=r >= 1 also keeps the float32
+    vectors and re-scores the top r*k candidates exactly (more memory: memory_usage() counts it).
+    
+        index = densefb.ProductQuantizedIndex(384, m=48, metric="cosine")
+        index.add(doc_vectors)                  # trains on this batch (>= 256 vectors)
+        scores, ids = index.search(queries, k=10)
+        index.memory_usage()["total"]          # bytes; ["flat_equivalent"]: a FlatIndex's
+    """
+    @staticmethod
+    def load(path: typing.Any) -> ProductQuantizedIndex:
+        """
+        Loads an index saved by save(); OSError if the file is corrupt or truncated.
+        """
+    def __init__(self, dim: int, m: int, metric: str = 'ip', nbits: int = 8, rescore_factor: int = 0) -> None:
+        """
+        dim: vector dimension (>= 1); m: sub-quantizers (bytes per vector), dividing dim;
+        metric: "ip" or "cosine"; nbits: 8 (256 centroids per sub-space; the only width);
+        rescore_factor: 0 (no re-scoring) or r in [1, 1024]: keep float32 vectors and re-score
+        the top r*k candidates exactly.
+        """
+    def __len__(self) -> int:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def add(self, vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None) -> None:
+        """
+        Encodes and adds (n, dim) vectors. ids: n distinct non-negative int64 (default: continue
+        from ntotal). An untrained index trains on this batch first (n >= 256).
+        """
+    def codes(self, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.uint8]:
+        """
+        Codes of ids, uint8 (len(ids), m). KeyError for an unknown id.
+        """
+    def memory_usage(self) -> dict:
+        """
+        Bytes held, by part: codes (m per vector), originals (float32 copies for re-scoring), norms
+        (cosine), ids (estimated, 24 a vector), params (the codebooks, 256 x dim floats), total;
+        and flat_equivalent, what a FlatIndex of the same vectors holds.
+        """
+    def reconstruct(self, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        Decoded vectors of ids, (len(ids), dim). KeyError for an unknown id.
+        """
+    def save(self, path: typing.Any) -> None:
+        """
+        Writes the index atomically (versioned, checksummed).
+        """
+    def search(self, queries: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: int, num_threads: int = 0, filter: typing.Any = None) -> tuple:
+        """
+        Top-k of each query: (scores float32 (n, k'), ids int64 (n, k')), best first, k' =
+        min(k, ntotal), as FlatIndex.search (filter included). Scores are those of the decoded
+        vectors (ADC), or exact float32 scores with rescore_factor >= 1.
+        """
+    def train(self, sample: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], num_threads: int = 0) -> None:
+        """
+        Learns the codebooks from (n, dim) vectors, n >= 256 (at most 65536 of them are used, a
+        seeded sample); only on an empty index. Deterministic for any num_threads.
+        """
+    @property
+    def centroids(self) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        The codebooks, float32 (m, 256, dim/m); (0, 256, dim/m) before training.
+        """
+    @property
+    def dim(self) -> int:
+        ...
+    @property
+    def ids(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        Ids of the stored vectors in insertion order (a copy).
+        """
+    @property
+    def is_trained(self) -> bool:
+        """
+        Whether the codebooks are learned.
+        """
+    @property
+    def m(self) -> int:
+        ...
+    @property
+    def metric(self) -> str:
+        ...
+    @property
+    def nbits(self) -> int:
+        ...
+    @property
+    def ntotal(self) -> int:
+        ...
+    @property
+    def rescore_factor(self) -> int:
+        ...
 class WordPieceTokenizer:
     """
     BERT WordPiece tokenizer identical to Hugging Face tokenizers' BertTokenizerFast (compiled core

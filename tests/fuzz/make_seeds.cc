@@ -1,4 +1,4 @@
-// Writes the seed inputs of the index fuzz targets into <dir>/{flat,hnsw,bm25,quantized}_index_fuzzer/
+// Writes the seed inputs of the index fuzz targets into <dir>/{flat,hnsw,bm25,quantized,pq}_index_fuzzer/
 // and <dir>/residual_multivector_fuzzer/:
 // small valid indexes saved by the library, each as a whole file (mode byte 1) and as a bare
 // payload (mode byte 0, wrapped in a valid container by the fuzzer). The text formats' seeds
@@ -19,6 +19,7 @@
 #include "densefb/flat_index.h"
 #include "densefb/hnsw_index.h"
 #include "densefb/multivector.h"
+#include "densefb/pq_index.h"
 #include "densefb/quantized_index.h"
 #include "densefb/residual_multivector.h"
 
@@ -98,6 +99,22 @@ int main(int argc, char** argv) {
             std::string(densefb::ScalarEncodingName(enc)) + "-rescore" + std::to_string(rescore),
             [&](const std::string& p) { return sq->Save(p); });
     }
+  }
+  // Product quantisation: dim 4 in 2 sub-spaces, trained on 256 vectors (the minimum; the
+  // formula repeats values, so k-means meets empty clusters and splits), an empty untrained
+  // index, and one with re-scoring.
+  for (int rescore : {0, 2}) {
+    const auto metric = rescore > 0 ? densefb::Metric::kCosine : densefb::Metric::kInnerProduct;
+    auto pq = densefb::ProductQuantizedIndex::Create(4, metric, 2, 8, rescore).value();
+    const auto v = Vectors(256, 4);
+    Check(pq->Train({v.data(), 256, 4}, 1));
+    Check(pq->Add({v.data(), 6, 4}));
+    Seeds(root / "pq_index_fuzzer", "m2-rescore" + std::to_string(rescore),
+          [&](const std::string& p) { return pq->Save(p); });
+  }
+  {
+    auto empty = densefb::ProductQuantizedIndex::Create(4, densefb::Metric::kInnerProduct, 4).value();
+    Seeds(root / "pq_index_fuzzer", "untrained", [&](const std::string& p) { return empty->Save(p); });
   }
   for (int nbits : {1, 2, 8}) {
     auto mv = densefb::MultiVectorIndex::Create(4).value();
