@@ -932,6 +932,14 @@ class Bm25Index(Bm25Collection):
     def doc_ids(self) -> list[str]:
         ...
     @property
+    def dynamic_pruning(self) -> bool:
+        """
+        MaxScore pruning of unfiltered searches (default False); identical results either way.
+        """
+    @dynamic_pruning.setter
+    def dynamic_pruning(self, arg1: bool) -> None:
+        ...
+    @property
     def has_collection_stats(self) -> bool:
         ...
     @property
