@@ -43,7 +43,7 @@
 
 namespace densefb {
 
-class IdTable;
+class CodeStore;  // src/index/code_store.h
 struct ScoredRow;  // src/index/topk.h
 
 enum class ScalarEncoding : std::uint8_t {
@@ -140,15 +140,10 @@ class ScalarQuantizedIndex final : public VectorIndex {
   ScalarEncoding encoding_;
   int rescore_factor_;
   int code_bytes_;                   // bytes per vector: dim x BytesPerCode
-  std::vector<std::uint8_t> codes_;  // size() x code_bytes_
   std::vector<float> vmin_, scale_;  // int8 only: range start and step per dimension
   std::vector<float> vmax_;          // int8 only: kept as trained, for Save and vmax()
-  std::vector<float> inv_norms_;     // cosine: 1 / |decoded vector|
-  std::vector<float> originals_;     // re-scoring: size() x dim float32, as added
-  std::vector<float> orig_inv_norms_;  // re-scoring with cosine: 1 / |original|
-  std::unique_ptr<IdTable> id_table_;
-  mutable std::shared_mutex mutex_;  // as FlatIndex (src/index/rw_lock.h)
-  mutable std::mutex turnstile_;
+  // The codes, originals, cosine factors, ids and lock (src/index/code_store.h).
+  std::unique_ptr<CodeStore> store_;
 };
 
 }  // namespace densefb
