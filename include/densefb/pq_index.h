@@ -109,6 +109,7 @@ class ProductQuantizedIndex final : public VectorIndex {
   const std::vector<std::int64_t>& ids() const;
 
  private:
+  friend class CodeStore;  // calls the encoding, decoding and scans below
   ProductQuantizedIndex(int dim, Metric metric, int m, int rescore_factor);
   // Learns the codebooks (under the writer lock); InvalidArgument when the sample is too small
   // or the codebooks could decode vectors beyond the norm bound.

@@ -120,13 +120,14 @@ class ScalarQuantizedIndex final : public VectorIndex {
   const std::vector<std::int64_t>& ids() const;
 
  private:
+  friend class CodeStore;  // calls the encoding, decoding and scans below
   ScalarQuantizedIndex(int dim, Metric metric, ScalarEncoding encoding, int rescore_factor);
   // Sets vmin_/vmax_/scale_ from a sample (under the writer lock).
   void TrainLocked(ConstMatrixView sample);
   // Decodes n codes (n x code_bytes_ bytes) into out (n x dim).
   void DecodeRows(const std::uint8_t* codes, std::int64_t n, float* out) const;
-  // Encodes n rows of `v` into out (n x dim x BytesPerCode bytes).
-  void EncodeRows(const float* v, std::int64_t n, std::uint8_t* out) const;
+  // Encodes the rows of `v` into out (v.rows x dim x BytesPerCode bytes).
+  void EncodeRows(ConstMatrixView v, std::uint8_t* out) const;
   // The compressed scan: the best `kk` rows of each query, best first, into best (nq x kk,
   // counts in sizes). filter_rows: null, or the filter row of each query.
   void Scan(const float* q_data, std::int64_t nq, std::int64_t kk, const SearchOptions& options,

@@ -80,10 +80,34 @@ class CodeStore {
   // nothing has changed.
   absl::Status Append(ConstMatrixView vectors, absl::Span<const std::int64_t> ids, EncodeFn encode, DecodeFn decode,
                       bool check_decoded);
+  // The same with the index's EncodeRows and DecodeRows (of the signatures of EncodeFn and
+  // DecodeFn; the index befriends CodeStore).
+  template <typename Index>
+  absl::Status Append(ConstMatrixView vectors, absl::Span<const std::int64_t> ids, const Index& owner,
+                      bool check_decoded) {
+    return Append(
+        vectors, ids, [&](ConstMatrixView v, std::uint8_t* out) { owner.EncodeRows(v, out); },
+        [&](const std::uint8_t* codes, std::int64_t n, float* out) { owner.DecodeRows(codes, n, out); },
+        check_decoded);
+  }
 
   // Search of VectorIndex (the index holds the reader lock).
   absl::Status Search(ConstMatrixView queries, const SearchOptions& options, float* out_scores,
                       std::int64_t* out_ids, ScanFn scan, ScanAllowedFn scan_allowed) const;
+  // The same with the index's Scan and ScanAllowed (of the signatures of ScanFn and
+  // ScanAllowedFn; the index befriends CodeStore).
+  template <typename Index>
+  absl::Status Search(ConstMatrixView queries, const SearchOptions& options, float* out_scores,
+                      std::int64_t* out_ids, const Index& owner) const {
+    return Search(
+        queries, options, out_scores, out_ids,
+        [&](const float* q_data, std::int64_t nq, std::int64_t kk, const SearchOptions& opts,
+            const std::int64_t* filter_rows, ScoredRow* best, std::int64_t* sizes) {
+          owner.Scan(q_data, nq, kk, opts, filter_rows, best, sizes);
+        },
+        [&](const float* query, std::int64_t filter_row, std::int64_t kk, const SearchOptions& opts,
+            ScoredRow* best) { return owner.ScanAllowed(query, filter_row, kk, opts, best); });
+  }
 
   // Exhaustive scoring of the allowed ids of filter row `filter_row` (few allowed):
   // score_row(row) scores a row (the cosine factor is applied here); the best kk, best first,
@@ -140,6 +164,12 @@ class CodeStore {
 
   // Reconstruct of VectorIndex (the index holds the reader lock).
   absl::Status Reconstruct(absl::Span<const std::int64_t> ids, MutableMatrixView out, DecodeFn decode) const;
+  // The same with the index's DecodeRows (the index befriends CodeStore).
+  template <typename Index>
+  absl::Status Reconstruct(absl::Span<const std::int64_t> ids, MutableMatrixView out, const Index& owner) const {
+    auto decode = [&](const std::uint8_t* codes, std::int64_t n, float* o) { owner.DecodeRows(codes, n, o); };
+    return Reconstruct(ids, out, DecodeFn(decode));
+  }
 
   // The parts of memory_usage that do not depend on the encoding (all but params).
   QuantizedMemoryUsage MemoryUsage() const;

@@ -304,10 +304,7 @@ absl::Status ProductQuantizedIndex::Add(ConstMatrixView vectors, absl::Span<cons
     }
   }
   // CheckCodebookNorms bounds every decodable vector: the decoded vectors need no check.
-  const absl::Status s = store_->Append(
-      vectors, ids, [&](ConstMatrixView v, std::uint8_t* out) { EncodeRows(v, out); },
-      [&](const std::uint8_t* codes, std::int64_t n, float* out) { DecodeRows(codes, n, out); },
-      /*check_decoded=*/false);
+  const absl::Status s = store_->Append(vectors, ids, *this, /*check_decoded=*/false);
   if (!s.ok() && trains) centroids_.clear();
   return s;
 }
@@ -320,15 +317,7 @@ absl::Status ProductQuantizedIndex::Reserve(std::int64_t n) {
 absl::Status ProductQuantizedIndex::Search(ConstMatrixView queries, const SearchOptions& options, float* out_scores,
                                            std::int64_t* out_ids) const {
   const ReaderLock lock = store_->ReadLock();
-  return store_->Search(
-      queries, options, out_scores, out_ids,
-      [&](const float* q_data, std::int64_t nq, std::int64_t kk, const SearchOptions& opts,
-          const std::int64_t* filter_rows, ScoredRow* best, std::int64_t* sizes) {
-        Scan(q_data, nq, kk, opts, filter_rows, best, sizes);
-      },
-      [&](const float* query, std::int64_t filter_row, std::int64_t kk, const SearchOptions& opts, ScoredRow* best) {
-        return ScanAllowed(query, filter_row, kk, opts, best);
-      });
+  return store_->Search(queries, options, out_scores, out_ids, *this);
 }
 
 std::int64_t ProductQuantizedIndex::ScanAllowed(const float* query, std::int64_t filter_row, std::int64_t kk,
@@ -408,9 +397,7 @@ void ProductQuantizedIndex::Scan(const float* q_data, std::int64_t nq, std::int6
 
 absl::Status ProductQuantizedIndex::Reconstruct(absl::Span<const std::int64_t> ids, MutableMatrixView out) const {
   const ReaderLock lock = store_->ReadLock();
-  return store_->Reconstruct(ids, out, [&](const std::uint8_t* codes, std::int64_t n, float* o) {
-    DecodeRows(codes, n, o);
-  });
+  return store_->Reconstruct(ids, out, *this);
 }
 
 QuantizedMemoryUsage ProductQuantizedIndex::memory_usage() const {

@@ -281,7 +281,9 @@ absl::Status ScalarQuantizedIndex::Train(ConstMatrixView sample) {
   return absl::OkStatus();
 }
 
-void ScalarQuantizedIndex::EncodeRows(const float* v, std::int64_t n, std::uint8_t* out) const {
+void ScalarQuantizedIndex::EncodeRows(ConstMatrixView vectors, std::uint8_t* out) const {
+  const float* v = vectors.data;
+  const std::int64_t n = vectors.rows;
   switch (encoding_) {
     case ScalarEncoding::kInt8: {
       std::vector<float> inv(dim_);
@@ -330,10 +332,7 @@ absl::Status ScalarQuantizedIndex::Add(ConstMatrixView vectors, absl::Span<const
   if (trains) TrainLocked(vectors);
   // The decoded vectors are checked for the norm bound (a range near float32's limits could
   // decode to a vector beyond it).
-  const absl::Status s = store_->Append(
-      vectors, ids, [&](ConstMatrixView v, std::uint8_t* out) { EncodeRows(v.data, v.rows, out); },
-      [&](const std::uint8_t* codes, std::int64_t n, float* out) { DecodeRows(codes, n, out); },
-      /*check_decoded=*/true);
+  const absl::Status s = store_->Append(vectors, ids, *this, /*check_decoded=*/true);
   if (!s.ok() && trains) vmin_.clear(), vmax_.clear(), scale_.clear();
   return s;
 }
@@ -346,15 +345,7 @@ absl::Status ScalarQuantizedIndex::Reserve(std::int64_t n) {
 absl::Status ScalarQuantizedIndex::Search(ConstMatrixView queries, const SearchOptions& options, float* out_scores,
                                           std::int64_t* out_ids) const {
   const ReaderLock lock = store_->ReadLock();
-  return store_->Search(
-      queries, options, out_scores, out_ids,
-      [&](const float* q_data, std::int64_t nq, std::int64_t kk, const SearchOptions& opts,
-          const std::int64_t* filter_rows, ScoredRow* best, std::int64_t* sizes) {
-        Scan(q_data, nq, kk, opts, filter_rows, best, sizes);
-      },
-      [&](const float* query, std::int64_t filter_row, std::int64_t kk, const SearchOptions& opts, ScoredRow* best) {
-        return ScanAllowed(query, filter_row, kk, opts, best);
-      });
+  return store_->Search(queries, options, out_scores, out_ids, *this);
 }
 
 std::int64_t ScalarQuantizedIndex::ScanAllowed(const float* query, std::int64_t filter_row, std::int64_t kk,
@@ -392,9 +383,7 @@ void ScalarQuantizedIndex::Scan(const float* q_data, std::int64_t nq, std::int64
 
 absl::Status ScalarQuantizedIndex::Reconstruct(absl::Span<const std::int64_t> ids, MutableMatrixView out) const {
   const ReaderLock lock = store_->ReadLock();
-  return store_->Reconstruct(ids, out, [&](const std::uint8_t* codes, std::int64_t n, float* o) {
-    DecodeRows(codes, n, o);
-  });
+  return store_->Reconstruct(ids, out, *this);
 }
 
 QuantizedMemoryUsage ScalarQuantizedIndex::memory_usage() const {
