@@ -51,7 +51,7 @@
 
 namespace densefb {
 
-class IdTable;
+class CodeStore;  // src/index/code_store.h
 struct ScoredRow;  // src/index/topk.h
 
 class ProductQuantizedIndex final : public VectorIndex {
@@ -109,6 +109,7 @@ class ProductQuantizedIndex final : public VectorIndex {
   const std::vector<std::int64_t>& ids() const;
 
  private:
+  friend class CodeStore;  // calls the encoding, decoding and scans below
   ProductQuantizedIndex(int dim, Metric metric, int m, int rescore_factor);
   // Learns the codebooks (under the writer lock); InvalidArgument when the sample is too small
   // or the codebooks could decode vectors beyond the norm bound.
@@ -116,7 +117,8 @@ class ProductQuantizedIndex final : public VectorIndex {
   // Whether every decodable vector meets the norm bound of VectorIndex::Add.
   absl::Status CheckCodebookNorms() const;
   void EncodeRows(ConstMatrixView v, std::uint8_t* out) const;
-  void DecodeRow(const std::uint8_t* code, float* out) const;
+  // Decodes n codes (n x m bytes) into out (n x dim).
+  void DecodeRows(const std::uint8_t* codes, std::int64_t n, float* out) const;
   void Scan(const float* q_data, std::int64_t nq, std::int64_t kk, const SearchOptions& options,
             const std::int64_t* filter_rows, ScoredRow* best, std::int64_t* sizes) const;
   std::int64_t ScanAllowed(const float* query, std::int64_t filter_row, std::int64_t kk,
@@ -129,14 +131,9 @@ class ProductQuantizedIndex final : public VectorIndex {
   int m_;
   int dsub_;
   int rescore_factor_;
-  std::vector<float> centroids_;       // m x kCentroids x dsub; empty until trained
-  std::vector<std::uint8_t> codes_;    // size() x m
-  std::vector<float> inv_norms_;       // cosine: 1 / |decoded vector|
-  std::vector<float> originals_;       // re-scoring: size() x dim float32, as added
-  std::vector<float> orig_inv_norms_;  // re-scoring with cosine: 1 / |original|
-  std::unique_ptr<IdTable> id_table_;
-  mutable std::shared_mutex mutex_;  // as FlatIndex (src/index/rw_lock.h)
-  mutable std::mutex turnstile_;
+  std::vector<float> centroids_;  // m x kCentroids x dsub; empty until trained
+  // The codes (size() x m), originals, cosine factors, ids and lock (src/index/code_store.h).
+  std::unique_ptr<CodeStore> store_;
 };
 
 }  // namespace densefb

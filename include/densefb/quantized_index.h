@@ -43,7 +43,7 @@
 
 namespace densefb {
 
-class IdTable;
+class CodeStore;  // src/index/code_store.h
 struct ScoredRow;  // src/index/topk.h
 
 enum class ScalarEncoding : std::uint8_t {
@@ -120,13 +120,14 @@ class ScalarQuantizedIndex final : public VectorIndex {
   const std::vector<std::int64_t>& ids() const;
 
  private:
+  friend class CodeStore;  // calls the encoding, decoding and scans below
   ScalarQuantizedIndex(int dim, Metric metric, ScalarEncoding encoding, int rescore_factor);
   // Sets vmin_/vmax_/scale_ from a sample (under the writer lock).
   void TrainLocked(ConstMatrixView sample);
   // Decodes n codes (n x code_bytes_ bytes) into out (n x dim).
   void DecodeRows(const std::uint8_t* codes, std::int64_t n, float* out) const;
-  // Encodes n rows of `v` into out (n x dim x BytesPerCode bytes).
-  void EncodeRows(const float* v, std::int64_t n, std::uint8_t* out) const;
+  // Encodes the rows of `v` into out (v.rows x dim x BytesPerCode bytes).
+  void EncodeRows(ConstMatrixView v, std::uint8_t* out) const;
   // The compressed scan: the best `kk` rows of each query, best first, into best (nq x kk,
   // counts in sizes). filter_rows: null, or the filter row of each query.
   void Scan(const float* q_data, std::int64_t nq, std::int64_t kk, const SearchOptions& options,
@@ -140,15 +141,10 @@ class ScalarQuantizedIndex final : public VectorIndex {
   ScalarEncoding encoding_;
   int rescore_factor_;
   int code_bytes_;                   // bytes per vector: dim x BytesPerCode
-  std::vector<std::uint8_t> codes_;  // size() x code_bytes_
   std::vector<float> vmin_, scale_;  // int8 only: range start and step per dimension
   std::vector<float> vmax_;          // int8 only: kept as trained, for Save and vmax()
-  std::vector<float> inv_norms_;     // cosine: 1 / |decoded vector|
-  std::vector<float> originals_;     // re-scoring: size() x dim float32, as added
-  std::vector<float> orig_inv_norms_;  // re-scoring with cosine: 1 / |original|
-  std::unique_ptr<IdTable> id_table_;
-  mutable std::shared_mutex mutex_;  // as FlatIndex (src/index/rw_lock.h)
-  mutable std::mutex turnstile_;
+  // The codes, originals, cosine factors, ids and lock (src/index/code_store.h).
+  std::unique_ptr<CodeStore> store_;
 };
 
 }  // namespace densefb

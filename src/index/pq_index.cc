@@ -13,6 +13,7 @@
 #include "densefb/file_format.h"
 #include "index/block_scan.h"
 #include "index/checks.h"
+#include "index/code_store.h"
 #include "index/id_table.h"
 #include "index/kernels.h"
 #include "index/kmeans.h"
@@ -143,7 +144,7 @@ ProductQuantizedIndex::ProductQuantizedIndex(int dim, Metric metric, int m, int 
       m_(m),
       dsub_(dim / m),
       rescore_factor_(rescore_factor),
-      id_table_(std::make_unique<IdTable>()) {}
+      store_(std::make_unique<CodeStore>(dim, metric, m, rescore_factor)) {}
 ProductQuantizedIndex::~ProductQuantizedIndex() = default;
 
 absl::StatusOr<std::unique_ptr<ProductQuantizedIndex>> ProductQuantizedIndex::Create(int dim, Metric metric, int m,
@@ -167,29 +168,26 @@ absl::StatusOr<std::unique_ptr<ProductQuantizedIndex>> ProductQuantizedIndex::Cr
   return std::unique_ptr<ProductQuantizedIndex>(new ProductQuantizedIndex(dim, metric, m, rescore_factor));
 }
 
-std::int64_t ProductQuantizedIndex::size() const {
-  ReaderLock lock(turnstile_, mutex_);
-  return id_table_->size();
-}
-const std::vector<std::int64_t>& ProductQuantizedIndex::ids() const { return id_table_->ids(); }
+std::int64_t ProductQuantizedIndex::size() const { return store_->size(); }
+const std::vector<std::int64_t>& ProductQuantizedIndex::ids() const { return store_->ids(); }
 
 bool ProductQuantizedIndex::trained() const {
-  ReaderLock lock(turnstile_, mutex_);
+  const ReaderLock lock = store_->ReadLock();
   return !centroids_.empty();
 }
 
 std::vector<float> ProductQuantizedIndex::centroids() const {
-  ReaderLock lock(turnstile_, mutex_);
+  const ReaderLock lock = store_->ReadLock();
   return centroids_;
 }
 
 absl::StatusOr<std::vector<std::uint8_t>> ProductQuantizedIndex::codes(absl::Span<const std::int64_t> ids) const {
-  ReaderLock lock(turnstile_, mutex_);
+  const ReaderLock lock = store_->ReadLock();
   std::vector<std::uint8_t> out(ids.size() * static_cast<std::size_t>(m_));
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    const std::int64_t row = id_table_->Row(ids[i]);
+    const std::int64_t row = store_->id_table().Row(ids[i]);
     if (row < 0) return absl::NotFoundError(absl::StrCat("id ", ids[i], " is not in the index"));
-    std::copy_n(codes_.data() + row * m_, m_, out.data() + i * m_);
+    std::copy_n(store_->code(row), m_, out.data() + i * m_);
   }
   return out;
 }
@@ -247,10 +245,10 @@ absl::Status ProductQuantizedIndex::TrainLocked(ConstMatrixView sample, int num_
 }
 
 absl::Status ProductQuantizedIndex::Train(ConstMatrixView sample, int num_threads) {
-  WriterLock lock(turnstile_, mutex_);
+  const WriterLock lock = store_->WriteLock();
   if (num_threads < 0) return absl::InvalidArgumentError(absl::StrCat("num_threads = ", num_threads, " is negative"));
-  if (id_table_->size() > 0) {
-    return absl::FailedPreconditionError(absl::StrCat("the index already holds ", id_table_->size(),
+  if (store_->id_table().size() > 0) {
+    return absl::FailedPreconditionError(absl::StrCat("the index already holds ", store_->id_table().size(),
                                                       " vectors encoded with the trained codebooks; train an empty index"));
   }
   if (sample.rows == 0) return absl::InvalidArgumentError("the training sample is empty");
@@ -276,9 +274,13 @@ void ProductQuantizedIndex::EncodeRows(ConstMatrixView v, std::uint8_t* out) con
   }
 }
 
-void ProductQuantizedIndex::DecodeRow(const std::uint8_t* code, float* out) const {
-  for (int j = 0; j < m_; ++j) {
-    std::copy_n(centroids_.data() + (static_cast<std::size_t>(j) * kK + code[j]) * dsub_, dsub_, out + j * dsub_);
+void ProductQuantizedIndex::DecodeRows(const std::uint8_t* codes, std::int64_t n, float* out) const {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::uint8_t* code = codes + i * m_;
+    float* o = out + i * dim_;
+    for (int j = 0; j < m_; ++j) {
+      std::copy_n(centroids_.data() + (static_cast<std::size_t>(j) * kK + code[j]) * dsub_, dsub_, o + j * dsub_);
+    }
   }
 }
 
@@ -292,193 +294,51 @@ void ProductQuantizedIndex::QueryTable(const float* query, float* table) const {
 }
 
 absl::Status ProductQuantizedIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) {
-  WriterLock lock(turnstile_, mutex_);
-  DENSEFB_RETURN_IF_ERROR(CheckVectors(vectors, dim_));
-  DENSEFB_RETURN_IF_ERROR(id_table_->Validate(vectors.rows, ids));
-  const std::int64_t n = vectors.rows;
-  if (n == 0) return absl::OkStatus();
+  const WriterLock lock = store_->WriteLock();
+  DENSEFB_RETURN_IF_ERROR(store_->CheckAdd(vectors, ids));
+  if (vectors.rows == 0) return absl::OkStatus();
   const bool trains = centroids_.empty();
   if (trains) {
     if (absl::Status s = TrainLocked(vectors, 0); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("the index is untrained and trains on this batch: ", s.message()));
     }
   }
-  const std::size_t old_codes = codes_.size(), old_orig = originals_.size();
-  const std::size_t old_norms = inv_norms_.size(), old_orig_norms = orig_inv_norms_.size();
-  try {
-    codes_.resize(old_codes + static_cast<std::size_t>(n) * m_);
-    EncodeRows(vectors, codes_.data() + old_codes);
-    if (metric_ == Metric::kCosine) {
-      std::vector<float> decoded(static_cast<std::size_t>(dim_));
-      for (std::int64_t i = 0; i < n; ++i) {
-        DecodeRow(codes_.data() + old_codes + i * m_, decoded.data());
-        inv_norms_.push_back(InverseNorm(decoded.data(), dim_));
-      }
-    }
-    if (rescore_factor_ > 0) {
-      originals_.insert(originals_.end(), vectors.data, vectors.data + n * dim_);
-      if (metric_ == Metric::kCosine) {
-        for (std::int64_t i = 0; i < n; ++i) orig_inv_norms_.push_back(InverseNorm(vectors.row(i), dim_));
-      }
-    }
-  } catch (const std::bad_alloc&) {
-    codes_.resize(old_codes);
-    originals_.resize(old_orig);
-    inv_norms_.resize(old_norms);
-    orig_inv_norms_.resize(old_orig_norms);
-    if (trains) centroids_.clear();
-    return absl::ResourceExhaustedError(absl::StrCat("out of memory adding ", n, " vectors of dim ", dim_));
-  }
-  id_table_->Append(n, ids);
-  return absl::OkStatus();
+  // CheckCodebookNorms bounds every decodable vector: the decoded vectors need no check.
+  const absl::Status s = store_->Append(vectors, ids, *this, /*check_decoded=*/false);
+  if (!s.ok() && trains) centroids_.clear();
+  return s;
 }
 
 absl::Status ProductQuantizedIndex::Reserve(std::int64_t n) {
   if (n < 0) return NegativeReserve(n);
-  WriterLock lock(turnstile_, mutex_);
-  const std::int64_t per_vector = m_ + (rescore_factor_ > 0 ? dim_ * 4 : 0);
-  if (n > std::numeric_limits<std::int64_t>::max() / per_vector) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot reserve ", n, " vectors of dim ", dim_));
-  }
-  try {
-    codes_.reserve(static_cast<std::size_t>(n) * m_);
-    if (metric_ == Metric::kCosine) inv_norms_.reserve(static_cast<std::size_t>(n));
-    if (rescore_factor_ > 0) {
-      originals_.reserve(static_cast<std::size_t>(n) * dim_);
-      if (metric_ == Metric::kCosine) orig_inv_norms_.reserve(static_cast<std::size_t>(n));
-    }
-    id_table_->Reserve(n);
-  } catch (const std::exception&) {  // bad_alloc, length_error
-    return absl::ResourceExhaustedError(absl::StrCat("out of memory reserving ", n, " vectors of dim ", dim_));
-  }
-  return absl::OkStatus();
+  return store_->Reserve(n);
 }
 
 absl::Status ProductQuantizedIndex::Search(ConstMatrixView queries, const SearchOptions& options, float* out_scores,
                                            std::int64_t* out_ids) const {
-  ReaderLock lock(turnstile_, mutex_);
-  DENSEFB_RETURN_IF_ERROR(CheckQueries(queries, dim_, options));
-  const std::int64_t nq = queries.rows;
-  const std::int64_t k = options.k;
-  const std::int64_t n = id_table_->size();
-  if (nq == 0 || k == 0) return absl::OkStatus();
-
-  std::vector<float> normalized;
-  const float* q_data = queries.data;
-  if (metric_ == Metric::kCosine) {
-    normalized.assign(queries.data, queries.data + nq * dim_);
-    for (std::int64_t i = 0; i < nq; ++i) {
-      const float inv = InverseNorm(&normalized[i * dim_], dim_);
-      for (std::int64_t j = 0; j < dim_; ++j) normalized[i * dim_ + j] *= inv;
-    }
-    q_data = normalized.data();
-  }
-
-  // Candidates of the ADC scan: k, or r*k for re-scoring (never more than exist).
-  const std::int64_t wanted = rescore_factor_ > 0 ? k * rescore_factor_ : k;
-  const std::int64_t kk = std::min(wanted, n);
-  const std::int64_t stride = std::max<std::int64_t>(kk, 1);
-  std::unique_ptr<ScoredRow[]> best(new ScoredRow[static_cast<std::size_t>(nq * stride)]);
-  std::vector<std::int64_t> sizes(static_cast<std::size_t>(nq), 0);
-
-  const Filter* filter = options.filter;
-  if (n > 0) {
-    if (filter == nullptr) {
-      Scan(q_data, nq, kk, options, nullptr, best.get(), sizes.data());
-    } else {
-      DENSEFB_RETURN_IF_ERROR(filter->CheckQueries(nq));
-      // As FlatIndex: a query allowing few ids is scored over them alone; the rest share a scan.
-      std::vector<std::int64_t> few, many;
-      for (std::int64_t i = 0; i < nq; ++i) {
-        (filter->Count(i) * Filter::kFewAllowedRatio < n ? few : many).push_back(i);
-      }
-      ParallelFor(static_cast<std::int64_t>(few.size()), ResolveThreads(options.num_threads),
-                  [&](std::int64_t j, int) {
-                    const std::int64_t q = few[j];
-                    sizes[q] = ScanAllowed(q_data + q * dim_, q, kk, options, &best[q * stride]);
-                  });
-      if (!many.empty()) {
-        const auto mq = static_cast<std::int64_t>(many.size());
-        std::vector<float> q_many(static_cast<std::size_t>(mq * dim_));
-        for (std::int64_t j = 0; j < mq; ++j) std::copy_n(q_data + many[j] * dim_, dim_, &q_many[j * dim_]);
-        std::unique_ptr<ScoredRow[]> best_many(new ScoredRow[static_cast<std::size_t>(mq * stride)]);
-        std::vector<std::int64_t> sizes_many(static_cast<std::size_t>(mq), 0);
-        Scan(q_many.data(), mq, kk, options, many.data(), best_many.get(), sizes_many.data());
-        for (std::int64_t j = 0; j < mq; ++j) {
-          std::copy_n(&best_many[j * stride], sizes_many[j], &best[many[j] * stride]);
-          sizes[many[j]] = sizes_many[j];
-        }
-      }
-    }
-  } else if (filter != nullptr) {
-    DENSEFB_RETURN_IF_ERROR(filter->CheckQueries(nq));
-  }
-
-  const int threads = ResolveThreads(options.num_threads);
-  if (rescore_factor_ > 0) {
-    // Exact scores of the candidates from the float32 vectors, then the top k of them.
-    const kernels::KernelSet& kern = kernels::Best();
-    ParallelFor(nq, static_cast<int>(std::min<std::int64_t>(threads, nq / 16 + 1)), [&](std::int64_t q, int) {
-      ScoredRow* c = &best[q * stride];
-      const float* query = q_data + q * dim_;
-      for (std::int64_t j = 0; j < sizes[q]; ++j) {
-        float s = kern.dot(query, originals_.data() + c[j].row * dim_, dim_);
-        if (metric_ == Metric::kCosine) s *= orig_inv_norms_[c[j].row];
-        c[j].score = s;
-      }
-      const std::int64_t keep = std::min(sizes[q], k);
-      std::partial_sort(c, c + keep, c + sizes[q], Better);
-      sizes[q] = keep;
-    });
-  }
-  for (std::int64_t q = 0; q < nq; ++q) {
-    const ScoredRow* top = &best[q * stride];
-    const std::int64_t keep = std::min(sizes[q], k);
-    for (std::int64_t j = 0; j < k; ++j) {
-      out_scores[q * k + j] = j < keep ? top[j].score : -std::numeric_limits<float>::infinity();
-      out_ids[q * k + j] = j < keep ? id_table_->id(top[j].row) : kNoId;
-    }
-  }
-  return absl::OkStatus();
+  const ReaderLock lock = store_->ReadLock();
+  return store_->Search(queries, options, out_scores, out_ids, *this);
 }
 
 std::int64_t ProductQuantizedIndex::ScanAllowed(const float* query, std::int64_t filter_row, std::int64_t kk,
                                                 const SearchOptions& options, ScoredRow* best) const {
   std::vector<float> table(static_cast<std::size_t>(m_) * kK);
   QueryTable(query, table.data());
-  std::vector<ScoredRow> hits;
-  for (std::int64_t id : options.filter->Ids(filter_row)) {
-    const std::int64_t row = id_table_->Row(id);
-    if (row < 0) continue;
-    float score = BestAdc().one(table.data(), codes_.data() + row * m_, m_);
-    if (metric_ == Metric::kCosine) score *= inv_norms_[row];
-    hits.push_back({score, row});
-  }
-  const std::int64_t keep = std::min<std::int64_t>(kk, static_cast<std::int64_t>(hits.size()));
-  std::partial_sort(hits.begin(), hits.begin() + keep, hits.end(), Better);
-  std::copy_n(hits.begin(), keep, best);
-  return keep;
+  const AdcKernels& adc = BestAdc();
+  return store_->ScanAllowed(
+      *options.filter, filter_row, kk, [&](std::int64_t row) { return adc.one(table.data(), store_->code(row), m_); },
+      best);
 }
 
 void ProductQuantizedIndex::Scan(const float* q_data, std::int64_t nq, std::int64_t kk, const SearchOptions& options,
                                  const std::int64_t* filter_rows, ScoredRow* out_best, std::int64_t* out_sizes) const {
-  const std::int64_t n = id_table_->size();
+  const std::int64_t n = store_->id_table().size();
   const Filter* filter = filter_rows != nullptr ? options.filter : nullptr;
   // The row split of the blocked scan (shards only when there are fewer query blocks than
   // threads); each task is one query over one shard. The split does not change any score.
   const scan::Plan plan = scan::MakePlan(nq, n, kk, options.num_threads);
   const int threads = plan.threads;
   const std::int64_t n_shards = plan.n_shards, stride = plan.stride;
-  std::unique_ptr<ScoredRow[]> shard_best;
-  std::vector<std::int64_t> shard_sizes;
-  ScoredRow* best = out_best;
-  std::int64_t* best_sizes = out_sizes;
-  if (n_shards > 1) {
-    shard_best.reset(new ScoredRow[static_cast<std::size_t>(nq * n_shards * stride)]);
-    shard_sizes.assign(static_cast<std::size_t>(nq * n_shards), 0);
-    best = shard_best.get();
-    best_sizes = shard_sizes.data();
-  }
   const kernels::KernelSet& kern = kernels::Best();
   const AdcKernels& adc = BestAdc();
   const std::int64_t tasks = nq * n_shards;
@@ -490,90 +350,60 @@ void ProductQuantizedIndex::Scan(const float* q_data, std::int64_t nq, std::int6
   std::vector<Scratch> scratch(static_cast<std::size_t>(std::min<std::int64_t>(threads, std::max<std::int64_t>(tasks, 1))));
   const bool reservoir = kk >= scan::kReservoirMinK;
   const std::int64_t capacity = TopKReservoir::Capacity(kk);
-  const float* inv_norms = metric_ == Metric::kCosine ? inv_norms_.data() : nullptr;
-  const std::int64_t* row_ids = id_table_->ids().data();
+  const float* inv_norms = store_->inv_norms();
+  const std::int64_t* row_ids = store_->id_table().ids().data();
 
-  ParallelFor(tasks, threads, [&](std::int64_t task, int worker) {
-    const std::int64_t q = task / n_shards, shard = task % n_shards;
-    const std::int64_t d_begin = shard * plan.shard_docs, d_end = std::min(n, d_begin + plan.shard_docs);
-    Scratch& w = scratch[worker];
-    w.table.resize(static_cast<std::size_t>(m_) * kK);
-    w.scores.resize(static_cast<std::size_t>(kAdcChunk));
-    if (w.query != q) QueryTable(q_data + q * dim_, w.table.data()), w.query = q;
-    ScoredRow* out = &best[(q * n_shards + shard) * stride];
-    auto scan_rows = [&](auto& selector) {
-      for (std::int64_t d0 = d_begin; d0 < d_end; d0 += kAdcChunk) {
-        const std::int64_t dn = std::min(kAdcChunk, d_end - d0);
-        const std::uint8_t* codes = codes_.data() + d0 * m_;
-        float* s = w.scores.data();
-        adc.many(w.table.data(), codes, dn, m_, s);
-        if (inv_norms != nullptr) {
-          for (std::int64_t j = 0; j < dn; ++j) s[j] *= inv_norms[d0 + j];
-        }
-        if (filter != nullptr) {  // -inf is never above a selector's threshold
-          const std::int64_t f = filter_rows[q];
-          for (std::int64_t j = 0; j < dn; ++j) {
-            if (!filter->Allows(f, row_ids[d0 + j])) s[j] = -std::numeric_limits<float>::infinity();
+  auto scan_shards = [&](ScoredRow* best, std::int64_t* best_sizes) {
+    ParallelFor(tasks, threads, [&](std::int64_t task, int worker) {
+      const std::int64_t q = task / n_shards, shard = task % n_shards;
+      const std::int64_t d_begin = shard * plan.shard_docs, d_end = std::min(n, d_begin + plan.shard_docs);
+      Scratch& w = scratch[worker];
+      w.table.resize(static_cast<std::size_t>(m_) * kK);
+      w.scores.resize(static_cast<std::size_t>(kAdcChunk));
+      if (w.query != q) QueryTable(q_data + q * dim_, w.table.data()), w.query = q;
+      ScoredRow* out = &best[(q * n_shards + shard) * stride];
+      auto scan_rows = [&](auto& selector) {
+        for (std::int64_t d0 = d_begin; d0 < d_end; d0 += kAdcChunk) {
+          const std::int64_t dn = std::min(kAdcChunk, d_end - d0);
+          const std::uint8_t* codes = store_->code(d0);
+          float* s = w.scores.data();
+          adc.many(w.table.data(), codes, dn, m_, s);
+          if (inv_norms != nullptr) {
+            for (std::int64_t j = 0; j < dn; ++j) s[j] *= inv_norms[d0 + j];
           }
+          if (filter != nullptr) {  // -inf is never above a selector's threshold
+            const std::int64_t f = filter_rows[q];
+            for (std::int64_t j = 0; j < dn; ++j) {
+              if (!filter->Allows(f, row_ids[d0 + j])) s[j] = -std::numeric_limits<float>::infinity();
+            }
+          }
+          selector.PushRow(s, dn, d0, kern.select_above);
         }
-        selector.PushRow(s, dn, d0, kern.select_above);
+        best_sizes[q * n_shards + shard] = selector.SortBestFirst(out);
+      };
+      if (reservoir) {
+        w.res_scores.resize(static_cast<std::size_t>(capacity));
+        w.res_offsets.resize(static_cast<std::size_t>(capacity));
+        TopKReservoir selector(w.res_scores.data(), w.res_offsets.data(), kk, d_begin);
+        scan_rows(selector);
+      } else {
+        TopKHeap selector(out, kk);
+        scan_rows(selector);
       }
-      best_sizes[q * n_shards + shard] = selector.SortBestFirst(out);
-    };
-    if (reservoir) {
-      w.res_scores.resize(static_cast<std::size_t>(capacity));
-      w.res_offsets.resize(static_cast<std::size_t>(capacity));
-      TopKReservoir selector(w.res_scores.data(), w.res_offsets.data(), kk, d_begin);
-      scan_rows(selector);
-    } else {
-      TopKHeap selector(out, kk);
-      scan_rows(selector);
-    }
-  });
-  if (n_shards == 1) return;
-  // Merge each query's shards (each sorted best first).
-  const int merge_threads = static_cast<int>(std::min<std::int64_t>(threads, nq));
-  std::vector<std::vector<ScoredRow>> merged(static_cast<std::size_t>(std::max(merge_threads, 1)));
-  ParallelFor(nq, merge_threads, [&](std::int64_t q, int worker) {
-    std::vector<ScoredRow>& mrg = merged[worker];
-    mrg.clear();
-    for (std::int64_t s = 0; s < n_shards; ++s) {
-      const ScoredRow* h = &best[(q * n_shards + s) * stride];
-      mrg.insert(mrg.end(), h, h + best_sizes[q * n_shards + s]);
-    }
-    const std::int64_t keep = std::min<std::int64_t>(kk, static_cast<std::int64_t>(mrg.size()));
-    std::partial_sort(mrg.begin(), mrg.begin() + keep, mrg.end(), Better);
-    std::copy_n(mrg.begin(), keep, &out_best[q * stride]);
-    out_sizes[q] = keep;
-  });
+    });
+  };
+  CodeStore::ScanAndMerge(plan, nq, kk, scan_shards, out_best, out_sizes);
 }
 
 absl::Status ProductQuantizedIndex::Reconstruct(absl::Span<const std::int64_t> ids, MutableMatrixView out) const {
-  ReaderLock lock(turnstile_, mutex_);
-  if (out.rows != static_cast<std::int64_t>(ids.size()) || (out.rows > 0 && out.cols != dim_)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("output is ", out.rows, " x ", out.cols, ", expected ", ids.size(), " x ", dim_));
-  }
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    const std::int64_t row = id_table_->Row(ids[i]);
-    if (row < 0) return absl::NotFoundError(absl::StrCat("id ", ids[i], " is not in the index"));
-    DecodeRow(codes_.data() + row * m_, out.row(static_cast<std::int64_t>(i)));
-  }
-  return absl::OkStatus();
+  const ReaderLock lock = store_->ReadLock();
+  return store_->Reconstruct(ids, out, *this);
 }
 
 QuantizedMemoryUsage ProductQuantizedIndex::memory_usage() const {
-  ReaderLock lock(turnstile_, mutex_);
-  const std::int64_t n = id_table_->size();
-  constexpr std::int64_t kIdBytes = 24;  // 8 in the id list + a 16-byte (id, row) slot of the lookup
-  QuantizedMemoryUsage u;
-  u.codes = static_cast<std::int64_t>(codes_.size());
-  u.originals = static_cast<std::int64_t>(originals_.size() * sizeof(float));
-  u.norms = static_cast<std::int64_t>((inv_norms_.size() + orig_inv_norms_.size()) * sizeof(float));
-  u.ids = n * kIdBytes;
+  const ReaderLock lock = store_->ReadLock();
+  QuantizedMemoryUsage u = store_->MemoryUsage();
   u.params = static_cast<std::int64_t>(centroids_.size() * sizeof(float));
-  u.flat_equivalent = n * dim_ * static_cast<std::int64_t>(sizeof(float)) +
-                      (metric_ == Metric::kCosine ? n * static_cast<std::int64_t>(sizeof(float)) : 0) + n * kIdBytes;
   return u;
 }
 
@@ -583,7 +413,7 @@ QuantizedMemoryUsage ProductQuantizedIndex::memory_usage() const {
 //   [trained] f32 centroids[m x 256 x dim/m]
 //   u64 n, i64 ids[n], u8 codes[n x m], [rescore_factor > 0] f32 originals[n x dim]
 absl::Status ProductQuantizedIndex::Save(const std::string& path) const {
-  ReaderLock lock(turnstile_, mutex_);
+  const ReaderLock lock = store_->ReadLock();
   DENSEFB_ASSIGN_OR_RETURN(auto writer, AtomicFileWriter::Open(path, kKind, kFormatVersion));
   DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint32_t>(dim_));
   DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint32_t>(static_cast<std::uint32_t>(metric_)));
@@ -593,13 +423,7 @@ absl::Status ProductQuantizedIndex::Save(const std::string& path) const {
   const bool has_books = !centroids_.empty();
   DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint32_t>(has_books ? 1 : 0));
   if (has_books) DENSEFB_RETURN_IF_ERROR(writer->Write(centroids_.data(), centroids_.size() * sizeof(float)));
-  const std::vector<std::int64_t>& ids = id_table_->ids();
-  DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint64_t>(ids.size()));
-  DENSEFB_RETURN_IF_ERROR(writer->Write(ids.data(), ids.size() * sizeof(std::int64_t)));
-  DENSEFB_RETURN_IF_ERROR(writer->Write(codes_.data(), codes_.size()));
-  if (rescore_factor_ > 0) {
-    DENSEFB_RETURN_IF_ERROR(writer->Write(originals_.data(), originals_.size() * sizeof(float)));
-  }
+  DENSEFB_RETURN_IF_ERROR(store_->SaveRows(*writer));
   return writer->Commit();
 }
 
@@ -641,47 +465,15 @@ absl::StatusOr<std::unique_ptr<ProductQuantizedIndex>> ProductQuantizedIndex::Lo
     index->centroids_ = std::move(centroids);
     if (absl::Status s = index->CheckCodebookNorms(); !s.ok()) return reader->Corrupt(s.message());
   }
-  const std::size_t per_vector = sizeof(std::int64_t) + m + (rescore > 0 ? dim * sizeof(float) : 0);
   std::uint64_t n = 0;
-  DENSEFB_RETURN_IF_ERROR(reader->ReadCount(&n, per_vector, "vector count"));
+  DENSEFB_RETURN_IF_ERROR(index->store_->LoadCount(*reader, &n));
   if (n > 0 && trained == 0) return reader->Corrupt(absl::StrCat(n, " vectors without trained codebooks"));
-  std::vector<std::int64_t> ids(n);
-  DENSEFB_RETURN_IF_ERROR(reader->Read(ids.data(), n * sizeof(std::int64_t), "ids"));
-  // Every byte is a valid code (nbits = 8: 256 centroids), so codes need no range check.
-  std::vector<std::uint8_t> codes(n * m);
-  DENSEFB_RETURN_IF_ERROR(reader->Read(codes.data(), codes.size(), "codes"));
-  std::vector<float> originals;
-  if (rescore > 0) {
-    originals.resize(n * dim);
-    DENSEFB_RETURN_IF_ERROR(reader->Read(originals.data(), originals.size() * sizeof(float), "originals"));
-  }
-  DENSEFB_RETURN_IF_ERROR(reader->ExpectEnd());
-  if (absl::Status ids_ok = index->id_table_->Assign(std::move(ids)); !ids_ok.ok()) {
-    return reader->Corrupt(ids_ok.message());
-  }
-  index->codes_ = std::move(codes);
-  const auto rows = static_cast<std::int64_t>(n);
-  if (index->metric_ == Metric::kCosine) {
-    std::vector<float> decoded(dim);
-    index->inv_norms_.resize(n);
-    for (std::int64_t i = 0; i < rows; ++i) {
-      index->DecodeRow(index->codes_.data() + i * m, decoded.data());
-      index->inv_norms_[i] = InverseNorm(decoded.data(), dim);
-    }
-  }
-  if (rescore > 0) {
-    if (absl::Status s = CheckVectors({originals.data(), rows, static_cast<std::int64_t>(dim)}, static_cast<int>(dim));
-        !s.ok()) {
-      return reader->Corrupt(absl::StrCat("stored originals: ", s.message()));
-    }
-    index->originals_ = std::move(originals);
-    if (index->metric_ == Metric::kCosine) {
-      index->orig_inv_norms_.resize(n);
-      for (std::uint64_t i = 0; i < n; ++i) {
-        index->orig_inv_norms_[i] = InverseNorm(&index->originals_[i * dim], dim);
-      }
-    }
-  }
+  // Every byte is a valid code (nbits = 8: 256 centroids), so codes need no range check; the
+  // codebooks bound every decodable vector (CheckCodebookNorms).
+  DENSEFB_RETURN_IF_ERROR(index->store_->LoadRows(
+      *reader, n, [](const std::vector<std::uint8_t>&) { return absl::OkStatus(); },
+      [&](const std::uint8_t* codes, std::int64_t rows, float* out) { index->DecodeRows(codes, rows, out); },
+      /*check_decoded=*/false));
   return index;
 }
 

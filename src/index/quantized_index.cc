@@ -12,6 +12,7 @@
 #include "densefb/file_format.h"
 #include "index/block_scan.h"
 #include "index/checks.h"
+#include "index/code_store.h"
 #include "index/id_table.h"
 #include "index/kernels.h"
 #include "index/rw_lock.h"
@@ -190,9 +191,6 @@ const Decoders& BestDecoders() {
   return best;
 }
 
-// Decoded rows are checked for the norm bound in chunks of this many (bounded scratch).
-constexpr std::int64_t kCheckChunk = 1024;
-
 }  // namespace
 
 absl::StatusOr<ScalarEncoding> ParseScalarEncoding(absl::string_view name) {
@@ -221,7 +219,7 @@ ScalarQuantizedIndex::ScalarQuantizedIndex(int dim, Metric metric, ScalarEncodin
       encoding_(encoding),
       rescore_factor_(rescore_factor),
       code_bytes_(dim * BytesPerCode(encoding)),
-      id_table_(std::make_unique<IdTable>()) {}
+      store_(std::make_unique<CodeStore>(dim, metric, code_bytes_, rescore_factor)) {}
 ScalarQuantizedIndex::~ScalarQuantizedIndex() = default;
 
 absl::StatusOr<std::unique_ptr<ScalarQuantizedIndex>> ScalarQuantizedIndex::Create(int dim, Metric metric,
@@ -239,22 +237,19 @@ absl::StatusOr<std::unique_ptr<ScalarQuantizedIndex>> ScalarQuantizedIndex::Crea
   return std::unique_ptr<ScalarQuantizedIndex>(new ScalarQuantizedIndex(dim, metric, encoding, rescore_factor));
 }
 
-std::int64_t ScalarQuantizedIndex::size() const {
-  ReaderLock lock(turnstile_, mutex_);
-  return id_table_->size();
-}
-const std::vector<std::int64_t>& ScalarQuantizedIndex::ids() const { return id_table_->ids(); }
+std::int64_t ScalarQuantizedIndex::size() const { return store_->size(); }
+const std::vector<std::int64_t>& ScalarQuantizedIndex::ids() const { return store_->ids(); }
 
 bool ScalarQuantizedIndex::trained() const {
-  ReaderLock lock(turnstile_, mutex_);
+  const ReaderLock lock = store_->ReadLock();
   return encoding_ != ScalarEncoding::kInt8 || !vmin_.empty();
 }
 std::vector<float> ScalarQuantizedIndex::vmin() const {
-  ReaderLock lock(turnstile_, mutex_);
+  const ReaderLock lock = store_->ReadLock();
   return vmin_;
 }
 std::vector<float> ScalarQuantizedIndex::vmax() const {
-  ReaderLock lock(turnstile_, mutex_);
+  const ReaderLock lock = store_->ReadLock();
   return vmax_;
 }
 
@@ -274,11 +269,11 @@ void ScalarQuantizedIndex::TrainLocked(ConstMatrixView sample) {
 }
 
 absl::Status ScalarQuantizedIndex::Train(ConstMatrixView sample) {
-  WriterLock lock(turnstile_, mutex_);
+  const WriterLock lock = store_->WriteLock();
   if (encoding_ != ScalarEncoding::kInt8) return absl::OkStatus();
-  if (id_table_->size() > 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the index already holds ", id_table_->size(), " vectors encoded with the trained range; train an empty index"));
+  if (store_->id_table().size() > 0) {
+    return absl::FailedPreconditionError(absl::StrCat("the index already holds ", store_->id_table().size(),
+                                                      " vectors encoded with the trained range; train an empty index"));
   }
   if (sample.rows == 0) return absl::InvalidArgumentError("the training sample is empty");
   DENSEFB_RETURN_IF_ERROR(CheckVectors(sample, dim_));
@@ -286,7 +281,9 @@ absl::Status ScalarQuantizedIndex::Train(ConstMatrixView sample) {
   return absl::OkStatus();
 }
 
-void ScalarQuantizedIndex::EncodeRows(const float* v, std::int64_t n, std::uint8_t* out) const {
+void ScalarQuantizedIndex::EncodeRows(ConstMatrixView vectors, std::uint8_t* out) const {
+  const float* v = vectors.data;
+  const std::int64_t n = vectors.rows;
   switch (encoding_) {
     case ScalarEncoding::kInt8: {
       std::vector<float> inv(dim_);
@@ -328,249 +325,71 @@ void ScalarQuantizedIndex::DecodeRows(const std::uint8_t* codes, std::int64_t n,
 }
 
 absl::Status ScalarQuantizedIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) {
-  WriterLock lock(turnstile_, mutex_);
-  DENSEFB_RETURN_IF_ERROR(CheckVectors(vectors, dim_));
-  DENSEFB_RETURN_IF_ERROR(id_table_->Validate(vectors.rows, ids));
-  const std::int64_t n = vectors.rows;
-  if (n == 0) return absl::OkStatus();
+  const WriterLock lock = store_->WriteLock();
+  DENSEFB_RETURN_IF_ERROR(store_->CheckAdd(vectors, ids));
+  if (vectors.rows == 0) return absl::OkStatus();
   const bool trains = encoding_ == ScalarEncoding::kInt8 && vmin_.empty();
   if (trains) TrainLocked(vectors);
-  auto untrain = [&] {
-    if (trains) vmin_.clear(), vmax_.clear(), scale_.clear();
-  };
-  const std::size_t old_codes = codes_.size(), old_orig = originals_.size();
-  const std::size_t old_norms = inv_norms_.size(), old_orig_norms = orig_inv_norms_.size();
-  try {
-    codes_.resize(old_codes + static_cast<std::size_t>(n) * code_bytes_);
-    EncodeRows(vectors.data, n, codes_.data() + old_codes);
-    // The decoded vectors are what searches score: check their norms (a range near float32's
-    // limits could decode to a vector beyond the bound) and take their cosine factors.
-    std::vector<float> decoded(static_cast<std::size_t>(std::min(n, kCheckChunk)) * dim_);
-    for (std::int64_t i0 = 0; i0 < n; i0 += kCheckChunk) {
-      const std::int64_t m = std::min(kCheckChunk, n - i0);
-      DecodeRows(codes_.data() + old_codes + i0 * code_bytes_, m, decoded.data());
-      if (absl::Status s = CheckVectors({decoded.data(), m, dim_}, dim_); !s.ok()) {
-        codes_.resize(old_codes);
-        inv_norms_.resize(old_norms);
-        untrain();
-        return absl::InvalidArgumentError(absl::StrCat("decoded vectors from row ", i0, ": ", s.message()));
-      }
-      if (metric_ == Metric::kCosine) {
-        for (std::int64_t i = 0; i < m; ++i) inv_norms_.push_back(InverseNorm(&decoded[i * dim_], dim_));
-      }
-    }
-    if (rescore_factor_ > 0) {
-      originals_.insert(originals_.end(), vectors.data, vectors.data + n * dim_);
-      if (metric_ == Metric::kCosine) {
-        for (std::int64_t i = 0; i < n; ++i) orig_inv_norms_.push_back(InverseNorm(vectors.row(i), dim_));
-      }
-    }
-  } catch (const std::bad_alloc&) {
-    codes_.resize(old_codes);
-    originals_.resize(old_orig);
-    inv_norms_.resize(old_norms);
-    orig_inv_norms_.resize(old_orig_norms);
-    untrain();
-    return absl::ResourceExhaustedError(absl::StrCat("out of memory adding ", n, " vectors of dim ", dim_));
-  }
-  id_table_->Append(n, ids);
-  return absl::OkStatus();
+  // The decoded vectors are checked for the norm bound (a range near float32's limits could
+  // decode to a vector beyond it).
+  const absl::Status s = store_->Append(vectors, ids, *this, /*check_decoded=*/true);
+  if (!s.ok() && trains) vmin_.clear(), vmax_.clear(), scale_.clear();
+  return s;
 }
 
 absl::Status ScalarQuantizedIndex::Reserve(std::int64_t n) {
   if (n < 0) return NegativeReserve(n);
-  WriterLock lock(turnstile_, mutex_);
-  const std::int64_t per_vector = code_bytes_ + (rescore_factor_ > 0 ? dim_ * 4 : 0);
-  if (n > std::numeric_limits<std::int64_t>::max() / per_vector) {
-    return absl::ResourceExhaustedError(absl::StrCat("cannot reserve ", n, " vectors of dim ", dim_));
-  }
-  try {
-    codes_.reserve(static_cast<std::size_t>(n) * code_bytes_);
-    if (metric_ == Metric::kCosine) inv_norms_.reserve(static_cast<std::size_t>(n));
-    if (rescore_factor_ > 0) {
-      originals_.reserve(static_cast<std::size_t>(n) * dim_);
-      if (metric_ == Metric::kCosine) orig_inv_norms_.reserve(static_cast<std::size_t>(n));
-    }
-    id_table_->Reserve(n);
-  } catch (const std::exception&) {  // bad_alloc, length_error
-    return absl::ResourceExhaustedError(absl::StrCat("out of memory reserving ", n, " vectors of dim ", dim_));
-  }
-  return absl::OkStatus();
+  return store_->Reserve(n);
 }
 
 absl::Status ScalarQuantizedIndex::Search(ConstMatrixView queries, const SearchOptions& options, float* out_scores,
                                           std::int64_t* out_ids) const {
-  ReaderLock lock(turnstile_, mutex_);
-  DENSEFB_RETURN_IF_ERROR(CheckQueries(queries, dim_, options));
-  const std::int64_t nq = queries.rows;
-  const std::int64_t k = options.k;
-  const std::int64_t n = id_table_->size();
-  if (nq == 0 || k == 0) return absl::OkStatus();
-
-  std::vector<float> normalized;
-  const float* q_data = queries.data;
-  if (metric_ == Metric::kCosine) {
-    normalized.assign(queries.data, queries.data + nq * dim_);
-    for (std::int64_t i = 0; i < nq; ++i) {
-      const float inv = InverseNorm(&normalized[i * dim_], dim_);
-      for (std::int64_t j = 0; j < dim_; ++j) normalized[i * dim_ + j] *= inv;
-    }
-    q_data = normalized.data();
-  }
-
-  // Candidates of the compressed scan: k, or r*k for re-scoring (never more than exist).
-  const std::int64_t wanted = rescore_factor_ > 0 ? k * rescore_factor_ : k;
-  const std::int64_t kk = std::min(wanted, n);
-  const std::int64_t stride = std::max<std::int64_t>(kk, 1);
-  std::unique_ptr<ScoredRow[]> best(new ScoredRow[static_cast<std::size_t>(nq * stride)]);
-  std::vector<std::int64_t> sizes(static_cast<std::size_t>(nq), 0);
-
-  const Filter* filter = options.filter;
-  if (filter == nullptr) {
-    Scan(q_data, nq, kk, options, nullptr, best.get(), sizes.data());
-  } else {
-    DENSEFB_RETURN_IF_ERROR(filter->CheckQueries(nq));
-    // As FlatIndex: a query allowing few ids is scored over them alone; the rest share a scan.
-    std::vector<std::int64_t> few, many;
-    for (std::int64_t i = 0; i < nq; ++i) {
-      (filter->Count(i) * Filter::kFewAllowedRatio < n ? few : many).push_back(i);
-    }
-    ParallelFor(static_cast<std::int64_t>(few.size()), ResolveThreads(options.num_threads), [&](std::int64_t j, int) {
-      const std::int64_t q = few[j];
-      sizes[q] = ScanAllowed(q_data + q * dim_, q, kk, options, &best[q * stride]);
-    });
-    if (!many.empty()) {
-      const auto m = static_cast<std::int64_t>(many.size());
-      std::vector<float> q_many(static_cast<std::size_t>(m * dim_));
-      for (std::int64_t j = 0; j < m; ++j) std::copy_n(q_data + many[j] * dim_, dim_, &q_many[j * dim_]);
-      std::unique_ptr<ScoredRow[]> best_many(new ScoredRow[static_cast<std::size_t>(m * stride)]);
-      std::vector<std::int64_t> sizes_many(static_cast<std::size_t>(m), 0);
-      Scan(q_many.data(), m, kk, options, many.data(), best_many.get(), sizes_many.data());
-      for (std::int64_t j = 0; j < m; ++j) {
-        std::copy_n(&best_many[j * stride], sizes_many[j], &best[many[j] * stride]);
-        sizes[many[j]] = sizes_many[j];
-      }
-    }
-  }
-
-  const int threads = ResolveThreads(options.num_threads);
-  if (rescore_factor_ > 0) {
-    // Exact scores of the candidates from the float32 vectors, then the top k of them.
-    const kernels::KernelSet& kern = kernels::Best();
-    ParallelFor(nq, static_cast<int>(std::min<std::int64_t>(threads, nq / 16 + 1)), [&](std::int64_t q, int) {
-      ScoredRow* c = &best[q * stride];
-      const float* query = q_data + q * dim_;
-      for (std::int64_t j = 0; j < sizes[q]; ++j) {
-        float s = kern.dot(query, originals_.data() + c[j].row * dim_, dim_);
-        if (metric_ == Metric::kCosine) s *= orig_inv_norms_[c[j].row];
-        c[j].score = s;
-      }
-      const std::int64_t keep = std::min(sizes[q], k);
-      std::partial_sort(c, c + keep, c + sizes[q], Better);
-      sizes[q] = keep;
-    });
-  }
-  for (std::int64_t q = 0; q < nq; ++q) {
-    const ScoredRow* top = &best[q * stride];
-    const std::int64_t keep = std::min(sizes[q], k);
-    for (std::int64_t j = 0; j < k; ++j) {
-      out_scores[q * k + j] = j < keep ? top[j].score : -std::numeric_limits<float>::infinity();
-      out_ids[q * k + j] = j < keep ? id_table_->id(top[j].row) : kNoId;
-    }
-  }
-  return absl::OkStatus();
+  const ReaderLock lock = store_->ReadLock();
+  return store_->Search(queries, options, out_scores, out_ids, *this);
 }
 
 std::int64_t ScalarQuantizedIndex::ScanAllowed(const float* query, std::int64_t filter_row, std::int64_t kk,
                                                const SearchOptions& options, ScoredRow* best) const {
   const kernels::KernelSet& kern = kernels::Best();
   std::vector<float> row_buf(static_cast<std::size_t>(dim_));
-  std::vector<ScoredRow> hits;
-  for (std::int64_t id : options.filter->Ids(filter_row)) {
-    const std::int64_t row = id_table_->Row(id);
-    if (row < 0) continue;
-    DecodeRows(codes_.data() + row * code_bytes_, 1, row_buf.data());
-    float score = kern.dot(query, row_buf.data(), dim_);
-    if (metric_ == Metric::kCosine) score *= inv_norms_[row];
-    hits.push_back({score, row});
-  }
-  const std::int64_t keep = std::min<std::int64_t>(kk, static_cast<std::int64_t>(hits.size()));
-  std::partial_sort(hits.begin(), hits.begin() + keep, hits.end(), Better);
-  std::copy_n(hits.begin(), keep, best);
-  return keep;
+  return store_->ScanAllowed(
+      *options.filter, filter_row, kk,
+      [&](std::int64_t row) {
+        DecodeRows(store_->code(row), 1, row_buf.data());
+        return kern.dot(query, row_buf.data(), dim_);
+      },
+      best);
 }
 
 void ScalarQuantizedIndex::Scan(const float* q_data, std::int64_t nq, std::int64_t kk, const SearchOptions& options,
                                 const std::int64_t* filter_rows, ScoredRow* out_best, std::int64_t* out_sizes) const {
-  const std::int64_t n = id_table_->size();
+  const std::int64_t n = store_->id_table().size();
   const Filter* filter = filter_rows != nullptr ? options.filter : nullptr;
   const scan::Plan plan = scan::MakePlan(nq, n, kk, options.num_threads);
-  const int threads = plan.threads;
-  const std::int64_t n_shards = plan.n_shards, stride = plan.stride;
-  // With one shard the selectors write straight into the output.
-  std::unique_ptr<ScoredRow[]> shard_best;
-  std::vector<std::int64_t> shard_sizes;
-  ScoredRow* best = out_best;
-  std::int64_t* best_sizes = out_sizes;
-  if (n_shards > 1) {
-    shard_best.reset(new ScoredRow[static_cast<std::size_t>(nq * n_shards * stride)]);
-    shard_sizes.assign(static_cast<std::size_t>(nq * n_shards), 0);
-    best = shard_best.get();
-    best_sizes = shard_sizes.data();
-  }
   // A block: its codes decoded into the worker's buffer, padded to whole panels.
   auto block = [&](std::int64_t d0, std::int64_t dn, std::int64_t ld, float* buffer) -> const float* {
-    DecodeRows(codes_.data() + d0 * code_bytes_, dn, buffer);
+    DecodeRows(store_->code(d0), dn, buffer);
     std::fill(buffer + dn * dim_, buffer + ld * dim_, 0.0f);
     return buffer;
   };
-  scan::ScanBlocks(plan, q_data, nq, n, dim_, metric_ == Metric::kCosine ? inv_norms_.data() : nullptr, filter,
-                   filter_rows, id_table_->ids().data(), block, best, best_sizes);
-  if (n_shards == 1) return;
-  // Merge each query's shards (each sorted best first); -inf entries (filtered out) never
-  // pass a selector, so every kept entry is a real candidate.
-  const int merge_threads = static_cast<int>(std::min<std::int64_t>(threads, nq));
-  std::vector<std::vector<ScoredRow>> merged(static_cast<std::size_t>(std::max(merge_threads, 1)));
-  ParallelFor(nq, merge_threads, [&](std::int64_t q, int worker) {
-    std::vector<ScoredRow>& m = merged[worker];
-    m.clear();
-    for (std::int64_t s = 0; s < n_shards; ++s) {
-      const ScoredRow* h = &best[(q * n_shards + s) * stride];
-      m.insert(m.end(), h, h + best_sizes[q * n_shards + s]);
-    }
-    const std::int64_t keep = std::min<std::int64_t>(kk, static_cast<std::int64_t>(m.size()));
-    std::partial_sort(m.begin(), m.begin() + keep, m.end(), Better);
-    std::copy_n(m.begin(), keep, &out_best[q * stride]);
-    out_sizes[q] = keep;
-  });
+  CodeStore::ScanAndMerge(
+      plan, nq, kk,
+      [&](ScoredRow* best, std::int64_t* best_sizes) {
+        scan::ScanBlocks(plan, q_data, nq, n, dim_, store_->inv_norms(), filter, filter_rows,
+                         store_->id_table().ids().data(), block, best, best_sizes);
+      },
+      out_best, out_sizes);
 }
 
 absl::Status ScalarQuantizedIndex::Reconstruct(absl::Span<const std::int64_t> ids, MutableMatrixView out) const {
-  ReaderLock lock(turnstile_, mutex_);
-  if (out.rows != static_cast<std::int64_t>(ids.size()) || (out.rows > 0 && out.cols != dim_)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("output is ", out.rows, " x ", out.cols, ", expected ", ids.size(), " x ", dim_));
-  }
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    const std::int64_t row = id_table_->Row(ids[i]);
-    if (row < 0) return absl::NotFoundError(absl::StrCat("id ", ids[i], " is not in the index"));
-    DecodeRows(codes_.data() + row * code_bytes_, 1, out.row(static_cast<std::int64_t>(i)));
-  }
-  return absl::OkStatus();
+  const ReaderLock lock = store_->ReadLock();
+  return store_->Reconstruct(ids, out, *this);
 }
 
 QuantizedMemoryUsage ScalarQuantizedIndex::memory_usage() const {
-  ReaderLock lock(turnstile_, mutex_);
-  const std::int64_t n = id_table_->size();
-  constexpr std::int64_t kIdBytes = 24;  // 8 in the id list + a 16-byte (id, row) slot of the lookup
-  QuantizedMemoryUsage u;
-  u.codes = static_cast<std::int64_t>(codes_.size());
-  u.originals = static_cast<std::int64_t>(originals_.size() * sizeof(float));
-  u.norms = static_cast<std::int64_t>((inv_norms_.size() + orig_inv_norms_.size()) * sizeof(float));
-  u.ids = n * kIdBytes;
+  const ReaderLock lock = store_->ReadLock();
+  QuantizedMemoryUsage u = store_->MemoryUsage();
   u.params = static_cast<std::int64_t>((vmin_.size() + vmax_.size() + scale_.size()) * sizeof(float));
-  u.flat_equivalent = n * dim_ * static_cast<std::int64_t>(sizeof(float)) +
-                      (metric_ == Metric::kCosine ? n * static_cast<std::int64_t>(sizeof(float)) : 0) + n * kIdBytes;
   return u;
 }
 
@@ -580,7 +399,7 @@ QuantizedMemoryUsage ScalarQuantizedIndex::memory_usage() const {
 //   [trained] f32 vmin[dim], f32 vmax[dim]
 //   u64 n, i64 ids[n], codes[n x dim x BytesPerCode], [rescore_factor > 0] f32 originals[n x dim]
 absl::Status ScalarQuantizedIndex::Save(const std::string& path) const {
-  ReaderLock lock(turnstile_, mutex_);
+  const ReaderLock lock = store_->ReadLock();
   DENSEFB_ASSIGN_OR_RETURN(auto writer, AtomicFileWriter::Open(path, "SQFL", kFormatVersion));
   DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint32_t>(dim_));
   DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint32_t>(static_cast<std::uint32_t>(metric_)));
@@ -592,13 +411,7 @@ absl::Status ScalarQuantizedIndex::Save(const std::string& path) const {
     DENSEFB_RETURN_IF_ERROR(writer->Write(vmin_.data(), vmin_.size() * sizeof(float)));
     DENSEFB_RETURN_IF_ERROR(writer->Write(vmax_.data(), vmax_.size() * sizeof(float)));
   }
-  const std::vector<std::int64_t>& ids = id_table_->ids();
-  DENSEFB_RETURN_IF_ERROR(writer->WritePod<std::uint64_t>(ids.size()));
-  DENSEFB_RETURN_IF_ERROR(writer->Write(ids.data(), ids.size() * sizeof(std::int64_t)));
-  DENSEFB_RETURN_IF_ERROR(writer->Write(codes_.data(), codes_.size()));
-  if (rescore_factor_ > 0) {
-    DENSEFB_RETURN_IF_ERROR(writer->Write(originals_.data(), originals_.size() * sizeof(float)));
-  }
+  DENSEFB_RETURN_IF_ERROR(store_->SaveRows(*writer));
   return writer->Commit();
 }
 
@@ -642,27 +455,13 @@ absl::StatusOr<std::unique_ptr<ScalarQuantizedIndex>> ScalarQuantizedIndex::Load
     index->scale_.resize(dim);
     for (std::uint32_t j = 0; j < dim; ++j) index->scale_[j] = (index->vmax_[j] - index->vmin_[j]) / 255.0f;
   }
-  const std::size_t per_vector = sizeof(std::int64_t) + static_cast<std::size_t>(index->code_bytes_) +
-                                 (rescore > 0 ? dim * sizeof(float) : 0);
   std::uint64_t n = 0;
-  DENSEFB_RETURN_IF_ERROR(reader->ReadCount(&n, per_vector, "vector count"));
+  DENSEFB_RETURN_IF_ERROR(index->store_->LoadCount(*reader, &n));
   if (n > 0 && enc == ScalarEncoding::kInt8 && trained == 0) {
     return reader->Corrupt(absl::StrCat(n, " int8 vectors without a trained range"));
   }
-  std::vector<std::int64_t> ids(n);
-  DENSEFB_RETURN_IF_ERROR(reader->Read(ids.data(), n * sizeof(std::int64_t), "ids"));
-  std::vector<std::uint8_t> codes(n * index->code_bytes_);
-  DENSEFB_RETURN_IF_ERROR(reader->Read(codes.data(), codes.size(), "codes"));
-  std::vector<float> originals;
-  if (rescore > 0) {
-    originals.resize(n * dim);
-    DENSEFB_RETURN_IF_ERROR(reader->Read(originals.data(), originals.size() * sizeof(float), "originals"));
-  }
-  DENSEFB_RETURN_IF_ERROR(reader->ExpectEnd());
-  if (absl::Status ids_ok = index->id_table_->Assign(std::move(ids)); !ids_ok.ok()) {
-    return reader->Corrupt(ids_ok.message());
-  }
-  if (enc != ScalarEncoding::kInt8) {
+  auto check_codes = [&](const std::vector<std::uint8_t>& codes) -> absl::Status {
+    if (enc == ScalarEncoding::kInt8) return absl::OkStatus();
     const bool half = enc == ScalarEncoding::kFp16;
     for (std::uint64_t i = 0; i < n * dim; ++i) {
       std::uint16_t c;
@@ -672,36 +471,13 @@ absl::StatusOr<std::unique_ptr<ScalarQuantizedIndex>> ScalarQuantizedIndex::Load
                                             " is not finite (0x", absl::Hex(c), ")"));
       }
     }
-  }
-  index->codes_ = std::move(codes);
-  // The decoded vectors must meet Add's norm bound (a forged range could break it); their
-  // cosine factors are rebuilt on the way.
-  const auto rows = static_cast<std::int64_t>(n);
-  std::vector<float> decoded(static_cast<std::size_t>(std::min(rows, kCheckChunk)) * dim);
-  for (std::int64_t i0 = 0; i0 < rows; i0 += kCheckChunk) {
-    const std::int64_t m = std::min(kCheckChunk, rows - i0);
-    index->DecodeRows(index->codes_.data() + i0 * index->code_bytes_, m, decoded.data());
-    if (absl::Status s = CheckVectors({decoded.data(), m, static_cast<std::int64_t>(dim)}, static_cast<int>(dim));
-        !s.ok()) {
-      return reader->Corrupt(absl::StrCat("decoded vectors from row ", i0, ": ", s.message()));
-    }
-    if (index->metric_ == Metric::kCosine) {
-      for (std::int64_t i = 0; i < m; ++i) index->inv_norms_.push_back(InverseNorm(&decoded[i * dim], dim));
-    }
-  }
-  if (rescore > 0) {
-    if (absl::Status s = CheckVectors({originals.data(), rows, static_cast<std::int64_t>(dim)}, static_cast<int>(dim));
-        !s.ok()) {
-      return reader->Corrupt(absl::StrCat("stored originals: ", s.message()));
-    }
-    index->originals_ = std::move(originals);
-    if (index->metric_ == Metric::kCosine) {
-      index->orig_inv_norms_.resize(n);
-      for (std::uint64_t i = 0; i < n; ++i) {
-        index->orig_inv_norms_[i] = InverseNorm(&index->originals_[i * dim], dim);
-      }
-    }
-  }
+    return absl::OkStatus();
+  };
+  // The decoded vectors must meet Add's norm bound (a forged range could break it).
+  DENSEFB_RETURN_IF_ERROR(index->store_->LoadRows(
+      *reader, n, check_codes,
+      [&](const std::uint8_t* codes, std::int64_t m, float* out) { index->DecodeRows(codes, m, out); },
+      /*check_decoded=*/true));
   return index;
 }
 
