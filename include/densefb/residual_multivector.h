@@ -70,6 +70,10 @@ struct ResidualMemoryUsage {
 class ResidualMultiVectorIndex final : public TokenCollection {
  public:
   static constexpr std::uint32_t kFormatVersion = 1;
+  // Token ids index a document-frequency table (8 bytes an id up to the largest), so they are
+  // bounded: ids above this (2^22 - 1, far above any tokenizer's vocabulary) are refused by
+  // Build and by Load.
+  static constexpr std::int32_t kMaxTokenId = (1 << 22) - 1;
 
   // Compresses the live documents of `source` (deleted ones stay deleted ids). Fails when the
   // config is invalid or, with normalize, when the source tokens are not unit length (then

@@ -87,6 +87,12 @@ absl::StatusOr<std::unique_ptr<ResidualMultiVectorIndex>> ResidualMultiVectorInd
     DENSEFB_ASSIGN_OR_RETURN(absl::Span<const std::int32_t> ids, source.DocumentTokenIds(d));
     x->counts_[d] = v->rows;
     for (std::int64_t i = 0; i < v->rows; ++i) rows.push_back(v->row(i));
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] < 0 || ids[i] > kMaxTokenId) {
+        return absl::InvalidArgumentError(absl::StrCat("document ", d, " token ", i, ": token id ", ids[i],
+                                                       " is outside [0, ", kMaxTokenId, "]"));
+      }
+    }
     x->token_ids_.insert(x->token_ids_.end(), ids.begin(), ids.end());
   }
   const std::int64_t tokens = static_cast<std::int64_t>(rows.size());
@@ -205,8 +211,13 @@ void ResidualMultiVectorIndex::DecodeRow(std::int64_t row, float* out) const {
   double sq = 0;
   for (int j = 0; j < dim_; ++j) sq += static_cast<double>(out[j]) * out[j];
   if (sq <= 0) return;
-  const float inv = static_cast<float>(1.0 / std::sqrt(sq));
-  for (int j = 0; j < dim_; ++j) out[j] *= inv;
+  const double inv = 1.0 / std::sqrt(sq);
+  if (inv <= std::numeric_limits<float>::max()) {
+    const float inv_f = static_cast<float>(inv);
+    for (int j = 0; j < dim_; ++j) out[j] *= inv_f;
+  } else {  // a vector of subnormals: 1 / |v| overflows float, the quotients do not
+    for (int j = 0; j < dim_; ++j) out[j] = static_cast<float>(out[j] * inv);
+  }
 }
 
 absl::Status ResidualMultiVectorIndex::Decompress(std::int64_t first, std::int64_t rows, MutableMatrixView out) const {
@@ -423,7 +434,10 @@ absl::StatusOr<std::unique_ptr<ResidualMultiVectorIndex>> ResidualMultiVectorInd
   DENSEFB_RETURN_IF_ERROR(r->ReadCount(&k, static_cast<std::size_t>(x->dim_) * 4, "centroid count"));
   if (k < 1 || k > (std::uint64_t{1} << 24)) return r->Corrupt(absl::StrCat("centroid count ", k, " is out of range"));
   for (std::uint64_t t = 0; t < tokens; ++t) {
-    if (x->token_ids_[t] < 0) return r->Corrupt(absl::StrCat("token row ", t, " has a negative token id"));
+    if (x->token_ids_[t] < 0 || x->token_ids_[t] > kMaxTokenId) {
+      return r->Corrupt(absl::StrCat("token row ", t, " has token id ", x->token_ids_[t], ", outside [0, ",
+                                     kMaxTokenId, "]"));
+    }
     if (x->codes_[t] < 0 || static_cast<std::uint64_t>(x->codes_[t]) >= k) {
       return r->Corrupt(absl::StrCat("token row ", t, " has centroid code ", x->codes_[t], " (", k, " centroids)"));
     }
@@ -437,13 +451,20 @@ absl::StatusOr<std::unique_ptr<ResidualMultiVectorIndex>> ResidualMultiVectorInd
   x->weights_.resize(options);
   DENSEFB_RETURN_IF_ERROR(r->Read(x->cutoffs_.data(), x->cutoffs_.size() * 4, "bucket cutoffs"));
   DENSEFB_RETURN_IF_ERROR(r->Read(x->weights_.data(), x->weights_.size() * 4, "bucket weights"));
-  if (!x->centroids_.allFinite()) return r->Corrupt("a centroid is not finite");
+  // Stored values come from unit-scale embeddings; a bound far above that keeps every
+  // centroid + bucket weight, and every product of decompressed tokens, finite.
+  constexpr float kMaxStored = 1e15f;
+  if (!x->centroids_.allFinite() || x->centroids_.cwiseAbs().maxCoeff() > kMaxStored) {
+    return r->Corrupt(absl::StrCat("a centroid is not finite or exceeds ", kMaxStored, " in magnitude"));
+  }
   for (float v : x->cutoffs_) {
     if (!std::isfinite(v)) return r->Corrupt("a bucket cutoff is not finite");
   }
   if (!std::is_sorted(x->cutoffs_.begin(), x->cutoffs_.end())) return r->Corrupt("the bucket cutoffs are not sorted");
   for (float v : x->weights_) {
-    if (!std::isfinite(v)) return r->Corrupt("a bucket weight is not finite");
+    if (!(std::fabs(v) <= kMaxStored)) {
+      return r->Corrupt(absl::StrCat("a bucket weight is not finite or exceeds ", kMaxStored, " in magnitude"));
+    }
   }
   x->residuals_.resize(tokens * x->packed_bytes_);
   DENSEFB_RETURN_IF_ERROR(r->Read(x->residuals_.data(), x->residuals_.size(), "residual codes"));
