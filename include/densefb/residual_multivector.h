@@ -6,11 +6,12 @@
 // Compression, as ColBERTv2's indexer and ResidualCodec do it:
 //   1. centroids: k-means (Lloyd, squared L2, `kmeans_iters` iterations from `num_centroids`
 //      distinct sample tokens picked at random with `seed`; an empty cluster takes half of the
-//      largest one, split along a small perturbation) over a sample of the tokens, then each
-//      centroid normalised to unit length. num_centroids = 0 picks ColBERTv2's
+//      largest one, split along a small perturbation) over a sample of the tokens, then, with
+//      `normalize`, each centroid normalised to unit length. num_centroids = 0 picks ColBERTv2's
 //      2^floor(log2(16 * sqrt(tokens))); the sample is at most 256 tokens per centroid
 //      (faiss's max_points_per_centroid), drawn uniformly without replacement.
-//   2. every token's code: the centroid of largest inner product (ties: the smaller id).
+//   2. every token's code: its nearest centroid by squared L2, ties to the smaller id (with unit
+//      centroids, the one of largest inner product).
 //   3. residual buckets: over a held-out 5% of the sample (at most 64k tokens; at least one),
 //      the residuals r = x - c(x) pooled over all dimensions; the 2^nbits - 1 bucket cutoffs are
 //      their quantiles at i / 2^nbits (i = 1 .. 2^nbits - 1) and the 2^nbits bucket weights their

@@ -2,6 +2,9 @@
 // the contents that tests/fixtures/v1_data.py defines by formula (re-derived here), so that a
 // format change that can no longer read v1 files fails in C++ (and under the sanitizers) too.
 // tests/python/test_fixtures_v1.py checks the same files from Python, BM25 scores included.
+// The residual-compressed multi-vector files (mvrc_*.dfb, tests/fixtures/make_mvrc_fixtures.py)
+// are compressed from the same multi-vector documents; tests/python/test_fixtures_mvrc.py reads
+// them from Python.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -16,6 +19,7 @@
 #include "densefb/flat_index.h"
 #include "densefb/hnsw_index.h"
 #include "densefb/multivector.h"
+#include "densefb/residual_multivector.h"
 #include "test_util.h"
 
 namespace densefb {
@@ -168,6 +172,103 @@ TEST_CASE("the v1 multi-vector file loads with its token embeddings and ids", "[
   for (int i = 0; i < kDocs; ++i) {
     const Eigen::MatrixXd sims = query.vectors.cast<double>() * docs[i].cast<double>().transpose();
     CHECK(got[i] == Approx(sims.rowwise().maxCoeff().sum()).margin(1e-5));
+  }
+}
+
+// v1_data.multivector_docs(): document i's tokens and token ids.
+RowMatrix MultiVectorDoc(int i) {
+  const int n = 2 + i % 5;
+  RowMatrix d(n, kDim);
+  for (int t = 0; t < n; ++t) {
+    for (int j = 0; j < kDim; ++j) d(t, j) = static_cast<float>((i * 3 + t * 5 + j * (t + 1) + i * j) % 9 - 4) / 4.0f;
+  }
+  return d;
+}
+std::int32_t MultiVectorTokenId(int i, int t) { return (i * 11 + t * 7) % 50 + 100; }
+
+TEST_CASE("the v1 residual-compressed multi-vector files load with their codes, buckets and documents",
+          "[fixtures]") {
+  struct Case {
+    const char* name;
+    bool unit;  // tokens scaled to unit length, decompressed embeddings normalised
+    int nbits;
+    int centroids;
+    std::vector<std::int64_t> deleted;
+    std::vector<std::int32_t> excluded;
+  };
+  for (const Case& c : {Case{"mvrc_nbits2_raw.dfb", false, 2, 8, {5, 17}, {100, 101}},
+                        Case{"mvrc_nbits1_unit.dfb", true, 1, 4, {}, {}}}) {
+    INFO(c.name);
+    auto loaded = ResidualMultiVectorIndex::Load(Fixture(c.name));
+    REQUIRE(loaded.ok());
+    ResidualMultiVectorIndex& x = **loaded;
+    CHECK(x.dim() == kDim);
+    CHECK(x.size() == kDocs);
+    CHECK(x.num_deleted() == static_cast<std::int64_t>(c.deleted.size()));
+    CHECK(x.nbits() == c.nbits);
+    CHECK(x.normalize() == c.unit);
+    CHECK(x.nprobe() == 2);
+    REQUIRE(x.num_centroids() == c.centroids);
+    CHECK(*x.ExcludedTokenIds() == c.excluded);
+    const RowMatrix& centroids = x.centroids();
+    const auto& cut = x.bucket_cutoffs();
+    const auto& w = x.bucket_weights();
+    REQUIRE(cut.size() == (1u << c.nbits) - 1);
+    REQUIRE(w.size() == 1u << c.nbits);
+    const int per_byte = 8 / c.nbits, bytes = kDim / per_byte;
+    std::vector<RowMatrix> decoded(kDocs);
+    std::int64_t row = 0;
+    for (int i = 0; i < kDocs; ++i) {
+      const bool deleted = std::count(c.deleted.begin(), c.deleted.end(), i) > 0;
+      if (deleted) {
+        CHECK(absl::IsNotFound(x.Document(i).status()));
+        continue;
+      }
+      RowMatrix doc = MultiVectorDoc(i);
+      if (c.unit) doc.rowwise().normalize();
+      auto got = x.Document(i);
+      REQUIRE(got.ok());
+      REQUIRE(got->rows() == doc.rows());
+      RowMatrix& ref = decoded[i];
+      ref.resize(doc.rows(), kDim);
+      for (int t = 0; t < doc.rows(); ++t, ++row) {
+        CHECK(x.token_ids()[row] == MultiVectorTokenId(i, t));
+        // The code: the nearest centroid (squared L2).
+        const std::int32_t code = x.codes()[row];
+        REQUIRE(code >= 0);
+        REQUIRE(code < c.centroids);
+        const Eigen::VectorXd dist =
+            (centroids.cast<double>().rowwise() - doc.row(t).cast<double>()).rowwise().squaredNorm();
+        CHECK(dist(code) <= dist.minCoeff() + 1e-6);
+        for (int j = 0; j < kDim; ++j) {
+          const int bucket = (x.residual_codes()[row * bytes + j / per_byte] >> ((j % per_byte) * c.nbits)) &
+                             ((1 << c.nbits) - 1);
+          // The bucket: the cutoffs strictly below the residual (exact for the unscaled tokens;
+          // a unit-length token may differ from the generator's by an ulp).
+          const float r = doc(t, j) - centroids(code, j);
+          if (!c.unit) CHECK(bucket == std::lower_bound(cut.begin(), cut.end(), r) - cut.begin());
+          ref(t, j) = centroids(code, j) + w[bucket];
+        }
+        if (c.unit) ref.row(t).normalize();
+        for (int j = 0; j < kDim; ++j) CHECK((*got)(t, j) == Approx(ref(t, j)).margin(1e-6));
+      }
+    }
+    CHECK(x.num_tokens() == row);
+    // Every live document reranked: exact MaxSim over the decompressed tokens, deleted ones dropped.
+    TokenQuery query;
+    query.vectors = Queries().topRows(3);
+    query.weights.assign(3, 1.0f);
+    BatchRanking all;
+    all.lists.resize(1);
+    for (std::int64_t d = 0; d < kDocs; ++d) all.lists[0].push_back({d, 0.0f});
+    auto ranked = x.Rerank({&query, 1}, all, 0, 1);
+    REQUIRE(ranked.ok());
+    REQUIRE(ranked->lists[0].size() == kDocs - c.deleted.size());
+    for (const ScoredDoc& d : ranked->lists[0]) {
+      REQUIRE(decoded[d.id].size() > 0);
+      const Eigen::MatrixXd sims = query.vectors.cast<double>() * decoded[d.id].cast<double>().transpose();
+      CHECK(d.score == Approx(sims.rowwise().maxCoeff().sum()).margin(1e-5));
+    }
   }
 }
 
