@@ -144,6 +144,30 @@ void ScanBlocks(const Plan& plan, const float* q_data, std::int64_t nq, std::int
   }
 }
 
+// Scores one query against chosen rows exactly as ScanBlocks scores them (each score equal to
+// the scan's to the bit, so a ranking does not depend on which path scored it): the rows are
+// gathered into blocks of whole panels (zero rows pad the last one) through `fill(row, dst)`,
+// which writes a row's `dim` floats, and the query is passed twice (a one-row product would take
+// Eigen's GEMV path, with another summation order). out[j] = <query, row rows[j]>.
+template <typename FillFn>
+void ScoreGathered(const float* query, const std::int64_t* rows, std::int64_t count, std::int64_t dim, FillFn&& fill,
+                   float* out) {
+  const kernels::KernelSet& kern = kernels::Best();
+  std::vector<float> twice(static_cast<std::size_t>(2 * dim));
+  std::copy_n(query, dim, twice.data());
+  std::copy_n(query, dim, twice.data() + dim);
+  std::vector<float> block, scores;
+  for (std::int64_t r0 = 0; r0 < count; r0 += kDocBlock) {
+    const std::int64_t rn = std::min(kDocBlock, count - r0);
+    const std::int64_t ld = (rn + kGemmPanel - 1) / kGemmPanel * kGemmPanel;
+    block.assign(static_cast<std::size_t>(ld * dim), 0.0f);
+    for (std::int64_t j = 0; j < rn; ++j) fill(rows[r0 + j], &block[j * dim]);
+    scores.resize(static_cast<std::size_t>(2 * ld));
+    kern.gemm_nt(twice.data(), 2, block.data(), ld, dim, scores.data(), ld);
+    std::copy_n(scores.data(), rn, out + r0);
+  }
+}
+
 }  // namespace densefb::scan
 
 #endif  // DENSEFB_SRC_INDEX_BLOCK_SCAN_H_

@@ -110,18 +110,24 @@ class CodeStore {
   }
 
   // Exhaustive scoring of the allowed ids of filter row `filter_row` (few allowed):
-  // score_row(row) scores a row (the cosine factor is applied here); the best kk, best first,
-  // go to best; returns their count.
-  template <typename ScoreRow>
-  std::int64_t ScanAllowed(const Filter& filter, std::int64_t filter_row, std::int64_t kk, ScoreRow&& score_row,
+  // score_rows(rows, count, out) scores rows as the index's scan scores them (the cosine factor
+  // is applied here); the best kk, best first, go to best; returns their count.
+  template <typename ScoreRows>
+  std::int64_t ScanAllowed(const Filter& filter, std::int64_t filter_row, std::int64_t kk, ScoreRows&& score_rows,
                            ScoredRow* best) const {
-    std::vector<ScoredRow> hits;
+    std::vector<std::int64_t> rows;
     for (std::int64_t id : filter.Ids(filter_row)) {
       const std::int64_t row = id_table_->Row(id);
-      if (row < 0) continue;
-      float score = score_row(row);
-      if (cosine()) score *= inv_norms_[row];
-      hits.push_back({score, row});
+      if (row >= 0) rows.push_back(row);
+    }
+    std::vector<float> scores(rows.size());
+    score_rows(rows.data(), static_cast<std::int64_t>(rows.size()), scores.data());
+    std::vector<ScoredRow> hits;
+    hits.reserve(rows.size());
+    for (std::size_t j = 0; j < rows.size(); ++j) {
+      float score = scores[j];
+      if (cosine()) score *= inv_norms_[rows[j]];
+      hits.push_back({score, rows[j]});
     }
     const std::int64_t keep = std::min<std::int64_t>(kk, static_cast<std::int64_t>(hits.size()));
     std::partial_sort(hits.begin(), hits.begin() + keep, hits.end(), Better);

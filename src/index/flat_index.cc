@@ -217,37 +217,25 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
 
 void FlatIndex::SearchAllowed(const float* query, std::int64_t filter_row, const SearchOptions& options,
                               float* out_scores, std::int64_t* out_ids) const {
-  // Scored by the scan's GEMM, not by a dot product: the allowed rows are gathered into blocks
-  // of whole panels (zero rows pad the last one) and the query is passed twice (a one-row
-  // product would take Eigen's GEMV path). Each score is then the scan's to the bit, so a
-  // ranking does not depend on which path the filter's size picked (a sharded index picks per
-  // shard), near-ties included.
-  const kernels::KernelSet& kern = kernels::Best();
+  // Scored by the scan's GEMM (scan::ScoreGathered), not by a dot product: each score is the
+  // scan's to the bit, so a ranking does not depend on which path the filter's size picked (a
+  // sharded index picks per shard), near-ties included.
   std::vector<std::int64_t> rows;
   for (std::int64_t id : options.filter->Ids(filter_row)) {
     const std::int64_t row = id_table_->Row(id);
     if (row >= 0) rows.push_back(row);
   }
+  const auto count = static_cast<std::int64_t>(rows.size());
+  std::vector<float> scores(rows.size());
+  scan::ScoreGathered(
+      query, rows.data(), count, dim_,
+      [&](std::int64_t row, float* dst) { std::copy_n(data_.data() + row * dim_, dim_, dst); }, scores.data());
   std::vector<ScoredRow> hits;
   hits.reserve(rows.size());
-  std::vector<float> twice(static_cast<std::size_t>(2 * dim_));
-  std::copy_n(query, dim_, twice.data());
-  std::copy_n(query, dim_, twice.data() + dim_);
-  std::vector<float> block, scores;
-  const auto count = static_cast<std::int64_t>(rows.size());
-  for (std::int64_t r0 = 0; r0 < count; r0 += scan::kDocBlock) {
-    const std::int64_t rn = std::min(scan::kDocBlock, count - r0);
-    const std::int64_t ld = (rn + scan::kGemmPanel - 1) / scan::kGemmPanel * scan::kGemmPanel;
-    block.assign(static_cast<std::size_t>(ld * dim_), 0.0f);
-    for (std::int64_t j = 0; j < rn; ++j) std::copy_n(data_.data() + rows[r0 + j] * dim_, dim_, &block[j * dim_]);
-    scores.resize(static_cast<std::size_t>(2 * ld));
-    kern.gemm_nt(twice.data(), 2, block.data(), ld, dim_, scores.data(), ld);
-    for (std::int64_t j = 0; j < rn; ++j) {
-      const std::int64_t row = rows[r0 + j];
-      float score = scores[j];
-      if (metric_ == Metric::kCosine) score *= inv_norms_[row];
-      hits.push_back({score, row});
-    }
+  for (std::int64_t j = 0; j < count; ++j) {
+    float score = scores[j];
+    if (metric_ == Metric::kCosine) score *= inv_norms_[rows[j]];
+    hits.push_back({score, rows[j]});
   }
   // Better breaks a tie by row, as the scan does.
   const std::int64_t keep = std::min<std::int64_t>(options.k, static_cast<std::int64_t>(hits.size()));

@@ -325,8 +325,12 @@ std::int64_t ProductQuantizedIndex::ScanAllowed(const float* query, std::int64_t
   std::vector<float> table(static_cast<std::size_t>(m_) * kK);
   QueryTable(query, table.data());
   const AdcKernels& adc = BestAdc();
+  // adc.one sums as adc.many does: scores equal to the scan's to the bit.
   return store_->ScanAllowed(
-      *options.filter, filter_row, kk, [&](std::int64_t row) { return adc.one(table.data(), store_->code(row), m_); },
+      *options.filter, filter_row, kk,
+      [&](const std::int64_t* rows, std::int64_t count, float* out) {
+        for (std::int64_t j = 0; j < count; ++j) out[j] = adc.one(table.data(), store_->code(rows[j]), m_);
+      },
       best);
 }
 

@@ -350,13 +350,13 @@ absl::Status ScalarQuantizedIndex::Search(ConstMatrixView queries, const SearchO
 
 std::int64_t ScalarQuantizedIndex::ScanAllowed(const float* query, std::int64_t filter_row, std::int64_t kk,
                                                const SearchOptions& options, ScoredRow* best) const {
-  const kernels::KernelSet& kern = kernels::Best();
-  std::vector<float> row_buf(static_cast<std::size_t>(dim_));
+  // Decoded rows scored by the scan's GEMM: scores equal to the scan's to the bit.
   return store_->ScanAllowed(
       *options.filter, filter_row, kk,
-      [&](std::int64_t row) {
-        DecodeRows(store_->code(row), 1, row_buf.data());
-        return kern.dot(query, row_buf.data(), dim_);
+      [&](const std::int64_t* rows, std::int64_t count, float* out) {
+        scan::ScoreGathered(
+            query, rows, count, dim_, [&](std::int64_t row, float* dst) { DecodeRows(store_->code(row), 1, dst); },
+            out);
       },
       best);
 }

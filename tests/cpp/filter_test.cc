@@ -13,6 +13,8 @@
 #include "densefb/flat_index.h"
 #include "densefb/hnsw_index.h"
 #include "densefb/pipeline.h"
+#include "densefb/pq_index.h"
+#include "densefb/quantized_index.h"
 #include "densefb/retrievers.h"
 #include "test_util.h"
 
@@ -118,6 +120,53 @@ TEST_CASE("Filtered flat and HNSW search: the top k among the allowed ids, never
       recall += want.empty() ? 1.0 : static_cast<double>(found) / want.size();
     }
     CHECK(recall / nq >= 0.95);
+  }
+}
+
+TEST_CASE("Exact indexes score a query's few allowed ids as their scan does, to the bit") {
+  // A query allowing under 1/16 of the collection is scored over its allowed rows alone, the
+  // others through the scan with disallowed rows masked. Both must give every row the score the
+  // unfiltered scan gives it, bit for bit, or a sharded index (which picks the path per shard)
+  // would rank near-ties differently from a single one.
+  const std::int64_t n = 3000, nq = 20, dim = 40;
+  RowMatrix docs = RandomMatrix(n, dim, 11);
+  // Duplicated rows: exact ties, broken by the smaller id on both paths.
+  for (std::int64_t i = 0; i < 60; ++i) docs.row(2000 + i) = docs.row(i * 7);
+  const RowMatrix queries = RandomMatrix(nq, dim, 12);
+  std::vector<std::pair<std::string, std::unique_ptr<VectorIndex>>> indexes;
+  for (Metric metric : {Metric::kInnerProduct, Metric::kCosine}) {
+    const std::string m = metric == Metric::kCosine ? " cosine" : " ip";
+    indexes.emplace_back("flat" + m, FlatIndex::Create(dim, metric).value());
+    indexes.emplace_back("int8" + m, ScalarQuantizedIndex::Create(dim, metric, ScalarEncoding::kInt8).value());
+    indexes.emplace_back("fp16" + m, ScalarQuantizedIndex::Create(dim, metric, ScalarEncoding::kFp16).value());
+    indexes.emplace_back("pq" + m, ProductQuantizedIndex::Create(dim, metric, 8).value());
+  }
+  for (auto& [name, index] : indexes) {
+    INFO(name);
+    REQUIRE(index->Add(View(docs)).ok());
+    SearchOptions all;
+    all.k = static_cast<int>(n);
+    all.num_threads = 2;
+    const SearchResult full = index->Search(View(queries), all).value();
+    for (double p : {0.02, 0.3}) {  // few allowed (scored over them alone), many (the scan)
+      const auto lists = RandomLists(nq, n, p, static_cast<unsigned>(p * 100) + 5);
+      const Filter filter = Filter::FromIdLists(lists).value();
+      SearchOptions options;
+      options.k = 25;
+      options.num_threads = 2;
+      options.filter = &filter;
+      const SearchResult got = index->Search(View(queries), options).value();
+      for (std::int64_t q = 0; q < nq; ++q) {
+        REQUIRE((filter.Count(q) * Filter::kFewAllowedRatio < n) == (p < 0.05));
+        std::vector<float> scores(static_cast<std::size_t>(n));
+        for (std::int64_t j = 0; j < n; ++j) scores[full.ids(q, j)] = full.scores(q, j);
+        const std::vector<std::int64_t> want = TopAllowed(scores, lists[q], 25);
+        for (std::size_t j = 0; j < want.size(); ++j) {
+          CHECK(got.ids(q, j) == want[j]);
+          CHECK(got.scores(q, j) == scores[want[j]]);  // bit-identical
+        }
+      }
+    }
   }
 }
 
