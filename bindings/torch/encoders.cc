@@ -185,6 +185,14 @@ PYBIND11_MODULE(_torch, m) {
   using densefb::Encoder;
   m.doc() = "densefb libtorch encoders (private; use densefb.Encoder)";
   m.def("cuda_available", &densefb::CudaAvailable);
+  m.def("cpu_has_bf16", &densefb::CpuHasBf16,
+        "Whether this CPU has bf16 dot-product instructions (AVX512_BF16 or AMX-BF16).");
+  m.def("resolve_precision", [](const std::string& precision, const std::string& device) {
+          const densefb::Precision requested = b::ValueOrThrow(densefb::ParsePrecision(precision));
+          return std::string(densefb::PrecisionName(b::ValueOrThrow(densefb::ResolvePrecision(requested, device))));
+        }, b::py::arg("precision"), b::py::arg("device") = "cpu",
+        "The precision an encoder on `device` runs in when `precision` is asked for: \"bf16\" on a CPU\n"
+        "without bf16 instructions is \"fp32\"; \"fp16\" on a CPU and \"int8\" on CUDA are errors.");
   // As densefb._core._core_address: equal when both modules share one libdensefb.
   m.def("_core_address", [] { return reinterpret_cast<std::uintptr_t>(&densefb::RegisteredStages); });
   // The index object comes from densefb._core; pybind11 finds its type across modules.
@@ -212,8 +220,9 @@ PYBIND11_MODULE(_torch, m) {
       .def(b::py::init([](const std::string& model_dir, std::optional<std::string> pooling,
                           std::optional<bool> normalize, int max_length, const std::string& device,
                           int num_threads, const std::string& query_prefix,
-                          const std::string& document_prefix) {
+                          const std::string& document_prefix, const std::string& precision) {
              densefb::BertEncoderConfig config;
+             config.precision = b::ValueOrThrow(densefb::ParsePrecision(precision));
              config.model_dir = model_dir;
              config.pooling = b::ParsePooling(pooling);
              config.normalize = normalize;
@@ -227,7 +236,7 @@ PYBIND11_MODULE(_torch, m) {
            }),
            b::py::arg("model_dir"), b::py::arg("pooling") = b::py::none(), b::py::arg("normalize") = b::py::none(),
            b::py::arg("max_length") = 0, b::py::arg("device") = "cpu", b::py::arg("num_threads") = 0,
-           b::py::arg("query_prefix") = "", b::py::arg("document_prefix") = "")
+           b::py::arg("query_prefix") = "", b::py::arg("document_prefix") = "", b::py::arg("precision") = "fp32")
       .def("encode_queries", [](const Encoder& e, const std::vector<std::string>& texts, int batch_size,
                                 const b::py::object& progress) { return b::Encode(e, texts, batch_size, progress, true); },
            b::py::arg("texts"), b::py::arg("batch_size") = 32, b::py::arg("progress") = b::py::none())

@@ -7,9 +7,9 @@ import densefb._core
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BertEncoder', 'ColbertEncoder', 'CrossEncoder', 'cuda_available', 'encode_and_add']
+__all__: list[str] = ['BertEncoder', 'ColbertEncoder', 'CrossEncoder', 'cpu_has_bf16', 'cuda_available', 'encode_and_add', 'resolve_precision']
 class BertEncoder:
-    def __init__(self, model_dir: str, pooling: str | None = None, normalize: bool | None = None, max_length: typing.SupportsInt | typing.SupportsIndex = 0, device: str = 'cpu', num_threads: typing.SupportsInt | typing.SupportsIndex = 0, query_prefix: str = '', document_prefix: str = '') -> None:
+    def __init__(self, model_dir: str, pooling: str | None = None, normalize: bool | None = None, max_length: typing.SupportsInt | typing.SupportsIndex = 0, device: str = 'cpu', num_threads: typing.SupportsInt | typing.SupportsIndex = 0, query_prefix: str = '', document_prefix: str = '', precision: str = 'fp32') -> None:
         ...
     def encode_documents(self, texts: collections.abc.Sequence[str], batch_size: typing.SupportsInt | typing.SupportsIndex = 32, progress: typing.Any = None) -> numpy.typing.NDArray[numpy.float32]:
         ...
@@ -76,7 +76,16 @@ class CrossEncoder:
         ...
 def _core_address() -> int:
     ...
+def cpu_has_bf16() -> bool:
+    """
+    Whether this CPU has bf16 dot-product instructions (AVX512_BF16 or AMX-BF16).
+    """
 def cuda_available() -> bool:
     ...
 def encode_and_add(encoder: ..., texts: collections.abc.Sequence[str], index: densefb._core.VectorIndex, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None, batch_size: typing.SupportsInt | typing.SupportsIndex = 32, chunk_size: typing.SupportsInt | typing.SupportsIndex = 4096, progress: typing.Any = None) -> None:
     ...
+def resolve_precision(precision: str, device: str = 'cpu') -> str:
+    """
+    The precision an encoder on `device` runs in when `precision` is asked for: "bf16" on a CPU
+    without bf16 instructions is "fp32"; "fp16" on a CPU and "int8" on CUDA are errors.
+    """

@@ -99,6 +99,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="prepended to every document (e.g. 'passage: ') (default: none)")
     enc.add_argument("--device", default="cpu", metavar="DEV",
                      help="encoder device: cpu, cuda or cuda:N (default: cpu)")
+    enc.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
+                     help="encoder arithmetic: fp32; bf16 (CUDA, or a CPU with bf16 instructions, "
+                          "else fp32); fp16 (CUDA); int8 (CPU, dynamic quantisation); recorded, and "
+                          "used for queries at search time (default: fp32)")
     bm25 = parser.add_argument_group("BM25 index")
     bm25.add_argument("--bm25", action="store_true",
                       help="also build a BM25 index (Lucene English analysis; title and text)")
@@ -276,13 +280,14 @@ def _build_into(out: Path, args: argparse.Namespace, dataset: Path, corpus_path:
         model_path = densefb.resolve_model(args.model)
         encoder = densefb.Encoder.from_pretrained(
             model_path, max_length=args.max_length, device=args.device, num_threads=args.threads,
-            query_prefix=args.query_prefix, document_prefix=args.doc_prefix)
+            query_prefix=args.query_prefix, document_prefix=args.doc_prefix, precision=args.precision)
         given = Path(args.model)
         manifest["model"] = {
             "name": os.fspath(given.resolve()) if given.is_dir() else args.model,
             "path": os.fspath(Path(model_path).resolve()),
             "dim": encoder.dim, "max_length": encoder.max_length, "normalized": encoder.normalized,
             "query_prefix": args.query_prefix, "doc_prefix": args.doc_prefix,
+            "precision": encoder.precision,
         }
         params: Dict[str, Any] = {"metric": args.metric}
         if args.dense == "hnsw":

@@ -260,9 +260,12 @@ def _encoder(args: argparse.Namespace, manifest: Dict[str, Any]):
         if args.model or not model.get("path") or not Path(model["path"]).is_dir():
             raise
         path = Path(model["path"])  # the copy used at index time
+    # Queries are encoded on the CPU in the documents' precision; fp16 (CUDA only) becomes fp32.
+    precision = model.get("precision", "fp32") if not args.model else "fp32"
     return densefb.Encoder.from_pretrained(
         path, max_length=int(model.get("max_length", 0)) if not args.model else 0,
-        query_prefix=model.get("query_prefix", ""), num_threads=args.threads)
+        query_prefix=model.get("query_prefix", ""), num_threads=args.threads,
+        precision="fp32" if precision == "fp16" else precision)
 
 
 def _indexed_corpus(folder: util.IndexFolder, spec: str):

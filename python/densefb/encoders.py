@@ -46,14 +46,17 @@ class Encoder:
     identical (cosine >= 0.99999) to sentence-transformers' ``encode`` for the same model.
     """
 
-    def __init__(self, impl, model_dir: str):
+    def __init__(self, impl, model_dir: str, precision: str = "fp32"):
         self._impl = impl
         self.model_dir = model_dir
+        self.precision = precision
+        """The precision the forward pass runs in ("fp32", "bf16", "fp16" or "int8")."""
 
     @classmethod
     def from_pretrained(cls, name_or_path: Union[str, os.PathLike], *, pooling: Optional[str] = None,
                         normalize: Optional[bool] = None, max_length: int = 0, device: str = "cpu",
-                        num_threads: int = 0, query_prefix: str = "", document_prefix: str = "") -> "Encoder":
+                        num_threads: int = 0, query_prefix: str = "", document_prefix: str = "",
+                        precision: str = "fp32") -> "Encoder":
         """Loads a model by directory or by name, offline.
 
         name_or_path: a model directory, or a name such as
@@ -65,13 +68,25 @@ class Encoder:
         device: "cpu" (default; also "cpu:0"), "cuda" or "cuda:N"; any other string is a ValueError.
         num_threads: torch intra-op threads (process-wide setting); 0 leaves torch's default.
         query_prefix / document_prefix: strings prepended to queries / documents (e.g. "query: ").
+        precision: arithmetic of the forward pass; outputs are float32 in every mode.
+            "fp32" (default): identical to sentence-transformers.
+            "bf16": bfloat16 weights and activations, on CUDA and on CPUs with bf16
+            instructions (AVX512_BF16 or AMX-BF16); any other CPU runs fp32 (see the
+            ``precision`` attribute of the result).
+            "fp16": half precision, CUDA only.
+            "int8": dynamic quantisation of the transformer's linear layers (int8 weights per
+            output channel, activations quantised on the fly), CPU only.
+            docs/benchmarks.md ("Reduced-precision encoders") gives each mode's speed, cosine
+            to fp32 and nDCG@10.
         """
         path = resolve_model(name_or_path)
-        impl = _torch_module().BertEncoder(
+        torch_module = _torch_module()
+        resolved = torch_module.resolve_precision(precision, device)
+        impl = torch_module.BertEncoder(
             os.fspath(path), pooling=pooling, normalize=normalize, max_length=max_length,
             device=device, num_threads=num_threads, query_prefix=query_prefix,
-            document_prefix=document_prefix)
-        return cls(impl, os.fspath(path))
+            document_prefix=document_prefix, precision=precision)
+        return cls(impl, os.fspath(path), resolved)
 
     @property
     def dim(self) -> int:

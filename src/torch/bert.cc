@@ -2,9 +2,11 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/nn/functional/activation.h>
 
 #include <cmath>
+#include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -150,10 +152,23 @@ BertLayerImpl::BertLayerImpl(const BertConfig& c) : heads(c.num_attention_heads)
 
 namespace {
 
+// x W^T + b through the int8 kernel (float32 in and out; x's range quantised per call).
+at::Tensor LinearDynamic(const c10::IValue& packed, const at::Tensor& x) {
+  static const c10::OperatorHandle op = c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_dynamic", "");
+  std::vector<c10::IValue> stack{x, packed, false};  // reduce_range = false: VNNI needs no headroom
+  op.callBoxed(&stack);
+  return stack[0].toTensor();
+}
+
 // residual + x W^T + b into `out` (rows, out_features), the residual plus bias serving as the
-// GEMM's accumulator, so that the sum costs no pass of its own.
-void DenseAddResidual(const torch::nn::Linear& dense, const at::Tensor& x, const at::Tensor& residual,
-                      at::Tensor& out) {
+// GEMM's accumulator, so that the sum costs no pass of its own. With `packed` (int8), the
+// product comes from the int8 kernel and the residual is added after it.
+void DenseAddResidual(const torch::nn::Linear& dense, const c10::IValue* packed, const at::Tensor& x,
+                      const at::Tensor& residual, at::Tensor& out) {
+  if (packed != nullptr) {
+    at::add_out(out, LinearDynamic(*packed, x), residual);
+    return;
+  }
   if (dense->bias.defined()) {
     at::add_out(out, residual, dense->bias);
   } else {
@@ -197,9 +212,13 @@ at::Tensor BertLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& ma
                                   const std::vector<std::int64_t>* lengths) {
   const auto b = hidden.size(0), s = hidden.size(1), h = hidden.size(2);
   auto& sa = attention->self;
-  const at::Tensor q = sa->query(hidden).contiguous();
-  const at::Tensor k = sa->key(hidden).contiguous();
-  const at::Tensor v = sa->value(hidden).contiguous();
+  const bool quantized = !int8.empty();
+  auto project = [&](LinearId id, torch::nn::Linear& linear) {
+    return (quantized ? LinearDynamic(int8[id], hidden) : linear->forward(hidden)).contiguous();
+  };
+  const at::Tensor q = project(kQuery, sa->query);
+  const at::Tensor k = project(kKey, sa->key);
+  const at::Tensor v = project(kValue, sa->value);
   at::Tensor ctx;
   if (lengths != nullptr) {
     ctx = Attention(q, k, v, heads, *lengths);
@@ -224,12 +243,18 @@ at::Tensor BertLayerImpl::forward(const at::Tensor& hidden, const at::Tensor& ma
   for (std::int64_t start = 0; start < n; start += block) {
     const std::int64_t rows = std::min(block, n - start);
     at::Tensor sum = at::empty({rows, h}, hidden.options());
-    DenseAddResidual(attention->output->dense, ctx.narrow(0, start, rows), residual.narrow(0, start, rows), sum);
+    DenseAddResidual(attention->output->dense, quantized ? &int8[kAttentionOutput] : nullptr,
+                     ctx.narrow(0, start, rows), residual.narrow(0, start, rows), sum);
     const at::Tensor x = at::layer_norm(sum, {h}, ln1->weight, ln1->bias, ln1->options.eps());
-    at::Tensor y = at::mm(x, in->weight.t());
-    if (in->bias.defined()) y.add_(in->bias);
+    at::Tensor y;
+    if (quantized) {
+      y = LinearDynamic(int8[kIntermediate], x);
+    } else {
+      y = at::mm(x, in->weight.t());
+      if (in->bias.defined()) y.add_(in->bias);
+    }
     ApplyActivation(y, act);
-    DenseAddResidual(output->dense, y, x, sum);
+    DenseAddResidual(output->dense, quantized ? &int8[kOutput] : nullptr, y, x, sum);
     result.narrow(0, start, rows).copy_(at::layer_norm(sum, {h}, ln2->weight, ln2->bias, ln2->options.eps()));
   }
   return result.view({b, s, h});
@@ -278,6 +303,49 @@ at::Tensor BertModelImpl::forward(const at::Tensor& input_ids, const at::Tensor&
 
 at::Tensor BertModelImpl::pool(const at::Tensor& hidden) {
   return at::tanh(pooler->dense(hidden.select(1, 0)));
+}
+
+namespace {
+// libtorch deprecates its quantized tensor type (the packed weights are built from one) with a
+// warning printed at the first quantisation; it is libtorch's, not the caller's, to act on.
+struct SilentWarnings : c10::WarningHandler {
+  void process(const c10::Warning&) override {}
+};
+}  // namespace
+
+absl::Status QuantizeLinearsInt8(BertModelImpl& model) {
+  SilentWarnings silent;
+  const c10::WarningUtils::WarningHandlerGuard guard(&silent);
+  try {
+    const c10::OperatorHandle prepack =
+        c10::Dispatcher::singleton().findSchemaOrThrow("quantized::linear_prepack", "");
+    at::NoGradGuard no_grad;
+    for (const auto& module : *model.encoder->layer) {
+      BertLayerImpl& layer = *module->as<BertLayer>();
+      const torch::nn::Linear linears[BertLayerImpl::kNumLinears] = {
+          layer.attention->self->query, layer.attention->self->key, layer.attention->self->value,
+          layer.attention->output->dense, layer.intermediate->dense, layer.output->dense};
+      std::vector<c10::IValue> packed;
+      for (const torch::nn::Linear& linear : linears) {
+        const at::Tensor w = linear->weight.detach().to(at::kFloat).contiguous();
+        // torch.ao's per-channel symmetric MinMax observer: scale = max |w| / ((127 + 128) / 2).
+        const at::Tensor scales =
+            w.abs().amax(1).div(127.5).clamp_min(std::numeric_limits<float>::epsilon()).to(at::kDouble);
+        const at::Tensor zeros = at::zeros({w.size(0)}, at::TensorOptions().dtype(at::kLong));
+        const at::Tensor qw = at::quantize_per_channel(w, scales, zeros, 0, at::kQInt8);
+        const std::optional<at::Tensor> bias =
+            linear->bias.defined() ? std::optional<at::Tensor>(linear->bias.detach().to(at::kFloat)) : std::nullopt;
+        std::vector<c10::IValue> stack{qw, bias};
+        prepack.callBoxed(&stack);
+        packed.push_back(std::move(stack[0]));
+      }
+      layer.int8 = std::move(packed);
+    }
+  } catch (const std::exception& e) {
+    return absl::UnimplementedError(
+        absl::StrCat("int8 precision: this libtorch cannot quantize linear layers on the CPU: ", e.what()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<at::Tensor> ReadFloatTensor(const SafetensorsFile& file, const std::string& name) {

@@ -74,6 +74,8 @@ struct BertIntermediateImpl : torch::nn::Module {
 TORCH_MODULE(BertIntermediate);
 
 struct BertLayerImpl : torch::nn::Module {
+  // The linear layers, in the order of `int8`.
+  enum LinearId { kQuery, kKey, kValue, kAttentionOutput, kIntermediate, kOutput, kNumLinears };
   explicit BertLayerImpl(const BertConfig& c);
   // hidden: (B, S, H); mask: (B, 1, 1, S) boolean, true = attend (undefined: no padding).
   // `lengths`, when given (CPU, float32, every mask a prefix of ones), holds each sequence's
@@ -85,6 +87,9 @@ struct BertLayerImpl : torch::nn::Module {
   BertDenseLayerNorm output{nullptr};
   int heads;
   std::string act;
+  // Empty, or the kNumLinears linear layers packed for int8 dynamic quantisation
+  // (QuantizeLinearsInt8): forward then runs them through quantized::linear_dynamic.
+  std::vector<c10::IValue> int8;
 };
 TORCH_MODULE(BertLayer);
 
@@ -114,6 +119,11 @@ struct BertModelImpl : torch::nn::Module {
   BertPooler pooler{nullptr};
 };
 TORCH_MODULE(BertModel);
+
+// Packs every transformer layer's linear layers for int8 dynamic quantisation (densefb's
+// Precision::kInt8: weights int8 per output channel, symmetric, scale max |w| / 127.5).
+// Fails, with the reason, where libtorch has no quantized CPU engine.
+absl::Status QuantizeLinearsInt8(BertModelImpl& model);
 
 // Copies tensors from `file` into the parameters of `module`: parameter "p" is read from the
 // first of "<prefix>p" for prefix in `prefixes` that exists. Fails on a missing tensor, on a

@@ -7,6 +7,10 @@
 #include <fstream>
 #include <numeric>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/match.h"
@@ -133,6 +137,7 @@ absl::Status BertEncoder::Encode(absl::Span<const std::string> texts, const std:
         at::Tensor mask = at::from_blob(batch.attention_mask.data(), {batch.rows, batch.cols}, opts).to(device_);
         at::Tensor types = at::from_blob(batch.token_type_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
         at::Tensor hidden = model_->forward(ids, mask, types);
+        if (hidden.scalar_type() != at::kFloat) hidden = hidden.to(at::kFloat);  // bf16 / fp16: pool in float32
         at::Tensor pooled = Pool(hidden, mask);
         for (const auto& dense : layout_.dense) pooled = dense.Apply(pooled.cpu()).to(device_);
         if (normalize_) pooled = pooled / pooled.norm(2, 1, true).clamp_min(1e-12);
@@ -149,6 +154,60 @@ absl::Status BertEncoder::Encode(absl::Span<const std::string> texts, const std:
 }  // namespace
 
 bool CudaAvailable() { return torch::cuda::is_available(); }
+
+absl::StatusOr<Precision> ParsePrecision(const std::string& name) {
+  if (name == "fp32" || name == "float32") return Precision::kFloat32;
+  if (name == "bf16" || name == "bfloat16") return Precision::kBFloat16;
+  if (name == "fp16" || name == "float16") return Precision::kFloat16;
+  if (name == "int8") return Precision::kInt8;
+  return absl::InvalidArgumentError(
+      absl::StrCat("precision \"", name, "\" is not one of \"fp32\", \"bf16\", \"fp16\", \"int8\""));
+}
+
+const char* PrecisionName(Precision precision) {
+  switch (precision) {
+    case Precision::kBFloat16:
+      return "bf16";
+    case Precision::kFloat16:
+      return "fp16";
+    case Precision::kInt8:
+      return "int8";
+    case Precision::kFloat32:
+    default:
+      return "fp32";
+  }
+}
+
+bool CpuHasBf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512f")) return false;  // also false where the OS keeps AVX-512 off
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  bool amx = false, avx512_bf16 = false;
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d) != 0) amx = (d >> 22) & 1u;          // AMX-BF16
+  if (__get_cpuid_count(7, 1, &a, &b, &c, &d) != 0) avx512_bf16 = (a >> 5) & 1u;   // AVX512_BF16
+  return amx || avx512_bf16;
+#else
+  return false;
+#endif
+}
+
+absl::StatusOr<Precision> ResolvePrecision(Precision requested, const std::string& device) {
+  DENSEFB_ASSIGN_OR_RETURN(const at::Device d, torch_impl::ParseDevice(device));
+  if (d.is_cuda()) {
+    if (requested == Precision::kInt8) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "precision \"int8\" (dynamic quantisation) runs on the CPU only; on ", device, " use \"fp16\" or \"bf16\""));
+    }
+    return requested;
+  }
+  if (requested == Precision::kFloat16) {
+    return absl::InvalidArgumentError(
+        "precision \"fp16\" runs on CUDA devices only; on the CPU use \"bf16\" or \"int8\"");
+  }
+  if (requested == Precision::kBFloat16 && !CpuHasBf16()) return Precision::kFloat32;
+  return requested;
+}
 
 absl::Status BertEncoderConfig::Validate() const {
   if (model_dir.empty()) return absl::InvalidArgumentError("model_dir is empty");
@@ -170,11 +229,25 @@ absl::StatusOr<std::unique_ptr<Encoder>> MakeBertEncoder(const BertEncoderConfig
       torch_impl::ResolveMaxLength(ckpt, config.max_length, "max_length", layout.max_seq_length,
                                    layout.transformer_dir + "/sentence_bert_config.json",
                                    ckpt.tokenizer.num_special_tokens(/*is_pair=*/false)));
+  DENSEFB_ASSIGN_OR_RETURN(const Precision precision, ResolvePrecision(config.precision, config.device));
   BertModel model(ckpt.config, /*with_pooler=*/false);
   try {
     DENSEFB_RETURN_IF_ERROR(torch_impl::LoadParameters(*model, *ckpt.weights, {"", "bert."}, {"pooler.", "cls."}));
     model->eval();
-    model->to(device);
+    switch (precision) {
+      case Precision::kBFloat16:
+        model->to(device, at::kBFloat16);
+        break;
+      case Precision::kFloat16:
+        model->to(device, at::kHalf);
+        break;
+      case Precision::kInt8:
+        DENSEFB_RETURN_IF_ERROR(torch_impl::QuantizeLinearsInt8(*model));
+        break;
+      case Precision::kFloat32:
+        model->to(device);
+        break;
+    }
   } catch (const std::exception& e) {
     return torch_impl::TorchError(e, config.model_dir);
   }

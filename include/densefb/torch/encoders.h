@@ -14,6 +14,37 @@
 
 namespace densefb {
 
+// Arithmetic of an encoder's forward pass. Outputs are float32 whatever the precision.
+//   kFloat32   everything in float32 (the default; equal to sentence-transformers' output).
+//   kBFloat16  weights and activations in bfloat16 (LayerNorm, softmax and pooling accumulate
+//              in float32 inside their kernels), on CUDA and on CPUs with bf16 dot-product
+//              instructions (AVX512_BF16 or AMX-BF16, detected at run time); on any other CPU
+//              the encoder runs in float32 (ResolvePrecision says which).
+//   kFloat16   IEEE half weights and activations; CUDA only (CPUs have no fast fp16 GEMM).
+//   kInt8      dynamic quantisation of every linear layer of the transformer, CPU only:
+//              weights int8 per output channel, symmetric (scale = max |w| / 127.5, as
+//              torch.ao's per-channel MinMax observer); activations quantised per batch to
+//              uint8 from their observed range (quantized::linear_dynamic, fbgemm, with
+//              VNNI where the CPU has it); accumulation in int32, bias and output in float32.
+//              Embeddings, LayerNorm, attention, pooling and sentence-transformers Dense
+//              layers stay float32. The activation range is observed per call, over every
+//              token of the batch (or block of 1024 tokens): the same texts in the same
+//              batches give the same vectors, but a text's vector moves slightly (cosine
+//              ~0.995) with the texts it is batched with.
+// The ColBERT token encoder and the cross-encoder run float32 only.
+enum class Precision : std::uint8_t { kFloat32, kBFloat16, kFloat16, kInt8 };
+
+// "fp32", "bf16", "fp16", "int8" (also "float32", "bfloat16", "float16"); anything else is
+// InvalidArgument naming the accepted values.
+absl::StatusOr<Precision> ParsePrecision(const std::string& name);
+const char* PrecisionName(Precision precision);  // "fp32", "bf16", "fp16", "int8"
+// Whether this CPU has bf16 dot-product instructions (AVX512_BF16 or AMX-BF16) the OS enables.
+bool CpuHasBf16();
+// The precision an encoder on `device` runs in when `requested`: bf16 on a CPU without bf16
+// instructions is fp32; fp16 on a CPU and int8 on CUDA are InvalidArgument (not implemented
+// there, named in the message).
+absl::StatusOr<Precision> ResolvePrecision(Precision requested, const std::string& device);
+
 // A sentence-transformers / Hugging Face BERT bi-encoder read from a model directory:
 // config.json, model.safetensors, tokenizer files, and where present the sentence-transformers
 // files (modules.json, <pooling>/config.json, Normalize, Dense, sentence_bert_config.json).
@@ -26,6 +57,7 @@ struct BertEncoderConfig {
   std::string document_prefix;       // prepended to each document
   std::string device = "cpu";        // "cpu", "cuda", "cuda:1"
   int num_threads = 0;               // torch intra-op threads (process-wide); 0 = leave as is
+  Precision precision = Precision::kFloat32;  // see Precision; resolved by ResolvePrecision
   absl::Status Validate() const;
 };
 absl::StatusOr<std::unique_ptr<Encoder>> MakeBertEncoder(const BertEncoderConfig& config);

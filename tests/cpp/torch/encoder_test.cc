@@ -78,6 +78,50 @@ TEST_CASE("BERT bi-encoder from C++: load, encode, search") {
   CHECK(absl::IsCancelled((*encoder)->EncodeQueries(queries, MutableView(q), cancel)));
 }
 
+TEST_CASE("Reduced precision from C++: int8 close to fp32, bf16 picked at run time, errors") {
+  CHECK(*ParsePrecision("int8") == Precision::kInt8);
+  CHECK(*ParsePrecision("bfloat16") == Precision::kBFloat16);
+  CHECK_THAT(std::string(ParsePrecision("int4").status().message()), Contains("\"int4\" is not one of"));
+  CHECK(*ResolvePrecision(Precision::kBFloat16, "cpu") == (CpuHasBf16() ? Precision::kBFloat16 : Precision::kFloat32));
+  CHECK_THAT(std::string(ResolvePrecision(Precision::kFloat16, "cpu").status().message()),
+             Contains("CUDA devices only"));
+  if (CudaAvailable()) {
+    CHECK_THAT(std::string(ResolvePrecision(Precision::kInt8, "cuda").status().message()), Contains("CPU only"));
+  }
+
+  const std::string dir = ModelDir();
+  if (dir.empty()) {
+    WARN("packaged all-MiniLM-L6-v2 not found; set DENSEFB_TEST_MODEL_DIR");
+    return;
+  }
+  const std::vector<std::string> docs = {
+      "The mitochondria is the powerhouse of the cell.",
+      "Paris is the capital and largest city of France.",
+      "Vaccines train the immune system to recognise a pathogen.",
+      "Dynamic quantisation rounds each activation to eight bits with a range observed per call.",
+  };
+  auto encode = [&](Precision precision) {
+    BertEncoderConfig config;
+    config.model_dir = dir;
+    config.precision = precision;
+    auto encoder = MakeBertEncoder(config);
+    REQUIRE(encoder.ok());
+    RowMatrix out(docs.size(), 384);
+    REQUIRE((*encoder)->EncodeDocuments(docs, MutableView(out)).ok());
+    return out;
+  };
+  const RowMatrix fp32 = encode(Precision::kFloat32);
+  for (const Precision precision : {Precision::kInt8, Precision::kBFloat16}) {
+    CAPTURE(PrecisionName(precision));
+    const RowMatrix low = encode(precision);
+    for (Eigen::Index i = 0; i < low.rows(); ++i) {
+      CHECK(low.row(i).norm() == Approx(1.0f).epsilon(1e-5));
+      CHECK(low.row(i).dot(fp32.row(i)) >= 0.98f);  // unit vectors: the cosine
+    }
+    if (precision == Precision::kInt8) CHECK((low - fp32).cwiseAbs().maxCoeff() > 1e-4f);  // really int8
+  }
+}
+
 TEST_CASE("Model directories that are not models are reported") {
   BertEncoderConfig config;
   config.model_dir = std::string(DENSEFB_TEST_TMPDIR) + "/no-such-model";
