@@ -261,16 +261,25 @@ void Bm25Index::ComputeScoringTables() {
   }
   // Each posting's tf / (tf + norm), the float ScoreDoc computes from the forward index; each
   // contribution w * idf * part is then at most w * idf * max_part (rounding is monotonic).
+  // Each block of kPruningBlock postings gets the max of its parts the same way.
   post_parts_.resize(post_docs_.size());
   max_part_.assign(terms_.size(), 0.0f);
+  block_offsets_.assign(terms_.size() + 1, 0);
+  block_max_.clear();
   for (std::size_t t = 0; t < terms_.size() && t + 1 < post_offsets_.size(); ++t) {
     float best = 0.0f;
     for (std::uint64_t e = post_offsets_[t]; e < post_offsets_[t + 1]; ++e) {
       const float tf = static_cast<float>(post_freqs_[e]);
       post_parts_[e] = tf / (tf + norms_[post_docs_[e]]);
+      if ((e - post_offsets_[t]) % kPruningBlock == 0) block_max_.push_back(0.0f);
+      block_max_.back() = std::max(block_max_.back(), post_parts_[e]);
       best = std::max(best, post_parts_[e]);
     }
     max_part_[t] = best;
+    block_offsets_[t + 1] = block_max_.size();
+  }
+  for (std::size_t t = post_offsets_.empty() ? 0 : post_offsets_.size() - 1; t < terms_.size(); ++t) {
+    block_offsets_[t + 1] = block_max_.size();  // terms without postings yet: no blocks
   }
 }
 
@@ -628,6 +637,16 @@ struct PruningCursor {
   float weight;  // w * idf, as the exhaustive loop computes it
   double bound;  // weight * max_part
   int order;     // position in the query
+  const float* block_max;  // the term's blocks of kPruningBlock postings
+  std::size_t block = 0;   // the block BlockBound last looked at
+
+  std::size_t BlockEnd() const { return std::min((block + 1) * Bm25Index::kPruningBlock, size); }
+  // weight * the max part of the block where `d` is or would be (0 past the last posting).
+  // Moves forward only: `d` never decreases.
+  double BlockBound(std::int32_t d) {
+    while (block * Bm25Index::kPruningBlock < size && docs[BlockEnd() - 1] < d) ++block;
+    return block * Bm25Index::kPruningBlock < size ? static_cast<double>(weight) * block_max[block] : 0.0;
+  }
 };
 
 }  // namespace
@@ -642,7 +661,7 @@ bool Bm25Searcher::TopKMaxScore(const Bm25Index& index, const sparse::TermWeight
     const auto docs = index.PostingDocs(t);
     cursors.push_back({docs.data(), index.post_parts_.data() + index.post_offsets_[t], docs.size(), 0,
                        weight, static_cast<double>(weight) * index.max_part_[t],
-                       static_cast<int>(cursors.size())});
+                       static_cast<int>(cursors.size()), index.block_max_.data() + index.block_offsets_[t]});
   }
   const int m = static_cast<int>(cursors.size());
   std::sort(cursors.begin(), cursors.end(),
@@ -655,6 +674,7 @@ bool Bm25Searcher::TopKMaxScore(const Bm25Index& index, const sparse::TermWeight
   std::vector<std::int32_t> cur(m);        // each cursor's current document (kEnd: exhausted)
   std::vector<std::int32_t> holds(m, -1);  // holds[i] == d: cursor i has d, with part[i]
   std::vector<float> part(m);
+  std::vector<double> block_bound(m);  // non-essential cursor i's BlockBound(d)
   for (int i = 0; i < m; ++i) cur[i] = cursors[i].size > 0 ? cursors[i].docs[0] : kEnd;
   // The current top k as a heap whose front ranks last (RanksBefore: a before b).
   Ranking& heap = *out;
@@ -676,13 +696,26 @@ bool Bm25Searcher::TopKMaxScore(const Bm25Index& index, const sparse::TermWeight
       cur[i] = c.pos < c.size ? c.docs[c.pos] : kEnd;
     }
     bool pruned = bound * kBoundSlack < theta;
+    if (!pruned && first_essential > 0) {
+      // Block-max: the non-essential terms' bounds in the blocks where d would be, before any
+      // of them is searched for d.
+      bound -= prefix[first_essential - 1];
+      for (int i = 0; i < first_essential; ++i) {
+        block_bound[i] = cursors[i].BlockBound(d);
+        bound += block_bound[i];
+      }
+      pruned = bound * kBoundSlack < theta;
+    }
     for (int i = first_essential - 1; i >= 0 && !pruned; --i) {
       PruningCursor& c = cursors[i];
       if (cur[i] < d) {
-        c.pos = static_cast<std::size_t>(std::lower_bound(c.docs + c.pos, c.docs + c.size, d) - c.docs);
+        // d's block holds the first posting >= d, if any (BlockBound moved to it).
+        const std::size_t begin = std::max(c.pos, c.block * Bm25Index::kPruningBlock);
+        const std::size_t end = c.block * Bm25Index::kPruningBlock < c.size ? c.BlockEnd() : c.size;
+        c.pos = static_cast<std::size_t>(std::lower_bound(c.docs + std::min(begin, end), c.docs + end, d) - c.docs);
         cur[i] = c.pos < c.size ? c.docs[c.pos] : kEnd;
       }
-      bound -= c.bound;
+      bound -= block_bound[i];
       if (cur[i] == d) {
         part[i] = c.weight * c.parts[c.pos];
         holds[i] = d;
