@@ -18,22 +18,14 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import os
-import platform
+import sys
 import time
 import warnings
 
 import numpy as np
 
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import cpu_model  # noqa: E402
 
 
 def main() -> int:
