@@ -52,6 +52,7 @@ void RegisterFilter(py::module_& m);      // Filter (bindings/filter.cc)
 void RegisterData(py::module_& m);
 void RegisterEval(py::module_& m);
 void RegisterIndex(py::module_& m);       // FlatIndex (bindings/index.cc)
+void RegisterTorchFlatIndex(py::module_& m);  // TorchFlatIndex, in _torch (bindings/torch/flat_index.cc)
 void RegisterHnswIndex(py::module_& m);   // HnswIndex (bindings/hnsw_index.cc)
 void RegisterQuantizedIndex(py::module_& m);  // ScalarQuantizedIndex, ProductQuantizedIndex (bindings/quantized_index.cc)
 void RegisterTokenizer(py::module_& m);   // WordPieceTokenizer (bindings/tokenizer.cc)

@@ -13,6 +13,7 @@
 #include "densefb/indexing.h"
 #include "densefb/pipeline.h"
 #include "densefb/torch/encoders.h"
+#include "densefb/torch/flat_index.h"
 
 namespace densefb::py_bindings {
 namespace {
@@ -185,6 +186,7 @@ PYBIND11_MODULE(_torch, m) {
   using densefb::Encoder;
   m.doc() = "densefb libtorch encoders (private; use densefb.Encoder)";
   m.def("cuda_available", &densefb::CudaAvailable);
+  b::RegisterTorchFlatIndex(m);
   m.def("cpu_has_bf16", &densefb::CpuHasBf16,
         "Whether this CPU has bf16 dot-product instructions (AVX512_BF16 or AMX-BF16).");
   m.def("resolve_precision", [](const std::string& precision, const std::string& device) {
@@ -209,7 +211,10 @@ PYBIND11_MODULE(_torch, m) {
           absl::Status status;
           {
             b::py::gil_scoped_release release;
-            status = densefb::EncodeAndAdd(encoder, texts, &index, id_span, options);
+            // The device index takes a torch encoder's output on the device.
+            auto* device_index = dynamic_cast<densefb::TorchFlatIndex*>(&index);
+            status = device_index != nullptr ? densefb::EncodeAndAdd(encoder, texts, device_index, id_span, options)
+                                             : densefb::EncodeAndAdd(encoder, texts, &index, id_span, options);
           }
           guard.Rethrow();
           b::ThrowIfError(status);

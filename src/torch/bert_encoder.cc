@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <numeric>
+#include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -21,6 +23,7 @@
 #include "torch/batches.h"
 #include "torch/bert.h"
 #include "torch/model_files.h"
+#include "torch/tensor_encoder.h"
 
 namespace densefb {
 namespace {
@@ -28,7 +31,7 @@ namespace {
 using torch_impl::BertConfig;
 using torch_impl::BertModel;
 
-class BertEncoder final : public Encoder {
+class BertEncoder final : public Encoder, public torch_impl::TensorEncoder {
  public:
   BertEncoder(BertEncoderConfig config, WordPieceTokenizer tokenizer, BertModel model,
               torch_impl::SentenceTransformerLayout layout, Pooling pooling, bool normalize,
@@ -51,16 +54,25 @@ class BertEncoder final : public Encoder {
 
   absl::Status EncodeQueries(absl::Span<const std::string> texts, MutableMatrixView out,
                              const EncodeOptions& options) const override {
-    return Encode(texts, config_.query_prefix, out, options);
+    return EncodeToHost(texts, config_.query_prefix, out, options);
   }
   absl::Status EncodeDocuments(absl::Span<const std::string> texts, MutableMatrixView out,
                                const EncodeOptions& options) const override {
-    return Encode(texts, config_.document_prefix, out, options);
+    return EncodeToHost(texts, config_.document_prefix, out, options);
   }
+  absl::StatusOr<at::Tensor> EncodeDocumentsTensor(absl::Span<const std::string> texts,
+                                                   const EncodeOptions& options) const override;
 
  private:
+  // Rows [start, end) of a batch, in the order `order` gives them (rows of `pooled`).
+  using Sink = std::function<void(const std::vector<std::int64_t>& order, std::int64_t start,
+                                  std::int64_t end, const at::Tensor& pooled)>;
+  // Encodes `texts` (with `prefix`) in length-sorted batches and hands each batch's pooled
+  // (and normalised) float32 vectors, on the device, to `sink`.
   absl::Status Encode(absl::Span<const std::string> texts, const std::string& prefix,
-                      MutableMatrixView out, const EncodeOptions& options) const;
+                      const EncodeOptions& options, const Sink& sink) const;
+  absl::Status EncodeToHost(absl::Span<const std::string> texts, const std::string& prefix,
+                            MutableMatrixView out, const EncodeOptions& options) const;
   at::Tensor Pool(const at::Tensor& hidden, const at::Tensor& mask) const;
 
   BertEncoderConfig config_;
@@ -89,13 +101,49 @@ at::Tensor BertEncoder::Pool(const at::Tensor& hidden, const at::Tensor& mask) c
   }
 }
 
-absl::Status BertEncoder::Encode(absl::Span<const std::string> texts, const std::string& prefix,
-                                 MutableMatrixView out, const EncodeOptions& options) const {
+absl::Status BertEncoder::EncodeToHost(absl::Span<const std::string> texts, const std::string& prefix,
+                                       MutableMatrixView out, const EncodeOptions& options) const {
   const auto n = static_cast<std::int64_t>(texts.size());
   if (out.rows != n || (n > 0 && out.cols != Dimension())) {
     return absl::InvalidArgumentError(absl::StrCat("output buffer is ", out.rows, " x ", out.cols,
                                                    ", expected ", n, " x ", Dimension()));
   }
+  const int d = Dimension();
+  return Encode(texts, prefix, options,
+                [&](const std::vector<std::int64_t>& order, std::int64_t start, std::int64_t end,
+                    const at::Tensor& pooled) {
+                  const at::Tensor host = pooled.to(at::kCPU, at::kFloat).contiguous();
+                  const float* src = host.data_ptr<float>();
+                  for (std::int64_t i = start; i < end; ++i) {
+                    std::copy_n(src + (i - start) * d, d, out.row(order[i]));
+                  }
+                });
+}
+
+absl::StatusOr<at::Tensor> BertEncoder::EncodeDocumentsTensor(absl::Span<const std::string> texts,
+                                                              const EncodeOptions& options) const {
+  const auto n = static_cast<std::int64_t>(texts.size());
+  at::Tensor out;
+  try {
+    c10::InferenceMode guard;
+    out = at::empty({n, Dimension()}, at::TensorOptions().dtype(at::kFloat).device(device_));
+  } catch (const std::exception& e) {
+    return torch_impl::TorchError(e, "encoding");
+  }
+  // Batches may run concurrently (RunBatches on a CPU): each writes its own rows.
+  DENSEFB_RETURN_IF_ERROR(Encode(
+      texts, config_.document_prefix, options,
+      [&](const std::vector<std::int64_t>& order, std::int64_t start, std::int64_t end, const at::Tensor& pooled) {
+        const at::Tensor rows = at::tensor(std::vector<std::int64_t>(order.begin() + start, order.begin() + end),
+                                           at::TensorOptions().dtype(at::kLong)).to(device_);
+        out.index_copy_(0, rows, pooled.to(at::kFloat));
+      }));
+  return out;
+}
+
+absl::Status BertEncoder::Encode(absl::Span<const std::string> texts, const std::string& prefix,
+                                 const EncodeOptions& options, const Sink& sink) const {
+  const auto n = static_cast<std::int64_t>(texts.size());
   if (options.batch_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("batch_size = ", options.batch_size, " must be >= 1"));
   }
@@ -122,7 +170,6 @@ absl::Status BertEncoder::Encode(absl::Span<const std::string> texts, const std:
   std::stable_sort(order.begin(), order.end(),
                    [&](std::int64_t a, std::int64_t b) { return tokens[a] > tokens[b]; });
 
-  const int d = Dimension();
   return torch_impl::RunBatches(
       n, options.batch_size, device_, options.progress, {"encoding", "encoding", "texts"},
       [&](std::int64_t start, std::int64_t end) -> absl::Status {
@@ -141,11 +188,7 @@ absl::Status BertEncoder::Encode(absl::Span<const std::string> texts, const std:
         at::Tensor pooled = Pool(hidden, mask);
         for (const auto& dense : layout_.dense) pooled = dense.Apply(pooled.cpu()).to(device_);
         if (normalize_) pooled = pooled / pooled.norm(2, 1, true).clamp_min(1e-12);
-        pooled = pooled.to(at::kCPU, at::kFloat).contiguous();
-        const float* src = pooled.data_ptr<float>();
-        for (std::int64_t i = start; i < end; ++i) {
-          std::copy_n(src + (i - start) * d, d, out.row(order[i]));
-        }
+        sink(order, start, end, pooled);
         return absl::OkStatus();
       });
 }

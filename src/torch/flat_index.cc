@@ -1,0 +1,466 @@
+// TorchFlatIndex: exact search with the vectors on a torch device (see the header).
+#include "densefb/torch/flat_index.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <shared_mutex>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "index/checks.h"
+#include "index/id_table.h"
+#include "index/rw_lock.h"
+#include "torch/model_files.h"
+#include "torch/tensor_encoder.h"
+
+namespace densefb {
+
+namespace {
+
+constexpr std::int64_t kNoKey = std::numeric_limits<std::int64_t>::min();  // a disallowed document
+
+std::string Bytes(std::int64_t bytes) {
+  return absl::StrFormat("%d bytes (%.2f GiB)", bytes, static_cast<double>(bytes) / (1 << 30));
+}
+
+// The key of each score of `scores` (rows x cols float32, contiguous) for stored rows
+// first_row..: the float's order in the high 32 bits (its bit pattern, with the magnitude bits
+// of negatives flipped, so that signed integers sort as the floats), and 2^32 - 1 - row in the
+// low 32 bits. Keys are distinct, and a larger key is a better result: a higher score, or an
+// equal score and an earlier row (the order of FlatIndex). -0 is made +0 first (they tie).
+at::Tensor Keys(at::Tensor scores, std::int64_t first_row) {
+  scores.add_(0.0);
+  const at::Tensor bits = scores.view(at::kInt);
+  const at::Tensor order = at::where(bits >= 0, bits, at::bitwise_xor(bits, 0x7FFFFFFF)).to(at::kLong);
+  const at::Tensor low = at::arange(first_row, first_row + scores.size(1),
+                                    at::TensorOptions().dtype(at::kLong).device(scores.device()))
+                             .neg_()
+                             .add_(std::int64_t{0xFFFFFFFF});
+  return order.mul_(std::int64_t{1} << 32).add_(low);
+}
+
+// The score and row of a key (Keys inverted).
+void DecodeKey(std::int64_t key, float* score, std::int64_t* row) {
+  auto order = static_cast<std::int32_t>(key >> 32);  // arithmetic shift: the high half
+  const std::int32_t bits = order >= 0 ? order : (order ^ 0x7FFFFFFF);
+  std::memcpy(score, &bits, sizeof bits);
+  *row = std::int64_t{0xFFFFFFFF} - (key & std::int64_t{0xFFFFFFFF});
+}
+
+}  // namespace
+
+absl::Status TorchFlatIndexOptions::Validate() const {
+  if (query_block < 1) return absl::InvalidArgumentError(absl::StrCat("query_block = ", query_block, " must be >= 1"));
+  if (doc_block < 1) return absl::InvalidArgumentError(absl::StrCat("doc_block = ", doc_block, " must be >= 1"));
+  if (memory_limit < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("memory_limit = ", memory_limit, " is negative (0 = no limit)"));
+  }
+  return torch_impl::ParseDevice(device).status();
+}
+
+class TorchFlatIndex::Impl {
+ public:
+  Impl(int dim, Metric metric, TorchFlatIndexOptions options, at::Device device)
+      : dim(dim), metric(metric), options(std::move(options)), device(device) {}
+
+  std::int64_t capacity() const { return data.defined() ? data.size(0) : 0; }
+  std::int64_t size() const { return ids.size(); }
+  at::TensorOptions floats() const { return at::TensorOptions().dtype(at::kFloat).device(device); }
+  at::TensorOptions longs() const { return at::TensorOptions().dtype(at::kLong).device(device); }
+  std::string Where() const { return absl::StrCat("TorchFlatIndex on ", options.device); }
+  std::int64_t BytesFor(std::int64_t rows) const {
+    return rows * dim * static_cast<std::int64_t>(sizeof(float)) +
+           (metric == Metric::kCosine ? rows * static_cast<std::int64_t>(sizeof(float)) : 0);
+  }
+
+  // Storage for at least `needed` rows (grown by half again, or exactly `needed` when that is
+  // all the limit allows); the old rows are copied over. Unchanged on error.
+  absl::Status Grow(std::int64_t needed) {
+    if (needed <= capacity()) return absl::OkStatus();
+    const std::int64_t limit = options.memory_limit;
+    const std::int64_t most = limit > 0 ? limit : std::numeric_limits<std::int64_t>::max();
+    if (needed > most / (dim + 1) / static_cast<std::int64_t>(sizeof(float))) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          Where(), ": ", needed, " vectors of dim ", dim, " need ", Bytes(BytesFor(needed)),
+          limit > 0 ? absl::StrCat(", above memory_limit ", Bytes(limit)) : std::string(", more than can be addressed")));
+    }
+    std::int64_t rows = std::max(needed, capacity() + capacity() / 2);
+    if (BytesFor(rows) > most) rows = needed;
+    try {
+      c10::InferenceMode guard;
+      at::Tensor grown = at::empty({rows, dim}, floats());
+      at::Tensor grown_norms = metric == Metric::kCosine ? at::empty({rows}, floats()) : at::Tensor();
+      if (size() > 0) {
+        grown.narrow(0, 0, size()).copy_(data.narrow(0, 0, size()));
+        if (grown_norms.defined()) grown_norms.narrow(0, 0, size()).copy_(inv_norms.narrow(0, 0, size()));
+      }
+      data = std::move(grown);
+      inv_norms = std::move(grown_norms);
+    } catch (const std::exception& e) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          Where(), ": cannot allocate ", rows, " vectors of dim ", dim, ", ", Bytes(BytesFor(rows)),
+          " (", size(), " stored, ", Bytes(BytesFor(capacity())), " held): ", torch_impl::TorchError(e, "allocation").message()));
+    }
+    return absl::OkStatus();
+  }
+
+  // Appends `vectors` ((n, dim) float32 on the device, checked) and their norms.
+  void Append(const at::Tensor& vectors, const at::Tensor& norms, absl::Span<const std::int64_t> new_ids) {
+    const std::int64_t n = vectors.size(0);
+    data.narrow(0, size(), n).copy_(vectors);
+    if (metric == Metric::kCosine) inv_norms.narrow(0, size(), n).copy_(norms);
+    ids.Append(n, new_ids);
+  }
+
+  // 1/|v| per row of a device tensor, as InverseNorm computes it (in double, 0 for a zero row);
+  // InvalidArgument naming the first row that is not finite or whose norm could overflow.
+  absl::StatusOr<at::Tensor> CheckedInverseNorms(const at::Tensor& vectors) const {
+    const at::Tensor sum = vectors.to(at::kDouble).square().sum(1);
+    const at::Tensor bad = at::logical_not(at::isfinite(sum)).logical_or_(sum > std::numeric_limits<float>::max());
+    if (bad.any().item<bool>()) {
+      const std::int64_t row = bad.nonzero().min().item<std::int64_t>();
+      const bool finite = at::isfinite(vectors[row]).all().item<bool>();
+      return absl::InvalidArgumentError(
+          finite ? absl::StrCat("vector row ", row, " has L2 norm ", std::sqrt(sum[row].item<double>()),
+                                ", above 1.8e19: its inner products could overflow float32")
+                 : absl::StrCat("vector row ", row, " has a non-finite value (NaN or infinity)"));
+    }
+    const double floor = kMinCosineNorm * kMinCosineNorm;
+    return at::where(sum > floor, sum.rsqrt(), at::zeros_like(sum)).to(at::kFloat);
+  }
+
+  // Rows of the stored vectors allowed to each query of [q0, q0 + qn), sorted.
+  std::vector<std::vector<std::int64_t>> AllowedRows(const Filter& filter, std::int64_t q0, std::int64_t qn) const {
+    std::vector<std::vector<std::int64_t>> rows(static_cast<std::size_t>(qn));
+    for (std::int64_t q = 0; q < qn; ++q) {
+      for (std::int64_t id : filter.Ids(q0 + q)) {
+        const std::int64_t row = ids.Row(id);
+        if (row >= 0) rows[q].push_back(row);
+      }
+      std::sort(rows[q].begin(), rows[q].end());
+    }
+    return rows;
+  }
+
+  // The (qn, dn) mask of the allowed rows d0.. of each query.
+  at::Tensor BlockMask(const std::vector<std::vector<std::int64_t>>& allowed, std::int64_t d0, std::int64_t dn) const {
+    std::vector<std::int64_t> flat;
+    const auto qn = static_cast<std::int64_t>(allowed.size());
+    for (std::int64_t q = 0; q < qn; ++q) {
+      const auto& r = allowed[q];
+      for (auto it = std::lower_bound(r.begin(), r.end(), d0); it != r.end() && *it < d0 + dn; ++it) {
+        flat.push_back(q * dn + (*it - d0));
+      }
+    }
+    at::Tensor mask = at::zeros({qn * dn}, at::TensorOptions().dtype(at::kBool).device(device));
+    if (!flat.empty()) mask.index_fill_(0, at::tensor(flat, at::TensorOptions().dtype(at::kLong)).to(device), true);
+    return mask.view({qn, dn});
+  }
+
+  // The top kk keys, best first, of each query of `queries` ((qn, dim) on the device).
+  at::Tensor TopKeys(const at::Tensor& queries, std::int64_t kk, const std::vector<std::vector<std::int64_t>>* allowed) const {
+    const std::int64_t n = size();
+    at::Tensor best;
+    for (std::int64_t d0 = 0; d0 < n; d0 += options.doc_block) {
+      const std::int64_t dn = std::min(options.doc_block, n - d0);
+      at::Tensor scores = at::matmul(queries, data.narrow(0, d0, dn).t());
+      if (metric == Metric::kCosine) scores.mul_(inv_norms.narrow(0, d0, dn));
+      at::Tensor keys = Keys(scores.contiguous(), d0);
+      if (allowed != nullptr) keys.masked_fill_(at::logical_not(BlockMask(*allowed, d0, dn)), kNoKey);
+      at::Tensor top = std::get<0>(at::topk(keys, std::min(kk, dn), 1, true, false));
+      best = best.defined() ? at::cat({best, top}, 1) : top;
+      if (best.size(1) > kk) best = std::get<0>(at::topk(best, kk, 1, true, false));
+    }
+    return std::get<0>(at::sort(best, 1, true));
+  }
+
+  int dim;
+  Metric metric;
+  TorchFlatIndexOptions options;
+  at::Device device;
+  at::Tensor data;       // (capacity, dim) float32; rows [0, size()) hold the vectors in insertion order
+  at::Tensor inv_norms;  // (capacity) float32, cosine only: 1/|d|
+  IdTable ids;
+  mutable std::shared_mutex mutex;  // as FlatIndex: writers exclusive, readers shared
+  mutable std::mutex turnstile;
+};
+
+TorchFlatIndex::TorchFlatIndex(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TorchFlatIndex::~TorchFlatIndex() = default;
+
+absl::StatusOr<std::unique_ptr<TorchFlatIndex>> TorchFlatIndex::Create(int dim, Metric metric, Options options) {
+  if (dim < 1) return absl::InvalidArgumentError(absl::StrCat("dim = ", dim, " must be >= 1"));
+  DENSEFB_RETURN_IF_ERROR(options.Validate());
+  DENSEFB_ASSIGN_OR_RETURN(const at::Device device, torch_impl::ParseDevice(options.device));
+  return std::unique_ptr<TorchFlatIndex>(new TorchFlatIndex(std::make_unique<Impl>(dim, metric, std::move(options), device)));
+}
+
+absl::StatusOr<std::unique_ptr<TorchFlatIndex>> TorchFlatIndex::FromFlat(const FlatIndex& flat, Options options) {
+  DENSEFB_ASSIGN_OR_RETURN(auto index, Create(flat.dim(), flat.metric(), std::move(options)));
+  DENSEFB_RETURN_IF_ERROR(index->Reserve(flat.size()));
+  DENSEFB_RETURN_IF_ERROR(index->Add(flat.vectors(), flat.ids()));
+  return index;
+}
+
+absl::StatusOr<std::unique_ptr<TorchFlatIndex>> TorchFlatIndex::Load(const std::string& path, Options options) {
+  DENSEFB_ASSIGN_OR_RETURN(const std::unique_ptr<FlatIndex> flat, FlatIndex::Load(path));
+  return FromFlat(*flat, std::move(options));
+}
+
+int TorchFlatIndex::dim() const { return impl_->dim; }
+Metric TorchFlatIndex::metric() const { return impl_->metric; }
+const TorchFlatIndex::Options& TorchFlatIndex::options() const { return impl_->options; }
+
+std::int64_t TorchFlatIndex::size() const {
+  ReaderLock lock(impl_->turnstile, impl_->mutex);
+  return impl_->size();
+}
+
+std::int64_t TorchFlatIndex::device_bytes() const {
+  ReaderLock lock(impl_->turnstile, impl_->mutex);
+  return impl_->BytesFor(impl_->capacity());
+}
+
+std::vector<std::int64_t> TorchFlatIndex::ids() const {
+  ReaderLock lock(impl_->turnstile, impl_->mutex);
+  return impl_->ids.ids();
+}
+
+absl::Status TorchFlatIndex::Reserve(std::int64_t n) {
+  if (n < 0) return NegativeReserve(n);
+  WriterLock lock(impl_->turnstile, impl_->mutex);
+  return impl_->Grow(n);
+}
+
+absl::Status TorchFlatIndex::Add(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) {
+  Impl& s = *impl_;
+  WriterLock lock(s.turnstile, s.mutex);
+  DENSEFB_RETURN_IF_ERROR(CheckVectors(vectors, s.dim));
+  DENSEFB_RETURN_IF_ERROR(s.ids.Validate(vectors.rows, ids));
+  if (vectors.rows == 0) return absl::OkStatus();
+  DENSEFB_RETURN_IF_ERROR(s.Grow(s.size() + vectors.rows));
+  try {
+    c10::InferenceMode guard;
+    const at::Tensor host = at::from_blob(const_cast<float*>(vectors.data), {vectors.rows, s.dim}, at::kFloat);
+    at::Tensor norms;
+    if (s.metric == Metric::kCosine) {
+      std::vector<float> inv(static_cast<std::size_t>(vectors.rows));
+      for (std::int64_t i = 0; i < vectors.rows; ++i) inv[i] = InverseNorm(vectors.row(i), s.dim);
+      norms = at::tensor(inv, at::kFloat).to(s.device);
+    }
+    s.Append(host.to(s.device), norms, ids);
+  } catch (const std::exception& e) {
+    return torch_impl::TorchError(e, s.Where());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TorchFlatIndex::Search(ConstMatrixView queries, const SearchOptions& options, float* out_scores,
+                                    std::int64_t* out_ids) const {
+  const Impl& s = *impl_;
+  ReaderLock lock(s.turnstile, s.mutex);
+  DENSEFB_RETURN_IF_ERROR(CheckQueries(queries, s.dim, options));
+  const std::int64_t nq = queries.rows, k = options.k, n = s.size();
+  if (nq == 0 || k == 0) return absl::OkStatus();
+  if (options.filter != nullptr) DENSEFB_RETURN_IF_ERROR(options.filter->CheckQueries(nq));
+  std::fill(out_scores, out_scores + nq * k, -std::numeric_limits<float>::infinity());
+  std::fill(out_ids, out_ids + nq * k, kNoId);
+  if (n == 0) return absl::OkStatus();
+  // Cosine: rank by <q/|q|, d> * (1/|d|), the query normalised on the host as FlatIndex does.
+  std::vector<float> normalized;
+  const float* q_data = queries.data;
+  if (s.metric == Metric::kCosine) {
+    normalized.assign(queries.data, queries.data + nq * s.dim);
+    for (std::int64_t i = 0; i < nq; ++i) {
+      const float inv = InverseNorm(&normalized[i * s.dim], s.dim);
+      for (std::int64_t j = 0; j < s.dim; ++j) normalized[i * s.dim + j] *= inv;
+    }
+    q_data = normalized.data();
+  }
+  const std::int64_t kk = std::min(k, n);
+  try {
+    c10::InferenceMode guard;
+    const at::Tensor q_all = at::from_blob(const_cast<float*>(q_data), {nq, s.dim}, at::kFloat).to(s.device);
+    for (std::int64_t q0 = 0; q0 < nq; q0 += s.options.query_block) {
+      const std::int64_t qn = std::min(s.options.query_block, nq - q0);
+      std::vector<std::vector<std::int64_t>> allowed;
+      if (options.filter != nullptr) {
+        const Filter slice = options.filter->rows() == 1 ? *options.filter : options.filter->Slice(q0, q0 + qn);
+        allowed = s.AllowedRows(slice, 0, slice.rows() == 1 ? 1 : qn);
+        if (allowed.size() == 1 && qn > 1) allowed.resize(static_cast<std::size_t>(qn), allowed[0]);
+      }
+      const at::Tensor keys =
+          s.TopKeys(q_all.narrow(0, q0, qn), kk, options.filter != nullptr ? &allowed : nullptr).cpu().contiguous();
+      const std::int64_t* key = keys.data_ptr<std::int64_t>();
+      for (std::int64_t q = 0; q < qn; ++q) {
+        for (std::int64_t j = 0; j < kk; ++j) {
+          const std::int64_t kv = key[q * kk + j];
+          if (kv == kNoKey) break;  // past the query's allowed documents
+          std::int64_t row = 0;
+          DecodeKey(kv, &out_scores[(q0 + q) * k + j], &row);
+          out_ids[(q0 + q) * k + j] = s.ids.id(row);
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    return torch_impl::TorchError(e, absl::StrCat(s.Where(), ": search"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TorchFlatIndex::Reconstruct(absl::Span<const std::int64_t> ids, MutableMatrixView out) const {
+  const Impl& s = *impl_;
+  ReaderLock lock(s.turnstile, s.mutex);
+  if (out.rows != static_cast<std::int64_t>(ids.size()) || (out.rows > 0 && out.cols != s.dim)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("output is ", out.rows, " x ", out.cols, ", expected ", ids.size(), " x ", s.dim));
+  }
+  std::vector<std::int64_t> rows(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    rows[i] = s.ids.Row(ids[i]);
+    if (rows[i] < 0) return absl::NotFoundError(absl::StrCat("id ", ids[i], " is not in the index"));
+  }
+  if (rows.empty()) return absl::OkStatus();
+  try {
+    c10::InferenceMode guard;
+    const at::Tensor picked = s.data.index_select(0, at::tensor(rows, at::kLong).to(s.device)).cpu().contiguous();
+    std::copy_n(picked.data_ptr<float>(), out.rows * s.dim, out.data);
+  } catch (const std::exception& e) {
+    return torch_impl::TorchError(e, absl::StrCat(s.Where(), ": reconstruct"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TorchFlatIndex::Delete(absl::Span<const std::int64_t> ids) {
+  Impl& s = *impl_;
+  WriterLock lock(s.turnstile, s.mutex);
+  DENSEFB_ASSIGN_OR_RETURN(std::vector<std::int64_t> rows, s.ids.RowsOf(ids));
+  if (rows.empty()) return absl::OkStatus();
+  std::sort(rows.begin(), rows.end());
+  std::vector<std::int64_t> keep;
+  keep.reserve(static_cast<std::size_t>(s.size()) - rows.size());
+  for (std::int64_t row = 0, next = 0; row < s.size(); ++row) {
+    if (next < static_cast<std::int64_t>(rows.size()) && rows[next] == row) {
+      ++next;
+    } else {
+      keep.push_back(row);
+    }
+  }
+  // The kept rows move up in order, as in FlatIndex: ties keep their order.
+  try {
+    c10::InferenceMode guard;
+    const auto m = static_cast<std::int64_t>(keep.size());
+    if (m > 0) {
+      const at::Tensor index = at::tensor(keep, at::kLong).to(s.device);
+      s.data.narrow(0, 0, m).copy_(s.data.index_select(0, index));
+      if (s.metric == Metric::kCosine) s.inv_norms.narrow(0, 0, m).copy_(s.inv_norms.index_select(0, index));
+    }
+  } catch (const std::exception& e) {
+    return torch_impl::TorchError(e, absl::StrCat(s.Where(), ": delete"));
+  }
+  s.ids.RemoveRows(rows);
+  return absl::OkStatus();
+}
+
+absl::Status TorchFlatIndex::Update(ConstMatrixView vectors, absl::Span<const std::int64_t> ids) {
+  Impl& s = *impl_;
+  WriterLock lock(s.turnstile, s.mutex);
+  DENSEFB_RETURN_IF_ERROR(CheckVectors(vectors, s.dim));
+  if (static_cast<std::int64_t>(ids.size()) != vectors.rows) {
+    return absl::InvalidArgumentError(absl::StrCat("got ", ids.size(), " ids for ", vectors.rows, " vectors"));
+  }
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::int64_t> rows, s.ids.RowsOf(ids));
+  if (rows.empty()) return absl::OkStatus();
+  try {
+    c10::InferenceMode guard;
+    const at::Tensor index = at::tensor(rows, at::kLong).to(s.device);
+    const at::Tensor host = at::from_blob(const_cast<float*>(vectors.data), {vectors.rows, s.dim}, at::kFloat);
+    s.data.index_copy_(0, index, host.to(s.device));
+    if (s.metric == Metric::kCosine) {
+      std::vector<float> inv(rows.size());
+      for (std::int64_t i = 0; i < vectors.rows; ++i) inv[i] = InverseNorm(vectors.row(i), s.dim);
+      s.inv_norms.index_copy_(0, index, at::tensor(inv, at::kFloat).to(s.device));
+    }
+  } catch (const std::exception& e) {
+    return torch_impl::TorchError(e, absl::StrCat(s.Where(), ": update"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<FlatIndex>> TorchFlatIndex::ToFlat() const {
+  const Impl& s = *impl_;
+  ReaderLock lock(s.turnstile, s.mutex);
+  DENSEFB_ASSIGN_OR_RETURN(auto flat, FlatIndex::Create(s.dim, s.metric));
+  if (s.size() == 0) return flat;
+  at::Tensor host;
+  try {
+    c10::InferenceMode guard;
+    host = s.data.narrow(0, 0, s.size()).cpu().contiguous();
+  } catch (const std::exception& e) {
+    return torch_impl::TorchError(e, absl::StrCat(s.Where(), ": copy to host"));
+  }
+  DENSEFB_RETURN_IF_ERROR(flat->Reserve(s.size()));
+  DENSEFB_RETURN_IF_ERROR(flat->Add({host.data_ptr<float>(), s.size(), s.dim}, s.ids.ids()));
+  return flat;
+}
+
+absl::Status TorchFlatIndex::Save(const std::string& path) const {
+  DENSEFB_ASSIGN_OR_RETURN(const auto flat, ToFlat());
+  return flat->Save(path);
+}
+
+absl::Status EncodeAndAdd(const Encoder& encoder, absl::Span<const std::string> texts, TorchFlatIndex* index,
+                          absl::Span<const std::int64_t> ids, const IndexingOptions& options) {
+  const auto* tensor_encoder = dynamic_cast<const torch_impl::TensorEncoder*>(&encoder);
+  if (index == nullptr || tensor_encoder == nullptr) {
+    return EncodeAndAdd(encoder, texts, static_cast<VectorIndex*>(index), ids, options);
+  }
+  if (encoder.Dimension() != index->dim()) {
+    return absl::InvalidArgumentError(absl::StrCat("the encoder gives ", encoder.Dimension(),
+                                                   "-dimensional vectors, the index holds ", index->dim()));
+  }
+  if (!ids.empty() && ids.size() != texts.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("got ", ids.size(), " ids for ", texts.size(), " texts"));
+  }
+  if (options.chunk_size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("chunk_size = ", options.chunk_size, " must be >= 1"));
+  }
+  const auto n = static_cast<std::int64_t>(texts.size());
+  DENSEFB_RETURN_IF_ERROR(index->Reserve(index->size() + n));
+  TorchFlatIndex::Impl& s = index->impl();
+  for (std::int64_t start = 0; start < n; start += options.chunk_size) {
+    const std::int64_t len = std::min(options.chunk_size, n - start);
+    EncodeOptions eo;
+    eo.batch_size = options.batch_size;
+    if (options.progress) {
+      eo.progress = [&](std::int64_t done, std::int64_t) { return options.progress(start + done, n); };
+    }
+    absl::StatusOr<at::Tensor> encoded = tensor_encoder->EncodeDocumentsTensor(texts.subspan(start, len), eo);
+    if (!encoded.ok()) {
+      return absl::Status(encoded.status().code(),
+                          absl::StrCat(encoded.status().message(), " (", start, " texts were added before this)"));
+    }
+    const auto chunk_ids = ids.empty() ? ids : ids.subspan(start, len);
+    WriterLock lock(s.turnstile, s.mutex);
+    DENSEFB_RETURN_IF_ERROR(s.ids.Validate(len, chunk_ids));
+    DENSEFB_RETURN_IF_ERROR(s.Grow(s.size() + len));
+    try {
+      c10::InferenceMode guard;
+      const at::Tensor vectors = encoded->to(s.device, at::kFloat).contiguous();
+      DENSEFB_ASSIGN_OR_RETURN(const at::Tensor norms, s.CheckedInverseNorms(vectors));
+      s.Append(vectors, norms, chunk_ids);
+    } catch (const std::exception& e) {
+      return torch_impl::TorchError(e, s.Where());
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace densefb
