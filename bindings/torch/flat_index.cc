@@ -57,7 +57,7 @@ index as it was; a corpus larger than the device is not searched from host memor
              return ValueOrThrow(TorchFlatIndex::Create(dim.As<int>("dim", 1), ValueOrThrow(ParseMetric(metric)),
                                                         MakeOptions(device, query_block, doc_block, memory_limit)));
            }),
-           py::arg("dim"), py::arg("metric") = "ip", py::arg("device") = "cpu", py::arg("query_block") = 256,
+           py::arg("dim"), py::arg("metric") = "ip", py::arg("device") = "cpu", py::arg("query_block") = 1024,
            py::arg("doc_block") = 65536, py::arg("memory_limit") = 0,
            "dim: vector dimension (>= 1); metric: \"ip\" or \"cosine\"; device: \"cpu\", \"cuda\", \"cuda:N\";\n"
            "query_block, doc_block: the queries and stored vectors of one matmul; memory_limit: device\n"
@@ -67,14 +67,14 @@ index as it was; a corpus larger than the device is not searched from host memor
              const std::string p = PathArg(path);
              const TorchFlatIndexOptions options = MakeOptions(device, query_block, doc_block, memory_limit);
              return ValueOrThrow(WithoutGil([&] { return TorchFlatIndex::Load(p, options); }));
-           }, py::arg("path"), py::arg("device") = "cpu", py::arg("query_block") = 256, py::arg("doc_block") = 65536,
+           }, py::arg("path"), py::arg("device") = "cpu", py::arg("query_block") = 1024, py::arg("doc_block") = 65536,
            py::arg("memory_limit") = 0,
            "Loads a file saved by FlatIndex.save or TorchFlatIndex.save onto `device`.")
       .def_static("from_index", [](const FlatIndex& index, const std::string& device, const Int& query_block,
                                    const Int& doc_block, const Int& memory_limit) {
              const TorchFlatIndexOptions options = MakeOptions(device, query_block, doc_block, memory_limit);
              return ValueOrThrow(WithoutGil([&] { return TorchFlatIndex::FromFlat(index, options); }));
-           }, py::arg("index"), py::arg("device") = "cpu", py::arg("query_block") = 256, py::arg("doc_block") = 65536,
+           }, py::arg("index"), py::arg("device") = "cpu", py::arg("query_block") = 1024, py::arg("doc_block") = 65536,
            py::arg("memory_limit") = 0, "The vectors and ids of a densefb.FlatIndex, copied to `device`.")
       .def("to_flat", [](const TorchFlatIndex& index) { return ValueOrThrow(WithoutGil([&] { return index.ToFlat(); })); },
            "A densefb.FlatIndex (host memory) with the same vectors and ids.")

@@ -7,7 +7,95 @@ import densefb._core
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BertEncoder', 'ColbertEncoder', 'CrossEncoder', 'cpu_has_bf16', 'cuda_available', 'encode_and_add', 'resolve_precision']
+__all__: list[str] = ['BertEncoder', 'ColbertEncoder', 'CrossEncoder', 'TorchFlatIndex', 'cpu_has_bf16', 'cuda_available', 'encode_and_add', 'resolve_precision']
+class TorchFlatIndex(densefb._core.VectorIndex):
+    """
+    Exact top-k search with the vectors on a torch device: a CUDA GPU ("cuda", "cuda:1") or the
+    CPU through torch ("cpu"). The same API, results and file format as densefb.FlatIndex.
+    
+    Each block of queries is multiplied by each block of stored vectors (float32 matmul) and the top
+    k kept with torch.topk over keys that order by score, then by insertion: ties go to the
+    earlier-added vector, as in FlatIndex, and a ranking equals FlatIndex's except where two scores
+    differ by a rounding of the sum (~1e-7). TF32 is not used unless torch is told to
+    (torch.backends.cuda.matmul.allow_tf32), which makes scores approximate.
+    
+        index = densefb.TorchFlatIndex(384, metric="ip", device="cuda")
+        densefb.encode_and_add(encoder, texts, index)   # a CUDA encoder's output stays on the GPU
+        scores, ids = index.search(queries, k=10)
+    
+    Memory: ntotal x dim x 4 bytes on the device (grown by half again when full; reserve(n) avoids
+    it), plus query_block x doc_block scores while searching. An add that does not fit in device
+    memory, or in memory_limit bytes when given, raises MemoryError naming the sizes and leaves the
+    index as it was; a corpus larger than the device is not searched from host memory.
+    """
+    @staticmethod
+    def from_index(index: densefb._core.FlatIndex, device: str = 'cpu', query_block: int = 1024, doc_block: int = 65536, memory_limit: int = 0) -> TorchFlatIndex:
+        """
+        The vectors and ids of a densefb.FlatIndex, copied to `device`.
+        """
+    @staticmethod
+    def load(path: typing.Any, device: str = 'cpu', query_block: int = 1024, doc_block: int = 65536, memory_limit: int = 0) -> TorchFlatIndex:
+        """
+        Loads a file saved by FlatIndex.save or TorchFlatIndex.save onto `device`.
+        """
+    def __init__(self, dim: int, metric: str = 'ip', device: str = 'cpu', query_block: int = 1024, doc_block: int = 65536, memory_limit: int = 0) -> None:
+        """
+        dim: vector dimension (>= 1); metric: "ip" or "cosine"; device: "cpu", "cuda", "cuda:N";
+        query_block, doc_block: the queries and stored vectors of one matmul; memory_limit: device
+        bytes the stored vectors may take (0 = what the device has).
+        """
+    def __len__(self) -> int:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def add(self, vectors: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None) -> None:
+        """
+        Adds (n, dim) vectors. ids: n distinct non-negative int64 (default: continue from ntotal).
+        """
+    def reconstruct(self, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float32]:
+        """
+        Stored vectors of ids, (len(ids), dim), exactly as added. KeyError for an unknown id.
+        """
+    def save(self, path: typing.Any) -> None:
+        """
+        Writes the index atomically (versioned, checksummed).
+        """
+    def search(self, queries: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], k: int, num_threads: int = 0, filter: typing.Any = None) -> tuple:
+        """
+        Top-k of each query: returns (scores float32 (n, k'), ids int64 (n, k')), best first,
+        where k' = min(k, ntotal): k larger than the index returns every vector (any k >= 0,
+        nothing is allocated beyond what exists); an empty index gives (n, 0) arrays.
+        num_threads: 0 = all cores.
+        filter: None, a densefb.Filter, a bool mask (n_docs,) or (n_queries, n_docs) over ids,
+            a sequence of allowed ids, or one per query: only allowed ids are returned.
+            Exact top-k among them; slots past the allowed matches hold (-inf, -1).
+        """
+    def to_flat(self) -> densefb._core.FlatIndex:
+        """
+        A densefb.FlatIndex (host memory) with the same vectors and ids.
+        """
+    @property
+    def device(self) -> str:
+        ...
+    @property
+    def device_bytes(self) -> int:
+        """
+        Device bytes held by the stored vectors (their capacity).
+        """
+    @property
+    def dim(self) -> int:
+        ...
+    @property
+    def ids(self) -> numpy.typing.NDArray[numpy.int64]:
+        """
+        Ids of the stored vectors in insertion order (a copy).
+        """
+    @property
+    def metric(self) -> str:
+        ...
+    @property
+    def ntotal(self) -> int:
+        ...
 class BertEncoder:
     def __init__(self, model_dir: str, pooling: str | None = None, normalize: bool | None = None, max_length: typing.SupportsInt | typing.SupportsIndex = 0, device: str = 'cpu', num_threads: typing.SupportsInt | typing.SupportsIndex = 0, query_prefix: str = '', document_prefix: str = '', precision: str = 'fp32') -> None:
         ...

@@ -32,20 +32,17 @@ std::string Bytes(std::int64_t bytes) {
   return absl::StrFormat("%d bytes (%.2f MiB)", bytes, b / (1 << 20));
 }
 
-// The key of each score of `scores` (rows x cols float32, contiguous) for stored rows
-// first_row..: the float's order in the high 32 bits (its bit pattern, with the magnitude bits
-// of negatives flipped, so that signed integers sort as the floats), and 2^32 - 1 - row in the
-// low 32 bits. Keys are distinct, and a larger key is a better result: a higher score, or an
-// equal score and an earlier row (the order of FlatIndex). -0 is made +0 first (they tie).
-at::Tensor Keys(at::Tensor scores, std::int64_t first_row) {
-  scores.add_(0.0);
-  const at::Tensor bits = scores.view(at::kInt);
+// The key of each score of `scores` (float32) for the stored rows `rows` (int64, the same
+// shape or broadcast to it): the float's order in the high 32 bits (its bit pattern, with the
+// magnitude bits of negatives flipped, so that signed integers sort as the floats), and
+// 2^32 - 1 - row in the low 32 bits. Keys are distinct, and a larger key is a better result: a
+// higher score, or an equal score and an earlier row (the order of FlatIndex). -0 counts as +0
+// (they tie); a score of -infinity (a document the filter disallows) gets kNoKey.
+at::Tensor Keys(const at::Tensor& scores, const at::Tensor& rows) {
+  const at::Tensor bits = scores.add(0.0).contiguous().view(at::kInt);
   const at::Tensor order = at::where(bits >= 0, bits, at::bitwise_xor(bits, 0x7FFFFFFF)).to(at::kLong);
-  const at::Tensor low = at::arange(first_row, first_row + scores.size(1),
-                                    at::TensorOptions().dtype(at::kLong).device(scores.device()))
-                             .neg_()
-                             .add_(std::int64_t{0xFFFFFFFF});
-  return order.mul_(std::int64_t{1} << 32).add_(low);
+  const at::Tensor keys = order.mul_(std::int64_t{1} << 32).add_(rows.neg().add_(std::int64_t{0xFFFFFFFF}));
+  return keys.masked_fill_(at::isneginf(scores), kNoKey);
 }
 
 // The score and row of a key (Keys inverted).
@@ -170,6 +167,12 @@ class TorchFlatIndex::Impl {
   }
 
   // The top kk keys, best first, of each query of `queries` ((qn, dim) on the device).
+  //
+  // Per block of stored vectors: the scores (matmul), their top kk by value (torch.topk, which
+  // orders ties arbitrarily), and the keys of those kk only. That is exact unless the block's
+  // kk-th and (kk + 1)-th best scores of a query are equal (a tie across the cut); the block is
+  // then redone with the keys of every score, whose top kk breaks the tie by row. The blocks' keys are merged
+  // by a top kk over keys.
   at::Tensor TopKeys(const at::Tensor& queries, std::int64_t kk, const std::vector<std::vector<std::int64_t>>* allowed) const {
     const std::int64_t n = size();
     at::Tensor best;
@@ -177,9 +180,24 @@ class TorchFlatIndex::Impl {
       const std::int64_t dn = std::min(options.doc_block, n - d0);
       at::Tensor scores = at::matmul(queries, data.narrow(0, d0, dn).t());
       if (metric == Metric::kCosine) scores.mul_(inv_norms.narrow(0, d0, dn));
-      at::Tensor keys = Keys(scores.contiguous(), d0);
-      if (allowed != nullptr) keys.masked_fill_(at::logical_not(BlockMask(*allowed, d0, dn)), kNoKey);
-      at::Tensor top = std::get<0>(at::topk(keys, std::min(kk, dn), 1, true, false));
+      if (allowed != nullptr) {
+        scores.masked_fill_(at::logical_not(BlockMask(*allowed, d0, dn)), -std::numeric_limits<float>::infinity());
+      }
+      const std::int64_t kb = std::min(kk, dn);
+      at::Tensor top;
+      if (kb == dn) {  // every score of the block is a candidate
+        top = Keys(scores, at::arange(d0, d0 + dn, longs()));
+      } else {
+        // The kb + 1 best, sorted: a tie across the cut shows as the kb-th and (kb + 1)-th
+        // values being equal (finite: a cut at -infinity keeps every allowed document).
+        auto [values, rows] = at::topk(scores, kb + 1, 1, true, true);
+        const at::Tensor last = values.narrow(1, kb - 1, 1), next = values.narrow(1, kb, 1);
+        if (last.eq(next).logical_and_(at::isfinite(last)).any().item<bool>()) {
+          top = std::get<0>(at::topk(Keys(scores, at::arange(d0, d0 + dn, longs())), kb, 1, true, false));
+        } else {
+          top = Keys(values.narrow(1, 0, kb), rows.narrow(1, 0, kb).add(d0));
+        }
+      }
       best = best.defined() ? at::cat({best, top}, 1) : top;
       if (best.size(1) > kk) best = std::get<0>(at::topk(best, kk, 1, true, false));
     }

@@ -43,7 +43,7 @@ namespace densefb {
 
 struct TorchFlatIndexOptions {
   std::string device = "cpu";     // "cpu", "cuda", "cuda:1"
-  std::int64_t query_block = 256;   // queries per matmul
+  std::int64_t query_block = 1024;  // queries per matmul
   std::int64_t doc_block = 65536;   // stored vectors per matmul
   // Device bytes the stored vectors may take (storage capacity included); 0 = as many as the
   // device has. Checked before each allocation.
