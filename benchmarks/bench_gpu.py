@@ -10,7 +10,8 @@ Search: a synthetic corpus of unit vectors (--docs x --dim, Gaussian, seeded) an
 queries, searched at k = 10, 100 and 1000. Each system gets its best of --repeat runs; its
 queries per second include the copy of the queries to the device and of the results back.
 Every result is checked against densefb.FlatIndex (the CPU index) on the first 100 queries:
-ids must agree except at near ties. On "cpu", densefb.FlatIndex is timed too.
+ids must agree except at near ties (the half-precision storage, fp16 on cuda and bf16 on cpu,
+agrees less: its vectors are rounded). On "cpu", densefb.FlatIndex is timed too.
 
 Encoding: the first --encode-docs SciFact documents (or the collection given), encoded by
 densefb.Encoder and sentence-transformers with the packaged all-MiniLM-L6-v2, at each precision
@@ -81,8 +82,11 @@ def search_bench(args, report, torch):
     report(f"TorchFlatIndex add: {time.perf_counter() - t:.2f} s for {args.docs} x {args.dim}; "
            f"{index.device_bytes / 2**20:.0f} MiB on {args.device}")
     docs_t = torch.from_numpy(docs).to(args.device)
+    half = TorchFlatIndex(args.dim, device=args.device, storage="fp16" if args.device.startswith("cuda") else "bf16")
+    half.add(docs)
 
     systems = {"densefb TorchFlatIndex": lambda k: index.search(queries, k),
+               f"densefb TorchFlatIndex {half.storage} storage": lambda k: half.search(queries, k),
                "torch matmul + topk": lambda k: torch_topk(torch, docs_t, queries, k, args.device)}
     if args.device == "cpu":
         systems["densefb FlatIndex (CPU)"] = lambda k: flat.search(queries, k)

@@ -15,9 +15,10 @@ namespace densefb::py_bindings {
 namespace {
 
 TorchFlatIndexOptions MakeOptions(const std::string& device, const Int& query_block, const Int& doc_block,
-                                  const Int& memory_limit) {
+                                  const Int& memory_limit, const std::string& storage) {
   TorchFlatIndexOptions options;
   options.device = device;
+  options.storage = ValueOrThrow(ParsePrecision(storage));
   options.query_block = query_block.As<std::int64_t>("query_block", 1);
   options.doc_block = doc_block.As<std::int64_t>("doc_block", 1);
   options.memory_limit = memory_limit.As<std::int64_t>("memory_limit", 0);
@@ -53,32 +54,35 @@ index as it was; a corpus larger than the device is not searched from host memor
 )doc");
   DefineFlatMethods(cls);
   cls.def(py::init([](const Int& dim, const std::string& metric, const std::string& device, const Int& query_block,
-                      const Int& doc_block, const Int& memory_limit) {
+                      const Int& doc_block, const Int& memory_limit, const std::string& storage) {
              return ValueOrThrow(TorchFlatIndex::Create(dim.As<int>("dim", 1), ValueOrThrow(ParseMetric(metric)),
-                                                        MakeOptions(device, query_block, doc_block, memory_limit)));
+                                                        MakeOptions(device, query_block, doc_block, memory_limit, storage)));
            }),
            py::arg("dim"), py::arg("metric") = "ip", py::arg("device") = "cpu", py::arg("query_block") = 1024,
-           py::arg("doc_block") = 65536, py::arg("memory_limit") = 0,
+           py::arg("doc_block") = 65536, py::arg("memory_limit") = 0, py::arg("storage") = "fp32",
            "dim: vector dimension (>= 1); metric: \"ip\" or \"cosine\"; device: \"cpu\", \"cuda\", \"cuda:N\";\n"
            "query_block, doc_block: the queries and stored vectors of one matmul; memory_limit: device\n"
-           "bytes the stored vectors may take (0 = what the device has).")
+           "bytes the stored vectors may take (0 = what the device has); storage: \"fp32\", or \"fp16\" /\n"
+           "\"bf16\" (half the memory; searches and reconstruct see the rounded vectors, as in\n"
+           "ScalarQuantizedIndex).")
       .def_static("load", [](const py::object& path, const std::string& device, const Int& query_block,
-                             const Int& doc_block, const Int& memory_limit) {
+                             const Int& doc_block, const Int& memory_limit, const std::string& storage) {
              const std::string p = PathArg(path);
-             const TorchFlatIndexOptions options = MakeOptions(device, query_block, doc_block, memory_limit);
+             const TorchFlatIndexOptions options = MakeOptions(device, query_block, doc_block, memory_limit, storage);
              return ValueOrThrow(WithoutGil([&] { return TorchFlatIndex::Load(p, options); }));
            }, py::arg("path"), py::arg("device") = "cpu", py::arg("query_block") = 1024, py::arg("doc_block") = 65536,
-           py::arg("memory_limit") = 0,
+           py::arg("memory_limit") = 0, py::arg("storage") = "fp32",
            "Loads a file saved by FlatIndex.save or TorchFlatIndex.save onto `device`.")
       .def_static("from_index", [](const FlatIndex& index, const std::string& device, const Int& query_block,
-                                   const Int& doc_block, const Int& memory_limit) {
-             const TorchFlatIndexOptions options = MakeOptions(device, query_block, doc_block, memory_limit);
+                                   const Int& doc_block, const Int& memory_limit, const std::string& storage) {
+             const TorchFlatIndexOptions options = MakeOptions(device, query_block, doc_block, memory_limit, storage);
              return ValueOrThrow(WithoutGil([&] { return TorchFlatIndex::FromFlat(index, options); }));
            }, py::arg("index"), py::arg("device") = "cpu", py::arg("query_block") = 1024, py::arg("doc_block") = 65536,
-           py::arg("memory_limit") = 0, "The vectors and ids of a densefb.FlatIndex, copied to `device`.")
+           py::arg("memory_limit") = 0, py::arg("storage") = "fp32", "The vectors and ids of a densefb.FlatIndex, copied to `device`.")
       .def("to_flat", [](const TorchFlatIndex& index) { return ValueOrThrow(WithoutGil([&] { return index.ToFlat(); })); },
            "A densefb.FlatIndex (host memory) with the same vectors and ids.")
       .def_property_readonly("device", [](const TorchFlatIndex& i) { return i.options().device; })
+      .def_property_readonly("storage", [](const TorchFlatIndex& i) { return std::string(PrecisionName(i.options().storage)); })
       .def_property_readonly("device_bytes", &TorchFlatIndex::device_bytes,
                              "Device bytes held by the stored vectors (their capacity).")
       .def_property_readonly("dim", &TorchFlatIndex::dim)
@@ -86,7 +90,7 @@ index as it was; a corpus larger than the device is not searched from host memor
       .def_property_readonly("ntotal", &TorchFlatIndex::size)
       .def("__repr__", [](const TorchFlatIndex& i) {
         return "<densefb.TorchFlatIndex dim=" + std::to_string(i.dim()) + " metric=" + std::string(MetricName(i.metric())) +
-               " device=" + i.options().device + " ntotal=" + std::to_string(i.size()) + ">";
+               " device=" + i.options().device + " storage=" + PrecisionName(i.options().storage) + " ntotal=" + std::to_string(i.size()) + ">";
       });
 }
 

@@ -61,6 +61,10 @@ absl::Status TorchFlatIndexOptions::Validate() const {
   if (memory_limit < 0) {
     return absl::InvalidArgumentError(absl::StrCat("memory_limit = ", memory_limit, " is negative (0 = no limit)"));
   }
+  if (storage == Precision::kInt8) {
+    return absl::InvalidArgumentError(
+        "storage \"int8\" is not offered by TorchFlatIndex (\"fp32\", \"fp16\" or \"bf16\"); ScalarQuantizedIndex has int8 codes");
+  }
   return torch_impl::ParseDevice(device).status();
 }
 
@@ -72,10 +76,16 @@ class TorchFlatIndex::Impl {
   std::int64_t capacity() const { return data.defined() ? data.size(0) : 0; }
   std::int64_t size() const { return ids.size(); }
   at::TensorOptions floats() const { return at::TensorOptions().dtype(at::kFloat).device(device); }
+  bool rounded() const { return options.storage != Precision::kFloat32; }
+  at::ScalarType storage_type() const {
+    return options.storage == Precision::kFloat16 ? at::kHalf : options.storage == Precision::kBFloat16 ? at::kBFloat16 : at::kFloat;
+  }
+  // The stored rows [d0, d0 + dn) as float32 (a view for float32 storage, else a converted copy).
+  at::Tensor Rows(std::int64_t d0, std::int64_t dn) const { return data.narrow(0, d0, dn).to(at::kFloat); }
   at::TensorOptions longs() const { return at::TensorOptions().dtype(at::kLong).device(device); }
   std::string Where() const { return absl::StrCat("TorchFlatIndex on ", options.device); }
   std::int64_t BytesFor(std::int64_t rows) const {
-    return rows * dim * static_cast<std::int64_t>(sizeof(float)) +
+    return rows * dim * static_cast<std::int64_t>(rounded() ? 2 : sizeof(float)) +
            (metric == Metric::kCosine ? rows * static_cast<std::int64_t>(sizeof(float)) : 0);
   }
 
@@ -97,7 +107,7 @@ class TorchFlatIndex::Impl {
     if (BytesFor(rows) > most) rows = needed;
     try {
       c10::InferenceMode guard;
-      at::Tensor grown = at::empty({rows, dim}, floats());
+      at::Tensor grown = at::empty({rows, dim}, floats().dtype(storage_type()));
       at::Tensor grown_norms = metric == Metric::kCosine ? at::empty({rows}, floats()) : at::Tensor();
       if (size() > 0) {
         grown.narrow(0, 0, size()).copy_(data.narrow(0, 0, size()));
@@ -113,12 +123,42 @@ class TorchFlatIndex::Impl {
     return absl::OkStatus();
   }
 
-  // Appends `vectors` ((n, dim) float32 on the device, checked) and their norms.
+  // Writes `vectors` ((n, dim) float32 on the device, checked) into the storage rows `rows`
+  // ((n) int64 on the device), with their 1/|v| (`norms`, float32 vectors only: rounded
+  // storage takes the norms of the rounded vectors, as ScalarQuantizedIndex does).
+  void Store(const at::Tensor& rows, const at::Tensor& vectors, const at::Tensor& norms) {
+    if (!rounded()) {
+      data.index_copy_(0, rows, vectors);
+      if (metric == Metric::kCosine) inv_norms.index_copy_(0, rows, norms);
+      return;
+    }
+    const double largest = options.storage == Precision::kFloat16 ? 65504.0 : 3.3895313892515355e38;
+    const at::Tensor stored = vectors.clamp(-largest, largest).to(storage_type());
+    data.index_copy_(0, rows, stored);
+    if (metric == Metric::kCosine) inv_norms.index_copy_(0, rows, InverseNorms(stored));
+  }
+
+  // Appends `vectors` as Store does, after the stored rows.
   void Append(const at::Tensor& vectors, const at::Tensor& norms, absl::Span<const std::int64_t> new_ids) {
     const std::int64_t n = vectors.size(0);
-    data.narrow(0, size(), n).copy_(vectors);
-    if (metric == Metric::kCosine) inv_norms.narrow(0, size(), n).copy_(norms);
+    Store(at::arange(size(), size() + n, longs()), vectors, norms);
     ids.Append(n, new_ids);
+  }
+
+  // The cosine norms of host vectors for float32 storage (FlatIndex's InverseNorm, so that
+  // scores are FlatIndex's); undefined where Store does not read them.
+  at::Tensor HostInverseNorms(ConstMatrixView vectors) const {
+    if (metric != Metric::kCosine || rounded()) return at::Tensor();
+    std::vector<float> inv(static_cast<std::size_t>(vectors.rows));
+    for (std::int64_t i = 0; i < vectors.rows; ++i) inv[i] = InverseNorm(vectors.row(i), dim);
+    return at::tensor(inv, at::kFloat).to(device);
+  }
+
+  // 1/|v| per row, as InverseNorm computes it: in double, 0 for a (numerically) zero row.
+  static at::Tensor InverseNorms(const at::Tensor& vectors) {
+    const at::Tensor sum = vectors.to(at::kDouble).square().sum(1);
+    const double floor = kMinCosineNorm * kMinCosineNorm;
+    return at::where(sum > floor, sum.rsqrt(), at::zeros_like(sum)).to(at::kFloat);
   }
 
   // 1/|v| per row of a device tensor, as InverseNorm computes it (in double, 0 for a zero row);
@@ -134,8 +174,7 @@ class TorchFlatIndex::Impl {
                                 ", above 1.8e19: its inner products could overflow float32")
                  : absl::StrCat("vector row ", row, " has a non-finite value (NaN or infinity)"));
     }
-    const double floor = kMinCosineNorm * kMinCosineNorm;
-    return at::where(sum > floor, sum.rsqrt(), at::zeros_like(sum)).to(at::kFloat);
+    return InverseNorms(vectors);
   }
 
   // Rows of the stored vectors allowed to each query of [q0, q0 + qn), sorted.
@@ -178,7 +217,7 @@ class TorchFlatIndex::Impl {
     at::Tensor best;
     for (std::int64_t d0 = 0; d0 < n; d0 += options.doc_block) {
       const std::int64_t dn = std::min(options.doc_block, n - d0);
-      at::Tensor scores = at::matmul(queries, data.narrow(0, d0, dn).t());
+      at::Tensor scores = at::matmul(queries, Rows(d0, dn).t());
       if (metric == Metric::kCosine) scores.mul_(inv_norms.narrow(0, d0, dn));
       if (allowed != nullptr) {
         scores.masked_fill_(at::logical_not(BlockMask(*allowed, d0, dn)), -std::numeric_limits<float>::infinity());
@@ -272,13 +311,7 @@ absl::Status TorchFlatIndex::Add(ConstMatrixView vectors, absl::Span<const std::
   try {
     c10::InferenceMode guard;
     const at::Tensor host = at::from_blob(const_cast<float*>(vectors.data), {vectors.rows, s.dim}, at::kFloat);
-    at::Tensor norms;
-    if (s.metric == Metric::kCosine) {
-      std::vector<float> inv(static_cast<std::size_t>(vectors.rows));
-      for (std::int64_t i = 0; i < vectors.rows; ++i) inv[i] = InverseNorm(vectors.row(i), s.dim);
-      norms = at::tensor(inv, at::kFloat).to(s.device);
-    }
-    s.Append(host.to(s.device), norms, ids);
+    s.Append(host.to(s.device), s.HostInverseNorms(vectors), ids);
   } catch (const std::exception& e) {
     return torch_impl::TorchError(e, s.Where());
   }
@@ -353,7 +386,8 @@ absl::Status TorchFlatIndex::Reconstruct(absl::Span<const std::int64_t> ids, Mut
   if (rows.empty()) return absl::OkStatus();
   try {
     c10::InferenceMode guard;
-    const at::Tensor picked = s.data.index_select(0, at::tensor(rows, at::kLong).to(s.device)).cpu().contiguous();
+    const at::Tensor picked =
+        s.data.index_select(0, at::tensor(rows, at::kLong).to(s.device)).to(at::kCPU, at::kFloat).contiguous();
     std::copy_n(picked.data_ptr<float>(), out.rows * s.dim, out.data);
   } catch (const std::exception& e) {
     return torch_impl::TorchError(e, absl::StrCat(s.Where(), ": reconstruct"));
@@ -403,14 +437,8 @@ absl::Status TorchFlatIndex::Update(ConstMatrixView vectors, absl::Span<const st
   if (rows.empty()) return absl::OkStatus();
   try {
     c10::InferenceMode guard;
-    const at::Tensor index = at::tensor(rows, at::kLong).to(s.device);
     const at::Tensor host = at::from_blob(const_cast<float*>(vectors.data), {vectors.rows, s.dim}, at::kFloat);
-    s.data.index_copy_(0, index, host.to(s.device));
-    if (s.metric == Metric::kCosine) {
-      std::vector<float> inv(rows.size());
-      for (std::int64_t i = 0; i < vectors.rows; ++i) inv[i] = InverseNorm(vectors.row(i), s.dim);
-      s.inv_norms.index_copy_(0, index, at::tensor(inv, at::kFloat).to(s.device));
-    }
+    s.Store(at::tensor(rows, at::kLong).to(s.device), host.to(s.device), s.HostInverseNorms(vectors));
   } catch (const std::exception& e) {
     return torch_impl::TorchError(e, absl::StrCat(s.Where(), ": update"));
   }
@@ -425,7 +453,7 @@ absl::StatusOr<std::unique_ptr<FlatIndex>> TorchFlatIndex::ToFlat() const {
   at::Tensor host;
   try {
     c10::InferenceMode guard;
-    host = s.data.narrow(0, 0, s.size()).cpu().contiguous();
+    host = s.data.narrow(0, 0, s.size()).to(at::kCPU, at::kFloat).contiguous();
   } catch (const std::exception& e) {
     return torch_impl::TorchError(e, absl::StrCat(s.Where(), ": copy to host"));
   }

@@ -38,6 +38,7 @@
 #include "densefb/index.h"
 #include "densefb/indexing.h"
 #include "densefb/status.h"
+#include "densefb/torch/encoders.h"
 
 namespace densefb {
 
@@ -48,6 +49,13 @@ struct TorchFlatIndexOptions {
   // Device bytes the stored vectors may take (storage capacity included); 0 = as many as the
   // device has. Checked before each allocation.
   std::int64_t memory_limit = 0;
+  // How the vectors are stored: kFloat32 (exactly as added), kFloat16 or kBFloat16 (half the
+  // memory; rounded to nearest even as ScalarQuantizedIndex's fp16 / bf16 encodings round,
+  // clamped to the largest finite value). Each block of stored vectors is converted to float32
+  // for the matmul, so a search is the exact search over the rounded vectors (cosine: divided
+  // by their norms), as ScalarQuantizedIndex's is, and Reconstruct, Save and ToFlat give the
+  // rounded vectors. kInt8 is InvalidArgument (ScalarQuantizedIndex has int8 codes).
+  Precision storage = Precision::kFloat32;
   absl::Status Validate() const;
 };
 
