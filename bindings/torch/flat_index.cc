@@ -1,6 +1,7 @@
-// densefb.TorchFlatIndex: the exact index with its vectors on a torch device
-// (include/densefb/torch/flat_index.h).
+// densefb.TorchFlatIndex and densefb.TorchTokenCollection: exact search and MaxSim with the
+// vectors on a torch device (include/densefb/torch/flat_index.h, multivector.h).
 #include "densefb/torch/flat_index.h"
+#include "densefb/torch/multivector.h"
 
 #include <pybind11/stl.h>
 
@@ -33,6 +34,38 @@ std::string PathArg(const py::object& path) {
 }  // namespace
 
 void RegisterTorchFlatIndex(py::module_& m) {
+  py::class_<TorchTokenCollection, TokenCollection, std::shared_ptr<TorchTokenCollection>>(m, "TorchTokenCollection", R"doc(
+The token embeddings of a densefb.MultiVectorIndex on a torch device ("cuda", "cuda:1", or
+"cpu" through torch), where candidate generation (the exact nearest document tokens of each
+query token) and exact weighted MaxSim run. The maxsim, rerank_maxsim and colbert_prf stages
+read it as they read the host index (Resources(multivector=...)).
+
+    device_tokens = densefb.TorchTokenCollection(mv_index, device="cuda")
+
+A snapshot of the index's live documents: later updates to the index are not seen (make a new
+one). Rankings equal the host index's with an exact token index, up to rounding near-ties.
+memory_limit: device bytes for the token embeddings (0 = what the device has; MemoryError
+names the bytes when they do not fit); rerank_block: candidates scored per batched matmul.
+)doc")
+      .def(py::init([](const MultiVectorIndex& index, const std::string& device, const Int& memory_limit,
+                       const Int& rerank_block) {
+             TorchTokenCollectionOptions options;
+             options.device = device;
+             options.memory_limit = memory_limit.As<std::int64_t>("memory_limit", 0);
+             options.rerank_block = rerank_block.As<std::int64_t>("rerank_block", 1);
+             ThrowIfError(options.Validate());
+             return std::shared_ptr<TorchTokenCollection>(
+                 ValueOrThrow(WithoutGil([&] { return TorchTokenCollection::Create(index, options); })));
+           }),
+           py::arg("index"), py::arg("device") = "cpu", py::arg("memory_limit") = 0, py::arg("rerank_block") = 512)
+      .def_property_readonly("device", [](const TorchTokenCollection& c) { return c.options().device; })
+      .def_property_readonly("num_documents", &TorchTokenCollection::num_documents)
+      .def("__repr__", [](const TorchTokenCollection& c) {
+        return "<densefb.TorchTokenCollection dim=" + std::to_string(c.dim()) + " documents=" +
+               std::to_string(c.num_documents()) + " tokens=" + std::to_string(c.num_tokens()) +
+               " device=" + c.options().device + ">";
+      });
+
   py::class_<TorchFlatIndex, VectorIndex> cls(m, "TorchFlatIndex", R"doc(
 Exact top-k search with the vectors on a torch device: a CUDA GPU ("cuda", "cuda:1") or the
 CPU through torch ("cpu"). The same API, results and file format as densefb.FlatIndex.

@@ -38,3 +38,13 @@ __all__ = ["__version__", "resolve_model", "download_beir", *_interop.__all__, *
 __all__ += [n for n in _pipeline.__all__ if n not in __all__]
 __all__ += [*_llm.__all__, *_llm_rerank.__all__, *_llm_feedback.__all__]
 __all__ += ["stats", "Experiment", "ExperimentResult", "reproduce_run", "judge", "compare_qrels", "default_judge_prompt"]
+
+
+def __getattr__(name: str):
+    # The torch-device classes come from densefb._torch, loaded on first use (as the encoders
+    # are), so that `import densefb` does not load torch.
+    if name == "TorchFlatIndex":
+        return _index.TorchFlatIndex
+    if name == "TorchTokenCollection":
+        return _multivector.TorchTokenCollection
+    raise AttributeError(f"module 'densefb' has no attribute {name!r}")

@@ -7,7 +7,31 @@ import densefb._core
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BertEncoder', 'ColbertEncoder', 'CrossEncoder', 'TorchFlatIndex', 'cpu_has_bf16', 'cuda_available', 'encode_and_add', 'resolve_precision']
+__all__: list[str] = ['BertEncoder', 'ColbertEncoder', 'CrossEncoder', 'TorchFlatIndex', 'TorchTokenCollection', 'cpu_has_bf16', 'cuda_available', 'encode_and_add', 'resolve_precision']
+class TorchTokenCollection(densefb._core.TokenCollection):
+    """
+    The token embeddings of a densefb.MultiVectorIndex on a torch device ("cuda", "cuda:1", or
+    "cpu" through torch), where candidate generation (the exact nearest document tokens of each
+    query token) and exact weighted MaxSim run. The maxsim, rerank_maxsim and colbert_prf stages
+    read it as they read the host index (Resources(multivector=...)).
+    
+        device_tokens = densefb.TorchTokenCollection(mv_index, device="cuda")
+    
+    A snapshot of the index's live documents: later updates to the index are not seen (make a new
+    one). Rankings equal the host index's with an exact token index, up to rounding near-ties.
+    memory_limit: device bytes for the token embeddings (0 = what the device has; MemoryError
+    names the bytes when they do not fit); rerank_block: candidates scored per batched matmul.
+    """
+    def __init__(self, index: densefb._core.MultiVectorIndex, device: str = 'cpu', memory_limit: int = 0, rerank_block: int = 512) -> None:
+        ...
+    def __repr__(self) -> str:
+        ...
+    @property
+    def device(self) -> str:
+        ...
+    @property
+    def num_documents(self) -> int:
+        ...
 class TorchFlatIndex(densefb._core.VectorIndex):
     """
     Exact top-k search with the vectors on a torch device: a CUDA GPU ("cuda", "cuda:1") or the
@@ -29,20 +53,22 @@ class TorchFlatIndex(densefb._core.VectorIndex):
     index as it was; a corpus larger than the device is not searched from host memory.
     """
     @staticmethod
-    def from_index(index: densefb._core.FlatIndex, device: str = 'cpu', query_block: int = 1024, doc_block: int = 65536, memory_limit: int = 0) -> TorchFlatIndex:
+    def from_index(index: densefb._core.FlatIndex, device: str = 'cpu', query_block: int = 1024, doc_block: int = 65536, memory_limit: int = 0, storage: str = 'fp32') -> TorchFlatIndex:
         """
         The vectors and ids of a densefb.FlatIndex, copied to `device`.
         """
     @staticmethod
-    def load(path: typing.Any, device: str = 'cpu', query_block: int = 1024, doc_block: int = 65536, memory_limit: int = 0) -> TorchFlatIndex:
+    def load(path: typing.Any, device: str = 'cpu', query_block: int = 1024, doc_block: int = 65536, memory_limit: int = 0, storage: str = 'fp32') -> TorchFlatIndex:
         """
         Loads a file saved by FlatIndex.save or TorchFlatIndex.save onto `device`.
         """
-    def __init__(self, dim: int, metric: str = 'ip', device: str = 'cpu', query_block: int = 1024, doc_block: int = 65536, memory_limit: int = 0) -> None:
+    def __init__(self, dim: int, metric: str = 'ip', device: str = 'cpu', query_block: int = 1024, doc_block: int = 65536, memory_limit: int = 0, storage: str = 'fp32') -> None:
         """
         dim: vector dimension (>= 1); metric: "ip" or "cosine"; device: "cpu", "cuda", "cuda:N";
         query_block, doc_block: the queries and stored vectors of one matmul; memory_limit: device
-        bytes the stored vectors may take (0 = what the device has).
+        bytes the stored vectors may take (0 = what the device has); storage: "fp32", or "fp16" /
+        "bf16" (half the memory; searches and reconstruct see the rounded vectors, as in
+        ScalarQuantizedIndex).
         """
     def __len__(self) -> int:
         ...
@@ -95,6 +121,9 @@ class TorchFlatIndex(densefb._core.VectorIndex):
         ...
     @property
     def ntotal(self) -> int:
+        ...
+    @property
+    def storage(self) -> str:
         ...
 class BertEncoder:
     def __init__(self, model_dir: str, pooling: str | None = None, normalize: bool | None = None, max_length: typing.SupportsInt | typing.SupportsIndex = 0, device: str = 'cpu', num_threads: typing.SupportsInt | typing.SupportsIndex = 0, query_prefix: str = '', document_prefix: str = '', precision: str = 'fp32') -> None:

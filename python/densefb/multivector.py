@@ -117,6 +117,18 @@ class MultiVectorIndex:
                                               kmeans_iters=kmeans_iters, seed=seed, nprobe=nprobe,
                                               normalize=normalize, num_threads=num_threads)
 
+    def to_device(self, device: str = "cuda", *, memory_limit: int = 0, rerank_block: int = 512):
+        """A :class:`densefb.TorchTokenCollection`: the live documents' token embeddings copied to
+        a torch device ("cuda", "cuda:1", "cpu"), where candidate generation (exact nearest
+        tokens) and MaxSim run. Pass it as the ``multivector`` resource. A snapshot: later
+        updates to this index are not seen. ``memory_limit``: device bytes for the embeddings
+        (0 = what the device has; MemoryError names the bytes); ``rerank_block``: candidates
+        scored per batched matmul."""
+        from densefb.encoders import _torch_module
+
+        return _torch_module().TorchTokenCollection(self._impl, device=device, memory_limit=memory_limit,
+                                                    rerank_block=rerank_block)
+
     @property
     def num_deleted(self) -> int:
         """Deleted document ids (tombstones)."""
@@ -383,3 +395,13 @@ def build_multivector_index(encoder, texts: Sequence[str], *, batch_size: int = 
     if token_index is not None:
         index.build_token_index(token_index, **token_index_args)
     return index
+
+
+def __getattr__(name: str):
+    # TorchTokenCollection (MaxSim on a torch device) lives in densefb._torch, loaded on first
+    # use so that importing densefb does not load torch.
+    if name == "TorchTokenCollection":
+        from densefb.encoders import _torch_module
+
+        return _torch_module().TorchTokenCollection
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,6 +17,7 @@
 #include "index/checks.h"
 #include "index/id_table.h"
 #include "index/rw_lock.h"
+#include "torch/flat_index_internal.h"
 #include "torch/model_files.h"
 #include "torch/tensor_encoder.h"
 
@@ -466,6 +467,13 @@ absl::Status TorchFlatIndex::Save(const std::string& path) const {
   DENSEFB_ASSIGN_OR_RETURN(const auto flat, ToFlat());
   return flat->Save(path);
 }
+
+namespace torch_impl {
+at::Tensor StoredRows(const TorchFlatIndex& index) {
+  const TorchFlatIndex::Impl& s = index.impl();
+  return s.size() == 0 ? at::empty({0, s.dim}, s.floats().dtype(s.storage_type())) : s.data.narrow(0, 0, s.size());
+}
+}  // namespace torch_impl
 
 absl::Status EncodeAndAdd(const Encoder& encoder, absl::Span<const std::string> texts, TorchFlatIndex* index,
                           absl::Span<const std::int64_t> ids, const IndexingOptions& options) {

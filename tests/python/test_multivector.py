@@ -566,3 +566,72 @@ def test_live_updates_equal_a_fresh_index(tokens, excluded, tmp_path):
     np.testing.assert_array_equal(after[1], before[1])
     np.testing.assert_array_equal(after[0], before[0])
     check("compacted")
+
+
+# ---- on a torch device ----------------------------------------------------------------------
+
+def _devices():
+    torch = pytest.importorskip("torch")
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def assert_rankings_agree(s_ref, i_ref, s_got, i_got, near=2e-6):
+    """Equal ids but where the reference's scores at the differing slots are near ties; scores
+    within 1e-5."""
+    np.testing.assert_allclose(s_got, s_ref, atol=1e-5, rtol=0)
+    for q, j in np.argwhere(i_ref != i_got):
+        row = list(i_ref[q])
+        assert i_got[q, j] in row, (q, j)
+        assert abs(s_ref[q, row.index(i_got[q, j])] - s_ref[q, j]) < near, (q, j)
+
+
+def test_torch_token_collection_gives_the_host_results(index, tokens, encoder):
+    """Candidate generation, MaxSim, token statistics and both ColBERT-PRF pipelines on the
+    device copy give the host index's results (exact token index), on every device present."""
+    docs, ids, qs, texts = tokens
+    host_res = densefb.Resources(multivector=index, token_encoder=encoder)
+    reranker = prf_pipeline("maxsim(k=50,token_k=32)", "colbert_prf(beta=0.5)", "rerank_maxsim")
+    ranker = prf_pipeline("maxsim(k=50,token_k=32)", "colbert_prf", "maxsim(k=50,token_k=32)")
+    want = {p: p.rank(host_res, texts, k=20) for p in (reranker, ranker)}
+    all_ids = np.unique(np.concatenate(ids))
+    for device in _devices():
+        dc = index.to_device(device, rerank_block=37)
+        assert isinstance(dc, densefb.TorchTokenCollection) and dc.device == device
+        assert (dc.size, dc.num_documents, dc.num_tokens, dc.dim) == (len(index), index.num_documents,
+                                                                      index.num_tokens, index.dim)
+        assert np.array_equal(dc.document_frequencies(all_ids), index.document_frequencies(all_ids))
+        q_all = np.concatenate(qs[:6])
+        hs, hr, hd, ht = index.neighbours(q_all, k=40)
+        ds, dr, dd, dt = dc.neighbours(q_all, k=40)
+        assert_rankings_agree(hs, hr, ds, dr)
+        same = dr == hr
+        assert np.array_equal(dd[same], hd[same]) and np.array_equal(dt[same], ht[same])
+        _, first = index.search(qs, k=100, token_k=32)
+        assert_rankings_agree(*index._impl.rerank(qs, None, first), *dc.rerank(qs, None, first))
+        for i in (0, 3):
+            assert all(np.array_equal(a, b) for a, b in zip(dc.documents(first[i][:5]), index.documents(first[i][:5])))
+        res = densefb.Resources(multivector=dc, token_encoder=encoder)
+        for p, (ws, wi) in want.items():
+            gs, gi = p.rank(res, texts, k=20)
+            assert_rankings_agree(ws, wi, gs, gi)
+
+
+def test_torch_token_collection_snapshot_deleted_documents_and_memory(tokens):
+    docs, ids, qs, _ = tokens
+    host = MultiVectorIndex(docs[0].shape[1])
+    host.add(docs[:60], ids[:60])
+    host.delete(np.array([3, 7]))
+    dc = host.to_device("cpu")
+    assert dc.num_documents == 58 and dc.size == 60
+    assert dc.num_tokens == sum(len(d) for i, d in enumerate(docs[:60]) if i not in (3, 7))
+    with pytest.raises(KeyError, match="deleted"):
+        dc.documents(np.array([7]))
+    cands = [np.arange(60)] * 2
+    s, got = dc.rerank(qs[:2], None, cands)
+    assert 3 not in got and 7 not in got
+    assert_rankings_agree(*host._impl.rerank(qs[:2], None, cands), s, got)
+    host.delete(np.array([10]))  # a snapshot: the device copy still has document 10
+    assert 10 in dc.rerank(qs[:1], None, [np.array([10])])[1]
+    live = dc.num_tokens - len(docs[10])
+    with pytest.raises(MemoryError, match=f"{live} vectors of dim 384 need {live * 384 * 4} bytes"):
+        host.to_device("cpu", memory_limit=1000)
