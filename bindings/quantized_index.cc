@@ -6,6 +6,7 @@
 
 #include "array.h"
 #include "bindings.h"
+#include "flat_methods.h"
 #include "densefb/pq_index.h"
 #include "densefb/quantized_index.h"
 
@@ -29,7 +30,7 @@ void RegisterProductQuantizedIndex(py::module_& m);
 }  // namespace
 
 void RegisterQuantizedIndex(py::module_& m) {
-  py::class_<ScalarQuantizedIndex, VectorIndex>(m, "ScalarQuantizedIndex", R"doc(
+  py::class_<ScalarQuantizedIndex, VectorIndex> sq(m, "ScalarQuantizedIndex", R"doc(
 Exhaustive top-k search over compressed vectors: int8 (1 byte per dimension, a per-dimension
 range trained from data), fp16 or bf16 (2 bytes). Usable wherever a FlatIndex is, pipelines
 included: reconstruct() returns the decoded vectors, which vector PRF (rocchio, avg) reads.
@@ -47,7 +48,16 @@ memory_usage() counts it).
     index.add(doc_vectors)
     scores, ids = index.search(queries, k=10)
     index.memory_usage()["total"]          # bytes; ["flat_equivalent"]: a FlatIndex's
-)doc")
+)doc");
+  FlatMethodDocs sq_docs;
+  sq_docs.add = "Encodes and adds (n, dim) vectors. ids: n distinct non-negative int64 (default: continue\n"
+      "from ntotal). An untrained int8 index trains on this batch first.";
+  sq_docs.search = "Top-k of each query: (scores float32 (n, k'), ids int64 (n, k')), best first, k' =\n"
+      "min(k, ntotal), as FlatIndex.search (filter included). Scores are those of the decoded\n"
+      "vectors, or exact float32 scores with rescore_factor >= 1.";
+  sq_docs.reconstruct = "Decoded vectors of ids, (len(ids), dim). KeyError for an unknown id.";
+  DefineFlatMethods(sq, sq_docs);
+  sq
       .def(py::init([](const Int& dim, const std::string& metric, const std::string& encoding,
                        const Int& rescore_factor) {
              return ValueOrThrow(ScalarQuantizedIndex::Create(
@@ -66,39 +76,6 @@ memory_usage() counts it).
            "A no-op for fp16 and bf16.")
       .def_property_readonly("is_trained", &ScalarQuantizedIndex::trained,
                              "Whether the int8 range is set (always True for fp16/bf16).")
-      .def("add", [](ScalarQuantizedIndex& index, const FloatArray& vectors, std::optional<IdArray> ids) {
-             const ConstMatrixView v = MatrixArg(vectors, "vectors");
-             IdArray id_array = ids ? *ids : IdArray(0);
-             const auto id_span = ids ? IdsArg(id_array, "ids") : absl::Span<const std::int64_t>();
-             ThrowIfError(WithoutGil([&] { return index.Add(v, id_span); }));
-           }, py::arg("vectors"), py::arg("ids") = py::none(),
-           "Encodes and adds (n, dim) vectors. ids: n distinct non-negative int64 (default: continue\n"
-           "from ntotal). An untrained int8 index trains on this batch first.")
-      .def("search", [](const ScalarQuantizedIndex& index, const FloatArray& queries, const Int& k_arg,
-                        const Int& num_threads, const py::object& filter_arg) {
-             const ConstMatrixView q = MatrixArg(queries, "queries");
-             const std::shared_ptr<const Filter> filter = FilterArg(filter_arg, "filter");
-             const SearchOptions options{CappedK(index, k_arg), num_threads.As<int>("num_threads", 0), 0, filter.get()};
-             SearchArrays out(q.rows, options.k);
-             float* scores = out.scores.mutable_data();
-             std::int64_t* ids = out.ids.mutable_data();
-             ThrowIfError(WithoutGil([&] { return index.Search(q, options, scores, ids); }));
-             return out.Tuple();
-           }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0, py::arg("filter") = py::none(),
-           "Top-k of each query: (scores float32 (n, k'), ids int64 (n, k')), best first, k' =\n"
-           "min(k, ntotal), as FlatIndex.search (filter included). Scores are those of the decoded\n"
-           "vectors, or exact float32 scores with rescore_factor >= 1.")
-      .def("reconstruct", [](const ScalarQuantizedIndex& index, const IdArray& ids) {
-             const auto id_span = IdsArg(ids, "ids");
-             py::array_t<float> out(std::vector<py::ssize_t>{static_cast<py::ssize_t>(id_span.size()), index.dim()});
-             MutableMatrixView view{out.mutable_data(), static_cast<std::int64_t>(id_span.size()), index.dim()};
-             ThrowIfError(WithoutGil([&] { return index.Reconstruct(id_span, view); }));
-             return out;
-           }, py::arg("ids"), "Decoded vectors of ids, (len(ids), dim). KeyError for an unknown id.")
-      .def("save", [](const ScalarQuantizedIndex& index, const py::object& path) {
-             const auto p = py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
-             ThrowIfError(WithoutGil([&] { return index.Save(p); }));
-           }, py::arg("path"), "Writes the index atomically (versioned, checksummed).")
       .def_static("load", [](const py::object& path) {
              const auto p = py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
              return ValueOrThrow(WithoutGil([&] { return ScalarQuantizedIndex::Load(p); }));
@@ -122,10 +99,6 @@ memory_usage() counts it).
       .def_property_readonly("dim", &ScalarQuantizedIndex::dim)
       .def_property_readonly("metric", [](const ScalarQuantizedIndex& i) { return std::string(MetricName(i.metric())); })
       .def_property_readonly("ntotal", &ScalarQuantizedIndex::size)
-      .def_property_readonly("ids", [](const ScalarQuantizedIndex& i) {
-             return py::array_t<std::int64_t>(static_cast<py::ssize_t>(i.ids().size()), i.ids().data());
-           }, "Ids of the stored vectors in insertion order (a copy).")
-      .def("__len__", &ScalarQuantizedIndex::size)
       .def("__repr__", [](const ScalarQuantizedIndex& i) {
              return "<densefb.ScalarQuantizedIndex dim=" + std::to_string(i.dim()) + " metric=" +
                     std::string(MetricName(i.metric())) + " encoding=" + std::string(ScalarEncodingName(i.encoding())) +
@@ -138,7 +111,7 @@ memory_usage() counts it).
 namespace {
 
 void RegisterProductQuantizedIndex(py::module_& m) {
-  py::class_<ProductQuantizedIndex, VectorIndex>(m, "ProductQuantizedIndex", R"doc(
+  py::class_<ProductQuantizedIndex, VectorIndex> pq(m, "ProductQuantizedIndex", R"doc(
 Exhaustive top-k search over product-quantised codes (faiss's IndexPQ): the dim dimensions are
 split into m sub-spaces of dim/m dimensions, each with 256 centroids learned by k-means (25
 iterations, fixed seed), and a vector is stored as the m bytes naming its sub-vectors' nearest
@@ -158,7 +131,16 @@ vectors and re-scores the top r*k candidates exactly (more memory: memory_usage(
     index.add(doc_vectors)                  # trains on this batch (>= 256 vectors)
     scores, ids = index.search(queries, k=10)
     index.memory_usage()["total"]          # bytes; ["flat_equivalent"]: a FlatIndex's
-)doc")
+)doc");
+  FlatMethodDocs pq_docs;
+  pq_docs.add = "Encodes and adds (n, dim) vectors. ids: n distinct non-negative int64 (default: continue\n"
+      "from ntotal). An untrained index trains on this batch first (n >= 256).";
+  pq_docs.search = "Top-k of each query: (scores float32 (n, k'), ids int64 (n, k')), best first, k' =\n"
+      "min(k, ntotal), as FlatIndex.search (filter included). Scores are those of the decoded\n"
+      "vectors (ADC), or exact float32 scores with rescore_factor >= 1.";
+  pq_docs.reconstruct = "Decoded vectors of ids, (len(ids), dim). KeyError for an unknown id.";
+  DefineFlatMethods(pq, pq_docs);
+  pq
       .def(py::init([](const Int& dim, const Int& m_arg, const std::string& metric, const Int& nbits,
                        const Int& rescore_factor) {
              return ValueOrThrow(ProductQuantizedIndex::Create(
@@ -179,35 +161,6 @@ vectors and re-scores the top r*k candidates exactly (more memory: memory_usage(
            "Learns the codebooks from (n, dim) vectors, n >= 256 (at most 65536 of them are used, a\n"
            "seeded sample); only on an empty index. Deterministic for any num_threads.")
       .def_property_readonly("is_trained", &ProductQuantizedIndex::trained, "Whether the codebooks are learned.")
-      .def("add", [](ProductQuantizedIndex& index, const FloatArray& vectors, std::optional<IdArray> ids) {
-             const ConstMatrixView v = MatrixArg(vectors, "vectors");
-             IdArray id_array = ids ? *ids : IdArray(0);
-             const auto id_span = ids ? IdsArg(id_array, "ids") : absl::Span<const std::int64_t>();
-             ThrowIfError(WithoutGil([&] { return index.Add(v, id_span); }));
-           }, py::arg("vectors"), py::arg("ids") = py::none(),
-           "Encodes and adds (n, dim) vectors. ids: n distinct non-negative int64 (default: continue\n"
-           "from ntotal). An untrained index trains on this batch first (n >= 256).")
-      .def("search", [](const ProductQuantizedIndex& index, const FloatArray& queries, const Int& k_arg,
-                        const Int& num_threads, const py::object& filter_arg) {
-             const ConstMatrixView q = MatrixArg(queries, "queries");
-             const std::shared_ptr<const Filter> filter = FilterArg(filter_arg, "filter");
-             const SearchOptions options{CappedK(index, k_arg), num_threads.As<int>("num_threads", 0), 0, filter.get()};
-             SearchArrays out(q.rows, options.k);
-             float* scores = out.scores.mutable_data();
-             std::int64_t* ids = out.ids.mutable_data();
-             ThrowIfError(WithoutGil([&] { return index.Search(q, options, scores, ids); }));
-             return out.Tuple();
-           }, py::arg("queries"), py::arg("k"), py::arg("num_threads") = 0, py::arg("filter") = py::none(),
-           "Top-k of each query: (scores float32 (n, k'), ids int64 (n, k')), best first, k' =\n"
-           "min(k, ntotal), as FlatIndex.search (filter included). Scores are those of the decoded\n"
-           "vectors (ADC), or exact float32 scores with rescore_factor >= 1.")
-      .def("reconstruct", [](const ProductQuantizedIndex& index, const IdArray& ids) {
-             const auto id_span = IdsArg(ids, "ids");
-             py::array_t<float> out(std::vector<py::ssize_t>{static_cast<py::ssize_t>(id_span.size()), index.dim()});
-             MutableMatrixView view{out.mutable_data(), static_cast<std::int64_t>(id_span.size()), index.dim()};
-             ThrowIfError(WithoutGil([&] { return index.Reconstruct(id_span, view); }));
-             return out;
-           }, py::arg("ids"), "Decoded vectors of ids, (len(ids), dim). KeyError for an unknown id.")
       .def("codes", [](const ProductQuantizedIndex& index, const IdArray& ids) {
              const auto id_span = IdsArg(ids, "ids");
              const std::vector<std::uint8_t> c = ValueOrThrow(WithoutGil([&] { return index.codes(id_span); }));
@@ -215,10 +168,6 @@ vectors and re-scores the top r*k candidates exactly (more memory: memory_usage(
              std::copy(c.begin(), c.end(), out.mutable_data());
              return out;
            }, py::arg("ids"), "Codes of ids, uint8 (len(ids), m). KeyError for an unknown id.")
-      .def("save", [](const ProductQuantizedIndex& index, const py::object& path) {
-             const auto p = py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
-             ThrowIfError(WithoutGil([&] { return index.Save(p); }));
-           }, py::arg("path"), "Writes the index atomically (versioned, checksummed).")
       .def_static("load", [](const py::object& path) {
              const auto p = py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
              return ValueOrThrow(WithoutGil([&] { return ProductQuantizedIndex::Load(p); }));
@@ -240,10 +189,6 @@ vectors and re-scores the top r*k candidates exactly (more memory: memory_usage(
       .def_property_readonly("dim", &ProductQuantizedIndex::dim)
       .def_property_readonly("metric", [](const ProductQuantizedIndex& i) { return std::string(MetricName(i.metric())); })
       .def_property_readonly("ntotal", &ProductQuantizedIndex::size)
-      .def_property_readonly("ids", [](const ProductQuantizedIndex& i) {
-             return py::array_t<std::int64_t>(static_cast<py::ssize_t>(i.ids().size()), i.ids().data());
-           }, "Ids of the stored vectors in insertion order (a copy).")
-      .def("__len__", &ProductQuantizedIndex::size)
       .def("__repr__", [](const ProductQuantizedIndex& i) {
              return "<densefb.ProductQuantizedIndex dim=" + std::to_string(i.dim()) + " m=" + std::to_string(i.m()) +
                     " metric=" + std::string(MetricName(i.metric())) +

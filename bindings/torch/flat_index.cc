@@ -85,7 +85,10 @@ it), plus query_block x doc_block scores while searching. An add that does not f
 memory, or in memory_limit bytes when given, raises MemoryError naming the sizes and leaves the
 index as it was; a corpus larger than the device is not searched from host memory.
 )doc");
-  DefineFlatMethods(cls);
+  FlatMethodDocs docs;
+  docs.reconstruct = "Stored vectors of ids, (len(ids), dim), gathered on the device: exactly as added with\n"
+      "storage \"fp32\", rounded with \"fp16\" / \"bf16\". KeyError for an unknown id.";
+  DefineFlatMethods(cls, docs);
   cls.def(py::init([](const Int& dim, const std::string& metric, const std::string& device, const Int& query_block,
                       const Int& doc_block, const Int& memory_limit, const std::string& storage) {
              return ValueOrThrow(TorchFlatIndex::Create(dim.As<int>("dim", 1), ValueOrThrow(ParseMetric(metric)),

@@ -80,7 +80,8 @@ class TorchFlatIndex(densefb._core.VectorIndex):
         """
     def reconstruct(self, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64]) -> numpy.typing.NDArray[numpy.float32]:
         """
-        Stored vectors of ids, (len(ids), dim), exactly as added. KeyError for an unknown id.
+        Stored vectors of ids, (len(ids), dim), gathered on the device: exactly as added with
+        storage "fp32", rounded with "fp16" / "bf16". KeyError for an unknown id.
         """
     def save(self, path: typing.Any) -> None:
         """

@@ -4,12 +4,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "index/indexing_internal.h"
 
 namespace densefb {
 
-absl::Status EncodeAndAdd(const Encoder& encoder, absl::Span<const std::string> texts,
-                          VectorIndex* index, absl::Span<const std::int64_t> ids,
-                          const IndexingOptions& options) {
+absl::Status CheckEncodeAndAdd(const Encoder& encoder, absl::Span<const std::string> texts,
+                               const VectorIndex* index, absl::Span<const std::int64_t> ids,
+                               const IndexingOptions& options) {
   if (index == nullptr) return absl::InvalidArgumentError("index is null");
   if (encoder.Dimension() != index->dim()) {
     return absl::InvalidArgumentError(absl::StrCat("the encoder gives ", encoder.Dimension(),
@@ -21,6 +22,13 @@ absl::Status EncodeAndAdd(const Encoder& encoder, absl::Span<const std::string> 
   if (options.chunk_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat("chunk_size = ", options.chunk_size, " must be >= 1"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status EncodeAndAdd(const Encoder& encoder, absl::Span<const std::string> texts,
+                          VectorIndex* index, absl::Span<const std::int64_t> ids,
+                          const IndexingOptions& options) {
+  DENSEFB_RETURN_IF_ERROR(CheckEncodeAndAdd(encoder, texts, index, ids, options));
   const auto n = static_cast<std::int64_t>(texts.size());
   const int dim = encoder.Dimension();
   DENSEFB_RETURN_IF_ERROR(index->Reserve(index->size() + n));  // no growth copies while adding

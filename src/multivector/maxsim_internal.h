@@ -18,6 +18,26 @@ absl::Status CheckTokenQuery(const TokenQuery& q, int dim, std::int64_t index);
 // between calls. The result depends only on the two inputs (never on threads or call order).
 float WeightedMaxSim(const TokenQuery& q, ConstMatrixView doc, std::vector<float>* scratch);
 
+// The token neighbours of a search of a collection's token index (ids = token rows): the
+// documents and token ids of the rows, from per-row tables of `num_rows` entries; a row out of
+// range, or whose document is negative (garbage), gives -1 for both.
+template <typename DocInt>
+TokenNeighbours NeighboursOfRows(SearchResult hits, std::int64_t num_rows, const DocInt* token_doc,
+                                 const std::int32_t* token_ids) {
+  TokenNeighbours out;
+  out.scores = std::move(hits.scores);
+  out.rows = std::move(hits.ids);
+  out.docs.resize(out.rows.rows(), out.rows.cols());
+  out.token_ids.resize(out.rows.rows(), out.rows.cols());
+  for (std::int64_t i = 0; i < out.rows.size(); ++i) {
+    const std::int64_t row = out.rows.data()[i];
+    const bool valid = row >= 0 && row < num_rows && token_doc[row] >= 0;
+    out.docs.data()[i] = valid ? static_cast<std::int64_t>(token_doc[row]) : kNoId;
+    out.token_ids.data()[i] = valid ? token_ids[row] : -1;
+  }
+  return out;
+}
+
 // Exact weighted MaxSim of every (query, candidate) pair, with document embeddings from
 // `document(id, buffer)`: a view it borrows from elsewhere, or of `buffer` after writing the
 // embeddings there (a decoding source; the buffer is the calling worker's own and is reused for

@@ -538,18 +538,7 @@ absl::StatusOr<TokenNeighbours> MultiVectorIndex::Neighbours(ConstMatrixView vec
   so.num_threads = num_threads;
   so.ef_search = ef_search;
   DENSEFB_ASSIGN_OR_RETURN(SearchResult hits, token_index_->Search(vectors, so));
-  TokenNeighbours out;
-  out.scores = std::move(hits.scores);
-  out.rows = std::move(hits.ids);
-  out.docs.resize(out.rows.rows(), out.rows.cols());
-  out.token_ids.resize(out.rows.rows(), out.rows.cols());
-  for (std::int64_t i = 0; i < out.rows.size(); ++i) {
-    const std::int64_t row = out.rows.data()[i];
-    const bool valid = row >= 0 && row < rows_ && token_doc_[row] >= 0;
-    out.docs.data()[i] = valid ? token_doc_[row] : kNoId;
-    out.token_ids.data()[i] = valid ? token_ids_[row] : -1;
-  }
-  return out;
+  return mv_internal::NeighboursOfRows(std::move(hits), rows_, token_doc_.data(), token_ids_.data());
 }
 
 absl::StatusOr<std::vector<RowMatrix>> MultiVectorIndex::Documents(absl::Span<const std::int64_t> ids) const {

@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "index/checks.h"
 #include "index/id_table.h"
+#include "index/indexing_internal.h"
 #include "index/rw_lock.h"
 #include "torch/flat_index_internal.h"
 #include "torch/model_files.h"
@@ -481,16 +482,7 @@ absl::Status EncodeAndAdd(const Encoder& encoder, absl::Span<const std::string> 
   if (index == nullptr || tensor_encoder == nullptr) {
     return EncodeAndAdd(encoder, texts, static_cast<VectorIndex*>(index), ids, options);
   }
-  if (encoder.Dimension() != index->dim()) {
-    return absl::InvalidArgumentError(absl::StrCat("the encoder gives ", encoder.Dimension(),
-                                                   "-dimensional vectors, the index holds ", index->dim()));
-  }
-  if (!ids.empty() && ids.size() != texts.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("got ", ids.size(), " ids for ", texts.size(), " texts"));
-  }
-  if (options.chunk_size < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("chunk_size = ", options.chunk_size, " must be >= 1"));
-  }
+  DENSEFB_RETURN_IF_ERROR(CheckEncodeAndAdd(encoder, texts, index, ids, options));
   const auto n = static_cast<std::int64_t>(texts.size());
   DENSEFB_RETURN_IF_ERROR(index->Reserve(index->size() + n));
   TorchFlatIndex::Impl& s = index->impl();

@@ -84,18 +84,7 @@ absl::StatusOr<TokenNeighbours> TorchTokenCollection::Neighbours(ConstMatrixView
   so.k = k;
   so.num_threads = num_threads;
   DENSEFB_ASSIGN_OR_RETURN(SearchResult hits, tokens_->Search(vectors, so));
-  TokenNeighbours out;
-  out.scores = std::move(hits.scores);
-  out.rows = std::move(hits.ids);
-  out.docs.resize(out.rows.rows(), out.rows.cols());
-  out.token_ids.resize(out.rows.rows(), out.rows.cols());
-  for (std::int64_t i = 0; i < out.rows.size(); ++i) {
-    const std::int64_t row = out.rows.data()[i];
-    const bool valid = row >= 0 && row < num_tokens();
-    out.docs.data()[i] = valid ? token_doc_[row] : kNoId;
-    out.token_ids.data()[i] = valid ? token_ids_[row] : -1;
-  }
-  return out;
+  return mv_internal::NeighboursOfRows(std::move(hits), num_tokens(), token_doc_.data(), token_ids_.data());
 }
 
 absl::StatusOr<BatchRanking> TorchTokenCollection::Rerank(absl::Span<const TokenQuery> queries,
