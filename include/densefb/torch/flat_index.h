@@ -23,7 +23,9 @@
 // Options::memory_limit. Corpora larger than device memory are not searched from host blocks.
 //
 // Save writes the FlatIndex file format (file_format.h): a file saved by either index loads
-// into the other. Thread safety as FlatIndex (index.h).
+// into the other. Thread safety as FlatIndex (index.h). SearchOptions::num_threads is not read:
+// on the CPU device torch's own intra-op threads (at::set_num_threads, process-wide) do the work;
+// ef_search has no meaning for an exact index.
 #ifndef DENSEFB_TORCH_FLAT_INDEX_H_
 #define DENSEFB_TORCH_FLAT_INDEX_H_
 
