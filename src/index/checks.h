@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "densefb/index.h"
 
@@ -42,6 +43,20 @@ inline float InverseNorm(const float* v, std::int64_t d) {
   double sum = 0;
   for (std::int64_t i = 0; i < d; ++i) sum += static_cast<double>(v[i]) * v[i];
   return sum > kMinCosineNorm * kMinCosineNorm ? static_cast<float>(1.0 / std::sqrt(sum)) : 0.0f;
+}
+
+// The queries a cosine search ranks with: each row times its InverseNorm, written to `buffer`,
+// whose data is returned; for another metric, queries.data itself. (Documents are divided by
+// their norms after the product, so that a ranking is <q/|q|, d> / |d|.)
+inline const float* CosineQueries(ConstMatrixView queries, bool cosine, std::vector<float>* buffer) {
+  if (!cosine) return queries.data;
+  buffer->assign(queries.data, queries.data + queries.rows * queries.cols);
+  for (std::int64_t i = 0; i < queries.rows; ++i) {
+    float* row = buffer->data() + i * queries.cols;
+    const float inv = InverseNorm(row, queries.cols);
+    for (std::int64_t j = 0; j < queries.cols; ++j) row[j] *= inv;
+  }
+  return buffer->data();
 }
 
 }  // namespace densefb

@@ -121,15 +121,7 @@ absl::Status CodeStore::Search(ConstMatrixView queries, const SearchOptions& opt
   if (nq == 0 || k == 0) return absl::OkStatus();
 
   std::vector<float> normalized;
-  const float* q_data = queries.data;
-  if (cosine()) {
-    normalized.assign(queries.data, queries.data + nq * dim_);
-    for (std::int64_t i = 0; i < nq; ++i) {
-      const float inv = InverseNorm(&normalized[i * dim_], dim_);
-      for (std::int64_t j = 0; j < dim_; ++j) normalized[i * dim_ + j] *= inv;
-    }
-    q_data = normalized.data();
-  }
+  const float* q_data = CosineQueries(queries, cosine(), &normalized);
 
   // Candidates of the compressed scan: k, or r*k for re-scoring (never more than exist).
   const std::int64_t wanted = rescore_factor_ > 0 ? k * rescore_factor_ : k;

@@ -172,15 +172,7 @@ absl::Status FlatIndex::Search(ConstMatrixView queries, const SearchOptions& opt
 
   // Cosine: rank by <q/|q|, d> * (1/|d|).
   std::vector<float> normalized;
-  const float* q_data = queries.data;
-  if (metric_ == Metric::kCosine) {
-    normalized.assign(queries.data, queries.data + nq * dim_);
-    for (std::int64_t i = 0; i < nq; ++i) {
-      const float inv = InverseNorm(&normalized[i * dim_], dim_);
-      for (std::int64_t j = 0; j < dim_; ++j) normalized[i * dim_ + j] *= inv;
-    }
-    q_data = normalized.data();
-  }
+  const float* q_data = CosineQueries(queries, metric_ == Metric::kCosine, &normalized);
 
   const Filter* filter = options.filter;
   if (filter == nullptr) {

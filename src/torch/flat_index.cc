@@ -137,7 +137,7 @@ class TorchFlatIndex::Impl {
     const double largest = options.storage == Precision::kFloat16 ? 65504.0 : 3.3895313892515355e38;
     const at::Tensor stored = vectors.clamp(-largest, largest).to(storage_type());
     data.index_copy_(0, rows, stored);
-    if (metric == Metric::kCosine) inv_norms.index_copy_(0, rows, InverseNorms(stored));
+    if (metric == Metric::kCosine) inv_norms.index_copy_(0, rows, InverseNorms(SquaredNorms(stored)));
   }
 
   // Appends `vectors` as Store does, after the stored rows.
@@ -156,30 +156,29 @@ class TorchFlatIndex::Impl {
     return at::tensor(inv, at::kFloat).to(device);
   }
 
-  // 1/|v| per row, as InverseNorm computes it: in double, 0 for a (numerically) zero row.
-  static at::Tensor InverseNorms(const at::Tensor& vectors) {
-    const at::Tensor sum = vectors.to(at::kDouble).square().sum(1);
+  // Squared L2 norms per row, in double.
+  static at::Tensor SquaredNorms(const at::Tensor& vectors) { return vectors.to(at::kDouble).square().sum(1); }
+
+  // 1/|v| per row from SquaredNorms, as InverseNorm computes it: 0 for a (numerically) zero row.
+  static at::Tensor InverseNorms(const at::Tensor& squared) {
     const double floor = kMinCosineNorm * kMinCosineNorm;
-    return at::where(sum > floor, sum.rsqrt(), at::zeros_like(sum)).to(at::kFloat);
+    return at::where(squared > floor, squared.rsqrt(), at::zeros_like(squared)).to(at::kFloat);
   }
 
-  // 1/|v| per row of a device tensor, as InverseNorm computes it (in double, 0 for a zero row);
-  // InvalidArgument naming the first row that is not finite or whose norm could overflow.
-  absl::StatusOr<at::Tensor> CheckedInverseNorms(const at::Tensor& vectors) const {
-    const at::Tensor sum = vectors.to(at::kDouble).square().sum(1);
-    const at::Tensor bad = at::logical_not(at::isfinite(sum)).logical_or_(sum > std::numeric_limits<float>::max());
-    if (bad.any().item<bool>()) {
-      const std::int64_t row = bad.nonzero().min().item<std::int64_t>();
-      const bool finite = at::isfinite(vectors[row]).all().item<bool>();
-      return absl::InvalidArgumentError(
-          finite ? absl::StrCat("vector row ", row, " has L2 norm ", std::sqrt(sum[row].item<double>()),
-                                ", above 1.8e19: its inner products could overflow float32")
-                 : absl::StrCat("vector row ", row, " has a non-finite value (NaN or infinity)"));
+  // CheckVectors for vectors on the device, from their SquaredNorms: InvalidArgument naming the
+  // first row that is not finite or whose norm could overflow float32 inner products.
+  static absl::Status CheckDeviceRows(const at::Tensor& vectors, const at::Tensor& squared) {
+    const at::Tensor bad = at::logical_not(at::isfinite(squared)).logical_or_(squared > std::numeric_limits<float>::max());
+    if (!bad.any().item<bool>()) return absl::OkStatus();
+    const std::int64_t row = bad.nonzero().min().item<std::int64_t>();
+    if (!at::isfinite(vectors[row]).all().item<bool>()) {
+      return absl::InvalidArgumentError(absl::StrCat("vector row ", row, " has a non-finite value (NaN or infinity)"));
     }
-    return InverseNorms(vectors);
+    return absl::InvalidArgumentError(absl::StrCat("vector row ", row, " has L2 norm ", std::sqrt(squared[row].item<double>()),
+                                                   ", above 1.8e19: its inner products could overflow float32"));
   }
 
-  // Rows of the stored vectors allowed to each query of [q0, q0 + qn), sorted.
+  // Rows of the stored vectors allowed to filter rows [q0, q0 + qn), sorted.
   std::vector<std::vector<std::int64_t>> AllowedRows(const Filter& filter, std::int64_t q0, std::int64_t qn) const {
     std::vector<std::vector<std::int64_t>> rows(static_cast<std::size_t>(qn));
     for (std::int64_t q = 0; q < qn; ++q) {
@@ -192,7 +191,7 @@ class TorchFlatIndex::Impl {
     return rows;
   }
 
-  // The (qn, dn) mask of the allowed rows d0.. of each query.
+  // The (allowed.size(), dn) mask of the allowed rows d0.. of each filter row.
   at::Tensor BlockMask(const std::vector<std::vector<std::int64_t>>& allowed, std::int64_t d0, std::int64_t dn) const {
     std::vector<std::int64_t> flat;
     const auto qn = static_cast<std::int64_t>(allowed.size());
@@ -333,26 +332,17 @@ absl::Status TorchFlatIndex::Search(ConstMatrixView queries, const SearchOptions
   if (n == 0) return absl::OkStatus();
   // Cosine: rank by <q/|q|, d> * (1/|d|), the query normalised on the host as FlatIndex does.
   std::vector<float> normalized;
-  const float* q_data = queries.data;
-  if (s.metric == Metric::kCosine) {
-    normalized.assign(queries.data, queries.data + nq * s.dim);
-    for (std::int64_t i = 0; i < nq; ++i) {
-      const float inv = InverseNorm(&normalized[i * s.dim], s.dim);
-      for (std::int64_t j = 0; j < s.dim; ++j) normalized[i * s.dim + j] *= inv;
-    }
-    q_data = normalized.data();
-  }
+  const float* q_data = CosineQueries(queries, s.metric == Metric::kCosine, &normalized);
   const std::int64_t kk = std::min(k, n);
   try {
     c10::InferenceMode guard;
     const at::Tensor q_all = at::from_blob(const_cast<float*>(q_data), {nq, s.dim}, at::kFloat).to(s.device);
+    std::vector<std::vector<std::int64_t>> allowed;  // per query of the block (or one row for all)
     for (std::int64_t q0 = 0; q0 < nq; q0 += s.options.query_block) {
       const std::int64_t qn = std::min(s.options.query_block, nq - q0);
-      std::vector<std::vector<std::int64_t>> allowed;
-      if (options.filter != nullptr) {
-        const Filter slice = options.filter->rows() == 1 ? *options.filter : options.filter->Slice(q0, q0 + qn);
-        allowed = s.AllowedRows(slice, 0, slice.rows() == 1 ? 1 : qn);
-        if (allowed.size() == 1 && qn > 1) allowed.resize(static_cast<std::size_t>(qn), allowed[0]);
+      // A filter of one row gives one mask row, which the masking broadcasts over the queries.
+      if (options.filter != nullptr && (options.filter->rows() > 1 || allowed.empty())) {
+        allowed = s.AllowedRows(*options.filter, q0, options.filter->rows() == 1 ? 1 : qn);
       }
       const at::Tensor keys =
           s.TopKeys(q_all.narrow(0, q0, qn), kk, options.filter != nullptr ? &allowed : nullptr).cpu().contiguous();
@@ -505,8 +495,11 @@ absl::Status EncodeAndAdd(const Encoder& encoder, absl::Span<const std::string> 
     try {
       c10::InferenceMode guard;
       const at::Tensor vectors = encoded->to(s.device, at::kFloat).contiguous();
-      DENSEFB_ASSIGN_OR_RETURN(const at::Tensor norms, s.CheckedInverseNorms(vectors));
-      s.Append(vectors, norms, chunk_ids);
+      const at::Tensor squared = TorchFlatIndex::Impl::SquaredNorms(vectors);
+      DENSEFB_RETURN_IF_ERROR(TorchFlatIndex::Impl::CheckDeviceRows(vectors, squared));
+      // Rounded storage takes the norms of the rounded vectors (Store computes them).
+      const bool norms = s.metric == Metric::kCosine && !s.rounded();
+      s.Append(vectors, norms ? TorchFlatIndex::Impl::InverseNorms(squared) : at::Tensor(), chunk_ids);
     } catch (const std::exception& e) {
       return torch_impl::TorchError(e, s.Where());
     }

@@ -61,10 +61,6 @@ absl::StatusOr<std::unique_ptr<TorchTokenCollection>> TorchTokenCollection::Crea
     c->starts_[d] = static_cast<std::int64_t>(c->token_ids_.size());
     c->counts_[d] = doc->rows;
     ++c->live_;
-    std::vector<std::int32_t> seen(ids.begin(), ids.end());
-    std::sort(seen.begin(), seen.end());
-    seen.erase(std::unique(seen.begin(), seen.end()), seen.end());
-    for (std::int32_t t : seen) ++c->df_[t];
     c->token_ids_.insert(c->token_ids_.end(), ids.begin(), ids.end());
     c->token_doc_.insert(c->token_doc_.end(), ids.size(), d);
     chunk.insert(chunk.end(), doc->data, doc->data + doc->rows * doc->cols);
@@ -72,6 +68,13 @@ absl::StatusOr<std::unique_ptr<TorchTokenCollection>> TorchTokenCollection::Crea
     if (chunk_rows >= (1 << 16)) DENSEFB_RETURN_IF_ERROR(flush());
   }
   DENSEFB_RETURN_IF_ERROR(flush());
+  // Document frequencies are the host index's (of the same live documents), for the token ids
+  // the snapshot holds.
+  std::vector<std::int32_t> vocabulary = c->token_ids_;
+  std::sort(vocabulary.begin(), vocabulary.end());
+  vocabulary.erase(std::unique(vocabulary.begin(), vocabulary.end()), vocabulary.end());
+  DENSEFB_ASSIGN_OR_RETURN(const std::vector<std::int64_t> df, index.DocumentFrequencies(vocabulary));
+  for (std::size_t i = 0; i < vocabulary.size(); ++i) c->df_[vocabulary[i]] = df[i];
   const absl::Span<const std::int32_t> excluded = index.excluded_token_ids();
   c->excluded_.assign(excluded.begin(), excluded.end());
   return c;

@@ -79,7 +79,7 @@ def test_k_beyond_size_filters_and_empty(vectors, device):
     n = 500
     flat = densefb.FlatIndex(D.shape[1])
     flat.add(D[:n])
-    index = TorchFlatIndex(D.shape[1], device=device, doc_block=128)
+    index = TorchFlatIndex(D.shape[1], device=device, query_block=7, doc_block=128)  # several blocks of each
     assert index.search(Q[:3], 5)[1].shape == (3, 0)  # empty index
     index.add(D[:n])
     s, i = index.search(Q[:4], 10_000)
