@@ -88,7 +88,8 @@ struct BertLayerImpl : torch::nn::Module {
   int heads;
   std::string act;
   // Empty, or the kNumLinears linear layers packed for int8 dynamic quantisation
-  // (QuantizeLinearsInt8): forward then runs them through quantized::linear_dynamic.
+  // (QuantizeLinearsInt8): forward then runs them through quantized::linear_dynamic, the
+  // outlier features of their inputs through float32 with the modules' own weights.
   std::vector<c10::IValue> int8;
 };
 TORCH_MODULE(BertLayer);
@@ -121,9 +122,14 @@ struct BertModelImpl : torch::nn::Module {
 TORCH_MODULE(BertModel);
 
 // Packs every transformer layer's linear layers for int8 dynamic quantisation (densefb's
-// Precision::kInt8: weights int8 per output channel, symmetric, scale max |w| / 127.5).
+// Precision::kInt8: weights per output channel, symmetric, Int8WeightBits() bits, scale
+// max |w| / 127.5 or / 63.5). Forward then splits each layer's input as in LLM.int8(): the
+// features with a value beyond +-6 go through float32, the rest through the int8 kernel.
 // Fails, with the reason, where libtorch has no quantized CPU engine.
 absl::Status QuantizeLinearsInt8(BertModelImpl& model);
+
+// 8 on CPUs with AVX512-VNNI, 7 elsewhere (where fbgemm's int16 pair sums could saturate).
+int Int8WeightBits();
 
 // Copies tensors from `file` into the parameters of `module`: parameter "p" is read from the
 // first of "<prefix>p" for prefix in `prefixes` that exists. Fails on a missing tensor, on a

@@ -18,27 +18,39 @@ def cosines(a, b):
     return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
 
 
+def cpu_has_vnni():
+    with open("/proc/cpuinfo") as f:
+        return any(line.startswith("flags") and "avx512_vnni" in line.split() for line in f)
+
+
 class PerChannelDynamicLinear(torch.nn.Module):
-    """The int8 reference: weights quantised per output channel with the scale torch.ao's
-    symmetric per-channel MinMax observer derives, activations quantised per call to uint8
-    over their full range (no reduce_range)."""
+    """The int8 reference: weights quantised per output channel, symmetric, with torch.ao's
+    MinMax scale for 8 bits (max |w| / 127.5) on CPUs with AVX512-VNNI and for 7 bits
+    (max |w| / 63.5) elsewhere; activations quantised per call to uint8 over their full range
+    (no reduce_range), except the input features holding a value beyond +-6, which are
+    multiplied in float32 (LLM.int8's decomposition, Dettmers et al. 2022)."""
 
-    def __init__(self, linear):
+    def __init__(self, linear, split=True):
         super().__init__()
-        from torch.ao.quantization.observer import PerChannelMinMaxObserver
-
         w = linear.weight.detach()
-        observer = PerChannelMinMaxObserver(ch_axis=0, dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
-        observer(w)
-        scale, zero_point = observer.calculate_qparams()
-        qw = torch.quantize_per_channel(w, scale.double(), zero_point.long(), 0, torch.qint8)
+        self.split = split
+        self.weight = w
+        half_range = 127.5 if cpu_has_vnni() else 63.5
+        scale = (w.abs().amax(1) / half_range).double()
+        qw = torch.quantize_per_channel(w, scale, torch.zeros(w.shape[0], dtype=torch.long), 0, torch.qint8)
         self.packed = torch.ops.quantized.linear_prepack(qw, linear.bias.detach())
 
     def forward(self, x):
-        return torch.ops.quantized.linear_dynamic(x, self.packed, False)
+        rows = x.reshape(-1, x.shape[-1])
+        outlier = rows.abs().amax(0) > (6.0 if self.split else np.inf)
+        rest = rows.clone()
+        rest[:, outlier] = 0
+        y = torch.ops.quantized.linear_dynamic(rest, self.packed, False)
+        y = y + rows[:, outlier] @ self.weight[:, outlier].T
+        return y.reshape(*x.shape[:-1], -1)
 
 
-def sentence_transformer(quantize=False):
+def sentence_transformer(quantize=False, split=True):
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(resolve_model(MINILM)), device="cpu")
@@ -48,7 +60,7 @@ def sentence_transformer(quantize=False):
             for owner, name in ((attention.self, "query"), (attention.self, "key"), (attention.self, "value"),
                                 (attention.output, "dense"), (layer.intermediate, "dense"),
                                 (layer.output, "dense")):
-                setattr(owner, name, PerChannelDynamicLinear(getattr(owner, name)))
+                setattr(owner, name, PerChannelDynamicLinear(getattr(owner, name), split))
     return model
 
 
@@ -65,7 +77,8 @@ def test_int8_quantises_as_the_per_channel_reference(int8, scifact, scifact_vect
     the per-channel reference. Dynamic quantisation re-rounds every activation, so two
     implementations whose float32 parts differ by an ulp land a quantisation step apart: the
     check is that they agree to within that noise, and that densefb's error to float32 is no
-    larger than the reference's (a per-tensor or reduce_range scheme would be: cosine ~0.86)."""
+    larger than the reference's (a per-tensor or reduce_range scheme would be: cosine ~0.86),
+    and clearly smaller than the same scheme's without the outlier split."""
     texts = scifact.corpus.texts()[:48]
     fp32 = scifact_vectors[0][:48]
     ours = int8.encode(texts, batch_size=1)
@@ -75,6 +88,8 @@ def test_int8_quantises_as_the_per_channel_reference(int8, scifact, scifact_vect
     ours_error, ref_error = cosines(ours, fp32), cosines(ref, fp32)
     assert ours_error.mean() >= ref_error.mean() - 0.001, (ours_error.mean(), ref_error.mean())
     assert ours_error.mean() < 0.9999  # really quantised
+    unsplit_error = cosines(sentence_transformer(quantize=True, split=False).encode(texts, batch_size=1), fp32)
+    assert 1 - ours_error.mean() < 0.6 * (1 - unsplit_error.mean()), (ours_error.mean(), unsplit_error.mean())
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)  # Normalize still applies
 
 
@@ -82,7 +97,7 @@ def test_int8_stays_close_to_fp32_and_is_deterministic(int8, scifact, scifact_ve
     texts = scifact.corpus.texts()[:256]
     a = int8.encode(texts, batch_size=32)
     c = cosines(a, scifact_vectors[0][:256])
-    assert c.min() >= 0.98 and c.mean() >= 0.99, (c.min(), c.mean())
+    assert c.min() >= 0.98 and c.mean() >= 0.995, (c.min(), c.mean())
     np.testing.assert_array_equal(a, int8.encode(texts, batch_size=32))  # same batches: same output
     q = int8.encode_queries(scifact.queries.texts[:64])
     assert cosines(q, scifact_vectors[1][:64]).min() >= 0.98
@@ -90,12 +105,14 @@ def test_int8_stays_close_to_fp32_and_is_deterministic(int8, scifact, scifact_ve
 
 def test_int8_ndcg_on_cranfield_within_the_stated_bound(int8, cranfield_vectors):
     """Dense search over the whole Cranfield collection encoded in int8 against float32
-    (sentence-transformers' vectors): every cosine >= 0.97 and nDCG@10 within 0.01, the
-    distances docs/encoders.md states (docs/benchmarks.md has the measured ones)."""
+    (sentence-transformers' vectors): every cosine >= 0.98 (mean >= 0.995) and nDCG@10 within
+    0.005, the distances docs/encoders.md states (docs/benchmarks.md has the measured ones:
+    before the outlier split, min cosine 0.973 and −0.0064 would have failed them)."""
     ds, fp_docs, fp_queries = cranfield_vectors
     docs = int8.encode(ds.corpus.texts(), batch_size=32)
     queries = int8.encode_queries(ds.queries.texts)
-    assert cosines(docs, fp_docs).min() >= 0.97 and cosines(docs, fp_docs).mean() >= 0.99
+    c = cosines(docs, fp_docs)
+    assert c.min() >= 0.98 and c.mean() >= 0.995, (c.min(), c.mean())
 
     def ndcg(d, q):
         index = densefb.FlatIndex(d.shape[1], metric="ip")
@@ -104,7 +121,7 @@ def test_int8_ndcg_on_cranfield_within_the_stated_bound(int8, cranfield_vectors)
         run = densefb.make_run(ds.queries.ids, ids, scores, ds.corpus.ids)
         return densefb.evaluate(run, ds.qrels, ["nDCG@10"])["nDCG@10"]
 
-    assert abs(ndcg(docs, queries) - ndcg(fp_docs, fp_queries)) <= 0.01
+    assert abs(ndcg(docs, queries) - ndcg(fp_docs, fp_queries)) <= 0.005
 
 
 def test_bf16_is_picked_at_run_time(scifact, scifact_vectors):

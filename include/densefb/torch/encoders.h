@@ -22,15 +22,19 @@ namespace densefb {
 //              the encoder runs in float32 (ResolvePrecision says which).
 //   kFloat16   IEEE half weights and activations; CUDA only (CPUs have no fast fp16 GEMM).
 //   kInt8      dynamic quantisation of every linear layer of the transformer, CPU only:
-//              weights int8 per output channel, symmetric (scale = max |w| / 127.5, as
-//              torch.ao's per-channel MinMax observer); activations quantised per batch to
-//              uint8 from their observed range (quantized::linear_dynamic, fbgemm, with
-//              VNNI where the CPU has it); accumulation in int32, bias and output in float32.
-//              Embeddings, LayerNorm, attention, pooling and sentence-transformers Dense
-//              layers stay float32. The activation range is observed per call, over every
-//              token of the batch (or block of 1024 tokens): the same texts in the same
-//              batches give the same vectors, but a text's vector moves slightly (cosine
-//              ~0.995) with the texts it is batched with.
+//              weights per output channel, symmetric, 8 bits on CPUs with AVX512-VNNI
+//              (scale = max |w| / 127.5, as torch.ao's per-channel MinMax observer) and
+//              7 bits elsewhere (scale max |w| / 63.5: without VNNI, fbgemm sums pairs of
+//              8-bit products in int16, which would saturate); activations quantised per
+//              call to uint8 from their observed range (quantized::linear_dynamic, fbgemm);
+//              accumulation in int32, bias and output in float32. As in LLM.int8(), the
+//              input features holding a value beyond +-6 (a few LayerNorm features of BERT
+//              models) bypass the int8 kernel and are multiplied in float32. Embeddings,
+//              LayerNorm, attention, pooling and sentence-transformers Dense layers stay
+//              float32. The activation range is observed per call, over every token of the
+//              batch (or block of 1024 tokens): the same texts in the same batches give the
+//              same vectors, but a text's vector moves slightly (cosine ~0.999) with the
+//              texts it is batched with.
 // The ColBERT token encoder and the cross-encoder run float32 only.
 enum class Precision : std::uint8_t { kFloat32, kBFloat16, kFloat16, kInt8 };
 
