@@ -189,6 +189,8 @@ PYBIND11_MODULE(_torch, m) {
   b::RegisterTorchFlatIndex(m);
   m.def("cpu_has_bf16", &densefb::CpuHasBf16,
         "Whether this CPU has bf16 dot-product instructions (AVX512_BF16 or AMX-BF16).");
+  m.def("int8_weight_bits", &densefb::Int8WeightBits,
+        "The bits of precision=\"int8\" weights on this CPU: 8 with AVX512-VNNI, 7 elsewhere.");
   m.def("resolve_precision", [](const std::string& precision, const std::string& device) {
           const densefb::Precision requested = b::ValueOrThrow(densefb::ParsePrecision(precision));
           return std::string(densefb::PrecisionName(b::ValueOrThrow(densefb::ResolvePrecision(requested, device))));

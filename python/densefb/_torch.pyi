@@ -7,7 +7,7 @@ import densefb._core
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['BertEncoder', 'ColbertEncoder', 'CrossEncoder', 'TorchFlatIndex', 'TorchTokenCollection', 'cpu_has_bf16', 'cuda_available', 'encode_and_add', 'resolve_precision']
+__all__: list[str] = ['BertEncoder', 'ColbertEncoder', 'CrossEncoder', 'TorchFlatIndex', 'TorchTokenCollection', 'cpu_has_bf16', 'cuda_available', 'encode_and_add', 'int8_weight_bits', 'resolve_precision']
 class TorchTokenCollection(densefb._core.TokenCollection):
     """
     The token embeddings of a densefb.MultiVectorIndex on a torch device ("cuda", "cuda:1", or
@@ -202,6 +202,10 @@ def cuda_available() -> bool:
     ...
 def encode_and_add(encoder: ..., texts: collections.abc.Sequence[str], index: densefb._core.VectorIndex, ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int64] | None = None, batch_size: typing.SupportsInt | typing.SupportsIndex = 32, chunk_size: typing.SupportsInt | typing.SupportsIndex = 4096, progress: typing.Any = None) -> None:
     ...
+def int8_weight_bits() -> int:
+    """
+    The bits of precision="int8" weights on this CPU: 8 with AVX512-VNNI, 7 elsewhere.
+    """
 def resolve_precision(precision: str, device: str = 'cpu') -> str:
     """
     The precision an encoder on `device` runs in when `precision` is asked for: "bf16" on a CPU

@@ -289,6 +289,10 @@ def _build_into(out: Path, args: argparse.Namespace, dataset: Path, corpus_path:
             "query_prefix": args.query_prefix, "doc_prefix": args.doc_prefix,
             "precision": encoder.precision,
         }
+        if encoder.precision == "int8":  # 8 or 7 bits, by the CPU: part of how the vectors came about
+            from densefb import _torch
+
+            manifest["model"]["int8_weight_bits"] = _torch.int8_weight_bits()
         params: Dict[str, Any] = {"metric": args.metric}
         if args.dense == "hnsw":
             params.update(M=args.M, ef_construction=args.ef_construction, ef_search=args.ef_search)

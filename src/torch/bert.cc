@@ -1,5 +1,7 @@
 #include "torch/bert.h"
 
+#include "densefb/torch/encoders.h"
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -349,20 +351,10 @@ struct SilentWarnings : c10::WarningHandler {
 };
 }  // namespace
 
-int Int8WeightBits() {
-  // fbgemm multiplies uint8 activations by int8 weights. With AVX512-VNNI the products are
-  // summed in int32; without it, pairs of products are first summed in int16 with
-  // saturation (vpmaddubsw), which 255 * 127 * 2 overflows. Seven-bit weights (|q| <= 64:
-  // 255 * 64 * 2 = 32640) cannot overflow, and cost less accuracy than seven-bit activations
-  // (reduce_range), whose range is per call where the weights' is per channel: on CACM, mean
-  // cosine error to float32 1.7e-3 against 2.8e-3, and 4.0e-3 for eight bits saturating.
-  static const int bits = __builtin_cpu_supports("avx512vnni") ? 8 : 7;
-  return bits;
-}
-
 absl::Status QuantizeLinearsInt8(BertModelImpl& model) {
-  // torch.ao's per-channel symmetric MinMax observer for eight bits: scale = max |w| / 127.5.
-  const double half_range = Int8WeightBits() == 8 ? 127.5 : 63.5;
+  // torch.ao's per-channel symmetric MinMax observer's scale, max |w| / ((q_max - q_min) / 2):
+  // 127.5 for eight bits, 63.5 for seven.
+  const double half_range = densefb::Int8WeightBits() == 8 ? 127.5 : 63.5;
   SilentWarnings silent;
   const c10::WarningUtils::WarningHandlerGuard guard(&silent);
   try {
@@ -467,3 +459,18 @@ absl::Status LoadParameters(torch::nn::Module& module, const SafetensorsFile& fi
 }
 
 }  // namespace densefb::torch_impl
+
+namespace densefb {
+
+int Int8WeightBits() {
+  // fbgemm multiplies uint8 activations by int8 weights. With AVX512-VNNI the products are
+  // summed in int32; without it, pairs of products are first summed in int16 with
+  // saturation (vpmaddubsw), which 255 * 127 * 2 overflows. Seven-bit weights (|q| <= 64:
+  // 255 * 64 * 2 = 32640) cannot overflow, and cost less accuracy than seven-bit activations
+  // (reduce_range), whose range is per call where the weights' is per channel: on CACM, mean
+  // cosine error to float32 1.7e-3 against 2.8e-3, and 4.0e-3 for eight bits saturating.
+  static const int bits = __builtin_cpu_supports("avx512vnni") ? 8 : 7;
+  return bits;
+}
+
+}  // namespace densefb

@@ -128,9 +128,6 @@ TORCH_MODULE(BertModel);
 // Fails, with the reason, where libtorch has no quantized CPU engine.
 absl::Status QuantizeLinearsInt8(BertModelImpl& model);
 
-// 8 on CPUs with AVX512-VNNI, 7 elsewhere (where fbgemm's int16 pair sums could saturate).
-int Int8WeightBits();
-
 // Copies tensors from `file` into the parameters of `module`: parameter "p" is read from the
 // first of "<prefix>p" for prefix in `prefixes` that exists. Fails on a missing tensor, on a
 // shape mismatch, and on any tensor of the file that no parameter consumed unless it starts

@@ -290,6 +290,25 @@ def test_index_encodes_hnsw_and_search_finds_neighbours(subset, scifact, scifact
     assert np.mean([run[q][0][0] == ids[ref[i]] for i, q in enumerate(qids)]) >= 0.95
 
 
+def test_index_int8_precision_is_recorded(subset, scifact_vectors, tmp_path):
+    """--precision int8: the manifest records the precision and the weight bits this CPU gets
+    (8 with AVX512-VNNI, 7 elsewhere), and the vectors are int8's, close to float32's but not
+    equal to them."""
+    from densefb import _torch
+
+    folder, keep, _ = subset
+    out = tmp_path / "int8"
+    run_cli("index", folder, "-o", out, "-m", packaged_minilm(), "--precision", "int8", "--quiet")
+    model = json.loads((out / "manifest.json").read_text())["model"]
+    with open("/proc/cpuinfo") as f:
+        vnni = any(line.startswith("flags") and "avx512_vnni" in line.split() for line in f)
+    assert (model["precision"], model["int8_weight_bits"]) == ("int8", 8 if vnni else 7)
+    assert _torch.int8_weight_bits() == model["int8_weight_bits"]
+    got = densefb.FlatIndex.load(out / "dense.flat").reconstruct(np.arange(len(keep)))
+    cos = (got * scifact_vectors[0][keep]).sum(1) / np.linalg.norm(got, axis=1)
+    assert 0.98 <= cos.min() and cos.mean() < 0.99999, (cos.min(), cos.mean())
+
+
 def test_progress_bars_on_a_terminal_only(subset, tmp_path):
     import fcntl
     import pty

@@ -44,6 +44,8 @@ absl::StatusOr<Precision> ParsePrecision(const std::string& name);
 const char* PrecisionName(Precision precision);  // "fp32", "bf16", "fp16", "int8"
 // Whether this CPU has bf16 dot-product instructions (AVX512_BF16 or AMX-BF16) the OS enables.
 bool CpuHasBf16();
+// The bits of kInt8's weights on this CPU: 8 with AVX512-VNNI, 7 elsewhere (see kInt8).
+int Int8WeightBits();
 // The precision an encoder on `device` runs in when `requested`: bf16 on a CPU without bf16
 // instructions is fp32; fp16 on a CPU and int8 on CUDA are InvalidArgument (not implemented
 // there, named in the message).
