@@ -260,7 +260,8 @@ PYBIND11_MODULE(_torch, m) {
                           std::optional<std::string> query_marker, std::optional<std::string> doc_marker,
                           std::optional<bool> query_augmentation, std::optional<bool> attend_to_mask_tokens,
                           std::optional<bool> mask_punctuation, std::optional<std::vector<std::string>> skiplist_words,
-                          std::optional<bool> projection, const std::string& device, int num_threads) {
+                          std::optional<bool> projection, const std::string& device, int num_threads,
+                          const std::string& precision) {
              densefb::ColbertEncoderConfig config;
              config.model_dir = model_dir;
              config.format = b::ParseFormat(format);
@@ -275,6 +276,7 @@ PYBIND11_MODULE(_torch, m) {
              config.projection = projection;
              config.device = device;
              config.num_threads = num_threads;
+             config.precision = b::ValueOrThrow(densefb::ParsePrecision(precision));
              auto encoder = b::ValueOrThrow(b::WithoutGil([&] { return densefb::MakeColbertEncoder(config); }));
              return std::shared_ptr<ColbertEncoder>(std::move(encoder));
            }),
@@ -283,7 +285,7 @@ PYBIND11_MODULE(_torch, m) {
            b::py::arg("doc_marker") = b::py::none(), b::py::arg("query_augmentation") = b::py::none(),
            b::py::arg("attend_to_mask_tokens") = b::py::none(), b::py::arg("mask_punctuation") = b::py::none(),
            b::py::arg("skiplist_words") = b::py::none(), b::py::arg("projection") = b::py::none(),
-           b::py::arg("device") = "cpu", b::py::arg("num_threads") = 0)
+           b::py::arg("device") = "cpu", b::py::arg("num_threads") = 0, b::py::arg("precision") = "fp32")
       .def("encode_queries", [](const ColbertEncoder& e, const std::vector<std::string>& texts, int batch_size,
                                 const b::py::object& progress) { return b::EncodeTokens(e, texts, batch_size, progress, true); },
            b::py::arg("texts"), b::py::arg("batch_size") = 32, b::py::arg("progress") = b::py::none())
@@ -306,7 +308,7 @@ PYBIND11_MODULE(_torch, m) {
   using densefb::CrossEncoder;
   b::py::class_<CrossEncoder, std::shared_ptr<CrossEncoder>>(m, "CrossEncoder")
       .def(b::py::init([](const std::string& model_dir, int max_length, int label, const std::string& activation,
-                          const std::string& device, int num_threads) {
+                          const std::string& device, int num_threads, const std::string& precision) {
              densefb::CrossEncoderConfig config;
              config.model_dir = model_dir;
              config.max_length = max_length;
@@ -314,11 +316,12 @@ PYBIND11_MODULE(_torch, m) {
              config.activation = b::ParseActivation(activation);
              config.device = device;
              config.num_threads = num_threads;
+             config.precision = b::ValueOrThrow(densefb::ParsePrecision(precision));
              auto scorer = b::ValueOrThrow(b::WithoutGil([&] { return densefb::MakeCrossEncoder(config); }));
              return std::shared_ptr<CrossEncoder>(std::move(scorer));
            }),
            b::py::arg("model_dir"), b::py::arg("max_length") = 0, b::py::arg("label") = 0,
-           b::py::arg("activation") = "none", b::py::arg("device") = "cpu", b::py::arg("num_threads") = 0)
+           b::py::arg("activation") = "none", b::py::arg("device") = "cpu", b::py::arg("num_threads") = 0, b::py::arg("precision") = "fp32")
       .def("score", &b::ScorePairs, b::py::arg("queries"), b::py::arg("passages"), b::py::arg("batch_size") = 32,
            b::py::arg("progress") = b::py::none())
       .def_property_readonly("max_length", &CrossEncoder::MaxLength)

@@ -191,9 +191,11 @@ class ColbertEncoder:
     non-padding tokens are returned except, with ``mask_punctuation``, punctuation tokens.
     """
 
-    def __init__(self, impl, model_dir: str):
+    def __init__(self, impl, model_dir: str, precision: str = "fp32"):
         self._impl = impl
         self.model_dir = model_dir
+        self.precision = precision
+        """The precision the BERT layers run in ("fp32", "bf16", "fp16" or "int8")."""
 
     @classmethod
     def from_pretrained(cls, name_or_path: Union[str, os.PathLike], query_maxlen: Optional[int] = None,
@@ -203,7 +205,8 @@ class ColbertEncoder:
                         attend_to_mask_tokens: Optional[bool] = None,
                         mask_punctuation: Optional[bool] = None,
                         skiplist_words: Optional[Sequence[str]] = None,
-                        projection: Optional[bool] = None, num_threads: int = 0) -> "ColbertEncoder":
+                        projection: Optional[bool] = None, num_threads: int = 0,
+                        precision: str = "fp32") -> "ColbertEncoder":
         """Loads a token encoder by directory or by name, offline.
 
         name_or_path: a model directory, or a name resolved by
@@ -233,16 +236,20 @@ class ColbertEncoder:
         projection: apply the checkpoint's linear projection; default None = True for ColBERT /
             PyLate (False returns the BERT hidden states); "bert" has none.
         num_threads: torch intra-op threads (process-wide setting); 0 (default) leaves torch's.
+        precision: the BERT layers' arithmetic, as for :meth:`Encoder.from_pretrained` ("fp32",
+            "bf16", "fp16" on CUDA, "int8" on the CPU); the projection and the normalisation
+            run in float32, and the ``precision`` attribute says what runs.
         """
         path = resolve_model(name_or_path)
+        resolved = _torch_module().resolve_precision(precision, device)
         impl = _torch_module().ColbertEncoder(
             os.fspath(path), format=format, query_maxlen=_length(query_maxlen, "query_maxlen"),
             doc_maxlen=_length(doc_maxlen, "doc_maxlen"), query_marker=query_marker, doc_marker=doc_marker,
             query_augmentation=query_augmentation, attend_to_mask_tokens=attend_to_mask_tokens,
             mask_punctuation=mask_punctuation,
             skiplist_words=None if skiplist_words is None else list(_texts(skiplist_words, "skiplist_words")),
-            projection=projection, device=device, num_threads=num_threads)
-        return cls(impl, os.fspath(path))
+            projection=projection, device=device, num_threads=num_threads, precision=precision)
+        return cls(impl, os.fspath(path), resolved)
 
     @property
     def dim(self) -> int:
@@ -328,14 +335,16 @@ class CrossEncoder:
     """A BERT cross-encoder (BertForSequenceClassification checkpoint) in C++: a relevance
     score for each (query, passage) pair, encoded as ``[CLS] query [SEP] passage [SEP]``."""
 
-    def __init__(self, impl, model_dir: str):
+    def __init__(self, impl, model_dir: str, precision: str = "fp32"):
         self._impl = impl
         self.model_dir = model_dir
+        self.precision = precision
+        """The precision the BERT layers run in ("fp32", "bf16", "fp16" or "int8")."""
 
     @classmethod
     def from_pretrained(cls, name_or_path: Union[str, os.PathLike], max_length: Optional[int] = None,
                         activation: str = "none", *, label: int = 0, device: str = "cpu",
-                        num_threads: int = 0) -> "CrossEncoder":
+                        num_threads: int = 0, precision: str = "fp32") -> "CrossEncoder":
         """Loads a cross-encoder by directory or by name, offline.
 
         name_or_path: a model directory (config.json, model.safetensors with ``bert.*`` and
@@ -349,12 +358,16 @@ class CrossEncoder:
             one label it must be 0).
         device: "cpu" (default; also "cpu:0"), "cuda" or "cuda:N"; any other string is a ValueError.
         num_threads: torch intra-op threads (process-wide setting); 0 (default) leaves torch's.
+        precision: the BERT layers' and the pooler's arithmetic, as for
+            :meth:`Encoder.from_pretrained` ("fp32", "bf16", "fp16" on CUDA, "int8" on the CPU);
+            the classifier runs in float32, and the ``precision`` attribute says what runs.
         """
         path = resolve_model(name_or_path)
+        resolved = _torch_module().resolve_precision(precision, device)
         impl = _torch_module().CrossEncoder(os.fspath(path), max_length=_length(max_length, "max_length"),
                                             label=label, activation=activation, device=device,
-                                            num_threads=num_threads)
-        return cls(impl, os.fspath(path))
+                                            num_threads=num_threads, precision=precision)
+        return cls(impl, os.fspath(path), resolved)
 
     @property
     def max_length(self) -> int:

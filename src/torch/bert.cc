@@ -1,7 +1,5 @@
 #include "torch/bert.h"
 
-#include "densefb/torch/encoders.h"
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -384,6 +382,23 @@ absl::Status QuantizeLinearsInt8(BertModelImpl& model) {
   } catch (const std::exception& e) {
     return absl::UnimplementedError(
         absl::StrCat("int8 precision: this libtorch cannot quantize linear layers on the CPU: ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetPrecision(BertModelImpl& model, Precision precision, const at::Device& device) {
+  switch (precision) {
+    case Precision::kBFloat16:
+      model.to(device, at::kBFloat16);
+      break;
+    case Precision::kFloat16:
+      model.to(device, at::kHalf);
+      break;
+    case Precision::kInt8:
+      return QuantizeLinearsInt8(model);
+    case Precision::kFloat32:
+      model.to(device);
+      break;
   }
   return absl::OkStatus();
 }

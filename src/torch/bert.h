@@ -15,6 +15,7 @@
 
 #include "densefb/safetensors.h"
 #include "densefb/status.h"
+#include "densefb/torch/encoders.h"
 
 namespace densefb::torch_impl {
 
@@ -127,6 +128,11 @@ TORCH_MODULE(BertModel);
 // features with a value beyond +-6 go through float32, the rest through the int8 kernel.
 // Fails, with the reason, where libtorch has no quantized CPU engine.
 absl::Status QuantizeLinearsInt8(BertModelImpl& model);
+
+// Moves `model` to `device` in `precision` (already resolved by ResolvePrecision): bf16 / fp16
+// cast every parameter; int8 packs the transformer layers' linear layers
+// (QuantizeLinearsInt8) and leaves the rest float32 on the CPU; fp32 only moves.
+absl::Status SetPrecision(BertModelImpl& model, Precision precision, const at::Device& device);
 
 // Copies tensors from `file` into the parameters of `module`: parameter "p" is read from the
 // first of "<prefix>p" for prefix in `prefixes` that exists. Fails on a missing tensor, on a

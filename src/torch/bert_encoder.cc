@@ -277,20 +277,7 @@ absl::StatusOr<std::unique_ptr<Encoder>> MakeBertEncoder(const BertEncoderConfig
   try {
     DENSEFB_RETURN_IF_ERROR(torch_impl::LoadParameters(*model, *ckpt.weights, {"", "bert."}, {"pooler.", "cls."}));
     model->eval();
-    switch (precision) {
-      case Precision::kBFloat16:
-        model->to(device, at::kBFloat16);
-        break;
-      case Precision::kFloat16:
-        model->to(device, at::kHalf);
-        break;
-      case Precision::kInt8:
-        DENSEFB_RETURN_IF_ERROR(torch_impl::QuantizeLinearsInt8(*model));
-        break;
-      case Precision::kFloat32:
-        model->to(device);
-        break;
-    }
+    DENSEFB_RETURN_IF_ERROR(torch_impl::SetPrecision(*model, precision, device));
   } catch (const std::exception& e) {
     return torch_impl::TorchError(e, config.model_dir);
   }

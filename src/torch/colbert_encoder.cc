@@ -266,7 +266,7 @@ absl::StatusOr<std::vector<RowMatrix>> ColbertEncoderImpl::Encode(absl::Span<con
         at::Tensor ids = at::from_blob(batch.ids.data(), {batch.rows, batch.cols}, opts).to(device_);
         at::Tensor mask = at::from_blob(batch.mask.data(), {batch.rows, batch.cols}, opts).to(device_);
         at::Tensor types = at::from_blob(batch.types.data(), {batch.rows, batch.cols}, opts).to(device_);
-        at::Tensor x = model_->forward(ids, mask, types);
+        at::Tensor x = model_->forward(ids, mask, types).to(at::kFloat);  // bf16 / fp16: project in float32
         for (const auto& dense : projection_) {
           x = dense.bias.defined() ? at::linear(x, dense.weight, dense.bias) : at::linear(x, dense.weight);
         }
@@ -430,11 +430,13 @@ absl::StatusOr<std::unique_ptr<ColbertEncoder>> MakeColbertEncoder(const Colbert
   if (!config.projection.value_or(true)) projection.clear();
 
   WordPieceTokenizer& tokenizer = ckpt.tokenizer;
+  DENSEFB_ASSIGN_OR_RETURN(const Precision precision, ResolvePrecision(config.precision, config.device));
+  config.precision = precision;
   BertModel model(bert_config, /*with_pooler=*/false);
   try {
     DENSEFB_RETURN_IF_ERROR(torch_impl::LoadParameters(*model, *weights, {"bert.", ""}, ignored));
     model->eval();
-    model->to(device);
+    DENSEFB_RETURN_IF_ERROR(torch_impl::SetPrecision(*model, precision, device));
     for (auto& d : projection) {
       d.weight = d.weight.to(device);
       if (d.bias.defined()) d.bias = d.bias.to(device);

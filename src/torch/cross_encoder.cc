@@ -89,7 +89,7 @@ absl::Status CrossEncoderImpl::Score(absl::Span<const std::string> queries, absl
         at::Tensor mask = at::from_blob(batch.attention_mask.data(), {batch.rows, batch.cols}, opts).to(device_);
         at::Tensor types = at::from_blob(batch.token_type_ids.data(), {batch.rows, batch.cols}, opts).to(device_);
         at::Tensor hidden = model_->forward(ids, mask, types);
-        at::Tensor logits = at::linear(model_->pool(hidden), weight_, bias_);
+        at::Tensor logits = at::linear(model_->pool(hidden).to(at::kFloat), weight_, bias_);
         at::Tensor scores = logits.select(1, config_.label);
         if (config_.activation == ScoreActivation::kSigmoid) scores = at::sigmoid(scores);
         scores = scores.to(at::kCPU, at::kFloat).contiguous();
@@ -158,12 +158,14 @@ absl::StatusOr<std::unique_ptr<CrossEncoder>> MakeCrossEncoder(const CrossEncode
                            torch_impl::ResolveMaxLength(ckpt, config.max_length, "max_length", 0, "",
                                                         tokenizer.num_special_tokens(/*is_pair=*/true) + 2));
 
+  DENSEFB_ASSIGN_OR_RETURN(const Precision precision, ResolvePrecision(config.precision, config.device));
+  config.precision = precision;
   BertModel model(bert_config, /*with_pooler=*/true);
   at::Tensor weight, bias;
   try {
     DENSEFB_RETURN_IF_ERROR(torch_impl::LoadParameters(*model, *weights, {"bert.", ""}, {"classifier.", "cls."}));
     model->eval();
-    model->to(device);
+    DENSEFB_RETURN_IF_ERROR(torch_impl::SetPrecision(*model, precision, device));
     DENSEFB_ASSIGN_OR_RETURN(weight, torch_impl::ReadFloatTensor(*weights, "classifier.weight"));
     DENSEFB_ASSIGN_OR_RETURN(bias, torch_impl::ReadFloatTensor(*weights, "classifier.bias"));
     weight = weight.to(device);

@@ -16,6 +16,7 @@ import densefb
 from densefb import cli
 
 from beir_subset import write_subset
+from int8_reference import cpu_has_vnni
 from conftest import packaged_minilm
 
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -300,9 +301,7 @@ def test_index_int8_precision_is_recorded(subset, scifact_vectors, tmp_path):
     out = tmp_path / "int8"
     run_cli("index", folder, "-o", out, "-m", packaged_minilm(), "--precision", "int8", "--quiet")
     model = json.loads((out / "manifest.json").read_text())["model"]
-    with open("/proc/cpuinfo") as f:
-        vnni = any(line.startswith("flags") and "avx512_vnni" in line.split() for line in f)
-    assert (model["precision"], model["int8_weight_bits"]) == ("int8", 8 if vnni else 7)
+    assert (model["precision"], model["int8_weight_bits"]) == ("int8", 8 if cpu_has_vnni() else 7)
     assert _torch.int8_weight_bits() == model["int8_weight_bits"]
     got = densefb.FlatIndex.load(out / "dense.flat").reconstruct(np.arange(len(keep)))
     cos = (got * scifact_vectors[0][keep]).sum(1) / np.linalg.norm(got, axis=1)

@@ -18,8 +18,10 @@ transformers = pytest.importorskip("transformers")
 
 from safetensors.torch import load_file, save_file  # noqa: E402
 
+import densefb  # noqa: E402
 from densefb.encoders import ColbertEncoder, CrossEncoder  # noqa: E402
 from densefb.models import resolve_model  # noqa: E402
+from int8_reference import quantize_bert  # noqa: E402
 
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 TOKENIZER_FILES = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
@@ -382,6 +384,93 @@ def test_cross_encoder_input_forms(cross_ckpt, scifact):
 
 
 # ---- errors -----------------------------------------------------------------------------------
+
+# ---- reduced precision ------------------------------------------------------------------------
+
+def test_colbert_int8_matches_the_reference_on_minilm(texts):
+    """int8 token vectors (all-MiniLM-L6-v2 as a plain BERT token encoder) against transformers
+    with every transformer linear layer replaced by the per-channel int8 reference
+    (tests/python/int8_reference.py), one text per call so that activation ranges match."""
+    import copy
+
+    queries, docs = texts
+    docs = docs[:24]
+    enc = ColbertEncoder.from_pretrained(MINILM, format="bert", precision="int8")
+    assert enc.precision == "int8"
+    got = enc.encode_documents(docs, batch_size=1)
+    fp32 = ColbertEncoder.from_pretrained(MINILM, format="bert").encode_documents(docs, batch_size=1)
+    path = str(minilm_dir())
+    tok = transformers.AutoTokenizer.from_pretrained(path)
+    model = quantize_bert(copy.deepcopy(transformers.AutoModel.from_pretrained(path).eval()))
+    want = []
+    with torch.inference_mode():
+        for doc in docs:
+            inputs = tok([doc], truncation=True, max_length=256, return_tensors="pt")
+            want.append(normalize(model(**inputs).last_hidden_state)[0].numpy())
+    assert [g.shape for g in got] == [w.shape for w in want]
+    to_ref = np.concatenate([(g * w).sum(1) for g, w in zip(got, want)])
+    to_fp32 = np.concatenate([(g * f).sum(1) for g, f in zip(got, fp32)])
+    ref_to_fp32 = np.concatenate([(w * f).sum(1) for w, f in zip(want, fp32)])
+    report("ColBERT int8 tokens vs reference: mean cosine", to_ref.mean())
+    assert to_ref.min() >= 0.99 and to_ref.mean() >= 0.999, (to_ref.min(), to_ref.mean())
+    assert to_fp32.mean() >= ref_to_fp32.mean() - 0.002, (to_fp32.mean(), ref_to_fp32.mean())
+    assert to_fp32.mean() < 0.9999  # really quantised
+
+
+def test_cross_encoder_int8_matches_the_reference(cross_ckpt, scifact):
+    """int8 scores against transformers' BertForSequenceClassification with the int8 reference
+    in its BERT layers, one pair per call; and their ranking against float32's."""
+    import copy
+
+    d, model, _ = cross_ckpt
+    queries = scifact.queries.texts[:N]
+    docs = scifact.corpus.texts()[7:N + 7]
+    ce = CrossEncoder.from_pretrained(d, max_length=128, precision="int8")
+    assert ce.precision == "int8"
+    got = ce.predict((queries, docs), batch_size=1)
+    fp32 = CrossEncoder.from_pretrained(d, max_length=128).predict((queries, docs))
+    reference = copy.deepcopy(model)
+    quantize_bert(reference.bert)
+    want = np.array([cross_reference(reference, d, [q], [p], 128)[0, 0] for q, p in zip(queries, docs)])
+    report("cross-encoder int8 vs reference", float(np.abs(got - want).max()))
+    assert np.abs(got - want).max() <= 0.1 * fp32.std()  # a random model's scores vary little
+    assert np.corrcoef(got, fp32)[0, 1] >= 0.99 and np.abs(got - fp32).max() > 1e-4
+
+
+@pytest.mark.parametrize("kind", ["colbert", "cross"])
+def test_other_precisions_are_resolved_like_the_bi_encoder(kind, stanford_ckpt, cross_ckpt, texts):
+    """bf16 where the CPU has bf16 instructions, else fp32 with float32's output; fp16 on the CPU
+    is an error naming the alternatives."""
+    queries, docs = texts
+    if kind == "colbert":
+        load = lambda **kw: ColbertEncoder.from_pretrained(stanford_ckpt[0], **kw)  # noqa: E731
+        run = lambda enc: np.concatenate(enc.encode_documents(docs[:8]))  # noqa: E731
+    else:
+        load = lambda **kw: CrossEncoder.from_pretrained(cross_ckpt[0], max_length=128, **kw)  # noqa: E731
+        run = lambda enc: enc.predict((queries[:8], docs[:8]))  # noqa: E731
+    bf16 = load(precision="bf16")
+    assert bf16.precision == densefb._torch.resolve_precision("bf16")
+    if bf16.precision == "fp32":
+        np.testing.assert_allclose(run(bf16), run(load()), atol=1e-6)
+    else:
+        np.testing.assert_allclose(run(bf16), run(load()), atol=0.05)
+    with pytest.raises(ValueError, match='"fp16" runs on CUDA devices only'):
+        load(precision="fp16")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_half_precisions_on_cuda(precision, cross_ckpt, texts):
+    queries, docs = texts
+    tokens = ColbertEncoder.from_pretrained(MINILM, format="bert", device="cuda", precision=precision)
+    assert tokens.precision == precision
+    got = tokens.encode_documents(docs[:16])
+    want = ColbertEncoder.from_pretrained(MINILM, format="bert").encode_documents(docs[:16])
+    assert min(float((g * w).sum(1).min()) for g, w in zip(got, want)) >= 0.99
+    ce = CrossEncoder.from_pretrained(cross_ckpt[0], max_length=128, device="cuda", precision=precision)
+    fp32 = CrossEncoder.from_pretrained(cross_ckpt[0], max_length=128).predict((queries, docs))
+    assert np.corrcoef(ce.predict((queries, docs)), fp32)[0, 1] >= 0.99
+
 
 def test_not_a_model_directory(tmp_path):
     empty = tmp_path / "empty"

@@ -35,7 +35,7 @@ namespace densefb {
 //              batch (or block of 1024 tokens): the same texts in the same batches give the
 //              same vectors, but a text's vector moves slightly (cosine ~0.999) with the
 //              texts it is batched with.
-// The ColBERT token encoder and the cross-encoder run float32 only.
+// The bi-encoder, the ColBERT token encoder and the cross-encoder all take a precision.
 enum class Precision : std::uint8_t { kFloat32, kBFloat16, kFloat16, kInt8 };
 
 // "fp32", "bf16", "fp16", "int8" (also "float32", "bfloat16", "float16"); anything else is
@@ -125,6 +125,9 @@ struct ColbertEncoderConfig {
   std::optional<bool> projection;
   std::string device = "cpu";  // "cpu", "cuda", "cuda:1"
   int num_threads = 0;         // torch intra-op threads (process-wide); 0 = leave as is
+  // The BERT layers' arithmetic (see Precision; resolved by ResolvePrecision); the projection
+  // and the normalisation run in float32.
+  Precision precision = Precision::kFloat32;
   absl::Status Validate() const;
 };
 
@@ -166,6 +169,9 @@ struct CrossEncoderConfig {
   ScoreActivation activation = ScoreActivation::kNone;  // raw logits by default
   std::string device = "cpu";
   int num_threads = 0;
+  // The BERT layers' and the pooler's arithmetic (see Precision; resolved by
+  // ResolvePrecision); the classifier runs in float32.
+  Precision precision = Precision::kFloat32;
   absl::Status Validate() const;
 };
 

@@ -109,6 +109,33 @@ TEST_CASE("Reduced precision from C++: int8 close to fp32, bf16 picked at run ti
     }
     if (precision == Precision::kInt8) CHECK((low - fp32).cwiseAbs().maxCoeff() > 1e-4f);  // really int8
   }
+  CHECK((Int8WeightBits() == 7 || Int8WeightBits() == 8));
+
+  // The token encoder takes the same precisions (MiniLM as a plain BERT token encoder).
+  auto tokens = [&](Precision precision) {
+    ColbertEncoderConfig config;
+    config.model_dir = dir;
+    config.format = TokenCheckpointFormat::kBert;
+    config.precision = precision;
+    auto encoder = MakeColbertEncoder(config);
+    REQUIRE(encoder.ok());
+    auto out = (*encoder)->EncodeDocuments(docs);
+    REQUIRE(out.ok());
+    return *std::move(out);
+  };
+  const std::vector<RowMatrix> fp32_tokens = tokens(Precision::kFloat32);
+  const std::vector<RowMatrix> int8_tokens = tokens(Precision::kInt8);
+  REQUIRE(int8_tokens.size() == docs.size());
+  double sum = 0;
+  Eigen::Index count = 0;
+  for (std::size_t d = 0; d < docs.size(); ++d) {
+    REQUIRE(int8_tokens[d].rows() == fp32_tokens[d].rows());
+    for (Eigen::Index t = 0; t < int8_tokens[d].rows(); ++t, ++count) {
+      sum += int8_tokens[d].row(t).dot(fp32_tokens[d].row(t));
+    }
+  }
+  CHECK(sum / count >= 0.99);  // mean cosine over the tokens
+  CHECK(sum / count < 0.99999);
 }
 
 TEST_CASE("Model directories that are not models are reported") {
