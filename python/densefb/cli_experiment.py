@@ -139,6 +139,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "embeddings), query_maxlen=32, doc_maxlen=180, mask_punctuation=true")
     parser.add_argument("--cross-encoder", metavar="NAME_OR_PATH",
                         help="cross-encoder for 'rerank_cross' stages")
+    parser.add_argument("--cross-arg", action="append", metavar="KEY=VALUE",
+                        help="cross-encoder option, repeatable (densefb.CrossEncoder.from_pretrained): "
+                             "max_length=512, activation=none|sigmoid, label=0, precision=fp32|bf16|int8")
     llm = parser.add_argument_group(
         "LLM stages", "an OpenAI-compatible server (vLLM, llama.cpp, a hosted API) for the "
         "rerank_*/query2doc/hyde/prompt_prf/llm_terms stages; the API key is read from "
@@ -234,6 +237,7 @@ def experiment_kwargs(args: argparse.Namespace, command: str) -> Dict[str, Any]:
         bm25_args=check_bm25_args(parse_key_values(args.bm25_arg, "--bm25-arg")),
         token_model=args.token_model,
         token_args=parse_key_values(args.token_arg, "--token-arg"), cross_encoder=args.cross_encoder,
+        cross_args=parse_key_values(args.cross_arg, "--cross-arg"),
         llm=llm_settings(args),
         batch_size=args.batch_size, num_threads=args.threads,
         quiet=True if args.quiet else None,

@@ -243,8 +243,8 @@ class ExperimentResources:
         from densefb.encoders import CrossEncoder
         model_dir = self._model_dir(self.cross_encoder_name, "a cross-encoder (cross_encoder=...)")
         self._provenance["cross_encoder"] = {"model": self.cross_encoder_name,
-                                             "path": str(model_dir)}
-        return CrossEncoder.from_pretrained(str(model_dir))
+                                             "path": str(model_dir), "options": dict(self.cross_args)}
+        return CrossEncoder.from_pretrained(str(model_dir), **self.cross_args)
 
     def _generator(self):
         """The OpenAI-compatible client of the ``llm`` settings (arguments, else the

@@ -70,6 +70,8 @@ class Experiment(ExperimentResources):
             token encoder, e.g. ``{"format": "bert", "doc_maxlen": 180}`` to use a plain BERT's
             token embeddings (part of the multi-vector cache key).
         cross_encoder: cross-encoder name or folder for ``rerank_cross``.
+        cross_args: keyword arguments of :meth:`densefb.CrossEncoder.from_pretrained` for the
+            cross-encoder, e.g. ``{"max_length": 512, "precision": "int8"}`` (recorded).
         llm: settings of the OpenAI-compatible client for the LLM stages (keyword arguments of
             :func:`densefb.OpenAIGenerator`: ``base_url``, ``model``, ``api_key``,
             ``max_concurrency``, ``timeout``, ``max_retries``, ``chat``, ``cache_dir``); what is
@@ -106,6 +108,7 @@ class Experiment(ExperimentResources):
                  token_model: Optional[PathLike] = None,
                  token_args: Optional[Mapping[str, Any]] = None,
                  cross_encoder: Optional[PathLike] = None,
+                 cross_args: Optional[Mapping[str, Any]] = None,
                  llm: Optional[Mapping[str, Any]] = None,
                  resources: Optional[Mapping[str, Any]] = None,
                  query_vectors: Optional[Any] = None,
@@ -175,6 +178,7 @@ class Experiment(ExperimentResources):
         self.token_model = None if token_model is None else str(token_model)
         self.token_args = dict(token_args or {})
         self.cross_encoder_name = None if cross_encoder is None else str(cross_encoder)
+        self.cross_args = dict(cross_args or {})
         self.llm = {k: v for k, v in dict(llm or {}).items() if v is not None}
         unknown = set(self.llm) - {"base_url", "model", "api_key", "max_concurrency", "timeout",
                                    "max_retries", "backoff", "chat", "cache_dir"}
@@ -317,8 +321,9 @@ class Experiment(ExperimentResources):
 
 def reproduce_run(sidecar: PathLike, *, cache_dir: Optional[PathLike] = None,
                   quiet: Optional[bool] = True) -> Run:
-    """Runs again the pipeline a run's JSON sidecar describes, on the dataset, split, model,
-    index options and depth it records, and returns the new run."""
+    """Runs again the pipeline a run's JSON sidecar describes, on the dataset, split, models
+    (encoder, token encoder, cross-encoder, each with its recorded options), index options and
+    depth it records, and returns the new run."""
     side = json.loads(Path(sidecar).read_text(encoding="utf-8"))
     if side.get("format") != SIDECAR_FORMAT:
         raise ValueError(f"{sidecar}: not a densefb run sidecar")
@@ -337,7 +342,10 @@ def reproduce_run(sidecar: PathLike, *, cache_dir: Optional[PathLike] = None,
            **{k: gen[k] for k in ("max_concurrency", "timeout", "max_retries", "chat") if k in gen}}
     if gen.get("cache"):
         llm["cache_dir"] = gen["cache"]
+    tokens, cross = res.get("token_encoder") or {}, res.get("cross_encoder") or {}
     exp = Experiment(ds["path"], [side["pipeline"]], model=model, split=ds["split"], llm=llm,
+                     token_model=tokens.get("path") or tokens.get("model"), token_args=tokens.get("options"),
+                     cross_encoder=cross.get("path") or cross.get("model"), cross_args=cross.get("options"),
                      k=side["k"], cache_dir=cache_dir, index=kind, index_args=params,
                      bm25_args=bm25, batch_size=side.get("batch_size", 32), quiet=quiet,
                      metrics=list((side.get("mean") or {"nDCG@10": 0}).keys()))

@@ -476,6 +476,52 @@ def test_cli_errors_are_one_line(small_beir, tmp_path, capsys, argv, message):
     assert err.startswith(f"densefb {argv[0]}")
 
 
+def test_cli_cross_encoder_options_are_used_recorded_and_reproduced(small_beir, cli_cache, tmp_path, capsys):
+    """--cross-arg reaches densefb.CrossEncoder.from_pretrained (max_length 128, then also
+    int8), is recorded in the sidecar, and reproduce_run loads the cross-encoder the same way."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from test_colbert_cross import make_cross_encoder  # the small random BERT checkpoint
+
+    from densefb.experiment import reproduce_run
+
+    (tmp_path / "ce").mkdir()
+    make_cross_encoder(tmp_path / "ce", 1, seed=3)
+    spec = "bm25(k=20) >> rerank_cross(k=20)"
+
+    def experiment(name, *options):
+        argv = ["experiment", "--dataset", str(small_beir), "--pipeline", spec, "--cross-encoder",
+                str(tmp_path / "ce"), "--metrics", "nDCG@10", "--k", "20", "--json", str(tmp_path / f"{name}.json"),
+                "--save-runs", str(tmp_path / name), "--cache", str(cli_cache), "--quiet"]
+        for option in options:
+            argv += ["--cross-arg", option]
+        assert _cli(argv) == 0
+        system = json.loads((tmp_path / f"{name}.json").read_text())["systems"][0]
+        side = json.loads(Path(system["sidecar"]).read_text())
+        run = densefb.read_trec_run(system["run_file"]).to_dict()
+        again = reproduce_run(system["sidecar"], cache_dir=cli_cache).to_dict()
+        assert again.keys() == run.keys()
+        for qid in run:
+            assert again[qid] == pytest.approx(run[qid], abs=1e-5)
+        return side["resources"]["cross_encoder"]["options"], run
+
+    options, fp32 = experiment("fp32", "max_length=128")
+    assert options == {"max_length": 128}
+    # The same reranking by hand, with the cross-encoder loaded with that option.
+    ds = densefb.load_beir(small_beir)
+    ce = densefb.CrossEncoder.from_pretrained(tmp_path / "ce", max_length=128)
+    texts = dict(zip(ds.corpus.ids, ds.corpus.texts()))
+    queries = dict(zip(ds.queries.ids, ds.queries.texts))
+    for qid, ranking in fp32.items():
+        docs = list(ranking)
+        np.testing.assert_allclose([ranking[d] for d in docs], ce.predict([(queries[qid], texts[d]) for d in docs]),
+                                   atol=1e-5)
+    options, int8 = experiment("int8", "max_length=128", "precision=int8")
+    assert options == {"max_length": 128, "precision": "int8"}
+    diff = max(abs(int8[q][d] - fp32[q][d]) for q in fp32 for d in fp32[q])
+    assert 1e-4 < diff < 0.05, diff  # int8's scores: near float32's, not equal to them
+
+
 @pytestmark_pipelines
 def test_cli_help_explains_every_option(capsys):
     for command in ("experiment", "sweep"):
