@@ -131,6 +131,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="BM25 index option, repeatable: k1=0.9, b=0.4, stopwords=true, "
                              "stemmer=porter|none, lucene_norms=true (the defaults; lucene_norms=false: "
                              "exact document lengths instead of Lucene's quantised norms)")
+    parser.add_argument("--encoder-arg", action="append", metavar="KEY=VALUE",
+                        help="bi-encoder option, repeatable (densefb.Encoder.from_pretrained): "
+                             "precision=fp32|bf16|int8, max_length=256, query_prefix=..., "
+                             "document_prefix=...; part of the dense index's cache key")
     parser.add_argument("--token-model", metavar="NAME_OR_PATH",
                         help="ColBERT-style token encoder for multi-vector stages (default: --model)")
     parser.add_argument("--token-arg", action="append", metavar="KEY=VALUE",
@@ -235,7 +239,7 @@ def experiment_kwargs(args: argparse.Namespace, command: str) -> Dict[str, Any]:
         use_cache=not args.no_cache, index=args.index,
         index_args=check_index_args(parse_key_values(args.index_arg, "--index-arg"), args.index),
         bm25_args=check_bm25_args(parse_key_values(args.bm25_arg, "--bm25-arg")),
-        token_model=args.token_model,
+        encoder_args=parse_key_values(args.encoder_arg, "--encoder-arg"), token_model=args.token_model,
         token_args=parse_key_values(args.token_arg, "--token-arg"), cross_encoder=args.cross_encoder,
         cross_args=parse_key_values(args.cross_arg, "--cross-arg"),
         llm=llm_settings(args),

@@ -156,9 +156,10 @@ class ExperimentResources:
         if "encoder" not in self._resources:
             from densefb.encoders import Encoder
             model_dir = self._model_dir(self.model, "a bi-encoder")
-            self._resources["encoder"] = Encoder.from_pretrained(str(model_dir))
+            self._resources["encoder"] = Encoder.from_pretrained(str(model_dir), **self.encoder_args)
             self._provenance["encoder"] = {"model": self.model, "path": str(model_dir),
-                                           "dim": self._resources["encoder"].dim}
+                                           "dim": self._resources["encoder"].dim,
+                                           "options": dict(self.encoder_args)}
         return self._resources["encoder"]
 
     def _load_or_build(self, what, path, prov, load, build, doing):
@@ -193,11 +194,18 @@ class ExperimentResources:
             args.setdefault("ef_construction", 200)
             args.setdefault("seed", 100)
         params = {"kind": self.index_kind, "metric": metric, **args}
-        key = _key({"corpus_sha256": self._corpus_sha256(), "model": _model_fingerprint(model_dir),
-                    "index": params, "densefb": __version__})
+        parts = {"corpus_sha256": self._corpus_sha256(), "model": _model_fingerprint(model_dir),
+                 "index": params, "densefb": __version__}
+        if self.encoder_args:  # (absent when empty: the keys of indexes built without options stay)
+            parts["encoder"] = dict(self.encoder_args)
+            if enc.precision == "int8":  # 8 or 7 bits by the CPU: other vectors
+                from densefb import _torch
+                parts["encoder"]["int8_weight_bits"] = _torch.int8_weight_bits()
+        key = _key(parts)
         folder = self.cache_dir / "dense" / f"{self._dataset_slug()}-{_slug(model_dir.name)}-{key}"
         path = folder / f"index.{self.index_kind}"
         prov = {"kind": self.index_kind, "params": params, "model": self.model,
+                "encoder_options": dict(parts.get("encoder", {})),
                 "model_path": str(model_dir), "corpus_sha256": self._corpus_sha256(),
                 "num_docs": len(self.dataset.corpus)}
         cls = HnswIndex if self.index_kind == "hnsw" else FlatIndex

@@ -64,6 +64,9 @@ class Experiment(ExperimentResources):
             ``ef_search``, ``seed``; both: ``metric``).
         bm25_args: options of :meth:`densefb.Bm25Index.build` (``k1``, ``b``, ``stopwords``,
             ``stemmer``, ``lucene_norms``).
+        encoder_args: keyword arguments of :meth:`densefb.Encoder.from_pretrained` for the
+            bi-encoder, e.g. ``{"precision": "int8"}`` or ``{"query_prefix": "query: "}``
+            (part of the dense index's cache key; int8 also keys on the CPU's weight bits).
         token_model: ColBERT-style token encoder for ``token_encoder``/``multivector``
             (default: ``model``).
         token_args: keyword arguments of :meth:`densefb.ColbertEncoder.from_pretrained` for the
@@ -105,6 +108,7 @@ class Experiment(ExperimentResources):
                  cache_dir: Optional[PathLike] = None, use_cache: bool = True,
                  index: str = "flat", index_args: Optional[Mapping[str, Any]] = None,
                  bm25_args: Optional[Mapping[str, Any]] = None,
+                 encoder_args: Optional[Mapping[str, Any]] = None,
                  token_model: Optional[PathLike] = None,
                  token_args: Optional[Mapping[str, Any]] = None,
                  cross_encoder: Optional[PathLike] = None,
@@ -176,9 +180,11 @@ class Experiment(ExperimentResources):
         self.split = split
         self.model = None if model is None else str(model)
         self.token_model = None if token_model is None else str(token_model)
-        self.token_args = dict(token_args or {})
+        from densefb.encoders import ColbertEncoder, CrossEncoder, Encoder
+        self.encoder_args = _model_options(encoder_args, Encoder, "encoder_args")
+        self.token_args = _model_options(token_args, ColbertEncoder, "token_args")
         self.cross_encoder_name = None if cross_encoder is None else str(cross_encoder)
-        self.cross_args = dict(cross_args or {})
+        self.cross_args = _model_options(cross_args, CrossEncoder, "cross_args")
         self.llm = {k: v for k, v in dict(llm or {}).items() if v is not None}
         unknown = set(self.llm) - {"base_url", "model", "api_key", "max_concurrency", "timeout",
                                    "max_retries", "backoff", "chat", "cache_dir"}
@@ -319,6 +325,19 @@ class Experiment(ExperimentResources):
         return result
 
 
+def _model_options(options: Optional[Mapping[str, Any]], cls: type, what: str) -> Dict[str, Any]:
+    """``options`` as a dict, checked against ``cls.from_pretrained``'s keyword arguments (an
+    unknown key is a ValueError naming it and the accepted ones, before any model loads)."""
+    import inspect
+    options = dict(options or {})
+    accepted = [name for name in inspect.signature(cls.from_pretrained).parameters if name != "name_or_path"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(f"{what}: unknown option {unknown[0]!r} of densefb.{cls.__name__}.from_pretrained; "
+                         f"expected one of {', '.join(accepted)}")
+    return options
+
+
 def reproduce_run(sidecar: PathLike, *, cache_dir: Optional[PathLike] = None,
                   quiet: Optional[bool] = True) -> Run:
     """Runs again the pipeline a run's JSON sidecar describes, on the dataset, split, models
@@ -344,6 +363,7 @@ def reproduce_run(sidecar: PathLike, *, cache_dir: Optional[PathLike] = None,
         llm["cache_dir"] = gen["cache"]
     tokens, cross = res.get("token_encoder") or {}, res.get("cross_encoder") or {}
     exp = Experiment(ds["path"], [side["pipeline"]], model=model, split=ds["split"], llm=llm,
+                     encoder_args=(res.get("encoder") or {}).get("options"),
                      token_model=tokens.get("path") or tokens.get("model"), token_args=tokens.get("options"),
                      cross_encoder=cross.get("path") or cross.get("model"), cross_args=cross.get("options"),
                      k=side["k"], cache_dir=cache_dir, index=kind, index_args=params,

@@ -455,6 +455,9 @@ def test_cli_sweep_without_matplotlib(small_beir, tmp_path, capsys, monkeypatch)
      "does not exist"),
     (["experiment", "--dataset", "{data}", "--pipeline", "dense", "--no-cache"], "no model"),
     (["experiment", "--dataset", "{data}", "--pipeline", "bm25", "--bm25-arg", "k3=1"], "k3"),
+    (["experiment", "--dataset", "{data}", "--pipeline", "dense", "--encoder-arg", "precison=int8"],
+     "encoder_args: unknown option 'precison'"),
+    (["experiment", "--dataset", "{data}", "--pipeline", "bm25", "--cross-arg", "maxlen=8"], "'maxlen'"),
     (["experiment", "--dataset", "{data}"], "--pipeline"),
     (["sweep", "--dataset", "{data}", "--pipeline", "bm25(k={k})", "--param", "j=1..3",
       "--csv", "{tmp}/x.csv"], "{k}"),
@@ -520,6 +523,38 @@ def test_cli_cross_encoder_options_are_used_recorded_and_reproduced(small_beir, 
     assert options == {"max_length": 128, "precision": "int8"}
     diff = max(abs(int8[q][d] - fp32[q][d]) for q in fp32 for d in fp32[q])
     assert 1e-4 < diff < 0.05, diff  # int8's scores: near float32's, not equal to them
+
+
+@pytestmark_pipelines
+def test_cli_encoder_options_key_the_dense_index_and_are_reproduced(small_beir, cli_cache, tmp_path):
+    """--encoder-arg precision=int8: the corpus is encoded in int8 into its own cached index (the
+    fp32 one is not reused), the options and weight bits are recorded, nDCG@10 stays near fp32's,
+    and reproduce_run gives the same run."""
+    from densefb import _torch
+    from densefb.experiment import reproduce_run
+
+    model = str(packaged_minilm())
+    results = {}
+    for name, options in (("fp32", []), ("int8", ["--encoder-arg", "precision=int8"])):
+        argv = ["experiment", "--dataset", str(small_beir), "--model", model, "--pipeline", "dense",
+                "--metrics", "nDCG@10", "--k", "100", "--json", str(tmp_path / f"{name}.json"),
+                "--save-runs", str(tmp_path / name), "--cache", str(cli_cache), "--quiet", *options]
+        assert _cli(argv) == 0
+        results[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    side = json.loads(Path(results["int8"]["systems"][0]["sidecar"]).read_text())
+    assert side["resources"]["encoder"]["options"] == {"precision": "int8"}
+    dense = side["resources"]["dense_index"]
+    assert dense["encoder_options"] == {"precision": "int8", "int8_weight_bits": _torch.int8_weight_bits()}
+    assert dense["cache"] != json.loads(Path(results["fp32"]["systems"][0]["sidecar"]).read_text())[
+        "resources"]["dense_index"]["cache"]
+    fp32_ndcg = results["fp32"]["systems"][0]["mean"]["nDCG@10"]
+    int8_ndcg = results["int8"]["systems"][0]["mean"]["nDCG@10"]
+    assert abs(int8_ndcg - fp32_ndcg) < 0.02 and int8_ndcg != fp32_ndcg, (int8_ndcg, fp32_ndcg)
+    run = densefb.read_trec_run(results["int8"]["systems"][0]["run_file"]).to_dict()
+    again = reproduce_run(results["int8"]["systems"][0]["sidecar"], cache_dir=cli_cache).to_dict()
+    assert again.keys() == run.keys()
+    for qid in run:
+        assert again[qid] == pytest.approx(run[qid], abs=1e-5)
 
 
 @pytestmark_pipelines
