@@ -90,6 +90,18 @@ def _slug(text: str, limit: int = 40) -> str:
     return (s or "x")[:limit]
 
 
+def _vector_options(options: Mapping[str, Any], encoder) -> Dict[str, Any]:
+    """An encoder's options as they decide its vectors, for a cache key: the precision that runs
+    (bf16 asked for on a CPU without it runs fp32), and for int8 the weight bits this CPU gets."""
+    out = dict(options)
+    if "precision" in out:
+        out["precision"] = encoder.precision
+        if encoder.precision == "int8":
+            from densefb import _torch
+            out["int8_weight_bits"] = _torch.int8_weight_bits()
+    return out
+
+
 def _key(parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -197,10 +209,7 @@ class ExperimentResources:
         parts = {"corpus_sha256": self._corpus_sha256(), "model": _model_fingerprint(model_dir),
                  "index": params, "densefb": __version__}
         if self.encoder_args:  # (absent when empty: the keys of indexes built without options stay)
-            parts["encoder"] = dict(self.encoder_args)
-            if enc.precision == "int8":  # 8 or 7 bits by the CPU: other vectors
-                from densefb import _torch
-                parts["encoder"]["int8_weight_bits"] = _torch.int8_weight_bits()
+            parts["encoder"] = _vector_options(self.encoder_args, enc)
         key = _key(parts)
         folder = self.cache_dir / "dense" / f"{self._dataset_slug()}-{_slug(model_dir.name)}-{key}"
         path = folder / f"index.{self.index_kind}"
@@ -275,7 +284,7 @@ class ExperimentResources:
         enc = self._token_encoder()
         model_dir = Path(self._provenance["token_encoder"]["path"])
         params = {"token_index": "flat", "batch_size": self.batch_size,
-                  "encoder_options": dict(self.token_args)}
+                  "encoder_options": _vector_options(self.token_args, enc)}
         key = _key({"corpus_sha256": self._corpus_sha256(), "model": _model_fingerprint(model_dir),
                     "index": params, "densefb": __version__})
         folder = self.cache_dir / "multivector" / f"{self._dataset_slug()}-{_slug(model_dir.name)}-{key}"
