@@ -28,6 +28,11 @@ T ValueOrThrow(absl::StatusOr<T> value) {
   return *std::move(value);
 }
 
+// A path argument (str, pathlib.Path or any os.PathLike) as a string, as os.fspath gives it.
+inline std::string PathArg(const py::object& path) {
+  return py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
+}
+
 // Runs `fn` (returning a Status or StatusOr) with the GIL released; errors are raised only
 // after the GIL is held again.
 template <typename Fn>

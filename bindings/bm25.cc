@@ -20,10 +20,6 @@
 namespace densefb::py_bindings {
 namespace {
 
-std::string PathArg(const py::object& path) {
-  return py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
-}
-
 Bm25BuildOptions BuildOptions(float k1, float b, bool stopwords, const std::string& stemmer,
                               bool lucene_norms, const Int& num_threads) {
   Bm25BuildOptions o;

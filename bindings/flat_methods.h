@@ -59,7 +59,7 @@ void DefineFlatMethods(py::class_<Index, VectorIndex>& cls, const FlatMethodDocs
              return out;
            }, py::arg("ids"), docs.reconstruct)
       .def("save", [](const Index& index, const py::object& path) {
-             const auto p = py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
+             const auto p = PathArg(path);
              ThrowIfError(WithoutGil([&] { return index.Save(p); }));
            }, py::arg("path"), "Writes the index atomically (versioned, checksummed).")
       .def_property_readonly("ids", [](const Index& i) {

@@ -14,10 +14,6 @@
 namespace densefb::py_bindings {
 namespace {
 
-std::string PathArg(const py::object& path) {
-  return py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
-}
-
 std::string Repr(const HnswIndex& index) {
   const HnswConfig& c = index.config();
   return absl::StrCat("<densefb.HnswIndex dim=", index.dim(), " metric=", MetricName(index.metric()),

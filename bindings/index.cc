@@ -184,7 +184,7 @@ multithreaded, deterministic: ties go to the earlier-added vector. Scores are hi
            }), py::arg("dim"), py::arg("metric") = "ip",
            "dim: vector dimension (>= 1); metric: \"ip\" (inner product) or \"cosine\".")
       .def_static("load", [](const py::object& path) {
-             const auto p = py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
+             const auto p = PathArg(path);
              return ValueOrThrow(WithoutGil([&] { return FlatIndex::Load(p); }));
            }, py::arg("path"), "Loads an index saved by save(); OSError if the file is corrupt or truncated.")
       .def_property_readonly("dim", &FlatIndex::dim)

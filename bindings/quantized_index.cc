@@ -77,7 +77,7 @@ memory_usage() counts it).
       .def_property_readonly("is_trained", &ScalarQuantizedIndex::trained,
                              "Whether the int8 range is set (always True for fp16/bf16).")
       .def_static("load", [](const py::object& path) {
-             const auto p = py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
+             const auto p = PathArg(path);
              return ValueOrThrow(WithoutGil([&] { return ScalarQuantizedIndex::Load(p); }));
            }, py::arg("path"), "Loads an index saved by save(); OSError if the file is corrupt or truncated.")
       .def("memory_usage", [](const ScalarQuantizedIndex& index) {
@@ -169,7 +169,7 @@ vectors and re-scores the top r*k candidates exactly (more memory: memory_usage(
              return out;
            }, py::arg("ids"), "Codes of ids, uint8 (len(ids), m). KeyError for an unknown id.")
       .def_static("load", [](const py::object& path) {
-             const auto p = py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
+             const auto p = PathArg(path);
              return ValueOrThrow(WithoutGil([&] { return ProductQuantizedIndex::Load(p); }));
            }, py::arg("path"), "Loads an index saved by save(); OSError if the file is corrupt or truncated.")
       .def("memory_usage", [](const ProductQuantizedIndex& index) { return MemoryUsageDict(index.memory_usage()); },

@@ -13,10 +13,6 @@
 namespace densefb::py_bindings {
 namespace {
 
-std::string PathArg(const py::object& path) {
-  return py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
-}
-
 // UTF-8 views of a sequence of str (kept alive by `owners`), read while the GIL is held.
 // PyUnicode_AsUTF8AndSize caches the UTF-8 form inside each str object, so no copy is made.
 std::vector<absl::string_view> TextViews(const py::handle& texts, const char* what,

@@ -27,10 +27,6 @@ TorchFlatIndexOptions MakeOptions(const std::string& device, const Int& query_bl
   return options;
 }
 
-std::string PathArg(const py::object& path) {
-  return py::str(py::module_::import("os").attr("fspath")(path)).cast<std::string>();
-}
-
 }  // namespace
 
 void RegisterTorchFlatIndex(py::module_& m) {
